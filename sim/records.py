@@ -1,0 +1,68 @@
+"""Immutable per-incident and per-assignment records, and their table schemas.
+
+Times are seconds from the start of the run (absolute), NaN where something never happened.
+Durations used by the 1-3-5 standard are derived in :mod:`sim.metrics`, always measured from
+``occurred_s``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+
+class IncidentRecord(NamedTuple):
+    incident_id: int  # index in the replication's incident stream
+    kind: str  # incident kind name from the scenario
+    x_m: float  # position, m east of the city's west edge
+    y_m: float  # position, m south of the city's north edge
+    land_use: str  # land use of the incident's cell
+    police_grid: int  # police grid of the incident's cell
+    station_distance_m: float  # travel distance to the nearest police station, m
+    hour: int  # clock hour of occurrence, 0-23
+    in_warmup: bool  # occurred before warmup_hours: excluded from metrics
+    self_rescue_applies: bool  # the kind counts the 1-minute tier (people at the scene can act)
+    mutual_applies: bool  # the kind counts the 3-minute tier (MEU teams or volunteers sent)
+    occurred_s: float  # when it happened
+    alerted_s: float  # when the system learned of it (NaN: never detected)
+    detected_by: str  # call, witness, camera or undetected
+    self_rescue_s: float  # people at the scene acted (NaN: nobody able was there)
+    self_rescue_by: str  # meu_staff, volunteer_on_site or "" (none)
+    first_meu_s: float  # first MEU team on scene (NaN: none came)
+    meu_teams_sent: int  # MEU teams sent
+    first_volunteer_s: float  # first alerted volunteer on scene (NaN: none came)
+    volunteers_sent: int  # volunteers who accepted and went
+    volunteers_within_3min: int  # volunteers on scene within 180 s of occurrence
+    police_needed: int  # police units the kind needs
+    police_call_s: float  # 110 finished taking the call (NaN: no police needed or no alert)
+    police_wait_s: float  # call to the last needed unit sent: time waiting for free units
+    first_police_s: float  # first police unit on scene
+    last_police_s: float  # last needed police unit on scene
+    first_help_s: float  # earliest help of any tier
+    first_help_by: str  # meu_staff, volunteer_on_site, meu_team, volunteer, police or ""
+    cleared_s: float  # incident cleared (NaN: still open at the end)
+    status: str  # cleared or open
+
+
+class Assignment(NamedTuple):
+    """One responder's commitment to one incident."""
+
+    responder: str  # police, meu or volunteer
+    responder_id: int  # index within its fleet or pool
+    incident_id: int
+    sent_s: float  # committed (dispatched, accepted, or acting on site)
+    arrived_s: float
+    released_s: float  # free again (for MEU teams: back at their site)
+
+
+INCIDENT_COLUMNS = IncidentRecord._fields
+ASSIGNMENT_COLUMNS = Assignment._fields
+
+
+def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
+
+
+def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(records, columns=ASSIGNMENT_COLUMNS)
