@@ -317,6 +317,9 @@ class Scenario(Strict):
     warmup_hours: NonNeg = Field(
         0.0, description="incidents before this are simulated but excluded from metrics, h"
     )
+    replications: int = Field(
+        5, ge=1, le=100_000, description="independent replications per run (CLI may override)"
+    )
     drain_hours: NonNeg = Field(
         12.0, description="after the horizon, time allowed for open incidents to clear, h"
     )

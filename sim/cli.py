@@ -1,0 +1,192 @@
+"""``jiefang``: thin commands over the runner, the store and the plots.
+
+Exit codes: 0 success; 2 a user mistake (bad scenario, bad arguments, unwritable output),
+reported in one message without a traceback; 130 interrupted; 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim import __version__
+from sim.config import ScenarioError, load_scenario
+from sim.metrics import TARGETS
+from sim.store import OutputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors exit 2 too, with usage
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"jiefang: error: {message}\n")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jiefang",
+        description="Agent-based simulation of tiered community emergency response "
+        "(1-minute self-rescue, 3-minute mutual rescue, 5-minute police on site).",
+    )
+    parser.add_argument("--version", action="version", version=f"jiefang {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser(
+        "run",
+        help="run a scenario file and write per-incident results, a summary and a plot",
+        description="Run SCENARIO for R replications and write incidents.parquet, "
+        "assignments.parquet, summary.json, summary.csv, manifest.json and "
+        "response_ecdf.png into the output folder.",
+    )
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
+    run.add_argument(
+        "--replications", "-r", type=_positive_int, default=None,
+        help="replications (default: the scenario's `replications`)",
+    )  # fmt: skip
+    run.add_argument(
+        "--out", type=Path, default=None,
+        help="output folder (default results/<scenario name>/seed-<seed>)",
+    )  # fmt: skip
+    run.add_argument("--no-plot", action="store_true", help="skip the figure")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+    except (ScenarioError, OutputError) as err:
+        print(f"jiefang: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jiefang: interrupted; files already written are complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_INTERNAL
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from sim.plots import response_ecdf, save_figure
+    from sim.runner import run_replications
+    from sim.store import manifest, write_csv, write_json, write_parquet
+
+    scenario = load_scenario(args.scenario)
+    reps = args.replications or scenario.replications
+    out = args.out or Path("results") / scenario.name / f"seed-{args.seed}"
+    started = time.perf_counter()
+    bar = tqdm(
+        total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
+        desc=f"{scenario.name} x{reps}", file=sys.stderr,
+    )  # fmt: skip
+
+    def progress(frac: float) -> None:
+        bar.update(int(frac * 1000) - bar.n)
+
+    tables = run_replications(scenario, args.seed, reps, progress)
+    bar.close()
+    elapsed = time.perf_counter() - started
+    files = {
+        "incidents": out / "incidents.parquet",
+        "assignments": out / "assignments.parquet",
+        "summary_table": out / "summary.csv",
+        "summary": out / "summary.json",
+    }
+    write_parquet(tables.incidents, files["incidents"])
+    write_parquet(tables.assignments, files["assignments"])
+    write_csv(tables.summary, files["summary_table"])
+    write_json(summary_document(scenario.name, args.seed, reps, tables), files["summary"])
+    if not args.no_plot:
+        files["ecdf_plot"] = out / "response_ecdf.png"
+        title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
+        save_figure(response_ecdf(tables.incidents, title), files["ecdf_plot"])
+    meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
+                    command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
+    write_json(meta, out / "manifest.json")
+    if not args.quiet:
+        print(summary_text(scenario.name, args.seed, reps, tables, elapsed, out))
+    return EXIT_OK
+
+
+def summary_document(name: str, seed: int, reps: int, tables) -> dict:
+    """summary.json: the run's headline metrics (mean and 95 % CI over replications)."""
+    inc = tables.incidents
+    counted = inc[~inc["in_warmup"]]
+    doc = {
+        "scenario": name,
+        "seed": seed,
+        "replications": reps,
+        "incidents_per_replication": len(counted) / reps,
+        "open_at_end_share": float((counted["status"] == "open").mean()) if len(counted) else None,
+        "note": "times in seconds from occurrence; compliance is the share within the tier's "
+        "target; null percentile = more than that share never got the tier; null CI = one "
+        "replication",
+        "tiers": {},
+        "by_kind": {},
+    }
+    for row in tables.summary.itertuples(index=False):
+        target = doc["tiers"] if row.scope == "all" else doc["by_kind"].setdefault(row.kind, {})
+        entry = target.setdefault(row.tier, {"target_s": TARGETS.get(row.tier)})
+        entry[row.metric] = {
+            "mean": row.mean,
+            "ci95_half_width": row.ci95_half_width,
+            "incidents": row.incidents,
+        }
+    return doc
+
+
+def summary_text(name, seed, reps, tables, elapsed, out) -> str:
+    s = tables.summary
+    s = s[s["scope"] == "all"].set_index(["tier", "metric"])
+    n = len(tables.incidents[~tables.incidents["in_warmup"]])
+    lines = [
+        f"{name}: seed {seed}, {reps} replication(s), {n} incidents, {elapsed:.1f} s",
+        f"{'tier':<8} {'target':>6}  {'compliance (95% CI)':<22} {'P50':>7} {'P90':>7}",
+    ]
+    for tier in ("self", "mutual", "police", "joint"):
+        if (tier, "compliance") not in s.index:
+            continue
+        c = s.loc[(tier, "compliance")]
+        ci = "" if math.isnan(c["ci95_half_width"]) else f" ± {c['ci95_half_width']:.1%}"
+        target = f"{TARGETS[tier] / 60:.0f} min" if tier in TARGETS else "all"
+        p50 = _minutes(s, tier, "p50_s")
+        p90 = _minutes(s, tier, "p90_s")
+        lines.append(f"{tier:<8} {target:>6}  {c['mean']:>6.1%}{ci:<15} {p50:>7} {p90:>7}")
+    lines.append(f"results in {out}/")
+    return "\n".join(lines)
+
+
+def _minutes(s: pd.DataFrame, tier: str, metric: str) -> str:
+    if (tier, metric) not in s.index:
+        return "-"
+    v = s.loc[(tier, metric), "mean"]
+    return "never" if not math.isfinite(v) else f"{v / 60:.1f}m"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
