@@ -74,15 +74,23 @@ class City:
 
     def bank_of(self, xy: np.ndarray) -> np.ndarray:
         """Bank of each position; a point on water or a bridge takes its nearest bank."""
-        col, row = self.cell_of(xy)
-        return self.bank_near[row, col]
+        if self.single_bank:
+            return np.zeros(np.shape(xy)[:-1], np.int32)
+        xy = np.asarray(xy, dtype=float)
+        inv = 1.0 / self.cell_size_m
+        col = np.minimum((xy[..., 0] * inv).astype(np.intp), self.width - 1)
+        row = np.minimum((xy[..., 1] * inv).astype(np.intp), self.height - 1)
+        return self.bank_near[np.maximum(row, 0), np.maximum(col, 0)]
+
+    @property
+    def single_bank(self) -> bool:
+        """All land is one bank: every trip is a plain Manhattan distance."""
+        return self.bank_bridges.shape[0] <= 1
 
     def clip(self, xy: np.ndarray) -> np.ndarray:
         w, h = self.extent_m
         eps = 1e-6
-        return np.stack(
-            [np.clip(xy[..., 0], 0, w - eps), np.clip(xy[..., 1], 0, h - eps)], axis=-1
-        )
+        return np.stack([np.clip(xy[..., 0], 0, w - eps), np.clip(xy[..., 1], 0, h - eps)], axis=-1)
 
     def distances_to(self, dst: np.ndarray, src: np.ndarray, src_bank: np.ndarray) -> np.ndarray:
         """Travel distance (m) from each source position to one destination.
@@ -94,27 +102,56 @@ class City:
         """
         src = np.asarray(src, dtype=float).reshape(-1, 2)
         direct = np.abs(src[:, 0] - dst[0]) + np.abs(src[:, 1] - dst[1])
-        if self.bridge_xy.shape[0] == 0 and self.bank_bridges.shape[0] <= 1:
+        if self.single_bank:
             return direct
-        dst_bank = int(self.bank_of(np.asarray(dst))[()])
-        src_bank = np.asarray(src_bank)
-        other = src_bank != dst_bank
-        if not other.any():
+        dst_bank = int(self.bank_of(np.asarray(dst, dtype=float)))
+        other = np.flatnonzero(np.asarray(src_bank) != dst_bank)
+        if other.size == 0:
+            return direct
+        if self.bridge_xy.shape[0] == 0:
+            direct[other] = np.inf
+            return direct
+        # h[i]: bridge i to the destination, through further bridges where needed.
+        to_dst = np.abs(self.bridge_xy - dst).sum(axis=1)
+        to_dst[~self.bank_bridges[dst_bank]] = np.inf
+        h = (self.bridge_dist + to_dst[None, :]).min(axis=1)
+        leg = np.abs(src[other, None, :] - self.bridge_xy[None, :, :]).sum(axis=2) + h
+        leg[~self.bank_bridges[np.asarray(src_bank)[other]]] = np.inf
+        direct[other] = leg.min(axis=1)
+        return direct
+
+    def pair_distances(self, a: np.ndarray, a_bank, b: np.ndarray, b_bank=None) -> np.ndarray:
+        """Travel distance (m) between paired positions ``a[k]`` and ``b[k]``.
+
+        Within a bank: Manhattan. Across banks: the best route through bridges, where
+        ``bridge_dist`` holds the shortest bridge-to-bridge walks. Unreachable: ``inf``.
+        """
+        direct = np.abs(a[:, 0] - b[:, 0]) + np.abs(a[:, 1] - b[:, 1])
+        if self.single_bank:
+            return direct
+        a_bank = np.asarray(a_bank)
+        b_bank = self.bank_of(b) if b_bank is None else np.asarray(b_bank)
+        other = np.flatnonzero(a_bank != b_bank)
+        if other.size == 0:
             return direct
         out = direct.copy()
         if self.bridge_xy.shape[0] == 0:
             out[other] = np.inf
             return out
-        # h[i]: distance from bridge i to the destination, through other bridges if needed.
-        to_dst = np.abs(self.bridge_xy - dst).sum(axis=1)
-        to_dst = np.where(self.bank_bridges[dst_bank], to_dst, np.inf)
-        h = np.min(self.bridge_dist + to_dst[None, :], axis=1)
-        s = src[other]
-        leg = np.abs(s[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
-        touch = self.bank_bridges[src_bank[other]]
-        leg = np.where(touch, leg + h[None, :], np.inf)
-        out[other] = leg.min(axis=1)
+        block = max(1, 2_000_000 // self.bridge_xy.shape[0] ** 2)  # bounds memory (~16 MB)
+        for lo in range(0, other.size, block):
+            k = other[lo : lo + block]
+            out[k] = self._via_bridges(a[k], a_bank[k], b[k], b_bank[k])
         return out
+
+    def _via_bridges(self, a, a_bank, b, b_bank) -> np.ndarray:
+        # leg_a[k, i]: a to bridge i (only bridges on a's bank); leg_b[k, j] likewise for b.
+        leg_a = np.abs(a[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+        leg_a[~self.bank_bridges[a_bank]] = np.inf
+        leg_b = np.abs(b[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+        leg_b[~self.bank_bridges[b_bank]] = np.inf
+        via = leg_a[:, :, None] + self.bridge_dist[None, :, :] + leg_b[:, None, :]
+        return via.min(axis=(1, 2))
 
 
 # ---------------------------------------------------------------------------- building
@@ -268,7 +305,7 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
     """Police grids as Voronoi cells of population-weighted centres; stations spread by k-means."""
     h, w = city.land_use.shape
     pop = city.population.reshape(-1)
-    land = (city.bank.reshape(-1) >= 0)
+    land = city.bank.reshape(-1) >= 0
     candidates = np.flatnonzero(land & (pop > 0))
     if candidates.size == 0:
         candidates = np.flatnonzero(land)

@@ -131,6 +131,9 @@ class PoliceConfig(Strict):
     patrol_when_idle: bool = Field(
         True, description="idle units patrol their station's grids instead of waiting at base"
     )
+    patrol_leg_s: float = Field(
+        900.0, gt=0, description="a patrolling unit moves to a new spot in its grids this often, s"
+    )
     station_cells: list[list[int]] | None = Field(
         None, description="explicit [column, row] cells of the stations; default: generated"
     )
@@ -156,7 +159,9 @@ class VolunteerConfig(Strict):
     on_duty_share: float | list[float] = Field(
         0.05, description="share of volunteers on duty, one value or 24 by hour of day"
     )
-    patrol_radius_m: NonNeg = Field(300.0, description="on duty, volunteers patrol this near home, m")
+    patrol_radius_m: NonNeg = Field(
+        300.0, description="on duty, volunteers patrol this near home, m"
+    )
     alert_radius_m: NonNeg = Field(500.0, description="on-duty volunteers this near are alerted, m")
     acceptance: Share = Field(0.5, description="probability an alerted volunteer goes")
     max_responders: int = Field(3, ge=0, description="at most this many nearest volunteers go")
@@ -312,8 +317,9 @@ class IncidentsConfig(Strict):
 class Scenario(Strict):
     name: str = Field(min_length=1, description="short name used in output folders")
     description: str = Field("", description="what the scenario represents")
-    horizon_hours: float = Field(24.0, gt=0, le=24 * 366 * 20, description="incidents occur in "
-                                 "[0, horizon), h")
+    horizon_hours: float = Field(
+        24.0, gt=0, le=24 * 366 * 20, description="incidents occur in [0, horizon), h"
+    )
     warmup_hours: NonNeg = Field(
         0.0, description="incidents before this are simulated but excluded from metrics, h"
     )
@@ -376,9 +382,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     return loader.construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -394,7 +398,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise ScenarioError(f"{path}: cannot read ({err.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -33,6 +33,7 @@ class IncidentStream:
     camera_delay_s: np.ndarray  # inf where no camera sees it
     witness_delay_s: np.ndarray  # used only if someone is at the scene
     self_rescue_delay_s: np.ndarray  # used only if someone at the scene can act
+    call_handling_u: np.ndarray  # uniform for 110's call-handling time (police settings)
 
     def __len__(self) -> int:
         return self.occurred_s.shape[0]
@@ -53,7 +54,8 @@ class IncidentStream:
     def from_rows(cls, kind_names: tuple[str, ...], rows: list[dict]) -> IncidentStream:
         """A hand-written stream (tests, replays). Each row: occurred_s, x_m, y_m, kind,
         handling_s; optional call_delay_s, camera_delay_s, witness_delay_s,
-        self_rescue_delay_s (default: a call after 0 s, no camera, 0 s, 0 s)."""
+        self_rescue_delay_s, call_handling_u (default: a call after 0 s, no camera, 0 s, 0 s,
+        the median call-handling time)."""
         rows = sorted(rows, key=lambda r: r["occurred_s"])
         col = lambda key, default: np.array([r.get(key, default) for r in rows], dtype=float)  # noqa: E731
         return cls(
@@ -66,6 +68,7 @@ class IncidentStream:
             camera_delay_s=col("camera_delay_s", np.inf),
             witness_delay_s=col("witness_delay_s", 0.0),
             self_rescue_delay_s=col("self_rescue_delay_s", 0.0),
+            call_handling_u=col("call_handling_u", 0.5),
         )
 
 
@@ -107,7 +110,7 @@ def generate_incidents(
     xy = np.stack([(cell % city.width + u_jx) * s, (cell // city.width + u_jy) * s], axis=1)
 
     u_handle, u_call, u_call_delay = rng.random(n), rng.random(n), rng.random(n)
-    u_cam, u_cam_delay, u_wit, u_self = (rng.random(n) for _ in range(4))
+    u_cam, u_cam_delay, u_wit, u_self, u_110 = (rng.random(n) for _ in range(5))
     handling = np.empty(n)
     call = np.full(n, np.inf)
     call_prob = np.array([cfg.kinds[k].call_probability for k in kind_names])[kind]
@@ -128,6 +131,7 @@ def generate_incidents(
         camera_delay_s=camera,
         witness_delay_s=cfg.witness_delay.quantile(u_wit),
         self_rescue_delay_s=cfg.self_rescue_delay.quantile(u_self),
+        call_handling_u=u_110,
     )
 
 

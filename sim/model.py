@@ -21,12 +21,13 @@ import numpy as np
 
 from sim.city import City, build_city
 from sim.config import Scenario
+from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.incidents import IncidentStream, generate_incidents
 from sim.records import Assignment, IncidentRecord
 from sim.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.responders.police import PoliceFleet, PoliceUnit
 from sim.responders.volunteers import VolunteerPool
-from sim.rng import CounterRng, Purpose, Stream, generator, stream_seed
+from sim.rng import CounterRng, Stream, generator, stream_seed
 from sim.vocab import TIER_TARGET_S, DetectedBy, EventKind, HelpSource, LandUse, Tier, UnitState
 
 NAN = math.nan
@@ -91,7 +92,25 @@ class ResponseModel(mesa.Model):
             )
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
+        travel = scenario.travel
+        self._volunteer_lists = CandidateCache(
+            lambda a, b: volunteer_candidates(
+                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s
+            ),
+            len(incidents),
+        )
+
+        self._meu_lists = CandidateCache(
+            lambda a, b: meu_candidates(
+                self.meus, self.city, incidents, a, b, draws, travel.run_with_equipment_m_s
+            ),
+            len(incidents),
+        )
         self._init_state(len(incidents))
+        col, row = self.city.cell_of(incidents.xy)
+        self._cell = (row * self.city.width + col).tolist()
+        self._bank = self.city.bank_of(incidents.xy)
+        self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[tuple[float, EventKind, int, int]] | None = [] if trace else None
         self.assignments: list[Assignment] = []
         self._heap: list[tuple] = [
@@ -151,16 +170,13 @@ class ResponseModel(mesa.Model):
     # ------------------------------------------------------------------ event handlers
     def _occurs(self, t: float, i: int, _b: int) -> None:
         inc = self.incidents
-        scene = inc.xy[i]
-        col, row = self.city.cell_of(scene)
-        cell = int(row) * self.city.width + int(col)
-        staff = self.meus.at_cell(cell, t)
-        witness_r = self.config.volunteers.witness_radius_m
-        if witness_r > 0 and len(self.volunteers):
-            on_site, _ = self.volunteers.nearby(scene, witness_r, t, i)
-        else:
-            on_site = np.zeros(0, np.int64)
-        someone_there = staff.size > 0 or on_site.size > 0
+        staff = self.meus.at_cell(self._cell[i], t)
+        witness = -1
+        if len(self.volunteers) and self.config.volunteers.witness_radius_m > 0:
+            ids = self._volunteer_lists.get(i)[1].of(i)[0]
+            free = ids[self.volunteers.busy_until[ids] <= t]
+            witness = int(free[0]) if free.size else -1
+        someone_there = staff.size > 0 or witness >= 0
         delays = {
             DetectedBy.CALL: inc.call_delay_s[i],
             DetectedBy.CAMERA: inc.camera_delay_s[i],
@@ -176,12 +192,11 @@ class ResponseModel(mesa.Model):
             if staff.size:
                 self.self_rescue_by[i] = HelpSource.MEU_STAFF
             else:
-                v = int(on_site[0])
                 self.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
                 release = self.self_rescue[i] + self.config.volunteers.on_scene_s
-                self.volunteers.occupy(np.array([v]), np.array([release]))
+                self.volunteers.busy_until[witness] = release
                 self.assignments.append(
-                    Assignment("volunteer", v, i, t, self.self_rescue[i], release)
+                    Assignment("volunteer", witness, i, t, self.self_rescue[i], release)
                 )
         if not math.isfinite(self.alerted[i]):
             self._clear_without_police(i)
@@ -193,58 +208,40 @@ class ResponseModel(mesa.Model):
         if kind.meu_teams and len(self.meus):
             self._send_meu_teams(t, i, kind.meu_teams)
         if kind.police_units:
-            self._push(t + self.police.call_handling(i), EventKind.POLICE_CALL, i)
+            self._push(t + float(self._call_handling[i]), EventKind.POLICE_CALL, i)
         else:
             self._clear_without_police(i)
 
     def _alert_volunteers(self, t: float, i: int) -> None:
         cfg = self.config.volunteers
-        scene = self.incidents.xy[i]
-        ids, pos = self.volunteers.nearby(scene, cfg.alert_radius_m, t, i)
-        if ids.size == 0:
+        ids, lag, _ = self._volunteer_lists.get(i)[0].of(i)
+        free = np.flatnonzero(self.volunteers.busy_until[ids] <= t)[: cfg.max_responders]
+        if free.size == 0:
             return
-        go = self.volunteers.accepts(ids, i)
-        ids, pos = ids[go], pos[go]
-        dist = self.city.distances_to(scene, pos, self.city.bank_of(pos))
-        arrival = t + self.volunteers.response_delay(ids, i) + dist / self.config.travel.volunteer_m_s
-        order = np.argsort(arrival, kind="stable")[: cfg.max_responders]
-        order = order[np.isfinite(arrival[order])]
-        if order.size == 0:
-            return
-        ids, arrival = ids[order], arrival[order]
+        ids, arrival = ids[free], t + lag[free]
         release = arrival + cfg.on_scene_s
-        self.volunteers.occupy(ids, release)
+        self.volunteers.busy_until[ids] = release
         self.first_vol[i] = arrival[0]
         self.vol_sent[i] = ids.size
         occurred = self.incidents.occurred_s[i]
         self.vol_3min[i] = int(np.count_nonzero(arrival - occurred <= TIER_TARGET_S[Tier.MUTUAL]))
         self.assignments.extend(
-            Assignment("volunteer", int(v), i, t, float(a), float(r))
-            for v, a, r in zip(ids, arrival, release, strict=True)
+            Assignment("volunteer", v, i, t, a, r)
+            for v, a, r in zip(ids.tolist(), arrival.tolist(), release.tolist(), strict=True)
         )
 
     def _send_meu_teams(self, t: float, i: int, teams: int) -> None:
-        scene = self.incidents.xy[i]
-        ids = self.meus.able_within(scene, t)
-        if ids.size == 0:
+        ids, lag, dist = self._meu_lists.get(i).of(i)
+        able = np.flatnonzero(self.meus.can_send(ids, t))[:teams]
+        if able.size == 0:
             return
-        dist = self.city.distances_to(scene, self.meus.xy[ids], self.meus.bank[ids])
-        ok = dist <= self.config.meus.coverage_radius_m
-        ids, dist = ids[ok], dist[ok]
-        if ids.size == 0:
-            return
-        mobilise = self.config.meus.mobilisation.quantile(
-            self.draws.uniform(Purpose.MEU_MOBILISE, ids, i)
-        )
-        arrival = t + mobilise + dist / self.config.travel.run_with_equipment_m_s
-        order = np.argsort(arrival, kind="stable")[:teams]
         self._teams_of[i] = []
-        for k in order:
+        for k in able.tolist():
             m = int(ids[k])
             self.meus.send_team(m)
-            self._teams_of[i].append((m, float(dist[k]), float(arrival[k])))
-        self.first_meu[i] = float(arrival[order[0]])
-        self.meu_sent[i] = order.size
+            self._teams_of[i].append((m, float(dist[k]), t + float(lag[k])))
+        self.first_meu[i] = t + float(lag[able[0]])
+        self.meu_sent[i] = able.size
 
     def _police_call(self, t: float, i: int, _b: int) -> None:
         kind = self._kinds[self.incidents.kind[i]]
@@ -260,21 +257,19 @@ class ResponseModel(mesa.Model):
         avail = self.police.available()
         if avail.size == 0:
             return
-        scene = self.incidents.xy[i]
-        pos = self.police.positions(avail, t, i)
-        dist = self.city.distances_to(scene, pos, self.city.bank_of(pos))
-        travel = dist / self.police.speed(avail, t)
-        order = np.argsort(travel, kind="stable")[: self.police_pending[i]]
-        order = order[np.isfinite(travel[order])]
-        for k in order:
-            u = int(avail[k])
+        units, travel = self.police.nearest(
+            avail, t, self.incidents.xy[i], int(self.police_pending[i])
+        )
+        reachable = np.isfinite(travel)
+        units, travel = units[reachable].tolist(), travel[reachable].tolist()
+        for u, dt in zip(units, travel, strict=True):
             self.police.set_state(u, UnitState.EN_ROUTE)
             self.police.left_at[u] = -math.inf
             self._units_of.setdefault(i, []).append(u)
             self._unit_sent_at[u] = t
-            self._push(t + float(travel[k]), EventKind.POLICE_ARRIVES, i, u)
-        self.police_pending[i] -= order.size
-        if order.size and self.police_pending[i] == 0:
+            self._push(t + dt, EventKind.POLICE_ARRIVES, i, u)
+        self.police_pending[i] -= len(units)
+        if units and self.police_pending[i] == 0:
             self.police_wait[i] = t - self.police_call[i]
 
     def _police_arrives(self, t: float, i: int, u: int) -> None:
@@ -304,9 +299,12 @@ class ResponseModel(mesa.Model):
         for u in self._units_of.get(i, ()):
             self.police.set_state(u, UnitState.AVAILABLE)
             self.police.back_from[u] = scene
+            self.police.back_from_bank[u] = self._bank[i]
             self.police.left_at[u] = t
             self.assignments.append(
-                Assignment("police", u, i, self._unit_sent_at.pop(u), self._unit_arrived_at.pop(u), t)
+                Assignment(
+                    "police", u, i, self._unit_sent_at.pop(u), self._unit_arrived_at.pop(u), t
+                )
             )
         for m, dist, arrival in self._teams_of.get(i, ()):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
@@ -338,48 +336,55 @@ class ResponseModel(mesa.Model):
     def records(self) -> list[IncidentRecord]:
         """One immutable record per incident, in incident order."""
         inc, city = self.incidents, self.city
+        n = len(inc)
         col, row = city.cell_of(inc.xy)
-        station_bank = city.bank_of(city.station_xy)
-        out = []
-        for i in range(len(inc)):
-            kind = self._kinds[inc.kind[i]]
-            first, by = self._first_help(i)
-            station_d = city.distances_to(inc.xy[i], city.station_xy, station_bank).min()
-            out.append(
-                IncidentRecord(
-                    incident_id=i,
-                    kind=inc.kind_names[inc.kind[i]],
-                    x_m=float(inc.xy[i, 0]),
-                    y_m=float(inc.xy[i, 1]),
-                    land_use=LandUse(int(city.land_use[row[i], col[i]])).label,
-                    police_grid=int(city.grid_of_cell[row[i], col[i]]),
-                    station_distance_m=float(station_d),
-                    hour=int(inc.occurred_s[i] // 3600) % 24,
-                    in_warmup=bool(inc.occurred_s[i] < self.warmup_s),
-                    self_rescue_applies=kind.self_rescue,
-                    mutual_applies=kind.volunteers or kind.meu_teams > 0,
-                    occurred_s=float(inc.occurred_s[i]),
-                    alerted_s=float(self.alerted[i]),
-                    detected_by=self.detected_by[i].value,
-                    self_rescue_s=float(self.self_rescue[i]),
-                    self_rescue_by=self.self_rescue_by[i].value if self.self_rescue_by[i] else "",
-                    first_meu_s=float(self.first_meu[i]),
-                    meu_teams_sent=int(self.meu_sent[i]),
-                    first_volunteer_s=float(self.first_vol[i]),
-                    volunteers_sent=int(self.vol_sent[i]),
-                    volunteers_within_3min=int(self.vol_3min[i]),
-                    police_needed=kind.police_units,
-                    police_call_s=float(self.police_call[i]),
-                    police_wait_s=float(self.police_wait[i]),
-                    first_police_s=float(self.first_police[i]),
-                    last_police_s=float(self.last_police[i]),
-                    first_help_s=first,
-                    first_help_by=by,
-                    cleared_s=float(self.cleared[i]),
-                    status="open" if math.isnan(self.cleared[i]) else "cleared",
-                )
-            )
-        return out
+        kinds = [self._kinds[k] for k in inc.kind.tolist()]
+        labels = {u.value: u.label for u in LandUse}
+        first_help = [self._first_help(i) for i in range(n)]
+        cleared = self.cleared.tolist()
+        columns = (
+            range(n),
+            [inc.kind_names[k] for k in inc.kind.tolist()],
+            inc.xy[:, 0].tolist(),
+            inc.xy[:, 1].tolist(),
+            [labels[u] for u in city.land_use[row, col].tolist()],
+            city.grid_of_cell[row, col].tolist(),
+            self._station_distances().tolist(),
+            ((inc.occurred_s // 3600).astype(np.int64) % 24).tolist(),
+            (inc.occurred_s < self.warmup_s).tolist(),
+            [k.self_rescue for k in kinds],
+            [k.volunteers or k.meu_teams > 0 for k in kinds],
+            inc.occurred_s.tolist(),
+            self.alerted.tolist(),
+            [d.value for d in self.detected_by],
+            self.self_rescue.tolist(),
+            [b.value if b else "" for b in self.self_rescue_by],
+            self.first_meu.tolist(),
+            self.meu_sent.tolist(),
+            self.first_vol.tolist(),
+            self.vol_sent.tolist(),
+            self.vol_3min.tolist(),
+            [k.police_units for k in kinds],
+            self.police_call.tolist(),
+            self.police_wait.tolist(),
+            self.first_police.tolist(),
+            self.last_police.tolist(),
+            [f[0] for f in first_help],
+            [f[1] for f in first_help],
+            cleared,
+            ["open" if math.isnan(c) else "cleared" for c in cleared],
+        )
+        return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
+
+    def _station_distances(self) -> np.ndarray:
+        """Travel distance from each incident to its nearest police station, m."""
+        city, xy = self.city, self.incidents.xy
+        best = np.full(len(self.incidents), np.inf)
+        bank = city.bank_of(xy)
+        for station in city.station_xy:
+            there = np.broadcast_to(station, xy.shape)
+            best = np.minimum(best, city.pair_distances(xy, bank, there, None))
+        return best
 
     def _first_help(self, i: int) -> tuple[float, str]:
         options = [

@@ -12,12 +12,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from sim.metrics import TARGETS, ecdf, tier_times  # noqa: E402
-from sim.store import atomic_write_bytes  # noqa: E402
+from sim.metrics import TARGETS, ecdf, tier_times
+from sim.store import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
 TIER_LABELS = {

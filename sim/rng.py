@@ -42,52 +42,76 @@ def generator(seed: int, replication: int, stream: Stream) -> np.random.Generato
     return np.random.Generator(np.random.PCG64(stream_seed(seed, replication, stream)))
 
 
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+_M64 = (1 << 64) - 1
+_GOLDEN, _M1, _M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser (Steele, Lea & Flood 2014), vectorised over uint64."""
-    with np.errstate(over="ignore"):
-        z = (x + _GOLDEN) & _MASK
-        z = ((z ^ (z >> np.uint64(30))) * _M1) & _MASK
-        z = ((z ^ (z >> np.uint64(27))) * _M2) & _MASK
-        return z ^ (z >> np.uint64(31))
+def _mix(z: int) -> int:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014) on a Python int."""
+    z = (z + _GOLDEN) & _M64
+    z = ((z ^ (z >> 30)) * _M1) & _M64
+    z = ((z ^ (z >> 27)) * _M2) & _M64
+    return z ^ (z >> 31)
+
+
+def _mix_array(z: np.ndarray) -> np.ndarray:
+    """The same finaliser on a uint64 array (array arithmetic wraps modulo 2**64 silently)."""
+    z = z + np.uint64(_GOLDEN)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
+    return z ^ (z >> np.uint64(31))
 
 
 class Purpose(IntEnum):
     """What a counter-based draw is for; part of its key."""
 
     VOLUNTEER_ACCEPT = 1
-    VOLUNTEER_OFFSET_X = 2
-    VOLUNTEER_OFFSET_Y = 3
-    VOLUNTEER_DELAY = 4
-    MEU_MOBILISE = 5
-    POLICE_PATROL_GRID = 6
-    POLICE_PATROL_X = 7
-    POLICE_PATROL_Y = 8
-    POLICE_CALL_HANDLING = 9
-    MEU_READY = 10
+    VOLUNTEER_POSITION = 2
+    VOLUNTEER_DELAY = 3
+    MEU_MOBILISE = 4
+    POLICE_PATROL = 5
+    POLICE_CALL_HANDLING = 6
+    MEU_READY = 7
 
 
 class CounterRng:
-    """Uniform draws in (0, 1) that are pure functions of (purpose, responder, incident)."""
+    """Uniform draws in (0, 1) that are pure functions of (purpose, responder, incident).
+
+    ``hash(purpose, responder, incident) = mix(mix(mix(key ^ purpose') ^ incident) ^ responder)``
+    with SplitMix64's finaliser ``mix``; the scalar and the vectorised paths compute the
+    same function.
+    """
 
     def __init__(self, seed_sequence: np.random.SeedSequence) -> None:
-        self._key = np.uint64(seed_sequence.generate_state(1, dtype=np.uint64)[0])
+        self._key = int(seed_sequence.generate_state(1, dtype=np.uint64)[0])
+        self._purpose = {p: _mix(self._key ^ (int(p) * 0x100000001B3)) for p in Purpose}
 
-    def uniform(self, purpose: Purpose, responders: np.ndarray | int, incident: int) -> np.ndarray:
-        """One uniform per responder id for the given incident and purpose."""
+    def bits(self, purpose: Purpose, responders, incidents) -> np.ndarray:
+        """64 random bits per (responder, incident) pair; either may be a scalar."""
         ids = np.asarray(responders, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            h = _splitmix64(self._key ^ np.uint64(int(purpose) * 0x100000001B3))
-            h = _splitmix64(h ^ np.uint64(incident))
-            h = _splitmix64(h ^ ids)
-        # 53 high bits -> double in [0, 1); shift by half an ulp so 0 is never returned.
+        if np.ndim(incidents) == 0:
+            inner = np.uint64(_mix(self._purpose[purpose] ^ int(incidents)))
+        else:
+            inner = _mix_array(np.uint64(self._purpose[purpose]) ^ np.asarray(incidents, np.uint64))
+        return _mix_array(inner ^ ids)
+
+    def uniform(self, purpose: Purpose, responders, incidents) -> np.ndarray:
+        """One uniform in (0, 1) per (responder, incident) pair."""
+        h = self.bits(purpose, responders, incidents)
+        # 53 high bits -> double in [0, 1); half an ulp up so 0 is never returned.
         return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
     def uniform1(self, purpose: Purpose, responder: int, incident: int) -> float:
         """Scalar form of :meth:`uniform`."""
         return float(self.uniform(purpose, np.array([responder]), incident)[0])
+
+
+def split_uniforms(bits: np.ndarray, k: int) -> list[np.ndarray]:
+    """``k`` (<= 3) independent uniforms in (0, 1) from 21-bit fields of 64 random bits."""
+    if not 1 <= k <= 3:
+        raise ValueError("at most three 21-bit uniforms fit in 64 bits")
+    scale = 1.0 / (1 << 21)
+    mask = np.uint64((1 << 21) - 1)
+    return [
+        (((bits >> np.uint64(21 * j)) & mask).astype(np.float64) + 0.5) * scale for j in range(k)
+    ]

@@ -91,7 +91,7 @@ class EmergencyUnitFleet:
         for name, (start, end) in cfg.opening_hours.items():
             at = self.site_use == LandUse[name.upper()]
             self.open_from[at], self.open_to[at] = start, end
-        self._tree = cKDTree(self.xy) if n else None
+        self.tree = cKDTree(self.xy) if n else None
         self._by_cell: dict[int, np.ndarray] = {}
         if n:
             order = np.argsort(self.cell, kind="stable")
@@ -109,6 +109,10 @@ class EmergencyUnitFleet:
         wraps = (hour >= start) | (hour < end)
         return np.where(start <= end, inside, wraps)
 
+    def can_send(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """Which of these units are open and have a full team free at time t."""
+        return self.open_mask(t, ids) & (self.on_site[ids] - self.away[ids] >= self.cfg.team_size)
+
     def free_members(self, ids: np.ndarray) -> np.ndarray:
         return self.on_site[ids] - self.away[ids]
 
@@ -118,17 +122,6 @@ class EmergencyUnitFleet:
         if ids is None:
             return np.zeros(0, np.int64)
         return ids[self.open_mask(t, ids) & (self.free_members(ids) > 0)]
-
-    def able_within(self, scene: np.ndarray, t: float) -> np.ndarray:
-        """Open units within straight-line coverage that can send a full team now."""
-        if self._tree is None:
-            return np.zeros(0, np.int64)
-        ids = np.asarray(self._tree.query_ball_point(scene, self.cfg.coverage_radius_m), np.int64)
-        if ids.size == 0:
-            return ids
-        ids.sort()
-        ok = self.open_mask(t, ids) & (self.free_members(ids) >= self.cfg.team_size)
-        return ids[ok]
 
     def send_team(self, i: int) -> None:
         self.away[i] += self.cfg.team_size

@@ -14,10 +14,12 @@ import numpy as np
 
 from sim.city import City
 from sim.config import PoliceConfig, TravelConfig
-from sim.rng import CounterRng, Purpose
+from sim.rng import CounterRng, Purpose, split_uniforms
 from sim.vocab import UnitState
 
 _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
+#: Patrol legs whose spots are drawn together (one vectorised draw per block).
+LEGS_PER_BLOCK = 256
 
 
 class PoliceUnit(mesa.Agent):
@@ -68,6 +70,7 @@ class PoliceFleet:
         )
         self.station = _apportion(n, weight + 1e-9)
         self.station_xy = city.station_xy[self.station]
+        self.station_bank = city.bank_of(self.station_xy)
         n_cars = int(round(cfg.car_share * n))
         # Spread cars over stations: take units by their rank within their station first.
         first = np.searchsorted(self.station, self.station)
@@ -75,13 +78,23 @@ class PoliceFleet:
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
         self.state = np.zeros(n, np.int8)  # UnitState code
+        self._legs_from = -1  # first patrol leg of the cached block of spots
         self.back_from = self.station_xy.copy()  # scene left on the way back
+        self.back_from_bank = self.station_bank.copy()
         self.left_at = np.full(n, -np.inf)  # when the unit left that scene
         # Grids of each station, flattened: station s owns grid_list[grid_start[s]:][:count].
         self.grid_list = np.argsort(city.station_of_grid, kind="stable")
         counts = np.bincount(city.station_of_grid, minlength=n_st)
         self.grid_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.grid_count = counts
+        # Patrol reach of each unit: farthest a patrol spot can be from its station (m).
+        if cfg.patrol_when_idle and n:
+            far = np.abs(city.grid_centre_xy - city.station_xy[city.station_of_grid]).sum(axis=1)
+            per_station = np.zeros(n_st)
+            np.maximum.at(per_station, city.station_of_grid, far + city.cell_size_m)
+            self.reach = per_station[self.station]
+        else:
+            self.reach = np.zeros(n)
 
     def __len__(self) -> int:
         return self.station.shape[0]
@@ -94,52 +107,87 @@ class PoliceFleet:
 
     def speed(self, ids: np.ndarray, t: float) -> np.ndarray:
         cong = self.travel.congestion_by_hour[int(t // 3600) % 24]
-        return np.where(
-            self.is_car[ids], self.travel.drive_m_s / cong, self.travel.foot_patrol_m_s
-        )
+        return np.where(self.is_car[ids], self.travel.drive_m_s / cong, self.travel.foot_patrol_m_s)
 
-    def positions(self, ids: np.ndarray, t: float, incident: int) -> np.ndarray:
-        """Where each available unit is at time ``t`` (for call ``incident``)."""
-        home = self._home(ids, incident)
-        pos = home.copy()
-        returning = np.flatnonzero(self.left_at[ids] > -np.inf)
-        if returning.size == 0:
-            return pos
-        r = ids[returning]
-        start = self.back_from[r]
-        base = self.station_xy[r]
-        same_bank = self.city.bank_of(start) == self.city.bank_of(base)
-        travelled = (t - self.left_at[r]) * self.speed(r, t)
-        total = np.abs(base - start).sum(axis=1)
-        home_yet = travelled >= total
-        along = _along_l_path(start, base, travelled)
-        pos[returning] = np.where(
-            home_yet[:, None], home[returning], np.where(same_bank[:, None], along, start)
-        )
-        return pos
+    def nearest(
+        self, avail: np.ndarray, t: float, scene: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` available units that reach ``scene`` first, with their travel times (s).
 
-    def _home(self, ids: np.ndarray, incident: int) -> np.ndarray:
-        """Station, or a patrol spot in one of the station's grids."""
+        Exact, with pruning: a patrolling unit is never nearer than its station's distance
+        less its patrol reach (Manhattan is a lower bound on any route), so only units whose
+        bound beats the n-th best exact time found so far are evaluated exactly. Ties go to
+        the lower unit index.
+        """
+        self._settle(avail, t)
+        speed = self.speed(avail, t)
+        if avail.size <= 4 * n + 16:
+            travel = self._exact(avail, t, scene) / speed
+            order = np.lexsort((avail, travel))[:n]
+            return avail[order], travel[order]
+        st = self.station_xy[avail]
+        bound = np.abs(st[:, 0] - scene[0]) + np.abs(st[:, 1] - scene[1]) - self.reach[avail]
+        bound = np.where(self.left_at[avail] > -np.inf, 0.0, np.maximum(bound, 0.0)) / speed
+        first = np.argpartition(bound, 4 * n + 8)[: 4 * n + 8]
+        travel = self._exact(avail[first], t, scene) / speed[first]
+        cut = np.sort(travel)[n - 1]
+        more = np.flatnonzero(bound <= cut)
+        more = np.setdiff1d(more, first, assume_unique=True)
+        if more.size:
+            first = np.concatenate([first, more])
+            extra = self._exact(avail[more], t, scene) / speed[more]
+            travel = np.concatenate([travel, extra])
+        order = np.lexsort((avail[first], travel))[:n]
+        return avail[first][order], travel[order]
+
+    def _settle(self, ids: np.ndarray, t: float) -> None:
+        """Units whose drive back has ended are home (patrolling) from now on."""
+        back = ids[self.left_at[ids] > -np.inf]
+        if back.size:
+            travelled = (t - self.left_at[back]) * self.speed(back, t)
+            home = travelled >= np.abs(self.station_xy[back] - self.back_from[back]).sum(axis=1)
+            self.left_at[back[home]] = -np.inf
+
+    def _exact(self, ids: np.ndarray, t: float, scene: np.ndarray) -> np.ndarray:
+        """Travel distance from where each unit is at ``t`` to ``scene``, m."""
+        spots, banks = self.spots_at(t)
+        pos, bank = spots[ids], banks[ids]
+        back = np.flatnonzero(self.left_at[ids] > -np.inf)
+        if back.size:
+            r = ids[back]
+            start, base = self.back_from[r], self.station_xy[r]
+            travelled = (t - self.left_at[r]) * self.speed(r, t)
+            same_bank = self.back_from_bank[r] == self.station_bank[r]
+            on_way = np.where(same_bank[:, None], _along_l_path(start, base, travelled), start)
+            pos[back] = on_way
+            bank[back] = self.city.bank_of(on_way)
+        return self.city.distances_to(scene, pos, bank)
+
+    def spots_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every unit's patrol spot (and its bank) during the patrol leg containing ``t``."""
+        leg = int(t // self.cfg.patrol_leg_s)
+        first = leg - leg % LEGS_PER_BLOCK
+        if first != self._legs_from:
+            n = len(self)
+            legs = np.repeat(np.arange(first, first + LEGS_PER_BLOCK), n)
+            spots = self.patrol_spots(np.tile(np.arange(n), LEGS_PER_BLOCK), legs)
+            self._legs_from = first
+            self._spots = spots.reshape(LEGS_PER_BLOCK, n, 2)
+            self._spot_bank = self.city.bank_of(spots).reshape(LEGS_PER_BLOCK, n)
+        return self._spots[leg - first], self._spot_bank[leg - first]
+
+    def patrol_spots(self, ids: np.ndarray, leg) -> np.ndarray:
+        """Where each unit is during patrol leg ``leg``: its station, or a spot in its grids."""
         if not self.cfg.patrol_when_idle or ids.size == 0:
             return self.station_xy[ids].copy()
         st = self.station[ids]
         count = self.grid_count[st]
-        ug = self.draws.uniform(Purpose.POLICE_PATROL_GRID, ids, incident)
+        ug, ux, uy = split_uniforms(self.draws.bits(Purpose.POLICE_PATROL, ids, leg), 3)
         pick = self.grid_start[st] + np.minimum((ug * count).astype(np.int64), count - 1)
         grid = self.grid_list[np.maximum(pick, 0)]
-        jitter = np.stack(
-            [
-                self.draws.uniform(Purpose.POLICE_PATROL_X, ids, incident) - 0.5,
-                self.draws.uniform(Purpose.POLICE_PATROL_Y, ids, incident) - 0.5,
-            ],
-            axis=1,
-        )
+        jitter = np.stack([ux - 0.5, uy - 0.5], axis=1)
         patrol = self.city.grid_centre_xy[grid] + jitter * self.city.cell_size_m
-        return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
-
-    def call_handling(self, incident: int) -> float:
-        u = self.draws.uniform1(Purpose.POLICE_CALL_HANDLING, 0, incident)
-        return float(self.cfg.call_handling.quantile(u))
+        return self.city.clip(np.where((count > 0)[:, None], patrol, self.station_xy[ids]))
 
 
 def _along_l_path(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from sim.city import City
 from sim.config import VolunteerConfig
-from sim.rng import CounterRng, Purpose
+from sim.rng import CounterRng, Purpose, split_uniforms
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ class VolunteerPool:
         self.duty_rank = u[:, 3].copy()
         self.home_bank = city.bank_of(self.home_xy) if cfg.count else np.zeros(0, np.int32)
         self.busy_until = np.zeros(cfg.count)
-        self._tree = cKDTree(self.home_xy) if cfg.count else None
+        # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
+        self.tree_ids = np.flatnonzero(self.duty_rank < self.duty_share.max())
+        self.tree = cKDTree(self.home_xy[self.tree_ids]) if self.tree_ids.size else None
 
     def __len__(self) -> int:
         return self.home_xy.shape[0]
@@ -64,42 +66,21 @@ class VolunteerPool:
             i, tuple(self.home_xy[i]), float(self.duty_rank[i]), float(self.busy_until[i])
         )
 
-    def on_duty_share(self, hour: int) -> float:
-        return float(self.duty_share[hour])
-
     def on_duty(self, hour: int) -> np.ndarray:
         return self.duty_rank < self.duty_share[hour]
 
-    def nearby(self, scene: np.ndarray, radius_m: float, t: float, incident: int):
-        """Free on-duty volunteers whose patrol position is within ``radius_m`` (straight line).
-
-        Returns (ids, positions) with positions drawn for this incident.
-        """
-        if self._tree is None or radius_m <= 0 and self.cfg.witness_radius_m <= 0:
-            return np.zeros(0, np.int64), np.zeros((0, 2))
-        hour = int(t // 3600) % 24
+    def positions(self, ids: np.ndarray, incidents) -> np.ndarray:
+        """Where each volunteer is, patrolling near home, when the paired incident happens."""
         r = self.cfg.patrol_radius_m
-        ids = np.asarray(self._tree.query_ball_point(scene, radius_m + r * np.sqrt(2)), np.int64)
-        if ids.size == 0:
-            return ids, np.zeros((0, 2))
-        ids.sort()
-        ids = ids[(self.duty_rank[ids] < self.duty_share[hour]) & (self.busy_until[ids] <= t)]
-        pos = self.position(ids, incident)
-        keep = np.hypot(pos[:, 0] - scene[0], pos[:, 1] - scene[1]) <= radius_m
-        return ids[keep], pos[keep]
+        ux, uy = split_uniforms(self.draws.bits(Purpose.VOLUNTEER_POSITION, ids, incidents), 2)
+        offset = np.stack([(2 * ux - 1) * r, (2 * uy - 1) * r], axis=1)
+        return self.city.clip(self.home_xy[ids] + offset)
 
-    def position(self, ids: np.ndarray, incident: int) -> np.ndarray:
-        """Where each volunteer is, patrolling near home, when incident ``incident`` happens."""
-        r = self.cfg.patrol_radius_m
-        dx = (2 * self.draws.uniform(Purpose.VOLUNTEER_OFFSET_X, ids, incident) - 1) * r
-        dy = (2 * self.draws.uniform(Purpose.VOLUNTEER_OFFSET_Y, ids, incident) - 1) * r
-        return self.city.clip(self.home_xy[ids] + np.stack([dx, dy], axis=1))
+    def accepts(self, ids: np.ndarray, incidents) -> np.ndarray:
+        return self.draws.uniform(Purpose.VOLUNTEER_ACCEPT, ids, incidents) < self.cfg.acceptance
 
-    def accepts(self, ids: np.ndarray, incident: int) -> np.ndarray:
-        return self.draws.uniform(Purpose.VOLUNTEER_ACCEPT, ids, incident) < self.cfg.acceptance
-
-    def response_delay(self, ids: np.ndarray, incident: int) -> np.ndarray:
-        u = self.draws.uniform(Purpose.VOLUNTEER_DELAY, ids, incident)
+    def response_delay(self, ids: np.ndarray, incidents) -> np.ndarray:
+        u = self.draws.uniform(Purpose.VOLUNTEER_DELAY, ids, incidents)
         return self.cfg.response_delay.quantile(u)
 
     def occupy(self, ids: np.ndarray, until_s: np.ndarray) -> None:
