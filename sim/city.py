@@ -266,7 +266,7 @@ def _place_sites(cfg: CityConfig, land_use, population, rng: np.random.Generator
     n_land = int(np.count_nonzero((flat != LandUse.WATER) & (flat != LandUse.BRIDGE)))
     pop = population.reshape(-1)
     for name, share in cfg.land_use_shares.items():
-        n = int(round(share * n_land))
+        n = round(share * n_land)
         free = np.flatnonzero((flat == LandUse.RESIDENTIAL) & (pop > 0))
         if n == 0 or free.size == 0:
             continue

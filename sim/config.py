@@ -207,9 +207,22 @@ class MeuConfig(Strict):
     coverage_radius_m: NonNeg = Field(
         500.0, description="a unit sends teams to incidents within this travel distance, m"
     )
+    site_cells: list[list[int]] | None = Field(
+        None,
+        description="explicit [column, row] cell of each unit (at the cell's centre); "
+        "default: drawn by site_shares",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.site_cells is not None:
+            if len(self.site_cells) != self.count:
+                raise ValueError(
+                    f"site_cells lists {len(self.site_cells)} cells but count is {self.count}"
+                )
+            for c in self.site_cells:
+                if len(c) != 2 or min(c) < 0:
+                    raise ValueError(f"site_cells entries must be [column, row] >= 0, got {c}")
         if self.count and sum(self.site_shares.values()) <= 0:
             raise ValueError("site_shares must have a positive share when count > 0")
         on_site = self.on_duty_share * math.ceil(self.members_per_unit)

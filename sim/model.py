@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import ClassVar
 
 import mesa
 import numpy as np
@@ -323,7 +324,7 @@ class ResponseModel(mesa.Model):
     def _team_returns(self, t: float, i: int, m: int) -> None:
         self.meus.team_back(m)
 
-    _handlers = {
+    _handlers: ClassVar[dict] = {
         EventKind.OCCURS: _occurs,
         EventKind.ALERT: _alert,
         EventKind.POLICE_CALL: _police_call,

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from sim.city import City
-from sim.config import MeuConfig
+from sim.config import MeuConfig, ScenarioError
 from sim.vocab import LandUse
 
 
@@ -79,6 +79,8 @@ class EmergencyUnitFleet:
             s = city.cell_size_m
             self.xy[rows] = np.stack([(col + u[rows, 2]) * s, (row + u[rows, 3]) * s], axis=1)
             self.site_use[rows] = use[pick]
+        if cfg.site_cells is not None:
+            self._place_explicit(cfg.site_cells, city)
         base = math.floor(cfg.members_per_unit)
         self.members = base + (u[:, 4] < cfg.members_per_unit - base).astype(np.int64)
         self.on_site = np.ceil(cfg.on_duty_share * self.members).astype(np.int64)
@@ -98,6 +100,16 @@ class EmergencyUnitFleet:
             cells, starts = np.unique(self.cell[order], return_index=True)
             for c, part in zip(cells, np.split(order, starts[1:]), strict=True):
                 self._by_cell[int(c)] = part
+
+    def _place_explicit(self, cells: list[list[int]], city: City) -> None:
+        for k, (c, r) in enumerate(cells):
+            if c >= city.width or r >= city.height or city.bank[r, c] < 0:
+                raise ScenarioError(
+                    f"meus.site_cells: [{c}, {r}] is outside the city or on water "
+                    f"(city is {city.width} x {city.height} cells)"
+                )
+            self.xy[k] = city.cell_centre(c, r)
+            self.site_use[k] = city.land_use[r, c]
 
     def __len__(self) -> int:
         return self.xy.shape[0]

@@ -71,7 +71,7 @@ class PoliceFleet:
         self.station = _apportion(n, weight + 1e-9)
         self.station_xy = city.station_xy[self.station]
         self.station_bank = city.bank_of(self.station_xy)
-        n_cars = int(round(cfg.car_share * n))
+        n_cars = round(cfg.car_share * n)
         # Spread cars over stations: take units by their rank within their station first.
         first = np.searchsorted(self.station, self.station)
         rank = np.arange(n) - first

@@ -1,0 +1,46 @@
+"""Shared helpers: small scenarios built in code, and running them to tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.config import Scenario, deep_merge
+from sim.model import ResponseModel
+from sim.records import assignments_frame, incidents_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+
+def scenario(**overrides) -> Scenario:
+    """A small valid scenario (one police station, no volunteers or MEUs) with overrides
+    merged key by key, e.g. ``scenario(police={"units": 3})``."""
+    base = {
+        "name": "test",
+        "horizon_hours": 24.0,
+        "drain_hours": 12.0,
+        "replications": 1,
+        "city": {"width": 20, "height": 20, "cell_size_m": 100.0, "population": 20000},
+        "police": {"stations": 1, "grids": 4, "units": 2},
+        "incidents": {"rate_per_day": 40.0},
+    }
+    return Scenario.model_validate(deep_merge(base, overrides))
+
+
+def run(sc: Scenario, seed: int = 0, replication: int = 0, **kwargs):
+    """Run one replication; returns (model, incidents frame, assignments frame)."""
+    model = ResponseModel(sc, seed=seed, replication=replication, **kwargs)
+    model.run()
+    return model, incidents_frame(model.records()), assignments_frame(model.assignments)
+
+
+@pytest.fixture
+def tmp_results(tmp_path) -> Path:
+    return tmp_path / "out"
+
+
+def minutes(series: pd.Series) -> pd.Series:
+    return series / 60.0

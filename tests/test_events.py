@@ -1,0 +1,143 @@
+"""Exact event sequences in a tiny city with fixed durations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sim.incidents import IncidentStream
+from sim.model import ResponseModel
+from sim.vocab import EventKind
+from tests.conftest import scenario
+
+FIXED = lambda s: {"dist": "fixed", "value": s}  # noqa: E731
+
+
+def strip_city(**over):
+    """A 3 x 1 city of 100 m cells, one station in cell 0, 10 m/s cars, fixed delays."""
+    base = dict(
+        horizon_hours=1.0,
+        drain_hours=2.0,
+        city={"width": 3, "height": 1, "cell_size_m": 100.0, "population": 300,
+              "land_use_shares": {}},
+        police={"stations": 1, "grids": 1, "units": 1, "station_cells": [[0, 0]],
+                "patrol_when_idle": False, "call_handling": FIXED(60.0)},
+        travel={"drive_m_s": 10.0, "run_with_equipment_m_s": 2.0, "walk_m_s": 1.0},
+        incidents={"kinds": {"fight": {"share": 1.0, "self_rescue": False, "volunteers": False,
+                                       "meu_teams": 0, "police_units": 1,
+                                       "handling": FIXED(600.0)}}},
+    )  # fmt: skip
+    for key, value in over.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return scenario(**base)
+
+
+def stream(rows):
+    return IncidentStream.from_rows(("fight",), rows)
+
+
+def test_single_incident_exact_sequence():
+    sc = strip_city()
+    inc = stream([dict(occurred_s=100.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0,
+                       call_delay_s=30.0)])  # fmt: skip
+    model = ResponseModel(sc, seed=1, incidents=inc, trace=True)
+    rec = model.run()[0]
+    assert model.trace == [
+        (100.0, EventKind.OCCURS, 0, -1),
+        (130.0, EventKind.ALERT, 0, -1),
+        (190.0, EventKind.POLICE_CALL, 0, -1),
+        (210.0, EventKind.POLICE_ARRIVES, 0, 0),  # 200 m at 10 m/s from the station
+        (810.0, EventKind.UNIT_CLEARS, 0, -1),  # arrival + 600 s handling
+    ]
+    assert (rec.alerted_s, rec.police_call_s, rec.first_police_s, rec.cleared_s) == (
+        130.0, 190.0, 210.0, 810.0,
+    )  # fmt: skip
+    assert rec.police_wait_s == 0.0
+    assert rec.detected_by == "call" and rec.first_help_by == "police"
+    assert rec.status == "cleared"
+
+
+def test_second_call_waits_in_queue_until_the_unit_clears():
+    sc = strip_city()
+    inc = stream([
+        dict(occurred_s=100.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0,
+             call_delay_s=30.0),
+        dict(occurred_s=300.0, x_m=150.0, y_m=50.0, kind="fight", handling_s=600.0,
+             call_delay_s=0.0),
+    ])  # fmt: skip
+    model = ResponseModel(sc, seed=1, incidents=inc, trace=True)
+    first, second = model.run()
+    police_events = [(t, k, i) for t, k, i, _ in model.trace if k != EventKind.OCCURS]
+    assert police_events == [
+        (130.0, EventKind.ALERT, 0),
+        (190.0, EventKind.POLICE_CALL, 0),
+        (210.0, EventKind.POLICE_ARRIVES, 0),
+        (300.0, EventKind.ALERT, 1),
+        (360.0, EventKind.POLICE_CALL, 1),  # the only unit is busy: queued
+        (810.0, EventKind.UNIT_CLEARS, 0),  # freed at x=250, sent on at once
+        (820.0, EventKind.POLICE_ARRIVES, 1),  # 100 m from the last scene
+        (1420.0, EventKind.UNIT_CLEARS, 1),
+    ]
+    assert second.police_wait_s == pytest.approx(810.0 - 360.0)
+    assert first.police_wait_s == 0.0
+
+
+def test_meu_team_arrives_after_mobilisation_and_run():
+    sc = strip_city(
+        meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3,
+              "site_cells": [[1, 0]], "mobilisation": FIXED(40.0), "coverage_radius_m": 500.0},
+        incidents={"kinds": {"fight": {"share": 1.0, "self_rescue": False, "volunteers": False,
+                                       "meu_teams": 1, "police_units": 1,
+                                       "handling": FIXED(600.0)}}},
+    )  # fmt: skip
+    inc = stream([dict(occurred_s=100.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0,
+                       call_delay_s=30.0)])  # fmt: skip
+    model = ResponseModel(sc, seed=1, incidents=inc, trace=True)
+    rec = model.run()[0]
+    # alert 130 + mobilise 40 + 100 m at 2 m/s = 220; police at 210 come first.
+    assert rec.first_meu_s == 220.0
+    assert rec.meu_teams_sent == 1
+    assert rec.first_help_by == "police"
+    returns = [(t, k) for t, k, *_ in model.trace if k == EventKind.TEAM_RETURNS]
+    assert returns == [(910.0, EventKind.TEAM_RETURNS)]  # cleared 810 + 100 m walk at 1 m/s
+    assert model.meus.away.tolist() == [0]
+
+
+def test_incident_at_an_meu_site_gets_self_rescue_and_a_witness_alert():
+    sc = strip_city(
+        meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3,
+              "site_cells": [[2, 0]], "mobilisation": FIXED(40.0)},
+    )  # fmt: skip
+    inc = stream([dict(occurred_s=100.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0,
+                       call_delay_s=math.inf, witness_delay_s=15.0, self_rescue_delay_s=20.0)])  # fmt: skip
+    sc_self = sc.with_changes({"incidents.kinds.fight.self_rescue": True})
+    rec = ResponseModel(sc_self, seed=1, incidents=inc).run()[0]
+    assert rec.detected_by == "witness" and rec.alerted_s == 115.0
+    assert rec.self_rescue_s == 120.0 and rec.self_rescue_by == "meu_staff"
+    assert rec.first_help_by == "meu_staff"
+
+
+def test_nobody_reports_and_nobody_is_there_stays_open():
+    sc = strip_city()
+    inc = stream([dict(occurred_s=100.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0,
+                       call_delay_s=math.inf)])  # fmt: skip
+    rec = ResponseModel(sc, seed=1, incidents=inc).run()[0]
+    assert rec.detected_by == "undetected" and math.isnan(rec.alerted_s)
+    assert rec.status == "open" and math.isnan(rec.cleared_s)
+
+
+def test_simultaneous_events_break_ties_by_kind_then_order():
+    sc = strip_city(police={"units": 2})
+    same = dict(x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0, call_delay_s=0.0)
+    inc = stream([dict(occurred_s=100.0, **same), dict(occurred_s=100.0, **same)])
+    a = ResponseModel(sc, seed=1, incidents=inc, trace=True)
+    a.run()
+    b = ResponseModel(sc, seed=1, incidents=inc, trace=True)
+    b.run()
+    assert a.trace == b.trace
+    assert [k for _, k, *_ in a.trace[:4]] == [
+        EventKind.OCCURS, EventKind.OCCURS, EventKind.ALERT, EventKind.ALERT,
+    ]  # fmt: skip
+    arrivals = sorted((i, u) for _, k, i, u in a.trace if k == EventKind.POLICE_ARRIVES)
+    assert arrivals == [(0, 0), (1, 1)]  # first call takes unit 0 (lower index on a tie)
