@@ -7,7 +7,7 @@ Durations used by the 1-3-5 standard are derived in :mod:`sim.metrics`, always m
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, get_type_hints
 
 import pandas as pd
 
@@ -58,11 +58,22 @@ class Assignment(NamedTuple):
 
 INCIDENT_COLUMNS = IncidentRecord._fields
 ASSIGNMENT_COLUMNS = Assignment._fields
+_DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
+
+
+def _schema(record_type) -> dict[str, str]:
+    return {name: _DTYPES[t] for name, t in get_type_hints(record_type).items()}
+
+
+def _frame(records, record_type) -> pd.DataFrame:
+    """Records become a DataFrame at once, with a fixed schema even when there are none."""
+    df = pd.DataFrame.from_records(records, columns=record_type._fields)
+    return df.astype(_schema(record_type))
 
 
 def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
+    return _frame(records, IncidentRecord)
 
 
 def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(records, columns=ASSIGNMENT_COLUMNS)
+    return _frame(records, Assignment)

@@ -1,0 +1,120 @@
+"""`jiefang run` end to end: outputs, exit codes, determinism, no tracebacks for mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.metrics import TARGETS
+from sim.records import INCIDENT_COLUMNS
+from tests.conftest import SCENARIOS
+
+DEMO = SCENARIOS / "demo.yaml"
+
+
+def jiefang(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = jiefang("run", str(DEMO), "--seed", "3", "-r", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_run_writes_every_output(demo_run):
+    out, result = demo_run
+    for name in ("incidents.parquet", "assignments.parquet", "summary.json", "summary.csv",
+                 "manifest.json", "response_ecdf.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    assert "compliance" in result.stdout and "mutual" in result.stdout
+
+
+def test_incident_table_has_documented_columns_and_both_replications(demo_run):
+    df = pd.read_parquet(demo_run[0] / "incidents.parquet")
+    assert list(df.columns) == ["replication", *INCIDENT_COLUMNS]
+    assert sorted(df["replication"].unique()) == [0, 1]
+    assert df["incident_id"].is_unique is False  # ids restart per replication
+    assert not df.duplicated(["replication", "incident_id"]).any()
+
+
+def test_summary_json_matches_the_incident_table(demo_run):
+    out = demo_run[0]
+    summary = json.loads((out / "summary.json").read_text())
+    df = pd.read_parquet(out / "incidents.parquet")
+    df = df[~df["in_warmup"]]
+    met = []
+    for _, rep in df.groupby("replication"):
+        t = rep["first_police_s"] - rep["occurred_s"]
+        needs = rep["police_needed"] > 0
+        met.append(float((t[needs] <= TARGETS["police"]).mean()))
+    assert summary["tiers"]["police"]["compliance"]["mean"] == pytest.approx(np.mean(met))
+    assert summary["replications"] == 2
+
+
+def test_manifest_records_seed_scenario_and_file_hashes(demo_run):
+    manifest = json.loads((demo_run[0] / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["replications"] == 2
+    assert manifest["scenario"]["name"] == "demo"
+    assert len(manifest["files"]["incidents"]["sha256"]) == 64
+    assert manifest["environment"]["packages"]["mesa"].startswith("3.")
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
+    outs = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        assert main(["run", str(DEMO), "--seed", str(seed), "-r", "1", "-q", "--no-plot",
+                     "--out", str(tmp_path / name)]) == 0  # fmt: skip
+        outs.append((tmp_path / name / "incidents.parquet").read_bytes())
+    assert outs[0] == outs[1]
+    assert outs[0] != outs[2]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["run", "missing.yaml"], 2, "file not found"),
+        (["run", str(DEMO), "--seed", "-1"], 2, "expected a number >= 0"),
+        (["run", str(DEMO), "--replications", "0"], 2, "expected a number >= 1"),
+        (["frobnicate"], 2, "invalid choice"),
+    ],
+)
+def test_user_mistakes_exit_2_without_traceback(args, code, message):
+    result = jiefang(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_scenario_file_exits_2_naming_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: " + str(DEMO) + "\nvolunteers: {count: -5}\n")
+    result = jiefang("run", str(bad), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert f"{bad}: volunteers.count: Input should be greater than or equal to 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()  # nothing ran
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = jiefang("run", str(DEMO), "-r", "1", "-q", "--out", str(blocker / "sub"))
+    assert result.returncode == 2
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_and_version():
+    assert jiefang("--help").returncode == 0
+    assert "--seed" in jiefang("run", "--help").stdout
+    assert jiefang("--version").stdout.startswith("jiefang ")
