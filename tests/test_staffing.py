@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -60,5 +62,5 @@ def median_time(df, tier: str) -> float:
 def test_more_responders_never_make_the_median_slower(subdistrict, key, levels, tier, seed):
     medians = [median_time(run(subdistrict.with_changes({key: n}), seed=seed)[1], tier)
                for n in levels]  # fmt: skip
-    assert all(b <= a for a, b in zip(medians, medians[1:], strict=False)), medians
+    assert all(b <= a for a, b in itertools.pairwise(medians)), medians
     assert medians[-1] < medians[0]  # and the lever matters at all

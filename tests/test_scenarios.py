@@ -1,0 +1,47 @@
+"""Every shipped scenario runs end to end for a short horizon, and the city is what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.config import load_scenario
+from sim.metrics import summarise
+from sim.model import ResponseModel
+from sim.records import incidents_frame
+from tests.conftest import SCENARIOS
+
+SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenario_runs_a_short_horizon(path):
+    sc = load_scenario(path).with_changes({"horizon_hours": 8.0, "warmup_hours": 0.5,
+                                           "drain_hours": 1.0})  # fmt: skip
+    model = ResponseModel(sc, seed=0)
+    df = incidents_frame(model.run())
+    assert len(df) > 0
+    assert model.city.population.sum() == pytest.approx(sc.city.population, rel=1e-9)
+    assert len(model.volunteers) == sc.volunteers.count
+    assert len(model.meus) == sc.meus.count and len(model.police) == sc.police.units
+    summary = summarise(df.assign(replication=0))
+    assert set(summary["tier"]) >= {"mutual", "police", "joint"}
+
+
+def test_full_city_matches_the_2023_figures():
+    sc = load_scenario(SCENARIOS / "guangzhou-2023.yaml")
+    assert sc.volunteers.count == 670_000
+    assert sc.meus.count == 23_000
+    assert sc.meus.members_per_unit * sc.meus.count == pytest.approx(290_000, rel=0.01)
+    assert sc.police.grids == 1_700
+    assert sc.city.population == 22_000_000
+    assert 7000 < sc.city.width * sc.city.height * (sc.city.cell_size_m / 1000) ** 2 < 7600
+
+
+def test_members_per_unit_is_met_on_average():
+    sc = load_scenario(SCENARIOS / "guangzhou-2023-subdistrict.yaml").with_changes(
+        {"meus.count": 4000}
+    )
+    model = ResponseModel(sc, seed=4)
+    assert model.meus.members.mean() == pytest.approx(12.6, abs=0.03)
+    assert set(np.unique(model.meus.members)) == {12, 13}
