@@ -14,6 +14,7 @@ thousand seeds; the seeds are fixed, so the suite is deterministic.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -97,12 +98,12 @@ def test_mean_busy_units_equal_offered_load():
     mu = 1 / MEAN_SERVICE_S
     lam = rho * units * mu
     hours = 30_000 / lam / 3600
-    model, df, asg = run(queue_scenario(units, lam, MEAN_SERVICE_S, hours), seed=99)
+    _model, _df, asg = run(queue_scenario(units, lam, MEAN_SERVICE_S, hours), seed=99)
     start, end = 48 * 3600.0, hours * 3600.0
     edges = np.linspace(start, end, BATCHES + 1)
     busy = asg[asg["responder"] == "police"]
     per_batch = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         overlap = (np.minimum(busy["released_s"], hi) - np.maximum(busy["sent_s"], lo)).clip(0)
         per_batch.append(overlap.sum() / (hi - lo))
     per_batch = np.array(per_batch)
@@ -177,7 +178,10 @@ def test_nearest_volunteer_distance_follows_the_binomial_point_process_law():
         return 1 - np.clip(1 - 2 * np.asarray(r) ** 2 / area, 0, 1) ** n_vol
 
     assert stats.kstest(d, cdf).pvalue > ALPHA
-    expected_mean = float(np.sum(np.diff(np.linspace(0, reach, 30_001)) * (1 - cdf(
-        np.linspace(0, reach, 30_001)[:-1]))))  # integral of the survival function
+    expected_mean = float(
+        np.sum(
+            np.diff(np.linspace(0, reach, 30_001)) * (1 - cdf(np.linspace(0, reach, 30_001)[:-1]))
+        )
+    )  # integral of the survival function
     mean, half = iid_interval(d)
     assert abs(mean - expected_mean) <= half, (mean, expected_mean, half)
