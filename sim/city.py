@@ -92,19 +92,23 @@ class City:
         eps = 1e-6
         return np.stack([np.clip(xy[..., 0], 0, w - eps), np.clip(xy[..., 1], 0, h - eps)], axis=-1)
 
-    def distances_to(self, dst: np.ndarray, src: np.ndarray, src_bank: np.ndarray) -> np.ndarray:
+    def distances_to(
+        self, dst: np.ndarray, src: np.ndarray, src_bank: np.ndarray, dst_bank: int | None = None
+    ) -> np.ndarray:
         """Travel distance (m) from each source position to one destination.
 
         Args:
             dst: destination position, shape (2,), m.
             src: source positions, shape (n, 2), m.
             src_bank: bank label of each source (from :meth:`bank_of`), shape (n,).
+            dst_bank: bank of the destination, if already known.
         """
         src = np.asarray(src, dtype=float).reshape(-1, 2)
         direct = np.abs(src[:, 0] - dst[0]) + np.abs(src[:, 1] - dst[1])
         if self.single_bank:
             return direct
-        dst_bank = int(self.bank_of(np.asarray(dst, dtype=float)))
+        if dst_bank is None:
+            dst_bank = int(self.bank_of(np.asarray(dst, dtype=float)))
         other = np.flatnonzero(np.asarray(src_bank) != dst_bank)
         if other.size == 0:
             return direct

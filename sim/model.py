@@ -149,11 +149,13 @@ class ResponseModel(mesa.Model):
         until_s = min(until_s, self.end_s)
         heap = self._heap
         handlers = self._handlers
+        trace = self.trace
+        # Handlers take the event time as an argument; Model.time (an observable in Mesa,
+        # costly to set) is brought up to date once per call.
         while heap and heap[0][0] <= until_s:
             t, kind, _, a, b = heapq.heappop(heap)
-            self.time = t
-            if self.trace is not None:
-                self.trace.append((t, kind, a, b))
+            if trace is not None:
+                trace.append((t, kind, a, b))
             handlers[kind](self, t, a, b)
         self.time = max(self.time, until_s)
         if until_s >= self.end_s or not heap:
@@ -259,7 +261,7 @@ class ResponseModel(mesa.Model):
         if avail.size == 0:
             return
         units, travel = self.police.nearest(
-            avail, t, self.incidents.xy[i], int(self.police_pending[i])
+            avail, t, self.incidents.xy[i], int(self._bank[i]), int(self.police_pending[i])
         )
         reachable = np.isfinite(travel)
         units, travel = units[reachable].tolist(), travel[reachable].tolist()
@@ -298,10 +300,7 @@ class ResponseModel(mesa.Model):
         self.cleared[i] = t
         scene = self.incidents.xy[i]
         for u in self._units_of.get(i, ()):
-            self.police.set_state(u, UnitState.AVAILABLE)
-            self.police.back_from[u] = scene
-            self.police.back_from_bank[u] = self._bank[i]
-            self.police.left_at[u] = t
+            self.police.leave_scene(u, t, scene, int(self._bank[i]))
             self.assignments.append(
                 Assignment(
                     "police", u, i, self._unit_sent_at.pop(u), self._unit_arrived_at.pop(u), t

@@ -79,6 +79,7 @@ class PoliceFleet:
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
         self.state = np.zeros(n, np.int8)  # UnitState code
         self._legs_from = -1  # first patrol leg of the cached block of spots
+        self._returning = False  # some unit may still be driving back from a scene
         self.back_from = self.station_xy.copy()  # scene left on the way back
         self.back_from_bank = self.station_bank.copy()
         self.left_at = np.full(n, -np.inf)  # when the unit left that scene
@@ -105,12 +106,20 @@ class PoliceFleet:
     def set_state(self, i: int, state: UnitState) -> None:
         self.state[i] = _STATE_CODE[state]
 
+    def leave_scene(self, i: int, t: float, scene: np.ndarray, scene_bank: int) -> None:
+        """Unit ``i`` is free again at ``scene`` and drives back to its station."""
+        self.state[i] = _STATE_CODE[UnitState.AVAILABLE]
+        self.back_from[i] = scene
+        self.back_from_bank[i] = scene_bank
+        self.left_at[i] = t
+        self._returning = True
+
     def speed(self, ids: np.ndarray, t: float) -> np.ndarray:
         cong = self.travel.congestion_by_hour[int(t // 3600) % 24]
         return np.where(self.is_car[ids], self.travel.drive_m_s / cong, self.travel.foot_patrol_m_s)
 
     def nearest(
-        self, avail: np.ndarray, t: float, scene: np.ndarray, n: int
+        self, avail: np.ndarray, t: float, scene: np.ndarray, scene_bank: int, n: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` available units that reach ``scene`` first, with their travel times (s).
 
@@ -119,23 +128,24 @@ class PoliceFleet:
         bound beats the n-th best exact time found so far are evaluated exactly. Ties go to
         the lower unit index.
         """
-        self._settle(avail, t)
+        if self._returning:
+            self._settle(avail, t)
         speed = self.speed(avail, t)
         if avail.size <= 4 * n + 16:
-            travel = self._exact(avail, t, scene) / speed
+            travel = self._exact(avail, t, scene, scene_bank) / speed
             order = np.lexsort((avail, travel))[:n]
             return avail[order], travel[order]
         st = self.station_xy[avail]
         bound = np.abs(st[:, 0] - scene[0]) + np.abs(st[:, 1] - scene[1]) - self.reach[avail]
         bound = np.where(self.left_at[avail] > -np.inf, 0.0, np.maximum(bound, 0.0)) / speed
         first = np.argpartition(bound, 4 * n + 8)[: 4 * n + 8]
-        travel = self._exact(avail[first], t, scene) / speed[first]
+        travel = self._exact(avail[first], t, scene, scene_bank) / speed[first]
         cut = np.sort(travel)[n - 1]
         more = np.flatnonzero(bound <= cut)
         more = np.setdiff1d(more, first, assume_unique=True)
         if more.size:
             first = np.concatenate([first, more])
-            extra = self._exact(avail[more], t, scene) / speed[more]
+            extra = self._exact(avail[more], t, scene, scene_bank) / speed[more]
             travel = np.concatenate([travel, extra])
         order = np.lexsort((avail[first], travel))[:n]
         return avail[first][order], travel[order]
@@ -147,8 +157,9 @@ class PoliceFleet:
             travelled = (t - self.left_at[back]) * self.speed(back, t)
             home = travelled >= np.abs(self.station_xy[back] - self.back_from[back]).sum(axis=1)
             self.left_at[back[home]] = -np.inf
+        self._returning = bool(np.any(self.left_at > -np.inf))
 
-    def _exact(self, ids: np.ndarray, t: float, scene: np.ndarray) -> np.ndarray:
+    def _exact(self, ids: np.ndarray, t: float, scene: np.ndarray, scene_bank: int) -> np.ndarray:
         """Travel distance from where each unit is at ``t`` to ``scene``, m."""
         spots, banks = self.spots_at(t)
         pos, bank = spots[ids], banks[ids]
@@ -161,7 +172,7 @@ class PoliceFleet:
             on_way = np.where(same_bank[:, None], _along_l_path(start, base, travelled), start)
             pos[back] = on_way
             bank[back] = self.city.bank_of(on_way)
-        return self.city.distances_to(scene, pos, bank)
+        return self.city.distances_to(scene, pos, bank, scene_bank)
 
     def spots_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Every unit's patrol spot (and its bank) during the patrol leg containing ``t``."""
