@@ -45,3 +45,10 @@ def test_members_per_unit_is_met_on_average():
     model = ResponseModel(sc, seed=4)
     assert model.meus.members.mean() == pytest.approx(12.6, abs=0.03)
     assert set(np.unique(model.meus.members)) == {12, 13}
+
+
+def test_parameter_table_in_docs_is_current():
+    from sim.paramdoc import DOC, render
+
+    text = DOC.read_text(encoding="utf-8")
+    assert render(text) == text, "run: python -m sim.paramdoc --write"
