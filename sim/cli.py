@@ -1,7 +1,8 @@
 """``jiefang``: thin commands over the runner, the store and the plots.
 
 Exit codes: 0 success; 2 a user mistake (bad scenario, bad arguments, unwritable output),
-reported in one message without a traceback; 130 interrupted; 1 an internal error.
+reported in one message without a traceback; 3 a sweep finished but some runs failed (each
+recorded with its error); 130 interrupted; 1 an internal error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sim.config import ScenarioError, load_scenario
 from sim.metrics import TARGETS
 from sim.store import OutputError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep file (parameters x replications), resumable",
+        description="Run every (point, replication) of SWEEP and write runs.parquet, "
+        "points.parquet, paired.parquet, incidents/ (partitioned) and manifest.json. "
+        "Runs already stored in the output folder are skipped, so an interrupted sweep "
+        "resumes where it stopped.",
+    )
+    sweep.add_argument("sweep", type=Path, help="sweep YAML file")
+    sweep.add_argument(
+        "--workers", "-w", type=_positive_int, default=1,
+        help="worker processes (default 1: run in this process)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--scheduler", default=None,
+        help="Dask scheduler address (tcp://host:8786), or 'local' to start a Dask "
+        "LocalCluster of --workers processes",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--out", type=Path, default=None, help="output folder (default results/sweeps/<name>)"
+    )
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
     return parser
 
 
@@ -80,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
     except (ScenarioError, OutputError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,6 +157,48 @@ def cmd_run(args) -> int:
     if not args.quiet:
         print(summary_text(scenario.name, args.seed, reps, tables, elapsed, out))
     return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from sim.batch import run_sweep
+    from sim.sweep import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = args.out or Path("results") / "sweeps" / sweep.spec.name
+    total = len(sweep.points) * sweep.spec.replications
+    bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
+               desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
+    first = True
+
+    def progress(done: int, todo: int) -> None:
+        nonlocal first
+        if first:
+            bar.update(total - todo)
+            first = False
+        bar.update(1)
+
+    outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                        progress=progress)  # fmt: skip
+    bar.close()
+    if not args.quiet:
+        print(f"{sweep.spec.name}: {len(sweep.points)} points x {sweep.spec.replications} "
+              f"replications = {outcome.total} runs; {outcome.skipped} already done, "
+              f"{outcome.ran} ran, {outcome.failed} failed")  # fmt: skip
+        print(points_text(outcome.points, sweep.varied))
+        print(f"results in {out}/")
+    return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
+
+
+def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
+    if points.empty:
+        return "(no finished runs)"
+    wide = points[points["metric"].isin(["mutual_compliance", "police_compliance",
+                                         "joint_compliance"])]  # fmt: skip
+    table = wide.pivot_table(index=["point_id", *varied], columns="metric", values="mean")
+    text = (table * 100).round(1).to_string(max_rows=limit)
+    return "compliance, % (mean over replications):\n" + text
 
 
 def summary_document(name: str, seed: int, reps: int, tables) -> dict:

@@ -64,7 +64,11 @@ class ResponseModel(mesa.Model):
         if isinstance(replication, bool) or not isinstance(replication, int) or replication < 0:
             raise ValueError(f"replication must be an integer >= 0, got {replication!r}")
         super().__init__(rng=generator(seed, replication, Stream.MESA))
-        self._default_schedule.stop()  # time is continuous seconds, driven by our events
+        # Time is continuous seconds driven by the model's own event heap. Mesa's default
+        # schedule would tick every time unit (every second here), and Model.__init__ wraps
+        # `step` in it; stop the schedule and unshadow our `step` (one simulated minute).
+        self._default_schedule.stop()
+        del self.step
         self.config = scenario
         self.seed = seed
         self.replication = replication
@@ -121,6 +125,16 @@ class ResponseModel(mesa.Model):
         self._seq = len(incidents)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
         self.finished = False
+        self.running = True
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "time_s": "time",
+                "incidents": lambda m: m.live_counts()["incidents"],
+                "open": lambda m: m.live_counts()["open"],
+                "police_busy": lambda m: int(len(m.police) - m.police.available().size),
+                "calls_waiting": lambda m: len(m._queue),
+            }
+        )
 
     def _init_state(self, n: int) -> None:
         f = lambda: np.full(n, NAN)  # noqa: E731
@@ -160,6 +174,7 @@ class ResponseModel(mesa.Model):
         self.time = max(self.time, until_s)
         if until_s >= self.end_s or not heap:
             self.finished = True
+            self.running = False
 
     def run(self) -> list[IncidentRecord]:
         """Run to the end (horizon plus drain time) and return the records."""
@@ -167,8 +182,24 @@ class ResponseModel(mesa.Model):
         return self.records()
 
     def step(self) -> None:
-        """Advance one minute of simulated time (Mesa's step convention, for viewers)."""
+        """Advance one simulated minute (for viewers and ``mesa.batch_run``) and collect."""
         self.advance_to(self.time + 60.0)
+        self.steps += 1
+        self.datacollector.collect(self)
+
+    def run_for(self, duration: float) -> None:
+        """Advance ``duration`` simulated seconds."""
+        self.advance_to(self.time + duration)
+
+    def run_until(self, end_time: float) -> None:
+        """Advance to ``end_time`` simulated seconds."""
+        self.advance_to(end_time)
+
+    def live_counts(self) -> dict[str, int]:
+        """Incidents that have happened so far, and how many of them are not yet cleared."""
+        happened = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
+        cleared = int(np.count_nonzero(~np.isnan(self.cleared[:happened])))
+        return {"incidents": happened, "open": happened - cleared}
 
     # ------------------------------------------------------------------ event handlers
     def _occurs(self, t: float, i: int, _b: int) -> None:

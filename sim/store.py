@@ -138,3 +138,47 @@ def manifest(scenario, seed: int, replications: int, files: dict[str, Path], **e
         "files": {name: {"path": p.name, "sha256": sha256(p)} for name, p in files.items()},
         **extra,
     }
+
+
+class SweepStore:
+    """Resumable sweep output, content-addressed by run key.
+
+    Layout under ``root``::
+
+        incidents/key=<key>/part.parquet   per-incident records of one run (hive-partitioned)
+        runs/<key>.parquet                 one-row run record; written last, it marks the run done
+        runs.parquet, points.parquet, paired.parquet, manifest.json   rebuilt at the end
+
+    A run counts as finished only when its run record exists, and every file is written
+    atomically, so a sweep killed at any moment keeps every finished run and leaves no
+    partial file under a name a reader trusts (files being written start with '.', which
+    Parquet dataset readers skip).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.incidents_dir = self.root / "incidents"
+
+    def finished(self) -> set[str]:
+        """Keys of runs recorded as successful."""
+        if not self.runs_dir.is_dir():
+            return set()
+        done = set()
+        for path in self.runs_dir.glob("*.parquet"):
+            if path.name.startswith("."):
+                continue
+            status = pd.read_parquet(path, columns=["status"])["status"].iloc[0]
+            if status == "ok":
+                done.add(path.stem)
+        return done
+
+    def save(self, key: str, record: dict, incidents: pd.DataFrame | None) -> None:
+        if incidents is not None:
+            write_parquet(incidents, self.incidents_dir / f"key={key}" / "part.parquet")
+        write_parquet(pd.DataFrame([record]), self.runs_dir / f"{key}.parquet")
+
+    def records(self, keys: list[str]) -> pd.DataFrame:
+        frames = [pd.read_parquet(self.runs_dir / f"{k}.parquet") for k in keys
+                  if (self.runs_dir / f"{k}.parquet").exists()]  # fmt: skip
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

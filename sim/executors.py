@@ -1,0 +1,95 @@
+"""Where sweep runs execute: in this process, in local worker processes, or on Dask.
+
+Every executor maps the same function, :func:`run_task`, over the same tasks and yields
+results as they finish; the driver alone writes them (see :class:`sim.store.SweepStore`), so
+the output does not depend on the executor or on the order runs finish in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sim.runner import run_one
+from sim.sweep import Task
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    key: str
+    point_id: int
+    replication: int
+    incidents: pd.DataFrame | None  # None when the run raised
+    error: str | None
+    wall_s: float
+
+
+def run_task(task: Task) -> TaskResult:
+    """Run one (point, replication); an exception becomes a recorded error, not a crash."""
+    started = time.perf_counter()
+    try:
+        incidents, _ = run_one(task.scenario, task.seed, task.replication)
+        error = None
+    except Exception as exc:
+        incidents = None
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        error = f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})"
+    return TaskResult(
+        task.key, task.point_id, task.replication, incidents, error,
+        time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
+    for task in tasks:
+        yield run_task(task)
+
+
+def local_processes(tasks: list[Task], workers: int) -> Iterator[TaskResult]:
+    """Worker processes on this machine (spawned: no state inherited from the driver)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(run_task, t) for t in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult]:
+    """Runs on a Dask distributed cluster: ``scheduler`` is its address (tcp://host:8786),
+    or ``local`` for a LocalCluster of ``workers`` single-threaded processes here."""
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError:  # pragma: no cover - depends on the install
+        from sim.config import ScenarioError
+
+        raise ScenarioError("--scheduler needs Dask: pip install 'jiefang[dask]'") from None
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout="30s")
+    try:
+        futures = client.map(run_task, tasks, pure=False)
+        try:
+            for future in dask_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,205 @@
+"""Sweep files: a base scenario, parameters to vary, replications and a seed -> run tasks.
+
+A sweep file (YAML) looks like::
+
+    name: subdistrict-staffing
+    base: guangzhou-2023-subdistrict.yaml   # relative to the sweep file
+    seed: 0
+    replications: 5
+    set: {horizon_hours: 24}                # fixed changes at every point
+    grid:                                   # full product of these
+      volunteers.count: [0, 2000, 4000]
+      meus.count: {from: 0, to: 270, step: 90}
+    lhs:                                    # Latin-hypercube sample, crossed with the grid
+      samples: 8
+      ranges:
+        volunteers.acceptance: {low: 0.2, high: 0.8}
+
+Replication ``r`` of every point runs with ``(seed, r)``, so every point sees the same
+incident stream in replication ``r`` (common random numbers) whenever the varied keys leave
+the city and the incidents alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+from scipy.stats import qmc
+
+from sim.config import (
+    Scenario,
+    ScenarioError,
+    Strict,
+    format_validation_error,
+    load_scenario,
+    read_yaml_mapping,
+)
+
+Scalar = bool | int | float | str
+
+
+class Span(Strict):
+    """Evenly spaced values from ``from`` to ``to`` (inclusive), by ``step`` or ``num``."""
+
+    start: int | float = Field(alias="from")
+    stop: int | float = Field(alias="to")
+    step: int | float | None = Field(None, gt=0)
+    num: int | None = Field(None, ge=1, le=100_000)
+    integer: bool | None = Field(None, description="default: true when from, to, step are whole")
+
+    @model_validator(mode="after")
+    def _one_spacing(self):
+        if (self.step is None) == (self.num is None):
+            raise ValueError("give exactly one of step or num")
+        if self.stop < self.start:
+            raise ValueError(f"to ({self.stop}) must be >= from ({self.start})")
+        if self.step is not None and (self.stop - self.start) / self.step > 100_000:
+            raise ValueError("more than 100,000 values")
+        return self
+
+    def values(self) -> list[Scalar]:
+        if self.num is not None:
+            vals = np.linspace(self.start, self.stop, self.num)
+        else:
+            n = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+            vals = self.start + self.step * np.arange(n)
+        whole = all(isinstance(v, int) for v in (self.start, self.stop, self.step))
+        if self.integer or (self.integer is None and whole):
+            return [round(v) for v in vals.tolist()]
+        return [float(v) for v in vals]
+
+
+class Range(Strict):
+    low: float
+    high: float
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+    def scale(self, u: np.ndarray) -> list[Scalar]:
+        """Map uniforms in [0, 1) onto the range (integers: each value equally likely)."""
+        if self.integer:
+            lo, hi = int(np.ceil(self.low)), int(np.floor(self.high))
+            return [int(v) for v in np.minimum(lo + np.floor(u * (hi - lo + 1)), hi)]
+        return [float(v) for v in self.low + u * (self.high - self.low)]
+
+
+class Lhs(Strict):
+    samples: int = Field(ge=1, le=100_000)
+    ranges: dict[str, Range] = Field(min_length=1)
+
+
+class SweepSpec(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    base: str = Field(description="scenario file, relative to the sweep file")
+    seed: int = Field(0, ge=0)
+    replications: int = Field(5, ge=1, le=100_000)
+    set: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, Annotated[list[Scalar], Field(min_length=1)] | Span] = Field(
+        default_factory=dict
+    )
+    lhs: Lhs | None = None
+
+    @model_validator(mode="after")
+    def _distinct_keys(self):
+        seen: dict[str, str] = {}
+        for where, keys in (("set", self.set), ("grid", self.grid),
+                            ("lhs.ranges", self.lhs.ranges if self.lhs else {})):  # fmt: skip
+            for key in keys:
+                if key in seen:
+                    raise ValueError(f"{key} appears in both {seen[key]} and {where}")
+                seen[key] = where
+        return self
+
+
+@dataclass(frozen=True)
+class Point:
+    point_id: int
+    values: dict[str, Scalar]  # varied key path -> value
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Task:
+    point_id: int
+    replication: int
+    seed: int
+    scenario: Scenario
+    key: str  # content address of (resolved scenario, seed, replication)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    spec: SweepSpec
+    source: Path
+    base: Scenario
+    points: tuple[Point, ...]
+
+    @property
+    def varied(self) -> list[str]:
+        return list(self.points[0].values) if self.points else []
+
+    def tasks(self) -> list[Task]:
+        return [
+            Task(p.point_id, r, self.spec.seed, p.scenario,
+                 run_key(p.scenario, self.spec.seed, r))
+            for p in self.points
+            for r in range(self.spec.replications)
+        ]  # fmt: skip
+
+
+def run_key(scenario: Scenario, seed: int, replication: int) -> str:
+    """Content address of a run: same resolved scenario, seed and replication, same key."""
+    payload = json.dumps(
+        {"scenario": scenario.model_dump(mode="json"), "seed": seed, "replication": replication},
+        sort_keys=True, separators=(",", ":"),
+    )  # fmt: skip
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def design_points(spec: SweepSpec) -> list[dict[str, Scalar]]:
+    """The varied values of every point: the grid's product, crossed with the LHS sample."""
+    grid_keys = list(spec.grid)
+    grid_values = [v.values() if isinstance(v, Span) else list(v) for v in spec.grid.values()]
+    grid = [dict(zip(grid_keys, combo, strict=True)) for combo in itertools.product(*grid_values)]
+    if spec.lhs is None:
+        return grid
+    keys = list(spec.lhs.ranges)
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0xD5,)))
+    u = qmc.LatinHypercube(d=len(keys), seed=rng).random(spec.lhs.samples)
+    columns = [spec.lhs.ranges[k].scale(u[:, j]) for j, k in enumerate(keys)]
+    sample = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+    return [{**g, **s} for g in grid for s in sample]
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Load a sweep file and validate it and every point's scenario before anything runs."""
+    path = Path(path)
+    raw = read_yaml_mapping(path)
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(format_validation_error(str(path), err)) from None
+    base = load_scenario(path.parent / spec.base)
+    points = []
+    for i, values in enumerate(design_points(spec)):
+        changes = {**spec.set, **values}
+        try:
+            scenario = base.with_changes(changes)
+        except ScenarioError as err:
+            detail = str(err).replace("<changes>: ", "")
+            raise ScenarioError(f"{path}: point {i} {values}: {detail}") from None
+        points.append(Point(i, values, scenario))
+    return Sweep(spec, path, base, tuple(points))
