@@ -188,8 +188,9 @@ def _paired(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
                 stats.t.ppf(0.975, 2 * n - 2) * np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
                 if n > 1 and np.all(np.isfinite(a)) and np.all(np.isfinite(b)) else np.nan
             )  # fmt: skip
-            rows.append({"point_id": point_id, "baseline_point_id": baseline,
-                         "metric": metric, "mean_difference": mean,
-                         "paired_ci95_half_width": paired_half,
-                         "unpaired_ci95_half_width": float(unpaired), "replications": n})  # fmt: skip
+            rows.append({
+                "point_id": point_id, "baseline_point_id": baseline, "metric": metric,
+                "mean_difference": mean, "paired_ci95_half_width": paired_half,
+                "unpaired_ci95_half_width": float(unpaired), "replications": n,
+            })  # fmt: skip
     return pd.DataFrame(rows)

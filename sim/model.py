@@ -344,12 +344,19 @@ class ResponseModel(mesa.Model):
         self._serve_queue(t)
 
     def _serve_queue(self, t: float) -> None:
-        while self._queue and self.police.available().size:
-            i = self._queue[0][3]
+        """Serve waiting calls in priority order. A call no free unit can reach (across water
+        without a bridge) stays queued without holding up the calls behind it."""
+        served = False
+        for entry in sorted(self._queue):
+            if not self.police.available().size:
+                break
+            i = entry[3]
             self._dispatch(t, i)
-            if self.police_pending[i] > 0:
-                return  # no reachable unit for the head of the queue
-            heapq.heappop(self._queue)
+            if self.police_pending[i] == 0:
+                self._queue.remove(entry)
+                served = True
+        if served:
+            heapq.heapify(self._queue)
 
     def _team_returns(self, t: float, i: int, m: int) -> None:
         self.meus.team_back(m)

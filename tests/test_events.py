@@ -141,3 +141,32 @@ def test_simultaneous_events_break_ties_by_kind_then_order():
     ]  # fmt: skip
     arrivals = sorted((i, u) for _, k, i, u in a.trace if k == EventKind.POLICE_ARRIVES)
     assert arrivals == [(0, 0), (1, 1)]  # first call takes unit 0 (lower index on a tie)
+
+
+def test_a_call_nobody_can_reach_does_not_block_the_queue():
+    """Two banks and no bridge: a call on the far bank waits for ever, but a later call on the
+    station's bank is served at once (no head-of-line blocking)."""
+    sc = scenario(
+        horizon_hours=1.0, drain_hours=2.0,
+        city={"width": 3, "height": 3, "cell_size_m": 100.0, "population": 900,
+              "land_use_shares": {}, "rivers": [{"axis": "horizontal", "position": 0.5,
+                                                 "width_cells": 1, "bridges": 0}]},
+        police={"stations": 1, "grids": 1, "units": 1, "station_cells": [[0, 0]],
+                "patrol_when_idle": False, "call_handling": FIXED(0.0)},
+        travel={"drive_m_s": 10.0},
+        incidents={"kinds": {"fight": {"share": 1.0, "self_rescue": False, "volunteers": False,
+                                       "meu_teams": 0, "police_units": 1, "priority": 0,
+                                       "handling": FIXED(100.0)}}},
+    )  # fmt: skip
+    inc = stream([
+        dict(occurred_s=10.0, x_m=150.0, y_m=50.0, kind="fight", handling_s=100.0),  # near
+        dict(occurred_s=20.0, x_m=150.0, y_m=250.0, kind="fight", handling_s=100.0),  # far bank
+        dict(occurred_s=30.0, x_m=250.0, y_m=50.0, kind="fight", handling_s=100.0),  # near
+    ])  # fmt: skip
+    model = ResponseModel(sc, seed=1, incidents=inc)
+    first, far, third = model.run()
+    assert far.status == "open" and math.isnan(far.first_police_s)
+    assert first.cleared_s == pytest.approx(10.0 + 10.0 + 100.0)  # 100 m at 10 m/s + handling
+    # The third call came while the unit was busy; it is sent as soon as the unit clears,
+    # although the unreachable call is ahead of it in the queue.
+    assert third.police_wait_s == pytest.approx(first.cleared_s - 30.0)

@@ -34,7 +34,8 @@ def small_scenarios(draw):
             "width": draw(st.integers(4, 25)),
             "height": draw(st.integers(4, 25)),
             "camera_share": draw(st.floats(0.0, 1.0)),
-            "rivers": [{"bridges": draw(st.integers(0, 3)), "width_cells": 1}] if river else [],
+            # Every bank reachable here; an isolated bank has its own test in test_events.py.
+            "rivers": [{"bridges": draw(st.integers(1, 3)), "width_cells": 1}] if river else [],
         },
         police={
             "units": draw(st.integers(0, 6)),
