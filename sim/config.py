@@ -486,8 +486,12 @@ def _anchor_paths(raw: dict, folder: Path) -> dict:
 
 def format_validation_error(source: str, err: ValidationError) -> str:
     lines = []
+    seen = set()
     for e in err.errors(include_url=False):
         loc = ".".join(str(p) for p in e["loc"] if not _is_union_tag(p)) or "(top level)"
+        if loc in seen:  # one message per key: alternatives of a union repeat the key
+            continue
+        seen.add(loc)
         loc = loc.replace(".[key]", "")
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
@@ -501,7 +505,11 @@ def format_validation_error(source: str, err: ValidationError) -> str:
 
 
 def _is_union_tag(part: Any) -> bool:
-    return part in ("fixed", "exponential", "lognormal", "uniform", "function-before[check()]")
+    """Parts of pydantic's error locations that name a union member, not a key."""
+    text = str(part)
+    return part in ("fixed", "exponential", "lognormal", "uniform", "Span") or (
+        "[" in text and text.endswith("]")
+    )
 
 
 def _short(value: Any) -> str:

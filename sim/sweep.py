@@ -107,8 +107,8 @@ class SweepSpec(Strict):
     seed: int = Field(0, ge=0)
     replications: int = Field(5, ge=1, le=100_000)
     set: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, Annotated[list[Scalar], Field(min_length=1)] | Span] = Field(
-        default_factory=dict
+    grid: dict[str, Span | Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict, description="key path -> list of values, or a span"
     )
     lhs: Lhs | None = None
 

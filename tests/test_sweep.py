@@ -1,0 +1,238 @@
+"""Sweeps: exact expansion, identical tables whatever the executor, resumable after SIGKILL,
+common random numbers across points, failed runs recorded while the sweep goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.batch import run_sweep
+from sim.config import ScenarioError
+from sim.sweep import SweepSpec, design_points, load_sweep
+from tests.conftest import SCENARIOS
+
+BASE = SCENARIOS / "guangzhou-2023-subdistrict.yaml"
+
+
+def spec(**kw) -> SweepSpec:
+    return SweepSpec.model_validate({"name": "s", "base": "x.yaml", **kw})
+
+
+def write_sweep(tmp_path, body: str, name: str = "sweep.yaml"):
+    path = tmp_path / name
+    path.write_text(f"base: {BASE}\n" + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- expansion
+def test_grid_is_the_full_product_in_order():
+    pts = design_points(spec(grid={"a.b": [1, 2], "c": [10, 20, 30]}))
+    assert pts == [{"a.b": x, "c": y} for x in (1, 2) for y in (10, 20, 30)]
+
+
+def test_ranges_are_inclusive_and_typed():
+    pts = design_points(spec(grid={"n": {"from": 0, "to": 270, "step": 90}}))
+    assert [p["n"] for p in pts] == [0, 90, 180, 270]
+    assert all(type(p["n"]) is int for p in pts)
+    pts = design_points(spec(grid={"x": {"from": 0.0, "to": 1.0, "num": 5}}))
+    assert [p["x"] for p in pts] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    pts = design_points(spec(grid={"x": {"from": 0, "to": 10, "step": 4}}))
+    assert [p["x"] for p in pts] == [0, 4, 8]  # never past `to`
+
+
+@pytest.mark.parametrize("n", [1, 7, 50])
+def test_latin_hypercube_count_bounds_and_strata(n):
+    s = spec(
+        seed=3,
+        lhs={
+            "samples": n,
+            "ranges": {"a": {"low": 2.0, "high": 4.0}, "b": {"low": -1.0, "high": 1.0}},
+        },
+    )
+    pts = design_points(s)
+    assert len(pts) == n
+    for key, (lo, hi) in {"a": (2.0, 4.0), "b": (-1.0, 1.0)}.items():
+        u = (np.array([p[key] for p in pts]) - lo) / (hi - lo)
+        assert ((u >= 0) & (u < 1)).all()
+        # Latin hypercube: exactly one sample in each of the n equal strata of each axis.
+        assert sorted(np.floor(u * n).astype(int)) == list(range(n))
+    assert design_points(s) == pts  # the design is a function of the seed
+
+
+def test_lhs_is_crossed_with_the_grid_and_integer_ranges_stay_integer():
+    s = spec(
+        grid={"g": [1, 2, 3]},
+        lhs={"samples": 4, "ranges": {"k": {"low": 0, "high": 10, "integer": True}}},
+    )
+    pts = design_points(s)
+    assert len(pts) == 12 and [p["g"] for p in pts] == [1] * 4 + [2] * 4 + [3] * 4
+    assert all(isinstance(p["k"], int) and 0 <= p["k"] <= 10 for p in pts)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("name: s\nreplications: 0\n", "replications: Input should be greater than or equal to 1"),
+        ("name: s\ngrid: {volunteers.count: []}\n", "grid.volunteers.count"),
+        (
+            "name: s\ngrid: {volunteers.count: {from: 5, to: 1, step: 1}}\n",
+            "to (1) must be >= from (5)",
+        ),
+        ("name: s\ngrid: {volunteers.count: {from: 0, to: 9}}\n", "exactly one of step or num"),
+        ("name: s\ngrid: {volunteers.count: [1]}\nset: {volunteers.count: 2}\n", "appears in both"),
+        (
+            "name: s\ngrid: {volunteers.cnt: [1, 2]}\n",
+            "point 0 {'volunteers.cnt': 1}: volunteers.cnt: unknown key",
+        ),
+        (
+            "name: s\ngrid: {police.units: [-1]}\n",
+            "police.units: Input should be greater than or equal to 0",
+        ),
+        ("name: s\nworkers: 3\n", "workers: unknown key"),
+    ],
+)
+def test_bad_sweep_files_fail_at_load_naming_the_key(tmp_path, body, message):
+    with pytest.raises(ScenarioError) as err:
+        load_sweep(write_sweep(tmp_path, body))
+    assert message in str(err.value)
+    assert str(tmp_path / "sweep.yaml") in str(err.value)
+
+
+# ---------------------------------------------------------------- running
+SMALL = """\
+name: small
+seed: 7
+replications: 2
+set: {horizon_hours: 10, warmup_hours: 1, drain_hours: 2}
+grid:
+  volunteers.count: [0, 3000]
+  meus.count: [0, 135]
+"""
+
+
+@pytest.fixture(scope="module")
+def sequential_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seq")
+    sweep = load_sweep(write_sweep(root, SMALL))
+    outcome = run_sweep(sweep, root / "out")
+    return sweep, root / "out", outcome
+
+
+def test_sweep_writes_tables_with_every_run(sequential_run):
+    sweep, out, outcome = sequential_run
+    assert (outcome.total, outcome.ran, outcome.failed) == (8, 8, 0)
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert list(runs[["point_id", "replication"]].itertuples(index=False, name=None)) == [
+        (p, r) for p in range(4) for r in range(2)
+    ]
+    assert {"volunteers.count", "meus.count", "seed", "mutual_compliance",
+            "police_p90_s", "joint_compliance"} <= set(runs.columns)  # fmt: skip
+    points = pd.read_parquet(out / "points.parquet")
+    assert set(points["point_id"]) == {0, 1, 2, 3}
+    one = points[(points.point_id == 3) & (points.metric == "mutual_compliance")].iloc[0]
+    vals = runs.loc[runs.point_id == 3, "mutual_compliance"]
+    assert one["mean"] == pytest.approx(vals.mean())
+    inc = pd.read_parquet(out / "incidents")
+    assert set(inc["key"].astype(str)) == set(runs["key"])
+
+
+def test_common_random_numbers_across_points(sequential_run):
+    _, out, _ = sequential_run
+    inc = pd.read_parquet(out / "incidents")
+    cols = ["incident_id", "occurred_s", "kind", "x_m", "y_m"]
+    for r in (0, 1):
+        streams = [g.sort_values("incident_id")[cols].reset_index(drop=True)
+                   for _, g in inc[inc.replication == r].groupby("point_id")]  # fmt: skip
+        assert len(streams) == 4
+        assert all(s.equals(streams[0]) for s in streams)
+    r0 = inc[(inc.replication == 0) & (inc.point_id == 0)]["occurred_s"].to_numpy()
+    r1 = inc[(inc.replication == 1) & (inc.point_id == 0)]["occurred_s"].to_numpy()
+    assert r0.size != r1.size or not np.array_equal(r0, r1)
+
+
+def test_paired_comparison_is_tighter_than_unpaired(sequential_run):
+    _, out, _ = sequential_run
+    paired = pd.read_parquet(out / "paired.parquet")
+    police = paired[paired.metric == "police_compliance"].dropna()
+    assert (police["paired_ci95_half_width"] <= police["unpaired_ci95_half_width"] + 1e-12).all()
+
+
+def test_rerun_skips_finished_runs(sequential_run, tmp_path):
+    sweep, out, _ = sequential_run
+    before = (out / "runs.parquet").read_bytes()
+    again = run_sweep(sweep, out)
+    assert (again.skipped, again.ran) == (8, 0)
+    assert (out / "runs.parquet").read_bytes() == before
+
+
+def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path):
+    sweep, out, _ = sequential_run
+    expected = (out / "runs.parquet").read_bytes()
+    run_sweep(sweep, tmp_path / "procs", workers=2)
+    assert (tmp_path / "procs" / "runs.parquet").read_bytes() == expected
+    run_sweep(sweep, tmp_path / "dask", workers=2, scheduler="local")
+    assert (tmp_path / "dask" / "runs.parquet").read_bytes() == expected
+    for name in ("points.parquet", "paired.parquet"):
+        assert (tmp_path / "dask" / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    body = SMALL.replace("grid:\n  volunteers.count: [0, 3000]\n  meus.count: [0, 135]\n",
+                         "grid:\n  police.station_cells: [null, [[500, 500]]]\n")  # fmt: skip
+    sweep = load_sweep(write_sweep(tmp_path, body))
+    outcome = run_sweep(sweep, tmp_path / "out")
+    runs = outcome.runs
+    assert (outcome.ran, outcome.failed) == (4, 2)
+    bad = runs[runs.point_id == 1]
+    assert (bad["status"] == "error").all()
+    assert bad["error"].str.contains("station_cells: \\[500, 500\\] is outside").all()
+    assert (runs[runs.point_id == 0]["status"] == "ok").all()
+    # The failed runs are tried again on the next invocation; the good ones are not.
+    assert run_sweep(sweep, tmp_path / "out").ran == 2
+
+
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+    body = SMALL.replace("replications: 2", "replications: 6").replace(
+        "horizon_hours: 10", "horizon_hours: 200"
+    )
+    path = write_sweep(tmp_path, body)
+    clean = tmp_path / "clean"
+    run_sweep(load_sweep(path), clean)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = list((out / "runs").glob("*.parquet")) if (out / "runs").exists() else []
+        if len(done) >= 3:
+            break
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list((out / "runs").glob("*.parquet")))
+    assert 3 <= finished < 24, "the kill must land mid-sweep"
+    assert not (out / "runs.parquet").exists()
+
+    resumed = run_sweep(load_sweep(path), out)
+    assert resumed.skipped == finished and resumed.ran == 24 - finished
+    assert (out / "runs.parquet").read_bytes() == (clean / "runs.parquet").read_bytes()
+    a = pd.read_parquet(out / "incidents").sort_values(["point_id", "replication", "incident_id"])
+    b = pd.read_parquet(clean / "incidents").sort_values(["point_id", "replication", "incident_id"])
+    assert a.reset_index(drop=True).equals(b.reset_index(drop=True))
+
+
+def test_example_sweep_loads():
+    sweep = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml")
+    assert len(sweep.points) == 12 and sweep.spec.replications == 5
+    assert sweep.varied == ["volunteers.count", "meus.count"]
