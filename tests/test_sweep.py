@@ -127,7 +127,7 @@ def sequential_run(tmp_path_factory):
 
 
 def test_sweep_writes_tables_with_every_run(sequential_run):
-    sweep, out, outcome = sequential_run
+    _sweep, out, outcome = sequential_run
     assert (outcome.total, outcome.ran, outcome.failed) == (8, 8, 0)
     runs = pd.read_parquet(out / "runs.parquet")
     assert list(runs[["point_id", "replication"]].itertuples(index=False, name=None)) == [
