@@ -16,6 +16,7 @@ import pytest
 
 from sim.batch import run_sweep
 from sim.config import ScenarioError
+from sim.model import ResponseModel
 from sim.sweep import SweepSpec, design_points, load_sweep
 from tests.conftest import SCENARIOS
 
@@ -236,3 +237,20 @@ def test_example_sweep_loads():
     sweep = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml")
     assert len(sweep.points) == 12 and sweep.spec.replications == 5
     assert sweep.varied == ["volunteers.count", "meus.count"]
+
+
+def test_mesa_batch_run_drives_the_model():
+    import mesa
+
+    sc = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml").base.with_changes(
+        {"horizon_hours": 12.0, "warmup_hours": 0.0, "drain_hours": 4.0}
+    )
+    rows = mesa.batch_run(
+        ResponseModel,
+        parameters={"scenario": [sc, sc.with_changes({"police.units": 30})]},
+        rng=[0, 1], max_steps=10**7, number_processes=1, display_progress=False,
+    )  # fmt: skip
+    df = pd.DataFrame(rows)
+    assert len(df) == 4
+    assert set(df["seed"]) == {0, 1}
+    assert (df["open"] == 0).all() and (df["incidents"] > 0).all()
