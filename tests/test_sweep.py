@@ -254,5 +254,5 @@ def test_mesa_batch_run_drives_the_model():
     assert len(df) == 4
     assert set(df["seed"]) == {0, 1}
     assert (df["incidents"] > 0).all() and (df["open"] <= df["incidents"]).all()
-    # More police clear more of the same incidents (common random numbers).
+    # Both staffing levels see the same incidents in each seed (common random numbers).
     assert df.groupby("seed")["incidents"].nunique().eq(1).all()
