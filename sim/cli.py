@@ -17,7 +17,7 @@ import pandas as pd
 
 from sim import __version__
 from sim.config import ScenarioError, load_scenario
-from sim.metrics import TARGETS
+from sim.metrics import TARGETS, mean_ci
 from sim.store import OutputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -145,6 +145,9 @@ def cmd_run(args) -> int:
     }
     write_parquet(tables.incidents, files["incidents"])
     write_parquet(tables.assignments, files["assignments"])
+    if len(tables.readiness):
+        files["readiness"] = out / "readiness.parquet"
+        write_parquet(tables.readiness, files["readiness"])
     write_csv(tables.summary, files["summary_table"])
     write_json(summary_document(scenario.name, args.seed, reps, tables), files["summary"])
     if not args.no_plot:
@@ -217,6 +220,11 @@ def summary_document(name: str, seed: int, reps: int, tables) -> dict:
         "tiers": {},
         "by_kind": {},
     }
+    if len(tables.readiness):
+        shares = tables.readiness.groupby("replication")["ready"].mean().to_numpy(dtype=float)
+        mean, half = mean_ci(shares)
+        doc["meu_readiness"] = {"tests": len(tables.readiness), "ready_share": mean,
+                                "ci95_half_width": half}  # fmt: skip
     for row in tables.summary.itertuples(index=False):
         target = doc["tiers"] if row.scope == "all" else doc["by_kind"].setdefault(row.kind, {})
         entry = target.setdefault(row.tier, {"target_s": TARGETS.get(row.tier)})

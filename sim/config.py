@@ -212,9 +212,21 @@ class MeuConfig(Strict):
         description="explicit [column, row] cell of each unit (at the cell's centre); "
         "default: drawn by site_shares",
     )
+    readiness_tests_per_day: NonNeg = Field(
+        0.0, description="unannounced readiness tests of a random unit per day (whole area)"
+    )
+    readiness_test_hours: list[Hour] = Field(
+        default_factory=lambda: [8.0, 20.0],
+        min_length=2,
+        max_length=2,
+        description="[start, end) clock hours in which readiness tests are made",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
+        start, end = self.readiness_test_hours
+        if end < start:
+            raise ValueError(f"readiness_test_hours: end ({end}) must be >= start ({start})")
         if self.site_cells is not None:
             if len(self.site_cells) != self.count:
                 raise ValueError(

@@ -24,7 +24,7 @@ from sim.city import City, build_city
 from sim.config import Scenario
 from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.incidents import IncidentStream, generate_incidents
-from sim.records import Assignment, IncidentRecord
+from sim.records import Assignment, IncidentRecord, ReadinessTest
 from sim.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.responders.police import PoliceFleet, PoliceUnit
 from sim.responders.volunteers import VolunteerPool
@@ -121,8 +121,10 @@ class ResponseModel(mesa.Model):
         self._heap: list[tuple] = [
             (float(t), EventKind.OCCURS, i, i, -1) for i, t in enumerate(incidents.occurred_s)
         ]
-        heapq.heapify(self._heap)
+        self.readiness: list[ReadinessTest] = []
         self._seq = len(incidents)
+        self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
+        heapq.heapify(self._heap)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
         self.finished = False
         self.running = True
@@ -361,6 +363,33 @@ class ResponseModel(mesa.Model):
     def _team_returns(self, t: float, i: int, m: int) -> None:
         self.meus.team_back(m)
 
+    def _schedule_readiness_tests(self, rng: np.random.Generator) -> None:
+        """Unannounced tests: a Poisson number a day at uniform times in the test hours, each
+        of a unit drawn uniformly; from their own stream, so they never shift incidents."""
+        cfg = self.config.meus
+        if not cfg.readiness_tests_per_day or not len(self.meus):
+            return
+        start_h, end_h = cfg.readiness_test_hours
+        days = int(np.ceil(self.horizon_s / 86400.0))
+        counts = rng.poisson(cfg.readiness_tests_per_day, size=days)
+        day = np.repeat(np.arange(days), counts)
+        hours = start_h + rng.random(day.size) * max(end_h - start_h, 0.0)
+        times = day * 86400.0 + hours * 3600.0
+        units = rng.integers(0, len(self.meus), size=day.size)
+        keep = times < self.horizon_s
+        for k, (t, u) in enumerate(zip(times[keep].tolist(), units[keep].tolist(), strict=True)):
+            self._heap.append((t, EventKind.READINESS_TEST, self._seq, k, u))
+            self._seq += 1
+
+    def _readiness_test(self, t: float, k: int, m: int) -> None:
+        meus = self.meus
+        is_open = bool(meus.open_mask(t, np.array([m]))[0])
+        free = int(meus.on_site[m] - meus.away[m]) if is_open else 0
+        self.readiness.append(
+            ReadinessTest(k, t, m, LandUse(int(meus.site_use[m])).label, is_open, free,
+                          is_open and free >= self.config.meus.team_size)
+        )  # fmt: skip
+
     _handlers: ClassVar[dict] = {
         EventKind.OCCURS: _occurs,
         EventKind.ALERT: _alert,
@@ -368,6 +397,7 @@ class ResponseModel(mesa.Model):
         EventKind.POLICE_ARRIVES: _police_arrives,
         EventKind.UNIT_CLEARS: _clears,
         EventKind.TEAM_RETURNS: _team_returns,
+        EventKind.READINESS_TEST: _readiness_test,
     }
 
     # ------------------------------------------------------------------ records

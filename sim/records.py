@@ -56,6 +56,18 @@ class Assignment(NamedTuple):
     released_s: float  # free again (for MEU teams: back at their site)
 
 
+class ReadinessTest(NamedTuple):
+    """One unannounced readiness test of an MEU (radio and video call)."""
+
+    test_id: int
+    time_s: float
+    unit_id: int
+    site_land_use: str
+    open: bool  # inside its opening hours
+    members_free: int  # members on site and not out with a team
+    ready: bool  # open with a full team free: could send a team now
+
+
 INCIDENT_COLUMNS = IncidentRecord._fields
 ASSIGNMENT_COLUMNS = Assignment._fields
 _DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
@@ -77,3 +89,7 @@ def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
 
 def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
     return _frame(records, Assignment)
+
+
+def readiness_frame(records: list[ReadinessTest]) -> pd.DataFrame:
+    return _frame(records, ReadinessTest)

@@ -28,6 +28,7 @@ class Stream(IntEnum):
     PLACEMENT = 3  # volunteer homes and duty rank, MEU sites and sizes
     BEHAVIOUR = 4  # key of the counter-based generator for responder decisions
     MESA = 5  # handed to mesa.Model(rng=...); the model draws nothing from it itself
+    READINESS = 6  # times and units of unannounced MEU readiness tests
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:

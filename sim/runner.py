@@ -13,7 +13,7 @@ import pandas as pd
 from sim.config import Scenario
 from sim.metrics import summarise
 from sim.model import ResponseModel
-from sim.records import assignments_frame, incidents_frame
+from sim.records import assignments_frame, incidents_frame, readiness_frame
 
 #: Simulated seconds between progress callbacks inside one replication.
 PROGRESS_CHUNK_S = 3600.0
@@ -24,15 +24,16 @@ class RunTables:
     incidents: pd.DataFrame  # one row per incident per replication (sim.records columns)
     assignments: pd.DataFrame  # one row per responder commitment
     summary: pd.DataFrame  # tidy long summary (sim.metrics.summarise)
+    readiness: pd.DataFrame  # one row per MEU readiness test
 
 
-def run_one(
+def simulate(
     scenario: Scenario,
     seed: int,
     replication: int = 0,
     progress: Callable[[float], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate one replication; returns (incidents, assignments) with a replication column.
+) -> ResponseModel:
+    """Run one replication to its end and return the finished model.
 
     ``progress`` is called with the fraction of simulated time done, now and then.
     """
@@ -41,10 +42,29 @@ def run_one(
         model.advance_to(model.time + PROGRESS_CHUNK_S)
         if progress is not None:
             progress(min(model.time / model.end_s, 1.0))
-    incidents = incidents_frame(model.records())
-    assignments = assignments_frame(model.assignments)
-    incidents.insert(0, "replication", replication)
-    assignments.insert(0, "replication", replication)
+    return model
+
+
+def tables_of(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(incidents, assignments, readiness tests) of a finished model, with its replication."""
+    frames = (
+        incidents_frame(model.records()),
+        assignments_frame(model.assignments),
+        readiness_frame(model.readiness),
+    )
+    for frame in frames:
+        frame.insert(0, "replication", model.replication)
+    return frames
+
+
+def run_one(
+    scenario: Scenario,
+    seed: int,
+    replication: int = 0,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate one replication; returns (incidents, assignments) with a replication column."""
+    incidents, assignments, _ = tables_of(simulate(scenario, seed, replication, progress))
     return incidents, assignments
 
 
@@ -57,14 +77,11 @@ def run_replications(
     """Replications 0..R-1 of one scenario, in order, and their summary."""
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
-    incidents, assignments = [], []
+    parts = []
     for r in range(replications):
         step = None
         if progress is not None:
             step = lambda f, r=r: progress((r + f) / replications)  # noqa: E731
-        inc, asg = run_one(scenario, seed, r, step)
-        incidents.append(inc)
-        assignments.append(asg)
-    inc = pd.concat(incidents, ignore_index=True)
-    asg = pd.concat(assignments, ignore_index=True)
-    return RunTables(inc, asg, summarise(inc))
+        parts.append(tables_of(simulate(scenario, seed, r, step)))
+    inc, asg, ready = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
+    return RunTables(inc, asg, summarise(inc), ready)

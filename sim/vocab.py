@@ -87,6 +87,7 @@ class EventKind(IntEnum):
     ALERT = 3  # the system learns of it: volunteers alerted, MEU teams sent
     POLICE_CALL = 4  # 110 has handled the call: dispatch or queue
     POLICE_ARRIVES = 5  # a police unit reaches the scene
+    READINESS_TEST = 6  # an unannounced radio/video test of one MEU
 
 
 class UnitState(Enum):
