@@ -52,3 +52,15 @@ def test_parameter_table_in_docs_is_current():
 
     text = DOC.read_text(encoding="utf-8")
     assert render(text) == text, "run: python -m sim.paramdoc --write"
+
+
+def test_every_parameter_a_scenario_sets_has_a_source():
+    from sim.calibration import unsourced
+
+    assert unsourced() == []
+
+
+def test_calibration_document_is_current():
+    from sim.calibration import DOC, document
+
+    assert DOC.read_text(encoding="utf-8") == document(), "run: python -m sim.calibration --write"

@@ -1,0 +1,193 @@
+"""docs/calibration.md: every parameter of every shipped scenario, its value, unit and source.
+
+    python -m sim.calibration --write    # regenerate docs/calibration.md
+
+Sources come from each scenario's ``sources:`` block (a key path covers the keys below it);
+parameters a scenario leaves at the model default carry the default's stated reason. A test
+fails when a scenario sets a parameter without a source, or when the document is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.config import load_scenario, resolve_extends
+from sim.paramdoc import rows as parameter_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+DOC = ROOT / "docs" / "calibration.md"
+
+#: Keys that set up a run rather than describe the system; they need no source.
+RUN_SETTINGS = {"name", "description", "horizon_hours", "warmup_hours", "drain_hours",
+                "replications", "sources"}  # fmt: skip
+
+#: Why each model default is what it is (used where a scenario keeps the default).
+DEFAULT_REASONS = {
+    "city.cell_size_m": "assumption: 100 m cells resolve a street block",
+    "city.background_density": "assumption: density floor 5 % of the peak",
+    "city.rivers": "assumption: no river unless the area has one",
+    "city.camera_share": "assumption: no public cameras unless stated",
+    "city.map_file": "generated city (no map file)",
+    "police.car_share": "assumption: all units drive",
+    "police.call_handling": "assumption: 110 takes about a minute to take a call and dispatch",
+    "police.patrol_when_idle": "assumption: idle units patrol their grids",
+    "police.patrol_leg_s": "assumption: a patrol moves to a new spot every 15 minutes",
+    "police.station_cells": "generated station sites (k-means over police grids)",
+    "volunteers.on_duty_share": "assumption: 5 % of registered volunteers on duty at any hour",
+    "volunteers.patrol_radius_m": "assumption: volunteers patrol within 300 m of home",
+    "volunteers.alert_radius_m": "Ringh et al. 2011: volunteers alerted within 500 m",
+    "volunteers.acceptance": "assumption: half of alerted volunteers go",
+    "volunteers.max_responders": "assumption: the three who would arrive first go",
+    "volunteers.response_delay": "assumption: median 30 s from alert to setting off",
+    "volunteers.on_scene_s": "assumption: a volunteer stays 15 minutes",
+    "volunteers.witness_radius_m": "assumption: within 30 m a volunteer is at the scene",
+    "meus.members_per_unit": "seed 002: 290,000 personnel / 23,000 units = 12.6",
+    "meus.on_duty_share": "assumption: 30 % of members on site while open",
+    "meus.team_size": "assumption: a team of 3 with equipment",
+    "meus.site_shares": "seed 002: schools, malls, markets, street corners, urban villages; equal shares assumed",
+    "meus.opening_hours": "assumption: open all day",
+    "meus.mobilisation": "assumption: median 45 s to take equipment and set off",
+    "meus.coverage_radius_m": "assumption: about 3 minutes at a run with equipment",
+    "meus.site_cells": "generated sites (by site_shares and population)",
+    "meus.readiness_tests_per_day": "no readiness tests modelled",
+    "meus.readiness_test_hours": "assumption: tests made 08:00-20:00",
+    "incidents.hourly_profile": "assumption: flat over the day",
+    "incidents.land_use_weight": "assumption: more incidents per resident at markets, malls, night markets",
+    "incidents.call_delay": "assumption: median 1 minute from occurrence to a 110 call",
+    "incidents.witness_delay": "assumption: median 20 s for someone at the scene to raise the alert",
+    "incidents.camera_delay": "assumption: median 90 s for an operator to notice",
+    "incidents.camera_detect_probability": "assumption: an operator notices half of what is in view",
+    "incidents.self_rescue_delay": "assumption: median 30 s for people at the scene to act",
+    "travel.walk_m_s": "assumption: 1.4 m/s walking",
+    "travel.volunteer_m_s": "Resuscitation 2020 (Stockholm app responders): median 2.3 m/s",
+    "travel.run_with_equipment_m_s": "assumption: 2 m/s running with equipment",
+    "travel.foot_patrol_m_s": "assumption: 1.6 m/s hurrying on foot",
+    "travel.drive_m_s": "assumption: 30 km/h urban patrol driving",
+    "travel.congestion_by_hour": "assumption: no congestion",
+    "incidents.kinds.<name>.priority": "assumption: kind's queue priority",
+    "incidents.kinds.<name>.self_rescue": "assumption: people at the scene can act",
+    "incidents.kinds.<name>.volunteers": "assumption: volunteers are alerted",
+    "incidents.kinds.<name>.meu_teams": "assumption: one MEU team",
+    "incidents.kinds.<name>.police_units": "assumption: one police unit",
+    "incidents.kinds.<name>.call_probability": "assumption: 90 % of incidents are called in",
+    "incidents.kinds.<name>.handling": "assumption: median 20 minutes on scene",
+    "incidents.kinds.<name>.land_use_weight": "the scenario's incidents.land_use_weight",
+}
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaf key paths of a resolved scenario; kinds expand per kind, other mappings of
+    plain values (land-use shares, distributions) stay whole."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if path in ("sources",):
+            continue
+        if isinstance(item, dict) and (path == "incidents.kinds" or _has_mappings(item)):
+            out.update(flatten(item, path + "."))
+        else:
+            out[path] = item
+    return out
+
+
+def _has_mappings(d: dict) -> bool:
+    return any(isinstance(v, dict) for v in d.values()) and "dist" not in d
+
+
+def generic(path: str, kinds: list[str]) -> str:
+    parts = path.split(".")
+    if len(parts) > 3 and parts[:2] == ["incidents", "kinds"] and parts[2] in kinds:
+        parts[2] = "<name>"
+    return ".".join(parts)
+
+
+def explicit_keys(raw: dict, prefix: str = "") -> set[str]:
+    """Key paths a scenario file (with its extends chain) sets."""
+    keys = set()
+    for key, item in raw.items():
+        path = f"{prefix}{key}"
+        keys.add(path)
+        if isinstance(item, dict) and key != "sources":
+            keys |= explicit_keys(item, path + ".")
+    return keys
+
+
+def source_for(path: str, sources: dict[str, str]) -> str | None:
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        hit = sources.get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return None
+
+
+def scenario_rows(path: Path):
+    """(key, value, unit and meaning, source, set in file) for one scenario file."""
+    scenario = load_scenario(path)
+    raw = resolve_extends(path)
+    set_here = explicit_keys(raw)
+    kinds = list(scenario.incidents.kinds)
+    meaning = {p: d for p, _, _, d in parameter_rows()}
+    dumped = scenario.model_dump(mode="json")
+    for key, value in flatten(dumped).items():
+        if key in RUN_SETTINGS:
+            continue
+        g = generic(key, kinds)
+        src = source_for(key, scenario.sources)
+        is_set = key in set_here or any(k.startswith(key + ".") for k in set_here)
+        if src is None:
+            src = ("UNSOURCED" if is_set else
+                   "default: " + DEFAULT_REASONS.get(g, "model default (docs/model.md)"))  # fmt: skip
+        yield key, value, meaning.get(g, ""), src, is_set
+
+
+def unsourced() -> list[tuple[str, str]]:
+    """(file, key) of every parameter a shipped scenario sets without a source."""
+    return [(p.name, key) for p in sorted(SCENARIOS.glob("*.yaml"))
+            for key, _, _, src, _ in scenario_rows(p) if src == "UNSOURCED"]  # fmt: skip
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 24 and len(set(map(str, value))) == 1:
+        value = value[0]
+    text = str(value).replace("|", "\\|")
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def document() -> str:
+    lines = [
+        "# Calibration: every parameter of every scenario",
+        "",
+        "Generated by `python -m sim.calibration --write` from the scenario files; do not edit.",
+        "Each row: the key, its value, its meaning and unit (docs/model.md), and where the value",
+        "comes from: a seed article and figure (`../shared/sources.md`), a published figure, or",
+        "an assumption with its reason. **bold** keys are set by the scenario file (or a file",
+        "it extends); the others keep the model default, whose reason is given.",
+        "Run settings (horizon, warm-up, drain, replications) are listed in each file.",
+        "",
+    ]
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        sc = load_scenario(path)
+        lines += [f"## {sc.name} (`scenarios/{path.name}`)", "", sc.description.strip(), "",
+                  "| key | value | meaning, unit | source |", "|---|---|---|---|"]  # fmt: skip
+        for key, value, meaning, src, is_set in scenario_rows(path):
+            name = f"**`{key}`**" if is_set else f"`{key}`"
+            lines.append(f"| {name} | {_fmt(value)} | {meaning} | {src.replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    text = document()
+    if "--write" in argv:
+        DOC.write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
