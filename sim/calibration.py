@@ -138,9 +138,10 @@ def scenario_rows(path: Path):
         g = generic(key, kinds)
         src = source_for(key, scenario.sources)
         is_set = key in set_here or any(k.startswith(key + ".") for k in set_here)
-        if src is None:
-            src = ("UNSOURCED" if is_set else
-                   "default: " + DEFAULT_REASONS.get(g, "model default (docs/model.md)"))  # fmt: skip
+        if src is None and is_set:
+            src = "UNSOURCED"
+        elif src is None:
+            src = "default: " + DEFAULT_REASONS.get(g, "model default (docs/model.md)")
         yield key, value, meaning.get(g, ""), src, is_set
 
 
