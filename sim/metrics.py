@@ -28,18 +28,19 @@ TARGETS = {t.value: s for t, s in TIER_TARGET_S.items()}
 PERCENTILES = (50, 90, 95)
 
 
-def tier_times(incidents: pd.DataFrame) -> pd.DataFrame:
+def tier_times(incidents: pd.DataFrame, by: list[str] | tuple = ()) -> pd.DataFrame:
     """Long table: one row per (incident, applicable tier) with its time from occurrence, s.
 
     Columns: replication (if present), incident_id, kind, tier, time_s (inf: never arrived),
-    met (bool: within the tier's target), plus land_use, hour and station_distance_m.
-    Incidents in the warm-up are dropped.
+    met (bool: within the tier's target), plus land_use, hour, station_distance_m and any
+    further record columns named in ``by``. Incidents in the warm-up are dropped.
     """
     df = incidents[~incidents["in_warmup"]].copy()
     df["mutual_s"] = df[["first_meu_s", "first_volunteer_s"]].min(axis=1, skipna=True)
     df["police_applies"] = df["police_needed"] > 0
     keep = [c for c in ("replication",) if c in df.columns]
     keep += ["incident_id", "kind", "land_use", "hour", "station_distance_m"]
+    keep += [c for c in by if c not in keep]
     parts = []
     for tier, (col, applies) in TIERS.items():
         part = df.loc[df[applies], keep].copy()
@@ -52,14 +53,15 @@ def tier_times(incidents: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def joint_compliance(incidents: pd.DataFrame) -> pd.DataFrame:
+def joint_compliance(incidents: pd.DataFrame, by: list[str] | tuple = ()) -> pd.DataFrame:
     """Per incident: whether every applicable tier met its target (the full 1-3-5 standard)."""
-    times = tier_times(incidents)
+    times = tier_times(incidents, by)
     keys = [c for c in ("replication",) if c in times.columns] + ["incident_id"]
-    joint = times.groupby(keys, sort=True).agg(
-        met=("met", "all"), kind=("kind", "first"), land_use=("land_use", "first"),
-        hour=("hour", "first"), station_distance_m=("station_distance_m", "first"),
-    )  # fmt: skip
+    carried = ["kind", "land_use", "hour", "station_distance_m"]
+    carried += [c for c in by if c not in carried]
+    joint = times.groupby(keys, sort=True, observed=True).agg(
+        met=("met", "all"), **{c: (c, "first") for c in carried}
+    )
     joint = joint.reset_index()
     joint["tier"] = "joint"
     return joint
@@ -73,15 +75,16 @@ def per_replication(incidents: pd.DataFrame, by: list[str] | None = None) -> pd.
     by = list(by or [])
     if "replication" not in incidents.columns:
         incidents = incidents.assign(replication=0)
-    times = tier_times(incidents)
+    times = tier_times(incidents, by)
     keys = ["replication", *by, "tier"]
-    rows = times.groupby(keys, sort=True)["time_s"]
+    rows = times.groupby(keys, sort=True, observed=True)["time_s"]
     table = rows.agg(n="size").reset_index()
-    table["compliance"] = times.groupby(keys, sort=True)["met"].mean().to_numpy()
+    table["compliance"] = times.groupby(keys, sort=True, observed=True)["met"].mean().to_numpy()
     for p in PERCENTILES:
         table[f"p{p}_s"] = rows.agg(lambda x, q=p / 100: empirical_quantile(x, q)).to_numpy()
-    joint = joint_compliance(incidents)
-    jt = joint.groupby(["replication", *by, "tier"], sort=True)["met"].agg(["size", "mean"])
+    joint = joint_compliance(incidents, by)
+    jt = joint.groupby(["replication", *by, "tier"], sort=True, observed=True)["met"]
+    jt = jt.agg(["size", "mean"])
     jt = jt.reset_index().rename(columns={"size": "n", "mean": "compliance"})
     return pd.concat([table, jt], ignore_index=True)
 

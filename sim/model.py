@@ -41,8 +41,10 @@ class ResponseModel(mesa.Model):
         scenario: validated scenario (see :mod:`sim.config`); all quantities in its units
             (metres, seconds, hours where named ``*_hours``).
         seed: base seed (int >= 0); every random stream is spawned from it.
-        replication: replication index (int >= 0); replication ``r`` of any scenario with
-            the same city and incident settings sees the same incidents.
+        replication: replication index (int >= 0). The seed alone fixes the layout (city,
+            stations, volunteer homes, MEU sites); replication ``r`` draws its own incidents
+            and behaviour, and any scenario with the same city and incident settings sees
+            the same incidents in replication ``r``.
         incidents: replay this incident stream instead of generating one.
         trace: keep ``(time_s, EventKind, incident_id, responder_id)`` for every event
             processed in ``self.trace`` (tests and debugging).
@@ -77,10 +79,12 @@ class ResponseModel(mesa.Model):
         self.warmup_s = scenario.warmup_hours * 3600.0
         draws = CounterRng(stream_seed(seed, replication, Stream.BEHAVIOUR))
 
+        # A seed fixes the layout (city, stations, homes, MEU sites); replications vary the
+        # incidents and the responders' behaviour on it.
         self.city: City = build_city(
-            scenario.city, scenario.police, generator(seed, replication, Stream.CITY)
+            scenario.city, scenario.police, generator(seed, 0, Stream.CITY)
         )
-        placement = generator(seed, replication, Stream.PLACEMENT)
+        placement = generator(seed, 0, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, placement, draws)
         self.meus = EmergencyUnitFleet(scenario.meus, self.city, placement)
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)

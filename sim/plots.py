@@ -40,12 +40,9 @@ def ecdf_series(incidents: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarr
 def response_ecdf(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0):
     """ECDF of time to each tier from occurrence, with the 1/3/5-minute marks."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    for tier, (x, f) in ecdf_series(incidents).items():
+    for tier, (x, _) in ecdf_series(incidents).items():
         colour = TIER_COLOURS[tier]
-        finite = np.isfinite(x)
-        xs = np.concatenate([[0.0], x[finite], [max_minutes]])
-        fs = np.concatenate([[0.0], f[finite], [f[finite][-1] if finite.any() else 0.0]])
-        ax.step(xs, fs, where="post", color=colour, lw=2, label=TIER_LABELS[tier])
+        step_ecdf(ax, x, max_minutes, color=colour, lw=2, label=TIER_LABELS[tier])
         mark = TARGETS[tier] / 60.0
         share = float(np.mean(x <= mark)) if x.size else float("nan")
         ax.axvline(mark, color=colour, lw=1, ls="--", alpha=0.8)
@@ -62,6 +59,18 @@ def response_ecdf(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0
     ax.legend(loc="lower right", frameon=True)
     fig.tight_layout()
     return fig
+
+
+def step_ecdf(ax, values: np.ndarray, right: float | None = None, **style) -> None:
+    """Draw the empirical CDF of ``values`` (inf = never) as a step line from 0 to ``right``."""
+    x, f = ecdf(values)
+    finite = np.isfinite(x)
+    if right is None:
+        right = float(x[finite].max()) if finite.any() else 1.0
+    top = f[finite][-1] if finite.any() else 0.0
+    xs = np.concatenate([[0.0], x[finite], [right]])
+    fs = np.concatenate([[0.0], f[finite], [top]])
+    ax.step(xs, fs, where="post", **style)
 
 
 def save_figure(fig, path: Path) -> None:

@@ -4,7 +4,8 @@ A run is ``(scenario, seed, replication)``. Every stream is derived from
 ``SeedSequence(seed, spawn_key=(replication, STREAM_ID))``, so a stream depends only on
 the seed, the replication and its own name: adding a stream never shifts another one, and
 the incident stream of replication ``r`` is the same whatever the staffing (common random
-numbers).
+numbers). The layout streams (city, placement) are always taken at replication 0: a seed
+fixes the city, and replications vary what happens in it.
 
 Responder behaviour (acceptance, patrol positions, mobilisation delays) uses a
 counter-based generator (:class:`CounterRng`): the draw for a given (purpose, responder,
@@ -23,9 +24,9 @@ import numpy as np
 class Stream(IntEnum):
     """The named streams of a run. Values are part of the reproducibility contract."""
 
-    CITY = 1  # generated city raster, police grids and stations
+    CITY = 1  # generated city raster, police grids and stations (replication 0 only)
     INCIDENTS = 2  # times, cells, kinds, handling and detection delays
-    PLACEMENT = 3  # volunteer homes and duty rank, MEU sites and sizes
+    PLACEMENT = 3  # volunteer homes and duty rank, MEU sites and sizes (replication 0 only)
     BEHAVIOUR = 4  # key of the counter-based generator for responder decisions
     MESA = 5  # handed to mesa.Model(rng=...); the model draws nothing from it itself
     READINESS = 6  # times and units of unannounced MEU readiness tests
