@@ -170,3 +170,44 @@ def test_a_call_nobody_can_reach_does_not_block_the_queue():
     # The third call came while the unit was busy; it is sent as soon as the unit clears,
     # although the unreachable call is ahead of it in the queue.
     assert third.police_wait_s == pytest.approx(first.cleared_s - 30.0)
+
+
+def test_drill_two_meu_teams_first_then_police_within_five_minutes():
+    """The August 2022 drill as a property of the model: an attack at a site with two MEUs
+    next door and a police car 1.2 km away gets both teams first, police within 5 min."""
+    sc = strip_city(
+        city={"width": 13, "height": 1},
+        meus={"count": 2, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3,
+              "site_cells": [[11, 0], [12, 0]], "mobilisation": FIXED(45.0),
+              "coverage_radius_m": 500.0},
+        incidents={"kinds": {"fight": {"share": 1.0, "self_rescue": False, "volunteers": False,
+                                       "meu_teams": 2, "police_units": 1,
+                                       "handling": FIXED(600.0)}}},
+    )  # fmt: skip
+    inc = stream([dict(occurred_s=100.0, x_m=1250.0, y_m=50.0, kind="fight", handling_s=600.0,
+                       call_delay_s=0.0)])  # fmt: skip
+    model = ResponseModel(sc, seed=1, incidents=inc)
+    rec = model.run()[0]
+    teams = sorted(a.arrived_s for a in model.assignments if a.responder == "meu")
+    # Teams: alert 100 + 45 s + (0 m or 100 m) at 2 m/s; police: 100 + 60 s + 1200 m at 10 m/s.
+    assert teams == [145.0, 195.0]
+    assert rec.first_police_s == 100.0 + 60.0 + 120.0
+    assert max(teams) < rec.first_police_s <= rec.occurred_s + 300.0
+
+
+def test_readiness_tests_find_closed_and_stretched_units_not_ready():
+    sc = strip_city(
+        horizon_hours=48.0,
+        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 3,
+              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 200.0,
+              "readiness_test_hours": [8.0, 20.0]},
+    )  # fmt: skip
+    sc = sc.with_changes({"meus.opening_hours": {"residential": [12.0, 24.0]}})
+    model = ResponseModel(sc, seed=3, incidents=stream([]))
+    model.run()
+    tests = model.readiness
+    assert 300 < len(tests) < 500  # Poisson(200) a day, two days
+    for t in tests:
+        hour = (t.time_s / 3600) % 24
+        assert 8 <= hour < 20
+        assert t.open == (hour >= 12) and t.ready == t.open  # nobody out: open means ready
