@@ -192,7 +192,10 @@ def load_sweep(path: str | Path) -> Sweep:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
         raise ScenarioError(format_validation_error(str(path), err)) from None
-    base = load_scenario(path.parent / spec.base)
+    try:
+        base = load_scenario(path.parent / spec.base)
+    except ScenarioError as err:
+        raise ScenarioError(f"{path}: base: {err}") from None
     points = []
     for i, values in enumerate(design_points(spec)):
         changes = {**spec.set, **values}
