@@ -200,13 +200,21 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert run_sweep(sweep, tmp_path / "out").ran == 2
 
 
-def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+@pytest.fixture(scope="module")
+def long_sweep(tmp_path_factory):
+    """24 runs of 200 h, long enough to kill part-way; and its uninterrupted result."""
+    root = tmp_path_factory.mktemp("long")
     body = SMALL.replace("replications: 2", "replications: 6").replace(
         "horizon_hours: 10", "horizon_hours: 200"
     )
-    path = write_sweep(tmp_path, body)
-    clean = tmp_path / "clean"
-    run_sweep(load_sweep(path), clean)
+    path = write_sweep(root, body)
+    run_sweep(load_sweep(path), root / "clean")
+    return path, root / "clean"
+
+
+@pytest.mark.parametrize("kill_after", [1, 7, 16])
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path, long_sweep, kill_after):
+    path, clean = long_sweep
 
     out = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -216,13 +224,13 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         done = list((out / "runs").glob("*.parquet")) if (out / "runs").exists() else []
-        if len(done) >= 3:
+        if len(done) >= kill_after:
             break
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = len(list((out / "runs").glob("*.parquet")))
-    assert 3 <= finished < 24, "the kill must land mid-sweep"
+    assert kill_after <= finished < 24, "the kill must land mid-sweep"
     assert not (out / "runs.parquet").exists()
 
     resumed = run_sweep(load_sweep(path), out)
@@ -256,3 +264,61 @@ def test_mesa_batch_run_drives_the_model():
     assert (df["incidents"] > 0).all() and (df["open"] <= df["incidents"]).all()
     # Both staffing levels see the same incidents in each seed (common random numbers).
     assert df.groupby("seed")["incidents"].nunique().eq(1).all()
+
+
+def test_dask_worker_killed_mid_sweep_loses_no_run(long_sweep, tmp_path):
+    import threading
+
+    from distributed import LocalCluster
+
+    path, clean = long_sweep
+    out = tmp_path / "dask"
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        killed = []
+
+        def kill_a_worker():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                done = list((out / "runs").glob("*.parquet")) if (out / "runs").exists() else []
+                if len(done) >= 4:
+                    nanny = next(iter(cluster.workers.values()))
+                    os.kill(nanny.process.process.pid, signal.SIGKILL)
+                    killed.append(len(done))
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_a_worker, daemon=True)
+        killer.start()
+        outcome = run_sweep(load_sweep(path), out, scheduler=cluster.scheduler_address)
+        killer.join()
+    assert killed and killed[0] < 24, "the worker must die part-way"
+    assert outcome.failed == 0 and len(outcome.runs) == 24
+    assert (out / "runs.parquet").read_bytes() == (clean / "runs.parquet").read_bytes()
+
+
+def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_path, monkeypatch):
+    import errno
+
+    import sim.store
+
+    path, clean = long_sweep
+    out = tmp_path / "disk"
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace_until_full(src, dst):
+        calls["n"] += 1
+        if calls["n"] > 9:  # the disk fills after a few runs are stored
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(sim.store.os, "replace", replace_until_full)
+    with pytest.raises(sim.store.OutputError, match="No space left on device"):
+        run_sweep(load_sweep(path), out)
+    monkeypatch.setattr(sim.store.os, "replace", real_replace)
+    kept = {p.name for p in (out / "runs").glob("*.parquet")}
+    assert kept and not [p for p in (out / "runs").iterdir() if p.name.startswith(".")]
+    for name in kept:  # every stored run is whole and readable
+        assert pd.read_parquet(out / "runs" / name)["status"].iloc[0] == "ok"
+    resumed = run_sweep(load_sweep(path), out)  # space again: finish the rest
+    assert resumed.skipped == len(kept)
+    assert (out / "runs.parquet").read_bytes() == (clean / "runs.parquet").read_bytes()
