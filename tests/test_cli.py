@@ -70,6 +70,14 @@ def test_manifest_records_seed_scenario_and_file_hashes(demo_run):
     assert manifest["environment"]["packages"]["mesa"].startswith("3.")
 
 
+def test_same_bytes_in_this_process_and_in_another(tmp_path):
+    args = ["run", str(DEMO), "--seed", "8", "-r", "2", "-q", "--no-plot", "--out"]
+    assert main([*args, str(tmp_path / "here")]) == 0
+    assert jiefang(*args, str(tmp_path / "there")).returncode == 0
+    for name in ("incidents.parquet", "assignments.parquet", "summary.csv", "summary.json"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+
+
 def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
     outs = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):

@@ -183,6 +183,11 @@ def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path
     assert (tmp_path / "dask" / "runs.parquet").read_bytes() == expected
     for name in ("points.parquet", "paired.parquet"):
         assert (tmp_path / "dask" / name).read_bytes() == (out / name).read_bytes()
+    parts = sorted(p.relative_to(out) for p in (out / "incidents").rglob("*.parquet"))
+    assert len(parts) == 8
+    for executor in ("procs", "dask"):
+        for part in parts:  # per-incident records byte for byte, whatever ran them
+            assert (tmp_path / executor / part).read_bytes() == (out / part).read_bytes()
 
 
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
