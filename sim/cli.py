@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim import __version__
@@ -96,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="output folder (default results/sweeps/<name>)"
     )
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+
+    plot = sub.add_parser(
+        "plot", help="figures (PNG and SVG) from a run's or a sweep's results folder"
+    )
+    plot.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    plot.add_argument("--out", type=Path, default=None, help="default RESULTS/figures")
+
+    compare = sub.add_parser(
+        "compare", help="two runs side by side: differences with 95 %% CIs, overlaid ECDFs"
+    )
+    compare.add_argument("a", type=Path, help="results folder of run A")
+    compare.add_argument("b", type=Path, help="results folder of run B")
+    compare.add_argument("--out", type=Path, default=None,
+                         help="default results/compare/<A>-vs-<B>")  # fmt: skip
+
+    report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
+    report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    report.add_argument("--out", type=Path, default=None, help="default RESULTS/report.html")
     return parser
 
 
@@ -106,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "plot":
+            return cmd_plot(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "report":
+            return cmd_report(args)
     except (ScenarioError, OutputError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -148,6 +173,10 @@ def cmd_run(args) -> int:
     if len(tables.readiness):
         files["readiness"] = out / "readiness.parquet"
         write_parquet(tables.readiness, files["readiness"])
+    files["layout_cells"] = out / "layout_cells.parquet"
+    files["layout_sites"] = out / "layout_sites.parquet"
+    write_parquet(tables.layout_cells, files["layout_cells"])
+    write_parquet(tables.layout_sites, files["layout_sites"])
     write_csv(tables.summary, files["summary_table"])
     write_json(summary_document(scenario.name, args.seed, reps, tables), files["summary"])
     if not args.no_plot:
@@ -192,6 +221,69 @@ def cmd_sweep(args) -> int:
         print(points_text(outcome.points, sweep.varied))
         print(f"results in {out}/")
     return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
+
+
+def _results_folder(path: Path) -> Path:
+    from sim.report import kind_of
+
+    if not path.is_dir():
+        raise ScenarioError(f"{path}: no such results folder")
+    kind_of(path)
+    return path
+
+
+def cmd_plot(args) -> int:
+    from sim.report import figures_for, write_figures
+
+    folder = _results_folder(args.results)
+    out = args.out or folder / "figures"
+    written = write_figures(figures_for(folder), out)
+    print(f"{len(written)} files in {out}/: " + ", ".join(sorted({p.stem for p in written})))
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from sim.compare import compare, overlay_ecdf
+    from sim.plots import save_figure
+    from sim.report import kind_of
+    from sim.store import write_csv
+
+    for folder in (args.a, args.b):
+        if not folder.is_dir() or kind_of(folder) != "run":
+            raise ScenarioError(f"{folder}: compare needs two `jiefang run` results folders")
+    table, paired = compare(args.a, args.b)
+    labels = (args.a.name if args.a.name != "seed-0" else args.a.parent.name,
+              args.b.name if args.b.name != "seed-0" else args.b.parent.name)  # fmt: skip
+    out = args.out or Path("results") / "compare" / f"{labels[0]}-vs-{labels[1]}"
+    write_csv(table, out / "compare.csv")
+    save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
+    print(f"B - A, {how}; A = {args.a}, B = {args.b}")
+    print(f"  {'tier':<7} {'metric':<11} {'A':>9} {'B':>9}   B - A (95% CI)")
+    for row in table.itertuples(index=False):
+        scale, unit = (100, " pp") if row.metric == "compliance" else (1 / 60, " min")
+        half = "" if np.isnan(row.ci95_half_width) else f" ± {row.ci95_half_width * scale:.2f}"
+        diff = ("-" if not np.isfinite(row.difference)
+                else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
+        print(f"  {row.tier:<7} {row.metric:<11} {_num(row.a * scale)} {_num(row.b * scale)}"
+              f"   {diff}")  # fmt: skip
+    print(f"results in {out}/")
+    return EXIT_OK
+
+
+def _num(value: float) -> str:
+    return f"{'never':>9}" if np.isinf(value) else f"{value:9.2f}"
+
+
+def cmd_report(args) -> int:
+    from sim.report import html_report
+    from sim.store import atomic_write_bytes
+
+    folder = _results_folder(args.results)
+    out = args.out or folder / "report.html"
+    atomic_write_bytes(out, html_report(folder).encode("utf-8"))
+    print(f"report: {out}")
+    return EXIT_OK
 
 
 def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.metrics import TARGETS, ecdf, tier_times
+from sim.metrics import TARGETS, ecdf, per_replication, tier_times
 from sim.store import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
@@ -37,14 +37,22 @@ def ecdf_series(incidents: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarr
     }
 
 
+def mark_compliance(incidents: pd.DataFrame) -> dict[str, float]:
+    """Compliance at each tier's mark, as in the summary: the mean over replications."""
+    inc = incidents if "replication" in incidents else incidents.assign(replication=0)
+    per = per_replication(inc)
+    return per.groupby("tier")["compliance"].mean().to_dict()
+
+
 def response_ecdf(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0):
     """ECDF of time to each tier from occurrence, with the 1/3/5-minute marks."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    shares = mark_compliance(incidents)
     for tier, (x, _) in ecdf_series(incidents).items():
         colour = TIER_COLOURS[tier]
         step_ecdf(ax, x, max_minutes, color=colour, lw=2, label=TIER_LABELS[tier])
         mark = TARGETS[tier] / 60.0
-        share = float(np.mean(x <= mark)) if x.size else float("nan")
+        share = shares[tier]
         ax.axvline(mark, color=colour, lw=1, ls="--", alpha=0.8)
         ax.annotate(
             f"{share:.0%}", (mark, share), xytext=(4, -12), textcoords="offset points",
@@ -79,3 +87,194 @@ def save_figure(fig, path: Path) -> None:
     fig.savefig(buf, format=Path(path).suffix.lstrip("."))
     plt.close(fig)
     atomic_write_bytes(Path(path), buf.getvalue())
+
+
+# ---------------------------------------------------------------- run figures
+def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray):
+    """Per replication ECDF on a grid of minutes -> (low, high) envelope across replications."""
+    times = tier_times(incidents)
+    times = times[times["tier"] == tier]
+    curves = []
+    for _, grp in times.groupby("replication"):
+        x = np.sort(grp["time_s"].to_numpy() / 60.0)
+        curves.append(np.searchsorted(x, grid_min, side="right") / max(x.size, 1))
+    curves = np.array(curves)
+    return curves.min(axis=0), curves.max(axis=0)
+
+
+def response_ecdf_bands(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0):
+    """The ECDF figure, with the envelope of the replications' own ECDFs shaded."""
+    fig = response_ecdf(incidents, title, max_minutes)
+    ax = fig.axes[0]
+    if incidents["replication"].nunique() > 1:
+        grid = np.linspace(0, max_minutes, 401)
+        for tier in ecdf_series(incidents):
+            lo, hi = replication_band(incidents, tier, grid)
+            ax.fill_between(grid, lo, hi, step="post", color=TIER_COLOURS[tier], alpha=0.15,
+                            lw=0)  # fmt: skip
+        ax.set_title(title + " (band: range over replications)", fontsize=10)
+    return fig
+
+
+def by_kind(incidents: pd.DataFrame, title: str, cap_minutes: float = 30.0):
+    """Violins of time to each tier by incident kind (times past the cap drawn at the cap)."""
+    times = tier_times(incidents)
+    tiers = [t for t in TIER_LABELS if (times["tier"] == t).any()]
+    kinds = sorted(times["kind"].unique())
+    fig, axes = plt.subplots(1, len(tiers), figsize=(4.2 * len(tiers), 4.2), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        data, rows = [], []
+        for k, kind in enumerate(kinds):  # same row for a kind in every panel
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"] / 60.0
+            if len(t):
+                data.append(np.minimum(t.to_numpy(), cap_minutes))
+                rows.append(k + 1)
+        if data:
+            parts = ax.violinplot(data, positions=rows, vert=False, showmedians=True)
+            for body in parts["bodies"]:
+                body.set_facecolor(TIER_COLOURS[tier])
+                body.set_alpha(0.5)
+        ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
+        ax.axvline(TARGETS[tier] / 60, color="black", ls="--", lw=1)
+        ax.set_xlabel(f"minutes (capped at {cap_minutes:.0f})")
+        ax.set_title(TIER_LABELS[tier], color=TIER_COLOURS[tier], fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def hour_profile(incidents: pd.DataFrame, title: str):
+    """Incidents per hour of day (bars) and median time to each tier by hour (lines)."""
+    counted = incidents[~incidents["in_warmup"]]
+    days = max(counted["occurred_s"].max() / 86400.0, 1.0) if len(counted) else 1.0
+    reps = max(counted["replication"].nunique(), 1)
+    demand = counted.groupby("hour").size().reindex(range(24), fill_value=0) / (days * reps)
+    times = tier_times(incidents)
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    ax.bar(range(24), demand.to_numpy(), color="#BBBBBB", label="incidents per hour")
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("incidents per hour (mean)")
+    ax2 = ax.twinx()
+    for tier in TIER_LABELS:
+        t = times[times["tier"] == tier]
+        if not len(t):
+            continue
+        med = t.groupby("hour")["time_s"].median().reindex(range(24)) / 60.0
+        ax2.plot(range(24), med.replace(np.inf, np.nan), marker="o", ms=3,
+                 color=TIER_COLOURS[tier], label=f"median, {TIER_LABELS[tier]}")  # fmt: skip
+    ax2.set_ylabel("median time from occurrence (minutes)")
+    ax2.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper left")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def median_help_by_cell(incidents: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
+    """Raster (rows x cols) of the median minutes to first help of incidents in each cell
+    (NaN: no incident; inf: none of them got help)."""
+    size = float(cells["cell_size_m"].iloc[0])
+    h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    counted = incidents[~incidents["in_warmup"]]
+    col = (counted["x_m"] // size).astype(int).clip(0, w - 1)
+    row = (counted["y_m"] // size).astype(int).clip(0, h - 1)
+    minutes = ((counted["first_help_s"] - counted["occurred_s"]) / 60.0).fillna(np.inf)
+    med = minutes.groupby([row, col]).median()
+    raster = np.full((h, w), np.nan)
+    raster[med.index.get_level_values(0), med.index.get_level_values(1)] = med.to_numpy()
+    return raster
+
+
+def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str):
+    """Median time to first help per cell, with water, police stations and MEUs drawn."""
+    from matplotlib.colors import ListedColormap
+
+    size = float(cells["cell_size_m"].iloc[0])
+    h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    raster = median_help_by_cell(incidents, cells)
+    water = np.zeros((h, w), bool)
+    wet = cells["land_use"].isin(["water"])
+    water[cells.loc[wet, "row"], cells.loc[wet, "col"]] = True
+    extent = (0, w * size / 1000, h * size / 1000, 0)
+    fig, ax = plt.subplots(figsize=(7.5, 7.5 * h / max(w, 1) + 0.8), dpi=110)
+    ax.imshow(np.where(water, 1.0, np.nan), cmap=ListedColormap(["#9ecae1"]), extent=extent,
+              interpolation="nearest")  # fmt: skip
+    shown = np.where(np.isinf(raster), 30.0, np.minimum(raster, 30.0))
+    im = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=15, extent=extent,
+                   interpolation="nearest")  # fmt: skip
+    meu = sites[sites["site"] == "meu"]
+    if len(meu):
+        ax.scatter(meu["x_m"] / 1000, meu["y_m"] / 1000, s=4, c="#E69F00", label="MEU",
+                   linewidths=0)  # fmt: skip
+    st = sites[sites["site"] == "police_station"]
+    ax.scatter(st["x_m"] / 1000, st["y_m"] / 1000, s=40, marker="^", c="#D55E00",
+               edgecolors="black", label="police station")  # fmt: skip
+    fig.colorbar(im, ax=ax, shrink=0.8, label="median minutes to first help (15+ capped)")
+    ax.set_xlabel("km east")
+    ax.set_ylabel("km south")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- sweep figures
+SWEEP_METRICS = [("self_compliance", "self"), ("mutual_compliance", "mutual"),
+                 ("police_compliance", "police"), ("joint_compliance", "joint")]  # fmt: skip
+
+
+def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
+    """Compliance of each tier, and police P90, against one varied key, with 95 % CI bands;
+    one line per combination of the other varied keys."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    groups = points.groupby(others, sort=True) if others else [((), points)]
+    styles = ["-", "--", ":", "-."]
+    for g, (key, grp) in enumerate(groups):
+        tag = ", ".join(f"{o}={v}" for o, v in zip(others, np.atleast_1d(key), strict=False))
+        for metric, tier in SWEEP_METRICS:
+            sub = grp[grp["metric"] == metric].sort_values(param)
+            if not len(sub):
+                continue
+            x, y, e = sub[param], sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
+            axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS[tier],
+                         label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
+            axes[0].fill_between(x, y - e, y + e, color=TIER_COLOURS[tier], alpha=0.12)
+        sub = grp[grp["metric"] == "police_p90_s"].sort_values(param)
+        if len(sub):
+            x, y = sub[param], sub["mean"] / 60
+            e = sub["ci95_half_width"].fillna(0) / 60
+            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS["police"],
+                         label=tag or "police P90")  # fmt: skip
+            axes[1].fill_between(x, y - e, y + e, color=TIER_COLOURS["police"], alpha=0.12)
+    axes[0].set_ylabel("compliance (% of incidents, 95 % CI)")
+    axes[0].set_ylim(0, 100)
+    axes[1].set_ylabel("police P90 (minutes, 95 % CI)")
+    for ax in axes:
+        ax.set_xlabel(param)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str):
+    """Mean of one metric over a two-key grid."""
+    sub = points[points["metric"] == metric].pivot_table(index=y, columns=x, values="mean")
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    im = ax.imshow(sub.to_numpy() * 100, cmap="viridis", origin="lower", aspect="auto",
+                   vmin=0, vmax=100)  # fmt: skip
+    ax.set_xticks(range(len(sub.columns)), [str(c) for c in sub.columns])
+    ax.set_yticks(range(len(sub.index)), [str(i) for i in sub.index])
+    for (i, j), v in np.ndenumerate(sub.to_numpy() * 100):
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    fig.colorbar(im, ax=ax, label=f"{metric} (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

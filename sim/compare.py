@@ -1,0 +1,97 @@
+"""Compare two runs: the difference of each metric with its 95 % CI, and overlaid ECDFs.
+
+Runs with the same seed and replications saw the same incidents when their city and
+incident settings agree (common random numbers): the difference is then paired by
+replication (paired t). Otherwise the replications are independent (Welch t).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.metrics import per_replication
+
+METRICS = ("compliance", "p50_s", "p90_s")
+
+
+def _load(folder: Path) -> tuple[pd.DataFrame, dict]:
+    inc = pd.read_parquet(folder / "incidents.parquet")
+    meta = json.loads((folder / "manifest.json").read_text())
+    return inc, meta
+
+
+def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    cols = ["replication", "incident_id", "occurred_s", "x_m", "y_m", "kind"]
+    if len(a) != len(b):
+        return False
+    return a[cols].reset_index(drop=True).equals(b[cols].reset_index(drop=True))
+
+
+def compare(folder_a: Path, folder_b: Path) -> tuple[pd.DataFrame, bool]:
+    """Table of (tier, metric, a mean, b mean, difference b - a, CI half-width, method)."""
+    inc_a, _ = _load(folder_a)
+    inc_b, _ = _load(folder_b)
+    paired = same_incidents(inc_a, inc_b)
+    pa, pb = per_replication(inc_a), per_replication(inc_b)
+    rows = []
+    for tier in ("self", "mutual", "police", "joint"):
+        for metric in METRICS:
+            if tier == "joint" and metric != "compliance":
+                continue
+            x = pa[pa.tier == tier].set_index("replication")[metric].astype(float)
+            y = pb[pb.tier == tier].set_index("replication")[metric].astype(float)
+            if x.empty or y.empty:
+                continue
+            diff, half, method = _difference(x, y, paired)
+            rows.append({
+                "tier": tier, "metric": metric, "a": x.mean(), "b": y.mean(),
+                "difference": diff, "ci95_half_width": half, "method": method,
+            })  # fmt: skip
+    return pd.DataFrame(rows), paired
+
+
+def _difference(x: pd.Series, y: pd.Series, paired: bool) -> tuple[float, float, str]:
+    with np.errstate(invalid="ignore"):
+        if paired:
+            d = (y - x.reindex(y.index)).dropna().to_numpy()
+            if d.size < 2 or not np.all(np.isfinite(d)):
+                return float(np.mean(d)) if d.size else np.nan, np.nan, "paired"
+            half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+            return float(d.mean()), float(half), "paired t"
+        xa, ya = x.to_numpy(), y.to_numpy()
+        diff = float(ya.mean() - xa.mean())
+        if xa.size < 2 or ya.size < 2 or not np.all(np.isfinite(np.r_[xa, ya])):
+            return diff, np.nan, "Welch t"
+        vx, vy = xa.var(ddof=1) / xa.size, ya.var(ddof=1) / ya.size
+        dof = (vx + vy) ** 2 / (vx**2 / (xa.size - 1) + vy**2 / (ya.size - 1))
+        return diff, float(stats.t.ppf(0.975, dof) * np.sqrt(vx + vy)), "Welch t"
+
+
+def overlay_ecdf(folder_a: Path, folder_b: Path, labels: tuple[str, str]):
+    from sim.metrics import tier_times
+    from sim.plots import TIER_COLOURS, TIER_LABELS, plt, step_ecdf
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    for folder, label, style in ((folder_a, labels[0], "--"), (folder_b, labels[1], "-")):
+        t = tier_times(pd.read_parquet(folder / "incidents.parquet"))
+        for tier in TIER_LABELS:
+            v = t.loc[t.tier == tier, "time_s"].to_numpy() / 60
+            if v.size:
+                step_ecdf(ax, v, 20.0, color=TIER_COLOURS[tier], ls=style, lw=1.8,
+                          label=f"{label}: {TIER_LABELS[tier]}")  # fmt: skip
+    for minutes in (1, 3, 5):
+        ax.axvline(minutes, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, 20)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time from occurrence (minutes)")
+    ax.set_ylabel("share of incidents helped")
+    ax.set_title(f"{labels[0]} (dashed) against {labels[1]} (solid)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
