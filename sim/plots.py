@@ -131,7 +131,7 @@ def by_kind(incidents: pd.DataFrame, title: str, cap_minutes: float = 30.0):
                 data.append(np.minimum(t.to_numpy(), cap_minutes))
                 rows.append(k + 1)
         if data:
-            parts = ax.violinplot(data, positions=rows, vert=False, showmedians=True)
+            parts = ax.violinplot(data, positions=rows, orientation="horizontal", showmedians=True)
             for body in parts["bodies"]:
                 body.set_facecolor(TIER_COLOURS[tier])
                 body.set_alpha(0.5)
