@@ -243,20 +243,30 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS[tier],
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
             axes[0].fill_between(x, y - e, y + e, color=TIER_COLOURS[tier], alpha=0.12)
-        sub = grp[grp["metric"] == "police_p90_s"].sort_values(param)
-        if len(sub):
+        for metric, tier in (("mutual_p90_s", "mutual"), ("police_p90_s", "police")):
+            sub = grp[grp["metric"] == metric].sort_values(param)
+            sub = sub[np.isfinite(sub["mean"])]  # P90 = never: more than 10 % never reached
+            if not len(sub):
+                continue
             x, y = sub[param], sub["mean"] / 60
             e = sub["ci95_half_width"].fillna(0) / 60
-            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS["police"],
-                         label=tag or "police P90")  # fmt: skip
-            axes[1].fill_between(x, y - e, y + e, color=TIER_COLOURS["police"], alpha=0.12)
+            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS[tier],
+                         label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
+            axes[1].fill_between(x, y - e, y + e, color=TIER_COLOURS[tier], alpha=0.12)
     axes[0].set_ylabel("compliance (% of incidents, 95 % CI)")
     axes[0].set_ylim(0, 100)
-    axes[1].set_ylabel("police P90 (minutes, 95 % CI)")
+    axes[1].set_ylabel("P90 time from occurrence (minutes, 95 % CI)")
+    axes[1].set_title("points where more than 10 % never got the tier are left out",
+                      fontsize=8)  # fmt: skip
+    if not axes[1].lines:
+        axes[1].text(0.5, 0.5, "P90 is 'never' at every point:\nmore than 10 % of incidents\n"
+                     "never got the tier", ha="center", va="center",
+                     transform=axes[1].transAxes)  # fmt: skip
     for ax in axes:
         ax.set_xlabel(param)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
