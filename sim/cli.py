@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, default=None,
                          help="default results/compare/<A>-vs-<B>")  # fmt: skip
 
+    view = sub.add_parser(
+        "view", help="watch a scenario in the browser (Mesa SolaraViz on 127.0.0.1)"
+    )
+    view.add_argument("scenario", type=Path, nargs="?", default=None,
+                      help="scenario YAML file (default scenarios/demo.yaml)")  # fmt: skip
+    view.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    view.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
+
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
     report.add_argument("--out", type=Path, default=None, help="default RESULTS/report.html")
@@ -131,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compare(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "view":
+            return cmd_view(args)
     except (ScenarioError, OutputError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -272,6 +282,21 @@ def cmd_compare(args) -> int:
               f"   {diff}")  # fmt: skip
     print(f"results in {out}/")
     return EXIT_OK
+
+
+def cmd_view(args) -> int:
+    import os
+    import subprocess
+
+    app = Path(__file__).with_name("app.py")
+    env = dict(os.environ)
+    if args.scenario is not None:
+        load_scenario(args.scenario)  # a bad file is a clear error before any server starts
+        env["JIEFANG_VIEW_SCENARIO"] = str(args.scenario.resolve())
+    print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
+               "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
+    return subprocess.call(command, env=env)
 
 
 def _num(value: float) -> str:

@@ -139,6 +139,9 @@ class ResponseModel(mesa.Model):
                 "open": lambda m: m.live_counts()["open"],
                 "police_busy": lambda m: int(len(m.police) - m.police.available().size),
                 "calls_waiting": lambda m: len(m._queue),
+                "self <= 1 min": lambda m: m.live_compliance()["self"],
+                "mutual <= 3 min": lambda m: m.live_compliance()["mutual"],
+                "police <= 5 min": lambda m: m.live_compliance()["police"],
             }
         )
 
@@ -200,6 +203,32 @@ class ResponseModel(mesa.Model):
     def run_until(self, end_time: float) -> None:
         """Advance to ``end_time`` simulated seconds."""
         self.advance_to(end_time)
+
+    def tier_times_so_far(self) -> dict[str, np.ndarray]:
+        """Time from occurrence to each tier (s; inf = not yet / never) for incidents that
+        have happened, counting only incidents the tier applies to."""
+        n = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
+        occurred = self.incidents.occurred_s[:n]
+        kinds = [self._kinds[k] for k in self.incidents.kind[:n].tolist()]
+        mutual = np.fmin(self.first_meu[:n], self.first_vol[:n])
+        columns = {
+            "self": (self.self_rescue[:n], [k.self_rescue for k in kinds]),
+            "mutual": (mutual, [k.volunteers or k.meu_teams > 0 for k in kinds]),
+            "police": (self.first_police[:n], [k.police_units > 0 for k in kinds]),
+        }
+        out = {}
+        for tier, (arrived, applies) in columns.items():
+            t = np.where(np.isnan(arrived), np.inf, arrived - occurred)
+            out[tier] = t[np.asarray(applies, dtype=bool)]
+        return out
+
+    def live_compliance(self) -> dict[str, float]:
+        """Share of incidents so far whose tier arrived within its target (NaN: none yet)."""
+        out = {}
+        for tier, t in self.tier_times_so_far().items():
+            target = TIER_TARGET_S[Tier(tier)]
+            out[tier] = float(np.mean(t <= target)) if t.size else math.nan
+        return out
 
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
