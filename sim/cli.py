@@ -285,9 +285,12 @@ def cmd_compare(args) -> int:
 
 
 def cmd_view(args) -> int:
+    import importlib.util
     import os
     import subprocess
 
+    if importlib.util.find_spec("solara") is None:
+        raise ScenarioError("jiefang view needs the viz extra: pip install -e '.[viz]'")
     app = Path(__file__).with_name("app.py")
     env = dict(os.environ)
     if args.scenario is not None:
