@@ -68,6 +68,14 @@ class City:
         row = np.clip((xy[..., 1] // self.cell_size_m).astype(np.int64), 0, self.height - 1)
         return col, row
 
+    def require_land(self, key: str, col: int, row: int) -> None:
+        """A user-given cell must be inside the city and on land (ScenarioError otherwise)."""
+        if col >= self.width or row >= self.height or self.bank[row, col] < 0:
+            raise ScenarioError(
+                f"{key}: [{col}, {row}] is outside the city or on water "
+                f"(city is {self.width} x {self.height} cells)"
+            )
+
     def cell_centre(self, col, row) -> np.ndarray:
         s = self.cell_size_m
         return np.stack([(np.asarray(col) + 0.5) * s, (np.asarray(row) + 0.5) * s], axis=-1)
@@ -324,11 +332,7 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
     grid_of_cell = np.where(land, nearest, -1).reshape(h, w).astype(np.int32)
     if cfg.station_cells is not None:
         for c, r in cfg.station_cells:
-            if c >= w or r >= h or city.bank[r, c] < 0:
-                raise ScenarioError(
-                    f"police.station_cells: [{c}, {r}] is outside the city or on water "
-                    f"(city is {w} x {h} cells)"
-                )
+            city.require_land("police.station_cells", c, r)
         station_xy = city.cell_centre(*np.array(cfg.station_cells).T)
     elif cfg.stations >= cfg.grids:
         station_xy = grid_xy.copy()

@@ -57,6 +57,17 @@ def _hourly(name: str, v: Any, low: float, high: float | None = None) -> list[fl
     return [float(x) for x in values]
 
 
+def _check_cells(name: str, cells: list[list[int]] | None, count_name: str, count: int) -> None:
+    """Explicit [column, row] cells: one per unit, whole and non-negative."""
+    if cells is None:
+        return
+    if len(cells) != count:
+        raise ValueError(f"{name} lists {len(cells)} cells but {count_name} is {count}")
+    for c in cells:
+        if len(c) != 2 or min(c) < 0:
+            raise ValueError(f"{name} entries must be [column, row] >= 0, got {c}")
+
+
 # ---------------------------------------------------------------------------- city
 class Centre(Strict):
     """A centre of population density; density falls off exponentially with distance."""
@@ -142,15 +153,7 @@ class PoliceConfig(Strict):
     def _consistent(self):
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
-        if self.station_cells is not None:
-            if len(self.station_cells) != self.stations:
-                raise ValueError(
-                    f"station_cells lists {len(self.station_cells)} cells "
-                    f"but stations is {self.stations}"
-                )
-            for c in self.station_cells:
-                if len(c) != 2 or min(c) < 0:
-                    raise ValueError(f"station_cells entries must be [column, row] >= 0, got {c}")
+        _check_cells("station_cells", self.station_cells, "stations", self.stations)
         return self
 
 
@@ -227,14 +230,7 @@ class MeuConfig(Strict):
         start, end = self.readiness_test_hours
         if end < start:
             raise ValueError(f"readiness_test_hours: end ({end}) must be >= start ({start})")
-        if self.site_cells is not None:
-            if len(self.site_cells) != self.count:
-                raise ValueError(
-                    f"site_cells lists {len(self.site_cells)} cells but count is {self.count}"
-                )
-            for c in self.site_cells:
-                if len(c) != 2 or min(c) < 0:
-                    raise ValueError(f"site_cells entries must be [column, row] >= 0, got {c}")
+        _check_cells("site_cells", self.site_cells, "count", self.count)
         if self.count and sum(self.site_shares.values()) <= 0:
             raise ValueError("site_shares must have a positive share when count > 0")
         on_site = self.on_duty_share * math.ceil(self.members_per_unit)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from sim.city import City
-from sim.config import MeuConfig, ScenarioError
+from sim.config import MeuConfig
 from sim.vocab import LandUse
 
 
@@ -103,11 +103,7 @@ class EmergencyUnitFleet:
 
     def _place_explicit(self, cells: list[list[int]], city: City) -> None:
         for k, (c, r) in enumerate(cells):
-            if c >= city.width or r >= city.height or city.bank[r, c] < 0:
-                raise ScenarioError(
-                    f"meus.site_cells: [{c}, {r}] is outside the city or on water "
-                    f"(city is {city.width} x {city.height} cells)"
-                )
+            city.require_land("meus.site_cells", c, r)
             self.xy[k] = city.cell_centre(c, r)
             self.site_use[k] = city.land_use[r, c]
 
