@@ -84,9 +84,11 @@ class ResponseModel(mesa.Model):
         self.city: City = build_city(
             scenario.city, scenario.police, generator(seed, 0, Stream.CITY)
         )
-        placement = generator(seed, 0, Stream.PLACEMENT)
-        self.volunteers = VolunteerPool(scenario.volunteers, self.city, placement, draws)
-        self.meus = EmergencyUnitFleet(scenario.meus, self.city, placement)
+        homes = generator(seed, 0, Stream.PLACEMENT)
+        self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)
+        self.meus = EmergencyUnitFleet(
+            scenario.meus, self.city, generator(seed, 0, Stream.MEU_SITES)
+        )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
         self.draws = draws
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
@@ -263,7 +265,7 @@ class ResponseModel(mesa.Model):
             else:
                 self.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
                 release = self.self_rescue[i] + self.config.volunteers.on_scene_s
-                self.volunteers.busy_until[witness] = release
+                self.volunteers.occupy(witness, release)
                 self.assignments.append(
                     Assignment("volunteer", witness, i, t, self.self_rescue[i], release)
                 )
@@ -289,7 +291,7 @@ class ResponseModel(mesa.Model):
             return
         ids, arrival = ids[free], t + lag[free]
         release = arrival + cfg.on_scene_s
-        self.volunteers.busy_until[ids] = release
+        self.volunteers.occupy(ids, release)
         self.first_vol[i] = arrival[0]
         self.vol_sent[i] = ids.size
         occurred = self.incidents.occurred_s[i]

@@ -26,10 +26,12 @@ class Stream(IntEnum):
 
     CITY = 1  # generated city raster, police grids and stations (replication 0 only)
     INCIDENTS = 2  # times, cells, kinds, handling and detection delays
-    PLACEMENT = 3  # volunteer homes and duty rank, MEU sites and sizes (replication 0 only)
+    PLACEMENT = 3  # volunteer homes and duty rank (replication 0 only)
     BEHAVIOUR = 4  # key of the counter-based generator for responder decisions
     MESA = 5  # handed to mesa.Model(rng=...); the model draws nothing from it itself
     READINESS = 6  # times and units of unannounced MEU readiness tests
+    MEU_SITES = 7  # MEU sites and sizes (replication 0 only), apart from the volunteers so
+    # that a change of volunteer count never moves a unit
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:
@@ -72,8 +74,6 @@ class Purpose(IntEnum):
     VOLUNTEER_DELAY = 3
     MEU_MOBILISE = 4
     POLICE_PATROL = 5
-    POLICE_CALL_HANDLING = 6
-    MEU_READY = 7
 
 
 class CounterRng:
@@ -102,10 +102,6 @@ class CounterRng:
         h = self.bits(purpose, responders, incidents)
         # 53 high bits -> double in [0, 1); half an ulp up so 0 is never returned.
         return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
-
-    def uniform1(self, purpose: Purpose, responder: int, incident: int) -> float:
-        """Scalar form of :meth:`uniform`."""
-        return float(self.uniform(purpose, np.array([responder]), incident)[0])
 
 
 def split_uniforms(bits: np.ndarray, k: int) -> list[np.ndarray]:

@@ -83,5 +83,6 @@ class VolunteerPool:
         u = self.draws.uniform(Purpose.VOLUNTEER_DELAY, ids, incidents)
         return self.cfg.response_delay.quantile(u)
 
-    def occupy(self, ids: np.ndarray, until_s: np.ndarray) -> None:
+    def occupy(self, ids, until_s) -> None:
+        """Volunteer(s) ``ids`` are committed until ``until_s`` (s)."""
         self.busy_until[ids] = until_s
