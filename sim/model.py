@@ -103,6 +103,7 @@ class ResponseModel(mesa.Model):
             )
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
+        self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]  # per incident
         travel = scenario.travel
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
@@ -248,17 +249,18 @@ class ResponseModel(mesa.Model):
             free = ids[self.volunteers.busy_until[ids] <= t]
             witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
-        delays = {
-            DetectedBy.CALL: inc.call_delay_s[i],
-            DetectedBy.CAMERA: inc.camera_delay_s[i],
-            DetectedBy.WITNESS: inc.witness_delay_s[i] if someone_there else math.inf,
-        }
-        how = min(delays, key=lambda k: (delays[k], k.value))
-        if math.isfinite(delays[how]):
+        # The earliest way the alert is raised; ties go to call, then camera, then witness.
+        witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
+        delay, _, how = min(
+            (float(inc.call_delay_s[i]), 0, DetectedBy.CALL),
+            (float(inc.camera_delay_s[i]), 1, DetectedBy.CAMERA),
+            (float(witness_delay), 2, DetectedBy.WITNESS),
+        )
+        if math.isfinite(delay):
             self.detected_by[i] = how
-            self.alerted[i] = t + delays[how]
+            self.alerted[i] = t + delay
             self._push(self.alerted[i], EventKind.ALERT, i)
-        if self._kinds[inc.kind[i]].self_rescue and someone_there:
+        if self._kind_of[i].self_rescue and someone_there:
             self.self_rescue[i] = t + inc.self_rescue_delay_s[i]
             if staff.size:
                 self.self_rescue_by[i] = HelpSource.MEU_STAFF
@@ -273,7 +275,7 @@ class ResponseModel(mesa.Model):
             self._clear_without_police(i)
 
     def _alert(self, t: float, i: int, _b: int) -> None:
-        kind = self._kinds[self.incidents.kind[i]]
+        kind = self._kind_of[i]
         if kind.volunteers and len(self.volunteers):
             self._alert_volunteers(t, i)
         if kind.meu_teams and len(self.meus):
@@ -315,7 +317,7 @@ class ResponseModel(mesa.Model):
         self.meu_sent[i] = able.size
 
     def _police_call(self, t: float, i: int, _b: int) -> None:
-        kind = self._kinds[self.incidents.kind[i]]
+        kind = self._kind_of[i]
         self.police_call[i] = t
         self.police_pending[i] = kind.police_units
         self._dispatch(t, i)
@@ -349,14 +351,14 @@ class ResponseModel(mesa.Model):
         self.police_arrived[i] += 1
         if self.police_arrived[i] == 1:
             self.first_police[i] = t
-        if self.police_arrived[i] == self._kinds[self.incidents.kind[i]].police_units:
+        if self.police_arrived[i] == self._kind_of[i].police_units:
             self.last_police[i] = t
             done = max(self.first_police[i] + self.incidents.handling_s[i], t)
             self._push(done, EventKind.UNIT_CLEARS, i)
 
     def _clear_without_police(self, i: int) -> None:
         """Kinds that need no police (or incidents nobody reported) end after first help."""
-        if self._kinds[self.incidents.kind[i]].police_units and math.isfinite(self.alerted[i]):
+        if self._kind_of[i].police_units and math.isfinite(self.alerted[i]):
             return
         first = np.nanmin([self.self_rescue[i], self.first_meu[i], self.first_vol[i], math.inf])
         if math.isfinite(first):

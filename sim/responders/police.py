@@ -133,7 +133,8 @@ class PoliceFleet:
         speed = self.speed(avail, t)
         if avail.size <= 4 * n + 16:
             travel = self._exact(avail, t, scene, scene_bank) / speed
-            order = np.lexsort((avail, travel))[:n]
+            # `avail` is ascending, so a stable sort breaks ties by the lower unit index.
+            order = np.argsort(travel, kind="stable")[:n]
             return avail[order], travel[order]
         st = self.station_xy[avail]
         bound = np.abs(st[:, 0] - scene[0]) + np.abs(st[:, 1] - scene[1]) - self.reach[avail]
@@ -163,8 +164,8 @@ class PoliceFleet:
         """Travel distance from where each unit is at ``t`` to ``scene``, m."""
         spots, banks = self.spots_at(t)
         pos, bank = spots[ids], banks[ids]
-        back = np.flatnonzero(self.left_at[ids] > -np.inf)
-        if back.size:
+        back = np.flatnonzero(self.left_at[ids] > -np.inf) if self._returning else ()
+        if len(back):
             r = ids[back]
             start, base = self.back_from[r], self.station_xy[r]
             travelled = (t - self.left_at[r]) * self.speed(r, t)
