@@ -11,7 +11,9 @@ the two points and is the model's stated approximation otherwise.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,18 @@ class City:
     grid_centre_xy: np.ndarray  # (n_grids, 2) m
     station_xy: np.ndarray  # (n_stations, 2) m
     station_of_grid: np.ndarray  # (n_grids,) int
+
+    @cached_property
+    def _bridge_list(self) -> list[tuple[float, float]]:
+        return [tuple(b) for b in self.bridge_xy.tolist()]
+
+    @cached_property
+    def _bridge_dist_list(self) -> list[list[float]]:
+        return self.bridge_dist.tolist()
+
+    @cached_property
+    def _bridges_of_bank(self) -> list[list[int]]:
+        return [np.flatnonzero(row).tolist() for row in self.bank_bridges]
 
     @property
     def height(self) -> int:
@@ -89,6 +103,25 @@ class City:
         col = np.minimum((xy[..., 0] * inv).astype(np.intp), self.width - 1)
         row = np.minimum((xy[..., 1] * inv).astype(np.intp), self.height - 1)
         return self.bank_near[np.maximum(row, 0), np.maximum(col, 0)]
+
+    def bank_at(self, x: float, y: float) -> int:
+        """:meth:`bank_of` for one point, in plain Python (the same cell arithmetic)."""
+        if self.single_bank:
+            return 0
+        inv = 1.0 / self.cell_size_m
+        col = max(min(int(x * inv), self.width - 1), 0)
+        row = max(min(int(y * inv), self.height - 1), 0)
+        return int(self.bank_near[row, col])
+
+    def via_bridges_from(self, x: float, y: float, bank: int, h: list[float]) -> float:
+        """Distance from (x, y) on ``bank`` to a destination whose bridge legs are ``h``
+        (see :meth:`distances_to`), in plain Python with the same arithmetic."""
+        best = math.inf
+        bridges = self._bridge_list
+        for i in self._bridges_of_bank[bank]:
+            bx, by = bridges[i]
+            best = min(best, (abs(x - bx) + abs(y - by)) + h[i])
+        return best
 
     @property
     def single_bank(self) -> bool:

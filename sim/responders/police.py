@@ -9,6 +9,8 @@ nearer than it is).
 
 from __future__ import annotations
 
+import math
+
 import mesa
 import numpy as np
 
@@ -20,6 +22,8 @@ from sim.vocab import UnitState
 _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
 #: Patrol legs whose spots are drawn together (one vectorised draw per block).
 LEGS_PER_BLOCK = 256
+#: Up to this many available units, dispatch runs in plain Python (same results, faster).
+SMALL_FLEET = 24
 
 
 class PoliceUnit(mesa.Agent):
@@ -80,6 +84,7 @@ class PoliceFleet:
         self.state = np.zeros(n, np.int8)  # UnitState code
         self._legs_from = -1  # first patrol leg of the cached block of spots
         self._returning = False  # some unit may still be driving back from a scene
+        self.small_fleet = SMALL_FLEET
         self.back_from = self.station_xy.copy()  # scene left on the way back
         self.back_from_bank = self.station_bank.copy()
         self.left_at = np.full(n, -np.inf)  # when the unit left that scene
@@ -128,6 +133,8 @@ class PoliceFleet:
         bound beats the n-th best exact time found so far are evaluated exactly. Ties go to
         the lower unit index.
         """
+        if avail.size <= self.small_fleet:
+            return self._nearest_small(avail, t, scene, scene_bank, n)
         if self._returning:
             self._settle(avail, t)
         speed = self.speed(avail, t)
@@ -150,6 +157,70 @@ class PoliceFleet:
             travel = np.concatenate([travel, extra])
         order = np.lexsort((avail[first], travel))[:n]
         return avail[first][order], travel[order]
+
+    def _nearest_small(self, avail, t, scene, scene_bank: int, n: int):
+        """:meth:`nearest` for a handful of units, in plain Python: the same arithmetic in the
+        same order as the vectorised path (so the same floats), without numpy's per-call cost,
+        which dominates below a few dozen units. tests/test_rng.py checks both give the same
+        records."""
+        city = self.city
+        spots, banks = self.spots_at(t)
+        ids = avail.tolist()
+        pos = spots[avail].tolist()
+        bank = banks[avail].tolist()
+        left = self.left_at[avail].tolist()
+        car = self.is_car[avail].tolist()
+        drive = self.travel.drive_m_s / self.travel.congestion_by_hour[int(t // 3600) % 24]
+        foot = self.travel.foot_patrol_m_s
+        if self._returning:  # as _settle: units whose drive back has ended are home
+            for k, u in enumerate(ids):
+                if left[k] > -math.inf:
+                    ax, ay = self.back_from[u].tolist()
+                    hx, hy = self.station_xy[u].tolist()
+                    speed = drive if car[k] else foot
+                    if (t - left[k]) * speed >= abs(hx - ax) + abs(hy - ay):
+                        self.left_at[u] = left[k] = -math.inf
+            self._returning = bool(np.any(self.left_at > -np.inf))
+        sx, sy = float(scene[0]), float(scene[1])
+        via = None  # bridge -> scene distances, computed only if a unit is across water
+        travel = []
+        for k, u in enumerate(ids):
+            speed = drive if car[k] else foot
+            x, y = pos[k]
+            b = bank[k]
+            if left[k] > -math.inf:  # still driving back from its last scene
+                ax, ay = self.back_from[u].tolist()
+                hx, hy = self.station_xy[u].tolist()
+                d = (t - left[k]) * speed
+                if self.back_from_bank[u] == self.station_bank[u]:
+                    dx, dy = hx - ax, hy - ay
+                    step_x = min(d, abs(dx))
+                    step_y = min(max(d - abs(dx), 0.0), abs(dy))
+                    x = ax + ((dx > 0) - (dx < 0)) * step_x
+                    y = ay + ((dy > 0) - (dy < 0)) * step_y
+                else:
+                    x, y = ax, ay
+                b = city.bank_at(x, y)
+            if city.single_bank or b == scene_bank:
+                dist = abs(x - sx) + abs(y - sy)
+            else:
+                if via is None:
+                    via = self._bridge_legs(scene, scene_bank)
+                dist = city.via_bridges_from(x, y, b, via)
+            travel.append(dist / speed)
+        order = sorted(range(len(ids)), key=travel.__getitem__)[:n]
+        return avail[order], np.array([travel[j] for j in order])
+
+    def _bridge_legs(self, scene: np.ndarray, scene_bank: int) -> list[float]:
+        """h[i]: from bridge i to the scene, through further bridges where needed (the same
+        sums as :meth:`sim.city.City.distances_to`)."""
+        city = self.city
+        sx, sy = float(scene[0]), float(scene[1])
+        on_bank = set(city._bridges_of_bank[scene_bank])
+        to_dst = [(abs(bx - sx) + abs(by - sy)) if j in on_bank else math.inf
+                  for j, (bx, by) in enumerate(city._bridge_list)]  # fmt: skip
+        return [min(d + e for d, e in zip(row, to_dst, strict=True))
+                for row in city._bridge_dist_list]  # fmt: skip
 
     def _settle(self, ids: np.ndarray, t: float) -> None:
         """Units whose drive back has ended are home (patrolling) from now on."""
