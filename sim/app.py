@@ -23,7 +23,7 @@ from mesa.visualization.utils import update_counter
 from sim.config import load_scenario
 from sim.metrics import TARGETS
 from sim.model import ResponseModel
-from sim.plots import TIER_COLOURS, TIER_LABELS
+from sim.plots import TIER_COLOURS, TIER_LABELS, step_ecdf
 from sim.vocab import UnitState
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"
@@ -187,16 +187,7 @@ def ecdf_figure(model: ResponseModel) -> Figure:
     for tier, t in model.tier_times_so_far().items():
         if not t.size:
             continue
-        x = np.sort(t / 60)
-        f = np.arange(1, x.size + 1) / x.size
-        finite = np.isfinite(x)
-        ax.step(
-            np.r_[0, x[finite], 20],
-            np.r_[0, f[finite], f[finite][-1] if finite.any() else 0],
-            where="post",
-            color=TIER_COLOURS[tier],
-            label=TIER_LABELS[tier],
-        )
+        step_ecdf(ax, t / 60, 20.0, color=TIER_COLOURS[tier], label=TIER_LABELS[tier])
         ax.axvline(TARGETS[tier] / 60, color=TIER_COLOURS[tier], ls="--", lw=0.8)
     ax.set_xlim(0, 20)
     ax.set_ylim(0, 1.02)

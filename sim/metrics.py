@@ -55,7 +55,10 @@ def tier_times(incidents: pd.DataFrame, by: list[str] | tuple = ()) -> pd.DataFr
 
 def joint_compliance(incidents: pd.DataFrame, by: list[str] | tuple = ()) -> pd.DataFrame:
     """Per incident: whether every applicable tier met its target (the full 1-3-5 standard)."""
-    times = tier_times(incidents, by)
+    return _joint_from_times(tier_times(incidents, by), by)
+
+
+def _joint_from_times(times: pd.DataFrame, by: list[str] | tuple) -> pd.DataFrame:
     keys = [c for c in ("replication",) if c in times.columns] + ["incident_id"]
     carried = ["kind", "land_use", "hour", "station_distance_m"]
     carried += [c for c in by if c not in carried]
@@ -82,7 +85,7 @@ def per_replication(incidents: pd.DataFrame, by: list[str] | None = None) -> pd.
     table["compliance"] = times.groupby(keys, sort=True, observed=True)["met"].mean().to_numpy()
     for p in PERCENTILES:
         table[f"p{p}_s"] = rows.agg(lambda x, q=p / 100: empirical_quantile(x, q)).to_numpy()
-    joint = joint_compliance(incidents, by)
+    joint = _joint_from_times(times, by)
     jt = joint.groupby(["replication", *by, "tier"], sort=True, observed=True)["met"]
     jt = jt.agg(["size", "mean"])
     jt = jt.reset_index().rename(columns={"size": "n", "mean": "compliance"})
