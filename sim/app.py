@@ -21,9 +21,8 @@ from mesa.visualization import Slider, SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
 from sim.config import load_scenario
-from sim.metrics import TARGETS
 from sim.model import ResponseModel
-from sim.plots import TIER_COLOURS, TIER_LABELS, step_ecdf
+from sim.plots import step_ecdf, tier_colour, tier_label
 from sim.vocab import UnitState
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"
@@ -184,14 +183,17 @@ def ecdf_figure(model: ResponseModel) -> Figure:
     """Response-time ECDF of the incidents so far, with the 1/3/5-minute marks."""
     fig = Figure(figsize=(6, 3.6), dpi=90)
     ax = fig.subplots()
-    for tier, t in model.tier_times_so_far().items():
+    tiers = model.config.tiers
+    for tier in tiers:
+        t = model.tier_times_so_far()[tier.name]
         if not t.size:
             continue
-        step_ecdf(ax, t / 60, 20.0, color=TIER_COLOURS[tier], label=TIER_LABELS[tier])
-        ax.axvline(TARGETS[tier] / 60, color=TIER_COLOURS[tier], ls="--", lw=0.8)
+        colour = tier_colour(tier.name, tiers)
+        step_ecdf(ax, t / 60, 20.0, color=colour, label=tier_label(tier.name, tiers))
+        ax.axvline(tier.target_s / 60, color=colour, ls="--", lw=0.8)
     ax.set_xlim(0, 20)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("minutes from occurrence")
+    ax.set_xlabel("minutes on each tier's clock")
     ax.set_ylabel("share helped so far")
     ax.set_title("Response-time ECDF so far", fontsize=10)
     ax.grid(alpha=0.3)
@@ -247,12 +249,9 @@ def model_params(model: ResponseModel) -> dict:
 
 
 def page_for(model: ResponseModel):
+    tiers = model.config.tiers
     compliance = make_plot_component(
-        {
-            "self <= 1 min": TIER_COLOURS["self"],
-            "mutual <= 3 min": TIER_COLOURS["mutual"],
-            "police <= 5 min": TIER_COLOURS["police"],
-        }
+        {f"{t.name} <= {t.target_s / 60:g} min": tier_colour(t.name, tiers) for t in tiers}
     )
     return SolaraViz(
         model,

@@ -41,13 +41,29 @@ def _name(folder: Path) -> str:
     return folder.name
 
 
+def tiers_of(folder: Path):
+    """The tier table a run used (from its manifest's scenario); the default if absent."""
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        meta = json.loads(manifest.read_text())
+        tiers = (meta.get("scenario") or {}).get("tiers")
+        if tiers:
+            return tiers
+    return None
+
+
 def run_figures(folder: Path) -> dict[str, object]:
     inc = pd.read_parquet(folder / "incidents.parquet")
     name = _name(folder)
+    tiers = tiers_of(folder)
     figures = {
-        "response_ecdf": plots.response_ecdf_bands(inc, f"{name}: time to each tier of help"),
-        "by_kind": plots.by_kind(inc, f"{name}: time to help by incident kind"),
-        "hour_profile": plots.hour_profile(inc, f"{name}: demand and response by hour of day"),
+        "response_ecdf": plots.response_ecdf_bands(
+            inc, f"{name}: time to each tier of help", tiers
+        ),
+        "by_kind": plots.by_kind(inc, f"{name}: time to help by incident kind", tiers),
+        "hour_profile": plots.hour_profile(
+            inc, f"{name}: demand and response by hour of day", tiers
+        ),
     }
     if (folder / "layout_cells.parquet").is_file():
         cells = pd.read_parquet(folder / "layout_cells.parquet")
@@ -116,10 +132,11 @@ def _png_data(fig) -> str:
 
 def _summary_table(folder: Path) -> str:
     s = pd.read_csv(folder / "summary.csv")
-    s = s[s["scope"] == "all"]
+    s = s[(s["scope"] == "all") & s["own_clock"].astype(bool)]
     rows = []
-    for tier in ("self", "mutual", "police", "joint"):
-        cells = [tier]
+    for tier in [*dict.fromkeys(s["tier"])]:
+        clock = s.loc[s["tier"] == tier, "clock"].iloc[0]
+        cells = [tier if tier == "joint" else f"{tier} (from {clock})"]
         for metric in ("compliance", "p50_s", "p90_s", "p95_s"):
             hit = s[(s["tier"] == tier) & (s["metric"] == metric)]
             if not len(hit):
@@ -127,7 +144,8 @@ def _summary_table(folder: Path) -> str:
                 continue
             m, h = hit["mean"].iloc[0], hit["ci95_half_width"].iloc[0]
             if metric == "compliance":
-                cells.append(f"{m:.1%}" + ("" if pd.isna(h) else f" ± {h:.1%}"))
+                lo, hi = hit["ci95_low"].iloc[0], hit["ci95_high"].iloc[0]
+                cells.append(f"{m:.1%}" + ("" if pd.isna(lo) else f" ({lo:.1%}–{hi:.1%})"))
             elif m == float("inf"):
                 cells.append("never")
             else:
