@@ -198,7 +198,7 @@ def test_reported_intervals_cover_as_often_as_they_claim(target_s):
     sc = scenario(
         horizon_hours=12.0, drain_hours=4.0, incidents={"rate_per_day": 30.0},
         police={"units": 2, "grids": 2},
-        tiers=[{"name": "police", "target_s": target_s, "responders": ["police"]}],
+        tiers=[{"name": "police", "target_s": target_s, "responders": ["police"], "clock": "alert"}],
     )  # fmt: skip
     truth_runs = []
     for r in range(800):
