@@ -131,9 +131,12 @@ def summary_text(scenario: Scenario, seed: int, reps: int, tables, elapsed: floa
     s = tables.summary
     s = s[s["scope"] == "all"]
     own = s[s["own_clock"]].set_index(["tier", "metric"])
-    n = int((~tables.incidents["in_warmup"]).sum())
+    counted = tables.incidents[~tables.incidents["in_warmup"]]
+    probes = int(counted["probe"].sum())
+    sudden = int((counted["sudden"] & ~counted["probe"]).sum())
     lines = [
-        f"{scenario.name}: seed {seed}, {reps} replication(s), {n} incidents "
+        f"{scenario.name}: seed {seed}, {reps} replication(s), {len(counted) - probes} incidents "
+        f"({sudden} sudden) + {probes} probes "
         f"({'own layout each' if scenario.layout == 'per_replication' else 'one fixed layout'})"
         f", {elapsed:.1f} s",
         f"{'tier':<8} {'target':>6} {'from':<10} {'compliance (95% CI)':<21} {'P50':>6} {'P90':>6}",
