@@ -10,8 +10,8 @@ fails when a scenario sets a parameter without a source, or when the document is
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from math import nan
+from pathlib import Path
 from typing import Any
 
 from sim.config import load_scenario, resolve_extends

@@ -257,8 +257,10 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
 
 
 # ---------------------------------------------------------------- sweep figures
-SWEEP_METRICS = [("self_compliance", "self"), ("mutual_compliance", "mutual"),
-                 ("police_compliance", "police"), ("joint_compliance", "joint")]  # fmt: skip
+def sweep_tiers(points: pd.DataFrame, suffix: str) -> list[tuple[str, str]]:
+    """(metric, tier) for every tier a sweep's points table carries ``<tier><suffix>`` for."""
+    names = dict.fromkeys(m for m in points["metric"] if m.endswith(suffix))
+    return [(m, m[: -len(suffix)]) for m in names]
 
 
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
@@ -269,7 +271,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
     styles = ["-", "--", ":", "-."]
     for g, (key, grp) in enumerate(groups):
         tag = ", ".join(f"{o}={v}" for o, v in zip(others, np.atleast_1d(key), strict=False))
-        for metric, tier in SWEEP_METRICS:
+        for metric, tier in sweep_tiers(points, "_compliance"):
             sub = grp[grp["metric"] == metric].sort_values(param)
             if not len(sub):
                 continue
@@ -277,7 +279,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
             axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
-        for metric, tier in (("mutual_p90_s", "mutual"), ("police_p90_s", "police")):
+        for metric, tier in sweep_tiers(points, "_p90_s"):
             sub = grp[grp["metric"] == metric].sort_values(param)
             sub = sub[np.isfinite(sub["mean"])]  # P90 = never: more than 10 % never reached
             if not len(sub):

@@ -164,7 +164,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 def _points_table(folder: Path) -> str:
     points = pd.read_parquet(folder / "points.parquet")
-    keep = points[points["metric"].isin([m for m, _ in plots.SWEEP_METRICS])]
+    keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
                                                    "replications")]  # fmt: skip
     wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + " ± "
