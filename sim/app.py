@@ -56,16 +56,20 @@ class ViewModel(ResponseModel):
         meus: minimal emergency units (count).
         police_units: police patrol units on duty (count).
         rate_per_day: incidents per day over the whole area.
+        probes_per_day: probe emergencies per day (the tier charts count sudden incidents and
+            probes; real sudden incidents are rare in a sub-district).
         seed: base seed (int >= 0).
     """
 
-    def __init__(self, volunteers=None, meus=None, police_units=None, rate_per_day=None, seed=0):
+    def __init__(self, volunteers=None, meus=None, police_units=None, rate_per_day=None,
+                 probes_per_day=None, seed=0):  # fmt: skip
         base = load_scenario(SCENARIO)
         changes = {
             "volunteers.count": volunteers,
             "meus.count": meus,
             "police.units": police_units,
             "incidents.rate_per_day": rate_per_day,
+            "incidents.probes_per_day": probes_per_day,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         super().__init__(base.with_changes(changes) if changes else base, seed=int(seed or 0))
@@ -237,15 +241,22 @@ def model_params(model: ResponseModel) -> dict:
         return Slider(label, value, 0, max(3 * value, floor), 1)
 
     rate = float(sc.incidents.rate_per_day)
-    return {
+    probes = float(sc.incidents.probes_per_day)
+    params = {
         "volunteers": count("Volunteers", sc.volunteers.count, 100),
         "meus": count("MEUs", sc.meus.count, 20),
         "police_units": count("Police units", sc.police.units, 10),
         "rate_per_day": Slider(
             "Incidents per day", rate, 0.0, max(3 * rate, 10.0), max(round(rate * 3 / 100, 1), 0.1)
         ),
+        "probes_per_day": Slider(
+            "Probe emergencies per day", probes, 0.0, max(3 * probes, 48.0), 1.0
+        ),
         "seed": 0,
     }
+    if not any(k.sudden for k in sc.incidents.kinds.values()):
+        del params["probes_per_day"]  # probes are sudden incidents: nothing to probe with
+    return params
 
 
 def page_for(model: ResponseModel):
