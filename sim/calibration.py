@@ -37,6 +37,8 @@ DEFAULT_REASONS = {
     "police.patrol_when_idle": "assumption: idle units patrol their grids",
     "police.patrol_leg_s": "assumption: a patrol moves to a new spot every 15 minutes",
     "police.station_cells": "generated station sites (k-means over police grids)",
+    "police.dispatch": "assumption: 110 sends the units that arrive first",
+    "police.move_up": "assumption: idle units keep to their own beats",
     "volunteers.on_duty_share": "assumption: 5 % of registered volunteers on duty at any hour",
     "volunteers.patrol_radius_m": "assumption: volunteers patrol within 300 m of home",
     "volunteers.alert_radius_m": "Ringh et al. 2011: volunteers alerted within 500 m",

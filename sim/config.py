@@ -149,9 +149,27 @@ class PoliceConfig(Strict):
     station_cells: list[list[int]] | None = Field(
         None, description="explicit [column, row] cells of the stations; default: generated"
     )
+    dispatch: str = Field(
+        "nearest",
+        description="dispatch policy: nearest (the units that arrive first) or own_grid_first "
+        "(units patrolling the incident's grid first); plug-ins: sim.policies",
+    )
+    move_up: str = Field(
+        "none",
+        description="idle-unit relocation: none, or uncovered_longest (an idle unit covers the "
+        "grid left uncovered longest); plug-ins: sim.policies",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
+        from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+
+        if self.dispatch not in DISPATCH_POLICIES:
+            raise ValueError(f"dispatch: unknown policy {self.dispatch!r}; "
+                             f"known: {', '.join(sorted(DISPATCH_POLICIES))}")  # fmt: skip
+        if self.move_up not in MOVE_UP_POLICIES:
+            raise ValueError(f"move_up: unknown policy {self.move_up!r}; "
+                             f"known: {', '.join(sorted(MOVE_UP_POLICIES))}")  # fmt: skip
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
@@ -673,8 +691,10 @@ def format_validation_error(source: str, err: ValidationError) -> str:
         loc = loc.replace(".[key]", "")
         msg = e["msg"]
         located = _KEY_PREFIX.match(msg.removeprefix("Value error, "))
-        if loc == "(top level)" and located:  # a whole-scenario check that names its key
-            loc, msg = located.group(1), located.group(2)
+        if located:  # a check over a whole section that names the key it is about
+            key = located.group(1)
+            loc = key if loc == "(top level)" else f"{loc}.{key}"
+            msg = located.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
         elif e["type"] == "missing":

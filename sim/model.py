@@ -24,6 +24,7 @@ from sim.city import City, build_city
 from sim.config import Scenario
 from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.incidents import IncidentStream, generate_incidents
+from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
 from sim.records import Assignment, IncidentRecord, ReadinessTest
 from sim.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.responders.police import PoliceFleet, PoliceUnit
@@ -92,6 +93,9 @@ class ResponseModel(mesa.Model):
             scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
+        self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
+        self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
         PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
@@ -125,6 +129,7 @@ class ResponseModel(mesa.Model):
         self._init_state(len(incidents))
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
+        self._grid = self.city.grid_of_cell[row, col].tolist()
         self._bank = self.city.bank_of(incidents.xy)
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[tuple[float, EventKind, int, int]] | None = [] if trace else None
@@ -342,9 +347,10 @@ class ResponseModel(mesa.Model):
         avail = self.police.available()
         if avail.size == 0:
             return
-        units, travel = self.police.nearest(
-            avail, t, self.incidents.xy[i], int(self._bank[i]), int(self.police_pending[i])
-        )
+        units, travel = self.dispatch_policy.choose(
+            self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
+            int(self.police_pending[i]),
+        )  # fmt: skip
         reachable = np.isfinite(travel)
         units, travel = units[reachable].tolist(), travel[reachable].tolist()
         if units and math.isnan(self.police_dispatched[i]):
@@ -358,6 +364,8 @@ class ResponseModel(mesa.Model):
         self.police_pending[i] -= len(units)
         if units and self.police_pending[i] == 0:
             self.police_wait[i] = t - self.police_call[i]
+        if units and self._moves_units:
+            self.move_up.rebalance(self.police, t)
 
     def _police_arrives(self, t: float, i: int, u: int) -> None:
         self.police.set_state(u, UnitState.ON_SCENE)
@@ -395,6 +403,8 @@ class ResponseModel(mesa.Model):
             self._push(back, EventKind.TEAM_RETURNS, i, m)
             self.assignments.append(Assignment("meu", m, i, self.alerted[i], arrival, back))
         self._serve_queue(t)
+        if self._moves_units:
+            self.move_up.rebalance(self.police, t)
 
     def _serve_queue(self, t: float) -> None:
         """Serve waiting calls in priority order. A call no free unit can reach (across water

@@ -105,6 +105,8 @@ class PoliceFleet:
             np.cumsum(np.bincount(city.grid_of_cell.reshape(-1)[land],
                                   minlength=city.grid_centre_xy.shape[0]))[:-1],
         )  # fmt: skip
+        self.grid_cells = cells_of_grid
+        self.beat_grids: list[np.ndarray] = []
         beats = []
         for u in range(n):
             grids = grids_of[self.station[u]]
@@ -114,6 +116,7 @@ class PoliceFleet:
                 if grids.size >= k
                 else grids[[rank[u] % grids.size]]
             )
+            self.beat_grids.append(mine)
             beats.append(
                 np.concatenate([cells_of_grid[g] for g in mine]) if mine.size else land[:0]
             )
@@ -121,6 +124,8 @@ class PoliceFleet:
         self.beat_start = np.concatenate([[0], np.cumsum(self.beat_count)[:-1]]).astype(np.int64)
         self.beat_cells = np.concatenate(beats) if beats else np.zeros(0, np.int64)
         self.reach = np.zeros(n)
+        self.relocated: dict[int, int] = {}  # unit -> grid it covers instead of its beat
+        self._home_reach = self.reach
         if self.cfg.patrol_when_idle and self.beat_cells.size:
             s = city.cell_size_m
             col, row = self.beat_cells % city.width, self.beat_cells // city.width
@@ -129,6 +134,24 @@ class PoliceFleet:
                 row * s - self.station_xy[owner, 1]
             )
             np.maximum.at(self.reach, owner, far + 2 * s)
+        self._home_reach = self.reach.copy()
+
+    # ------------------------------------------------------------------ beats and cover
+    def covers(self, u: int, grid: int) -> bool:
+        """Whether unit ``u`` patrols ``grid`` now (its beat, or the grid it was moved to)."""
+        if u in self.relocated:
+            return self.relocated[u] == grid
+        return bool(np.any(self.beat_grids[u] == grid))
+
+    def relocate(self, u: int, grid: int | None) -> None:
+        """Unit ``u`` patrols ``grid`` from now on (``None``: back to its own beat). A moved
+        unit's patrol spot can be anywhere, so the dispatch bound stops pruning it."""
+        if grid is None:
+            self.relocated.pop(u, None)
+            self.reach[u] = self._home_reach[u]
+        else:
+            self.relocated[u] = grid
+            self.reach[u] = np.inf
 
     def __len__(self) -> int:
         return self.station.shape[0]
@@ -285,7 +308,23 @@ class PoliceFleet:
             self._legs_from = first
             self._spots = spots.reshape(LEGS_PER_BLOCK, n, 2)
             self._spot_bank = self.city.bank_of(spots).reshape(LEGS_PER_BLOCK, n)
-        return self._spots[leg - first], self._spot_bank[leg - first]
+        spots, banks = self._spots[leg - first], self._spot_bank[leg - first]
+        if self.relocated and self.cfg.patrol_when_idle:
+            spots, banks = spots.copy(), banks.copy()
+            for u, grid in self.relocated.items():
+                spots[u] = self._spot_in(self.grid_cells[grid], u, leg)
+                banks[u] = self.city.bank_at(*spots[u].tolist())
+        return spots, banks
+
+    def _spot_in(self, cells: np.ndarray, u: int, leg: int) -> np.ndarray:
+        """A uniform point of ``cells`` from unit ``u``'s patrol draw of ``leg``."""
+        if cells.size == 0:
+            return self.station_xy[u].copy()
+        bits = self.draws.bits(Purpose.POLICE_PATROL, np.array([u]), np.array([leg]))
+        uc, ux, uy = (float(v[0]) for v in split_uniforms(bits, 3))
+        cell = cells[min(int(uc * cells.size), cells.size - 1)]
+        s, w = self.city.cell_size_m, self.city.width
+        return np.array([(cell % w + ux) * s, (cell // w + uy) * s])
 
     def patrol_spots(self, ids: np.ndarray, leg) -> np.ndarray:
         """Where each unit is during patrol leg ``leg``: its station, or a uniform point of
