@@ -23,6 +23,7 @@ import numpy as np
 from sim.city import City, build_city
 from sim.config import Scenario
 from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
+from sim.fleets import FLEETS
 from sim.incidents import IncidentStream, generate_incidents
 from sim.ledger import IncidentLedger
 from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
@@ -113,6 +114,15 @@ class ResponseModel(mesa.Model):
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
         self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]  # per incident
+        self._kind_columns = {  # per incident, what its kind calls for (live tier counts)
+            "sudden": np.array([k.sudden for k in self._kind_of], bool),
+            "kind_self_rescue": np.array([k.self_rescue for k in self._kind_of], bool),
+            "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
+            "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
+            "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of])
+               for name in scenario.fleets},
+        }  # fmt: skip
         travel = scenario.travel
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
@@ -128,6 +138,7 @@ class ResponseModel(mesa.Model):
             len(incidents),
         )
         self._init_state(len(incidents))
+        self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
         self._grid = self.city.grid_of_cell[row, col].tolist()
@@ -163,6 +174,29 @@ class ResponseModel(mesa.Model):
 
     def _init_state(self, n: int) -> None:
         self.ledger = IncidentLedger(n)
+
+    def _plug_in_fleets(self, scenario: Scenario) -> list:
+        """The scenario's plug-in fleets (sim.fleets), each with its ledger columns."""
+        out = []
+        for name, section in scenario.fleets.items():
+            fleet_type = FLEETS[name]
+            self.ledger.add_responder(name)
+            out.append(fleet_type(self, fleet_type.Config.model_validate(section)))
+        self._fleet_index = {f.name: k for k, f in enumerate(out)}
+        return out
+
+    def schedule(self, t: float, fleet, incident: int, payload: int = 0) -> None:
+        """For plug-in fleets: call ``fleet.event(t, incident, payload)`` at time ``t``."""
+        if t < self.time or not math.isfinite(t):
+            raise ValueError(f"cannot schedule at {t!r}: the clock is at {self.time}")
+        if payload < 0:
+            raise ValueError(f"payload must be >= 0, got {payload}")
+        code = payload * max(len(self.fleets), 1) + self._fleet_index[fleet.name]
+        self._push(t, EventKind.FLEET, incident, code)
+
+    def _fleet_event(self, t: float, i: int, code: int) -> None:
+        n = max(len(self.fleets), 1)
+        self.fleets[code % n].event(t, i, code // n)
 
     # ------------------------------------------------------------------ running
     def _push(self, t: float, kind: EventKind, a: int, b: int = -1) -> None:
@@ -206,21 +240,35 @@ class ResponseModel(mesa.Model):
         """Advance to ``end_time`` simulated seconds."""
         self.advance_to(end_time)
 
-    def frame_so_far(self):
-        """The records of incidents that have happened so far, as a DataFrame (viewers)."""
-        from sim.records import incidents_frame
-
-        n = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
-        return incidents_frame(self.records(n))
+    def columns_so_far(self) -> dict[str, np.ndarray]:
+        """What the tiers need of the incidents that have happened so far, as arrays straight
+        from the ledger (viewers and data collectors ask every step: no records are built)."""
+        inc, ledger = self.incidents, self.ledger
+        n = int(np.searchsorted(inc.occurred_s, self.time, side="right"))
+        cols = {
+            "kind": np.asarray(inc.kind_names, dtype=object)[inc.kind[:n]],
+            "occurred_s": inc.occurred_s[:n],
+            "self_rescue_by": np.array([b.value if b else "" for b in ledger.self_rescue_by[:n]],
+                                       dtype=object),
+        }  # fmt: skip
+        for name, values in self._kind_columns.items():
+            cols[name] = values[:n]
+        for name in ("meu_staff_on_scene", "volunteer_on_scene", "alerted_s", "self_rescue_s",
+                     "first_meu_s", "first_volunteer_s", "first_police_s",
+                     "police_dispatched_s"):  # fmt: skip
+            cols[name] = getattr(ledger, name)[:n]
+        for column, values in ledger.extra.items():
+            cols[column] = values[:n]
+        return cols
 
     def tier_times_so_far(self) -> dict[str, np.ndarray]:
         """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
-        that have happened and that the tier counts (see :mod:`sim.metrics`)."""
-        from sim.metrics import tier_times
+        that have happened and that the tier counts (definitions: :mod:`sim.metrics`);
+        incidents in the warm-up included."""
+        from sim.metrics import times_on_own_clock
 
-        times = tier_times(self.frame_so_far(), self.config.tiers, include_warmup=True)
-        return {t.name: times.loc[times["tier"] == t.name, "time_s"].to_numpy()
-                for t in self.config.tiers}  # fmt: skip
+        cols = self.columns_so_far()
+        return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
 
     def live_compliance(self) -> dict[str, float]:
         """Share of counted incidents so far whose tier arrived within its target (NaN: none
@@ -286,6 +334,9 @@ class ResponseModel(mesa.Model):
 
     def _alert(self, t: float, i: int, _b: int) -> None:
         kind = self._kind_of[i]
+        for fleet in self.fleets:
+            if kind.fleets.get(fleet.name, 0):
+                fleet.alert(t, i, kind.fleets[fleet.name])
         if kind.volunteers and len(self.volunteers):
             self._alert_volunteers(t, i)
         if kind.meu_teams and len(self.meus):
@@ -389,6 +440,8 @@ class ResponseModel(mesa.Model):
         for u, sent, arrived in self.police.release(i):
             self.police.leave_scene(u, t, scene, int(self._bank[i]))
             self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+        for fleet in self.fleets:
+            fleet.clear(t, i)
         for m, dist, arrival in self.meus.teams_for(i):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
@@ -452,6 +505,7 @@ class ResponseModel(mesa.Model):
         EventKind.UNIT_CLEARS: _clears,
         EventKind.TEAM_RETURNS: _team_returns,
         EventKind.READINESS_TEST: _readiness_test,
+        EventKind.FLEET: _fleet_event,
     }
 
     # ------------------------------------------------------------------ records
@@ -498,6 +552,19 @@ class ResponseModel(mesa.Model):
             for field in IncidentRecord._fields
         ]
         return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
+
+    def incidents_table(self):
+        """The records as a DataFrame, with the columns of plug-in fleets:
+        ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
+        from sim.records import incidents_frame
+
+        df = incidents_frame(self.records())
+        for fleet in self.fleets:
+            kinds = [self._kinds[k] for k in self.incidents.kind.tolist()]
+            df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
+        for column, values in self.ledger.extra.items():
+            df[column] = values
+        return df
 
     def _station_distances(self, n: int) -> np.ndarray:
         """Travel distance from each of the first ``n`` incidents to its nearest police
