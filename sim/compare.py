@@ -7,7 +7,6 @@ replication (paired t). Otherwise the replications are independent (Welch t).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,14 @@ import pandas as pd
 from scipy import stats
 
 from sim.metrics import per_replication
+from sim.results import open_run
 
 METRICS = ("compliance", "p50_s", "p90_s")
 
 
 def _load(folder: Path) -> tuple[pd.DataFrame, dict]:
-    inc = pd.read_parquet(folder / "incidents.parquet")
-    meta = json.loads((folder / "manifest.json").read_text())
-    return inc, meta
+    run = open_run(folder)
+    return run.incidents, run.manifest
 
 
 def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -78,7 +77,7 @@ def overlay_ecdf(folder_a: Path, folder_b: Path, labels: tuple[str, str]):
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
     for folder, label, style in ((folder_a, labels[0], "--"), (folder_b, labels[1], "-")):
-        t = tier_times(pd.read_parquet(folder / "incidents.parquet"))
+        t = tier_times(_load(folder)[0])
         for tier in TIER_LABELS:
             v = t.loc[t.tier == tier, "time_s"].to_numpy() / 60
             if v.size:
