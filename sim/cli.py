@@ -213,10 +213,11 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from sim.batch import run_sweep
+    from sim.store import safe_name
     from sim.sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
-    out = args.out or Path("results") / "sweeps" / sweep.spec.name
+    out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
     total = len(sweep.points) * sweep.spec.replications
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
@@ -229,8 +230,12 @@ def cmd_sweep(args) -> int:
             first = False
         bar.update(1)
 
+    def notice(message: str) -> None:
+        bar.clear()
+        print(f"jiefang: {message}", file=sys.stderr)
+
     outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
-                        progress=progress)  # fmt: skip
+                        progress=progress, notice=notice)  # fmt: skip
     bar.close()
     if not args.quiet:
         print(f"{sweep.spec.name}: {len(sweep.points)} points x {sweep.spec.replications} "
