@@ -299,7 +299,7 @@ def cmd_compare(args) -> int:
 
 def cmd_view(args) -> int:
     import importlib.util
-    import os
+    import signal
     import subprocess
 
     if importlib.util.find_spec("solara") is None:
@@ -312,7 +312,24 @@ def cmd_view(args) -> int:
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
                "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
-    return subprocess.call(command, env=env)
+    from sim.executors import signal_at_parent_death
+
+    # The server is a child process: it must stop when `jiefang view` is told to stop
+    # (SIGTERM, SIGHUP) or is killed, or it goes on answering with nobody to stop it.
+    server = subprocess.Popen(
+        command, env=env, preexec_fn=lambda: signal_at_parent_death(signal.SIGTERM)
+    )
+
+    def stop(signum, frame) -> None:
+        server.terminate()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        code = server.wait()
+    return EXIT_OK if code in (0, -signal.SIGTERM) else code
 
 
 def _num(value: float) -> str:

@@ -7,6 +7,7 @@ the output does not depend on the executor or on the order runs finish in.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -60,12 +61,7 @@ def die_with_parent(parent: int) -> None:
     """Worker initializer: end this worker when the driver ends, however it ends (a SIGKILL
     of the driver used to leave its workers running for good). Linux asks the kernel for a
     SIGKILL at the parent's death; elsewhere a thread watches the parent's pid."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+    signal_at_parent_death(signal.SIGKILL)
     if os.getppid() != parent:  # the driver died before the request took effect
         os._exit(1)
 
@@ -78,6 +74,14 @@ def die_with_parent(parent: int) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def signal_at_parent_death(signum: int) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent ends (nothing elsewhere).
+    Safe in a ``preexec_fn``: no threads, no allocation beyond ctypes' call."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
 def local_processes(tasks: list[Task], workers: int) -> Iterator[TaskResult]:

@@ -4,6 +4,7 @@ repaired; two sweeps never write one folder at once; workers die with their driv
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -248,3 +249,45 @@ def test_workers_die_with_the_driver(tmp_path):
     for w in alive:  # clean up before failing
         os.kill(w, signal.SIGKILL)
     assert not alive, "workers outlived their driver"
+
+
+# ---------------------------------------------------------------- class 12: the view
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_view_server_stops_with_jiefang_view(how):
+    import importlib.util
+    import socket
+    import urllib.request
+
+    if importlib.util.find_spec("solara") is None:
+        pytest.skip("needs the viz extra")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "view", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not answers():
+            time.sleep(0.5)
+        assert answers(), "the view server did not start"
+        os.kill(proc.pid, getattr(signal, how))  # the jiefang process only, not its group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and answers():
+            time.sleep(0.5)
+        assert not answers(), f"the server still answers after {how} to jiefang view"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
