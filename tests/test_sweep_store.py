@@ -291,3 +291,46 @@ def test_view_server_stops_with_jiefang_view(how):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- class 5: sweep folders
+def test_sweep_folders_that_cannot_be_drawn_exit_2(tmp_path, monkeypatch, capsys):
+    import json
+
+    import sim.executors
+
+    path = write(tmp_path / "s", GRID)
+    good = tmp_path / "good"
+    run_sweep(load_sweep(path), good)
+
+    def broken(*a, **k):
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as m:
+        m.setattr(sim.executors, "run_one", broken)
+        outcome = run_sweep(load_sweep(path), tmp_path / "failed")
+    assert outcome.failed == 4
+
+    def copy(name: str) -> Path:
+        shutil.copytree(good, tmp_path / name)
+        return tmp_path / name
+
+    bad_points = copy("bad-points")
+    (bad_points / "points.parquet").write_bytes(b"PAR1")
+    bad_spec = copy("bad-spec")
+    meta = json.loads((bad_spec / "manifest.json").read_text())
+    meta["sweep"]["grid"] = "not a mapping"
+    (bad_spec / "manifest.json").write_text(json.dumps(meta))
+    cases = {
+        tmp_path / "failed": "no finished runs (4 failed in the last sweep",
+        bad_points: "points.parquet: does not match the SHA-256",
+        bad_spec: "sweep: expected name, grid and lhs",
+    }
+    for folder, message in cases.items():
+        for command in (["plot", str(folder)], ["report", str(folder)]):
+            assert main(command) == 2, (folder, command)
+            err = capsys.readouterr().err
+            assert message in err and err.count("\n") == 1, err
+    assert main(["compare", str(good), str(good)]) == 2
+    assert "compare needs two `jiefang run` results folders" in capsys.readouterr().err
+    assert main(["report", str(good)]) == 0  # the undamaged sweep still reports
