@@ -575,6 +575,9 @@ class RunFolder:
     def _check_target(self) -> None:
         if self.out.name in ("", ".", "..") or self.out == self.out.parent:
             raise OutputError(f"{self.out}: not a usable run folder; give a folder name")
+        if Path.cwd() == self.out or Path.cwd().is_relative_to(self.out):
+            # `--out ""` or `--out .`: the folder is replaced whole, never the one we are in.
+            raise OutputError(f"{self.out}: is the current folder; give a new folder name")
         try:
             st = os.lstat(self.out)
         except FileNotFoundError:

@@ -186,6 +186,13 @@ def test_unwritable_out_is_found_before_simulating(tmp_path, monkeypatch, capsys
     for out in (tmp_path / "file" / "sub", tmp_path / "file"):
         assert main(["run", str(tiny(tmp_path)), "-q", "--out", str(out)]) == 2
         assert "cannot write results" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    for out in ("", ".", str(empty)):  # never the folder we are in, even when empty
+        assert main(["run", str(tiny(tmp_path)), "-q", "--out", out]) == 2
+        assert "is the current folder" in capsys.readouterr().err
+    assert empty.is_dir() and not list(empty.iterdir())
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     assert main(["run", str(tiny(tmp_path)), "-q", "--out", str(tmp_path / "other")]) == 2
