@@ -42,15 +42,20 @@ class SweepOutcome:
     notices: tuple[str, ...] = ()  # damage found and repaired on the way, for the user
 
 
-def run_metrics(incidents: pd.DataFrame) -> dict[str, float]:
-    """One run's headline metrics: ``<tier>_<metric>`` for every tier, plus counts."""
+def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
+    """One run's headline metrics: ``<tier>_<metric>`` for every tier on its own clock, plus
+    counts (real incidents, probes, the share never reported)."""
     counted = incidents[~incidents["in_warmup"]]
     out: dict[str, float] = {
-        "incidents": float(len(counted)),
+        "incidents": float((~counted["probe"]).sum()),
+        "probes": float(counted["probe"].sum()),
+        "never_reported_share": float(counted["alerted_s"].isna().mean())
+        if len(counted)
+        else np.nan,
         "open_share": float((counted["status"] == "open").mean()) if len(counted) else np.nan,
     }
-    table = per_replication(incidents.assign(replication=0))
-    for row in table.itertuples(index=False):
+    table = per_replication(incidents.assign(replication=0), tiers)
+    for row in table[table["own_clock"]].itertuples(index=False):
         for metric in METRICS:
             value = getattr(row, metric)
             if not (row.tier == "joint" and metric != "compliance"):
@@ -69,7 +74,7 @@ def _record(task: Task, result: executors.TaskResult) -> dict:
         "wall_s": result.wall_s,
     }
     if result.incidents is not None:
-        record.update(run_metrics(result.incidents))
+        record.update(run_metrics(result.incidents, task.scenario.tiers))
     return record
 
 
@@ -198,10 +203,12 @@ def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.Dat
     for point_id, grp in ok.groupby("point_id", sort=True):
         first = grp.iloc[0]
         for metric in metrics:
-            mean, half = mean_ci(grp[metric].to_numpy(dtype=float))
+            values = grp[metric].to_numpy(dtype=float)
+            values = values[~np.isnan(values)]  # NaN: the run had no incident the tier counts
+            mean, half = mean_ci(values)
             rows.append({"point_id": point_id, **{k: first[k] for k in varied},
                          "metric": metric, "mean": mean, "ci95_half_width": half,
-                         "replications": len(grp)})  # fmt: skip
+                         "replications": len(values)})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -8,7 +8,6 @@ recorded with its error); 130 interrupted; 1 an internal error.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -19,7 +18,6 @@ import pandas as pd
 
 from sim import __version__
 from sim.config import ScenarioError, load_scenario
-from sim.metrics import TARGETS, mean_ci
 from sim.results import ResultsError
 from sim.store import OutputError
 
@@ -161,6 +159,7 @@ def cmd_run(args) -> int:
     from sim.plots import response_ecdf, save_figure
     from sim.runner import run_replications
     from sim.store import RunFolder, manifest, safe_name, write_csv, write_json, write_parquet
+    from sim.summary import summary_document, summary_text
 
     scenario = load_scenario(args.scenario)
     reps = args.replications or scenario.replications
@@ -196,16 +195,16 @@ def cmd_run(args) -> int:
         write_parquet(tables.layout_cells, files["layout_cells"])
         write_parquet(tables.layout_sites, files["layout_sites"])
         write_csv(tables.summary, files["summary_table"])
-        write_json(summary_document(scenario.name, args.seed, reps, tables), files["summary"])
+        write_json(summary_document(scenario, args.seed, reps, tables), files["summary"])
         if not args.no_plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
             title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
-            save_figure(response_ecdf(tables.incidents, title), files["ecdf_plot"])
+            save_figure(response_ecdf(tables.incidents, title, scenario.tiers), files["ecdf_plot"])
         meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
                         command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
         write_json(meta, staging / "manifest.json")
     if not args.quiet:
-        print(summary_text(scenario.name, args.seed, reps, tables, elapsed, out))
+        print(summary_text(scenario, args.seed, reps, tables, elapsed, out))
     return EXIT_OK
 
 
@@ -351,71 +350,10 @@ def cmd_report(args) -> int:
 def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
     if points.empty:
         return "(no finished runs)"
-    wide = points[points["metric"].isin(["mutual_compliance", "police_compliance",
-                                         "joint_compliance"])]  # fmt: skip
+    wide = points[points["metric"].str.endswith("_compliance")]
     table = wide.pivot_table(index=["point_id", *varied], columns="metric", values="mean")
     text = (table * 100).round(1).to_string(max_rows=limit)
     return "compliance, % (mean over replications):\n" + text
-
-
-def summary_document(name: str, seed: int, reps: int, tables) -> dict:
-    """summary.json: the run's headline metrics (mean and 95 % CI over replications)."""
-    inc = tables.incidents
-    counted = inc[~inc["in_warmup"]]
-    doc = {
-        "scenario": name,
-        "seed": seed,
-        "replications": reps,
-        "incidents_per_replication": len(counted) / reps,
-        "open_at_end_share": float((counted["status"] == "open").mean()) if len(counted) else None,
-        "note": "times in seconds from occurrence; compliance is the share within the tier's "
-        "target; null percentile = more than that share never got the tier; null CI = one "
-        "replication",
-        "tiers": {},
-        "by_kind": {},
-    }
-    if len(tables.readiness):
-        shares = tables.readiness.groupby("replication")["ready"].mean().to_numpy(dtype=float)
-        mean, half = mean_ci(shares)
-        doc["meu_readiness"] = {"tests": len(tables.readiness), "ready_share": mean,
-                                "ci95_half_width": half}  # fmt: skip
-    for row in tables.summary.itertuples(index=False):
-        target = doc["tiers"] if row.scope == "all" else doc["by_kind"].setdefault(row.kind, {})
-        entry = target.setdefault(row.tier, {"target_s": TARGETS.get(row.tier)})
-        entry[row.metric] = {
-            "mean": row.mean,
-            "ci95_half_width": row.ci95_half_width,
-            "incidents": row.incidents,
-        }
-    return doc
-
-
-def summary_text(name, seed, reps, tables, elapsed, out) -> str:
-    s = tables.summary
-    s = s[s["scope"] == "all"].set_index(["tier", "metric"])
-    n = len(tables.incidents[~tables.incidents["in_warmup"]])
-    lines = [
-        f"{name}: seed {seed}, {reps} replication(s), {n} incidents, {elapsed:.1f} s",
-        f"{'tier':<8} {'target':>6}  {'compliance (95% CI)':<22} {'P50':>7} {'P90':>7}",
-    ]
-    for tier in ("self", "mutual", "police", "joint"):
-        if (tier, "compliance") not in s.index:
-            continue
-        c = s.loc[(tier, "compliance")]
-        ci = "" if math.isnan(c["ci95_half_width"]) else f" ± {c['ci95_half_width']:.1%}"
-        target = f"{TARGETS[tier] / 60:.0f} min" if tier in TARGETS else "all"
-        p50 = _minutes(s, tier, "p50_s")
-        p90 = _minutes(s, tier, "p90_s")
-        lines.append(f"{tier:<8} {target:>6}  {c['mean']:>6.1%}{ci:<15} {p50:>7} {p90:>7}")
-    lines.append(f"results in {out}/")
-    return "\n".join(lines)
-
-
-def _minutes(s: pd.DataFrame, tier: str, metric: str) -> str:
-    if (tier, metric) not in s.index:
-        return "-"
-    v = s.loc[(tier, metric), "mean"]
-    return "never" if not math.isfinite(v) else f"{v / 60:.1f}m"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -148,9 +149,27 @@ class PoliceConfig(Strict):
     station_cells: list[list[int]] | None = Field(
         None, description="explicit [column, row] cells of the stations; default: generated"
     )
+    dispatch: str = Field(
+        "nearest",
+        description="dispatch policy: nearest (the units that arrive first) or own_grid_first "
+        "(units patrolling the incident's grid first); plug-ins: sim.policies",
+    )
+    move_up: str = Field(
+        "none",
+        description="idle-unit relocation: none, or uncovered_longest (an idle unit covers the "
+        "grid left uncovered longest); plug-ins: sim.policies",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
+        from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+
+        if self.dispatch not in DISPATCH_POLICIES:
+            raise ValueError(f"dispatch: unknown policy {self.dispatch!r}; "
+                             f"known: {', '.join(sorted(DISPATCH_POLICIES))}")  # fmt: skip
+        if self.move_up not in MOVE_UP_POLICIES:
+            raise ValueError(f"move_up: unknown policy {self.move_up!r}; "
+                             f"known: {', '.join(sorted(MOVE_UP_POLICIES))}")  # fmt: skip
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
@@ -263,7 +282,12 @@ class TravelConfig(Strict):
 
 # ---------------------------------------------------------------------------- incidents
 class IncidentKind(Strict):
-    share: float = Field(gt=0, description="relative frequency among incidents")
+    share: float = Field(gt=0, description="relative frequency among incidents of its class")
+    sudden: bool = Field(
+        True,
+        description="a sudden incident (突发事件), the class the 1-3-5 standard is written for; "
+        "false: a routine 110 call (traffic, theft, ...) that loads the police",
+    )
     priority: int = Field(2, ge=0, le=9, description="queue priority, 0 most urgent")
     self_rescue: bool = Field(True, description="people at the scene can act (1-minute tier)")
     volunteers: bool = Field(True, description="volunteers are alerted (3-minute tier)")
@@ -284,7 +308,21 @@ def _default_kinds() -> dict[str, IncidentKind]:
 
 
 class IncidentsConfig(Strict):
-    rate_per_day: NonNeg = Field(50.0, description="mean incidents per day, whole scenario area")
+    rate_per_day: NonNeg = Field(
+        50.0,
+        description="mean incidents per day, whole scenario area; with sudden_rate_per_day "
+        "set, routine incidents only",
+    )
+    sudden_rate_per_day: NonNeg | None = Field(
+        None,
+        description="mean sudden incidents per day, drawn from their own stream; unset: "
+        "sudden kinds share rate_per_day with the routine kinds",
+    )
+    probes_per_day: NonNeg = Field(
+        0.0,
+        description="probe emergencies per day: sudden incidents placed where and when sudden "
+        "incidents happen, from their own stream, counted by the tiers but never as activity",
+    )
     hourly_profile: float | list[float] = Field(
         1.0, description="relative rate by hour of day (normalised to mean 1)"
     )
@@ -331,7 +369,101 @@ class IncidentsConfig(Strict):
     def _profile_positive(self):
         if sum(self.hourly_profile) <= 0:
             raise ValueError("hourly_profile must have at least one positive hour")
+        sudden = [k for k, v in self.kinds.items() if v.sudden]
+        routine = [k for k, v in self.kinds.items() if not v.sudden]
+        if self.sudden_rate_per_day is not None:
+            if self.sudden_rate_per_day > 0 and not sudden:
+                raise ValueError("sudden_rate_per_day is set but no kind is sudden")
+            if self.rate_per_day > 0 and not routine:
+                raise ValueError(
+                    "with sudden_rate_per_day set, rate_per_day is the routine rate, "
+                    "but every kind is sudden (set rate_per_day: 0 or add a routine kind)"
+                )
+        if self.probes_per_day > 0 and not sudden:
+            raise ValueError("probes_per_day > 0 needs at least one sudden kind to probe")
         return self
+
+
+# ---------------------------------------------------------------------------- tiers
+Responder = Literal["meu_staff", "volunteer_on_site", "meu_team", "volunteer", "police"]
+#: Responders who are at the scene when it happens (they are never sent).
+ON_SITE_RESPONDERS = ("meu_staff", "volunteer_on_site")
+Clock = Literal["occurrence", "alert", "dispatch"]
+TierScope = Literal["all", "reported", "on_scene"]
+
+
+class TierConfig(Strict):
+    """One tier of the standard: who counts, by when, from which clock, for which incidents."""
+
+    name: str = Field(
+        min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$", description="tier name"
+    )
+    target_s: float = Field(gt=0, le=86400, description="the tier is met within this time, s")
+    responders: list[Responder] = Field(
+        min_length=1, description="responders whose arrival counts (the earliest of them)"
+    )
+    clock: Clock = Field(
+        "occurrence",
+        description="when the tier's time starts: occurrence, alert (the system learns of "
+        "it) or dispatch (the first police unit is sent; police tiers only)",
+    )
+    scope: TierScope = Field(
+        "reported",
+        description="incidents counted: all, reported (an alert was raised) or on_scene "
+        "(someone able to act was at the scene: on-site responders only)",
+    )
+    incidents: Literal["sudden", "routine", "all"] = Field(
+        "sudden", description="incident class counted (probes are sudden)"
+    )
+    kinds: list[str] | None = Field(
+        None,
+        description="incident kinds counted; default: every kind that calls for the responders",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.responders)) != len(self.responders):
+            raise ValueError(f"tier {self.name!r}: responders lists a responder twice")
+        on_site = [r for r in self.responders if r in ON_SITE_RESPONDERS]
+        if self.clock == "dispatch" and self.responders != ["police"]:
+            raise ValueError(
+                f"tier {self.name!r}: clock 'dispatch' exists for police-only tiers (MEU teams "
+                "and volunteers are sent at the alert; people on site are never sent)"
+            )
+        if self.scope == "on_scene" and not on_site:
+            raise ValueError(
+                f"tier {self.name!r}: scope 'on_scene' needs an on-site responder "
+                f"({', '.join(ON_SITE_RESPONDERS)}); nothing else is at the scene when it happens"
+            )
+        if self.clock == "alert" and on_site:
+            raise ValueError(
+                f"tier {self.name!r}: on-site responders act before any alert; use clock "
+                "'occurrence'"
+            )
+        return self
+
+
+def default_tiers() -> list[TierConfig]:
+    """The 1-3-5 standard of seed 002: self-rescue in 1 minute, mutual rescue in 3, police in 5."""
+    return [
+        TierConfig(name="self", target_s=60.0, responders=["meu_staff", "volunteer_on_site"],
+                   clock="occurrence", scope="on_scene"),
+        TierConfig(name="mutual", target_s=180.0, responders=["meu_team", "volunteer"],
+                   clock="alert", scope="reported"),
+        TierConfig(name="police", target_s=300.0, responders=["police"], clock="alert",
+                   scope="reported"),
+    ]  # fmt: skip
+
+
+def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
+    """Whether incidents of this kind call for this responder at all."""
+    if responder in ON_SITE_RESPONDERS:
+        return kind.self_rescue
+    if responder == "meu_team":
+        return kind.meu_teams > 0
+    if responder == "volunteer":
+        return kind.volunteers
+    return kind.police_units > 0
 
 
 # ---------------------------------------------------------------------------- scenario
@@ -356,6 +488,18 @@ class Scenario(Strict):
     meus: MeuConfig = Field(default_factory=MeuConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     travel: TravelConfig = Field(default_factory=TravelConfig)
+    tiers: list[TierConfig] = Field(
+        default_factory=default_tiers,
+        min_length=1,
+        description="the tiers of the standard measured (name, target, responders, clock, "
+        "scope); default: 1-3-5 (docs/model.md, Definitions)",
+    )
+    layout: Literal["per_replication", "fixed"] = Field(
+        "per_replication",
+        description="per_replication: each replication draws its own synthetic layout (city, "
+        "stations, homes, MEU sites), so intervals cover the layout; fixed: every replication "
+        "uses the seed's one layout (a real city is one layout)",
+    )
     sources: dict[str, str] = Field(
         default_factory=dict,
         description="key path -> where its value comes from (seed file and figure, or "
@@ -369,7 +513,40 @@ class Scenario(Strict):
                 f"warmup_hours ({self.warmup_hours}) must be less than "
                 f"horizon_hours ({self.horizon_hours})"
             )
+        if "tiers" not in self.model_fields_set:
+            # The default 1-3-5 table keeps the tiers this scenario's kinds can use (a
+            # police-only scenario has no self-rescue tier); a table the user writes is
+            # checked in full instead.
+            usable = [t for t in self.tiers if self.counted_kinds(t)]
+            object.__setattr__(self, "tiers", usable)
+        self._check_tiers()
         return self
+
+    def _check_tiers(self) -> None:
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names) or "joint" in names:
+            raise ValueError(f"tiers: names must be distinct and not 'joint', got {names}")
+        kinds = self.incidents.kinds
+        for i, tier in enumerate(self.tiers):
+            listed = tier.kinds if tier.kinds is not None else list(kinds)
+            unknown = [k for k in listed if k not in kinds]
+            if unknown:
+                raise ValueError(f"tiers.{i}.kinds: unknown incident kinds {unknown}")
+            if not self.counted_kinds(tier):
+                raise ValueError(
+                    f"tiers.{i}: tier {tier.name!r} can count no incident: no "
+                    f"{tier.incidents} kind among {listed} calls for {tier.responders}"
+                )
+
+    def counted_kinds(self, tier: TierConfig) -> list[str]:
+        """Kinds whose incidents a tier counts (its class, calling for its responders)."""
+        kinds = self.incidents.kinds
+        listed = tier.kinds if tier.kinds is not None else list(kinds)
+        return [
+            k for k in listed
+            if any(kind_calls_for(kinds[k], r) for r in tier.responders)
+            and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
+        ]  # fmt: skip
 
     def with_changes(self, changes: dict[str, Any]) -> Scenario:
         """A copy with values replaced at dotted key paths, validated again."""
@@ -445,11 +622,22 @@ def deep_merge(base: dict, override: dict) -> dict:
     """``override`` on top of ``base``: mappings merge key by key, anything else replaces."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        base_value = out.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(base_value, dict)
+            and _same_dist(base_value, value)
+        ):
+            out[key] = deep_merge(base_value, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _same_dist(base: dict, override: dict) -> bool:
+    """A distribution mapping whose ``dist`` changes is replaced whole, not merged: the keys
+    of a lognormal mean nothing to a fixed duration."""
+    return "dist" not in override or override.get("dist") == base.get("dist")
 
 
 def set_path(raw: dict, path: str, value: Any) -> None:
@@ -502,6 +690,11 @@ def format_validation_error(source: str, err: ValidationError) -> str:
         seen.add(loc)
         loc = loc.replace(".[key]", "")
         msg = e["msg"]
+        located = _KEY_PREFIX.match(msg.removeprefix("Value error, "))
+        if located:  # a check over a whole section that names the key it is about
+            key = located.group(1)
+            loc = key if loc == "(top level)" else f"{loc}.{key}"
+            msg = located.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
         elif e["type"] == "missing":
@@ -510,6 +703,9 @@ def format_validation_error(source: str, err: ValidationError) -> str:
         got = "" if quiet else f" (got {_short(e['input'])})"
         lines.append(f"{source}: {loc}: {msg.removeprefix('Value error, ')}{got}")
     return "\n".join(lines)
+
+
+_KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z0-9_]+)*): (.*)$", re.S)
 
 
 def _is_union_tag(part: Any) -> bool:

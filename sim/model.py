@@ -24,6 +24,7 @@ from sim.city import City, build_city
 from sim.config import Scenario
 from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.incidents import IncidentStream, generate_incidents
+from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
 from sim.records import Assignment, IncidentRecord, ReadinessTest
 from sim.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.responders.police import PoliceFleet, PoliceUnit
@@ -41,10 +42,11 @@ class ResponseModel(mesa.Model):
         scenario: validated scenario (see :mod:`sim.config`); all quantities in its units
             (metres, seconds, hours where named ``*_hours``).
         seed: base seed (int >= 0); every random stream is spawned from it.
-        replication: replication index (int >= 0). The seed alone fixes the layout (city,
-            stations, volunteer homes, MEU sites); replication ``r`` draws its own incidents
-            and behaviour, and any scenario with the same city and incident settings sees
-            the same incidents in replication ``r``.
+        replication: replication index (int >= 0). Replication ``r`` draws its own
+            incidents and behaviour and, unless the scenario says ``layout: fixed``, its own
+            layout (city, stations, volunteer homes, MEU sites); any scenario with the same
+            city and incident settings sees the same layout and incidents in replication
+            ``r`` (common random numbers).
         incidents: replay this incident stream instead of generating one.
         trace: keep ``(time_s, EventKind, incident_id, responder_id)`` for every event
             processed in ``self.trace`` (tests and debugging).
@@ -79,17 +81,21 @@ class ResponseModel(mesa.Model):
         self.warmup_s = scenario.warmup_hours * 3600.0
         draws = CounterRng(stream_seed(seed, replication, Stream.BEHAVIOUR))
 
-        # A seed fixes the layout (city, stations, homes, MEU sites); replications vary the
-        # incidents and the responders' behaviour on it.
+        # The layout (city, stations, homes, MEU sites) is part of what varies between
+        # replications unless the scenario pins one: a synthetic city is one draw of many.
+        self.layout = replication if scenario.layout == "per_replication" else 0
         self.city: City = build_city(
-            scenario.city, scenario.police, generator(seed, 0, Stream.CITY)
+            scenario.city, scenario.police, generator(seed, self.layout, Stream.CITY)
         )
-        homes = generator(seed, 0, Stream.PLACEMENT)
+        homes = generator(seed, self.layout, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)
         self.meus = EmergencyUnitFleet(
-            scenario.meus, self.city, generator(seed, 0, Stream.MEU_SITES)
+            scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
+        self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
+        self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
         PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
@@ -100,6 +106,8 @@ class ResponseModel(mesa.Model):
                 self.city,
                 self.horizon_s,
                 generator(seed, replication, Stream.INCIDENTS),
+                generator(seed, replication, Stream.SUDDEN),
+                generator(seed, replication, Stream.PROBES),
             )
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
@@ -121,6 +129,7 @@ class ResponseModel(mesa.Model):
         self._init_state(len(incidents))
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
+        self._grid = self.city.grid_of_cell[row, col].tolist()
         self._bank = self.city.bank_of(incidents.xy)
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[tuple[float, EventKind, int, int]] | None = [] if trace else None
@@ -142,9 +151,12 @@ class ResponseModel(mesa.Model):
                 "open": lambda m: m.live_counts()["open"],
                 "police_busy": lambda m: int(len(m.police) - m.police.available().size),
                 "calls_waiting": lambda m: len(m._queue),
-                "self <= 1 min": lambda m: m.live_compliance()["self"],
-                "mutual <= 3 min": lambda m: m.live_compliance()["mutual"],
-                "police <= 5 min": lambda m: m.live_compliance()["police"],
+                **{
+                    f"{t.name} <= {t.target_s / 60:g} min": (
+                        lambda m, name=t.name: m.live_compliance().get(name, math.nan)
+                    )
+                    for t in scenario.tiers
+                },
             }
         )
 
@@ -152,7 +164,9 @@ class ResponseModel(mesa.Model):
         f = lambda: np.full(n, NAN)  # noqa: E731
         self.alerted, self.self_rescue, self.first_meu, self.first_vol = f(), f(), f(), f()
         self.police_call, self.police_wait, self.first_police, self.last_police = f(), f(), f(), f()
-        self.cleared = f()
+        self.cleared, self.police_dispatched = f(), f()
+        self.meu_staff_there = np.zeros(n, bool)
+        self.volunteer_there = np.zeros(n, bool)
         self.detected_by = [DetectedBy.UNDETECTED] * n
         self.self_rescue_by: list[HelpSource | None] = [None] * n
         self.meu_sent = np.zeros(n, np.int64)
@@ -207,31 +221,32 @@ class ResponseModel(mesa.Model):
         """Advance to ``end_time`` simulated seconds."""
         self.advance_to(end_time)
 
-    def tier_times_so_far(self) -> dict[str, np.ndarray]:
-        """Time from occurrence to each tier (s; inf = not yet / never) for incidents that
-        have happened, counting only incidents the tier applies to."""
+    def frame_so_far(self):
+        """The records of incidents that have happened so far, as a DataFrame (viewers)."""
+        from sim.records import incidents_frame
+
         n = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
-        occurred = self.incidents.occurred_s[:n]
-        kinds = [self._kinds[k] for k in self.incidents.kind[:n].tolist()]
-        mutual = np.fmin(self.first_meu[:n], self.first_vol[:n])
-        columns = {
-            "self": (self.self_rescue[:n], [k.self_rescue for k in kinds]),
-            "mutual": (mutual, [k.volunteers or k.meu_teams > 0 for k in kinds]),
-            "police": (self.first_police[:n], [k.police_units > 0 for k in kinds]),
-        }
-        out = {}
-        for tier, (arrived, applies) in columns.items():
-            t = np.where(np.isnan(arrived), np.inf, arrived - occurred)
-            out[tier] = t[np.asarray(applies, dtype=bool)]
-        return out
+        return incidents_frame(self.records(n))
+
+    def tier_times_so_far(self) -> dict[str, np.ndarray]:
+        """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
+        that have happened and that the tier counts (see :mod:`sim.metrics`)."""
+        from sim.metrics import tier_times
+
+        times = tier_times(self.frame_so_far(), self.config.tiers, include_warmup=True)
+        return {t.name: times.loc[times["tier"] == t.name, "time_s"].to_numpy()
+                for t in self.config.tiers}  # fmt: skip
 
     def live_compliance(self) -> dict[str, float]:
-        """Share of incidents so far whose tier arrived within its target (NaN: none yet)."""
-        out = {}
-        for tier, t in self.tier_times_so_far().items():
-            target = TIER_TARGET_S[Tier(tier)]
-            out[tier] = float(np.mean(t <= target)) if t.size else math.nan
-        return out
+        """Share of counted incidents so far whose tier arrived within its target (NaN: none
+        yet). Cached per simulated time: viewers ask once per tier."""
+        if getattr(self, "_live", (None,))[0] != self.time:
+            out = {}
+            targets = {t.name: t.target_s for t in self.config.tiers}
+            for tier, t in self.tier_times_so_far().items():
+                out[tier] = float(np.mean(t <= targets[tier])) if t.size else math.nan
+            self._live = (self.time, out)
+        return self._live[1]
 
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
@@ -249,6 +264,8 @@ class ResponseModel(mesa.Model):
             free = ids[self.volunteers.busy_until[ids] <= t]
             witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
+        self.meu_staff_there[i] = staff.size > 0
+        self.volunteer_there[i] = witness >= 0
         # The earliest way the alert is raised; ties go to call, then camera, then witness.
         witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
         delay, _, how = min(
@@ -330,11 +347,14 @@ class ResponseModel(mesa.Model):
         avail = self.police.available()
         if avail.size == 0:
             return
-        units, travel = self.police.nearest(
-            avail, t, self.incidents.xy[i], int(self._bank[i]), int(self.police_pending[i])
-        )
+        units, travel = self.dispatch_policy.choose(
+            self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
+            int(self.police_pending[i]),
+        )  # fmt: skip
         reachable = np.isfinite(travel)
         units, travel = units[reachable].tolist(), travel[reachable].tolist()
+        if units and math.isnan(self.police_dispatched[i]):
+            self.police_dispatched[i] = t
         for u, dt in zip(units, travel, strict=True):
             self.police.set_state(u, UnitState.EN_ROUTE)
             self.police.left_at[u] = -math.inf
@@ -344,6 +364,8 @@ class ResponseModel(mesa.Model):
         self.police_pending[i] -= len(units)
         if units and self.police_pending[i] == 0:
             self.police_wait[i] = t - self.police_call[i]
+        if units and self._moves_units:
+            self.move_up.rebalance(self.police, t)
 
     def _police_arrives(self, t: float, i: int, u: int) -> None:
         self.police.set_state(u, UnitState.ON_SCENE)
@@ -381,6 +403,8 @@ class ResponseModel(mesa.Model):
             self._push(back, EventKind.TEAM_RETURNS, i, m)
             self.assignments.append(Assignment("meu", m, i, self.alerted[i], arrival, back))
         self._serve_queue(t)
+        if self._moves_units:
+            self.move_up.rebalance(self.police, t)
 
     def _serve_queue(self, t: float) -> None:
         """Serve waiting calls in priority order. A call no free unit can reach (across water
@@ -438,42 +462,53 @@ class ResponseModel(mesa.Model):
     }
 
     # ------------------------------------------------------------------ records
-    def records(self) -> list[IncidentRecord]:
-        """One immutable record per incident, in incident order."""
+    def records(self, n: int | None = None) -> list[IncidentRecord]:
+        """One immutable record per incident, in incident order (the first ``n`` only, if
+        given: viewers ask for the incidents that have happened so far)."""
         inc, city = self.incidents, self.city
-        n = len(inc)
-        col, row = city.cell_of(inc.xy)
-        kinds = [self._kinds[k] for k in inc.kind.tolist()]
+        n = len(inc) if n is None else n
+        col, row = city.cell_of(inc.xy[:n])
+        kind_idx = inc.kind[:n].tolist()
+        kinds = [self._kinds[k] for k in kind_idx]
         labels = {u.value: u.label for u in LandUse}
         first_help = [self._first_help(i) for i in range(n)]
-        cleared = self.cleared.tolist()
+        cleared = self.cleared[:n].tolist()
+        occurred = inc.occurred_s[:n]
+        head = lambda a: a[:n].tolist()  # noqa: E731
         columns = (
             range(n),
-            [inc.kind_names[k] for k in inc.kind.tolist()],
-            inc.xy[:, 0].tolist(),
-            inc.xy[:, 1].tolist(),
+            [inc.kind_names[k] for k in kind_idx],
+            [k.sudden for k in kinds],
+            head(inc.probe),
+            head(inc.xy[:, 0]),
+            head(inc.xy[:, 1]),
             [labels[u] for u in city.land_use[row, col].tolist()],
             city.grid_of_cell[row, col].tolist(),
-            self._station_distances().tolist(),
-            ((inc.occurred_s // 3600).astype(np.int64) % 24).tolist(),
-            (inc.occurred_s < self.warmup_s).tolist(),
+            self._station_distances(n).tolist(),
+            ((occurred // 3600).astype(np.int64) % 24).tolist(),
+            (occurred < self.warmup_s).tolist(),
+            [self.layout] * n,
             [k.self_rescue for k in kinds],
-            [k.volunteers or k.meu_teams > 0 for k in kinds],
-            inc.occurred_s.tolist(),
-            self.alerted.tolist(),
-            [d.value for d in self.detected_by],
-            self.self_rescue.tolist(),
-            [b.value if b else "" for b in self.self_rescue_by],
-            self.first_meu.tolist(),
-            self.meu_sent.tolist(),
-            self.first_vol.tolist(),
-            self.vol_sent.tolist(),
-            self.vol_3min.tolist(),
+            [k.volunteers for k in kinds],
+            [k.meu_teams for k in kinds],
             [k.police_units for k in kinds],
-            self.police_call.tolist(),
-            self.police_wait.tolist(),
-            self.first_police.tolist(),
-            self.last_police.tolist(),
+            head(self.meu_staff_there),
+            head(self.volunteer_there),
+            occurred.tolist(),
+            head(self.alerted),
+            [d.value for d in self.detected_by[:n]],
+            head(self.self_rescue),
+            [b.value if b else "" for b in self.self_rescue_by[:n]],
+            head(self.first_meu),
+            head(self.meu_sent),
+            head(self.first_vol),
+            head(self.vol_sent),
+            head(self.vol_3min),
+            head(self.police_call),
+            head(self.police_dispatched),
+            head(self.police_wait),
+            head(self.first_police),
+            head(self.last_police),
             [f[0] for f in first_help],
             [f[1] for f in first_help],
             cleared,
@@ -481,10 +516,11 @@ class ResponseModel(mesa.Model):
         )
         return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
 
-    def _station_distances(self) -> np.ndarray:
-        """Travel distance from each incident to its nearest police station, m."""
-        city, xy = self.city, self.incidents.xy
-        best = np.full(len(self.incidents), np.inf)
+    def _station_distances(self, n: int) -> np.ndarray:
+        """Travel distance from each of the first ``n`` incidents to its nearest police
+        station, m."""
+        city, xy = self.city, self.incidents.xy[:n]
+        best = np.full(n, np.inf)
         bank = city.bank_of(xy)
         for station in city.station_xy:
             there = np.broadcast_to(station, xy.shape)

@@ -23,13 +23,24 @@ def kind_of(folder: Path) -> str:
     return results.kind_of(folder)
 
 
+def tiers_of(folder: Path | results.RunResults):
+    """The tier table a run used (from its manifest's scenario); the default if absent."""
+    run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
+    return (run.manifest.get("scenario") or {}).get("tiers") or None
+
+
 def run_figures(folder: Path | results.RunResults) -> dict[str, object]:
     run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
     inc, name = run.incidents, run.name
+    tiers = tiers_of(run)
     figures = {
-        "response_ecdf": plots.response_ecdf_bands(inc, f"{name}: time to each tier of help"),
-        "by_kind": plots.by_kind(inc, f"{name}: time to help by incident kind"),
-        "hour_profile": plots.hour_profile(inc, f"{name}: demand and response by hour of day"),
+        "response_ecdf": plots.response_ecdf_bands(
+            inc, f"{name}: time to each tier of help", tiers
+        ),
+        "by_kind": plots.by_kind(inc, f"{name}: time to help by incident kind", tiers),
+        "hour_profile": plots.hour_profile(
+            inc, f"{name}: demand and response by hour of day", tiers
+        ),
     }
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
@@ -97,10 +108,11 @@ def _png_data(fig) -> str:
 
 
 def _summary_table(summary: pd.DataFrame) -> str:
-    s = summary[summary["scope"] == "all"]
+    s = summary[(summary["scope"] == "all") & summary["own_clock"].astype(bool)]
     rows = []
-    for tier in ("self", "mutual", "police", "joint"):
-        cells = [tier]
+    for tier in [*dict.fromkeys(s["tier"])]:
+        clock = s.loc[s["tier"] == tier, "clock"].iloc[0]
+        cells = [tier if tier == "joint" else f"{tier} (from {clock})"]
         for metric in ("compliance", "p50_s", "p90_s", "p95_s"):
             hit = s[(s["tier"] == tier) & (s["metric"] == metric)]
             if not len(hit):
@@ -108,7 +120,8 @@ def _summary_table(summary: pd.DataFrame) -> str:
                 continue
             m, h = hit["mean"].iloc[0], hit["ci95_half_width"].iloc[0]
             if metric == "compliance":
-                cells.append(f"{m:.1%}" + ("" if pd.isna(h) else f" ± {h:.1%}"))
+                lo, hi = hit["ci95_low"].iloc[0], hit["ci95_high"].iloc[0]
+                cells.append(f"{m:.1%}" + ("" if pd.isna(lo) else f" ({lo:.1%}–{hi:.1%})"))
             elif m == float("inf"):
                 cells.append("never")
             else:
@@ -126,7 +139,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def _points_table(points: pd.DataFrame) -> str:
-    keep = points[points["metric"].isin([m for m, _ in plots.SWEEP_METRICS])]
+    keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
                                                    "replications")]  # fmt: skip
     wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + " ± "

@@ -205,7 +205,8 @@ def open_run(folder: Path) -> RunResults:
         )
     summary_path = listed["summary_table"][0]
     summary = _csv(summary_path, data["summary_table"])
-    _need_columns(summary_path, summary, ["scope", "tier", "metric", "mean", "ci95_half_width"])
+    _need_columns(summary_path, summary, ["scope", "tier", "clock", "own_clock", "metric", "mean",
+                                         "ci95_half_width"])  # fmt: skip
     cells = sites = None
     if "layout_cells" in listed and "layout_sites" in listed:
         cells = _parquet(listed["layout_cells"][0], data["layout_cells"])
