@@ -1,8 +1,74 @@
-"""jiefang: agent-based simulation of tiered community emergency response on Mesa."""
+"""jiefang: agent-based simulation of tiered community emergency response on Mesa.
 
-from importlib import metadata
+The public API, enough for a notebook::
+
+    import sim
+    scenario = sim.load_scenario("scenarios/demo.yaml")
+    tables = sim.run(scenario, seed=0, replications=3)   # incidents, summary, ... as tables
+    model = sim.ResponseModel(scenario, seed=0)           # or drive the model yourself
+    outcome = sim.sweep("scenarios/sweeps/subdistrict-staffing.yaml", "results/sweeps/x")
+
+Names are imported on first use, so ``import sim`` stays light (the CLI's ``--help``).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module, metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = metadata.version("jiefang")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ResponseModel",
+    "RunTables",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "run",
+    "sweep",
+]
+
+_LAZY = {
+    "Scenario": "sim.config",
+    "ScenarioError": "sim.config",
+    "load_scenario": "sim.config",
+    "ResponseModel": "sim.model",
+    "RunTables": "sim.runner",
+}
+
+if TYPE_CHECKING:
+    from sim.config import Scenario, ScenarioError, load_scenario
+    from sim.model import ResponseModel
+    from sim.runner import RunTables
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
+
+def run(scenario: Scenario | str | Path, seed: int = 0, replications: int | None = None):
+    """Run replications ``0..R-1`` of a scenario (a :class:`Scenario` or a YAML path) and
+    return its tables (:class:`sim.runner.RunTables`: incidents, assignments, summary,
+    readiness, layout). Nothing is written."""
+    from sim.config import Scenario, load_scenario
+    from sim.runner import run_replications
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return run_replications(scenario, seed, replications or scenario.replications)
+
+
+def sweep(path: str | Path, out: str | Path, workers: int = 1, scheduler: str | None = None):
+    """Run a sweep file into ``out`` (resumable; see docs/sweeps.md) and return its outcome
+    (counts and the runs, points and paired tables)."""
+    from sim.batch import run_sweep
+    from sim.sweep import load_sweep
+
+    return run_sweep(load_sweep(path), Path(out), workers=workers, scheduler=scheduler)
