@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim import executors
 from sim.metrics import mean_ci, per_replication
+from sim.stats import welch_difference
 from sim.store import (
     FolderLock,
     SweepStore,
@@ -233,10 +233,7 @@ def _paired(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
                 diff = a - b
             mean, paired_half = mean_ci(diff)
             n = len(common)
-            unpaired = (
-                stats.t.ppf(0.975, 2 * n - 2) * np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
-                if n > 1 and np.all(np.isfinite(a)) and np.all(np.isfinite(b)) else np.nan
-            )  # fmt: skip
+            _, unpaired = welch_difference(b, a)
             rows.append({
                 "point_id": point_id, "baseline_point_id": baseline, "metric": metric,
                 "mean_difference": mean, "paired_ci95_half_width": paired_half,

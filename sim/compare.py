@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.metrics import as_tiers, per_replication
 from sim.results import open_run
+from sim.stats import paired_difference, welch_difference
 
 METRICS = ("compliance", "p50_s", "p90_s")
 
@@ -62,20 +61,12 @@ def _tiers(meta: dict):
 
 
 def _difference(x: pd.Series, y: pd.Series, paired: bool) -> tuple[float, float, str]:
-    with np.errstate(invalid="ignore"):
-        if paired:
-            d = (y - x.reindex(y.index)).dropna().to_numpy()
-            if d.size < 2 or not np.all(np.isfinite(d)):
-                return float(np.mean(d)) if d.size else np.nan, np.nan, "paired"
-            half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
-            return float(d.mean()), float(half), "paired t"
-        xa, ya = x.to_numpy(), y.to_numpy()
-        diff = float(ya.mean() - xa.mean())
-        if xa.size < 2 or ya.size < 2 or not np.all(np.isfinite(np.r_[xa, ya])):
-            return diff, np.nan, "Welch t"
-        vx, vy = xa.var(ddof=1) / xa.size, ya.var(ddof=1) / ya.size
-        dof = (vx + vy) ** 2 / (vx**2 / (xa.size - 1) + vy**2 / (ya.size - 1))
-        return diff, float(stats.t.ppf(0.975, dof) * np.sqrt(vx + vy)), "Welch t"
+    """``y - x`` with its 95 % half-width: paired t by replication, else Welch t."""
+    if paired:
+        diff, half = paired_difference(x.reindex(y.index).to_numpy(), y.to_numpy())
+        return diff, half, "paired t"
+    diff, half = welch_difference(x.to_numpy(), y.to_numpy())
+    return diff, half, "Welch t"
 
 
 def overlay_ecdf(folder_a: Path, folder_b: Path, labels: tuple[str, str]):

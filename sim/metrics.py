@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sim.config import ON_SITE_RESPONDERS, TierConfig, default_tiers
+from sim.stats import mean_ci, proportion_ci, wilson  # noqa: F401  (re-exported)
 
 #: Where each clock starts, as a record column.
 CLOCK_COLUMN = {
@@ -47,8 +48,6 @@ PRESENT_COLUMN = {"meu_staff": "meu_staff_on_scene", "volunteer_on_site": "volun
 PERCENTILES = (50, 90, 95)
 OUTCOMES = ("never_reported_share", "waiting_at_end_share", "never_reached_share")
 CARRIED = ("kind", "land_use", "hour", "station_distance_m")
-#: Student-t quantiles are needed for small n only; scipy is imported on first use.
-_Z95 = 1.959963984540054
 
 
 def as_tiers(tiers: Iterable[Any] | None) -> list[TierConfig]:
@@ -294,46 +293,6 @@ def _outcome_rows(outcomes: pd.DataFrame, tiers: list[TierConfig]) -> pd.DataFra
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def proportion_ci(values: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[float, ...]:
-    """Mean of replication shares with an interval honest at 0 and 1 (see module docs):
-    the hull of the Student-t interval over replications and the pooled Wilson interval."""
-    values = np.asarray(values, dtype=float)
-    n = np.asarray(n, dtype=float)
-    ok = np.isfinite(values) & (n > 0)
-    values, n = values[ok], n[ok]
-    if values.size == 0:
-        return _nan3()
-    mean = float(values.mean())
-    low, high = wilson(float((values * n).sum()), float(n.sum()), level)
-    if values.size >= 2:
-        _, half = mean_ci(values, level)
-        low, high = min(low, mean - half), max(high, mean + half)
-    return mean, max(low, 0.0), min(high, 1.0)
-
-
-def _nan3() -> tuple[float, float, float]:
-    return float("nan"), float("nan"), float("nan")
-
-
-def wilson(successes: float, n: float, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (never empty at 0 or n successes)."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    z = _z(level)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
-
-
-def _z(level: float) -> float:
-    if level == 0.95:
-        return _Z95
-    from scipy import stats
-
-    return float(stats.norm.ppf(0.5 + level / 2))
-
-
 def summarise(incidents: pd.DataFrame, tiers=None) -> pd.DataFrame:
     """The run summary: all counted incidents, then by incident kind, then the outcome
     shares, as one tidy table (columns ``scope``, ``kind`` and :data:`SUMMARY_COLUMNS`)."""
@@ -354,21 +313,6 @@ def empirical_quantile(values, q: float) -> float:
     if values.size == 0:
         return float("nan")
     return float(np.quantile(values, q, method="inverted_cdf"))
-
-
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Mean and Student-t confidence half-width of independent replication values."""
-    values = np.asarray(values, dtype=float)
-    n = values.size
-    if n == 0:
-        return float("nan"), float("nan")
-    mean = float(np.mean(values))
-    if n < 2 or not np.all(np.isfinite(values)):
-        return mean, float("nan")
-    from scipy import stats
-
-    sd = float(np.std(values, ddof=1))
-    return mean, float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n))
 
 
 def ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
