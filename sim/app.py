@@ -23,6 +23,7 @@ from mesa.visualization.utils import update_counter
 from sim.config import load_scenario
 from sim.model import ResponseModel
 from sim.plots import step_ecdf, tier_colour, tier_label
+from sim.responders.police import PoliceUnit
 from sim.vocab import UnitState
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"
@@ -131,9 +132,11 @@ def city_figure(model: ResponseModel) -> Figure:
         c="black",
         label="police station",
     )
-    pos = unit_positions(model)
+    units = list(model.agents_by_type[PoliceUnit]) if PoliceUnit in model.agents_by_type else []
+    pos = np.array([u.position for u in units]).reshape(-1, 2)
+    states = [u.state for u in units]
     for state, colour in UNIT_COLOURS.items():
-        at = model.police.state == list(UnitState).index(state)
+        at = np.array([s is state for s in states], bool)
         if at.any():
             ax.scatter(
                 pos[at, 0] / 1000,
@@ -171,15 +174,6 @@ def city_figure(model: ResponseModel) -> Figure:
     )
     fig.tight_layout()
     return fig
-
-
-def unit_positions(model: ResponseModel) -> np.ndarray:
-    """Where police units are drawn: patrol spot or station, or the scene they are at/for."""
-    spots, _ = model.police.spots_at(model.time)
-    pos = spots.copy()
-    for u in model.police.committed():
-        pos[u] = model.incidents.xy[int(model.police.incident_of(u))]
-    return pos
 
 
 def ecdf_figure(model: ResponseModel) -> Figure:

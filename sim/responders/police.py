@@ -27,7 +27,8 @@ SMALL_FLEET = 24
 
 
 class PoliceUnit(mesa.Agent):
-    """One patrol unit: a view on row ``index`` of its fleet."""
+    """One patrol unit as a Mesa agent: the interface viewers use (``model.agents_by_type``),
+    reading row ``index`` of its fleet, where the simulation keeps the state as columns."""
 
     def __init__(self, model: mesa.Model, fleet: PoliceFleet, index: int) -> None:
         super().__init__(model)
@@ -45,6 +46,20 @@ class PoliceUnit(mesa.Agent):
     @property
     def station_xy(self) -> tuple[float, float]:
         return tuple(self.fleet.station_xy[self.index])
+
+    @property
+    def incident(self) -> int:
+        """The incident the unit is committed to (-1: none)."""
+        return self.fleet.incident_of(self.index)
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """Where a viewer draws it: the scene it is sent to or at, else its patrol spot."""
+        if self.incident >= 0:
+            x, y = self.model.incidents.xy[self.incident]
+        else:
+            x, y = self.fleet.spots_at(self.model.time)[0][self.index]
+        return float(x), float(y)
 
 
 class PoliceFleet:

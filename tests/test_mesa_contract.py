@@ -1,0 +1,49 @@
+"""What jiefang relies on in Mesa, pinned: if a Mesa release changes it, these fail first.
+
+The model keeps its own event heap in continuous seconds (Mesa's schedule would tick every
+second), so it stops Mesa's default schedule and unshadows its own ``step``; police units
+and MEUs are Mesa agents that viewers read through ``model.agents_by_type``.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from sim.model import ResponseModel
+from sim.responders.meus import EmergencyUnit
+from sim.responders.police import PoliceUnit
+from sim.vocab import UnitState
+from tests.conftest import scenario
+
+
+def test_model_time_moves_only_by_the_models_own_events_and_steps():
+    model = ResponseModel(scenario(), seed=1)
+    assert isinstance(model, mesa.Model)
+    assert model.time == 0 and model.steps == 0
+    assert hasattr(model, "_default_schedule")  # the internal the model stops
+    model.step()  # one simulated minute, then the data collector
+    assert model.time == 60.0 and model.steps == 1
+    assert type(model).step is ResponseModel.step  # ours, not Mesa's wrapper
+    model.run_for(600.0)
+    assert model.time == 660.0
+
+
+def test_police_units_are_mesa_agents_that_show_the_fleet():
+    sc = scenario(police={"units": 3}, incidents={"rate_per_day": 400.0})
+    model = ResponseModel(sc, seed=2)
+    units = list(model.agents_by_type[PoliceUnit])
+    assert sorted(u.index for u in units) == [0, 1, 2]
+    model.run_for(4 * 3600.0)
+    for u in units:
+        assert u.state is list(UnitState)[int(model.police.state[u.index])]
+        if u.incident >= 0:
+            assert np.allclose(u.position, model.incidents.xy[u.incident])
+        else:
+            assert np.allclose(u.position, model.police.spots_at(model.time)[0][u.index])
+    assert any(u.incident >= 0 for u in units) or model.police.available().size == 3
+
+
+def test_meus_are_mesa_agents():
+    model = ResponseModel(scenario(meus={"count": 4, "team_size": 1}), seed=0)
+    assert len(model.agents_by_type[EmergencyUnit]) == 4
