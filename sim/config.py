@@ -407,15 +407,16 @@ def check_feasible(scenario: Scenario, source: str, origins: Origins | None = No
     cap), before anything is built. Behaviour that is allowed and defined instead is
     documented in docs/reliability.md (e.g. ``police.units: 0`` means no police tier).
     """
+    map_from = (origins or {}).get(("city", "map_file"), source)
     problems = [
         f"{source}: {_render_loc(loc, source, origins, None)[0]}: {what}"
-        for loc, what in _infeasible(scenario, source)
+        for loc, what in _infeasible(scenario, source, map_from == source)
     ]
     if problems:
         raise ScenarioError("\n".join(problems[:MAX_PROBLEMS]))
 
 
-def _infeasible(sc: Scenario, source: str):
+def _infeasible(sc: Scenario, source: str, own_map: bool = True):
     if not sc.name.isprintable() or len(sc.name) > MAX_NAME_CHARS:
         yield (
             ("name",),
@@ -478,7 +479,7 @@ def _infeasible(sc: Scenario, source: str):
             ),
         )
     if sc.city.map_file is not None:
-        shape, land = yield from _map_problems(Path(sc.city.map_file), source)
+        shape, land = yield from _map_problems(Path(sc.city.map_file), source, own_map)
     else:
         shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
     if shape is None:
@@ -518,7 +519,7 @@ def _generated_land(city: CityConfig):
     return land
 
 
-def _map_problems(path: Path, source: str):
+def _map_problems(path: Path, source: str, own: bool = True):
     """Check a map file as the city will read it; return ((rows, columns), land mask).
 
     Messages give row and column, never the file's text (it may be any file).
@@ -528,26 +529,27 @@ def _map_problems(path: Path, source: str):
     from sim.vocab import MAP_CHARS, LandUse
 
     where = ("city", "map_file")
+    shown = _show_path(path) if own else "(the map file named in another file)"
     try:
-        data = read_regular_file(path, MAX_MAP_BYTES, f"{source}: city.map_file: {path}")
+        data = read_regular_file(path, MAX_MAP_BYTES, f"{source}: city.map_file: {shown}")
     except ScenarioError as err:
         raise ScenarioError(str(err)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        yield where, f"{_show_path(path)}: not a UTF-8 text file"
+        yield where, f"{shown}: not a UTF-8 text file"
         return None, None
     lines = [ln.rstrip("\r\n") for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     if not lines:
-        yield where, f"{_show_path(path)}: map file has no rows"
+        yield where, f"{shown}: map file has no rows"
         return None, None
     width = len(lines[0])
     if len(lines) > MAX_MAP_CELLS or width > MAX_MAP_CELLS:
         yield (
             where,
             (
-                f"{_show_path(path)}: map is {width:,} x {len(lines):,} cells; at most "
+                f"{shown}: map is {width:,} x {len(lines):,} cells; at most "
                 f"{MAX_MAP_CELLS} x {MAX_MAP_CELLS}"
             ),
         )
@@ -560,10 +562,7 @@ def _map_problems(path: Path, source: str):
         if len(line) != width:
             yield (
                 where,
-                (
-                    f"{_show_path(path)}: map row {r + 1} has {len(line)} cells, expected "
-                    f"{width} like row 1"
-                ),
+                (f"{shown}: map row {r + 1} has {len(line)} cells, expected {width} like row 1"),
             )
             return None, None
         raw = np.frombuffer(line.encode("utf-32-le"), dtype=np.uint32)
@@ -574,7 +573,7 @@ def _map_problems(path: Path, source: str):
             yield (
                 where,
                 (
-                    f"{_show_path(path)}: map row {r + 1}, column {bad[0] + 1}: not a map "
+                    f"{shown}: map row {r + 1}, column {bad[0] + 1}: not a map "
                     f"character (expected one of {allowed})"
                 ),
             )
@@ -708,22 +707,24 @@ def _show_path(text: str | Path) -> str:
     return text if len(text) <= 200 and text.isprintable() else _short(text, 80)
 
 
-def check_path_text(text: str, where: str) -> None:
-    """A file path named in a file: something the OS can open, or one clear error."""
+def check_path_text(text: str, where: str, *, echo: bool = True) -> None:
+    """A file path named in a file: something the OS can open, or one clear error.
+
+    ``echo=False``: the path was read from a file whose text is never shown.
+    """
+    got = f" (got {_short(text)})" if echo else ""
     if not text:
         raise ScenarioError(f"{where}: expected a file path, got an empty string")
     if "\x00" in text:
-        raise ScenarioError(f"{where}: a file path cannot contain a NUL byte (got {_short(text)})")
+        raise ScenarioError(f"{where}: a file path cannot contain a NUL byte{got}")
     raw = text.encode("utf-8", "surrogateescape")
     if len(raw) > MAX_PATH_BYTES:
         raise ScenarioError(
-            f"{where}: file path is {len(raw)} bytes long; at most {MAX_PATH_BYTES} "
-            f"(got {_short(text)})"
+            f"{where}: file path is {len(raw):,} bytes long; at most {MAX_PATH_BYTES}{got}"
         )
     if any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
         raise ScenarioError(
-            f"{where}: a file or folder name in the path is longer than {MAX_NAME_BYTES} "
-            f"bytes (got {_short(text)})"
+            f"{where}: a file or folder name in the path is longer than {MAX_NAME_BYTES} bytes{got}"
         )
 
 
@@ -880,7 +881,7 @@ def resolve_origins(
 ) -> tuple[dict[str, Any], Origins]:
     """:func:`resolve_extends`, and the file each key path was read from."""
     where = where or _show_path(path)
-    check_path_text(str(path), where)
+    check_path_text(str(path), where, echo=own)
     try:
         path = path.resolve() if path.exists() else path
     except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
@@ -888,22 +889,25 @@ def resolve_origins(
             f"{where}: cannot read ({getattr(err, 'strerror', None) or 'symlink loop'})"
         ) from None
     if path in _chain:
-        cycle = " -> ".join(_show_path(p) for p in (*_chain, path))
-        raise ScenarioError(f"{_show_path(path)}: extends: cycle {cycle}")
+        raise ScenarioError(
+            f"{where}: extends: cycle (the chain of {len(_chain)} file(s) returns to "
+            f"{_show_path(_chain[0]) if path == _chain[0] else 'a file in it'})"
+        )
     raw = read_yaml_mapping(path, where, own=own)
     parent = raw.pop("extends", None)
-    raw = _anchor_paths(raw, path.parent, where)
+    raw = _anchor_paths(raw, path.parent, where, own=own)
     origins: Origins = {}
     _mark_origins(raw, (), str(path), origins)
     if parent is None:
         return raw, origins
     if not isinstance(parent, str):
         raise ScenarioError(f"{where}: extends: expected a file path, got {_kind(parent)}")
-    check_path_text(parent, f"{where}: extends")
+    check_path_text(parent, f"{where}: extends", echo=own)
+    # A path read from another file is not shown either: it is that file's text.
+    shown = _show_path(parent) if own else "(the file it names)"
     base, base_origins = resolve_origins(
-        path.parent / parent, f"{where}: extends: {_show_path(parent)}", (*_chain, path),
-        own=False,
-    )  # fmt: skip
+        path.parent / parent, f"{where}: extends: {shown}", (*_chain, path), own=False
+    )
     return deep_merge(base, raw), {**base_origins, **origins}
 
 
@@ -914,11 +918,11 @@ def _mark_origins(node: Any, prefix: tuple, label: str, out: Origins) -> None:
             _mark_origins(value, (*prefix, key), label, out)
 
 
-def _anchor_paths(raw: dict, folder: Path, where: str = "") -> dict:
+def _anchor_paths(raw: dict, folder: Path, where: str = "", *, own: bool = True) -> dict:
     """File paths inside a scenario are relative to the file that names them."""
     city = raw.get("city")
     if isinstance(city, dict) and isinstance(city.get("map_file"), str):
-        check_path_text(city["map_file"], f"{where}: city.map_file")
+        check_path_text(city["map_file"], f"{where}: city.map_file", echo=own)
         city = dict(city)
         try:
             city["map_file"] = str((folder / city["map_file"]).resolve())
