@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sim.config import Scenario
 
-DEFAULT_MEMORY_GB = 8.0
+DEFAULT_MEMORY_GB = 4.0
 DEFAULT_CPU_MINUTES = 600.0
 ENV_MEMORY, ENV_CPU = "JIEFANG_BUDGET_MEMORY_GB", "JIEFANG_BUDGET_CPU_MINUTES"
 
@@ -98,6 +98,14 @@ def _minutes(s: float) -> str:
     return f"{s / 60:.3g} CPU-minutes" if s < 1e12 else f"{s / 60:.1e} CPU-minutes"
 
 
+def _f(x: float) -> float:
+    """A float for any count (a YAML integer may have hundreds of digits)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
+
+
 def _count(x: float) -> str:
     return f"{x:,.0f}" if x < 1e12 else f"{x:.2g}"
 
@@ -112,15 +120,16 @@ def replication_estimate(sc: Scenario) -> Estimate:
             cells = 1.0
         along = math.sqrt(cells)
     else:
-        cells = float(city.width) * city.height
-        along = float(max(city.width, city.height))
-    bridges = sum(float(r.bridges) for r in city.rivers)
+        cells = _f(city.width) * _f(city.height)
+        along = _f(max(city.width, city.height))
+    bridges = sum(_f(r.bridges) for r in city.rivers)
     # Rivers across each other cut the land into up to (h + 1) x (v + 1) banks; linking
     # bridges through banks costs banks x bridges^2.
     h_rivers = sum(r.axis == "horizontal" for r in city.rivers)
     banks = (h_rivers + 1.0) * (len(city.rivers) - h_rivers + 1.0)
     incidents = sc.incidents.rate_per_day * (sc.horizon_hours / 24.0)
-    vol, meus, police = sc.volunteers.count, sc.meus.count, sc.police
+    vol, meus, police = _f(sc.volunteers.count), _f(sc.meus.count), sc.police
+    units, grids, stations = _f(police.units), _f(police.grids), _f(police.stations)
     # (key path that drives it, memory bytes, CPU seconds)
     terms = [
         ("city", cells * _BYTES_PER_CELL + bridges * bridges * 16 + banks * bridges * 9,
@@ -131,20 +140,21 @@ def replication_estimate(sc: Scenario) -> Estimate:
          incidents * (_CPU_PER_INCIDENT + bridges * bridges * 3e-6)),
         ("volunteers.count", vol * _BYTES_PER_VOLUNTEER, vol * _CPU_PER_VOLUNTEER),
         ("meus.count", meus * _BYTES_PER_UNIT, 0.0),
-        ("police.units", police.units * _BYTES_PER_UNIT, 0.0),
-        ("police.grids", police.grids * (100.0 + 8.0 * police.stations),
-         police.grids * (_CPU_PER_GRID + police.stations * 1e-8)),
+        ("police.units", units * _BYTES_PER_UNIT, 0.0),
+        ("police.grids", grids * (100.0 + 8.0 * stations),
+         grids * (_CPU_PER_GRID + stations * 1e-8)),
     ]  # fmt: skip
     memory = sum(t[1] for t in terms)
     cpu = sum(t[2] for t in terms)
+    memory, cpu = (math.inf if math.isnan(v) else v for v in (memory, cpu))
     driver = max(terms, key=lambda t: max(t[1] / _BASE_BYTES, t[2]))[0]
     parts = [f"{_count(incidents)} incidents", f"{_count(cells)} cells"]
     if city.rivers:
         parts.append(f"{len(city.rivers)} rivers with {_count(bridges)} bridges")
     if vol:
-        parts.append(f"{vol:,} volunteers")
-    if police.grids > 1:
-        parts.append(f"{police.grids:,} police grids")
+        parts.append(f"{_count(vol)} volunteers")
+    if grids > 1:
+        parts.append(f"{_count(grids)} police grids")
     return Estimate(memory, cpu, ", ".join(parts) + " per replication", driver)
 
 
@@ -160,13 +170,14 @@ def run_estimate(sc: Scenario, replications: int) -> Estimate:
 def sweep_estimate(points: int, replications: int, worst: Scenario, workers: int = 1):
     """A sweep: its points and tasks in memory, one run per worker at a time, every run."""
     one = replication_estimate(worst)
-    tasks = float(points) * replications
+    n = _f(points)  # a grid of many keys multiplies past any float
+    tasks = n * replications
     memory = (
-        _BASE_BYTES + points * _BYTES_PER_POINT + tasks * _BYTES_PER_TASK
+        _BASE_BYTES + n * _BYTES_PER_POINT + tasks * _BYTES_PER_TASK
         + workers * (_BASE_BYTES + one.memory_bytes)
     )  # fmt: skip
     cpu = tasks * (one.cpu_seconds + _CPU_PER_TASK)
-    what = f"{points:,} points x {replications:,} replications; largest point: {one.what}"
+    what = f"{_count(n)} points x {replications:,} replications; largest point: {one.what}"
     return Estimate(memory, cpu, what, one.key)
 
 

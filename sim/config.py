@@ -381,14 +381,16 @@ class Scenario(Strict):
         raw = self.model_dump(mode="python")
         for path, value in changes.items():
             set_path(raw, path, value)
+        # Only the changed values are echoed; the rest come from the scenario's files.
+        changed = {tuple(p.split(".")): "<changes>" for p in changes}
         try:
-            return Scenario.model_validate(raw)
+            scenario = Scenario.model_validate(raw)
         except ValidationError as err:
-            # Only the changed values are echoed; the rest come from the scenario's files.
-            changed = {tuple(p.split(".")): "<changes>" for p in changes}
             raise ScenarioError(
                 format_validation_error("<changes>", err, changed, "the scenario")
             ) from None
+        check_feasible(scenario, "<changes>", changed)
+        return scenario
 
 
 # Defaults for the distributions are built by factories; keep names importable for tests.
@@ -400,17 +402,20 @@ __all__ = ["Exponential", "Fixed", "Lognormal", "Scenario", "ScenarioError", "lo
 MAX_NAME_CHARS = 200
 
 
-def check_feasible(scenario: Scenario, source: str, origins: Origins | None = None) -> None:
+def check_feasible(
+    scenario: Scenario, source: str, origins: Origins | None = None, own: str | None = None
+) -> None:
     """Refuse scenarios that validate key by key yet cannot be simulated meaningfully.
 
     Each is found from the configuration alone (and the map file, read once with a size
     cap), before anything is built. Behaviour that is allowed and defined instead is
     documented in docs/reliability.md (e.g. ``police.units: 0`` means no police tier).
     """
-    map_from = (origins or {}).get(("city", "map_file"), source)
+    own = source if own is None else own
+    map_from = (origins or {}).get(("city", "map_file"), own)
     problems = [
-        f"{source}: {_render_loc(loc, source, origins, None)[0]}: {what}"
-        for loc, what in _infeasible(scenario, source, map_from == source)
+        f"{source}: {_render_loc(loc, own, origins, None)[0]}: {what}"
+        for loc, what in _infeasible(scenario, source, map_from == own)
     ]
     if problems:
         raise ScenarioError("\n".join(problems[:MAX_PROBLEMS]))
@@ -484,6 +489,16 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
         shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
     if shape is None:
         return
+    cells = shape[0] * shape[1]
+    for key in ("grids", "stations"):
+        if getattr(police, key) > cells:
+            yield (
+                ("police", key),
+                (
+                    f"{getattr(police, key):,} is more than the city's {cells:,} cells "
+                    f"(each police {key[:-1]} needs at least one cell)"
+                ),
+            )
     if land is not None and not land.any():
         yield ("city",), "has no land cells (all water or bridges): nobody could live there"
     for key, cells in (("police", police.station_cells), ("meus", meu.site_cells)):
@@ -961,8 +976,8 @@ def _key_text(key: Any) -> str:
     return text if len(text) <= 60 and text.isprintable() and " " not in text else _short(text)
 
 
-def _render_loc(loc: tuple, source: str, origins: Origins | None, default: str | None):
-    """The key path as text, and the file its value came from when that is not ``source``.
+def _render_loc(loc: tuple, own: str, origins: Origins | None, default: str | None):
+    """The key path as text, and the file its value came from when that is not ``own``.
 
     Keys read from another file are printed only when they are the schema's own names.
     """
@@ -973,8 +988,8 @@ def _render_loc(loc: tuple, source: str, origins: Origins | None, default: str |
     for i, part in enumerate(loc):
         if origins is not None and loc[: i + 1] in origins:
             origin = origins[loc[: i + 1]]
-        own = origin is None or origin == source
-        if own or (isinstance(part, str) and part in _SCHEMA_NAMES):
+        mine = origin is None or origin == own
+        if mine or (isinstance(part, str) and part in _SCHEMA_NAMES):
             parts.append(_key_text(part))
         elif (
             isinstance(part, int)
@@ -985,23 +1000,25 @@ def _render_loc(loc: tuple, source: str, origins: Origins | None, default: str |
         else:
             parts.append("<a key>")
     text = ".".join(parts) or "(top level)"
-    return text, None if origin is None or origin == source else origin
+    return text, None if origin is None or origin == own else origin
 
 
 def format_validation_error(
     source: str, err: ValidationError, origins: Origins | None = None,
-    default_origin: str | None = None,
+    default_origin: str | None = None, own: str | None = None,
 ) -> str:  # fmt: skip
     """One line per problem: ``{source}: {key.path}: {what was expected}``.
 
     ``origins`` maps key paths to the file each value came from (``default_origin`` for the
-    rest); a value from a file other than ``source`` is never echoed, nor its keys.
+    rest); a value from a file other than ``own`` (default: ``source``) is never echoed,
+    nor its keys.
     """
+    own = source if own is None else own
     lines = []
     seen = set()
     for e in err.errors(include_url=False):
         loc = tuple(p for p in e["loc"] if not _is_union_tag(p) and p != "[key]")
-        text, origin = _render_loc(loc, source, origins, default_origin)
+        text, origin = _render_loc(loc, own, origins, default_origin)
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
@@ -1055,13 +1072,16 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def validate_scenario(raw: dict[str, Any], source: str, origins: Origins | None = None) -> Scenario:
+def validate_scenario(
+    raw: dict[str, Any], source: str, origins: Origins | None = None, own: str | None = None
+) -> Scenario:
     """A validated scenario, or one :class:`ScenarioError` naming ``source`` and key paths."""
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(source, err, origins)) from None
-    check_feasible(scenario, source, origins)
+        default = None if own is None or own == source else "another file"
+        raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
+    check_feasible(scenario, source, origins, own)
     return scenario
 
 
@@ -1083,6 +1103,7 @@ def load_scenario(path: str | Path, *, budget: Any = None, own: bool = True) -> 
     if own:
         top = str(path.resolve()) if path.exists() else str(path)
         origins = {k: (source if v == top else v) for k, v in origins.items()}
-    scenario = validate_scenario(raw, source, origins)
+    # Not own: no key path is the user's own text ("" is never a file's label).
+    scenario = validate_scenario(raw, source, origins, source if own else "")
     budgets.check_scenario(scenario, source, budget or budgets.Budget.from_env())
     return scenario
