@@ -514,10 +514,8 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
 
 
 def _generated_land(city: CityConfig):
-    """Land cells of a generated city where rivers do not meander (their bands do not depend
-    on the seed); None when a meandering river makes the layout depend on it."""
-    if any(r.meander_cells > 0 for r in city.rivers):
-        return None
+    """Cells of a generated city that may be land: only cells every river covers whatever
+    the seed are water here (exact for rivers that do not meander)."""
     import numpy as np
 
     if city.width * city.height > 4_000_000:
@@ -525,8 +523,14 @@ def _generated_land(city: CityConfig):
     land = np.ones((city.height, city.width), dtype=bool)
     for r in city.rivers:
         across = city.height if r.axis == "horizontal" else city.width
-        lo = int(np.clip(np.round(r.position * across - r.width_cells / 2), 0, across - 1))
-        band = slice(lo, min(lo + r.width_cells, across))
+
+        def low(centre: float, across=across, r=r) -> int:
+            return int(np.clip(np.round(centre - r.width_cells / 2), 0, across - 1))
+
+        # The bend moves the band by up to meander_cells either way (sim.city._carve_river).
+        lo_min = low(r.position * across - r.meander_cells)
+        lo_max = low(r.position * across + r.meander_cells)
+        band = slice(lo_max, min(lo_min + r.width_cells, across))
         if r.axis == "horizontal":
             land[band, :] = False
         else:

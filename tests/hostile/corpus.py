@@ -407,6 +407,10 @@ def input_cases() -> list[Case]:
             {},
         ),
         "vertical-river-covers-all": ("city: {rivers: [{axis: vertical, width_cells: 60}]}", {}),
+        "meandering-river-covers-all": (
+            "city: {rivers: [{width_cells: 45, meander_cells: 2}]}",
+            {},
+        ),
         "no-residents-volunteers": ("city: {population: 0}\nvolunteers: {count: 10}", {}),
         "no-residents-meus": ("city: {population: 0}\nmeus: {count: 3}", {}),
         "rate-1e300": ("incidents: {rate_per_day: 1e300}", {}),
@@ -663,6 +667,11 @@ def impossible_cases() -> list[Case]:
         ),
         "station-on-river": (
             "city: {rivers: [{width_cells: 4}]}\npolice: {station_cells: [[5, 20]]}",
+            {},
+        ),
+        "station-on-meandering-river": (
+            "city: {rivers: [{width_cells: 20, meander_cells: 3}]}\n"
+            "police: {station_cells: [[5, 20]]}",
             {},
         ),
         "site-outside": ("meus: {count: 1, site_cells: [[60, 40]]}", {}),
