@@ -484,7 +484,15 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
             ),
         )
     if sc.city.map_file is not None:
-        shape, land = yield from _map_problems(Path(sc.city.map_file), source, own_map)
+        key = _map_key(Path(sc.city.map_file))
+        if key in _MAP_SEEN:  # every sweep point names the same map: read it once
+            shape, land = _MAP_SEEN[key]
+        else:
+            shape, land = yield from _map_problems(Path(sc.city.map_file), source, own_map)
+            if key is not None and shape is not None:
+                if len(_MAP_SEEN) > 16:
+                    _MAP_SEEN.clear()
+                _MAP_SEEN[key] = (shape, land)
     else:
         shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
     if shape is None:
@@ -511,6 +519,18 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                 )
             elif land is not None and not land[row, col]:
                 yield (key, name, i), f"[{col}, {row}] is on water or a bridge, not on land"
+
+
+#: Map files already checked, by (path, modification time, size).
+_MAP_SEEN: dict[tuple, tuple] = {}
+
+
+def _map_key(path: Path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _generated_land(city: CityConfig):
@@ -655,16 +675,16 @@ def _construct_exponent_number(loader: _UniqueKeyLoader, node: yaml.ScalarNode):
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _UniqueKeyLoader.add_constructor(_EXP_NUMBER_TAG, _construct_exponent_number)
-_UniqueKeyLoader.add_implicit_resolver(_EXP_NUMBER_TAG, re.compile(r"^$"), None)  # own copy
 _EXP_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+# add_implicit_resolver appends (after YAML 1.1's float rule); ours must come first, in this
+# class's own copy of the table.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 for _first in "-+.0123456789":
-    # Ahead of YAML 1.1's float and string rules, so every exponent form is one number.
     _UniqueKeyLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(
         0, (_EXP_NUMBER_TAG, _EXP_NUMBER)
     )
-_UniqueKeyLoader.yaml_implicit_resolvers[""] = [
-    r for r in _UniqueKeyLoader.yaml_implicit_resolvers[""] if r[0] != _EXP_NUMBER_TAG
-]
 
 
 class _TooBig(Exception):
