@@ -120,6 +120,7 @@ REPRESENTATIVE = [
 ]
 
 
+@pytest.mark.slow  # about 3 s each: a fresh interpreter imports numpy, pandas and pydantic
 @pytest.mark.parametrize("case_id", REPRESENTATIVE)
 def test_representative_cases_in_a_real_process(case_id, tmp_path):
     """Under a 1 GiB address-space limit and a 10 s CPU limit set by the kernel. The wall
