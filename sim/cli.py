@@ -74,6 +74,8 @@ def _bounded(low: int, high: int, what: str):
 
 
 def _positive_float(text: str) -> float:
+    import math  # here, not at the top: the parser's helpers stand alone
+
     try:
         value = float(text) if len(text) <= 30 else math.nan
     except ValueError:
