@@ -21,9 +21,8 @@ from mesa.visualization import Slider, SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
 from sim.config import load_scenario
-from sim.metrics import TARGETS
 from sim.model import ResponseModel
-from sim.plots import TIER_COLOURS, TIER_LABELS, step_ecdf
+from sim.plots import step_ecdf, tier_colour, tier_label
 from sim.vocab import UnitState
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"
@@ -57,16 +56,20 @@ class ViewModel(ResponseModel):
         meus: minimal emergency units (count).
         police_units: police patrol units on duty (count).
         rate_per_day: incidents per day over the whole area.
+        probes_per_day: probe emergencies per day (the tier charts count sudden incidents and
+            probes; real sudden incidents are rare in a sub-district).
         seed: base seed (int >= 0).
     """
 
-    def __init__(self, volunteers=None, meus=None, police_units=None, rate_per_day=None, seed=0):
+    def __init__(self, volunteers=None, meus=None, police_units=None, rate_per_day=None,
+                 probes_per_day=None, seed=0):  # fmt: skip
         base = load_scenario(SCENARIO)
         changes = {
             "volunteers.count": volunteers,
             "meus.count": meus,
             "police.units": police_units,
             "incidents.rate_per_day": rate_per_day,
+            "incidents.probes_per_day": probes_per_day,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         super().__init__(base.with_changes(changes) if changes else base, seed=int(seed or 0))
@@ -141,7 +144,7 @@ def city_figure(model: ResponseModel) -> Figure:
                 label=f"police: {state.value.replace('_', ' ')}",
             )
     n = int(np.searchsorted(model.incidents.occurred_s, t, side="right"))
-    open_ = np.flatnonzero(np.isnan(model.cleared[:n]))
+    open_ = np.flatnonzero(np.isnan(model.ledger.cleared_s[:n]))
     if open_.size:
         waited = (t - model.incidents.occurred_s[open_]) / 60
         sc = ax.scatter(
@@ -174,9 +177,8 @@ def unit_positions(model: ResponseModel) -> np.ndarray:
     """Where police units are drawn: patrol spot or station, or the scene they are at/for."""
     spots, _ = model.police.spots_at(model.time)
     pos = spots.copy()
-    for i, units in model._units_of.items():
-        if np.isnan(model.cleared[i]):
-            pos[units] = model.incidents.xy[i]
+    for u in model.police.committed():
+        pos[u] = model.incidents.xy[int(model.police.incident_of(u))]
     return pos
 
 
@@ -184,14 +186,17 @@ def ecdf_figure(model: ResponseModel) -> Figure:
     """Response-time ECDF of the incidents so far, with the 1/3/5-minute marks."""
     fig = Figure(figsize=(6, 3.6), dpi=90)
     ax = fig.subplots()
-    for tier, t in model.tier_times_so_far().items():
+    tiers = model.config.tiers
+    for tier in tiers:
+        t = model.tier_times_so_far()[tier.name]
         if not t.size:
             continue
-        step_ecdf(ax, t / 60, 20.0, color=TIER_COLOURS[tier], label=TIER_LABELS[tier])
-        ax.axvline(TARGETS[tier] / 60, color=TIER_COLOURS[tier], ls="--", lw=0.8)
+        colour = tier_colour(tier.name, tiers)
+        step_ecdf(ax, t / 60, 20.0, color=colour, label=tier_label(tier.name, tiers))
+        ax.axvline(tier.target_s / 60, color=colour, ls="--", lw=0.8)
     ax.set_xlim(0, 20)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("minutes from occurrence")
+    ax.set_xlabel("minutes on each tier's clock")
     ax.set_ylabel("share helped so far")
     ax.set_title("Response-time ECDF so far", fontsize=10)
     ax.grid(alpha=0.3)
@@ -223,7 +228,7 @@ def StateText(model):
         f"**t = {model.time / 60:.0f} min** | incidents so far: {counts['incidents']} | "
         f"open: {counts['open']} | volunteers: {len(model.volunteers)} | MEUs: "
         f"{len(model.meus)} | police units: {len(model.police)} | calls waiting: "
-        f"{len(model._queue)}"
+        f"{model.calls_waiting()}"
     )
 
 
@@ -235,24 +240,28 @@ def model_params(model: ResponseModel) -> dict:
         return Slider(label, value, 0, max(3 * value, floor), 1)
 
     rate = float(sc.incidents.rate_per_day)
-    return {
+    probes = float(sc.incidents.probes_per_day)
+    params = {
         "volunteers": count("Volunteers", sc.volunteers.count, 100),
         "meus": count("MEUs", sc.meus.count, 20),
         "police_units": count("Police units", sc.police.units, 10),
         "rate_per_day": Slider(
             "Incidents per day", rate, 0.0, max(3 * rate, 10.0), max(round(rate * 3 / 100, 1), 0.1)
         ),
+        "probes_per_day": Slider(
+            "Probe emergencies per day", probes, 0.0, max(3 * probes, 48.0), 1.0
+        ),
         "seed": 0,
     }
+    if not any(k.sudden for k in sc.incidents.kinds.values()):
+        del params["probes_per_day"]  # probes are sudden incidents: nothing to probe with
+    return params
 
 
 def page_for(model: ResponseModel):
+    tiers = model.config.tiers
     compliance = make_plot_component(
-        {
-            "self <= 1 min": TIER_COLOURS["self"],
-            "mutual <= 3 min": TIER_COLOURS["mutual"],
-            "police <= 5 min": TIER_COLOURS["police"],
-        }
+        {f"{t.name} <= {t.target_s / 60:g} min": tier_colour(t.name, tiers) for t in tiers}
     )
     return SolaraViz(
         model,

@@ -7,22 +7,21 @@ replication (paired t). Otherwise the replications are independent (Welch t).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.metrics import per_replication
+from sim.metrics import as_tiers, per_replication
+from sim.results import open_run
 
 METRICS = ("compliance", "p50_s", "p90_s")
 
 
 def _load(folder: Path) -> tuple[pd.DataFrame, dict]:
-    inc = pd.read_parquet(folder / "incidents.parquet")
-    meta = json.loads((folder / "manifest.json").read_text())
-    return inc, meta
+    run = open_run(folder)
+    return run.incidents, run.manifest
 
 
 def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -34,12 +33,15 @@ def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 def compare(folder_a: Path, folder_b: Path) -> tuple[pd.DataFrame, bool]:
     """Table of (tier, metric, a mean, b mean, difference b - a, CI half-width, method)."""
-    inc_a, _ = _load(folder_a)
-    inc_b, _ = _load(folder_b)
+    inc_a, meta_a = _load(folder_a)
+    inc_b, meta_b = _load(folder_b)
     paired = same_incidents(inc_a, inc_b)
-    pa, pb = per_replication(inc_a), per_replication(inc_b)
+    tiers_a, tiers_b = _tiers(meta_a), _tiers(meta_b)
+    pa, pb = per_replication(inc_a, tiers_a), per_replication(inc_b, tiers_b)
+    pa, pb = pa[pa["own_clock"]], pb[pb["own_clock"]]
+    names = [t.name for t in as_tiers(tiers_a) if t.name in {t.name for t in as_tiers(tiers_b)}]
     rows = []
-    for tier in ("self", "mutual", "police", "joint"):
+    for tier in [*names, "joint"]:
         for metric in METRICS:
             if tier == "joint" and metric != "compliance":
                 continue
@@ -53,6 +55,10 @@ def compare(folder_a: Path, folder_b: Path) -> tuple[pd.DataFrame, bool]:
                 "difference": diff, "ci95_half_width": half, "method": method,
             })  # fmt: skip
     return pd.DataFrame(rows), paired
+
+
+def _tiers(meta: dict):
+    return (meta.get("scenario") or {}).get("tiers")
 
 
 def _difference(x: pd.Series, y: pd.Series, paired: bool) -> tuple[float, float, str]:
@@ -74,21 +80,25 @@ def _difference(x: pd.Series, y: pd.Series, paired: bool) -> tuple[float, float,
 
 def overlay_ecdf(folder_a: Path, folder_b: Path, labels: tuple[str, str]):
     from sim.metrics import tier_times
-    from sim.plots import TIER_COLOURS, TIER_LABELS, plt, step_ecdf
+    from sim.plots import plt, step_ecdf, tier_colour, tier_label
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    marks = set()
     for folder, label, style in ((folder_a, labels[0], "--"), (folder_b, labels[1], "-")):
-        t = tier_times(pd.read_parquet(folder / "incidents.parquet"))
-        for tier in TIER_LABELS:
-            v = t.loc[t.tier == tier, "time_s"].to_numpy() / 60
+        inc, meta = _load(folder)
+        tiers = _tiers(meta)
+        t = tier_times(inc, tiers)
+        for tier in as_tiers(tiers):
+            marks.add(tier.target_s / 60)
+            v = t.loc[t.tier == tier.name, "time_s"].to_numpy() / 60
             if v.size:
-                step_ecdf(ax, v, 20.0, color=TIER_COLOURS[tier], ls=style, lw=1.8,
-                          label=f"{label}: {TIER_LABELS[tier]}")  # fmt: skip
-    for minutes in (1, 3, 5):
+                step_ecdf(ax, v, 20.0, color=tier_colour(tier.name, tiers), ls=style, lw=1.8,
+                          label=f"{label}: {tier_label(tier.name, tiers)}")  # fmt: skip
+    for minutes in sorted(marks):
         ax.axvline(minutes, color="grey", lw=0.8, ls=":")
     ax.set_xlim(0, 20)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time from occurrence (minutes)")
+    ax.set_xlabel("time on each tier's clock (minutes)")
     ax.set_ylabel("share of incidents helped")
     ax.set_title(f"{labels[0]} (dashed) against {labels[1]} (solid)")
     ax.grid(alpha=0.3)

@@ -153,9 +153,27 @@ class PoliceConfig(Strict):
     station_cells: list[list[int]] | None = Field(
         None, description="explicit [column, row] cells of the stations; default: generated"
     )
+    dispatch: str = Field(
+        "nearest",
+        description="dispatch policy: nearest (the units that arrive first) or own_grid_first "
+        "(units patrolling the incident's grid first); plug-ins: sim.policies",
+    )
+    move_up: str = Field(
+        "none",
+        description="idle-unit relocation: none, or uncovered_longest (an idle unit covers the "
+        "grid left uncovered longest); plug-ins: sim.policies",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
+        from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+
+        if self.dispatch not in DISPATCH_POLICIES:
+            raise ValueError(f"dispatch: unknown policy {self.dispatch!r}; "
+                             f"known: {', '.join(sorted(DISPATCH_POLICIES))}")  # fmt: skip
+        if self.move_up not in MOVE_UP_POLICIES:
+            raise ValueError(f"move_up: unknown policy {self.move_up!r}; "
+                             f"known: {', '.join(sorted(MOVE_UP_POLICIES))}")  # fmt: skip
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
@@ -268,7 +286,12 @@ class TravelConfig(Strict):
 
 # ---------------------------------------------------------------------------- incidents
 class IncidentKind(Strict):
-    share: float = Field(gt=0, description="relative frequency among incidents")
+    share: float = Field(gt=0, description="relative frequency among incidents of its class")
+    sudden: bool = Field(
+        True,
+        description="a sudden incident (突发事件), the class the 1-3-5 standard is written for; "
+        "false: a routine 110 call (traffic, theft, ...) that loads the police",
+    )
     priority: int = Field(2, ge=0, le=9, description="queue priority, 0 most urgent")
     self_rescue: bool = Field(True, description="people at the scene can act (1-minute tier)")
     volunteers: bool = Field(True, description="volunteers are alerted (3-minute tier)")
@@ -282,6 +305,10 @@ class IncidentKind(Strict):
     land_use_weight: dict[LandUseName, NonNeg] | None = Field(
         None, description="overrides incidents.land_use_weight for this kind"
     )
+    fleets: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict,
+        description="units asked of plug-in fleets (sim.fleets), by fleet name",
+    )
 
 
 def _default_kinds() -> dict[str, IncidentKind]:
@@ -289,7 +316,21 @@ def _default_kinds() -> dict[str, IncidentKind]:
 
 
 class IncidentsConfig(Strict):
-    rate_per_day: NonNeg = Field(50.0, description="mean incidents per day, whole scenario area")
+    rate_per_day: NonNeg = Field(
+        50.0,
+        description="mean incidents per day, whole scenario area; with sudden_rate_per_day "
+        "set, routine incidents only",
+    )
+    sudden_rate_per_day: NonNeg | None = Field(
+        None,
+        description="mean sudden incidents per day, drawn from their own stream; unset: "
+        "sudden kinds share rate_per_day with the routine kinds",
+    )
+    probes_per_day: NonNeg = Field(
+        0.0,
+        description="probe emergencies per day: sudden incidents placed where and when sudden "
+        "incidents happen, from their own stream, counted by the tiers but never as activity",
+    )
     hourly_profile: float | list[float] = Field(
         1.0, description="relative rate by hour of day (normalised to mean 1)"
     )
@@ -336,7 +377,117 @@ class IncidentsConfig(Strict):
     def _profile_positive(self):
         if sum(self.hourly_profile) <= 0:
             raise ValueError("hourly_profile must have at least one positive hour")
+        sudden = [k for k, v in self.kinds.items() if v.sudden]
+        routine = [k for k, v in self.kinds.items() if not v.sudden]
+        if self.sudden_rate_per_day is not None:
+            if self.sudden_rate_per_day > 0 and not sudden:
+                raise ValueError("sudden_rate_per_day is set but no kind is sudden")
+            if self.rate_per_day > 0 and not routine:
+                raise ValueError(
+                    "with sudden_rate_per_day set, rate_per_day is the routine rate, "
+                    "but every kind is sudden (set rate_per_day: 0 or add a routine kind)"
+                )
+        if self.probes_per_day > 0 and not sudden:
+            raise ValueError("probes_per_day > 0 needs at least one sudden kind to probe")
         return self
+
+
+# ---------------------------------------------------------------------------- tiers
+#: Built-in responders; plug-in fleets (sim.fleets) add their own names.
+Responder = str
+#: Responders who are at the scene when it happens (they are never sent).
+ON_SITE_RESPONDERS = ("meu_staff", "volunteer_on_site")
+Clock = Literal["occurrence", "alert", "dispatch"]
+TierScope = Literal["all", "reported", "on_scene"]
+
+
+class TierConfig(Strict):
+    """One tier of the standard: who counts, by when, from which clock, for which incidents."""
+
+    name: str = Field(
+        min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$", description="tier name"
+    )
+    target_s: float = Field(gt=0, le=86400, description="the tier is met within this time, s")
+    responders: list[Responder] = Field(
+        min_length=1, description="responders whose arrival counts (the earliest of them)"
+    )
+    clock: Clock = Field(
+        "occurrence",
+        description="when the tier's time starts: occurrence, alert (the system learns of "
+        "it) or dispatch (the first police unit is sent; police tiers only)",
+    )
+    scope: TierScope = Field(
+        "reported",
+        description="incidents counted: all, reported (an alert was raised) or on_scene "
+        "(someone able to act was at the scene: on-site responders only)",
+    )
+    incidents: Literal["sudden", "routine", "all"] = Field(
+        "sudden", description="incident class counted (probes are sudden)"
+    )
+    kinds: list[str] | None = Field(
+        None,
+        description="incident kinds counted; default: every kind that calls for the responders",
+    )
+
+    @field_validator("responders")
+    @classmethod
+    def _known_responders(cls, v):
+        from sim.fleets import known_responders
+
+        unknown = [r for r in v if r not in known_responders()]
+        if unknown:
+            raise ValueError(
+                f"unknown responder {unknown[0]!r}; known: {', '.join(known_responders())} "
+                "(other kinds of responder are plug-in fleets: docs/extending.md)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(set(self.responders)) != len(self.responders):
+            raise ValueError(f"tier {self.name!r}: responders lists a responder twice")
+        on_site = [r for r in self.responders if r in ON_SITE_RESPONDERS]
+        if self.clock == "dispatch" and self.responders != ["police"]:
+            raise ValueError(
+                f"tier {self.name!r}: clock 'dispatch' exists for police-only tiers (MEU teams "
+                "and volunteers are sent at the alert; people on site are never sent)"
+            )
+        if self.scope == "on_scene" and not on_site:
+            raise ValueError(
+                f"tier {self.name!r}: scope 'on_scene' needs an on-site responder "
+                f"({', '.join(ON_SITE_RESPONDERS)}); nothing else is at the scene when it happens"
+            )
+        if self.clock == "alert" and on_site:
+            raise ValueError(
+                f"tier {self.name!r}: on-site responders act before any alert; use clock "
+                "'occurrence'"
+            )
+        return self
+
+
+def default_tiers() -> list[TierConfig]:
+    """The 1-3-5 standard of seed 002: self-rescue in 1 minute, mutual rescue in 3, police in 5."""
+    return [
+        TierConfig(name="self", target_s=60.0, responders=["meu_staff", "volunteer_on_site"],
+                   clock="occurrence", scope="on_scene"),
+        TierConfig(name="mutual", target_s=180.0, responders=["meu_team", "volunteer"],
+                   clock="alert", scope="reported"),
+        TierConfig(name="police", target_s=300.0, responders=["police"], clock="alert",
+                   scope="reported"),
+    ]  # fmt: skip
+
+
+def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
+    """Whether incidents of this kind call for this responder at all."""
+    if responder in ON_SITE_RESPONDERS:
+        return kind.self_rescue
+    if responder == "meu_team":
+        return kind.meu_teams > 0
+    if responder == "volunteer":
+        return kind.volunteers
+    if responder == "police":
+        return kind.police_units > 0
+    return kind.fleets.get(responder, 0) > 0
 
 
 # ---------------------------------------------------------------------------- scenario
@@ -361,6 +512,22 @@ class Scenario(Strict):
     meus: MeuConfig = Field(default_factory=MeuConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     travel: TravelConfig = Field(default_factory=TravelConfig)
+    tiers: list[TierConfig] = Field(
+        default_factory=default_tiers,
+        min_length=1,
+        description="the tiers of the standard measured (name, target, responders, clock, "
+        "scope); default: 1-3-5 (docs/model.md, Definitions)",
+    )
+    fleets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings of plug-in responder fleets (sim.fleets), by fleet name",
+    )
+    layout: Literal["per_replication", "fixed"] = Field(
+        "per_replication",
+        description="per_replication: each replication draws its own synthetic layout (city, "
+        "stations, homes, MEU sites), so intervals cover the layout; fixed: every replication "
+        "uses the seed's one layout (a real city is one layout)",
+    )
     sources: dict[str, str] = Field(
         default_factory=dict,
         description="key path -> where its value comes from (seed file and figure, or "
@@ -374,7 +541,61 @@ class Scenario(Strict):
                 f"warmup_hours ({self.warmup_hours}) must be less than "
                 f"horizon_hours ({self.horizon_hours})"
             )
+        if "tiers" not in self.model_fields_set:
+            # The default 1-3-5 table keeps the tiers this scenario's kinds can use (a
+            # police-only scenario has no self-rescue tier); a table the user writes is
+            # checked in full instead.
+            usable = [t for t in self.tiers if self.counted_kinds(t)]
+            object.__setattr__(self, "tiers", usable)
+        self._check_tiers()
+        self._check_fleets()
         return self
+
+    def _check_fleets(self) -> None:
+        from sim.fleets import FLEETS
+
+        for name, section in self.fleets.items():
+            if name not in FLEETS:
+                raise ValueError(f"fleets.{name}: no plug-in fleet of that name is registered")
+            try:
+                FLEETS[name].Config.model_validate(section)
+            except ValidationError as err:
+                first = err.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"fleets.{name}.{where}: {first['msg']}") from None
+        for kind_name, kind in self.incidents.kinds.items():
+            for name in kind.fleets:
+                if name not in self.fleets:
+                    raise ValueError(
+                        f"incidents.kinds.{kind_name}.fleets: {name!r} is not configured "
+                        "under fleets"
+                    )
+
+    def _check_tiers(self) -> None:
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names) or "joint" in names:
+            raise ValueError(f"tiers: names must be distinct and not 'joint', got {names}")
+        kinds = self.incidents.kinds
+        for i, tier in enumerate(self.tiers):
+            listed = tier.kinds if tier.kinds is not None else list(kinds)
+            unknown = [k for k in listed if k not in kinds]
+            if unknown:
+                raise ValueError(f"tiers.{i}.kinds: unknown incident kinds {unknown}")
+            if not self.counted_kinds(tier):
+                raise ValueError(
+                    f"tiers.{i}: tier {tier.name!r} can count no incident: no "
+                    f"{tier.incidents} kind among {listed} calls for {tier.responders}"
+                )
+
+    def counted_kinds(self, tier: TierConfig) -> list[str]:
+        """Kinds whose incidents a tier counts (its class, calling for its responders)."""
+        kinds = self.incidents.kinds
+        listed = tier.kinds if tier.kinds is not None else list(kinds)
+        return [
+            k for k in listed
+            if any(kind_calls_for(kinds[k], r) for r in tier.responders)
+            and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
+        ]  # fmt: skip
 
     def with_changes(self, changes: dict[str, Any]) -> Scenario:
         """A copy with values replaced at dotted key paths, validated again."""
@@ -883,11 +1104,22 @@ def deep_merge(base: dict, override: dict) -> dict:
     """``override`` on top of ``base``: mappings merge key by key, anything else replaces."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        base_value = out.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(base_value, dict)
+            and _same_dist(base_value, value)
+        ):
+            out[key] = deep_merge(base_value, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _same_dist(base: dict, override: dict) -> bool:
+    """A distribution mapping whose ``dist`` changes is replaced whole, not merged: the keys
+    of a lognormal mean nothing to a fixed duration."""
+    return "dist" not in override or override.get("dist") == base.get("dist")
 
 
 def set_path(raw: dict, path: str, value: Any) -> None:
@@ -1044,6 +1276,11 @@ def format_validation_error(
         loc = tuple(p for p in e["loc"] if not _is_union_tag(p) and p != "[key]")
         text, origin = _render_loc(loc, own, origins, default_origin)
         msg = e["msg"]
+        located = _KEY_PREFIX.match(msg.removeprefix("Value error, "))
+        if located:  # a check over a whole section that names the key it is about
+            key = located.group(1)
+            loc = key if loc == "(top level)" else f"{loc}.{key}"
+            msg = located.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
         elif e["type"] == "missing":
@@ -1064,6 +1301,9 @@ def format_validation_error(
     if len(lines) > MAX_PROBLEMS:
         lines = [*lines[:MAX_PROBLEMS], f"{source}: ... and {len(lines) - MAX_PROBLEMS} more"]
     return "\n".join(lines)
+
+
+_KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z0-9_]+)*): (.*)$", re.S)
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -6,6 +6,12 @@ uniform times inside it. Cells are drawn in proportion to residents times the la
 of the kind. Everything an incident could need later (handling time, call, camera and witness
 delays, the self-rescue delay) is drawn here from the incident stream alone, so a change of
 staffing can change who helps, never what happens.
+
+Three processes make the stream, each from its own random stream so that changing one never
+moves another: incidents at ``rate_per_day`` (all kinds, or routine kinds only when sudden
+incidents have their own ``sudden_rate_per_day``), sudden incidents, and *probes*: sudden
+incidents placed where and when sudden incidents happen, at ``probes_per_day``, which the tiers
+count like any sudden incident but which never count as activity (a drill, in effect).
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ class IncidentStream:
     witness_delay_s: np.ndarray  # used only if someone is at the scene
     self_rescue_delay_s: np.ndarray  # used only if someone at the scene can act
     call_handling_u: np.ndarray  # uniform for 110's call-handling time (police settings)
+    probe: np.ndarray | None = None  # bool: a probe emergency, not a real incident
+
+    def __post_init__(self) -> None:
+        if self.probe is None:
+            object.__setattr__(self, "probe", np.zeros(self.occurred_s.shape[0], bool))
 
     def __len__(self) -> int:
         return self.occurred_s.shape[0]
@@ -72,18 +83,63 @@ class IncidentStream:
         )
 
 
-def hourly_rates(cfg: IncidentsConfig) -> np.ndarray:
-    """Incidents per second in each hour of the day."""
+def hourly_rates(cfg: IncidentsConfig, rate_per_day: float | None = None) -> np.ndarray:
+    """Incidents per second in each hour of the day (at ``rate_per_day``, default the
+    scenario's ``rate_per_day``)."""
     profile = np.asarray(cfg.hourly_profile, dtype=float)
-    return cfg.rate_per_day / 86400.0 * profile / profile.mean()
+    rate = cfg.rate_per_day if rate_per_day is None else rate_per_day
+    return rate / 86400.0 * profile / profile.mean()
 
 
 def generate_incidents(
-    cfg: IncidentsConfig, city: City, horizon_s: float, rng: np.random.Generator
+    cfg: IncidentsConfig,
+    city: City,
+    horizon_s: float,
+    rng: np.random.Generator,
+    sudden_rng: np.random.Generator | None = None,
+    probe_rng: np.random.Generator | None = None,
 ) -> IncidentStream:
-    """Draw the incident stream for one replication from the incidents generator."""
+    """The incident stream of one replication: incidents, sudden incidents with their own rate,
+    and probes, each from its own generator, merged in time order."""
     kind_names = tuple(cfg.kinds)
-    rates = hourly_rates(cfg)
+    sudden = np.array([cfg.kinds[k].sudden for k in kind_names])
+    parts = []
+    if cfg.sudden_rate_per_day is None:
+        parts.append(_draw(cfg, city, horizon_s, rng, cfg.rate_per_day, np.ones_like(sudden)))
+    else:
+        parts.append(_draw(cfg, city, horizon_s, rng, cfg.rate_per_day, ~sudden))
+        if sudden_rng is not None:
+            parts.append(_draw(cfg, city, horizon_s, sudden_rng, cfg.sudden_rate_per_day, sudden))
+    if cfg.probes_per_day > 0 and probe_rng is not None:
+        probes = _draw(cfg, city, horizon_s, probe_rng, cfg.probes_per_day, sudden)
+        parts.append(IncidentStream(**{**probes.__dict__, "probe": np.ones(len(probes), bool)}))
+    return _merge(kind_names, parts)
+
+
+def _merge(kind_names: tuple[str, ...], parts: list[IncidentStream]) -> IncidentStream:
+    """Streams merged by time; equal times keep the order of ``parts`` (stable sort)."""
+    if len(parts) == 1:
+        return parts[0]
+    order = np.argsort(np.concatenate([p.occurred_s for p in parts]), kind="stable")
+    columns = {}
+    for name in IncidentStream.__dataclass_fields__:
+        if name == "kind_names":
+            continue
+        columns[name] = np.concatenate([getattr(p, name) for p in parts])[order]
+    return IncidentStream(kind_names=kind_names, **columns)
+
+
+def _draw(
+    cfg: IncidentsConfig,
+    city: City,
+    horizon_s: float,
+    rng: np.random.Generator,
+    rate_per_day: float,
+    allowed: np.ndarray,
+) -> IncidentStream:
+    """One Poisson stream of incidents of the ``allowed`` kinds (shares among them)."""
+    kind_names = tuple(cfg.kinds)
+    rates = hourly_rates(cfg, rate_per_day)
     n_hours = int(np.ceil(horizon_s / 3600.0))
     starts = np.arange(n_hours) * 3600.0
     lengths = np.minimum(3600.0, horizon_s - starts)
@@ -92,9 +148,9 @@ def generate_incidents(
     occurred.sort()
     n = occurred.size
 
-    shares = np.array([cfg.kinds[k].share for k in kind_names])
+    shares = np.array([cfg.kinds[k].share for k in kind_names]) * allowed
     kind = np.minimum(
-        np.searchsorted(np.cumsum(shares) / shares.sum(), rng.random(n), side="right"),
+        np.searchsorted(np.cumsum(shares) / (shares.sum() or 1.0), rng.random(n), side="right"),
         len(kind_names) - 1,
     )
     u_cell, u_jx, u_jy = rng.random(n), rng.random(n), rng.random(n)

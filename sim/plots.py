@@ -16,42 +16,68 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.metrics import TARGETS, ecdf, per_replication, tier_times
+from sim.metrics import as_tiers, ecdf, per_replication, tier_times
 from sim.store import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
+#: Okabe-Ito colours left for tiers a scenario adds.
+_MORE_COLOURS = ["#D55E00", "#56B4E9", "#F0E442", "#000000", "#999999"]
 TIER_LABELS = {
     "self": "self-rescue (1 min)",
     "mutual": "mutual rescue (3 min)",
     "police": "police on site (5 min)",
 }
+_CLOCK_WORDS = {"occurrence": "from occurrence", "alert": "from alert",
+                "dispatch": "from dispatch"}  # fmt: skip
 
 
-def ecdf_series(incidents: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per tier, the pooled ECDF points (minutes, share) that the figure draws."""
-    times = tier_times(incidents)
+def tier_colour(name: str, tiers=None) -> str:
+    if name in TIER_COLOURS:
+        return TIER_COLOURS[name]
+    extra = [t.name for t in as_tiers(tiers) if t.name not in TIER_COLOURS]
+    return _MORE_COLOURS[extra.index(name) % len(_MORE_COLOURS)] if name in extra else "#777777"
+
+
+def tier_label(name: str, tiers=None) -> str:
+    """A tier's legend label: name, target and clock, from the tier table."""
+    for t in as_tiers(tiers):
+        if t.name == name:
+            word = {"self": "self-rescue", "mutual": "mutual rescue",
+                    "police": "police on site"}.get(name, name.replace("_", " "))  # fmt: skip
+            return f"{word} ({t.target_s / 60:g} min {_CLOCK_WORDS[t.clock]})"
+    return "all tiers (joint)" if name == "joint" else name
+
+
+def tier_target_min(name: str, tiers=None) -> float:
+    return next(t.target_s for t in as_tiers(tiers) if t.name == name) / 60.0
+
+
+def ecdf_series(incidents: pd.DataFrame, tiers=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per tier, the pooled ECDF points (minutes on the tier's clock, share) drawn."""
+    times = tier_times(incidents, tiers)
     return {
-        tier: ecdf(times.loc[times["tier"] == tier, "time_s"].to_numpy() / 60.0)
-        for tier in TIER_LABELS
-        if (times["tier"] == tier).any()
+        t.name: ecdf(times.loc[times["tier"] == t.name, "time_s"].to_numpy() / 60.0)
+        for t in as_tiers(tiers)
+        if (times["tier"] == t.name).any()
     }
 
 
-def mark_compliance(incidents: pd.DataFrame) -> dict[str, float]:
+def mark_compliance(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
     """Compliance at each tier's mark, as in the summary: the mean over replications."""
     inc = incidents if "replication" in incidents else incidents.assign(replication=0)
-    per = per_replication(inc)
+    per = per_replication(inc, tiers)
+    per = per[per["own_clock"]]
     return per.groupby("tier")["compliance"].mean().to_dict()
 
 
-def response_ecdf(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0):
-    """ECDF of time to each tier from occurrence, with the 1/3/5-minute marks."""
+def response_ecdf(incidents: pd.DataFrame, title: str, tiers=None, max_minutes: float = 20.0):
+    """ECDF of time to each tier on its own clock, with each tier's target marked."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
-    shares = mark_compliance(incidents)
-    for tier, (x, _) in ecdf_series(incidents).items():
-        colour = TIER_COLOURS[tier]
-        step_ecdf(ax, x, max_minutes, color=colour, lw=2, label=TIER_LABELS[tier])
-        mark = TARGETS[tier] / 60.0
+    shares = mark_compliance(incidents, tiers)
+    for tier, (x, _) in ecdf_series(incidents, tiers).items():
+        colour = tier_colour(tier, tiers)
+        step_ecdf(ax, x, max_minutes, color=colour, lw=2, label=tier_label(tier, tiers))
+        mark = tier_target_min(tier, tiers)
         share = shares[tier]
         ax.axvline(mark, color=colour, lw=1, ls="--", alpha=0.8)
         ax.annotate(
@@ -90,9 +116,9 @@ def save_figure(fig, path: Path) -> None:
 
 
 # ---------------------------------------------------------------- run figures
-def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray):
+def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray, tiers=None):
     """Per replication ECDF on a grid of minutes -> (low, high) envelope across replications."""
-    times = tier_times(incidents)
+    times = tier_times(incidents, tiers)
     times = times[times["tier"] == tier]
     curves = []
     for _, grp in times.groupby("replication"):
@@ -102,24 +128,25 @@ def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray):
     return curves.min(axis=0), curves.max(axis=0)
 
 
-def response_ecdf_bands(incidents: pd.DataFrame, title: str, max_minutes: float = 20.0):
+def response_ecdf_bands(incidents: pd.DataFrame, title: str, tiers=None,
+                        max_minutes: float = 20.0):  # fmt: skip
     """The ECDF figure, with the envelope of the replications' own ECDFs shaded."""
-    fig = response_ecdf(incidents, title, max_minutes)
+    fig = response_ecdf(incidents, title, tiers, max_minutes)
     ax = fig.axes[0]
     if incidents["replication"].nunique() > 1:
         grid = np.linspace(0, max_minutes, 401)
-        for tier in ecdf_series(incidents):
-            lo, hi = replication_band(incidents, tier, grid)
-            ax.fill_between(grid, lo, hi, step="post", color=TIER_COLOURS[tier], alpha=0.15,
-                            lw=0)  # fmt: skip
+        for tier in ecdf_series(incidents, tiers):
+            lo, hi = replication_band(incidents, tier, grid, tiers)
+            ax.fill_between(grid, lo, hi, step="post", color=tier_colour(tier, tiers),
+                            alpha=0.15, lw=0)  # fmt: skip
         ax.set_title(title + " (band: range over replications)", fontsize=10)
     return fig
 
 
-def by_kind(incidents: pd.DataFrame, title: str, cap_minutes: float = 30.0):
+def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float = 30.0):
     """Violins of time to each tier by incident kind (times past the cap drawn at the cap)."""
-    times = tier_times(incidents)
-    tiers = [t for t in TIER_LABELS if (times["tier"] == t).any()]
+    times = tier_times(incidents, table)
+    tiers = [t.name for t in as_tiers(table) if (times["tier"] == t.name).any()]
     kinds = sorted(times["kind"].unique())
     fig, axes = plt.subplots(1, len(tiers), figsize=(4.2 * len(tiers), 4.2), dpi=110,
                              sharey=True, squeeze=False)  # fmt: skip
@@ -133,38 +160,39 @@ def by_kind(incidents: pd.DataFrame, title: str, cap_minutes: float = 30.0):
         if data:
             parts = ax.violinplot(data, positions=rows, orientation="horizontal", showmedians=True)
             for body in parts["bodies"]:
-                body.set_facecolor(TIER_COLOURS[tier])
+                body.set_facecolor(tier_colour(tier, table))
                 body.set_alpha(0.5)
         ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
-        ax.axvline(TARGETS[tier] / 60, color="black", ls="--", lw=1)
+        ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
         ax.set_xlabel(f"minutes (capped at {cap_minutes:.0f})")
-        ax.set_title(TIER_LABELS[tier], color=TIER_COLOURS[tier], fontsize=10)
+        ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def hour_profile(incidents: pd.DataFrame, title: str):
+def hour_profile(incidents: pd.DataFrame, title: str, tiers=None):
     """Incidents per hour of day (bars) and median time to each tier by hour (lines)."""
     counted = incidents[~incidents["in_warmup"]]
     days = max(counted["occurred_s"].max() / 86400.0, 1.0) if len(counted) else 1.0
     reps = max(counted["replication"].nunique(), 1)
     demand = counted.groupby("hour").size().reindex(range(24), fill_value=0) / (days * reps)
-    times = tier_times(incidents)
+    times = tier_times(incidents, tiers)
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     ax.bar(range(24), demand.to_numpy(), color="#BBBBBB", label="incidents per hour")
     ax.set_xlabel("hour of day")
     ax.set_ylabel("incidents per hour (mean)")
     ax2 = ax.twinx()
-    for tier in TIER_LABELS:
+    for tier in [t.name for t in as_tiers(tiers)]:
         t = times[times["tier"] == tier]
         if not len(t):
             continue
         med = t.groupby("hour")["time_s"].median().reindex(range(24)) / 60.0
         ax2.plot(range(24), med.replace(np.inf, np.nan), marker="o", ms=3,
-                 color=TIER_COLOURS[tier], label=f"median, {TIER_LABELS[tier]}")  # fmt: skip
-    ax2.set_ylabel("median time from occurrence (minutes)")
+                 color=tier_colour(tier, tiers),
+                 label=f"median, {tier_label(tier, tiers)}")  # fmt: skip
+    ax2.set_ylabel("median time on each tier's clock (minutes)")
     ax2.set_ylim(bottom=0)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
@@ -193,6 +221,12 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
     """Median time to first help per cell, with water, police stations and MEUs drawn."""
     from matplotlib.colors import ListedColormap
 
+    if "layout" in cells.columns:  # per-replication layouts: draw the first one
+        first = cells["layout"].min()
+        cells = cells[cells["layout"] == first]
+        sites = sites[sites["layout"] == first]
+        if "layout" in incidents.columns:
+            incidents = incidents[incidents["layout"] == first]
     size = float(cells["cell_size_m"].iloc[0])
     h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
     raster = median_help_by_cell(incidents, cells)
@@ -223,8 +257,10 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
 
 
 # ---------------------------------------------------------------- sweep figures
-SWEEP_METRICS = [("self_compliance", "self"), ("mutual_compliance", "mutual"),
-                 ("police_compliance", "police"), ("joint_compliance", "joint")]  # fmt: skip
+def sweep_tiers(points: pd.DataFrame, suffix: str) -> list[tuple[str, str]]:
+    """(metric, tier) for every tier a sweep's points table carries ``<tier><suffix>`` for."""
+    names = dict.fromkeys(m for m in points["metric"] if m.endswith(suffix))
+    return [(m, m[: -len(suffix)]) for m in names]
 
 
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
@@ -235,27 +271,27 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
     styles = ["-", "--", ":", "-."]
     for g, (key, grp) in enumerate(groups):
         tag = ", ".join(f"{o}={v}" for o, v in zip(others, np.atleast_1d(key), strict=False))
-        for metric, tier in SWEEP_METRICS:
+        for metric, tier in sweep_tiers(points, "_compliance"):
             sub = grp[grp["metric"] == metric].sort_values(param)
             if not len(sub):
                 continue
             x, y, e = sub[param], sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
-            axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS[tier],
+            axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
-            axes[0].fill_between(x, y - e, y + e, color=TIER_COLOURS[tier], alpha=0.12)
-        for metric, tier in (("mutual_p90_s", "mutual"), ("police_p90_s", "police")):
+            axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+        for metric, tier in sweep_tiers(points, "_p90_s"):
             sub = grp[grp["metric"] == metric].sort_values(param)
             sub = sub[np.isfinite(sub["mean"])]  # P90 = never: more than 10 % never reached
             if not len(sub):
                 continue
             x, y = sub[param], sub["mean"] / 60
             e = sub["ci95_half_width"].fillna(0) / 60
-            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=TIER_COLOURS[tier],
+            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
-            axes[1].fill_between(x, y - e, y + e, color=TIER_COLOURS[tier], alpha=0.12)
+            axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
     axes[0].set_ylabel("compliance (% of incidents, 95 % CI)")
     axes[0].set_ylim(0, 100)
-    axes[1].set_ylabel("P90 time from occurrence (minutes, 95 % CI)")
+    axes[1].set_ylabel("P90 time on the tier's clock (minutes, 95 % CI)")
     axes[1].set_title("points where more than 10 % never got the tier are left out",
                       fontsize=8)  # fmt: skip
     if not axes[1].lines:

@@ -1,8 +1,8 @@
 """Immutable per-incident and per-assignment records, and their table schemas.
 
 Times are seconds from the start of the run (absolute), NaN where something never happened.
-Durations used by the 1-3-5 standard are derived in :mod:`sim.metrics`, always measured from
-``occurred_s``.
+Tier times are derived in :mod:`sim.metrics` from these columns and the scenario's tier table:
+each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dispatched_s``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pandas as pd
 
 
 class IncidentRecord(NamedTuple):
-    incident_id: int  # index in the replication's incident stream
+    incident_id: int  # index in the replication's incident stream (probes included)
     kind: str  # incident kind name from the scenario
+    sudden: bool  # a sudden incident (the 1-3-5 standard's class); false: a routine call
+    probe: bool  # a probe emergency (counted by the tiers, never as activity)
     x_m: float  # position, m east of the city's west edge
     y_m: float  # position, m south of the city's north edge
     land_use: str  # land use of the incident's cell
@@ -22,10 +24,15 @@ class IncidentRecord(NamedTuple):
     station_distance_m: float  # travel distance to the nearest police station, m
     hour: int  # clock hour of occurrence, 0-23
     in_warmup: bool  # occurred before warmup_hours: excluded from metrics
-    self_rescue_applies: bool  # the kind counts the 1-minute tier (people at the scene can act)
-    mutual_applies: bool  # the kind counts the 3-minute tier (MEU teams or volunteers sent)
-    occurred_s: float  # when it happened
-    alerted_s: float  # when the system learned of it (NaN: never detected)
+    layout: int  # layout index (the replication, or 0 with layout: fixed)
+    kind_self_rescue: bool  # the kind lets people at the scene act (self-rescue)
+    kind_volunteers: bool  # the kind alerts volunteers
+    meu_teams_needed: int  # MEU teams the kind asks for
+    police_needed: int  # police units the kind needs
+    meu_staff_on_scene: bool  # an open MEU with a member free was on the cell at occurrence
+    volunteer_on_scene: bool  # a free on-duty volunteer was at the scene at occurrence
+    occurred_s: float  # when it happened (the occurrence clock)
+    alerted_s: float  # when the system learned of it (the alert clock; NaN: never reported)
     detected_by: str  # call, witness, camera or undetected
     self_rescue_s: float  # people at the scene acted (NaN: nobody able was there)
     self_rescue_by: str  # meu_staff, volunteer_on_site or "" (none)
@@ -34,12 +41,12 @@ class IncidentRecord(NamedTuple):
     first_volunteer_s: float  # first alerted volunteer on scene (NaN: none came)
     volunteers_sent: int  # volunteers who accepted and went
     volunteers_within_3min: int  # volunteers on scene within 180 s of occurrence
-    police_needed: int  # police units the kind needs
     police_call_s: float  # 110 finished taking the call (NaN: no police needed or no alert)
+    police_dispatched_s: float  # first police unit sent (the dispatch clock; NaN: none sent)
     police_wait_s: float  # call to the last needed unit sent: time waiting for free units
     first_police_s: float  # first police unit on scene
     last_police_s: float  # last needed police unit on scene
-    first_help_s: float  # earliest help of any tier
+    first_help_s: float  # earliest help of any kind
     first_help_by: str  # meu_staff, volunteer_on_site, meu_team, volunteer, police or ""
     cleared_s: float  # incident cleared (NaN: still open at the end)
     status: str  # cleared or open

@@ -4,8 +4,9 @@ A run is ``(scenario, seed, replication)``. Every stream is derived from
 ``SeedSequence(seed, spawn_key=(replication, STREAM_ID))``, so a stream depends only on
 the seed, the replication and its own name: adding a stream never shifts another one, and
 the incident stream of replication ``r`` is the same whatever the staffing (common random
-numbers). The layout streams (city, placement) are always taken at replication 0: a seed
-fixes the city, and replications vary what happens in it.
+numbers). The layout streams (city, placement, MEU sites) are taken at the replication's
+*layout index*: the replication itself by default (each replication its own synthetic city),
+or 0 for every replication when the scenario says ``layout: fixed``.
 
 Responder behaviour (acceptance, patrol positions, mobilisation delays) uses a
 counter-based generator (:class:`CounterRng`): the draw for a given (purpose, responder,
@@ -24,14 +25,16 @@ import numpy as np
 class Stream(IntEnum):
     """The named streams of a run. Values are part of the reproducibility contract."""
 
-    CITY = 1  # generated city raster, police grids and stations (replication 0 only)
+    CITY = 1  # generated city raster, police grids and stations (layout streams)
     INCIDENTS = 2  # times, cells, kinds, handling and detection delays
-    PLACEMENT = 3  # volunteer homes and duty rank (replication 0 only)
+    PLACEMENT = 3  # volunteer homes and duty rank
     BEHAVIOUR = 4  # key of the counter-based generator for responder decisions
     MESA = 5  # handed to mesa.Model(rng=...); the model draws nothing from it itself
     READINESS = 6  # times and units of unannounced MEU readiness tests
-    MEU_SITES = 7  # MEU sites and sizes (replication 0 only), apart from the volunteers so
-    # that a change of volunteer count never moves a unit
+    MEU_SITES = 7  # MEU sites and sizes, apart from the volunteers so that a change of
+    # volunteer count never moves a unit
+    SUDDEN = 8  # sudden incidents when they have their own rate (incidents.sudden_rate_per_day)
+    PROBES = 9  # probe emergencies (incidents.probes_per_day)
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:

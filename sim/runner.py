@@ -14,7 +14,7 @@ import pandas as pd
 from sim.config import Scenario
 from sim.metrics import summarise
 from sim.model import ResponseModel
-from sim.records import assignments_frame, incidents_frame, readiness_frame
+from sim.records import assignments_frame, readiness_frame
 from sim.vocab import LandUse
 
 #: Simulated seconds between progress callbacks inside one replication.
@@ -27,8 +27,8 @@ class RunTables:
     assignments: pd.DataFrame  # one row per responder commitment
     summary: pd.DataFrame  # tidy long summary (sim.metrics.summarise)
     readiness: pd.DataFrame  # one row per MEU readiness test
-    layout_cells: pd.DataFrame  # the city raster, one row per cell (the seed fixes it)
-    layout_sites: pd.DataFrame  # police stations and MEU sites
+    layout_cells: pd.DataFrame  # the city raster, one row per cell per layout
+    layout_sites: pd.DataFrame  # police stations and MEU sites, per layout
 
 
 def simulate(
@@ -52,7 +52,7 @@ def simulate(
 def tables_of(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(incidents, assignments, readiness tests) of a finished model, with its replication."""
     frames = (
-        incidents_frame(model.records()),
+        model.incidents_table(),
         assignments_frame(model.assignments),
         readiness_frame(model.readiness),
     )
@@ -82,26 +82,28 @@ def run_replications(
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
     parts = []
-    layout = None
+    layouts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for r in range(replications):
         step = None
         if progress is not None:
             step = lambda f, r=r: progress((r + f) / replications)  # noqa: E731
         model = simulate(scenario, seed, r, step)
-        layout = layout or layout_tables(model)
+        if model.layout not in layouts:
+            layouts[model.layout] = layout_tables(model)
         parts.append(tables_of(model))
     inc, asg, ready = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
-    return RunTables(inc, asg, summarise(inc), ready, *layout)
+    cells, sites = (pd.concat(p, ignore_index=True) for p in zip(*layouts.values(), strict=True))
+    return RunTables(inc, asg, summarise(inc, scenario.tiers), ready, cells, sites)
 
 
 def layout_tables(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The layout a seed fixes, as tables: cells (col, row, land use, residents, camera,
+    """The model's layout as tables: cells (col, row, land use, residents, camera,
     police grid) and sites (police stations and MEUs with their positions in m)."""
     city = model.city
     rows, cols = np.indices(city.land_use.shape)
     labels = np.array([u.label for u in LandUse])
     cells = pd.DataFrame({
-        "col": cols.ravel(), "row": rows.ravel(),
+        "layout": model.layout, "col": cols.ravel(), "row": rows.ravel(),
         "land_use": labels[city.land_use.ravel()],
         "population": city.population.ravel(), "camera": city.camera.ravel(),
         "police_grid": city.grid_of_cell.ravel(), "cell_size_m": city.cell_size_m,
@@ -111,4 +113,5 @@ def layout_tables(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame]:
                       "y_m": city.station_xy[:, 1]}),
         pd.DataFrame({"site": "meu", "x_m": model.meus.xy[:, 0], "y_m": model.meus.xy[:, 1]}),
     ], ignore_index=True)  # fmt: skip
+    sites.insert(0, "layout", model.layout)
     return cells, sites

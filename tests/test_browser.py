@@ -77,10 +77,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def view_server(tmp_path):
-    """`jiefang view` on 127.0.0.1 with a busy demo (many incidents, so a few steps show)."""
+    """`jiefang view` on 127.0.0.1 with a busy demo (many incidents and probes, so a few steps
+    show in the tier charts, which count sudden incidents and probes)."""
     scenario = tmp_path / "busy.yaml"
     scenario.write_text(f"extends: {SCENARIOS / 'demo.yaml'}\nname: busy-demo\n"
-                        "incidents: {rate_per_day: 3000, hourly_profile: 1.0}\n")  # fmt: skip
+                        "incidents: {rate_per_day: 3000, probes_per_day: 3000, "
+                        "hourly_profile: 1.0}\n")  # fmt: skip
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sim.cli", "view", str(scenario), "--port", str(port)],

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.metrics import TARGETS
 from sim.records import INCIDENT_COLUMNS
 from tests.conftest import SCENARIOS
 
@@ -48,18 +47,27 @@ def test_incident_table_has_documented_columns_and_both_replications(demo_run):
     assert not df.duplicated(["replication", "incident_id"]).any()
 
 
-def test_summary_json_matches_the_incident_table(demo_run):
+@pytest.mark.parametrize(
+    ("clock", "start"),
+    [("occurrence", "occurred_s"), ("alert", "alerted_s"), ("dispatch", "police_dispatched_s")],
+)
+def test_police_compliance_on_each_clock_recomputed_from_the_table(demo_run, clock, start):
+    """By hand from incidents.parquet: reported sudden incidents (probes included) that need
+    police, first unit on scene within 5 minutes of the clock's start; a unit never sent or
+    never arrived is a failure."""
     out = demo_run[0]
     summary = json.loads((out / "summary.json").read_text())
     df = pd.read_parquet(out / "incidents.parquet")
     df = df[~df["in_warmup"]]
     met = []
     for _, rep in df.groupby("replication"):
-        t = rep["first_police_s"] - rep["occurred_s"]
-        needs = rep["police_needed"] > 0
-        met.append(float((t[needs] <= TARGETS["police"]).mean()))
-    assert summary["tiers"]["police"]["compliance"]["mean"] == pytest.approx(np.mean(met))
+        counted = rep[rep["sudden"] & (rep["police_needed"] > 0) & rep["alerted_s"].notna()]
+        t = (counted["first_police_s"] - counted[start]).fillna(np.inf)
+        met.append(float((t <= 300.0).mean()))
+    assert summary["tiers"]["police"]["by_clock"][clock]["mean"] == pytest.approx(np.mean(met))
     assert summary["replications"] == 2
+    if clock == "alert":  # the tier's own clock is the headline figure
+        assert summary["tiers"]["police"]["compliance"]["mean"] == pytest.approx(np.mean(met))
 
 
 def test_manifest_records_seed_scenario_and_file_hashes(demo_run):

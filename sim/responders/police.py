@@ -1,8 +1,8 @@
 """Police patrol units based at stations (cars and foot patrols).
 
 Each unit is a Mesa agent whose state lives in the fleet's columns. An available unit is at
-its station, or patrolling one of its station's grids (position drawn per call, never
-stepped), or driving back from its last scene (position along the grid path; a unit whose
+its station, or patrolling its beat (a random point of its beat's land, redrawn every patrol
+leg, never stepped), or driving back from its last scene (position along the grid path; a unit whose
 way back crosses water is placed at the scene until it is home, which never makes it look
 nearer than it is).
 """
@@ -82,28 +82,116 @@ class PoliceFleet:
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
         self.state = np.zeros(n, np.int8)  # UnitState code
+        self._units_of: dict[int, list[int]] = {}  # incident -> units sent to it
+        self._sent_at: dict[int, float] = {}  # committed unit -> when sent
+        self._incident_of: dict[int, int] = {}  # committed unit -> its incident
+        self._arrived_at: dict[int, float] = {}
         self._legs_from = -1  # first patrol leg of the cached block of spots
         self._returning = False  # some unit may still be driving back from a scene
         self.small_fleet = SMALL_FLEET
         self.back_from = self.station_xy.copy()  # scene left on the way back
         self.back_from_bank = self.station_bank.copy()
         self.left_at = np.full(n, -np.inf)  # when the unit left that scene
-        # Grids of each station, flattened: station s owns grid_list[grid_start[s]:][:count].
-        self.grid_list = np.argsort(city.station_of_grid, kind="stable")
-        counts = np.bincount(city.station_of_grid, minlength=n_st)
-        self.grid_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.grid_count = counts
-        # Patrol reach of each unit: farthest a patrol spot can be from its station (m).
-        if cfg.patrol_when_idle and n:
-            far = np.abs(city.grid_centre_xy - city.station_xy[city.station_of_grid]).sum(axis=1)
-            per_station = np.zeros(n_st)
-            np.maximum.at(per_station, city.station_of_grid, far + city.cell_size_m)
-            self.reach = per_station[self.station]
+        self._beats(rank)
+
+    def _beats(self, rank: np.ndarray) -> None:
+        """Each unit's beat: the grids of its station dealt out among the station's units
+        (a unit covers several grids when they outnumber it, several units share a grid when
+        they outnumber the grids), flattened to the beat's land cells, so a patrol spot is
+        uniform over the beat's land. ``reach``: farthest a spot can be from the station, m."""
+        city, n = self.city, len(self)
+        n_st = city.station_xy.shape[0]
+        grids_of = [np.flatnonzero(city.station_of_grid == s) for s in range(n_st)]
+        units_at = np.bincount(self.station, minlength=n_st)
+        land = np.flatnonzero(city.grid_of_cell.reshape(-1) >= 0)
+        cells_of_grid = np.split(
+            land[np.argsort(city.grid_of_cell.reshape(-1)[land], kind="stable")],
+            np.cumsum(np.bincount(city.grid_of_cell.reshape(-1)[land],
+                                  minlength=city.grid_centre_xy.shape[0]))[:-1],
+        )  # fmt: skip
+        self.grid_cells = cells_of_grid
+        self.beat_grids: list[np.ndarray] = []
+        beats = []
+        for u in range(n):
+            grids = grids_of[self.station[u]]
+            k = units_at[self.station[u]]
+            mine = (
+                grids[rank[u] % grids.size :: k]
+                if grids.size >= k
+                else grids[[rank[u] % grids.size]]
+            )
+            self.beat_grids.append(mine)
+            beats.append(
+                np.concatenate([cells_of_grid[g] for g in mine]) if mine.size else land[:0]
+            )
+        self.beat_count = np.array([b.size for b in beats], np.int64)
+        self.beat_start = np.concatenate([[0], np.cumsum(self.beat_count)[:-1]]).astype(np.int64)
+        self.beat_cells = np.concatenate(beats) if beats else np.zeros(0, np.int64)
+        self.reach = np.zeros(n)
+        self.relocated: dict[int, int] = {}  # unit -> grid it covers instead of its beat
+        self._home_reach = self.reach
+        if self.cfg.patrol_when_idle and self.beat_cells.size:
+            s = city.cell_size_m
+            col, row = self.beat_cells % city.width, self.beat_cells // city.width
+            owner = np.repeat(np.arange(n), self.beat_count)
+            far = np.abs(col * s - self.station_xy[owner, 0]) + np.abs(
+                row * s - self.station_xy[owner, 1]
+            )
+            np.maximum.at(self.reach, owner, far + 2 * s)
+        self._home_reach = self.reach.copy()
+
+    # ------------------------------------------------------------------ beats and cover
+    def covers(self, u: int, grid: int) -> bool:
+        """Whether unit ``u`` patrols ``grid`` now (its beat, or the grid it was moved to)."""
+        if u in self.relocated:
+            return self.relocated[u] == grid
+        return bool(np.any(self.beat_grids[u] == grid))
+
+    def relocate(self, u: int, grid: int | None) -> None:
+        """Unit ``u`` patrols ``grid`` from now on (``None``: back to its own beat). A moved
+        unit's patrol spot can be anywhere, so the dispatch bound stops pruning it."""
+        if grid is None:
+            self.relocated.pop(u, None)
+            self.reach[u] = self._home_reach[u]
         else:
-            self.reach = np.zeros(n)
+            self.relocated[u] = grid
+            self.reach[u] = np.inf
 
     def __len__(self) -> int:
         return self.station.shape[0]
+
+    # ------------------------------------------------------------------ commitments
+    def commit(self, u: int, incident: int, t: float) -> None:
+        """Unit ``u`` is sent to ``incident`` at ``t``."""
+        self.state[u] = _STATE_CODE[UnitState.EN_ROUTE]
+        self.left_at[u] = -np.inf
+        self._units_of.setdefault(incident, []).append(u)
+        self._incident_of[u] = incident
+        self._sent_at[u] = t
+
+    def reach_scene(self, u: int, t: float) -> None:
+        self.state[u] = _STATE_CODE[UnitState.ON_SCENE]
+        self._arrived_at[u] = t
+
+    def release(self, incident: int) -> list[tuple[int, float, float]]:
+        """(unit, sent, arrived) of every unit committed to ``incident``, now released."""
+        out = [(u, self._sent_at.pop(u), self._arrived_at.pop(u))
+               for u in self._units_of.get(incident, ())]  # fmt: skip
+        for u, _, _ in out:
+            self._incident_of.pop(u, None)
+        return out
+
+    def units_for(self, incident: int) -> list[int]:
+        """Units sent to ``incident`` (so far, including any released)."""
+        return self._units_of.get(incident, [])
+
+    def incident_of(self, u: int) -> int:
+        """The incident committed unit ``u`` was sent to (-1 if it is not committed)."""
+        return self._incident_of.get(u, -1)
+
+    def committed(self) -> dict[int, float]:
+        """Units committed now: unit -> when it was sent."""
+        return dict(self._sent_at)
 
     def available(self) -> np.ndarray:
         return np.flatnonzero(self.state == _STATE_CODE[UnitState.AVAILABLE])
@@ -257,20 +345,36 @@ class PoliceFleet:
             self._legs_from = first
             self._spots = spots.reshape(LEGS_PER_BLOCK, n, 2)
             self._spot_bank = self.city.bank_of(spots).reshape(LEGS_PER_BLOCK, n)
-        return self._spots[leg - first], self._spot_bank[leg - first]
+        spots, banks = self._spots[leg - first], self._spot_bank[leg - first]
+        if self.relocated and self.cfg.patrol_when_idle:
+            spots, banks = spots.copy(), banks.copy()
+            for u, grid in self.relocated.items():
+                spots[u] = self._spot_in(self.grid_cells[grid], u, leg)
+                banks[u] = self.city.bank_at(*spots[u].tolist())
+        return spots, banks
+
+    def _spot_in(self, cells: np.ndarray, u: int, leg: int) -> np.ndarray:
+        """A uniform point of ``cells`` from unit ``u``'s patrol draw of ``leg``."""
+        if cells.size == 0:
+            return self.station_xy[u].copy()
+        bits = self.draws.bits(Purpose.POLICE_PATROL, np.array([u]), np.array([leg]))
+        uc, ux, uy = (float(v[0]) for v in split_uniforms(bits, 3))
+        cell = cells[min(int(uc * cells.size), cells.size - 1)]
+        s, w = self.city.cell_size_m, self.city.width
+        return np.array([(cell % w + ux) * s, (cell // w + uy) * s])
 
     def patrol_spots(self, ids: np.ndarray, leg) -> np.ndarray:
-        """Where each unit is during patrol leg ``leg``: its station, or a spot in its grids."""
-        if not self.cfg.patrol_when_idle or ids.size == 0:
+        """Where each unit is during patrol leg ``leg``: its station, or a uniform point of
+        its beat's land (a uniform cell of the beat, then a uniform point in the cell)."""
+        if not self.cfg.patrol_when_idle or ids.size == 0 or self.beat_cells.size == 0:
             return self.station_xy[ids].copy()
-        st = self.station[ids]
-        count = self.grid_count[st]
-        ug, ux, uy = split_uniforms(self.draws.bits(Purpose.POLICE_PATROL, ids, leg), 3)
-        pick = self.grid_start[st] + np.minimum((ug * count).astype(np.int64), count - 1)
-        grid = self.grid_list[np.maximum(pick, 0)]
-        jitter = np.stack([ux - 0.5, uy - 0.5], axis=1)
-        patrol = self.city.grid_centre_xy[grid] + jitter * self.city.cell_size_m
-        return self.city.clip(np.where((count > 0)[:, None], patrol, self.station_xy[ids]))
+        count = self.beat_count[ids]
+        uc, ux, uy = split_uniforms(self.draws.bits(Purpose.POLICE_PATROL, ids, leg), 3)
+        pick = self.beat_start[ids] + np.minimum((uc * count).astype(np.int64), count - 1)
+        cell = self.beat_cells[np.clip(pick, 0, max(self.beat_cells.size - 1, 0))]
+        s, w = self.city.cell_size_m, self.city.width
+        patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
+        return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
 
 
 def _along_l_path(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
