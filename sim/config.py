@@ -679,6 +679,7 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
             kind.self_rescue or (kind.volunteers and volunteers_can)
             or (kind.meu_teams > 0 and meu.count > 0 and meu.coverage_radius_m > 0)
             or (kind.police_units > 0 and police.units > 0)
+            or bool(kind.fleets)  # a plug-in fleet's own config says whether it can go
         )  # fmt: skip
         if not helped:
             yield (
