@@ -428,3 +428,19 @@ def test_a_river_without_bridges_is_accepted_and_runs(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(path), "--out", str(out), "-q", "--no-plot"]) == 0
     assert (out / "summary.json").is_file()
+
+
+def test_a_kind_helped_only_by_a_plug_in_fleet_is_feasible():
+    from sim.config import check_feasible
+    from sim.fleets import register_fleet, unregister_fleet
+    from tests.test_fleets import FireBrigade, fire_scenario
+
+    register_fleet(FireBrigade)
+    try:
+        only_fleet = {"self_rescue": False, "police_units": 0, "meu_teams": 0}
+        tiers = [{"name": "professional", "target_s": 1200, "responders": ["fire_brigade"],
+                  "clock": "alert"}]  # fmt: skip
+        sc = fire_scenario(incidents={"kinds": {"fire": only_fleet}}, tiers=tiers)
+        check_feasible(sc, "s.yaml")  # no error: the brigade can go
+    finally:
+        unregister_fleet(FireBrigade.name)
