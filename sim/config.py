@@ -1279,8 +1279,8 @@ def format_validation_error(
         msg = e["msg"]
         located = _KEY_PREFIX.match(msg.removeprefix("Value error, "))
         if located:  # a check over a whole section that names the key it is about
-            key = located.group(1)
-            loc = key if loc == "(top level)" else f"{loc}.{key}"
+            key = located.group(1)  # the schema's own key path, from our own validators
+            text = key if text == "(top level)" else f"{text}.{key}"
             msg = located.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
