@@ -88,12 +88,18 @@ def _positive_float(text: str) -> float:
 def _out_path(text: str) -> Path:
     """An output folder: `--out ""` would silently mean the current folder."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("expected a folder path, got an empty string")
+        raise argparse.ArgumentTypeError(f"expected a folder path, got {_show_arg(text)}")
     if "\x00" in text:
         raise argparse.ArgumentTypeError(f"a path cannot contain a NUL byte: {_show_arg(text)}")
     if len(text.encode("utf-8", "surrogateescape")) > 4095:
         raise argparse.ArgumentTypeError(f"path longer than 4095 bytes: {_show_arg(text)}")
     return Path(text)
+
+
+def _run_out_path(text: str) -> Path:
+    """`run --out ""` is let through: the run folder refuses the current folder by name
+    (sim/store.py RunFolder), which says more than a usage error."""
+    return Path(text) if text == "" else _out_path(text)
 
 
 def _in_path(text: str) -> Path:
@@ -152,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replications (default: the scenario's `replications`)",
     )  # fmt: skip
     run.add_argument(
-        "--out", type=_out_path, default=None,
+        "--out", type=_run_out_path, default=None,
         help="output folder (default results/<scenario name>/seed-<seed>)",
     )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
