@@ -30,13 +30,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"jiefang: error: {message}\n")
 
 
-def _non_negative_int(text: str) -> int:
+def _show_arg(text: str) -> str:
+    """An argument echoed in an error: escaped and short (it may be anything)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:61])
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _non_negative_int(text: str, limit: int = 2**63 - 1) -> int:
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 30 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_show_arg(text)}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"expected a number <= {limit:,}, got {value:,}")
     return value
 
 
@@ -45,6 +55,85 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def _bounded(low: int, high: int, what: str):
+    """A whole number in [low, high]; ``what`` says why the bound is there."""
+
+    def parse(text: str) -> int:
+        value = _non_negative_int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number <= {high:,} ({what}), got {value:,}"
+            )
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    import math  # here, not at the top: the parser's helpers stand alone
+
+    try:
+        value = float(text) if len(text) <= 30 else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {_show_arg(text)}")
+    return value
+
+
+def _out_path(text: str) -> Path:
+    """An output folder: `--out ""` would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder path, got {_show_arg(text)}")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot contain a NUL byte: {_show_arg(text)}")
+    if len(text.encode("utf-8", "surrogateescape")) > 4095:
+        raise argparse.ArgumentTypeError(f"path longer than 4095 bytes: {_show_arg(text)}")
+    return Path(text)
+
+
+def _run_out_path(text: str) -> Path:
+    """`run --out ""` is let through: the run folder refuses the current folder by name
+    (sim/store.py RunFolder), which says more than a usage error."""
+    return Path(text) if text == "" else _out_path(text)
+
+
+def _in_path(text: str) -> Path:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    return Path(text)
+
+
+def _add_budget(parser: argparse.ArgumentParser) -> None:
+    from sim.budget import DEFAULT_CPU_MINUTES, DEFAULT_MEMORY_GB, ENV_CPU, ENV_MEMORY
+
+    parser.add_argument(
+        "--budget-memory-gb", type=_positive_float, default=None, metavar="GB",
+        help=f"refuse work estimated to need more memory (default {DEFAULT_MEMORY_GB:g}, "
+        f"or ${ENV_MEMORY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget-cpu-minutes", type=_positive_float, default=None, metavar="MIN",
+        help=f"refuse work estimated to need more CPU time (default {DEFAULT_CPU_MINUTES:g}, "
+        f"or ${ENV_CPU})",
+    )  # fmt: skip
+
+
+def _budget(args):
+    from sim.budget import Budget
+
+    return Budget.from_env(args.budget_memory_gb, args.budget_cpu_minutes)
+
+
+def _check_run_budget(scenario, replications: int, source: Path, budget) -> None:
+    """All replications of a run, before the first is built (the file alone was checked)."""
+    from sim.budget import check_run
+
+    check_run(scenario, replications, str(source), budget)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,18 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
         "assignments.parquet, summary.json, summary.csv, manifest.json and "
         "response_ecdf.png into the output folder.",
     )
-    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("scenario", type=_in_path, help="scenario YAML file")
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
     run.add_argument(
-        "--replications", "-r", type=_positive_int, default=None,
+        "--replications", "-r", type=_bounded(1, 100_000, "as in a scenario file"), default=None,
         help="replications (default: the scenario's `replications`)",
     )  # fmt: skip
     run.add_argument(
-        "--out", type=Path, default=None,
+        "--out", type=_run_out_path, default=None,
         help="output folder (default results/<scenario name>/seed-<seed>)",
     )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_budget(run)
 
     sweep = sub.add_parser(
         "sweep",
@@ -83,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Runs already stored in the output folder are skipped, so an interrupted sweep "
         "resumes where it stopped.",
     )
-    sweep.add_argument("sweep", type=Path, help="sweep YAML file")
+    sweep.add_argument("sweep", type=_in_path, help="sweep YAML file")
     sweep.add_argument(
-        "--workers", "-w", type=_positive_int, default=1,
+        "--workers", "-w", type=_bounded(1, 512, "worker processes"), default=1,
         help="worker processes (default 1: run in this process)",
     )  # fmt: skip
     sweep.add_argument(
@@ -94,35 +184,37 @@ def build_parser() -> argparse.ArgumentParser:
         "LocalCluster of --workers processes",
     )  # fmt: skip
     sweep.add_argument(
-        "--out", type=Path, default=None, help="output folder (default results/sweeps/<name>)"
+        "--out", type=_out_path, default=None, help="output folder (default results/sweeps/<name>)"
     )
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_budget(sweep)
 
     plot = sub.add_parser(
         "plot", help="figures (PNG and SVG) from a run's or a sweep's results folder"
     )
     plot.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
-    plot.add_argument("--out", type=Path, default=None, help="default RESULTS/figures")
+    plot.add_argument("--out", type=_out_path, default=None, help="default RESULTS/figures")
 
     compare = sub.add_parser(
         "compare", help="two runs side by side: differences with 95 %% CIs, overlaid ECDFs"
     )
     compare.add_argument("a", type=Path, help="results folder of run A")
     compare.add_argument("b", type=Path, help="results folder of run B")
-    compare.add_argument("--out", type=Path, default=None,
+    compare.add_argument("--out", type=_out_path, default=None,
                          help="default results/compare/<A>-vs-<B>")  # fmt: skip
 
     view = sub.add_parser(
         "view", help="watch a scenario in the browser (Mesa SolaraViz on 127.0.0.1)"
     )
-    view.add_argument("scenario", type=Path, nargs="?", default=None,
+    view.add_argument("scenario", type=_in_path, nargs="?", default=None,
                       help="scenario YAML file (default scenarios/demo.yaml)")  # fmt: skip
     view.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    view.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
+    view.add_argument("--port", type=_bounded(1, 65535, "a TCP port"), default=8765,
+                      help="port (default 8765)")  # fmt: skip
 
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
-    report.add_argument("--out", type=Path, default=None, help="default RESULTS/report.html")
+    report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
     return parser
 
 
@@ -161,8 +253,10 @@ def cmd_run(args) -> int:
     from sim.store import RunFolder, manifest, safe_name, write_csv, write_json, write_parquet
     from sim.summary import summary_document, summary_text
 
-    scenario = load_scenario(args.scenario)
+    budget = _budget(args)
+    scenario = load_scenario(args.scenario, budget=budget)
     reps = args.replications or scenario.replications
+    _check_run_budget(scenario, reps, args.scenario, budget)
     out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"
     # Entering checks, locks and probes `out` before the simulation; every file goes into a
     # staging folder that replaces `out` whole at the end (the old run or the new, never a mix).
@@ -215,7 +309,7 @@ def cmd_sweep(args) -> int:
     from sim.store import safe_name
     from sim.sweep import load_sweep
 
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
     total = len(sweep.points) * sweep.spec.replications
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,

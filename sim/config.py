@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
+import stat
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,7 +54,8 @@ def _hourly(name: str, v: Any, low: float, high: float | None = None) -> list[fl
         raise ValueError(f"{name} must be one number or a list of 24 numbers (hours 0-23)")
     for h, x in enumerate(values):
         if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise ValueError(f"{name}[{h}] must be a finite number, got {x!r}")
+            # The type only: the value may come from a file whose text must not be echoed.
+            raise ValueError(f"{name}[{h}] must be a finite number, got {_kind(x)}")
         if x < low or (high is not None and x > high):
             bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
             raise ValueError(f"{name}[{h}] must be {bound}, got {x!r}")
@@ -598,63 +602,497 @@ class Scenario(Strict):
         raw = self.model_dump(mode="python")
         for path, value in changes.items():
             set_path(raw, path, value)
+        # Only the changed values are echoed; the rest come from the scenario's files.
+        changed = {tuple(p.split(".")): "<changes>" for p in changes}
         try:
-            return Scenario.model_validate(raw)
+            scenario = Scenario.model_validate(raw)
         except ValidationError as err:
-            raise ScenarioError(format_validation_error("<changes>", err)) from None
+            raise ScenarioError(
+                format_validation_error("<changes>", err, changed, "the scenario")
+            ) from None
+        check_feasible(scenario, "<changes>", changed)
+        return scenario
 
 
 # Defaults for the distributions are built by factories; keep names importable for tests.
 __all__ = ["Exponential", "Fixed", "Lognormal", "Scenario", "ScenarioError", "load_scenario"]
 
 
+# ---------------------------------------------------------------------------- feasibility
+#: A scenario's name goes into folder names and reports.
+MAX_NAME_CHARS = 200
+
+
+def check_feasible(
+    scenario: Scenario, source: str, origins: Origins | None = None, own: str | None = None
+) -> None:
+    """Refuse scenarios that validate key by key yet cannot be simulated meaningfully.
+
+    Each is found from the configuration alone (and the map file, read once with a size
+    cap), before anything is built. Behaviour that is allowed and defined instead is
+    documented in docs/reliability.md (e.g. ``police.units: 0`` means no police tier).
+    """
+    own = source if own is None else own
+    map_from = (origins or {}).get(("city", "map_file"), own)
+    problems = [
+        f"{source}: {_render_loc(loc, own, origins, None)[0]}: {what}"
+        for loc, what in _infeasible(scenario, source, map_from == own)
+    ]
+    if problems:
+        raise ScenarioError("\n".join(problems[:MAX_PROBLEMS]))
+
+
+def _infeasible(sc: Scenario, source: str, own_map: bool = True):
+    if not sc.name.isprintable() or len(sc.name) > MAX_NAME_CHARS:
+        yield (
+            ("name",),
+            (
+                f"must be printable text of at most {MAX_NAME_CHARS} characters "
+                f"(got {len(sc.name):,} characters)"
+            ),
+        )
+    shares = [k.share for k in sc.incidents.kinds.values()]
+    if not math.isfinite(sum(shares)):
+        yield (
+            ("incidents", "kinds"),
+            (
+                "the kinds' shares add up to more than the largest number (about 1.8e308); "
+                "shares are relative frequencies, so use numbers of a sensible size"
+            ),
+        )
+    vol, meu, police = sc.volunteers, sc.meus, sc.police
+    volunteers_can = (
+        vol.count > 0 and vol.acceptance > 0 and vol.max_responders > 0
+        and max(vol.on_duty_share) > 0
+    )  # fmt: skip
+    for name, kind in sc.incidents.kinds.items():
+        loc = ("incidents", "kinds", name)
+        if 0 < police.units < kind.police_units:
+            yield (
+                (*loc, "police_units"),
+                (
+                    f"needs {kind.police_units} police units at once but police.units is "
+                    f"{police.units}: units would wait at these incidents for good"
+                ),
+            )
+        helped = (
+            kind.self_rescue or (kind.volunteers and volunteers_can)
+            or (kind.meu_teams > 0 and meu.count > 0 and meu.coverage_radius_m > 0)
+            or (kind.police_units > 0 and police.units > 0)
+            or bool(kind.fleets)  # a plug-in fleet's own config says whether it can go
+        )  # fmt: skip
+        if not helped:
+            yield (
+                loc,
+                (
+                    "nobody can ever help with this kind: self_rescue is off and no volunteers, "
+                    "MEU teams or police units can be sent to it"
+                ),
+            )
+    if sc.city.population == 0 and vol.count > 0:
+        yield (
+            ("city", "population"),
+            (
+                f"is 0 but volunteers.count is {vol.count:,}: volunteers live among the "
+                "residents, so none could be placed"
+            ),
+        )
+    if sc.city.population == 0 and meu.count > 0 and meu.site_cells is None:
+        yield (
+            ("city", "population"),
+            (
+                f"is 0 but meus.count is {meu.count:,}: MEU sites are drawn where people live "
+                "(give meus.site_cells to place them by hand)"
+            ),
+        )
+    if sc.city.map_file is not None:
+        key = _map_key(Path(sc.city.map_file))
+        if key in _MAP_SEEN:  # every sweep point names the same map: read it once
+            shape, land = _MAP_SEEN[key]
+        else:
+            shape, land = yield from _map_problems(Path(sc.city.map_file), source, own_map)
+            if key is not None and shape is not None:
+                if len(_MAP_SEEN) > 16:
+                    _MAP_SEEN.clear()
+                _MAP_SEEN[key] = (shape, land)
+    else:
+        shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
+    if shape is None:
+        return
+    cells = shape[0] * shape[1]
+    for key in ("grids", "stations"):
+        if getattr(police, key) > cells:
+            yield (
+                ("police", key),
+                (
+                    f"{getattr(police, key):,} is more than the city's {cells:,} cells "
+                    f"(each police {key[:-1]} needs at least one cell)"
+                ),
+            )
+    if land is not None and not land.any():
+        yield ("city",), "has no land cells (all water or bridges): nobody could live there"
+    for key, cells in (("police", police.station_cells), ("meus", meu.site_cells)):
+        name = "station_cells" if key == "police" else "site_cells"
+        for i, (col, row) in enumerate(cells or []):
+            if row >= shape[0] or col >= shape[1]:
+                yield (
+                    (key, name, i),
+                    (f"[{col}, {row}] is outside the city ({shape[1]} x {shape[0]} cells)"),
+                )
+            elif land is not None and not land[row, col]:
+                yield (key, name, i), f"[{col}, {row}] is on water or a bridge, not on land"
+
+
+#: Map files already checked, by (path, modification time, size).
+_MAP_SEEN: dict[tuple, tuple] = {}
+
+
+def _map_key(path: Path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _generated_land(city: CityConfig):
+    """Cells of a generated city that may be land: only cells every river covers whatever
+    the seed are water here (exact for rivers that do not meander)."""
+    import numpy as np
+
+    if city.width * city.height > 4_000_000:
+        return None
+    land = np.ones((city.height, city.width), dtype=bool)
+    for r in city.rivers:
+        across = city.height if r.axis == "horizontal" else city.width
+
+        def low(centre: float, across=across, r=r) -> int:
+            return int(np.clip(np.round(centre - r.width_cells / 2), 0, across - 1))
+
+        # The bend moves the band by up to meander_cells either way (sim.city._carve_river).
+        lo_min = low(r.position * across - r.meander_cells)
+        lo_max = low(r.position * across + r.meander_cells)
+        band = slice(lo_max, min(lo_min + r.width_cells, across))
+        if r.axis == "horizontal":
+            land[band, :] = False
+        else:
+            land[:, band] = False
+    return land
+
+
+def _map_problems(path: Path, source: str, own: bool = True):
+    """Check a map file as the city will read it; return ((rows, columns), land mask).
+
+    Messages give row and column, never the file's text (it may be any file).
+    """
+    import numpy as np
+
+    from sim.vocab import MAP_CHARS, LandUse
+
+    where = ("city", "map_file")
+    shown = _show_path(path) if own else "(the map file named in another file)"
+    try:
+        data = read_regular_file(path, MAX_MAP_BYTES, f"{source}: city.map_file: {shown}")
+    except ScenarioError as err:
+        raise ScenarioError(str(err)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        yield where, f"{shown}: not a UTF-8 text file"
+        return None, None
+    lines = [ln.rstrip("\r\n") for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        yield where, f"{shown}: map file has no rows"
+        return None, None
+    width = len(lines[0])
+    if len(lines) > MAX_MAP_CELLS or width > MAX_MAP_CELLS:
+        yield (
+            where,
+            (
+                f"{shown}: map is {width:,} x {len(lines):,} cells; at most "
+                f"{MAX_MAP_CELLS} x {MAX_MAP_CELLS}"
+            ),
+        )
+        return None, None
+    codes = np.full(128, -1, dtype=np.int16)
+    for ch, use in MAP_CHARS.items():
+        codes[ord(ch)] = int(use)
+    grid = np.zeros((len(lines), width), dtype=np.int16)
+    for r, line in enumerate(lines):
+        if len(line) != width:
+            yield (
+                where,
+                (f"{shown}: map row {r + 1} has {len(line)} cells, expected {width} like row 1"),
+            )
+            return None, None
+        raw = np.frombuffer(line.encode("utf-32-le"), dtype=np.uint32)
+        row = np.where(raw < 128, codes[np.minimum(raw, 127)], -1)
+        bad = np.flatnonzero(row < 0)
+        if bad.size:
+            allowed = " ".join(MAP_CHARS)
+            yield (
+                where,
+                (
+                    f"{shown}: map row {r + 1}, column {bad[0] + 1}: not a map "
+                    f"character (expected one of {allowed})"
+                ),
+            )
+            return None, None
+        grid[r] = row
+    land = (grid != LandUse.WATER) & (grid != LandUse.BRIDGE)
+    return grid.shape, land
+
+
 # ---------------------------------------------------------------------------- loading
+#: Scenario and sweep files are small; anything larger is a mistake or hostile (issue 11).
+MAX_YAML_BYTES = 1 << 20
+#: Map files: a 4000 x 4000 raster with line ends and a few comment lines.
+MAX_MAP_BYTES = 17 << 20
+MAX_MAP_CELLS = 4000
+#: Values in one YAML document after aliases are expanded (a 1 MiB file without aliases
+#: holds fewer); bounds "billion laughs" documents before anything walks them.
+MAX_YAML_VALUES = 250_000
+#: Longest path the kernel accepts (PATH_MAX) and longest path component (NAME_MAX).
+MAX_PATH_BYTES, MAX_NAME_BYTES = 4095, 255
+#: At most this many problems are listed in one message; the rest are counted.
+MAX_PROBLEMS = 20
+
+_EXP_NUMBER_TAG = "tag:jiefang,2026:exponent-number"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that refuses duplicate keys (a silent last-one-wins is a user trap)."""
+    """Safe YAML loader that refuses duplicate keys (a silent last-one-wins is a user trap),
+    refuses keys that are lists or mappings, keeps the standard ``<<`` merge key, and reads
+    ``1e5`` as a number (YAML 1.1 makes it a string)."""
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:  # merged keys may be overridden: not duplicates
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain name, not a list or a mapping",
+                key_node.start_mark,
+            )  # fmt: skip
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {_short(key)}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_exponent_number(loader: _UniqueKeyLoader, node: yaml.ScalarNode):
+    """``1e5`` -> 100000 (whole, exactly representable) and ``2.5e-3`` -> 0.0025."""
+    value = float(loader.construct_scalar(node).replace("_", ""))
+    if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_UniqueKeyLoader.add_constructor(_EXP_NUMBER_TAG, _construct_exponent_number)
+_EXP_NUMBER = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+# add_implicit_resolver appends (after YAML 1.1's float rule); ours must come first, in this
+# class's own copy of the table.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "-+.0123456789":
+    _UniqueKeyLoader.yaml_implicit_resolvers.setdefault(_first, []).insert(
+        0, (_EXP_NUMBER_TAG, _EXP_NUMBER)
+    )
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors become :class:`ScenarioError`."""
+class _TooBig(Exception):
+    pass
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Values in the document once every alias is expanded, without expanding any.
+
+    Aliases share their node, so the document is a graph; sizes are summed over it once.
+    Raises _TooBig over MAX_YAML_VALUES, ValueError for a node that contains itself.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        )  # fmt: skip
+        if done:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            if size[key] > MAX_YAML_VALUES:
+                raise _TooBig
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ValueError("an alias refers to a value that contains it")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = _UniqueKeyLoader(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short escaped fragment of a value: never more than ``limit`` characters, no control
+    characters, so a message can neither flood a terminal nor steer it."""
+    return _short(value, limit)
+
+
+def _show_path(text: str | Path) -> str:
+    text = str(text)
+    return text if len(text) <= 200 and text.isprintable() else _short(text, 80)
+
+
+def check_path_text(text: str, where: str, *, echo: bool = True) -> None:
+    """A file path named in a file: something the OS can open, or one clear error.
+
+    ``echo=False``: the path was read from a file whose text is never shown.
+    """
+    got = f" (got {_short(text)})" if echo else ""
+    if not text:
+        raise ScenarioError(f"{where}: expected a file path, got an empty string")
+    if "\x00" in text:
+        raise ScenarioError(f"{where}: a file path cannot contain a NUL byte{got}")
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) > MAX_PATH_BYTES:
+        raise ScenarioError(
+            f"{where}: file path is {len(raw):,} bytes long; at most {MAX_PATH_BYTES}{got}"
+        )
+    if any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
+        raise ScenarioError(
+            f"{where}: a file or folder name in the path is longer than {MAX_NAME_BYTES} bytes{got}"
+        )
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)  # fmt: skip
+
+
+def read_regular_file(path: Path, limit: int, where: str | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or one clear error.
+
+    Devices, FIFOs and sockets are refused before they are opened (``/dev/zero`` would be
+    read until memory runs out, a FIFO would block for good); the open itself does not
+    block and the type is checked again on the open file.
+    """
+    where = where or _show_path(path)
+    check_path_text(str(path), where)
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular(info.st_mode)
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _NotRegular(info.st_mode)
+            if info.st_size > limit:
+                raise _Oversize(info.st_size)
+            data = b""
+            while len(data) <= limit:
+                chunk = os.read(fd, limit + 1 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a directory, expected a YAML file") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a UTF-8 text file") from None
+        raise ScenarioError(f"{where}: file not found") from None
+    except NotADirectoryError:
+        raise ScenarioError(f"{where}: file not found (a folder on the path is a file)") from None
+    except PermissionError:
+        raise ScenarioError(f"{where}: cannot read (permission denied)") from None
+    except _NotRegular as err:
+        kind = next((name for test, name in _FILE_KINDS if test(err.mode)), "not a regular file")
+        expected = "a YAML file" if stat.S_ISDIR(err.mode) else "only regular files are read"
+        raise ScenarioError(f"{where}: is {kind}, expected a regular file ({expected})") from None
+    except _Oversize as err:
+        raise ScenarioError(
+            f"{where}: file is {err.size:,} bytes; at most {limit:,} are read"
+        ) from None
     except OSError as err:
-        raise ScenarioError(f"{path}: cannot read ({err.strerror})") from None
+        raise ScenarioError(f"{where}: cannot read ({err.strerror or 'error'})") from None
+    if len(data) > limit:
+        raise ScenarioError(f"{where}: file is larger than {limit:,} bytes; at most that is read")
+    return data
+
+
+class _NotRegular(Exception):
+    def __init__(self, mode: int):
+        self.mode = mode
+
+
+class _Oversize(Exception):
+    def __init__(self, size: int):
+        self.size = size
+
+
+def read_yaml_mapping(path: Path, where: str | None = None, *, own: bool = True) -> dict:
+    """Read a YAML file that must hold a mapping; errors become :class:`ScenarioError`.
+
+    ``own``: the file is the one the user named. Problems in any other file (a scenario's
+    ``extends`` chain, a sweep's base) are reported by line and column only, since that
+    file's text may be anything the user can name (``/etc/shadow``).
+    """
+    where = where or _show_path(path)
+    data = read_regular_file(path, MAX_YAML_BYTES, where)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: not a UTF-8 text file") from None
+    try:
+        doc = _parse_yaml(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ScenarioError(f"{path}: {where}invalid YAML: {err.problem or err}") from None
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"{path}: invalid YAML: {err}") from None
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = _escape(str(err.problem), 160) if own and err.problem else ""
+        detail = f": {problem}" if problem else ""
+        raise ScenarioError(f"{where}: {at}invalid YAML{detail}") from None
+    except yaml.YAMLError:
+        raise ScenarioError(f"{where}: invalid YAML") from None
     except RecursionError:
-        raise ScenarioError(f"{path}: invalid YAML: nested too deeply") from None
-    if data is None:
-        raise ScenarioError(f"{path}: file is empty, expected a mapping of scenario keys")
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: expected a mapping of keys at the top, got {_kind(data)}")
-    return data
+        raise ScenarioError(f"{where}: invalid YAML: nested too deeply") from None
+    except _TooBig:
+        raise ScenarioError(
+            f"{where}: the document expands to more than {MAX_YAML_VALUES:,} values "
+            "(aliases repeated inside aliases?); scenario and sweep files are far smaller"
+        ) from None
+    except ValueError as err:  # the recursive alias
+        raise ScenarioError(f"{where}: invalid YAML: {err}") from None
+    if doc is None:
+        raise ScenarioError(f"{where}: file is empty, expected a mapping of scenario keys")
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{where}: expected a mapping of keys at the top, got {_kind(doc)}")
+    return doc
 
 
 def _kind(value: Any) -> str:
@@ -694,59 +1132,175 @@ def set_path(raw: dict, path: str, value: Any) -> None:
         if nxt is None:
             nxt = node[key] = {}
         if not isinstance(nxt, dict):
-            raise ScenarioError(f"{path}: {key!r} is not a mapping, cannot set a key inside it")
+            raise ScenarioError(
+                f"{_show(path)}: {_show(key)} is not a mapping, cannot set a key inside it"
+            )
         node = nxt
     node[keys[-1]] = value
 
 
-def resolve_extends(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+#: key path (tuple of keys) -> file its value was read from (see :func:`resolve_origins`).
+Origins = dict[tuple, str]
+
+
+def resolve_extends(path: Path) -> dict[str, Any]:
     """The raw mapping of a scenario with its ``extends`` chain merged in (base first)."""
-    path = path.resolve() if path.exists() else path
+    return resolve_origins(path)[0]
+
+
+def resolve_origins(
+    path: Path, where: str | None = None, _chain: tuple[Path, ...] = (), *, own: bool = True
+) -> tuple[dict[str, Any], Origins]:
+    """:func:`resolve_extends`, and the file each key path was read from."""
+    where = where or _show_path(path)
+    check_path_text(str(path), where, echo=own)
+    try:
+        path = path.resolve() if path.exists() else path
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ScenarioError(
+            f"{where}: cannot read ({getattr(err, 'strerror', None) or 'symlink loop'})"
+        ) from None
     if path in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, path))
-        raise ScenarioError(f"{path}: extends: cycle {cycle}")
-    raw = read_yaml_mapping(path)
+        raise ScenarioError(
+            f"{where}: extends: cycle (the chain of {len(_chain)} file(s) returns to "
+            f"{_show_path(_chain[0]) if path == _chain[0] else 'a file in it'})"
+        )
+    raw = read_yaml_mapping(path, where, own=own)
     parent = raw.pop("extends", None)
+    raw = _anchor_paths(raw, path.parent, where, own=own)
+    origins: Origins = {}
+    _mark_origins(raw, (), str(path), origins)
     if parent is None:
-        return _anchor_paths(raw, path.parent)
+        return raw, origins
     if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: extends: expected a file path, got {_kind(parent)}")
-    base = resolve_extends(path.parent / parent, (*_chain, path))
-    return deep_merge(base, _anchor_paths(raw, path.parent))
+        raise ScenarioError(f"{where}: extends: expected a file path, got {_kind(parent)}")
+    check_path_text(parent, f"{where}: extends", echo=own)
+    # A path read from another file is not shown either: it is that file's text.
+    shown = _show_path(parent) if own else "(the file it names)"
+    base, base_origins = resolve_origins(
+        path.parent / parent, f"{where}: extends: {shown}", (*_chain, path), own=False
+    )
+    return deep_merge(base, raw), {**base_origins, **origins}
 
 
-def _anchor_paths(raw: dict, folder: Path) -> dict:
+def _mark_origins(node: Any, prefix: tuple, label: str, out: Origins) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out[(*prefix, key)] = label
+            _mark_origins(value, (*prefix, key), label, out)
+
+
+def _anchor_paths(raw: dict, folder: Path, where: str = "", *, own: bool = True) -> dict:
     """File paths inside a scenario are relative to the file that names them."""
     city = raw.get("city")
     if isinstance(city, dict) and isinstance(city.get("map_file"), str):
+        check_path_text(city["map_file"], f"{where}: city.map_file", echo=own)
         city = dict(city)
-        city["map_file"] = str((folder / city["map_file"]).resolve())
+        try:
+            city["map_file"] = str((folder / city["map_file"]).resolve())
+        except (OSError, RuntimeError):
+            raise ScenarioError(f"{where}: city.map_file: cannot resolve the path") from None
         raw = {**raw, "city": city}
     return raw
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
+def _schema_names() -> frozenset[str]:
+    """Every key the scenario and sweep schemas know: safe to print from any file."""
+    names: set[str] = set(typing.get_args(LandUseName))
+    todo: list[Any] = [Scenario]
+    seen: set[Any] = set()
+    while todo:
+        item = todo.pop()
+        if item in seen:
+            continue
+        seen.add(item)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            for name, field in item.model_fields.items():
+                names.update(n for n in (name, field.alias) if n)
+                todo.append(field.annotation)
+        else:
+            todo.extend(typing.get_args(item))
+    return frozenset(names)
+
+
+_SCHEMA_NAMES: frozenset[str] | None = None
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    text = str(key) if isinstance(key, str) else repr(key)
+    return text if len(text) <= 60 and text.isprintable() and " " not in text else _short(text)
+
+
+def _render_loc(loc: tuple, own: str, origins: Origins | None, default: str | None):
+    """The key path as text, and the file its value came from when that is not ``own``.
+
+    Keys read from another file are printed only when they are the schema's own names.
+    """
+    global _SCHEMA_NAMES
+    if _SCHEMA_NAMES is None:
+        _SCHEMA_NAMES = _schema_names()
+    parts, origin = [], None if origins is None else default
+    for i, part in enumerate(loc):
+        if origins is not None and loc[: i + 1] in origins:
+            origin = origins[loc[: i + 1]]
+        mine = origin is None or origin == own
+        if mine or (isinstance(part, str) and part in _SCHEMA_NAMES):
+            parts.append(_key_text(part))
+        elif (
+            isinstance(part, int)
+            and not isinstance(part, bool)
+            and loc[: i + 1] not in (origins or {})
+        ):
+            parts.append(str(part))  # a list index
+        else:
+            parts.append("<a key>")
+    text = ".".join(parts) or "(top level)"
+    return text, None if origin is None or origin == own else origin
+
+
+def format_validation_error(
+    source: str, err: ValidationError, origins: Origins | None = None,
+    default_origin: str | None = None, own: str | None = None,
+) -> str:  # fmt: skip
+    """One line per problem: ``{source}: {key.path}: {what was expected}``.
+
+    ``origins`` maps key paths to the file each value came from (``default_origin`` for the
+    rest); a value from a file other than ``own`` (default: ``source``) is never echoed,
+    nor its keys.
+    """
+    own = source if own is None else own
     lines = []
     seen = set()
     for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in e["loc"] if not _is_union_tag(p)) or "(top level)"
-        if loc in seen:  # one message per key: alternatives of a union repeat the key
-            continue
-        seen.add(loc)
-        loc = loc.replace(".[key]", "")
+        loc = tuple(p for p in e["loc"] if not _is_union_tag(p) and p != "[key]")
+        text, origin = _render_loc(loc, own, origins, default_origin)
         msg = e["msg"]
         located = _KEY_PREFIX.match(msg.removeprefix("Value error, "))
         if located:  # a check over a whole section that names the key it is about
-            key = located.group(1)
-            loc = key if loc == "(top level)" else f"{loc}.{key}"
+            key = located.group(1)  # the schema's own key path, from our own validators
+            text = key if text == "(top level)" else f"{text}.{key}"
             msg = located.group(2)
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/model.md for the keys)"
         elif e["type"] == "missing":
             msg = "required key is missing"
+        elif e["type"] == "union_tag_invalid" and origin is not None:  # it quotes the tag
+            msg = f"unknown `dist` (expected one of {e.get('ctx', {}).get('expected_tags')})"
+        msg = _escape(msg.removeprefix("Value error, "), 300)
         quiet = e["type"] in ("missing", "extra_forbidden") or isinstance(e["input"], dict)
-        got = "" if quiet else f" (got {_short(e['input'])})"
-        lines.append(f"{source}: {loc}: {msg.removeprefix('Value error, ')}{got}")
+        if origin is not None:
+            got = f" (from {_show_path(origin)}, whose text is not shown)"
+        else:
+            got = "" if quiet else f" (got {_short(e['input'])})"
+        line = f"{source}: {text}: {msg}{got}"
+        if line in seen:  # one message per key: alternatives of a union repeat the key
+            continue
+        seen.add(line)
+        lines.append(line)
+    if len(lines) > MAX_PROBLEMS:
+        lines = [*lines[:MAX_PROBLEMS], f"{source}: ... and {len(lines) - MAX_PROBLEMS} more"]
     return "\n".join(lines)
 
 
@@ -761,22 +1315,60 @@ def _is_union_tag(part: Any) -> bool:
     )
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _escape(text: str, limit: int) -> str:
+    """Text with control and format characters escaped, cut to ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def validate_scenario(raw: dict[str, Any], source: str) -> Scenario:
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters. repr escapes control and format characters, so
+    no fragment can carry a terminal escape sequence or a line break."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, list | dict | tuple) and len(value) > limit:
+        text = f"{type(value).__name__} of {len(value):,} values"
+    else:
+        try:
+            text = repr(value)
+        except (RecursionError, ValueError):
+            text = type(value).__name__
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def validate_scenario(
+    raw: dict[str, Any], source: str, origins: Origins | None = None, own: str | None = None
+) -> Scenario:
+    """A validated scenario, or one :class:`ScenarioError` naming ``source`` and key paths."""
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(source, err)) from None
-    if scenario.city.map_file is not None and not Path(scenario.city.map_file).is_file():
-        raise ScenarioError(f"{source}: city.map_file: file not found ({scenario.city.map_file})")
+        default = None if own is None or own == source else "another file"
+        raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
+    check_feasible(scenario, source, origins, own)
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load, merge ``extends`` chains, and validate a scenario file."""
+def load_scenario(path: str | Path, *, budget: Any = None, own: bool = True) -> Scenario:
+    """Load, merge ``extends`` chains, and validate a scenario file.
+
+    ``budget``: a :class:`sim.budget.Budget` for the estimate of one replication (default:
+    the stated default, raised by the environment variables in :mod:`sim.budget`).
+    ``own=False``: the file was named by another file (a sweep's base), so none of its text
+    is echoed in errors.
+    """
+    from sim import budget as budgets
+
+    if isinstance(path, str):
+        check_path_text(path, _show_path(path))
     path = Path(path)
-    return validate_scenario(resolve_extends(path), str(path))
+    source = _show_path(path)
+    raw, origins = resolve_origins(path, source, own=own)
+    if own:
+        top = str(path.resolve()) if path.exists() else str(path)
+        origins = {k: (source if v == top else v) for k, v in origins.items()}
+    # Not own: no key path is the user's own text ("" is never a file's label).
+    scenario = validate_scenario(raw, source, origins, source if own else "")
+    budgets.check_scenario(scenario, source, budget or budgets.Budget.from_env())
+    return scenario

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,10 +34,14 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy.stats import qmc
 
+from sim import budget as budgets
 from sim.config import (
     Scenario,
     ScenarioError,
     Strict,
+    _short,
+    _show_path,
+    check_path_text,
     format_validation_error,
     load_scenario,
     read_yaml_mapping,
@@ -63,6 +68,12 @@ class Span(Strict):
         if self.step is not None and (self.stop - self.start) / self.step > 100_000:
             raise ValueError("more than 100,000 values")
         return self
+
+    def count(self) -> int:
+        """Number of values, without building them."""
+        if self.num is not None:
+            return self.num
+        return math.floor((self.stop - self.start) / self.step + 1e-9) + 1
 
     def values(self) -> list[Scalar]:
         if self.num is not None:
@@ -208,18 +219,56 @@ def design_points(spec: SweepSpec) -> list[dict[str, Scalar]]:
     return [{**g, **s} for g in grid for s in sample]
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Load a sweep file and validate it and every point's scenario before anything runs."""
+def count_points(spec: SweepSpec) -> int:
+    """Points of a sweep, counted without building them (a grid may multiply to 1e15)."""
+    n = 1
+    for v in spec.grid.values():
+        n *= v.count() if isinstance(v, Span) else len(v)
+    return n * (spec.lhs.samples if spec.lhs else 1)
+
+
+def _largest_changes(spec: SweepSpec) -> dict[str, Any]:
+    """Each varied number at its largest: the costliest point, for the work estimate."""
+    top: dict[str, Any] = {}
+    for key, v in spec.grid.items():
+        values = [v.start, v.stop] if isinstance(v, Span) else v
+        numbers = [x for x in values if isinstance(x, int | float) and not isinstance(x, bool)]
+        if numbers:
+            top[key] = max(numbers)
+    for key, r in (spec.lhs.ranges if spec.lhs else {}).items():
+        top[key] = math.floor(r.high) if r.integer else r.high
+    return top
+
+
+def load_sweep(
+    path: str | Path, *, budget: budgets.Budget | None = None, workers: int = 1
+) -> Sweep:
+    """Load a sweep file and validate it and every point's scenario before anything runs.
+
+    The work the sweep asks for (points x replications, and its costliest point) is
+    estimated before any point is built and refused over ``budget`` (see :mod:`sim.budget`).
+    """
     path = Path(path)
-    raw = read_yaml_mapping(path)
+    source = _show_path(path)
+    raw = read_yaml_mapping(path, source)
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
-        raise ScenarioError(format_validation_error(str(path), err)) from None
+        raise ScenarioError(format_validation_error(source, err)) from None
+    check_path_text(spec.base, f"{source}: base")
     try:
-        base = load_scenario(path.parent / spec.base)
+        # The base is another file: none of its text is echoed (it may be any file).
+        base = load_scenario(path.parent / spec.base, budget=budget, own=False)
     except ScenarioError as err:
-        raise ScenarioError(f"{path}: base: {err}") from None
+        raise ScenarioError(f"{source}: base: {err}") from None
+    budget = budget or budgets.Budget.from_env()
+    n_points = count_points(spec)
+    try:
+        worst = base.with_changes({**spec.set, **_largest_changes(spec)})
+    except ScenarioError:
+        worst = base  # an invalid point is reported below, point by point
+    estimate = budgets.sweep_estimate(n_points, spec.replications, worst, workers)
+    budgets.check(estimate, budget, source, "grid")
     points = []
     for i, values in enumerate(design_points(spec)):
         changes = {**spec.set, **values}
@@ -227,6 +276,7 @@ def load_sweep(path: str | Path) -> Sweep:
             scenario = base.with_changes(changes)
         except ScenarioError as err:
             detail = str(err).replace("<changes>: ", "")
-            raise ScenarioError(f"{path}: point {i} {values}: {detail}") from None
+            shown = ", ".join(f"{_short(k, 40)}: {_short(v, 40)}" for k, v in values.items())
+            raise ScenarioError(f"{source}: point {i} {{{shown}}}: {detail}") from None
         points.append(Point(i, values, scenario))
     return Sweep(spec, path, base, tuple(points))

@@ -3,6 +3,7 @@ common random numbers across points, failed runs recorded while the sweep goes o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from sim.batch import run_sweep
-from sim.config import ScenarioError
+from sim.config import Scenario, ScenarioError
 from sim.model import ResponseModel
 from sim.sweep import SweepSpec, design_points, load_sweep
 from tests.conftest import SCENARIOS
@@ -192,8 +193,14 @@ def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path
 
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     body = SMALL.replace("grid:\n  volunteers.count: [0, 3000]\n  meus.count: [0, 135]\n",
-                         "grid:\n  police.station_cells: [null, [[500, 500]]]\n")  # fmt: skip
+                         "grid:\n  volunteers.count: [0, 1]\n")  # fmt: skip
     sweep = load_sweep(write_sweep(tmp_path, body))
+    # A station outside the city is refused at load now; point 1 bypasses the load-time
+    # checks so that its runs fail inside the model.
+    raw = sweep.points[1].scenario.model_dump(mode="python")
+    raw["police"]["station_cells"] = [[500, 500]]
+    broken = dataclasses.replace(sweep.points[1], scenario=Scenario.model_validate(raw))
+    sweep = dataclasses.replace(sweep, points=(sweep.points[0], broken))
     outcome = run_sweep(sweep, tmp_path / "out")
     runs = outcome.runs
     assert (outcome.ran, outcome.failed) == (4, 2)
