@@ -86,8 +86,9 @@ def response_ecdf(incidents: pd.DataFrame, title: str, tiers=None, max_minutes: 
         )  # fmt: skip
     ax.set_xlim(0, max_minutes)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time from occurrence (minutes)")
-    ax.set_ylabel("share of incidents helped")
+    # Each tier is drawn on its own clock (the legend names it), not all from occurrence.
+    ax.set_xlabel("time on each tier's own clock (minutes; clock in the legend)")
+    ax.set_ylabel("share of counted incidents helped")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=True)
@@ -164,7 +165,7 @@ def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float 
                 body.set_alpha(0.5)
         ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
         ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
-        ax.set_xlabel(f"minutes (capped at {cap_minutes:.0f})")
+        ax.set_xlabel(f"minutes on the tier's clock (never: {cap_minutes:.0f})")
         ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
