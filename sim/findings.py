@@ -169,11 +169,10 @@ def paired(a: pd.DataFrame, b: pd.DataFrame, tiers) -> pd.DataFrame:
             with np.errstate(invalid="ignore"):
                 diff = mean_ci((y[metric] - x[metric]).to_numpy(float))
             ka = ta.loc[ta.tier == tier, keys].reset_index(drop=True)
-            same = tier == "joint" or ka.equals(
-                tb.loc[tb.tier == tier, keys].reset_index(drop=True)
-            )
+            kb = tb.loc[tb.tier == tier, keys].reset_index(drop=True)
             rows.append({"tier": tier, "metric": metric, "a": ea, "b": eb, "diff": diff,
-                         "replications": len(x), "same_incidents": same})  # fmt: skip
+                         "replications": len(x), "same_incidents": ka.equals(kb),
+                         "n": (int(x["n"].sum()), int(y["n"].sum()))})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -187,10 +186,10 @@ def paired_table(p: pd.DataFrame, labels: tuple[str, str], tiers) -> str:
              "|---|---|---|---|"]  # fmt: skip
     for _, r in p.iterrows():
         clock = "own clocks" if r.tier == "joint" else CLOCK_WORDS[clock_of(tiers, r.tier)]
-        if not r.same_incidents:
-            # The self tier counts only scenes with someone able to act, which staffing
-            # changes: the two sides count different incidents, so the pair is not like for like.
-            clock += "; counts other incidents in each"
+        if not r.same_incidents and r.tier != "joint":
+            # Staffing changes which incidents a tier counts (who is on the scene, who raises
+            # the alert), so the pair is not quite like for like: say how many each counts.
+            clock += f"; {r.n[0]:,} vs {r.n[1]:,} counted"
         if r.metric == "compliance":
             d, h = r["diff"]
             diff = f"{d * 100:+.1f} points ± {h * 100:.1f}" if np.isfinite(h) else "-"
@@ -660,9 +659,10 @@ def _document(reps, sub_reps, seed, tiers, city23, sum23, outcomes23, by_use, by
             "3-minute tier (from the alert), with a third fewer volunteers but 23,000 MEUs,",
         ),
         change_words(paired_city, "joint", "share meeting every tier"),
-        "The self-rescue tier counts only scenes where someone able to act was present, and",
-        "MEU staff put people on more scenes in 2023, so its two years count different",
-        "incidents. Police staffing is the same in both years.",
+        "Where a row gives two counts, staffing changed which incidents the tier counts: the",
+        "self-rescue tier counts only scenes where someone able to act was present (MEU staff",
+        "put people on more scenes in 2023), and MEU staff on the scene raise alerts for some",
+        "incidents nobody would have called in. Police staffing is the same in both years.",
         "",
         "![2018 vs 2023](img/findings_2018_vs_2023_mutual.png)",
         "",

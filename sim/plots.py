@@ -290,7 +290,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
             axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
-    axes[0].set_ylabel("compliance (% of incidents, 95 % CI)")
+    axes[0].set_ylabel("within target on the tier's own clock (%, 95 % CI)")
     axes[0].set_ylim(0, 100)
     axes[1].set_ylabel("P90 time on the tier's clock (minutes, 95 % CI)")
     axes[1].set_title("points where more than 10 % never got the tier are left out",
@@ -321,7 +321,7 @@ def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str)
         ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    fig.colorbar(im, ax=ax, label=f"{metric} (%)")
+    fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")
     ax.set_title(title)
     fig.tight_layout()
     return fig
