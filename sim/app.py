@@ -144,7 +144,7 @@ def city_figure(model: ResponseModel) -> Figure:
                 label=f"police: {state.value.replace('_', ' ')}",
             )
     n = int(np.searchsorted(model.incidents.occurred_s, t, side="right"))
-    open_ = np.flatnonzero(np.isnan(model.cleared[:n]))
+    open_ = np.flatnonzero(np.isnan(model.ledger.cleared_s[:n]))
     if open_.size:
         waited = (t - model.incidents.occurred_s[open_]) / 60
         sc = ax.scatter(
@@ -177,9 +177,8 @@ def unit_positions(model: ResponseModel) -> np.ndarray:
     """Where police units are drawn: patrol spot or station, or the scene they are at/for."""
     spots, _ = model.police.spots_at(model.time)
     pos = spots.copy()
-    for i, units in model._units_of.items():
-        if np.isnan(model.cleared[i]):
-            pos[units] = model.incidents.xy[i]
+    for u in model.police.committed():
+        pos[u] = model.incidents.xy[int(model.police.incident_of(u))]
     return pos
 
 
@@ -229,7 +228,7 @@ def StateText(model):
         f"**t = {model.time / 60:.0f} min** | incidents so far: {counts['incidents']} | "
         f"open: {counts['open']} | volunteers: {len(model.volunteers)} | MEUs: "
         f"{len(model.meus)} | police units: {len(model.police)} | calls waiting: "
-        f"{len(model._queue)}"
+        f"{model.calls_waiting()}"
     )
 
 

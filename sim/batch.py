@@ -3,6 +3,7 @@ then rebuild the sweep tables (runs, points, paired differences) from the stored
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,16 @@ from scipy import stats
 
 from sim import executors
 from sim.metrics import mean_ci, per_replication
-from sim.store import SweepStore, environment, write_json, write_parquet
+from sim.store import (
+    FolderLock,
+    SweepStore,
+    atomic_write_bytes,
+    ensure_folder,
+    environment,
+    parquet_bytes,
+    probe_writable,
+    write_json,
+)
 from sim.sweep import Sweep, Task
 
 METRICS = ("compliance", "p50_s", "p90_s", "p95_s")
@@ -29,6 +39,7 @@ class SweepOutcome:
     runs: pd.DataFrame
     points: pd.DataFrame
     paired: pd.DataFrame
+    notices: tuple[str, ...] = ()  # damage found and repaired on the way, for the user
 
 
 def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
@@ -74,23 +85,45 @@ def run_sweep(
     workers: int = 1,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> SweepOutcome:
     """Execute every unfinished run of ``sweep`` and write the sweep tables under ``out``.
 
     Args:
         sweep: a loaded sweep (:func:`sim.sweep.load_sweep`).
-        out: output folder; runs already stored there are skipped.
+        out: output folder; runs already stored there are skipped. It is locked while the
+            sweep runs: a second sweep into it fails at once with :class:`OutputError`.
         workers: processes (local or Dask LocalCluster); 1 runs in this process.
         scheduler: Dask scheduler address, or "local" for a LocalCluster; None for local
             processes.
         progress: called with (runs done, runs to do) after each run.
+        notice: called with a sentence for each repair made to the stored runs (damaged runs
+            quarantined, half-written files removed); they are in the outcome too.
     """
+    out = ensure_folder(Path(out))
+    with FolderLock(out / ".lock", str(out)):
+        probe_writable(out)  # before any run: an unwritable folder is found at once
+        return _run_locked(sweep, out, workers, scheduler, progress, notice)
+
+
+def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcome:
+    notices: list[str] = []
+
+    def say(message: str) -> None:
+        notices.append(message)
+        if notice is not None:
+            notice(message)
+
     store = SweepStore(out)
+    removed = store.clean_temporaries()
+    if removed:
+        say(f"removed {removed} half-written file(s) of an interrupted sweep in {out}")
     tasks = sweep.tasks()
     by_key = {}
     for t in tasks:
         by_key.setdefault(t.key, t)  # identical points share one run
-    done = store.finished()
+    done = store.finished(say)
+    done |= {k for k in by_key if k not in done and store.revive(k)}
     pending = [t for k, t in by_key.items() if k not in done]
     started = time.perf_counter()
     if scheduler is not None:
@@ -106,12 +139,18 @@ def run_sweep(
             result.incidents.insert(0, "point_id", task.point_id)
         store.save(result.key, _record(task, result), result.incidents)
         failed += result.error is not None
+        if result.error is None:
+            done.add(result.key)
         if progress is not None:
             progress(n, len(pending))
+    # The dataset holds exactly this sweep's runs, with this sweep's point ids.
+    store.publish({k: t.point_id for k, t in by_key.items()}, done & set(by_key))
     runs, points, paired = sweep_tables(sweep, store)
-    write_parquet(runs, out / "runs.parquet")
-    write_parquet(points, out / "points.parquet")
-    write_parquet(paired, out / "paired.parquet")
+    files = {}
+    for name, table in (("runs", runs), ("points", points), ("paired", paired)):
+        data = parquet_bytes(table)
+        atomic_write_bytes(out / f"{name}.parquet", data)
+        files[name] = {"path": f"{name}.parquet", "sha256": hashlib.sha256(data).hexdigest()}
     write_json(
         {
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
@@ -125,12 +164,14 @@ def run_sweep(
                                                               "sequential"),
             "workers": workers,
             "wall_time_s": round(time.perf_counter() - started, 3),
+            "files": files,
+            "repairs": notices,
             "environment": environment(),
         },
         out / "manifest.json",
     )  # fmt: skip
     return SweepOutcome(len(tasks), len(tasks) - len(pending), len(pending), failed, runs,
-                        points, paired)  # fmt: skip
+                        points, paired, tuple(notices))  # fmt: skip
 
 
 def sweep_tables(sweep: Sweep, store: SweepStore):
@@ -145,7 +186,8 @@ def sweep_tables(sweep: Sweep, store: SweepStore):
     for t in tasks:
         if t.key not in records.index:
             continue
-        rec = records.loc[t.key].drop(["point_id", "replication", "seed", "wall_s"]).to_dict()
+        rec = records.loc[t.key].drop(["point_id", "replication", "seed", "wall_s",
+                                       "incidents_sha256"], errors="ignore").to_dict()  # fmt: skip
         rows.append({"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
                      "seed": t.seed, "key": t.key, **rec})  # fmt: skip
     runs = pd.DataFrame(rows).sort_values(["point_id", "replication"], kind="stable")

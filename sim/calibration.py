@@ -83,6 +83,8 @@ DEFAULT_REASONS = {
     "incidents.probes_per_day": "no probes",
     "tiers": "seed 002: 1 min self-rescue (people on site, from occurrence), 3 min mutual rescue (MEU teams, volunteers), 5 min police on site; the alert clock for responders who are sent, as police practice and the 2024 response-circle notice count from the alarm",
     "layout": "a synthetic city is one draw of many: each replication draws its own layout",
+    "fleets": "no plug-in fleets",
+    "incidents.kinds.<name>.fleets": "no plug-in fleets asked for",
 }
 
 #: Published activity and response figures (../shared/sources.md) and how the model's value

@@ -8,6 +8,7 @@ recorded with its error); 130 interrupted; 1 an internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 
 from sim import __version__
 from sim.config import ScenarioError, load_scenario
+from sim.results import ResultsError
 from sim.store import OutputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "view":
             return cmd_view(args)
-    except (ScenarioError, OutputError) as err:
+    except (ScenarioError, OutputError, ResultsError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -156,48 +158,51 @@ def cmd_run(args) -> int:
 
     from sim.plots import response_ecdf, save_figure
     from sim.runner import run_replications
-    from sim.store import manifest, write_csv, write_json, write_parquet
+    from sim.store import RunFolder, manifest, safe_name, write_csv, write_json, write_parquet
     from sim.summary import summary_document, summary_text
 
     scenario = load_scenario(args.scenario)
     reps = args.replications or scenario.replications
-    out = args.out or Path("results") / scenario.name / f"seed-{args.seed}"
-    started = time.perf_counter()
-    bar = tqdm(
-        total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
-        desc=f"{scenario.name} x{reps}", file=sys.stderr,
-    )  # fmt: skip
+    out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"
+    # Entering checks, locks and probes `out` before the simulation; every file goes into a
+    # staging folder that replaces `out` whole at the end (the old run or the new, never a mix).
+    with RunFolder(out) as staging:
+        started = time.perf_counter()
+        bar = tqdm(
+            total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
+            desc=f"{scenario.name} x{reps}", file=sys.stderr,
+        )  # fmt: skip
 
-    def progress(frac: float) -> None:
-        bar.update(int(frac * 1000) - bar.n)
+        def progress(frac: float) -> None:
+            bar.update(int(frac * 1000) - bar.n)
 
-    tables = run_replications(scenario, args.seed, reps, progress)
-    bar.close()
-    elapsed = time.perf_counter() - started
-    files = {
-        "incidents": out / "incidents.parquet",
-        "assignments": out / "assignments.parquet",
-        "summary_table": out / "summary.csv",
-        "summary": out / "summary.json",
-    }
-    write_parquet(tables.incidents, files["incidents"])
-    write_parquet(tables.assignments, files["assignments"])
-    if len(tables.readiness):
-        files["readiness"] = out / "readiness.parquet"
-        write_parquet(tables.readiness, files["readiness"])
-    files["layout_cells"] = out / "layout_cells.parquet"
-    files["layout_sites"] = out / "layout_sites.parquet"
-    write_parquet(tables.layout_cells, files["layout_cells"])
-    write_parquet(tables.layout_sites, files["layout_sites"])
-    write_csv(tables.summary, files["summary_table"])
-    write_json(summary_document(scenario, args.seed, reps, tables), files["summary"])
-    if not args.no_plot:
-        files["ecdf_plot"] = out / "response_ecdf.png"
-        title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
-        save_figure(response_ecdf(tables.incidents, title, scenario.tiers), files["ecdf_plot"])
-    meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
-                    command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
-    write_json(meta, out / "manifest.json")
+        tables = run_replications(scenario, args.seed, reps, progress)
+        bar.close()
+        elapsed = time.perf_counter() - started
+        files = {
+            "incidents": staging / "incidents.parquet",
+            "assignments": staging / "assignments.parquet",
+            "summary_table": staging / "summary.csv",
+            "summary": staging / "summary.json",
+        }
+        write_parquet(tables.incidents, files["incidents"])
+        write_parquet(tables.assignments, files["assignments"])
+        if len(tables.readiness):
+            files["readiness"] = staging / "readiness.parquet"
+            write_parquet(tables.readiness, files["readiness"])
+        files["layout_cells"] = staging / "layout_cells.parquet"
+        files["layout_sites"] = staging / "layout_sites.parquet"
+        write_parquet(tables.layout_cells, files["layout_cells"])
+        write_parquet(tables.layout_sites, files["layout_sites"])
+        write_csv(tables.summary, files["summary_table"])
+        write_json(summary_document(scenario, args.seed, reps, tables), files["summary"])
+        if not args.no_plot:
+            files["ecdf_plot"] = staging / "response_ecdf.png"
+            title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
+            save_figure(response_ecdf(tables.incidents, title, scenario.tiers), files["ecdf_plot"])
+        meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
+                        command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
+        write_json(meta, staging / "manifest.json")
     if not args.quiet:
         print(summary_text(scenario, args.seed, reps, tables, elapsed, out))
     return EXIT_OK
@@ -207,10 +212,11 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from sim.batch import run_sweep
+    from sim.store import safe_name
     from sim.sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
-    out = args.out or Path("results") / "sweeps" / sweep.spec.name
+    out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
     total = len(sweep.points) * sweep.spec.replications
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
@@ -223,8 +229,12 @@ def cmd_sweep(args) -> int:
             first = False
         bar.update(1)
 
+    def notice(message: str) -> None:
+        bar.clear()
+        print(f"jiefang: {message}", file=sys.stderr)
+
     outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
-                        progress=progress)  # fmt: skip
+                        progress=progress, notice=notice)  # fmt: skip
     bar.close()
     if not args.quiet:
         print(f"{sweep.spec.name}: {len(sweep.points)} points x {sweep.spec.replications} "
@@ -236,20 +246,21 @@ def cmd_sweep(args) -> int:
 
 
 def _results_folder(path: Path) -> Path:
-    from sim.report import kind_of
+    from sim.results import kind_of
 
-    if not path.is_dir():
-        raise ScenarioError(f"{path}: no such results folder")
-    kind_of(path)
+    kind_of(path)  # a clear error for anything that is not a results folder
     return path
 
 
 def cmd_plot(args) -> int:
     from sim.report import figures_for, write_figures
+    from sim.results import open_results
+    from sim.store import ensure_folder
 
-    folder = _results_folder(args.results)
-    out = args.out or folder / "figures"
-    written = write_figures(figures_for(folder), out)
+    opened = open_results(args.results)  # read and verified before anything is written
+    out = args.out or args.results / "figures"
+    ensure_folder(out)
+    written = write_figures(figures_for(opened), out)
     print(f"{len(written)} files in {out}/: " + ", ".join(sorted({p.stem for p in written})))
     return EXIT_OK
 
@@ -257,16 +268,18 @@ def cmd_plot(args) -> int:
 def cmd_compare(args) -> int:
     from sim.compare import compare, overlay_ecdf
     from sim.plots import save_figure
-    from sim.report import kind_of
-    from sim.store import write_csv
+    from sim.results import kind_of
+    from sim.store import ensure_folder, safe_name, write_csv
 
     for folder in (args.a, args.b):
-        if not folder.is_dir() or kind_of(folder) != "run":
-            raise ScenarioError(f"{folder}: compare needs two `jiefang run` results folders")
+        if kind_of(folder) != "run":
+            raise ResultsError(f"{folder}: compare needs two `jiefang run` results folders")
     table, paired = compare(args.a, args.b)
-    labels = (args.a.name if args.a.name != "seed-0" else args.a.parent.name,
-              args.b.name if args.b.name != "seed-0" else args.b.parent.name)  # fmt: skip
-    out = args.out or Path("results") / "compare" / f"{labels[0]}-vs-{labels[1]}"
+    full = [Path(os.path.abspath(f)) for f in (args.a, args.b)]
+    labels = tuple(f.name if f.name != "seed-0" else f.parent.name for f in full)
+    # Folder names make the default output folder: slugs, so it stays under results/compare.
+    out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
+    ensure_folder(out)
     write_csv(table, out / "compare.csv")
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
@@ -285,7 +298,7 @@ def cmd_compare(args) -> int:
 
 def cmd_view(args) -> int:
     import importlib.util
-    import os
+    import signal
     import subprocess
 
     if importlib.util.find_spec("solara") is None:
@@ -298,7 +311,24 @@ def cmd_view(args) -> int:
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
                "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
-    return subprocess.call(command, env=env)
+    from sim.executors import signal_at_parent_death
+
+    # The server is a child process: it must stop when `jiefang view` is told to stop
+    # (SIGTERM, SIGHUP) or is killed, or it goes on answering with nobody to stop it.
+    server = subprocess.Popen(
+        command, env=env, preexec_fn=lambda: signal_at_parent_death(signal.SIGTERM)
+    )
+
+    def stop(signum, frame) -> None:
+        server.terminate()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        code = server.wait()
+    return EXIT_OK if code in (0, -signal.SIGTERM) else code
 
 
 def _num(value: float) -> str:
@@ -307,10 +337,11 @@ def _num(value: float) -> str:
 
 def cmd_report(args) -> int:
     from sim.report import html_report
-    from sim.store import atomic_write_bytes
+    from sim.store import atomic_write_bytes, check_replaceable
 
     folder = _results_folder(args.results)
     out = args.out or folder / "report.html"
+    check_replaceable(out)  # before the work of drawing: a device or link is never replaced
     atomic_write_bytes(out, html_report(folder).encode("utf-8"))
     print(f"report: {out}")
     return EXIT_OK

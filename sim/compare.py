@@ -7,7 +7,6 @@ replication (paired t). Otherwise the replications are independent (Welch t).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,14 @@ import pandas as pd
 from scipy import stats
 
 from sim.metrics import as_tiers, per_replication
+from sim.results import open_run
 
 METRICS = ("compliance", "p50_s", "p90_s")
 
 
 def _load(folder: Path) -> tuple[pd.DataFrame, dict]:
-    inc = pd.read_parquet(folder / "incidents.parquet")
-    meta = json.loads((folder / "manifest.json").read_text())
-    return inc, meta
+    run = open_run(folder)
+    return run.incidents, run.manifest
 
 
 def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:

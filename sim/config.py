@@ -301,6 +301,10 @@ class IncidentKind(Strict):
     land_use_weight: dict[LandUseName, NonNeg] | None = Field(
         None, description="overrides incidents.land_use_weight for this kind"
     )
+    fleets: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict,
+        description="units asked of plug-in fleets (sim.fleets), by fleet name",
+    )
 
 
 def _default_kinds() -> dict[str, IncidentKind]:
@@ -385,7 +389,8 @@ class IncidentsConfig(Strict):
 
 
 # ---------------------------------------------------------------------------- tiers
-Responder = Literal["meu_staff", "volunteer_on_site", "meu_team", "volunteer", "police"]
+#: Built-in responders; plug-in fleets (sim.fleets) add their own names.
+Responder = str
 #: Responders who are at the scene when it happens (they are never sent).
 ON_SITE_RESPONDERS = ("meu_staff", "volunteer_on_site")
 Clock = Literal["occurrence", "alert", "dispatch"]
@@ -419,6 +424,19 @@ class TierConfig(Strict):
         None,
         description="incident kinds counted; default: every kind that calls for the responders",
     )
+
+    @field_validator("responders")
+    @classmethod
+    def _known_responders(cls, v):
+        from sim.fleets import known_responders
+
+        unknown = [r for r in v if r not in known_responders()]
+        if unknown:
+            raise ValueError(
+                f"unknown responder {unknown[0]!r}; known: {', '.join(known_responders())} "
+                "(other kinds of responder are plug-in fleets: docs/extending.md)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -463,7 +481,9 @@ def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
         return kind.meu_teams > 0
     if responder == "volunteer":
         return kind.volunteers
-    return kind.police_units > 0
+    if responder == "police":
+        return kind.police_units > 0
+    return kind.fleets.get(responder, 0) > 0
 
 
 # ---------------------------------------------------------------------------- scenario
@@ -494,6 +514,10 @@ class Scenario(Strict):
         description="the tiers of the standard measured (name, target, responders, clock, "
         "scope); default: 1-3-5 (docs/model.md, Definitions)",
     )
+    fleets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings of plug-in responder fleets (sim.fleets), by fleet name",
+    )
     layout: Literal["per_replication", "fixed"] = Field(
         "per_replication",
         description="per_replication: each replication draws its own synthetic layout (city, "
@@ -520,7 +544,28 @@ class Scenario(Strict):
             usable = [t for t in self.tiers if self.counted_kinds(t)]
             object.__setattr__(self, "tiers", usable)
         self._check_tiers()
+        self._check_fleets()
         return self
+
+    def _check_fleets(self) -> None:
+        from sim.fleets import FLEETS
+
+        for name, section in self.fleets.items():
+            if name not in FLEETS:
+                raise ValueError(f"fleets.{name}: no plug-in fleet of that name is registered")
+            try:
+                FLEETS[name].Config.model_validate(section)
+            except ValidationError as err:
+                first = err.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"fleets.{name}.{where}: {first['msg']}") from None
+        for kind_name, kind in self.incidents.kinds.items():
+            for name in kind.fleets:
+                if name not in self.fleets:
+                    raise ValueError(
+                        f"incidents.kinds.{kind_name}.fleets: {name!r} is not configured "
+                        "under fleets"
+                    )
 
     def _check_tiers(self) -> None:
         names = [t.name for t in self.tiers]

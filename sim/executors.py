@@ -7,7 +7,13 @@ the output does not depend on the executor or on the order runs finish in.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -51,10 +57,41 @@ def sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
         yield run_task(task)
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the driver ends, however it ends (a SIGKILL
+    of the driver used to leave its workers running for good). Linux asks the kernel for a
+    SIGKILL at the parent's death; elsewhere a thread watches the parent's pid."""
+    signal_at_parent_death(signal.SIGKILL)
+    if os.getppid() != parent:  # the driver died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def signal_at_parent_death(signum: int) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent ends (nothing elsewhere).
+    Safe in a ``preexec_fn``: no threads, no allocation beyond ctypes' call."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
 def local_processes(tasks: list[Task], workers: int) -> Iterator[TaskResult]:
     """Worker processes on this machine (spawned: no state inherited from the driver)."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )  # fmt: skip
+    with pool:
         futures = [pool.submit(run_task, t) for t in tasks]
         try:
             for future in as_completed(futures):

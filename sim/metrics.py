@@ -69,52 +69,76 @@ def clocks_of(tier: TierConfig) -> list[str]:
     return out
 
 
-def _calls_for(df: pd.DataFrame, responder: str) -> np.ndarray:
+def _col(df, name: str) -> np.ndarray:
+    """A column as an array: ``df`` is a DataFrame or a mapping of arrays (the live view)."""
+    return np.asarray(df[name])
+
+
+def _rows(df) -> int:
+    return len(df) if isinstance(df, pd.DataFrame) else len(_col(df, "occurred_s"))
+
+
+def _has(df, name: str) -> bool:
+    return name in (df.columns if isinstance(df, pd.DataFrame) else df)
+
+
+def _calls_for(df, responder: str) -> np.ndarray:
     if responder in ON_SITE_RESPONDERS:
-        return df["kind_self_rescue"].to_numpy(bool)
+        return _col(df, "kind_self_rescue").astype(bool)
     if responder == "meu_team":
-        return df["meu_teams_needed"].to_numpy() > 0
+        return _col(df, "meu_teams_needed") > 0
     if responder == "volunteer":
-        return df["kind_volunteers"].to_numpy(bool)
-    return df["police_needed"].to_numpy() > 0
+        return _col(df, "kind_volunteers").astype(bool)
+    if responder == "police":
+        return _col(df, "police_needed") > 0
+    column = f"{responder}_needed"  # a plug-in fleet (sim.fleets)
+    return _col(df, column) > 0 if _has(df, column) else np.zeros(_rows(df), bool)
 
 
-def _of_class_and_kind(df: pd.DataFrame, tier: TierConfig) -> np.ndarray:
+def _of_class_and_kind(df, tier: TierConfig) -> np.ndarray:
     """Incidents of the tier's class and kinds that call for one of its responders."""
-    mask = np.zeros(len(df), bool)
+    mask = np.zeros(_rows(df), bool)
     for r in tier.responders:
         mask |= _calls_for(df, r)
     if tier.incidents != "all":
-        mask &= df["sudden"].to_numpy(bool) == (tier.incidents == "sudden")
+        mask &= _col(df, "sudden").astype(bool) == (tier.incidents == "sudden")
     if tier.kinds is not None:
-        mask &= df["kind"].isin(tier.kinds).to_numpy()
+        mask &= np.isin(_col(df, "kind"), tier.kinds)
     if tier.scope == "on_scene":
-        present = np.zeros(len(df), bool)
+        present = np.zeros(_rows(df), bool)
         for r in tier.responders:
             if r in PRESENT_COLUMN:
-                present |= df[PRESENT_COLUMN[r]].to_numpy(bool)
+                present |= _col(df, PRESENT_COLUMN[r]).astype(bool)
         mask &= present
     return mask
 
 
-def counted(df: pd.DataFrame, tier: TierConfig) -> np.ndarray:
+def counted(df, tier: TierConfig) -> np.ndarray:
     """Boolean mask of the incidents a tier counts."""
     mask = _of_class_and_kind(df, tier)
     if tier.scope == "reported":
-        mask &= df["alerted_s"].notna().to_numpy()
+        mask &= ~np.isnan(_col(df, "alerted_s").astype(float))
     return mask
 
 
-def arrival_s(df: pd.DataFrame, tier: TierConfig) -> np.ndarray:
+def arrival_s(df, tier: TierConfig) -> np.ndarray:
     """Earliest arrival of any of the tier's responders (NaN: none came)."""
-    best = np.full(len(df), np.inf)
+    best = np.full(_rows(df), np.inf)
     for r in tier.responders:
         if r in ON_SITE_RESPONDERS:
-            t = np.where(df["self_rescue_by"].to_numpy() == r, df["self_rescue_s"], np.nan)
+            t = np.where(_col(df, "self_rescue_by") == r, _col(df, "self_rescue_s"), np.nan)
         else:
-            t = df[ARRIVAL_COLUMN[r]].to_numpy(float)
+            t = _col(df, ARRIVAL_COLUMN.get(r, f"first_{r}_s")).astype(float)
         best = np.fmin(best, np.where(np.isnan(t), np.inf, t))
     return np.where(np.isinf(best), np.nan, best)
+
+
+def times_on_own_clock(df, tier: TierConfig) -> np.ndarray:
+    """Time to the tier on its own clock for the incidents it counts (inf: not reached)."""
+    mask = counted(df, tier)
+    arrived = arrival_s(df, tier)[mask]
+    t = arrived - _col(df, CLOCK_COLUMN[tier.clock]).astype(float)[mask]
+    return np.where(np.isnan(t), np.inf, t)
 
 
 def tier_times(
@@ -134,7 +158,7 @@ def tier_times(
     """
     df = incidents if include_warmup else incidents[~incidents["in_warmup"].to_numpy(bool)]
     keep = [c for c in ("replication",) if c in df.columns] + ["incident_id"]
-    keep = list(dict.fromkeys([*keep, *CARRIED, *by]))
+    keep = list(dict.fromkeys([*keep, *(c for c in CARRIED if c in df.columns), *by]))
     parts = []
     for tier in as_tiers(tiers):
         mask = counted(df, tier)
@@ -164,7 +188,7 @@ def joint_compliance(incidents: pd.DataFrame, tiers=None, by: Sequence[str] = ()
 def _joint_from_times(times: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     times = times.loc[times["own_clock"].astype(bool)]
     keys = [c for c in ("replication",) if c in times.columns] + ["incident_id"]
-    carried = [c for c in dict.fromkeys([*CARRIED, *by]) if c not in keys]
+    carried = [c for c in dict.fromkeys([*CARRIED, *by]) if c not in keys and c in times.columns]
     joint = times.groupby(keys, sort=True, observed=True).agg(
         met=("met", "all"), **{c: (c, "first") for c in carried}
     )

@@ -23,14 +23,16 @@ import numpy as np
 from sim.city import City, build_city
 from sim.config import Scenario
 from sim.dispatch import CandidateCache, meu_candidates, volunteer_candidates
+from sim.fleets import FLEETS
 from sim.incidents import IncidentStream, generate_incidents
+from sim.ledger import IncidentLedger
 from sim.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
 from sim.records import Assignment, IncidentRecord, ReadinessTest
 from sim.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.responders.police import PoliceFleet, PoliceUnit
 from sim.responders.volunteers import VolunteerPool
 from sim.rng import CounterRng, Stream, generator, stream_seed
-from sim.vocab import TIER_TARGET_S, DetectedBy, EventKind, HelpSource, LandUse, Tier, UnitState
+from sim.vocab import TIER_TARGET_S, DetectedBy, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
 
@@ -112,6 +114,15 @@ class ResponseModel(mesa.Model):
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
         self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]  # per incident
+        self._kind_columns = {  # per incident, what its kind calls for (live tier counts)
+            "sudden": np.array([k.sudden for k in self._kind_of], bool),
+            "kind_self_rescue": np.array([k.self_rescue for k in self._kind_of], bool),
+            "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
+            "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
+            "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of])
+               for name in scenario.fleets},
+        }  # fmt: skip
         travel = scenario.travel
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
@@ -127,6 +138,7 @@ class ResponseModel(mesa.Model):
             len(incidents),
         )
         self._init_state(len(incidents))
+        self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
         self._grid = self.city.grid_of_cell[row, col].tolist()
@@ -150,7 +162,7 @@ class ResponseModel(mesa.Model):
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
                 "police_busy": lambda m: int(len(m.police) - m.police.available().size),
-                "calls_waiting": lambda m: len(m._queue),
+                "calls_waiting": lambda m: m.calls_waiting(),
                 **{
                     f"{t.name} <= {t.target_s / 60:g} min": (
                         lambda m, name=t.name: m.live_compliance().get(name, math.nan)
@@ -161,23 +173,30 @@ class ResponseModel(mesa.Model):
         )
 
     def _init_state(self, n: int) -> None:
-        f = lambda: np.full(n, NAN)  # noqa: E731
-        self.alerted, self.self_rescue, self.first_meu, self.first_vol = f(), f(), f(), f()
-        self.police_call, self.police_wait, self.first_police, self.last_police = f(), f(), f(), f()
-        self.cleared, self.police_dispatched = f(), f()
-        self.meu_staff_there = np.zeros(n, bool)
-        self.volunteer_there = np.zeros(n, bool)
-        self.detected_by = [DetectedBy.UNDETECTED] * n
-        self.self_rescue_by: list[HelpSource | None] = [None] * n
-        self.meu_sent = np.zeros(n, np.int64)
-        self.vol_sent = np.zeros(n, np.int64)
-        self.vol_3min = np.zeros(n, np.int64)
-        self.police_pending = np.zeros(n, np.int64)  # units still to be sent
-        self.police_arrived = np.zeros(n, np.int64)
-        self._units_of: dict[int, list[int]] = {}
-        self._unit_sent_at: dict[int, float] = {}
-        self._unit_arrived_at: dict[int, float] = {}
-        self._teams_of: dict[int, list[tuple[int, float, float]]] = {}  # (meu, dist, arrival)
+        self.ledger = IncidentLedger(n)
+
+    def _plug_in_fleets(self, scenario: Scenario) -> list:
+        """The scenario's plug-in fleets (sim.fleets), each with its ledger columns."""
+        out = []
+        for name, section in scenario.fleets.items():
+            fleet_type = FLEETS[name]
+            self.ledger.add_responder(name)
+            out.append(fleet_type(self, fleet_type.Config.model_validate(section)))
+        self._fleet_index = {f.name: k for k, f in enumerate(out)}
+        return out
+
+    def schedule(self, t: float, fleet, incident: int, payload: int = 0) -> None:
+        """For plug-in fleets: call ``fleet.event(t, incident, payload)`` at time ``t``."""
+        if t < self.time or not math.isfinite(t):
+            raise ValueError(f"cannot schedule at {t!r}: the clock is at {self.time}")
+        if payload < 0:
+            raise ValueError(f"payload must be >= 0, got {payload}")
+        code = payload * max(len(self.fleets), 1) + self._fleet_index[fleet.name]
+        self._push(t, EventKind.FLEET, incident, code)
+
+    def _fleet_event(self, t: float, i: int, code: int) -> None:
+        n = max(len(self.fleets), 1)
+        self.fleets[code % n].event(t, i, code // n)
 
     # ------------------------------------------------------------------ running
     def _push(self, t: float, kind: EventKind, a: int, b: int = -1) -> None:
@@ -221,21 +240,35 @@ class ResponseModel(mesa.Model):
         """Advance to ``end_time`` simulated seconds."""
         self.advance_to(end_time)
 
-    def frame_so_far(self):
-        """The records of incidents that have happened so far, as a DataFrame (viewers)."""
-        from sim.records import incidents_frame
-
-        n = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
-        return incidents_frame(self.records(n))
+    def columns_so_far(self) -> dict[str, np.ndarray]:
+        """What the tiers need of the incidents that have happened so far, as arrays straight
+        from the ledger (viewers and data collectors ask every step: no records are built)."""
+        inc, ledger = self.incidents, self.ledger
+        n = int(np.searchsorted(inc.occurred_s, self.time, side="right"))
+        cols = {
+            "kind": np.asarray(inc.kind_names, dtype=object)[inc.kind[:n]],
+            "occurred_s": inc.occurred_s[:n],
+            "self_rescue_by": np.array([b.value if b else "" for b in ledger.self_rescue_by[:n]],
+                                       dtype=object),
+        }  # fmt: skip
+        for name, values in self._kind_columns.items():
+            cols[name] = values[:n]
+        for name in ("meu_staff_on_scene", "volunteer_on_scene", "alerted_s", "self_rescue_s",
+                     "first_meu_s", "first_volunteer_s", "first_police_s",
+                     "police_dispatched_s"):  # fmt: skip
+            cols[name] = getattr(ledger, name)[:n]
+        for column, values in ledger.extra.items():
+            cols[column] = values[:n]
+        return cols
 
     def tier_times_so_far(self) -> dict[str, np.ndarray]:
         """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
-        that have happened and that the tier counts (see :mod:`sim.metrics`)."""
-        from sim.metrics import tier_times
+        that have happened and that the tier counts (definitions: :mod:`sim.metrics`);
+        incidents in the warm-up included."""
+        from sim.metrics import times_on_own_clock
 
-        times = tier_times(self.frame_so_far(), self.config.tiers, include_warmup=True)
-        return {t.name: times.loc[times["tier"] == t.name, "time_s"].to_numpy()
-                for t in self.config.tiers}  # fmt: skip
+        cols = self.columns_so_far()
+        return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
 
     def live_compliance(self) -> dict[str, float]:
         """Share of counted incidents so far whose tier arrived within its target (NaN: none
@@ -248,10 +281,18 @@ class ResponseModel(mesa.Model):
             self._live = (self.time, out)
         return self._live[1]
 
+    def calls_waiting(self) -> int:
+        """Calls waiting in 110's queue for a free unit."""
+        return len(self._queue)
+
+    def waiting_calls(self) -> list[int]:
+        """Incidents whose call waits for units, in the order they would be served."""
+        return [entry[3] for entry in sorted(self._queue)]
+
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
         happened = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
-        cleared = int(np.count_nonzero(~np.isnan(self.cleared[:happened])))
+        cleared = int(np.count_nonzero(~np.isnan(self.ledger.cleared_s[:happened])))
         return {"incidents": happened, "open": happened - cleared}
 
     # ------------------------------------------------------------------ event handlers
@@ -264,8 +305,8 @@ class ResponseModel(mesa.Model):
             free = ids[self.volunteers.busy_until[ids] <= t]
             witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
-        self.meu_staff_there[i] = staff.size > 0
-        self.volunteer_there[i] = witness >= 0
+        self.ledger.meu_staff_on_scene[i] = staff.size > 0
+        self.ledger.volunteer_on_scene[i] = witness >= 0
         # The earliest way the alert is raised; ties go to call, then camera, then witness.
         witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
         delay, _, how = min(
@@ -274,25 +315,28 @@ class ResponseModel(mesa.Model):
             (float(witness_delay), 2, DetectedBy.WITNESS),
         )
         if math.isfinite(delay):
-            self.detected_by[i] = how
-            self.alerted[i] = t + delay
-            self._push(self.alerted[i], EventKind.ALERT, i)
+            self.ledger.detected_by[i] = how
+            self.ledger.alerted_s[i] = t + delay
+            self._push(self.ledger.alerted_s[i], EventKind.ALERT, i)
         if self._kind_of[i].self_rescue and someone_there:
-            self.self_rescue[i] = t + inc.self_rescue_delay_s[i]
+            self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
             if staff.size:
-                self.self_rescue_by[i] = HelpSource.MEU_STAFF
+                self.ledger.self_rescue_by[i] = HelpSource.MEU_STAFF
             else:
-                self.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
-                release = self.self_rescue[i] + self.config.volunteers.on_scene_s
+                self.ledger.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
+                release = self.ledger.self_rescue_s[i] + self.config.volunteers.on_scene_s
                 self.volunteers.occupy(witness, release)
                 self.assignments.append(
-                    Assignment("volunteer", witness, i, t, self.self_rescue[i], release)
+                    Assignment("volunteer", witness, i, t, self.ledger.self_rescue_s[i], release)
                 )
-        if not math.isfinite(self.alerted[i]):
+        if not math.isfinite(self.ledger.alerted_s[i]):
             self._clear_without_police(i)
 
     def _alert(self, t: float, i: int, _b: int) -> None:
         kind = self._kind_of[i]
+        for fleet in self.fleets:
+            if kind.fleets.get(fleet.name, 0):
+                fleet.alert(t, i, kind.fleets[fleet.name])
         if kind.volunteers and len(self.volunteers):
             self._alert_volunteers(t, i)
         if kind.meu_teams and len(self.meus):
@@ -311,10 +355,12 @@ class ResponseModel(mesa.Model):
         ids, arrival = ids[free], t + lag[free]
         release = arrival + cfg.on_scene_s
         self.volunteers.occupy(ids, release)
-        self.first_vol[i] = arrival[0]
-        self.vol_sent[i] = ids.size
+        self.ledger.first_volunteer_s[i] = arrival[0]
+        self.ledger.volunteers_sent[i] = ids.size
         occurred = self.incidents.occurred_s[i]
-        self.vol_3min[i] = int(np.count_nonzero(arrival - occurred <= TIER_TARGET_S[Tier.MUTUAL]))
+        self.ledger.volunteers_within_3min[i] = int(
+            np.count_nonzero(arrival - occurred <= TIER_TARGET_S[Tier.MUTUAL])
+        )
         self.assignments.extend(
             Assignment("volunteer", v, i, t, a, r)
             for v, a, r in zip(ids.tolist(), arrival.tolist(), release.tolist(), strict=True)
@@ -325,20 +371,17 @@ class ResponseModel(mesa.Model):
         able = np.flatnonzero(self.meus.can_send(ids, t))[:teams]
         if able.size == 0:
             return
-        self._teams_of[i] = []
         for k in able.tolist():
-            m = int(ids[k])
-            self.meus.send_team(m)
-            self._teams_of[i].append((m, float(dist[k]), t + float(lag[k])))
-        self.first_meu[i] = t + float(lag[able[0]])
-        self.meu_sent[i] = able.size
+            self.meus.send_team(int(ids[k]), i, float(dist[k]), t + float(lag[k]))
+        self.ledger.first_meu_s[i] = t + float(lag[able[0]])
+        self.ledger.meu_teams_sent[i] = able.size
 
     def _police_call(self, t: float, i: int, _b: int) -> None:
         kind = self._kind_of[i]
-        self.police_call[i] = t
-        self.police_pending[i] = kind.police_units
+        self.ledger.police_call_s[i] = t
+        self.ledger.police_pending[i] = kind.police_units
         self._dispatch(t, i)
-        if self.police_pending[i] > 0:
+        if self.ledger.police_pending[i] > 0:
             heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
             self._seq += 1
 
@@ -349,59 +392,62 @@ class ResponseModel(mesa.Model):
             return
         units, travel = self.dispatch_policy.choose(
             self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
-            int(self.police_pending[i]),
+            int(self.ledger.police_pending[i]),
         )  # fmt: skip
         reachable = np.isfinite(travel)
         units, travel = units[reachable].tolist(), travel[reachable].tolist()
-        if units and math.isnan(self.police_dispatched[i]):
-            self.police_dispatched[i] = t
+        if units and math.isnan(self.ledger.police_dispatched_s[i]):
+            self.ledger.police_dispatched_s[i] = t
         for u, dt in zip(units, travel, strict=True):
-            self.police.set_state(u, UnitState.EN_ROUTE)
-            self.police.left_at[u] = -math.inf
-            self._units_of.setdefault(i, []).append(u)
-            self._unit_sent_at[u] = t
+            self.police.commit(u, i, t)
             self._push(t + dt, EventKind.POLICE_ARRIVES, i, u)
-        self.police_pending[i] -= len(units)
-        if units and self.police_pending[i] == 0:
-            self.police_wait[i] = t - self.police_call[i]
+        self.ledger.police_pending[i] -= len(units)
+        if units and self.ledger.police_pending[i] == 0:
+            self.ledger.police_wait_s[i] = t - self.ledger.police_call_s[i]
         if units and self._moves_units:
             self.move_up.rebalance(self.police, t)
 
     def _police_arrives(self, t: float, i: int, u: int) -> None:
-        self.police.set_state(u, UnitState.ON_SCENE)
-        self._unit_arrived_at[u] = t
-        self.police_arrived[i] += 1
-        if self.police_arrived[i] == 1:
-            self.first_police[i] = t
-        if self.police_arrived[i] == self._kind_of[i].police_units:
-            self.last_police[i] = t
-            done = max(self.first_police[i] + self.incidents.handling_s[i], t)
+        self.police.reach_scene(u, t)
+        self.ledger.police_arrived[i] += 1
+        if self.ledger.police_arrived[i] == 1:
+            self.ledger.first_police_s[i] = t
+        if self.ledger.police_arrived[i] == self._kind_of[i].police_units:
+            self.ledger.last_police_s[i] = t
+            done = max(self.ledger.first_police_s[i] + self.incidents.handling_s[i], t)
             self._push(done, EventKind.UNIT_CLEARS, i)
 
     def _clear_without_police(self, i: int) -> None:
         """Kinds that need no police (or incidents nobody reported) end after first help."""
-        if self._kind_of[i].police_units and math.isfinite(self.alerted[i]):
+        if self._kind_of[i].police_units and math.isfinite(self.ledger.alerted_s[i]):
             return
-        first = np.nanmin([self.self_rescue[i], self.first_meu[i], self.first_vol[i], math.inf])
+        first = np.nanmin(
+            [
+                self.ledger.self_rescue_s[i],
+                self.ledger.first_meu_s[i],
+                self.ledger.first_volunteer_s[i],
+                math.inf,
+            ]
+        )
         if math.isfinite(first):
             self._push(first + self.incidents.handling_s[i], EventKind.UNIT_CLEARS, i)
 
     def _clears(self, t: float, i: int, _b: int) -> None:
-        if not math.isnan(self.cleared[i]):
+        if not math.isnan(self.ledger.cleared_s[i]):
             return
-        self.cleared[i] = t
+        self.ledger.cleared_s[i] = t
         scene = self.incidents.xy[i]
-        for u in self._units_of.get(i, ()):
+        for u, sent, arrived in self.police.release(i):
             self.police.leave_scene(u, t, scene, int(self._bank[i]))
-            self.assignments.append(
-                Assignment(
-                    "police", u, i, self._unit_sent_at.pop(u), self._unit_arrived_at.pop(u), t
-                )
-            )
-        for m, dist, arrival in self._teams_of.get(i, ()):
+            self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+        for fleet in self.fleets:
+            fleet.clear(t, i)
+        for m, dist, arrival in self.meus.teams_for(i):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
-            self.assignments.append(Assignment("meu", m, i, self.alerted[i], arrival, back))
+            self.assignments.append(
+                Assignment("meu", m, i, self.ledger.alerted_s[i], arrival, back)
+            )
         self._serve_queue(t)
         if self._moves_units:
             self.move_up.rebalance(self.police, t)
@@ -415,7 +461,7 @@ class ResponseModel(mesa.Model):
                 break
             i = entry[3]
             self._dispatch(t, i)
-            if self.police_pending[i] == 0:
+            if self.ledger.police_pending[i] == 0:
                 self._queue.remove(entry)
                 served = True
         if served:
@@ -459,62 +505,66 @@ class ResponseModel(mesa.Model):
         EventKind.UNIT_CLEARS: _clears,
         EventKind.TEAM_RETURNS: _team_returns,
         EventKind.READINESS_TEST: _readiness_test,
+        EventKind.FLEET: _fleet_event,
     }
 
     # ------------------------------------------------------------------ records
     def records(self, n: int | None = None) -> list[IncidentRecord]:
         """One immutable record per incident, in incident order (the first ``n`` only, if
-        given: viewers ask for the incidents that have happened so far)."""
-        inc, city = self.incidents, self.city
+        given: viewers ask for the incidents that have happened so far). Fields the ledger
+        holds are read from its column of the same name; the rest are derived here."""
+        inc, city, ledger = self.incidents, self.city, self.ledger
         n = len(inc) if n is None else n
         col, row = city.cell_of(inc.xy[:n])
         kind_idx = inc.kind[:n].tolist()
         kinds = [self._kinds[k] for k in kind_idx]
         labels = {u.value: u.label for u in LandUse}
         first_help = [self._first_help(i) for i in range(n)]
-        cleared = self.cleared[:n].tolist()
+        cleared = ledger.cleared_s[:n].tolist()
         occurred = inc.occurred_s[:n]
-        head = lambda a: a[:n].tolist()  # noqa: E731
-        columns = (
-            range(n),
-            [inc.kind_names[k] for k in kind_idx],
-            [k.sudden for k in kinds],
-            head(inc.probe),
-            head(inc.xy[:, 0]),
-            head(inc.xy[:, 1]),
-            [labels[u] for u in city.land_use[row, col].tolist()],
-            city.grid_of_cell[row, col].tolist(),
-            self._station_distances(n).tolist(),
-            ((occurred // 3600).astype(np.int64) % 24).tolist(),
-            (occurred < self.warmup_s).tolist(),
-            [self.layout] * n,
-            [k.self_rescue for k in kinds],
-            [k.volunteers for k in kinds],
-            [k.meu_teams for k in kinds],
-            [k.police_units for k in kinds],
-            head(self.meu_staff_there),
-            head(self.volunteer_there),
-            occurred.tolist(),
-            head(self.alerted),
-            [d.value for d in self.detected_by[:n]],
-            head(self.self_rescue),
-            [b.value if b else "" for b in self.self_rescue_by[:n]],
-            head(self.first_meu),
-            head(self.meu_sent),
-            head(self.first_vol),
-            head(self.vol_sent),
-            head(self.vol_3min),
-            head(self.police_call),
-            head(self.police_dispatched),
-            head(self.police_wait),
-            head(self.first_police),
-            head(self.last_police),
-            [f[0] for f in first_help],
-            [f[1] for f in first_help],
-            cleared,
-            ["open" if math.isnan(c) else "cleared" for c in cleared],
-        )
+        derived = {
+            "incident_id": range(n),
+            "kind": [inc.kind_names[k] for k in kind_idx],
+            "sudden": [k.sudden for k in kinds],
+            "probe": inc.probe[:n].tolist(),
+            "x_m": inc.xy[:n, 0].tolist(),
+            "y_m": inc.xy[:n, 1].tolist(),
+            "land_use": [labels[u] for u in city.land_use[row, col].tolist()],
+            "police_grid": city.grid_of_cell[row, col].tolist(),
+            "station_distance_m": self._station_distances(n).tolist(),
+            "hour": ((occurred // 3600).astype(np.int64) % 24).tolist(),
+            "in_warmup": (occurred < self.warmup_s).tolist(),
+            "layout": [self.layout] * n,
+            "kind_self_rescue": [k.self_rescue for k in kinds],
+            "kind_volunteers": [k.volunteers for k in kinds],
+            "meu_teams_needed": [k.meu_teams for k in kinds],
+            "police_needed": [k.police_units for k in kinds],
+            "occurred_s": occurred.tolist(),
+            "detected_by": [d.value for d in ledger.detected_by[:n]],
+            "self_rescue_by": [b.value if b else "" for b in ledger.self_rescue_by[:n]],
+            "first_help_s": [f[0] for f in first_help],
+            "first_help_by": [f[1] for f in first_help],
+            "cleared_s": cleared,
+            "status": ["open" if math.isnan(c) else "cleared" for c in cleared],
+        }
+        columns = [
+            derived[field] if field in derived else getattr(ledger, field)[:n].tolist()
+            for field in IncidentRecord._fields
+        ]
         return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
+
+    def incidents_table(self):
+        """The records as a DataFrame, with the columns of plug-in fleets:
+        ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
+        from sim.records import incidents_frame
+
+        df = incidents_frame(self.records())
+        for fleet in self.fleets:
+            kinds = [self._kinds[k] for k in self.incidents.kind.tolist()]
+            df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
+        for column, values in self.ledger.extra.items():
+            df[column] = values
+        return df
 
     def _station_distances(self, n: int) -> np.ndarray:
         """Travel distance from each of the first ``n`` incidents to its nearest police
@@ -529,10 +579,10 @@ class ResponseModel(mesa.Model):
 
     def _first_help(self, i: int) -> tuple[float, str]:
         options = [
-            (self.self_rescue[i], self.self_rescue_by[i] or HelpSource.MEU_STAFF),
-            (self.first_meu[i], HelpSource.MEU_TEAM),
-            (self.first_vol[i], HelpSource.VOLUNTEER),
-            (self.first_police[i], HelpSource.POLICE),
+            (self.ledger.self_rescue_s[i], self.ledger.self_rescue_by[i] or HelpSource.MEU_STAFF),
+            (self.ledger.first_meu_s[i], HelpSource.MEU_TEAM),
+            (self.ledger.first_volunteer_s[i], HelpSource.VOLUNTEER),
+            (self.ledger.first_police_s[i], HelpSource.POLICE),
         ]
         options = [(t, s) for t, s in options if not math.isnan(t)]
         if not options:

@@ -14,48 +14,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import plots
-from sim.config import ScenarioError
+from sim import plots, results
 from sim.store import atomic_write_bytes
 
 
 def kind_of(folder: Path) -> str:
-    if (folder / "incidents.parquet").is_file():
-        return "run"
-    if (folder / "points.parquet").is_file():
-        return "sweep"
-    raise ScenarioError(
-        f"{folder}: not a results folder (expected incidents.parquet from `jiefang run` "
-        "or points.parquet from `jiefang sweep`)"
-    )
+    """``run`` or ``sweep`` (a :class:`sim.results.ResultsError` for anything else)."""
+    return results.kind_of(folder)
 
 
-def _name(folder: Path) -> str:
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        meta = json.loads(manifest.read_text())
-        if "scenario" in meta:
-            return meta["scenario"]["name"]
-        if "sweep" in meta:
-            return meta["sweep"]["name"]
-    return folder.name
-
-
-def tiers_of(folder: Path):
+def tiers_of(folder: Path | results.RunResults):
     """The tier table a run used (from its manifest's scenario); the default if absent."""
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        meta = json.loads(manifest.read_text())
-        tiers = (meta.get("scenario") or {}).get("tiers")
-        if tiers:
-            return tiers
-    return None
+    run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
+    return (run.manifest.get("scenario") or {}).get("tiers") or None
 
 
-def run_figures(folder: Path) -> dict[str, object]:
-    inc = pd.read_parquet(folder / "incidents.parquet")
-    name = _name(folder)
-    tiers = tiers_of(folder)
+def run_figures(folder: Path | results.RunResults) -> dict[str, object]:
+    run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
+    inc, name = run.incidents, run.name
+    tiers = tiers_of(run)
     figures = {
         "response_ecdf": plots.response_ecdf_bands(
             inc, f"{name}: time to each tier of help", tiers
@@ -65,22 +42,16 @@ def run_figures(folder: Path) -> dict[str, object]:
             inc, f"{name}: demand and response by hour of day", tiers
         ),
     }
-    if (folder / "layout_cells.parquet").is_file():
-        cells = pd.read_parquet(folder / "layout_cells.parquet")
-        sites = pd.read_parquet(folder / "layout_sites.parquet")
+    if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
-            inc, cells, sites, f"{name}: median time to first help by cell"
+            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell"
         )
     return figures
 
 
-def sweep_figures(folder: Path) -> dict[str, object]:
-    points = pd.read_parquet(folder / "points.parquet")
-    meta = json.loads((folder / "manifest.json").read_text())
-    varied = list(meta["sweep"].get("grid", {})) + list(
-        (meta["sweep"].get("lhs") or {}).get("ranges", {})
-    )
-    name = meta["sweep"]["name"]
+def sweep_figures(folder: Path | results.SweepResults) -> dict[str, object]:
+    sweep = folder if isinstance(folder, results.SweepResults) else results.open_sweep(folder)
+    points, varied, name = sweep.points, sweep.varied, sweep.name
     figures = {}
     for param in varied:
         others = [v for v in varied if v != param] if len(varied) == 2 else []
@@ -95,20 +66,26 @@ def sweep_figures(folder: Path) -> dict[str, object]:
     return figures
 
 
-def figures_for(folder: Path) -> dict[str, object]:
-    return run_figures(folder) if kind_of(folder) == "run" else sweep_figures(folder)
+def figures_for(folder: Path | results.RunResults | results.SweepResults) -> dict[str, object]:
+    opened = folder if not isinstance(folder, Path) else results.open_results(folder)
+    if isinstance(opened, results.RunResults):
+        return run_figures(opened)
+    return sweep_figures(opened)
 
 
 def write_figures(figures: dict[str, object], out: Path) -> list[Path]:
     """Each figure as PNG and SVG under ``out``."""
     written = []
-    for name, fig in figures.items():
-        for fmt in ("png", "svg"):
-            buf = io.BytesIO()
-            fig.savefig(buf, format=fmt)
-            atomic_write_bytes(out / f"{name}.{fmt}", buf.getvalue())
-            written.append(out / f"{name}.{fmt}")
-        plots.plt.close(fig)
+    try:
+        for name, fig in figures.items():
+            for fmt in ("png", "svg"):
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt)
+                atomic_write_bytes(out / f"{name}.{fmt}", buf.getvalue())
+                written.append(out / f"{name}.{fmt}")
+    finally:  # a refused target must not leave the other figures open
+        for fig in figures.values():
+            plots.plt.close(fig)
     return written
 
 
@@ -130,9 +107,8 @@ def _png_data(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _summary_table(folder: Path) -> str:
-    s = pd.read_csv(folder / "summary.csv")
-    s = s[(s["scope"] == "all") & s["own_clock"].astype(bool)]
+def _summary_table(summary: pd.DataFrame) -> str:
+    s = summary[(summary["scope"] == "all") & summary["own_clock"].astype(bool)]
     rows = []
     for tier in [*dict.fromkeys(s["tier"])]:
         clock = s.loc[s["tier"] == tier, "clock"].iloc[0]
@@ -162,8 +138,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out) + "</table>"
 
 
-def _points_table(folder: Path) -> str:
-    points = pd.read_parquet(folder / "points.parquet")
+def _points_table(points: pd.DataFrame) -> str:
     keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
                                                    "replications")]  # fmt: skip
@@ -176,25 +151,23 @@ def _points_table(folder: Path) -> str:
 
 def html_report(folder: Path) -> str:
     """One self-contained HTML page: figures embedded, summary tables, scenario, manifest."""
-    folder = Path(folder)
-    kind = kind_of(folder)
-    name = _name(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
+    opened = results.open_results(Path(folder))
+    manifest, name = opened.manifest, opened.name
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>jiefang report: {html.escape(name)}</title><style>{STYLE}</style>"
              f"</head><body><h1>jiefang report: {html.escape(name)}</h1>"]  # fmt: skip
-    if kind == "run":
+    if isinstance(opened, results.RunResults):
         parts.append(
             f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Times"
             " from occurrence; compliance = share within 1 / 3 / 5 minutes; mean over"
             " replications with 95 % confidence half-width.</p>"
         )
-        parts.append("<h2>Summary</h2>" + _summary_table(folder))
+        parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
     else:
         parts.append(f"<p>{manifest['points']} points, {manifest['runs']} runs.</p>")
-        parts.append("<h2>Compliance by sweep point</h2>" + _points_table(folder))
+        parts.append("<h2>Compliance by sweep point</h2>" + _points_table(opened.points))
     parts.append("<h2>Figures</h2>")
-    for fig_name, fig in figures_for(folder).items():
+    for fig_name, fig in figures_for(opened).items():
         parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3>"
                      f"<img alt='{html.escape(fig_name)}' "
                      f"src='data:image/png;base64,{_png_data(fig)}'>")  # fmt: skip

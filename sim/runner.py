@@ -14,7 +14,7 @@ import pandas as pd
 from sim.config import Scenario
 from sim.metrics import summarise
 from sim.model import ResponseModel
-from sim.records import assignments_frame, incidents_frame, readiness_frame
+from sim.records import assignments_frame, readiness_frame
 from sim.vocab import LandUse
 
 #: Simulated seconds between progress callbacks inside one replication.
@@ -52,7 +52,7 @@ def simulate(
 def tables_of(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(incidents, assignments, readiness tests) of a finished model, with its replication."""
     frames = (
-        incidents_frame(model.records()),
+        model.incidents_table(),
         assignments_frame(model.assignments),
         readiness_frame(model.readiness),
     )

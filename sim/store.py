@@ -2,18 +2,28 @@
 
 Every file is written to a temporary name in its own folder, flushed to disk, then renamed
 over the target (``os.replace`` is atomic on POSIX), so a reader never sees half a file and
-an interrupted run leaves every earlier file intact.
+an interrupted run leaves every earlier file intact. A run folder is written whole into a
+staging folder beside it and swapped in at the end (:class:`RunFolder`), so a folder is
+always either the previous complete run or the new one. Nothing replaces an existing path
+that is not a regular file (a device, FIFO, socket or symbolic link).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import io
 import json
 import math
 import os
 import platform
+import re
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,8 +39,71 @@ class OutputError(OSError):
     """The output folder cannot be written. The message is meant for the user as is."""
 
 
+_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFDIR: "a folder",
+    stat.S_IFREG: "a file",
+}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse a target that exists and is not a regular file: a rename would replace the
+    device node, FIFO or link itself (``--out /dev/full`` used to become an HTML file)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({err.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path}: exists and is {_kind(st.st_mode)}; refusing to replace it")
+
+
+def ensure_folder(path: Path) -> Path:
+    """Create ``path`` (and parents) as a folder; refuse one that is a link or not a folder."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"{path}: cannot write results here ({err.strerror})") from None
+        return path
+    except OSError as err:
+        raise OutputError(f"{path}: cannot use as output folder ({err.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise OutputError(
+            f"{path}: exists and is {_kind(st.st_mode)}, not a folder; cannot write results there"
+        )
+    return path
+
+
+def probe_writable(folder: Path) -> None:
+    """Write and remove a small file, so an unwritable folder is found before simulating."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"jiefang")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot write results here ({err.strerror})") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
+    check_replaceable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -42,7 +115,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        check_replaceable(path)  # again: the write may have taken a while
         os.replace(tmp, path)
+        fault_point(f"wrote {path.name}")
+    except OutputError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     except OSError as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -148,37 +227,433 @@ class SweepStore:
         incidents/key=<key>/part.parquet   per-incident records of one run (hive-partitioned)
         runs/<key>.parquet                 one-row run record; written last, it marks the run done
         runs.parquet, points.parquet, paired.parquet, manifest.json   rebuilt at the end
+        unused/                            runs of keys the current sweep does not have
+        quarantine/                        damaged files found on resume, moved out of the way
 
-    A run counts as finished only when its run record exists, and every file is written
-    atomically, so a sweep killed at any moment keeps every finished run and leaves no
+    A run counts as finished only when its run record reads back (its pages carry
+    checksums) and its incidents match the SHA-256 the record holds, and every file is
+    written atomically, so a sweep killed at any moment keeps every finished run and leaves no
     partial file under a name a reader trusts (files being written start with '.', which
-    Parquet dataset readers skip).
+    Parquet dataset readers skip). At the end of each sweep the dataset under ``incidents/``
+    holds exactly the current sweep's runs, labelled with the current point ids.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
         self.incidents_dir = self.root / "incidents"
+        self.unused_dir = self.root / "unused"
+        self.quarantine_dir = self.root / "quarantine"
 
-    def finished(self) -> set[str]:
-        """Keys of runs recorded as successful."""
+    def record_path(self, key: str, base: Path | None = None) -> Path:
+        return (base or self.root) / "runs" / f"{key}.parquet"
+
+    def part_path(self, key: str, base: Path | None = None) -> Path:
+        return (base or self.root) / "incidents" / f"key={key}" / "part.parquet"
+
+    # ---------------------------------------------------------------- writing
+    def save(self, key: str, record: dict, incidents: pd.DataFrame | None) -> None:
+        record = dict(record)
+        if incidents is not None:
+            data = parquet_bytes(incidents)
+            atomic_write_bytes(self.part_path(key), data)
+            record["incidents_sha256"] = hashlib.sha256(data).hexdigest()
+        self._write_record(key, pd.DataFrame([record]))
+
+    def _write_record(self, key: str, record: pd.DataFrame, base: Path | None = None) -> None:
+        buf = io.BytesIO()
+        record.to_parquet(buf, index=False, engine="pyarrow", compression="zstd",
+                          write_page_checksum=True)  # fmt: skip
+        atomic_write_bytes(self.record_path(key, base), buf.getvalue())
+
+    # ---------------------------------------------------------------- reading, checking
+    def _read_record(self, path: Path) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        data = _read_regular_bytes(path)
+        table = pq.read_table(io.BytesIO(data), page_checksum_verification=True)
+        df = table.to_pandas()
+        if len(df) != 1 or "status" not in df.columns or df["key"].iloc[0] != path.stem:
+            raise ValueError("not a run record")
+        return df
+
+    def _damage(self, key: str, base: Path | None = None) -> str | None:
+        """Why the stored run ``key`` (under ``base``) cannot be used, or None when it can."""
+        record_path, part = self.record_path(key, base), self.part_path(key, base)
+        try:
+            record = self._read_record(record_path)
+        except Exception:  # any failure to read back is damage
+            return "run record unreadable"
+        if record["status"].iloc[0] != "ok":
+            return "failed run"
+        digest = record["incidents_sha256"].iloc[0] if "incidents_sha256" in record else None
+        try:
+            data = _read_regular_bytes(part)
+        except OSError:
+            return "incidents missing"
+        if isinstance(digest, str):
+            if hashlib.sha256(data).hexdigest() != digest:
+                return "incidents do not match the recorded SHA-256"
+        else:  # stored before hashes were recorded: it must at least read back
+            try:
+                _check_parquet(data)
+            except Exception:
+                return "incidents unreadable"
+        return None
+
+    def finished(self, notice=None) -> set[str]:
+        """Keys of runs recorded as successful whose files are whole. Damaged runs are moved
+        to ``quarantine/`` (and reported through ``notice``) so that they run again."""
         if not self.runs_dir.is_dir():
             return set()
         done = set()
-        for path in self.runs_dir.glob("*.parquet"):
-            if path.name.startswith("."):
+        for path in sorted(self.runs_dir.iterdir()):
+            if path.name.startswith(".") or path.suffix != ".parquet":
                 continue
-            status = pd.read_parquet(path, columns=["status"])["status"].iloc[0]
-            if status == "ok":
-                done.add(path.stem)
+            key = path.stem
+            why = self._damage(key)
+            if why is None:
+                done.add(key)
+            elif why != "failed run":
+                moved = self.quarantine(key)
+                if notice is not None:
+                    notice(f"run {key} is damaged ({why}); moved {moved} file(s) to "
+                           f"{self.quarantine_dir}/ and running it again")  # fmt: skip
         return done
 
-    def save(self, key: str, record: dict, incidents: pd.DataFrame | None) -> None:
-        if incidents is not None:
-            write_parquet(incidents, self.incidents_dir / f"key={key}" / "part.parquet")
-        write_parquet(pd.DataFrame([record]), self.runs_dir / f"{key}.parquet")
+    def quarantine(self, key: str) -> int:
+        """Move the files of run ``key`` under ``quarantine/``; the number moved."""
+        moved = 0
+        for path in (self.record_path(key), self.part_path(key)):
+            if os.path.lexists(path):
+                _move_aside(path, self.quarantine_dir / path.relative_to(self.root))
+                moved += 1
+        _remove_empty(self.part_path(key).parent)
+        return moved
+
+    def revive(self, key: str) -> bool:
+        """Bring back run ``key`` from ``unused/`` if it is there and whole."""
+        base = self.unused_dir
+        if not os.path.lexists(self.record_path(key, base)) or self._damage(key, base):
+            return False
+        self.part_path(key).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.part_path(key, base), self.part_path(key))  # the record marks it done
+        os.replace(self.record_path(key, base), self.record_path(key))
+        _remove_empty(self.part_path(key, base).parent)
+        return True
+
+    def clean_temporaries(self) -> int:
+        """Remove half-written files (``.NAME.XXXX.tmp``) of an interrupted sweep."""
+        removed = 0
+        for folder in (self.root, self.runs_dir, self.unused_dir / "runs",
+                       *self._partition_dirs(self.incidents_dir),
+                       *self._partition_dirs(self.unused_dir / "incidents")):  # fmt: skip
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    @staticmethod
+    def _partition_dirs(folder: Path) -> list[Path]:
+        if not folder.is_dir():
+            return []
+        return [p for p in folder.iterdir() if p.name.startswith("key=") and p.is_dir()]
 
     def records(self, keys: list[str]) -> pd.DataFrame:
-        frames = [pd.read_parquet(self.runs_dir / f"{k}.parquet") for k in keys
-                  if (self.runs_dir / f"{k}.parquet").exists()]  # fmt: skip
+        frames = [self._read_record(self.record_path(k)) for k in keys
+                  if self.record_path(k).exists()]  # fmt: skip
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    # ---------------------------------------------------------------- the dataset
+    def publish(self, point_of: dict[str, int], done: set[str]) -> None:
+        """Make ``incidents/`` exactly the runs ``done`` of the current sweep, each labelled
+        with its current point id (``point_of``): runs of other keys move to ``unused/``,
+        partitions without a run record are removed."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        for folder in self._partition_dirs(self.incidents_dir):
+            key = folder.name.removeprefix("key=")
+            if key in done:
+                continue
+            if os.path.lexists(self.record_path(key)):
+                self._retire(key)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+        for path in sorted(self.runs_dir.glob("*.parquet")) if self.runs_dir.is_dir() else []:
+            if not path.name.startswith(".") and path.stem not in point_of:
+                self._retire(path.stem)  # failed runs of keys this sweep does not have
+        for key in sorted(done):
+            part = self.part_path(key)
+            table = pq.read_table(io.BytesIO(_read_regular_bytes(part)))
+            i = table.schema.get_field_index("point_id")
+            if i < 0 or not len(table):
+                continue
+            want = point_of[key]
+            if pc.all(pc.equal(table.column(i), want)).as_py():
+                continue
+            # Reused after the grid was reordered: relabel at the Arrow level, which writes
+            # the same bytes a fresh run at this point would (pandas' round trip does not).
+            field = table.schema.field(i)
+            table = table.set_column(i, field, pa.array([want] * len(table), type=field.type))
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            data = buf.getvalue()
+            record = self._read_record(self.record_path(key))
+            record["incidents_sha256"] = hashlib.sha256(data).hexdigest()
+            record["point_id"] = want
+            atomic_write_bytes(part, data)
+            self._write_record(key, record)
+
+    def _retire(self, key: str) -> None:
+        for path in (self.record_path(key), self.part_path(key)):
+            if os.path.lexists(path):
+                target = self.unused_dir / path.relative_to(self.root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+        _remove_empty(self.part_path(key).parent)
+
+
+def _read_regular_bytes(path: Path) -> bytes:
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def _check_parquet(data: bytes) -> None:
+    import pyarrow.parquet as pq
+
+    pq.read_table(io.BytesIO(data))
+
+
+def _move_aside(path: Path, target: Path) -> Path:
+    """Move ``path`` to ``target``, or ``target.1``, ``.2`` ... when that is taken."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = target, 0
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = target.with_name(f"{target.name}.{n}")
+    os.replace(path, candidate)
+    return candidate
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+# ---------------------------------------------------------------- names, locks, run folders
+_UNSAFE = re.compile(r"[^\w.-]+")
+MAX_NAME = 80
+
+
+def safe_name(name: str) -> str:
+    """A folder name made from a scenario or sweep name: letters, digits, ``- _ .`` only, no
+    leading dot, at most 80 characters, so a name can never point outside ``results/``
+    (``/abs/path``, ``../../x``). The manifest keeps the name as written."""
+    slug = _UNSAFE.sub("-", name).lstrip(".-")
+    return slug[:MAX_NAME].rstrip(".-") or "unnamed"
+
+
+class FolderLock:
+    """An exclusive ``flock`` on the file ``path`` for as long as the ``with`` block runs, so
+    two commands writing one folder cannot interleave; the second gets a clear error at once.
+    The lock file is removed on exit; a holder checks after locking that the name still
+    refers to the file it locked, so a file being removed is never taken as a lock."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = Path(path)
+        self.what = what
+        self.fd: int | None = None
+
+    def _busy(self) -> OutputError:
+        return OutputError(
+            f"{self.what}: another jiefang command is writing there now; wait for it to "
+            "finish or choose another --out"
+        )
+
+    def __enter__(self) -> FolderLock:
+        check_replaceable(self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise OutputError(f"{self.path}: cannot create a lock file ({err.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            same = os.path.samestat(os.fstat(fd), os.lstat(self.path))
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.ENOENT):
+                raise self._busy() from None
+            raise OutputError(f"{self.path}: cannot lock ({err.strerror})") from None
+        if not same:  # the holder removed it between our open and our lock
+            os.close(fd)
+            raise self._busy()
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
+def fsync_folder(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]  # fmt: skip
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def fault_point(label: str) -> None:
+    """Test hook: with ``JIEFANG_KILL_AT=N`` in the environment, the N-th write step of this
+    process kills it with SIGKILL, so tests can stop a run at every step it takes. Unset (the
+    normal case) it only counts."""
+    global _steps
+    _steps += 1
+    if os.environ.get("JIEFANG_KILL_AT") == str(_steps):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_steps = 0
+
+
+class RunFolder:
+    """Write a run folder as a whole: files go into a staging folder beside ``out``, which
+    replaces ``out`` in one atomic swap on success (the old run is then removed). A kill at
+    any moment leaves ``out`` as the previous complete run or the new complete run, and at
+    most a hidden ``.NAME.new-*`` or ``.NAME.old-*`` folder beside it, removed by the next run
+    into ``out``. Entering checks, locks and probes the target, so an unwritable ``--out`` is
+    found before anything is simulated.
+
+    Usage::
+
+        with RunFolder(out) as staging:
+            write_parquet(table, staging / "incidents.parquet")
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(os.path.abspath(out))
+        self.lock = FolderLock(self.out.parent / f".{self.out.name}.lock", str(out))
+        self.staging: Path | None = None
+
+    def _check_target(self) -> None:
+        if self.out.name in ("", ".", "..") or self.out == self.out.parent:
+            raise OutputError(f"{self.out}: not a usable run folder; give a folder name")
+        if Path.cwd() == self.out or Path.cwd().is_relative_to(self.out):
+            # `--out ""` or `--out .`: the folder is replaced whole, never the one we are in.
+            raise OutputError(f"{self.out}: is the current folder; give a new folder name")
+        try:
+            st = os.lstat(self.out)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise OutputError(f"{self.out}: cannot use as output ({err.strerror})") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise OutputError(
+                f"{self.out}: exists and is {_kind(st.st_mode)}, not a run folder; cannot write "
+                "results there"
+            )
+        entries = [e for e in os.listdir(self.out) if not e.startswith(".")]
+        if entries and "manifest.json" not in entries:
+            # The whole folder is replaced: never take a folder holding other things with it.
+            raise OutputError(
+                f"{self.out}: exists and is not a `jiefang run` results folder (no "
+                "manifest.json); choose a new or empty folder"
+            )
+
+    def __enter__(self) -> Path:
+        parent = ensure_folder(self.out.parent)
+        self._check_target()
+        self.lock.__enter__()
+        try:
+            self._clear_leftovers()
+            probe_writable(parent)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.new-", dir=parent))
+        except OSError as err:
+            self.lock.__exit__()
+            if isinstance(err, OutputError):
+                raise
+            raise OutputError(f"{parent}: cannot write results here ({err.strerror})") from None
+        return self.staging
+
+    def _clear_leftovers(self) -> None:
+        """Staging and old folders of an earlier run into ``out`` that was killed (we hold
+        the lock, so nobody is writing them)."""
+        for pattern in (f".{self.out.name}.new-*", f".{self.out.name}.old-*"):
+            for path in self.out.parent.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._commit()
+            else:
+                shutil.rmtree(self.staging, ignore_errors=True)
+        finally:
+            self.lock.__exit__()
+
+    def _commit(self) -> None:
+        staging = self.staging
+        try:
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
+            fsync_folder(staging)
+            fault_point("staged")
+            self._check_target()  # nothing else may have appeared there meanwhile
+            if os.path.lexists(self.out):
+                if not exchange(staging, self.out):
+                    # No atomic swap here: two renames, with a moment where out is absent.
+                    old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-",
+                                                dir=self.out.parent))  # fmt: skip
+                    os.replace(self.out, old)
+                    os.replace(staging, self.out)
+                    staging = old
+                fault_point("swapped")
+                fsync_folder(self.out.parent)
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                os.rename(staging, self.out)
+                fsync_folder(self.out.parent)
+            fault_point("committed")
+        except OutputError:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        except OSError as err:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise OutputError(f"{self.out}: cannot write ({err.strerror})") from None

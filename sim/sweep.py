@@ -152,21 +152,45 @@ class Sweep:
         return list(self.points[0].values) if self.points else []
 
     def tasks(self) -> list[Task]:
+        files = [files_read(p.scenario) for p in self.points]  # read each map once per point
         return [
             Task(p.point_id, r, self.spec.seed, p.scenario,
-                 run_key(p.scenario, self.spec.seed, r))
-            for p in self.points
+                 run_key(p.scenario, self.spec.seed, r, files[i]))
+            for i, p in enumerate(self.points)
             for r in range(self.spec.replications)
         ]  # fmt: skip
 
 
-def run_key(scenario: Scenario, seed: int, replication: int) -> str:
-    """Content address of a run: same resolved scenario, seed and replication, same key."""
-    payload = json.dumps(
-        {"scenario": scenario.model_dump(mode="json"), "seed": seed, "replication": replication},
-        sort_keys=True, separators=(",", ":"),
-    )  # fmt: skip
+def run_key(
+    scenario: Scenario, seed: int, replication: int, files: dict[str, str] | None = None
+) -> str:
+    """Content address of a run: same resolved scenario, seed and replication, and the same
+    bytes in every file the scenario reads (the map), same key. A file's path alone would let
+    a resumed sweep reuse runs made before the file was edited. ``files`` is
+    :func:`files_read` of the scenario when the caller already has it."""
+    content = {"scenario": scenario.model_dump(mode="json"), "seed": seed}
+    content["replication"] = replication
+    files = files_read(scenario) if files is None else files
+    if files:  # only then, so keys of sweeps that read no file stay as they were
+        content["files"] = files
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def files_read(scenario: Scenario) -> dict[str, str]:
+    """key path -> SHA-256 of the content of each file the scenario reads."""
+    out = {}
+    if scenario.city.map_file is not None:
+        path = scenario.city.map_file
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as err:
+            raise ScenarioError(f"city.map_file: cannot read {path} ({err.strerror})") from None
+        out["city.map_file"] = digest.hexdigest()
+    return out
 
 
 def design_points(spec: SweepSpec) -> list[dict[str, Scalar]]:

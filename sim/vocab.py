@@ -88,6 +88,7 @@ class EventKind(IntEnum):
     POLICE_CALL = 4  # 110 has handled the call: dispatch or queue
     POLICE_ARRIVES = 5  # a police unit reaches the scene
     READINESS_TEST = 6  # an unannounced radio/video test of one MEU
+    FLEET = 7  # an event a plug-in fleet scheduled (sim.fleets)
 
 
 class UnitState(Enum):

@@ -70,7 +70,7 @@ def _write(tmp_path, text: str):
 @pytest.mark.parametrize(
     ("tiers", "expected"),
     [
-        ("[{name: fire, target_s: 600, responders: [fire_brigade]}]", "tiers.0.responders.0"),
+        ("[{name: fire, target_s: 600, responders: [fire_brigade]}]", "tiers.0.responders"),
         ("[{name: x, target_s: 60, responders: [police], clock: lunchtime}]", "tiers.0.clock"),
         ("[{name: x, target_s: 60, responders: [police], scope: on_scene}]", "on_scene"),
         ("[{name: x, target_s: 60, responders: [meu_team], clock: dispatch}]", "dispatch"),

@@ -100,7 +100,7 @@ def check_queue_only_when_all_busy(model, df: pd.DataFrame, asg: pd.DataFrame) -
     Returns how many calls waited (so the caller can see the check was exercised).
     """
     police = asg[asg["responder"] == "police"]
-    still_out = model._unit_sent_at  # units committed when the run ended: unit -> sent_s
+    still_out = model.police.committed()  # units committed when the run ended: unit -> sent_s
     waited = df[df["police_wait_s"] > 0]
     for row in waited.itertuples():
         t = row.police_call_s
@@ -123,4 +123,4 @@ def test_record_invariants(sc, seed):
     event("a call waited" if check_queue_only_when_all_busy(model, df, asg) else "no wait")
     # Nothing waits for police while a unit sits idle at the end of the run.
     if model.police.available().size:
-        assert not model._queue or all(model.police_pending[i] > 0 for *_, i in model._queue)
+        assert all(model.ledger.police_pending[i] > 0 for i in model.waiting_calls())

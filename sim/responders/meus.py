@@ -94,6 +94,7 @@ class EmergencyUnitFleet:
             at = self.site_use == LandUse[name.upper()]
             self.open_from[at], self.open_to[at] = start, end
         self.tree = cKDTree(self.xy) if n else None
+        self._teams_of: dict[int, list[tuple[int, float, float]]] = {}
         self._by_cell: dict[int, np.ndarray] = {}
         if n:
             order = np.argsort(self.cell, kind="stable")
@@ -131,8 +132,16 @@ class EmergencyUnitFleet:
             return np.zeros(0, np.int64)
         return ids[self.open_mask(t, ids) & (self.free_members(ids) > 0)]
 
-    def send_team(self, i: int) -> None:
+    def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,
+                  arrival_s: float = float("nan")) -> None:  # fmt: skip
+        """Unit ``i`` sends a team to ``incident`` (``dist_m`` away, arriving at ``arrival_s``)."""
         self.away[i] += self.cfg.team_size
+        if incident >= 0:
+            self._teams_of.setdefault(incident, []).append((i, dist_m, arrival_s))
+
+    def teams_for(self, incident: int) -> list[tuple[int, float, float]]:
+        """(unit, distance m, arrival s) of every team sent to ``incident``."""
+        return self._teams_of.get(incident, [])
 
     def team_back(self, i: int) -> None:
         self.away[i] -= self.cfg.team_size

@@ -82,6 +82,10 @@ class PoliceFleet:
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
         self.state = np.zeros(n, np.int8)  # UnitState code
+        self._units_of: dict[int, list[int]] = {}  # incident -> units sent to it
+        self._sent_at: dict[int, float] = {}  # committed unit -> when sent
+        self._incident_of: dict[int, int] = {}  # committed unit -> its incident
+        self._arrived_at: dict[int, float] = {}
         self._legs_from = -1  # first patrol leg of the cached block of spots
         self._returning = False  # some unit may still be driving back from a scene
         self.small_fleet = SMALL_FLEET
@@ -155,6 +159,39 @@ class PoliceFleet:
 
     def __len__(self) -> int:
         return self.station.shape[0]
+
+    # ------------------------------------------------------------------ commitments
+    def commit(self, u: int, incident: int, t: float) -> None:
+        """Unit ``u`` is sent to ``incident`` at ``t``."""
+        self.state[u] = _STATE_CODE[UnitState.EN_ROUTE]
+        self.left_at[u] = -np.inf
+        self._units_of.setdefault(incident, []).append(u)
+        self._incident_of[u] = incident
+        self._sent_at[u] = t
+
+    def reach_scene(self, u: int, t: float) -> None:
+        self.state[u] = _STATE_CODE[UnitState.ON_SCENE]
+        self._arrived_at[u] = t
+
+    def release(self, incident: int) -> list[tuple[int, float, float]]:
+        """(unit, sent, arrived) of every unit committed to ``incident``, now released."""
+        out = [(u, self._sent_at.pop(u), self._arrived_at.pop(u))
+               for u in self._units_of.get(incident, ())]  # fmt: skip
+        for u, _, _ in out:
+            self._incident_of.pop(u, None)
+        return out
+
+    def units_for(self, incident: int) -> list[int]:
+        """Units sent to ``incident`` (so far, including any released)."""
+        return self._units_of.get(incident, [])
+
+    def incident_of(self, u: int) -> int:
+        """The incident committed unit ``u`` was sent to (-1 if it is not committed)."""
+        return self._incident_of.get(u, -1)
+
+    def committed(self) -> dict[int, float]:
+        """Units committed now: unit -> when it was sent."""
+        return dict(self._sent_at)
 
     def available(self) -> np.ndarray:
         return np.flatnonzero(self.state == _STATE_CODE[UnitState.AVAILABLE])
