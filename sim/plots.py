@@ -86,8 +86,9 @@ def response_ecdf(incidents: pd.DataFrame, title: str, tiers=None, max_minutes: 
         )  # fmt: skip
     ax.set_xlim(0, max_minutes)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time from occurrence (minutes)")
-    ax.set_ylabel("share of incidents helped")
+    # Each tier is drawn on its own clock (the legend names it), not all from occurrence.
+    ax.set_xlabel("time on each tier's own clock (minutes; clock in the legend)")
+    ax.set_ylabel("share of counted incidents helped")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", frameon=True)
@@ -164,7 +165,7 @@ def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float 
                 body.set_alpha(0.5)
         ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
         ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
-        ax.set_xlabel(f"minutes (capped at {cap_minutes:.0f})")
+        ax.set_xlabel(f"minutes on the tier's clock (never: {cap_minutes:.0f})")
         ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
@@ -289,7 +290,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
             axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
-    axes[0].set_ylabel("compliance (% of incidents, 95 % CI)")
+    axes[0].set_ylabel("within target on the tier's own clock (%, 95 % CI)")
     axes[0].set_ylim(0, 100)
     axes[1].set_ylabel("P90 time on the tier's clock (minutes, 95 % CI)")
     axes[1].set_title("points where more than 10 % never got the tier are left out",
@@ -320,7 +321,7 @@ def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str)
         ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    fig.colorbar(im, ax=ax, label=f"{metric} (%)")
+    fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")
     ax.set_title(title)
     fig.tight_layout()
     return fig
