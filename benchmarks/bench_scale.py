@@ -142,22 +142,46 @@ def child_cpu(cmd: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def profile(case: str, seed: int, top: int) -> None:
-    """cProfile one case (build + loop + records); top functions by cumulative and own time."""
-    import cProfile
+#: Functions whose cumulative share of the profiled total ``--profile`` prints.
+FOCUS = ("ResponseModel.__init__", "advance_to", "records", "_station_distances",
+         "_police_call", "_dispatch", "nearest", "_nearest_small", "_exact", "distances_to",
+         "pair_distances", "_serve_queue", "_occurs", "_alert", "_clears", "_police_arrives",
+         "build_city", "generate_incidents")  # fmt: skip
+
+
+def print_profile(prof, title: str, top: int, focus=FOCUS) -> dict[str, float]:
+    """Top functions by cumulative and own time, then the share of the total of each focus
+    function (cumulative, so nested shares overlap). Returns the shares."""
     import pstats
+
+    st = pstats.Stats(prof)
+    for key in ("cumulative", "tottime"):
+        print(f"--- {title}: top {top} by {key} (CPU s) ---")
+        st.sort_stats(key).print_stats(top)
+    total = st.total_tt
+    shares = {}
+    for (path, _line, name), (_cc, calls, _tt, cum, _callers) in st.stats.items():
+        qual = f"ResponseModel.{name}" if name == "__init__" and path.endswith("model.py") else name
+        if qual in focus and path.endswith(".py") and "/sim/" in path:
+            shares[qual] = cum / total
+            print(f"  {qual:<24} {calls:>9} calls  {cum:7.2f} s  {cum / total:6.1%} of "
+                  f"{total:.2f} s  {cum / calls * 1e6:9.1f} us per call")  # fmt: skip
+    return shares
+
+
+def profile(case: str, seed: int, top: int) -> None:
+    """cProfile one case (build + loop + records) on the CPU clock."""
+    import cProfile
 
     from sim.model import ResponseModel
 
     scenario = _scenario(case)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)
     prof.enable()
     model = ResponseModel(scenario, seed=seed)
     model.run()
     prof.disable()
-    for key in ("cumulative", "tottime"):
-        print(f"--- {case}, seed {seed}: top {top} by {key} ---")
-        pstats.Stats(prof).strip_dirs().sort_stats(key).print_stats(top)
+    print_profile(prof, f"{case}, seed {seed}", top)
 
 
 def _child(args: list[str]) -> dict:
