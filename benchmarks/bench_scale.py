@@ -22,7 +22,8 @@ figure and its ratio to the target (CPU on the 2-core machine):
 * ``jiefang --help`` < 0.4 s.
 
 ``--profile CASE`` runs one case under cProfile and prints the top functions by cumulative
-and by own time instead.
+and by own time instead, then runs it again with the main parts (nearest-unit search,
+dispatch, queue service, handlers, records) timed directly, without cProfile's overhead.
 
 Earlier targets (issue 2): city day <= 20 s and <= 2 GB; sub-district year <= 2 s.
 """
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,6 +171,86 @@ def print_profile(prof, title: str, top: int, focus=FOCUS) -> dict[str, float]:
     return shares
 
 
+#: What ``--profile`` also times directly (a CPU clock read around each call: about a
+#: microsecond per call, where cProfile's per-call cost inflates small functions several
+#: times over): (class path, method).
+PARTS = (("sim.responders.police.PoliceFleet", "nearest"),
+         ("sim.model.ResponseModel", "_dispatch"),
+         ("sim.model.ResponseModel", "_serve_queue"),
+         ("sim.model.ResponseModel", "_occurs"),
+         ("sim.model.ResponseModel", "_alert"),
+         ("sim.model.ResponseModel", "_clears"),
+         ("sim.model.ResponseModel", "_station_distances"),
+         ("sim.model.ResponseModel", "records"))  # fmt: skip
+
+
+def timed_parts(parts=PARTS) -> tuple[dict[str, list[float]], Callable[[], None]]:
+    """Wrap each method so that its calls and CPU seconds add up in the returned dict
+    ({name: [calls, cpu_s]}), cumulative (a call inside another counts in both; the wrapper
+    of an inner call is inside the outer's time). The second value undoes the wrapping."""
+    import functools
+    import importlib
+
+    totals: dict[str, list[float]] = {}
+    undo = []
+    for path, name in parts:
+        module, cls = path.rsplit(".", 1)
+        owner = getattr(importlib.import_module(module), cls)
+        original = owner.__dict__[name]
+        slot = totals.setdefault(name, [0, 0.0])
+
+        def wrapper(*args, _f=original, _slot=slot, **kwargs):
+            c0 = time.process_time()
+            try:
+                return _f(*args, **kwargs)
+            finally:
+                _slot[0] += 1
+                _slot[1] += time.process_time() - c0
+
+        setattr(owner, name, functools.wraps(original)(wrapper))
+        undo.append((owner, name, original))
+
+    def restore() -> None:
+        for owner, name, original in undo:
+            setattr(owner, name, original)
+        # The model's handler table holds the functions themselves: rebuilt on import only.
+
+    return totals, restore
+
+
+def print_parts(totals: dict[str, list[float]], total_cpu: float, loop_cpu: float) -> None:
+    print(f"--- timed directly (CPU; total {total_cpu:.2f} s, event loop {loop_cpu:.2f} s) ---")
+    for name, (calls, cpu) in totals.items():
+        if calls:
+            of_loop = "" if name in ("records", "_station_distances") else (
+                f"{cpu / loop_cpu:6.1%} of loop")  # fmt: skip
+            print(f"  {name:<20} {int(calls):>8} calls  {cpu:7.2f} s  {cpu / total_cpu:6.1%} of "
+                  f"total  {of_loop:<14} {cpu / calls * 1e6:11.1f} us per call")  # fmt: skip
+
+
+def run_timed(scenario, seed: int) -> None:
+    """One run with :data:`PARTS` timed directly; prints the split."""
+    from sim.model import ResponseModel
+
+    totals, restore = timed_parts()
+    handlers = dict(ResponseModel._handlers)
+    for kind, f in handlers.items():  # the handler table holds the unwrapped functions
+        ResponseModel._handlers[kind] = getattr(ResponseModel, f.__name__)
+    try:
+        c0 = time.process_time()
+        model = ResponseModel(scenario, seed=seed)
+        c1 = time.process_time()
+        model.advance_to(model.end_s)
+        c2 = time.process_time()
+        model.records()
+        c3 = time.process_time()
+    finally:
+        restore()
+        ResponseModel._handlers.update(handlers)
+    print(f"build {c1 - c0:.2f} s, event loop {c2 - c1:.2f} s, records {c3 - c2:.2f} s CPU")
+    print_parts(totals, c3 - c0, c2 - c1)
+
+
 def profile(case: str, seed: int, top: int) -> None:
     """cProfile one case (build + loop + records) on the CPU clock."""
     import cProfile
@@ -182,6 +264,7 @@ def profile(case: str, seed: int, top: int) -> None:
     model.run()
     prof.disable()
     print_profile(prof, f"{case}, seed {seed}", top)
+    run_timed(scenario, seed)
 
 
 def _child(args: list[str]) -> dict:
