@@ -111,6 +111,16 @@ def main() -> int:
             ratio = TARGET_EFFICIENCY / eff
             print(f"  2-worker efficiency: {eff:5.2f}  target >= {TARGET_EFFICIENCY}  "
                   f"ratio {ratio:5.2f}  {'met' if ratio <= 1 else 'NOT MET'}")  # fmt: skip
+            seq = [r for r in rows if r["executor"] == "sequential"]
+            if seq:
+                # CPU-bound ceiling, immune to other load on the host: the wall time of w
+                # workers is at least max(driver CPU, workers' CPU / w, all CPU / cores).
+                cores, w = os.cpu_count() or 1, row["workers"]
+                drv, wrk = row["driver_cpu_s"], row["workers_cpu_s"]
+                floor = max(drv, wrk / w, (drv + wrk) / cores)
+                ceiling = (seq[0]["driver_cpu_s"] + seq[0]["workers_cpu_s"]) / (w * floor)
+                print(f"  2-worker efficiency, CPU-bound ceiling on {cores} cores: "
+                      f"{ceiling:5.2f} (from the CPU per run above)")  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows,
