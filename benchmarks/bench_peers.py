@@ -6,8 +6,8 @@
 The same queue (c = 10 units, exponential service of mean 600 s, Poisson calls at offered
 load rho = 0.8 and 1.1, 100,000 calls) is simulated in one process by
 
-* jiefang: a police-only scenario through the public API (:class:`sim.config.Scenario`,
-  :class:`sim.model.ResponseModel`), built as ``tests/validation/cases.py`` builds its
+* jiefang: a police-only scenario through the public API (:class:`sim.model.config.Scenario`,
+  :class:`sim.model.response.ResponseModel`), built as ``tests/validation/cases.py`` builds its
   Erlang C case: every call and the station in one 10 m cell, instant call handling and
   driving, exponential on-scene times. Timed: model build + event loop + records.
 * SimPy (idiomatic: a ``Resource`` of c servers and one process per call),
@@ -153,7 +153,7 @@ def mmc_scenario(q: Queue):
     cell, instant call handling and driving, exponential on-scene times (the construction
     of ``tests/validation/cases.py``'s ``queue_scenario``, with no drain: every simulator
     stops taking and serving calls at the horizon)."""
-    from sim.config import Scenario
+    from sim.model.config import Scenario
 
     fixed0 = {"dist": "fixed", "value": 0.0}
     return Scenario.model_validate({
@@ -179,7 +179,7 @@ def mmc_scenario(q: Queue):
 
 def run_jiefang(q: Queue, seed: int) -> tuple[int, float, Outcome]:
     """Build, run and take the records; returns (calls, CPU s, outcome)."""
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     sc = mmc_scenario(q)  # configuration, not simulation: outside the timed part
     c0 = time.process_time()
@@ -299,7 +299,7 @@ def profile(q: Queue, top: int) -> None:
 
     from bench_scale import print_profile, run_timed  # this folder is on sys.path as a script
 
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     sc = mmc_scenario(q)
     prof = cProfile.Profile(time.process_time)

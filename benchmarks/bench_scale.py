@@ -68,7 +68,7 @@ TARGETS = {
 
 
 def _scenario(case: str):
-    from sim.config import load_scenario
+    from sim.model.config import load_scenario
 
     path, changes = CASES[case]
     scenario = load_scenario(ROOT / path)
@@ -78,7 +78,7 @@ def _scenario(case: str):
 def measure(case: str, seed: int) -> dict:
     """Run one case in this process and report its figures (CPU split build / loop /
     records; ``model.run()`` is the loop then the records)."""
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     scenario = _scenario(case)
     c0, t0 = time.process_time(), time.perf_counter()
@@ -111,7 +111,7 @@ def retained(case: str, seed: int) -> dict:
     import gc
     import tracemalloc
 
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     scenario = _scenario(case)
     gc.collect()
@@ -176,14 +176,14 @@ def print_profile(prof, title: str, top: int, focus=FOCUS) -> dict[str, float]:
 #: What ``--profile`` also times directly (a CPU clock read around each call: about a
 #: microsecond per call, where cProfile's per-call cost inflates small functions several
 #: times over): (class path, method).
-PARTS = (("sim.responders.police.PoliceFleet", "nearest"),
-         ("sim.model.ResponseModel", "_dispatch"),
-         ("sim.model.ResponseModel", "_serve_queue"),
-         ("sim.model.ResponseModel", "_occurs"),
-         ("sim.model.ResponseModel", "_alert"),
-         ("sim.model.ResponseModel", "_clears"),
-         ("sim.model.ResponseModel", "_station_distances"),
-         ("sim.model.ResponseModel", "records"))  # fmt: skip
+PARTS = (("sim.model.responders.police.PoliceFleet", "nearest"),
+         ("sim.model.response.ResponseModel", "_dispatch"),
+         ("sim.model.response.ResponseModel", "_serve_queue"),
+         ("sim.model.response.ResponseModel", "_occurs"),
+         ("sim.model.response.ResponseModel", "_alert"),
+         ("sim.model.response.ResponseModel", "_clears"),
+         ("sim.model.response.ResponseModel", "_station_distances"),
+         ("sim.model.response.ResponseModel", "records"))  # fmt: skip
 
 
 def timed_parts(parts=PARTS) -> tuple[dict[str, list[float]], Callable[[], None]]:
@@ -234,7 +234,7 @@ def print_parts(totals: dict[str, list[float]], total_cpu: float, loop_cpu: floa
 
 def run_timed(scenario, seed: int) -> None:
     """One run with :data:`PARTS` timed directly; prints the split."""
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     totals, restore = timed_parts()
     handlers = dict(getattr(ResponseModel, "_handlers", {}))
@@ -260,7 +260,7 @@ def profile(case: str, seed: int, top: int) -> None:
     """cProfile one case (build + loop + records) on the CPU clock."""
     import cProfile
 
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     scenario = _scenario(case)
     prof = cProfile.Profile(time.process_time)
@@ -330,11 +330,12 @@ def main() -> int:
     if not args.skip_cli:
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
             cli["run-city-day"] = [
-                child_cpu([sys.executable, "-m", "sim.cli", "run", "scenarios/guangzhou-2023.yaml",
-                           "-r", "1", "-q", "--out", f"{tmp}/run{k}"])
+                child_cpu([sys.executable, "-m", "sim.interface.cli", "run",
+                           "scenarios/guangzhou-2023.yaml", "-r", "1", "-q",
+                           "--out", f"{tmp}/run{k}"])
                 for k in range(args.repeat)
             ]  # fmt: skip
-        cli["help"] = [child_cpu([sys.executable, "-m", "sim.cli", "--help"])
+        cli["help"] = [child_cpu([sys.executable, "-m", "sim.interface.cli", "--help"])
                        for _ in range(max(args.repeat, 5))]  # fmt: skip
         for key, values in cli.items():
             print(f"{TARGETS[key][0]:<52} CPU " + ", ".join(f"{v:.2f}" for v in values) + " s")

@@ -40,12 +40,14 @@ def _children_cpu() -> float:
 
 
 def worker_startup_cpu(repeat: int = 3) -> float:
-    """CPU of a fresh interpreter importing what a spawned worker imports (sim.executors:
+    """CPU of a fresh interpreter importing what a spawned worker imports (sim.experiment.executors:
     the model, numpy, scipy, pandas, Mesa), median of ``repeat``."""
     values = []
     for _ in range(repeat):
         before = _children_cpu()
-        subprocess.run([sys.executable, "-c", "import sim.executors"], check=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-c", "import sim.experiment.executors"], check=True, cwd=ROOT
+        )
         values.append(_children_cpu() - before)
     return sorted(values)[len(values) // 2]
 
@@ -63,8 +65,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="time the driver's parts instead")
     args = parser.parse_args()
 
-    from sim.batch import run_sweep
-    from sim.sweep import load_sweep
+    from sim.experiment.batch import run_sweep
+    from sim.experiment.sweep import load_sweep
 
     sweep = load_sweep(args.sweep)
     if args.horizon_hours is not None:
@@ -134,9 +136,9 @@ def profile(sweep) -> int:
     metrics (``run_metrics``), storing it (``SweepStore.save``: two fsynced Parquet files),
     and the sweep tables rebuilt at the end. cProfile is no use here: the driver's time is
     spent between generator resumptions and in a pool manager thread."""
-    from sim.batch import _record, sweep_tables
-    from sim.executors import run_task
-    from sim.store import SweepStore
+    from sim.experiment.batch import _record, sweep_tables
+    from sim.experiment.executors import run_task
+    from sim.experiment.store import SweepStore
 
     tasks = sweep.tasks()
     result = run_task(tasks[0])

@@ -25,8 +25,8 @@ def rss_mb() -> float:
 
 
 def soak(days: float, scenario_path: Path = ROOT / "scenarios" / "guangzhou-2023.yaml"):
-    from sim.config import load_scenario
-    from sim.model import ResponseModel
+    from sim.model.config import load_scenario
+    from sim.model.response import ResponseModel
 
     sc = load_scenario(scenario_path).with_changes({"horizon_hours": days * 24.0})
     started = time.perf_counter()

@@ -17,6 +17,8 @@ from importlib import import_module, metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim import _moved
+
 try:
     __version__ = metadata.version("jiefang")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
@@ -34,17 +36,20 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Scenario": "sim.config",
-    "ScenarioError": "sim.config",
-    "load_scenario": "sim.config",
-    "ResponseModel": "sim.model",
-    "RunTables": "sim.runner",
+    "Scenario": "sim.model.config",
+    "ScenarioError": "sim.model.config",
+    "load_scenario": "sim.model.config",
+    "ResponseModel": "sim.model.response",
+    "RunTables": "sim.experiment.runner",
 }
 
 if TYPE_CHECKING:
-    from sim.config import Scenario, ScenarioError, load_scenario
-    from sim.model import ResponseModel
-    from sim.runner import RunTables
+    from sim.experiment.runner import RunTables
+    from sim.model.config import Scenario, ScenarioError, load_scenario
+    from sim.model.response import ResponseModel
+
+
+_moved.install()  # old flat paths (sim.config, sim.runner, ...) still import, with a warning
 
 
 def __getattr__(name: str) -> Any:
@@ -55,10 +60,10 @@ def __getattr__(name: str) -> Any:
 
 def run(scenario: Scenario | str | Path, seed: int = 0, replications: int | None = None):
     """Run replications ``0..R-1`` of a scenario (a :class:`Scenario` or a YAML path) and
-    return its tables (:class:`sim.runner.RunTables`: incidents, assignments, summary,
+    return its tables (:class:`sim.experiment.runner.RunTables`: incidents, assignments, summary,
     readiness, layout). Nothing is written."""
-    from sim.config import Scenario, load_scenario
-    from sim.runner import run_replications
+    from sim.experiment.runner import run_replications
+    from sim.model.config import Scenario, load_scenario
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -68,7 +73,7 @@ def run(scenario: Scenario | str | Path, seed: int = 0, replications: int | None
 def sweep(path: str | Path, out: str | Path, workers: int = 1, scheduler: str | None = None):
     """Run a sweep file into ``out`` (resumable; see docs/sweeps.md) and return its outcome
     (counts and the runs, points and paired tables)."""
-    from sim.batch import run_sweep
-    from sim.sweep import load_sweep
+    from sim.experiment.batch import run_sweep
+    from sim.experiment.sweep import load_sweep
 
     return run_sweep(load_sweep(path), Path(out), workers=workers, scheduler=scheduler)

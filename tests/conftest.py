@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.config import Scenario, deep_merge
-from sim.model import ResponseModel
-from sim.records import assignments_frame, incidents_frame
+from sim.model.config import Scenario, deep_merge
+from sim.model.records import assignments_frame, incidents_frame
+from sim.model.response import ResponseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"

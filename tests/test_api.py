@@ -29,3 +29,25 @@ def test_import_sim_is_light():
     code = "import sys, sim; print(sorted(m for m in ('pandas', 'numpy', 'mesa', 'pydantic') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_old_flat_module_paths_are_the_new_modules_with_a_warning():
+    code = (
+        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+        "try:\n    import sim.runner\nexcept DeprecationWarning as w:\n    print(w)\n"
+        "warnings.simplefilter('ignore')\n"
+        "import sim.runner, sim.experiment.runner as new, sim.config\n"
+        "from sim.model import ResponseModel\n"
+        "from sim.model.response import ResponseModel as R\n"
+        "print(sim.runner is new, new.__spec__.name, sim.config.load_scenario is sim.load_scenario,"
+        " ResponseModel is R)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "sim.runner moved to sim.experiment.runner (jiefang 0.2); import it from there"
+    assert lines[1] == "True sim.experiment.runner True True"
+
+
+def test_python_dash_m_sim_is_the_command():
+    out = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage: jiefang" in out.stdout

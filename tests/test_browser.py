@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.interface.cli import main
 from tests.conftest import SCENARIOS
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -85,7 +85,7 @@ def view_server(tmp_path):
                         "hourly_profile: 1.0}\n")  # fmt: skip
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "view", str(scenario), "--port", str(port)],
+        [sys.executable, "-m", "sim.interface.cli", "view", str(scenario), "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.records import INCIDENT_COLUMNS
+from sim.interface.cli import main
+from sim.model.records import INCIDENT_COLUMNS
 from tests.conftest import SCENARIOS
 
 DEMO = SCENARIOS / "demo.yaml"
@@ -19,7 +19,10 @@ DEMO = SCENARIOS / "demo.yaml"
 
 def jiefang(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "sim.interface.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

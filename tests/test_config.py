@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from sim.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError, load_scenario
 from tests.conftest import SCENARIOS
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.config import ScenarioError, load_scenario
-from sim.metrics import outcome_shares, per_replication, proportion_ci, summarise, wilson
-from sim.model import ResponseModel
-from sim.records import incidents_frame
+from sim.analysis.metrics import outcome_shares, per_replication, proportion_ci, summarise, wilson
+from sim.model.config import ScenarioError, load_scenario
+from sim.model.records import incidents_frame
+from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS, run, scenario
 
 UNIFORM_CITY = {
@@ -91,7 +91,7 @@ def test_bad_tier_tables_are_refused_naming_file_and_key(tmp_path, tiers, expect
 
 
 def test_bad_tier_table_exits_2_without_traceback(tmp_path, capsys):
-    from sim.cli import main
+    from sim.interface.cli import main
 
     path = _write(tmp_path, "tiers: [{name: x, target_s: 60, responders: [ambulance]}]\n")
     assert main(["run", str(path), "-q", "--out", str(tmp_path / "o")]) == 2
@@ -243,8 +243,8 @@ def test_staffing_changes_keep_incidents_and_probes():
 
 
 def test_probes_never_count_as_activity(tmp_path):
-    from sim.runner import run_replications
-    from sim.summary import activity
+    from sim.analysis.summary import activity
+    from sim.experiment.runner import run_replications
 
     sc = scenario(incidents={"rate_per_day": 20.0, "probes_per_day": 50.0})
     tables = run_replications(sc, 0, 2)

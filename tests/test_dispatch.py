@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sim.config import load_scenario
-from sim.model import ResponseModel
-from sim.records import assignments_frame, incidents_frame
+from sim.model.config import load_scenario
+from sim.model.records import assignments_frame, incidents_frame
+from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from sim.incidents import IncidentStream
-from sim.model import ResponseModel
-from sim.vocab import EventKind
+from sim.model.incidents import IncidentStream
+from sim.model.response import ResponseModel
+from sim.model.vocab import EventKind
 from tests.conftest import scenario
 
 FIXED = lambda s: {"dist": "fixed", "value": s}  # noqa: E731
@@ -56,6 +56,12 @@ def test_single_incident_exact_sequence():
     assert rec.police_wait_s == 0.0
     assert rec.detected_by == "call" and rec.first_help_by == "police"
     assert rec.status == "cleared"
+    # Each event's integers are named by its kind.
+    assert [e.payload for e in model.trace] == [
+        {"incident": 0}, {"incident": 0}, {"incident": 0}, {"incident": 0, "unit": 0},
+        {"incident": 0},
+    ]  # fmt: skip
+    assert model.trace[3].time_s == 210.0 and model.trace[3].kind is EventKind.POLICE_ARRIVES
 
 
 def test_second_call_waits_in_queue_until_the_unit_clears():

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from sim.config import Scenario, ScenarioError, deep_merge
-from sim.fleets import register_fleet, unregister_fleet
-from sim.incidents import IncidentStream
-from sim.metrics import summarise
-from sim.model import ResponseModel
-from sim.records import Assignment
+from sim.analysis.metrics import summarise
+from sim.model.config import Scenario, ScenarioError, deep_merge
+from sim.model.fleets import register_fleet, unregister_fleet
+from sim.model.incidents import IncidentStream
+from sim.model.records import Assignment
+from sim.model.response import ResponseModel
 
 
 class FireBrigade:
@@ -125,7 +125,7 @@ def test_a_later_fire_gets_the_engine_back(brigade):
 
 
 def test_a_fire_brigade_in_a_generated_run_and_its_tier_in_the_run_tables(brigade):
-    from sim.runner import run_replications
+    from sim.experiment.runner import run_replications
 
     sc = fire_scenario(incidents={"rate_per_day": 200.0}, horizon_hours=12.0)
     tables = run_replications(sc, 1, 2)
@@ -144,7 +144,7 @@ def test_unregistered_fleet_and_bad_fleet_settings_are_clear_errors(brigade, tmp
     unregister_fleet("fire_brigade")
     path = tmp_path / "s.yaml"
     path.write_text("name: t\ntiers: [{name: x, target_s: 60, responders: [fire_brigade]}]\n")
-    from sim.config import load_scenario
+    from sim.model.config import load_scenario
 
     with pytest.raises(ScenarioError, match=r"tiers\.0\.responders.*unknown responder"):
         load_scenario(path)

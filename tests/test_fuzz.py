@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.cli import main
-from sim.config import ScenarioError, load_scenario, resolve_extends
-from sim.sweep import load_sweep
+from sim.experiment.sweep import load_sweep
+from sim.interface.cli import main
+from sim.model.config import ScenarioError, load_scenario, resolve_extends
 from tests.conftest import SCENARIOS
 
 BASE_RAW = resolve_extends(SCENARIOS / "guangzhou-2023-subdistrict.yaml")
@@ -138,7 +138,7 @@ def test_fuzzed_files_through_the_real_command_line(tmp_path):
     for i, doc in enumerate(docs):
         path = tmp_path / f"c{i}.yaml"
         path.write_text(dump(doc), encoding="utf-8")
-        result = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(path)],
+        result = subprocess.run([sys.executable, "-m", "sim.interface.cli", "run", str(path)],
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and str(path) in result.stderr

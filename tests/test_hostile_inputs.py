@@ -20,10 +20,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.budget import Budget
-from sim.cli import main
-from sim.config import ScenarioError, load_scenario
-from sim.sweep import count_points, load_sweep
+from sim.experiment.sweep import count_points, load_sweep
+from sim.interface.cli import main
+from sim.model.budget import Budget
+from sim.model.config import ScenarioError, load_scenario
 from tests.hostile.corpus import (
     BASE,
     MARKER,
@@ -44,8 +44,8 @@ def run_in_process(case: Case, folder: Path, capsys, monkeypatch) -> tuple[int, 
         monkeypatch.setenv(key, value)
     # Nothing may get as far as simulating or serving: fail at once instead of running.
     for module, name in (
-        ("sim.runner", "run_replications"),
-        ("sim.batch", "run_sweep"),
+        ("sim.experiment.runner", "run_replications"),
+        ("sim.experiment.batch", "run_sweep"),
         ("subprocess", "call"),
     ):
         monkeypatch.setattr(f"{module}.{name}", _must_not_run)
@@ -132,7 +132,7 @@ def test_representative_cases_in_a_real_process(case_id, tmp_path):
     env = {**os.environ, **case.env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
-        [sys.executable, "-m", "sim.cli", *argv], capture_output=True, text=True,
+        [sys.executable, "-m", "sim.interface.cli", *argv], capture_output=True, text=True,
         timeout=6 * TIME_LIMIT_S, preexec_fn=_limits, cwd=tmp_path, env=env,
     )  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -236,7 +236,7 @@ def test_sweep_points_are_counted_without_building_them(tmp_path):
     with pytest.raises(ScenarioError, match=r"grid: needs .* \(1e\+15 points x 5 replications"):
         load_sweep(path)
     assert time.perf_counter() - started < 2
-    from sim.sweep import SweepSpec
+    from sim.experiment.sweep import SweepSpec
 
     spec = SweepSpec.model_validate(yaml.safe_load(path.read_text()))
     assert count_points(spec) == 10**15
@@ -431,8 +431,8 @@ def test_a_river_without_bridges_is_accepted_and_runs(tmp_path, capsys):
 
 
 def test_a_kind_helped_only_by_a_plug_in_fleet_is_feasible():
-    from sim.config import check_feasible
-    from sim.fleets import register_fleet, unregister_fleet
+    from sim.model.config import check_feasible
+    from sim.model.fleets import register_fleet, unregister_fleet
     from tests.test_fleets import FireBrigade, fire_scenario
 
     register_fleet(FireBrigade)

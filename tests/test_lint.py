@@ -12,11 +12,14 @@ from tests.conftest import ROOT
 def test_ruff_finds_nothing():
     ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
     result = subprocess.run(
-        [ruff, "check", "sim", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+        [ruff, "check", "sim", "tests", "benchmarks", "tools"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     fmt = subprocess.run(
-        [ruff, "format", "--check", "sim", "tests", "benchmarks"],
+        [ruff, "format", "--check", "sim", "tests", "benchmarks", "tools"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr

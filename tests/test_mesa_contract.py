@@ -10,10 +10,10 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.model import ResponseModel
-from sim.responders.meus import EmergencyUnit
-from sim.responders.police import PoliceUnit
-from sim.vocab import UnitState
+from sim.model.responders.meus import EmergencyUnit
+from sim.model.responders.police import PoliceUnit
+from sim.model.response import ResponseModel
+from sim.model.vocab import UnitState
 from tests.conftest import scenario
 
 

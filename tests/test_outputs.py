@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.results import ResultsError, open_run
-from sim.store import FolderLock, OutputError, RunFolder, atomic_write_bytes, safe_name
+from sim.experiment.results import ResultsError, open_run
+from sim.experiment.store import FolderLock, OutputError, RunFolder, atomic_write_bytes, safe_name
+from sim.interface.cli import main
 
 TINY = """\
 name: {name}
@@ -40,7 +40,7 @@ def tiny(folder: Path, name: str = "tiny", rate: float = 60.0) -> Path:
 
 def jiefang(*args: str, env: dict | None = None, cwd: Path | None = None):
     return subprocess.run(
-        [sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "sim.interface.cli", *args], capture_output=True, text=True, timeout=120,
         env={**os.environ, **(env or {})}, cwd=cwd,
     )  # fmt: skip
 
@@ -176,12 +176,12 @@ def test_scenario_name_never_steers_output_outside_results(tmp_path, monkeypatch
 
 # ---------------------------------------------------------------- class 13: unwritable out
 def test_unwritable_out_is_found_before_simulating(tmp_path, monkeypatch, capsys):
-    import sim.runner
+    import sim.experiment.runner
 
     def never(*a, **k):
         raise AssertionError("simulated although the output folder cannot be written")
 
-    monkeypatch.setattr(sim.runner, "run_replications", never)
+    monkeypatch.setattr(sim.experiment.runner, "run_replications", never)
     (tmp_path / "file").write_text("x")
     for out in (tmp_path / "file" / "sub", tmp_path / "file"):
         assert main(["run", str(tiny(tmp_path)), "-q", "--out", str(out)]) == 2
@@ -336,7 +336,7 @@ def test_sigkill_at_every_step_and_at_random_moments(tmp_path, old_and_new):
         case.mkdir()
         out = _prepared(case, old_and_new)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sim.cli", "run", str(sc), "-q", "--seed", "2", "--out",
+            [sys.executable, "-m", "sim.interface.cli", "run", str(sc), "-q", "--seed", "2", "--out",
              str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(rng.uniform(1.0, 4.0))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.config import ScenarioError, load_scenario
-from sim.model import ResponseModel
-from sim.policies import NearestUnit, OwnGridFirst, UncoveredLongest
-from sim.vocab import UnitState
+from sim.model.config import ScenarioError, load_scenario
+from sim.model.policies import NearestUnit, OwnGridFirst, UncoveredLongest
+from sim.model.response import ResponseModel
+from sim.model.vocab import UnitState
 from tests.conftest import run, scenario
 
 STRIP = {

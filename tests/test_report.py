@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import plots
-from sim.cli import main
-from sim.compare import compare
-from sim.metrics import tier_times
-from sim.report import html_report, run_figures, sweep_figures
+from sim.analysis import plots
+from sim.analysis.compare import compare
+from sim.analysis.metrics import tier_times
+from sim.analysis.report import html_report, run_figures, sweep_figures
+from sim.interface.cli import main
 from tests.conftest import SCENARIOS
 
 
@@ -98,8 +98,8 @@ def test_plot_command_writes_png_and_svg(run_dir, tmp_path):
 
 
 def test_sweep_figures_draw_the_points_table(tmp_path):
-    from sim.batch import run_sweep
-    from sim.sweep import load_sweep
+    from sim.experiment.batch import run_sweep
+    from sim.experiment.sweep import load_sweep
 
     path = tmp_path / "s.yaml"
     path.write_text(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.rng import CounterRng, Purpose, Stream, generator, split_uniforms, stream_seed
+from sim.model.rng import CounterRng, Purpose, Stream, generator, split_uniforms, stream_seed
 from tests.conftest import scenario
 
 
@@ -46,7 +46,7 @@ def test_counter_draws_are_uniform():
 
 def test_a_larger_pool_starts_with_the_smaller_one():
     """The first n volunteers and MEUs of a larger pool are those of a pool of n."""
-    from sim.model import ResponseModel
+    from sim.model.response import ResponseModel
 
     small = ResponseModel(scenario(volunteers={"count": 300}, meus={"count": 5}), seed=2)
     large = ResponseModel(scenario(volunteers={"count": 900}, meus={"count": 12}), seed=2)

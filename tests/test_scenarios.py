@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.config import load_scenario
-from sim.metrics import summarise
-from sim.model import ResponseModel
-from sim.records import incidents_frame
+from sim.analysis.metrics import summarise
+from sim.model.config import load_scenario
+from sim.model.records import incidents_frame
+from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
@@ -48,19 +48,19 @@ def test_members_per_unit_is_met_on_average():
 
 
 def test_parameter_table_in_docs_is_current():
-    from sim.paramdoc import DOC, render
+    from tools.paramdoc import DOC, render
 
     text = DOC.read_text(encoding="utf-8")
-    assert render(text) == text, "run: python -m sim.paramdoc --write"
+    assert render(text) == text, "run: python -m tools.paramdoc --write"
 
 
 def test_every_parameter_a_scenario_sets_has_a_source():
-    from sim.calibration import unsourced
+    from tools.calibration import unsourced
 
     assert unsourced() == []
 
 
 def test_calibration_document_is_current():
-    from sim.calibration import DOC, document
+    from tools.calibration import DOC, document
 
-    assert DOC.read_text(encoding="utf-8") == document(), "run: python -m sim.calibration --write"
+    assert DOC.read_text(encoding="utf-8") == document(), "run: python -m tools.calibration --write"

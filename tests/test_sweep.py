@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.batch import run_sweep
-from sim.config import Scenario, ScenarioError
-from sim.model import ResponseModel
-from sim.sweep import SweepSpec, design_points, load_sweep
+from sim.experiment.batch import run_sweep
+from sim.experiment.sweep import SweepSpec, design_points, load_sweep
+from sim.model.config import Scenario, ScenarioError
+from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 
 BASE = SCENARIOS / "guangzhou-2023-subdistrict.yaml"
@@ -230,7 +230,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path, long_sweep
 
     out = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "-q"],
+        [sys.executable, "-m", "sim.interface.cli", "sweep", str(path), "--out", str(out), "-q"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -310,7 +310,7 @@ def test_dask_worker_killed_mid_sweep_loses_no_run(long_sweep, tmp_path):
 def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_path, monkeypatch):
     import errno
 
-    import sim.store
+    import sim.experiment.store
 
     path, clean = long_sweep
     out = tmp_path / "disk"
@@ -323,10 +323,10 @@ def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_p
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(sim.store.os, "replace", replace_until_full)
-    with pytest.raises(sim.store.OutputError, match="No space left on device"):
+    monkeypatch.setattr(sim.experiment.store.os, "replace", replace_until_full)
+    with pytest.raises(sim.experiment.store.OutputError, match="No space left on device"):
         run_sweep(load_sweep(path), out)
-    monkeypatch.setattr(sim.store.os, "replace", real_replace)
+    monkeypatch.setattr(sim.experiment.store.os, "replace", real_replace)
     kept = {p.name for p in (out / "runs").glob("*.parquet")}
     assert kept and not [p for p in (out / "runs").iterdir() if p.name.startswith(".")]
     for name in kept:  # every stored run is whole and readable

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.batch import run_sweep
-from sim.cli import main
-from sim.store import FolderLock, OutputError
-from sim.sweep import load_sweep
+from sim.experiment.batch import run_sweep
+from sim.experiment.store import FolderLock, OutputError
+from sim.experiment.sweep import load_sweep
+from sim.interface.cli import main
 
 BASE = """\
 name: tiny
@@ -178,7 +178,7 @@ def test_cli_says_what_it_repaired(tmp_path):
     record = sorted((out / "runs").glob("*.parquet"))[0]
     record.write_bytes(record.read_bytes()[:50])
     result = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), "-q"],
+        [sys.executable, "-m", "sim.interface.cli", "sweep", str(path), "--out", str(out), "-q"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -230,7 +230,7 @@ def test_workers_die_with_the_driver(tmp_path):
         BASE.replace("horizon_hours: 12", "horizon_hours: 400")
     )
     driver = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(tmp_path / "o"),
+        [sys.executable, "-m", "sim.interface.cli", "sweep", str(path), "--out", str(tmp_path / "o"),
          "-q", "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -265,7 +265,7 @@ def test_view_server_stops_with_jiefang_view(how):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sim.cli", "view", "--port", str(port)],
+        [sys.executable, "-m", "sim.interface.cli", "view", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -297,7 +297,7 @@ def test_view_server_stops_with_jiefang_view(how):
 def test_sweep_folders_that_cannot_be_drawn_exit_2(tmp_path, monkeypatch, capsys):
     import json
 
-    import sim.executors
+    import sim.experiment.executors
 
     path = write(tmp_path / "s", GRID)
     good = tmp_path / "good"
@@ -307,7 +307,7 @@ def test_sweep_folders_that_cannot_be_drawn_exit_2(tmp_path, monkeypatch, capsys
         raise RuntimeError("boom")
 
     with monkeypatch.context() as m:
-        m.setattr(sim.executors, "run_one", broken)
+        m.setattr(sim.experiment.executors, "run_one", broken)
         outcome = run_sweep(load_sweep(path), tmp_path / "failed")
     assert outcome.failed == 4
 

@@ -1,0 +1,327 @@
+"""Figures drawn from result tables alone (never from a live model).
+
+Tier colours come from the Okabe-Ito colour-blind-safe palette and are the same in every
+figure.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never open a window
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_times
+from sim.experiment.store import atomic_write_bytes
+
+TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
+#: Okabe-Ito colours left for tiers a scenario adds.
+_MORE_COLOURS = ["#D55E00", "#56B4E9", "#F0E442", "#000000", "#999999"]
+TIER_LABELS = {
+    "self": "self-rescue (1 min)",
+    "mutual": "mutual rescue (3 min)",
+    "police": "police on site (5 min)",
+}
+_CLOCK_WORDS = {"occurrence": "from occurrence", "alert": "from alert",
+                "dispatch": "from dispatch"}  # fmt: skip
+
+
+def tier_colour(name: str, tiers=None) -> str:
+    if name in TIER_COLOURS:
+        return TIER_COLOURS[name]
+    extra = [t.name for t in as_tiers(tiers) if t.name not in TIER_COLOURS]
+    return _MORE_COLOURS[extra.index(name) % len(_MORE_COLOURS)] if name in extra else "#777777"
+
+
+def tier_label(name: str, tiers=None) -> str:
+    """A tier's legend label: name, target and clock, from the tier table."""
+    for t in as_tiers(tiers):
+        if t.name == name:
+            word = {"self": "self-rescue", "mutual": "mutual rescue",
+                    "police": "police on site"}.get(name, name.replace("_", " "))  # fmt: skip
+            return f"{word} ({t.target_s / 60:g} min {_CLOCK_WORDS[t.clock]})"
+    return "all tiers (joint)" if name == "joint" else name
+
+
+def tier_target_min(name: str, tiers=None) -> float:
+    return next(t.target_s for t in as_tiers(tiers) if t.name == name) / 60.0
+
+
+def ecdf_series(incidents: pd.DataFrame, tiers=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per tier, the pooled ECDF points (minutes on the tier's clock, share) drawn."""
+    times = tier_times(incidents, tiers)
+    return {
+        t.name: ecdf(times.loc[times["tier"] == t.name, "time_s"].to_numpy() / 60.0)
+        for t in as_tiers(tiers)
+        if (times["tier"] == t.name).any()
+    }
+
+
+def mark_compliance(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
+    """Compliance at each tier's mark, as in the summary: the mean over replications."""
+    inc = incidents if "replication" in incidents else incidents.assign(replication=0)
+    per = per_replication(inc, tiers)
+    per = per[per["own_clock"]]
+    return per.groupby("tier")["compliance"].mean().to_dict()
+
+
+def response_ecdf(incidents: pd.DataFrame, title: str, tiers=None, max_minutes: float = 20.0):
+    """ECDF of time to each tier on its own clock, with each tier's target marked."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    shares = mark_compliance(incidents, tiers)
+    for tier, (x, _) in ecdf_series(incidents, tiers).items():
+        colour = tier_colour(tier, tiers)
+        step_ecdf(ax, x, max_minutes, color=colour, lw=2, label=tier_label(tier, tiers))
+        mark = tier_target_min(tier, tiers)
+        share = shares[tier]
+        ax.axvline(mark, color=colour, lw=1, ls="--", alpha=0.8)
+        ax.annotate(
+            f"{share:.0%}", (mark, share), xytext=(4, -12), textcoords="offset points",
+            color=colour, fontsize=9, fontweight="bold",
+        )  # fmt: skip
+    ax.set_xlim(0, max_minutes)
+    ax.set_ylim(0, 1.02)
+    # Each tier is drawn on its own clock (the legend names it), not all from occurrence.
+    ax.set_xlabel("time on each tier's own clock (minutes; clock in the legend)")
+    ax.set_ylabel("share of counted incidents helped")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def step_ecdf(ax, values: np.ndarray, right: float | None = None, **style) -> None:
+    """Draw the empirical CDF of ``values`` (inf = never) as a step line from 0 to ``right``."""
+    x, f = ecdf(values)
+    finite = np.isfinite(x)
+    if right is None:
+        right = float(x[finite].max()) if finite.any() else 1.0
+    top = f[finite][-1] if finite.any() else 0.0
+    xs = np.concatenate([[0.0], x[finite], [right]])
+    fs = np.concatenate([[0.0], f[finite], [top]])
+    ax.step(xs, fs, where="post", **style)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a figure atomically; the format follows the suffix (.png or .svg)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip("."))
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+# ---------------------------------------------------------------- run figures
+def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray, tiers=None):
+    """Per replication ECDF on a grid of minutes -> (low, high) envelope across replications."""
+    times = tier_times(incidents, tiers)
+    times = times[times["tier"] == tier]
+    curves = []
+    for _, grp in times.groupby("replication"):
+        x = np.sort(grp["time_s"].to_numpy() / 60.0)
+        curves.append(np.searchsorted(x, grid_min, side="right") / max(x.size, 1))
+    curves = np.array(curves)
+    return curves.min(axis=0), curves.max(axis=0)
+
+
+def response_ecdf_bands(incidents: pd.DataFrame, title: str, tiers=None,
+                        max_minutes: float = 20.0):  # fmt: skip
+    """The ECDF figure, with the envelope of the replications' own ECDFs shaded."""
+    fig = response_ecdf(incidents, title, tiers, max_minutes)
+    ax = fig.axes[0]
+    if incidents["replication"].nunique() > 1:
+        grid = np.linspace(0, max_minutes, 401)
+        for tier in ecdf_series(incidents, tiers):
+            lo, hi = replication_band(incidents, tier, grid, tiers)
+            ax.fill_between(grid, lo, hi, step="post", color=tier_colour(tier, tiers),
+                            alpha=0.15, lw=0)  # fmt: skip
+        ax.set_title(title + " (band: range over replications)", fontsize=10)
+    return fig
+
+
+def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float = 30.0):
+    """Violins of time to each tier by incident kind (times past the cap drawn at the cap)."""
+    times = tier_times(incidents, table)
+    tiers = [t.name for t in as_tiers(table) if (times["tier"] == t.name).any()]
+    kinds = sorted(times["kind"].unique())
+    fig, axes = plt.subplots(1, len(tiers), figsize=(4.2 * len(tiers), 4.2), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        data, rows = [], []
+        for k, kind in enumerate(kinds):  # same row for a kind in every panel
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"] / 60.0
+            if len(t):
+                data.append(np.minimum(t.to_numpy(), cap_minutes))
+                rows.append(k + 1)
+        if data:
+            parts = ax.violinplot(data, positions=rows, orientation="horizontal", showmedians=True)
+            for body in parts["bodies"]:
+                body.set_facecolor(tier_colour(tier, table))
+                body.set_alpha(0.5)
+        ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
+        ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
+        ax.set_xlabel(f"minutes on the tier's clock (never: {cap_minutes:.0f})")
+        ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def hour_profile(incidents: pd.DataFrame, title: str, tiers=None):
+    """Incidents per hour of day (bars) and median time to each tier by hour (lines)."""
+    counted = incidents[~incidents["in_warmup"]]
+    days = max(counted["occurred_s"].max() / 86400.0, 1.0) if len(counted) else 1.0
+    reps = max(counted["replication"].nunique(), 1)
+    demand = counted.groupby("hour").size().reindex(range(24), fill_value=0) / (days * reps)
+    times = tier_times(incidents, tiers)
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    ax.bar(range(24), demand.to_numpy(), color="#BBBBBB", label="incidents per hour")
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("incidents per hour (mean)")
+    ax2 = ax.twinx()
+    for tier in [t.name for t in as_tiers(tiers)]:
+        t = times[times["tier"] == tier]
+        if not len(t):
+            continue
+        med = t.groupby("hour")["time_s"].median().reindex(range(24)) / 60.0
+        ax2.plot(range(24), med.replace(np.inf, np.nan), marker="o", ms=3,
+                 color=tier_colour(tier, tiers),
+                 label=f"median, {tier_label(tier, tiers)}")  # fmt: skip
+    ax2.set_ylabel("median time on each tier's clock (minutes)")
+    ax2.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper left")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def median_help_by_cell(incidents: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
+    """Raster (rows x cols) of the median minutes to first help of incidents in each cell
+    (NaN: no incident; inf: none of them got help)."""
+    size = float(cells["cell_size_m"].iloc[0])
+    h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    counted = incidents[~incidents["in_warmup"]]
+    col = (counted["x_m"] // size).astype(int).clip(0, w - 1)
+    row = (counted["y_m"] // size).astype(int).clip(0, h - 1)
+    minutes = ((counted["first_help_s"] - counted["occurred_s"]) / 60.0).fillna(np.inf)
+    med = minutes.groupby([row, col]).median()
+    raster = np.full((h, w), np.nan)
+    raster[med.index.get_level_values(0), med.index.get_level_values(1)] = med.to_numpy()
+    return raster
+
+
+def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str):
+    """Median time to first help per cell, with water, police stations and MEUs drawn."""
+    from matplotlib.colors import ListedColormap
+
+    if "layout" in cells.columns:  # per-replication layouts: draw the first one
+        first = cells["layout"].min()
+        cells = cells[cells["layout"] == first]
+        sites = sites[sites["layout"] == first]
+        if "layout" in incidents.columns:
+            incidents = incidents[incidents["layout"] == first]
+    size = float(cells["cell_size_m"].iloc[0])
+    h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    raster = median_help_by_cell(incidents, cells)
+    water = np.zeros((h, w), bool)
+    wet = cells["land_use"].isin(["water"])
+    water[cells.loc[wet, "row"], cells.loc[wet, "col"]] = True
+    extent = (0, w * size / 1000, h * size / 1000, 0)
+    fig, ax = plt.subplots(figsize=(7.5, 7.5 * h / max(w, 1) + 0.8), dpi=110)
+    ax.imshow(np.where(water, 1.0, np.nan), cmap=ListedColormap(["#9ecae1"]), extent=extent,
+              interpolation="nearest")  # fmt: skip
+    shown = np.where(np.isinf(raster), 30.0, np.minimum(raster, 30.0))
+    im = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=15, extent=extent,
+                   interpolation="nearest")  # fmt: skip
+    meu = sites[sites["site"] == "meu"]
+    if len(meu):
+        ax.scatter(meu["x_m"] / 1000, meu["y_m"] / 1000, s=4, c="#E69F00", label="MEU",
+                   linewidths=0)  # fmt: skip
+    st = sites[sites["site"] == "police_station"]
+    ax.scatter(st["x_m"] / 1000, st["y_m"] / 1000, s=40, marker="^", c="#D55E00",
+               edgecolors="black", label="police station")  # fmt: skip
+    fig.colorbar(im, ax=ax, shrink=0.8, label="median minutes to first help (15+ capped)")
+    ax.set_xlabel("km east")
+    ax.set_ylabel("km south")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- sweep figures
+def sweep_tiers(points: pd.DataFrame, suffix: str) -> list[tuple[str, str]]:
+    """(metric, tier) for every tier a sweep's points table carries ``<tier><suffix>`` for."""
+    names = dict.fromkeys(m for m in points["metric"] if m.endswith(suffix))
+    return [(m, m[: -len(suffix)]) for m in names]
+
+
+def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
+    """Compliance of each tier, and police P90, against one varied key, with 95 % CI bands;
+    one line per combination of the other varied keys."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    groups = points.groupby(others, sort=True) if others else [((), points)]
+    styles = ["-", "--", ":", "-."]
+    for g, (key, grp) in enumerate(groups):
+        tag = ", ".join(f"{o}={v}" for o, v in zip(others, np.atleast_1d(key), strict=False))
+        for metric, tier in sweep_tiers(points, "_compliance"):
+            sub = grp[grp["metric"] == metric].sort_values(param)
+            if not len(sub):
+                continue
+            x, y, e = sub[param], sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
+            axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
+                         label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
+            axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+        for metric, tier in sweep_tiers(points, "_p90_s"):
+            sub = grp[grp["metric"] == metric].sort_values(param)
+            sub = sub[np.isfinite(sub["mean"])]  # P90 = never: more than 10 % never reached
+            if not len(sub):
+                continue
+            x, y = sub[param], sub["mean"] / 60
+            e = sub["ci95_half_width"].fillna(0) / 60
+            axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
+                         label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
+            axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+    axes[0].set_ylabel("within target on the tier's own clock (%, 95 % CI)")
+    axes[0].set_ylim(0, 100)
+    axes[1].set_ylabel("P90 time on the tier's clock (minutes, 95 % CI)")
+    axes[1].set_title("points where more than 10 % never got the tier are left out",
+                      fontsize=8)  # fmt: skip
+    if not axes[1].lines:
+        axes[1].text(0.5, 0.5, "P90 is 'never' at every point:\nmore than 10 % of incidents\n"
+                     "never got the tier", ha="center", va="center",
+                     transform=axes[1].transAxes)  # fmt: skip
+    for ax in axes:
+        ax.set_xlabel(param)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str):
+    """Mean of one metric over a two-key grid."""
+    sub = points[points["metric"] == metric].pivot_table(index=y, columns=x, values="mean")
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    im = ax.imshow(sub.to_numpy() * 100, cmap="viridis", origin="lower", aspect="auto",
+                   vmin=0, vmax=100)  # fmt: skip
+    ax.set_xticks(range(len(sub.columns)), [str(c) for c in sub.columns])
+    ax.set_yticks(range(len(sub.index)), [str(i) for i in sub.index])
+    for (i, j), v in np.ndenumerate(sub.to_numpy() * 100):
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,180 @@
+"""Figures and the self-contained HTML report, from a results folder's tables alone.
+
+A results folder is either a run (`jiefang run`: incidents.parquet, summary.csv, ...) or a
+sweep (`jiefang sweep`: runs.parquet, points.parquet, ...).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from sim.analysis import plots
+from sim.experiment import results
+from sim.experiment.store import atomic_write_bytes
+
+
+def kind_of(folder: Path) -> str:
+    """``run`` or ``sweep`` (a :class:`sim.experiment.results.ResultsError` for anything else)."""
+    return results.kind_of(folder)
+
+
+def tiers_of(folder: Path | results.RunResults):
+    """The tier table a run used (from its manifest's scenario); the default if absent."""
+    run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
+    return (run.manifest.get("scenario") or {}).get("tiers") or None
+
+
+def run_figures(folder: Path | results.RunResults) -> dict[str, object]:
+    run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
+    inc, name = run.incidents, run.name
+    tiers = tiers_of(run)
+    figures = {
+        "response_ecdf": plots.response_ecdf_bands(
+            inc, f"{name}: time to each tier of help", tiers
+        ),
+        "by_kind": plots.by_kind(inc, f"{name}: time to help by incident kind", tiers),
+        "hour_profile": plots.hour_profile(
+            inc, f"{name}: demand and response by hour of day", tiers
+        ),
+    }
+    if run.layout_cells is not None:
+        figures["city_map"] = plots.city_map(
+            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell"
+        )
+    return figures
+
+
+def sweep_figures(folder: Path | results.SweepResults) -> dict[str, object]:
+    sweep = folder if isinstance(folder, results.SweepResults) else results.open_sweep(folder)
+    points, varied, name = sweep.points, sweep.varied, sweep.name
+    figures = {}
+    for param in varied:
+        others = [v for v in varied if v != param] if len(varied) == 2 else []
+        figures[f"compliance_vs_{param}"] = plots.sweep_compliance(
+            points, param, others, f"{name}: compliance against {param}"
+        )
+    if len(varied) == 2:
+        for metric in ("joint_compliance", "mutual_compliance"):
+            figures[f"heatmap_{metric}"] = plots.sweep_heatmap(
+                points, varied[0], varied[1], metric, f"{name}: {metric}"
+            )
+    return figures
+
+
+def figures_for(folder: Path | results.RunResults | results.SweepResults) -> dict[str, object]:
+    opened = folder if not isinstance(folder, Path) else results.open_results(folder)
+    if isinstance(opened, results.RunResults):
+        return run_figures(opened)
+    return sweep_figures(opened)
+
+
+def write_figures(figures: dict[str, object], out: Path) -> list[Path]:
+    """Each figure as PNG and SVG under ``out``."""
+    written = []
+    try:
+        for name, fig in figures.items():
+            for fmt in ("png", "svg"):
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt)
+                atomic_write_bytes(out / f"{name}.{fmt}", buf.getvalue())
+                written.append(out / f"{name}.{fmt}")
+    finally:  # a refused target must not leave the other figures open
+        for fig in figures.values():
+            plots.plt.close(fig)
+    return written
+
+
+# ---------------------------------------------------------------- HTML
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+pre { background: #f7f7f7; padding: 1em; overflow: auto; font-size: 0.8em; }
+"""
+
+
+def _png_data(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plots.plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _summary_table(summary: pd.DataFrame) -> str:
+    s = summary[(summary["scope"] == "all") & summary["own_clock"].astype(bool)]
+    rows = []
+    for tier in [*dict.fromkeys(s["tier"])]:
+        clock = s.loc[s["tier"] == tier, "clock"].iloc[0]
+        cells = [tier if tier == "joint" else f"{tier} (from {clock})"]
+        for metric in ("compliance", "p50_s", "p90_s", "p95_s"):
+            hit = s[(s["tier"] == tier) & (s["metric"] == metric)]
+            if not len(hit):
+                cells.append("-")
+                continue
+            m, h = hit["mean"].iloc[0], hit["ci95_half_width"].iloc[0]
+            if metric == "compliance":
+                lo, hi = hit["ci95_low"].iloc[0], hit["ci95_high"].iloc[0]
+                cells.append(f"{m:.1%}" + ("" if pd.isna(lo) else f" ({lo:.1%}–{hi:.1%})"))
+            elif m == float("inf"):
+                cells.append("never")
+            else:
+                cells.append(f"{m / 60:.2f}" + ("" if pd.isna(h) else f" ± {h / 60:.2f}"))
+        rows.append(cells)
+    head = ["tier", "compliance (95 % CI)", "P50 (min)", "P90 (min)", "P95 (min)"]
+    return _html_table(head, rows)
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for r in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>")
+    return "\n".join(out) + "</table>"
+
+
+def _points_table(points: pd.DataFrame) -> str:
+    keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
+    index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
+                                                   "replications")]  # fmt: skip
+    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + " ± "
+                       + keep["ci95_half_width"].map("{:.1%}".format))  # fmt: skip
+    wide = wide.pivot_table(index=index, columns="metric", values="text", aggfunc="first")
+    wide = wide.reset_index()
+    return _html_table(list(map(str, wide.columns)), wide.astype(str).values.tolist())
+
+
+def html_report(folder: Path) -> str:
+    """One self-contained HTML page: figures embedded, summary tables, scenario, manifest."""
+    opened = results.open_results(Path(folder))
+    manifest, name = opened.manifest, opened.name
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>jiefang report: {html.escape(name)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>jiefang report: {html.escape(name)}</h1>"]  # fmt: skip
+    if isinstance(opened, results.RunResults):
+        parts.append(
+            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Times"
+            " from occurrence; compliance = share within 1 / 3 / 5 minutes; mean over"
+            " replications with 95 % confidence half-width.</p>"
+        )
+        parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
+    else:
+        parts.append(f"<p>{manifest['points']} points, {manifest['runs']} runs.</p>")
+        parts.append("<h2>Compliance by sweep point</h2>" + _points_table(opened.points))
+    parts.append("<h2>Figures</h2>")
+    for fig_name, fig in figures_for(opened).items():
+        parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3>"
+                     f"<img alt='{html.escape(fig_name)}' "
+                     f"src='data:image/png;base64,{_png_data(fig)}'>")  # fmt: skip
+    scenario = manifest.get("scenario") or manifest.get("base_scenario")
+    parts.append("<h2>Scenario</h2><pre>" + html.escape(json.dumps(scenario, indent=2)) + "</pre>")
+    rest = {k: v for k, v in manifest.items() if k not in ("scenario", "base_scenario")}
+    parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(rest, indent=2)) + "</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

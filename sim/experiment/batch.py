@@ -1,0 +1,242 @@
+"""Run a sweep: skip what is finished, execute the rest, store each run as it lands,
+then rebuild the sweep tables (runs, points, paired differences) from the stored runs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.metrics import mean_ci, per_replication
+from sim.analysis.stats import welch_difference
+from sim.experiment import executors
+from sim.experiment.store import (
+    FolderLock,
+    SweepStore,
+    atomic_write_bytes,
+    ensure_folder,
+    environment,
+    parquet_bytes,
+    probe_writable,
+    write_json,
+)
+from sim.experiment.sweep import Sweep, Task
+
+METRICS = ("compliance", "p50_s", "p90_s", "p95_s")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    total: int
+    skipped: int
+    ran: int
+    failed: int
+    runs: pd.DataFrame
+    points: pd.DataFrame
+    paired: pd.DataFrame
+    notices: tuple[str, ...] = ()  # damage found and repaired on the way, for the user
+
+
+def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
+    """One run's headline metrics: ``<tier>_<metric>`` for every tier on its own clock, plus
+    counts (real incidents, probes, the share never reported)."""
+    counted = incidents[~incidents["in_warmup"]]
+    out: dict[str, float] = {
+        "incidents": float((~counted["probe"]).sum()),
+        "probes": float(counted["probe"].sum()),
+        "never_reported_share": float(counted["alerted_s"].isna().mean())
+        if len(counted)
+        else np.nan,
+        "open_share": float((counted["status"] == "open").mean()) if len(counted) else np.nan,
+    }
+    table = per_replication(incidents.assign(replication=0), tiers)
+    for row in table[table["own_clock"]].itertuples(index=False):
+        for metric in METRICS:
+            value = getattr(row, metric)
+            if not (row.tier == "joint" and metric != "compliance"):
+                out[f"{row.tier}_{metric}"] = float(value)
+    return out
+
+
+def _record(task: Task, result: executors.TaskResult) -> dict:
+    record = {
+        "key": task.key,
+        "point_id": task.point_id,
+        "replication": task.replication,
+        "seed": task.seed,
+        "status": "ok" if result.error is None else "error",
+        "error": result.error or "",
+        "wall_s": result.wall_s,
+    }
+    if result.incidents is not None:
+        record.update(run_metrics(result.incidents, task.scenario.tiers))
+    return record
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> SweepOutcome:
+    """Execute every unfinished run of ``sweep`` and write the sweep tables under ``out``.
+
+    Args:
+        sweep: a loaded sweep (:func:`sim.experiment.sweep.load_sweep`).
+        out: output folder; runs already stored there are skipped. It is locked while the
+            sweep runs: a second sweep into it fails at once with :class:`OutputError`.
+        workers: processes (local or Dask LocalCluster); 1 runs in this process.
+        scheduler: Dask scheduler address, or "local" for a LocalCluster; None for local
+            processes.
+        progress: called with (runs done, runs to do) after each run.
+        notice: called with a sentence for each repair made to the stored runs (damaged runs
+            quarantined, half-written files removed); they are in the outcome too.
+    """
+    out = ensure_folder(Path(out))
+    with FolderLock(out / ".lock", str(out)):
+        probe_writable(out)  # before any run: an unwritable folder is found at once
+        return _run_locked(sweep, out, workers, scheduler, progress, notice)
+
+
+def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcome:
+    notices: list[str] = []
+
+    def say(message: str) -> None:
+        notices.append(message)
+        if notice is not None:
+            notice(message)
+
+    store = SweepStore(out)
+    removed = store.clean_temporaries()
+    if removed:
+        say(f"removed {removed} half-written file(s) of an interrupted sweep in {out}")
+    tasks = sweep.tasks()
+    by_key = {}
+    for t in tasks:
+        by_key.setdefault(t.key, t)  # identical points share one run
+    done = store.finished(say)
+    done |= {k for k in by_key if k not in done and store.revive(k)}
+    pending = [t for k, t in by_key.items() if k not in done]
+    started = time.perf_counter()
+    if scheduler is not None:
+        results = executors.dask(pending, scheduler, workers)
+    elif workers > 1 and len(pending) > 1:
+        results = executors.local_processes(pending, workers)
+    else:
+        results = executors.sequential(pending)
+    failed = 0
+    for n, result in enumerate(results, start=1):
+        task = by_key[result.key]
+        if result.incidents is not None:
+            result.incidents.insert(0, "point_id", task.point_id)
+        store.save(result.key, _record(task, result), result.incidents)
+        failed += result.error is not None
+        if result.error is None:
+            done.add(result.key)
+        if progress is not None:
+            progress(n, len(pending))
+    # The dataset holds exactly this sweep's runs, with this sweep's point ids.
+    store.publish({k: t.point_id for k, t in by_key.items()}, done & set(by_key))
+    runs, points, paired = sweep_tables(sweep, store)
+    files = {}
+    for name, table in (("runs", runs), ("points", points), ("paired", paired)):
+        data = parquet_bytes(table)
+        atomic_write_bytes(out / f"{name}.parquet", data)
+        files[name] = {"path": f"{name}.parquet", "sha256": hashlib.sha256(data).hexdigest()}
+    write_json(
+        {
+            "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
+            "source_file": str(sweep.source),
+            "base_scenario": sweep.base.model_dump(mode="json"),
+            "points": len(sweep.points),
+            "runs": len(tasks),
+            "ran_now": len(pending),
+            "failed_now": failed,
+            "executor": (scheduler and f"dask:{scheduler}") or ("processes" if workers > 1 else
+                                                              "sequential"),
+            "workers": workers,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "files": files,
+            "repairs": notices,
+            "environment": environment(),
+        },
+        out / "manifest.json",
+    )  # fmt: skip
+    return SweepOutcome(len(tasks), len(tasks) - len(pending), len(pending), failed, runs,
+                        points, paired, tuple(notices))  # fmt: skip
+
+
+def sweep_tables(sweep: Sweep, store: SweepStore):
+    """runs (one row per run), points (long: point x metric) and paired differences."""
+    tasks = sweep.tasks()
+    records = store.records(sorted({t.key for t in tasks}))
+    if records.empty:
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    records = records.set_index("key")
+    values = {p.point_id: p.values for p in sweep.points}
+    rows = []
+    for t in tasks:
+        if t.key not in records.index:
+            continue
+        rec = records.loc[t.key].drop(["point_id", "replication", "seed", "wall_s",
+                                       "incidents_sha256"], errors="ignore").to_dict()  # fmt: skip
+        rows.append({"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
+                     "seed": t.seed, "key": t.key, **rec})  # fmt: skip
+    runs = pd.DataFrame(rows).sort_values(["point_id", "replication"], kind="stable")
+    runs = runs.reset_index(drop=True)
+    metric_cols = [c for c in runs.columns if c.endswith(METRICS) or c in ("incidents",
+                   "open_share")]  # fmt: skip
+    return runs, _points(runs, sweep.varied, metric_cols), _paired(runs, metric_cols)
+
+
+def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.DataFrame:
+    ok = runs[runs["status"] == "ok"]
+    rows = []
+    for point_id, grp in ok.groupby("point_id", sort=True):
+        first = grp.iloc[0]
+        for metric in metrics:
+            values = grp[metric].to_numpy(dtype=float)
+            values = values[~np.isnan(values)]  # NaN: the run had no incident the tier counts
+            mean, half = mean_ci(values)
+            rows.append({"point_id": point_id, **{k: first[k] for k in varied},
+                         "metric": metric, "mean": mean, "ci95_half_width": half,
+                         "replications": len(values)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _paired(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Each point against point 0, paired by replication (common random numbers), with the
+    unpaired half-width beside it to show what the pairing buys."""
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    baseline = int(ok["point_id"].min())
+    base = ok[ok["point_id"] == baseline].set_index("replication")
+    rows = []
+    for point_id, grp in ok.groupby("point_id", sort=True):
+        if point_id == baseline:
+            continue
+        grp = grp.set_index("replication")
+        common = grp.index.intersection(base.index)
+        for metric in metrics:
+            a = grp.loc[common, metric].to_numpy(dtype=float)
+            b = base.loc[common, metric].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):  # inf - inf: both never arrived
+                diff = a - b
+            mean, paired_half = mean_ci(diff)
+            n = len(common)
+            _, unpaired = welch_difference(b, a)
+            rows.append({
+                "point_id": point_id, "baseline_point_id": baseline, "metric": metric,
+                "mean_difference": mean, "paired_ci95_half_width": paired_half,
+                "unpaired_ci95_half_width": float(unpaired), "replications": n,
+            })  # fmt: skip
+    return pd.DataFrame(rows)

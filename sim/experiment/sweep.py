@@ -1,0 +1,282 @@
+"""Sweep files: a base scenario, parameters to vary, replications and a seed -> run tasks.
+
+A sweep file (YAML) looks like::
+
+    name: subdistrict-staffing
+    base: guangzhou-2023-subdistrict.yaml   # relative to the sweep file
+    seed: 0
+    replications: 5
+    set: {horizon_hours: 24}                # fixed changes at every point
+    grid:                                   # full product of these
+      volunteers.count: [0, 2000, 4000]
+      meus.count: {from: 0, to: 270, step: 90}
+    lhs:                                    # Latin-hypercube sample, crossed with the grid
+      samples: 8
+      ranges:
+        volunteers.acceptance: {low: 0.2, high: 0.8}
+
+Replication ``r`` of every point runs with ``(seed, r)``, so every point sees the same
+incident stream in replication ``r`` (common random numbers) whenever the varied keys leave
+the city and the incidents alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+from scipy.stats import qmc
+
+from sim.model import budget as budgets
+from sim.model.config import (
+    Scenario,
+    ScenarioError,
+    Strict,
+    _short,
+    _show_path,
+    check_path_text,
+    format_validation_error,
+    load_scenario,
+    read_yaml_mapping,
+)
+
+Scalar = bool | int | float | str
+
+
+class Span(Strict):
+    """Evenly spaced values from ``from`` to ``to`` (inclusive), by ``step`` or ``num``."""
+
+    start: int | float = Field(alias="from")
+    stop: int | float = Field(alias="to")
+    step: int | float | None = Field(None, gt=0)
+    num: int | None = Field(None, ge=1, le=100_000)
+    integer: bool | None = Field(None, description="default: true when from, to, step are whole")
+
+    @model_validator(mode="after")
+    def _one_spacing(self):
+        if (self.step is None) == (self.num is None):
+            raise ValueError("give exactly one of step or num")
+        if self.stop < self.start:
+            raise ValueError(f"to ({self.stop}) must be >= from ({self.start})")
+        if self.step is not None and (self.stop - self.start) / self.step > 100_000:
+            raise ValueError("more than 100,000 values")
+        return self
+
+    def count(self) -> int:
+        """Number of values, without building them."""
+        if self.num is not None:
+            return self.num
+        return math.floor((self.stop - self.start) / self.step + 1e-9) + 1
+
+    def values(self) -> list[Scalar]:
+        if self.num is not None:
+            vals = np.linspace(self.start, self.stop, self.num)
+        else:
+            n = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+            vals = self.start + self.step * np.arange(n)
+        whole = all(isinstance(v, int) for v in (self.start, self.stop, self.step))
+        if self.integer or (self.integer is None and whole):
+            return [round(v) for v in vals.tolist()]
+        return [float(v) for v in vals]
+
+
+class Range(Strict):
+    low: float
+    high: float
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+    def scale(self, u: np.ndarray) -> list[Scalar]:
+        """Map uniforms in [0, 1) onto the range (integers: each value equally likely)."""
+        if self.integer:
+            lo, hi = int(np.ceil(self.low)), int(np.floor(self.high))
+            return [int(v) for v in np.minimum(lo + np.floor(u * (hi - lo + 1)), hi)]
+        return [float(v) for v in self.low + u * (self.high - self.low)]
+
+
+class Lhs(Strict):
+    samples: int = Field(ge=1, le=100_000)
+    ranges: dict[str, Range] = Field(min_length=1)
+
+
+class SweepSpec(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    base: str = Field(description="scenario file, relative to the sweep file")
+    seed: int = Field(0, ge=0)
+    replications: int = Field(5, ge=1, le=100_000)
+    set: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, Span | Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict, description="key path -> list of values, or a span"
+    )
+    lhs: Lhs | None = None
+
+    @model_validator(mode="after")
+    def _distinct_keys(self):
+        seen: dict[str, str] = {}
+        for where, keys in (("set", self.set), ("grid", self.grid),
+                            ("lhs.ranges", self.lhs.ranges if self.lhs else {})):  # fmt: skip
+            for key in keys:
+                if key in seen:
+                    raise ValueError(f"{key} appears in both {seen[key]} and {where}")
+                seen[key] = where
+        return self
+
+
+@dataclass(frozen=True)
+class Point:
+    point_id: int
+    values: dict[str, Scalar]  # varied key path -> value
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Task:
+    point_id: int
+    replication: int
+    seed: int
+    scenario: Scenario
+    key: str  # content address of (resolved scenario, seed, replication)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    spec: SweepSpec
+    source: Path
+    base: Scenario
+    points: tuple[Point, ...]
+
+    @property
+    def varied(self) -> list[str]:
+        return list(self.points[0].values) if self.points else []
+
+    def tasks(self) -> list[Task]:
+        files = [files_read(p.scenario) for p in self.points]  # read each map once per point
+        return [
+            Task(p.point_id, r, self.spec.seed, p.scenario,
+                 run_key(p.scenario, self.spec.seed, r, files[i]))
+            for i, p in enumerate(self.points)
+            for r in range(self.spec.replications)
+        ]  # fmt: skip
+
+
+def run_key(
+    scenario: Scenario, seed: int, replication: int, files: dict[str, str] | None = None
+) -> str:
+    """Content address of a run: same resolved scenario, seed and replication, and the same
+    bytes in every file the scenario reads (the map), same key. A file's path alone would let
+    a resumed sweep reuse runs made before the file was edited. ``files`` is
+    :func:`files_read` of the scenario when the caller already has it."""
+    content = {"scenario": scenario.model_dump(mode="json"), "seed": seed}
+    content["replication"] = replication
+    files = files_read(scenario) if files is None else files
+    if files:  # only then, so keys of sweeps that read no file stay as they were
+        content["files"] = files
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def files_read(scenario: Scenario) -> dict[str, str]:
+    """key path -> SHA-256 of the content of each file the scenario reads."""
+    out = {}
+    if scenario.city.map_file is not None:
+        path = scenario.city.map_file
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as err:
+            raise ScenarioError(f"city.map_file: cannot read {path} ({err.strerror})") from None
+        out["city.map_file"] = digest.hexdigest()
+    return out
+
+
+def design_points(spec: SweepSpec) -> list[dict[str, Scalar]]:
+    """The varied values of every point: the grid's product, crossed with the LHS sample."""
+    grid_keys = list(spec.grid)
+    grid_values = [v.values() if isinstance(v, Span) else list(v) for v in spec.grid.values()]
+    grid = [dict(zip(grid_keys, combo, strict=True)) for combo in itertools.product(*grid_values)]
+    if spec.lhs is None:
+        return grid
+    keys = list(spec.lhs.ranges)
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0xD5,)))
+    u = qmc.LatinHypercube(d=len(keys), seed=rng).random(spec.lhs.samples)
+    columns = [spec.lhs.ranges[k].scale(u[:, j]) for j, k in enumerate(keys)]
+    sample = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+    return [{**g, **s} for g in grid for s in sample]
+
+
+def count_points(spec: SweepSpec) -> int:
+    """Points of a sweep, counted without building them (a grid may multiply to 1e15)."""
+    n = 1
+    for v in spec.grid.values():
+        n *= v.count() if isinstance(v, Span) else len(v)
+    return n * (spec.lhs.samples if spec.lhs else 1)
+
+
+def _largest_changes(spec: SweepSpec) -> dict[str, Any]:
+    """Each varied number at its largest: the costliest point, for the work estimate."""
+    top: dict[str, Any] = {}
+    for key, v in spec.grid.items():
+        values = [v.start, v.stop] if isinstance(v, Span) else v
+        numbers = [x for x in values if isinstance(x, int | float) and not isinstance(x, bool)]
+        if numbers:
+            top[key] = max(numbers)
+    for key, r in (spec.lhs.ranges if spec.lhs else {}).items():
+        top[key] = math.floor(r.high) if r.integer else r.high
+    return top
+
+
+def load_sweep(
+    path: str | Path, *, budget: budgets.Budget | None = None, workers: int = 1
+) -> Sweep:
+    """Load a sweep file and validate it and every point's scenario before anything runs.
+
+    The work the sweep asks for (points x replications, and its costliest point) is
+    estimated before any point is built and refused over ``budget`` (see :mod:`sim.model.budget`).
+    """
+    path = Path(path)
+    source = _show_path(path)
+    raw = read_yaml_mapping(path, source)
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(format_validation_error(source, err)) from None
+    check_path_text(spec.base, f"{source}: base")
+    try:
+        # The base is another file: none of its text is echoed (it may be any file).
+        base = load_scenario(path.parent / spec.base, budget=budget, own=False)
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: base: {err}") from None
+    budget = budget or budgets.Budget.from_env()
+    n_points = count_points(spec)
+    try:
+        worst = base.with_changes({**spec.set, **_largest_changes(spec)})
+    except ScenarioError:
+        worst = base  # an invalid point is reported below, point by point
+    estimate = budgets.sweep_estimate(n_points, spec.replications, worst, workers)
+    budgets.check(estimate, budget, source, "grid")
+    points = []
+    for i, values in enumerate(design_points(spec)):
+        changes = {**spec.set, **values}
+        try:
+            scenario = base.with_changes(changes)
+        except ScenarioError as err:
+            detail = str(err).replace("<changes>: ", "")
+            shown = ", ".join(f"{_short(k, 40)}: {_short(v, 40)}" for k, v in values.items())
+            raise ScenarioError(f"{source}: point {i} {{{shown}}}: {detail}") from None
+        points.append(Point(i, values, scenario))
+    return Sweep(spec, path, base, tuple(points))

@@ -1,0 +1,1 @@
+"""What people use: the ``jiefang`` command line (cli) and the browser view (app)."""

@@ -1,0 +1,461 @@
+"""``jiefang``: thin commands over the runner, the store and the plots.
+
+Exit codes: 0 success; 2 a user mistake (bad scenario, bad arguments, unwritable output),
+reported in one message without a traceback; 3 a sweep finished but some runs failed (each
+recorded with its error); 130 interrupted; 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim import __version__
+from sim.experiment.results import ResultsError
+from sim.experiment.store import OutputError
+from sim.model.config import ScenarioError, load_scenario
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors exit 2 too, with usage
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"jiefang: error: {message}\n")
+
+
+def _show_arg(text: str) -> str:
+    """An argument echoed in an error: escaped and short (it may be anything)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:61])
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _non_negative_int(text: str, limit: int = 2**63 - 1) -> int:
+    try:
+        value = int(text) if len(text) <= 30 else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_show_arg(text)}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"expected a number <= {limit:,}, got {value:,}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _bounded(low: int, high: int, what: str):
+    """A whole number in [low, high]; ``what`` says why the bound is there."""
+
+    def parse(text: str) -> int:
+        value = _non_negative_int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {value}")
+        if value > high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number <= {high:,} ({what}), got {value:,}"
+            )
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    import math  # here, not at the top: the parser's helpers stand alone
+
+    try:
+        value = float(text) if len(text) <= 30 else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {_show_arg(text)}")
+    return value
+
+
+def _out_path(text: str) -> Path:
+    """An output folder: `--out ""` would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder path, got {_show_arg(text)}")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot contain a NUL byte: {_show_arg(text)}")
+    if len(text.encode("utf-8", "surrogateescape")) > 4095:
+        raise argparse.ArgumentTypeError(f"path longer than 4095 bytes: {_show_arg(text)}")
+    return Path(text)
+
+
+def _run_out_path(text: str) -> Path:
+    """`run --out ""` is let through: the run folder refuses the current folder by name
+    (sim/experiment/store.py RunFolder), which says more than a usage error."""
+    return Path(text) if text == "" else _out_path(text)
+
+
+def _in_path(text: str) -> Path:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    return Path(text)
+
+
+def _add_budget(parser: argparse.ArgumentParser) -> None:
+    from sim.model.budget import DEFAULT_CPU_MINUTES, DEFAULT_MEMORY_GB, ENV_CPU, ENV_MEMORY
+
+    parser.add_argument(
+        "--budget-memory-gb", type=_positive_float, default=None, metavar="GB",
+        help=f"refuse work estimated to need more memory (default {DEFAULT_MEMORY_GB:g}, "
+        f"or ${ENV_MEMORY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget-cpu-minutes", type=_positive_float, default=None, metavar="MIN",
+        help=f"refuse work estimated to need more CPU time (default {DEFAULT_CPU_MINUTES:g}, "
+        f"or ${ENV_CPU})",
+    )  # fmt: skip
+
+
+def _budget(args):
+    from sim.model.budget import Budget
+
+    return Budget.from_env(args.budget_memory_gb, args.budget_cpu_minutes)
+
+
+def _check_run_budget(scenario, replications: int, source: Path, budget) -> None:
+    """All replications of a run, before the first is built (the file alone was checked)."""
+    from sim.model.budget import check_run
+
+    check_run(scenario, replications, str(source), budget)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jiefang",
+        description="Agent-based simulation of tiered community emergency response "
+        "(1-minute self-rescue, 3-minute mutual rescue, 5-minute police on site).",
+    )
+    parser.add_argument("--version", action="version", version=f"jiefang {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser(
+        "run",
+        help="run a scenario file and write per-incident results, a summary and a plot",
+        description="Run SCENARIO for R replications and write incidents.parquet, "
+        "assignments.parquet, summary.json, summary.csv, manifest.json and "
+        "response_ecdf.png into the output folder.",
+    )
+    run.add_argument("scenario", type=_in_path, help="scenario YAML file")
+    run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
+    run.add_argument(
+        "--replications", "-r", type=_bounded(1, 100_000, "as in a scenario file"), default=None,
+        help="replications (default: the scenario's `replications`)",
+    )  # fmt: skip
+    run.add_argument(
+        "--out", type=_run_out_path, default=None,
+        help="output folder (default results/<scenario name>/seed-<seed>)",
+    )  # fmt: skip
+    run.add_argument("--no-plot", action="store_true", help="skip the figure")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_budget(run)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a sweep file (parameters x replications), resumable",
+        description="Run every (point, replication) of SWEEP and write runs.parquet, "
+        "points.parquet, paired.parquet, incidents/ (partitioned) and manifest.json. "
+        "Runs already stored in the output folder are skipped, so an interrupted sweep "
+        "resumes where it stopped.",
+    )
+    sweep.add_argument("sweep", type=_in_path, help="sweep YAML file")
+    sweep.add_argument(
+        "--workers", "-w", type=_bounded(1, 512, "worker processes"), default=1,
+        help="worker processes (default 1: run in this process)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--scheduler", default=None,
+        help="Dask scheduler address (tcp://host:8786), or 'local' to start a Dask "
+        "LocalCluster of --workers processes",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--out", type=_out_path, default=None, help="output folder (default results/sweeps/<name>)"
+    )
+    sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_budget(sweep)
+
+    plot = sub.add_parser(
+        "plot", help="figures (PNG and SVG) from a run's or a sweep's results folder"
+    )
+    plot.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    plot.add_argument("--out", type=_out_path, default=None, help="default RESULTS/figures")
+
+    compare = sub.add_parser(
+        "compare", help="two runs side by side: differences with 95 %% CIs, overlaid ECDFs"
+    )
+    compare.add_argument("a", type=Path, help="results folder of run A")
+    compare.add_argument("b", type=Path, help="results folder of run B")
+    compare.add_argument("--out", type=_out_path, default=None,
+                         help="default results/compare/<A>-vs-<B>")  # fmt: skip
+
+    view = sub.add_parser(
+        "view", help="watch a scenario in the browser (Mesa SolaraViz on 127.0.0.1)"
+    )
+    view.add_argument("scenario", type=_in_path, nargs="?", default=None,
+                      help="scenario YAML file (default scenarios/demo.yaml)")  # fmt: skip
+    view.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    view.add_argument("--port", type=_bounded(1, 65535, "a TCP port"), default=8765,
+                      help="port (default 8765)")  # fmt: skip
+
+    report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
+    report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        if args.command == "plot":
+            return cmd_plot(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "view":
+            return cmd_view(args)
+    except (ScenarioError, OutputError, ResultsError) as err:
+        print(f"jiefang: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("jiefang: interrupted; files already written are complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return EXIT_OK
+    return EXIT_INTERNAL
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from sim.analysis.plots import response_ecdf, save_figure
+    from sim.analysis.summary import summary_document, summary_text
+    from sim.experiment.runner import run_replications
+    from sim.experiment.store import (
+        RunFolder,
+        manifest,
+        safe_name,
+        write_csv,
+        write_json,
+        write_parquet,
+    )
+
+    budget = _budget(args)
+    scenario = load_scenario(args.scenario, budget=budget)
+    reps = args.replications or scenario.replications
+    _check_run_budget(scenario, reps, args.scenario, budget)
+    out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"
+    # Entering checks, locks and probes `out` before the simulation; every file goes into a
+    # staging folder that replaces `out` whole at the end (the old run or the new, never a mix).
+    with RunFolder(out) as staging:
+        started = time.perf_counter()
+        bar = tqdm(
+            total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
+            desc=f"{scenario.name} x{reps}", file=sys.stderr,
+        )  # fmt: skip
+
+        def progress(frac: float) -> None:
+            bar.update(int(frac * 1000) - bar.n)
+
+        tables = run_replications(scenario, args.seed, reps, progress)
+        bar.close()
+        elapsed = time.perf_counter() - started
+        files = {
+            "incidents": staging / "incidents.parquet",
+            "assignments": staging / "assignments.parquet",
+            "summary_table": staging / "summary.csv",
+            "summary": staging / "summary.json",
+        }
+        write_parquet(tables.incidents, files["incidents"])
+        write_parquet(tables.assignments, files["assignments"])
+        if len(tables.readiness):
+            files["readiness"] = staging / "readiness.parquet"
+            write_parquet(tables.readiness, files["readiness"])
+        files["layout_cells"] = staging / "layout_cells.parquet"
+        files["layout_sites"] = staging / "layout_sites.parquet"
+        write_parquet(tables.layout_cells, files["layout_cells"])
+        write_parquet(tables.layout_sites, files["layout_sites"])
+        write_csv(tables.summary, files["summary_table"])
+        write_json(summary_document(scenario, args.seed, reps, tables), files["summary"])
+        if not args.no_plot:
+            files["ecdf_plot"] = staging / "response_ecdf.png"
+            title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
+            save_figure(response_ecdf(tables.incidents, title, scenario.tiers), files["ecdf_plot"])
+        meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
+                        command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
+        write_json(meta, staging / "manifest.json")
+    if not args.quiet:
+        print(summary_text(scenario, args.seed, reps, tables, elapsed, out))
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from sim.experiment.batch import run_sweep
+    from sim.experiment.store import safe_name
+    from sim.experiment.sweep import load_sweep
+
+    sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
+    out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
+    total = len(sweep.points) * sweep.spec.replications
+    bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
+               desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
+    first = True
+
+    def progress(done: int, todo: int) -> None:
+        nonlocal first
+        if first:
+            bar.update(total - todo)
+            first = False
+        bar.update(1)
+
+    def notice(message: str) -> None:
+        bar.clear()
+        print(f"jiefang: {message}", file=sys.stderr)
+
+    outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                        progress=progress, notice=notice)  # fmt: skip
+    bar.close()
+    if not args.quiet:
+        print(f"{sweep.spec.name}: {len(sweep.points)} points x {sweep.spec.replications} "
+              f"replications = {outcome.total} runs; {outcome.skipped} already done, "
+              f"{outcome.ran} ran, {outcome.failed} failed")  # fmt: skip
+        print(points_text(outcome.points, sweep.varied))
+        print(f"results in {out}/")
+    return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
+
+
+def _results_folder(path: Path) -> Path:
+    from sim.experiment.results import kind_of
+
+    kind_of(path)  # a clear error for anything that is not a results folder
+    return path
+
+
+def cmd_plot(args) -> int:
+    from sim.analysis.report import figures_for, write_figures
+    from sim.experiment.results import open_results
+    from sim.experiment.store import ensure_folder
+
+    opened = open_results(args.results)  # read and verified before anything is written
+    out = args.out or args.results / "figures"
+    ensure_folder(out)
+    written = write_figures(figures_for(opened), out)
+    print(f"{len(written)} files in {out}/: " + ", ".join(sorted({p.stem for p in written})))
+    return EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from sim.analysis.compare import compare, overlay_ecdf
+    from sim.analysis.plots import save_figure
+    from sim.experiment.results import kind_of
+    from sim.experiment.store import ensure_folder, safe_name, write_csv
+
+    for folder in (args.a, args.b):
+        if kind_of(folder) != "run":
+            raise ResultsError(f"{folder}: compare needs two `jiefang run` results folders")
+    table, paired = compare(args.a, args.b)
+    full = [Path(os.path.abspath(f)) for f in (args.a, args.b)]
+    labels = tuple(f.name if f.name != "seed-0" else f.parent.name for f in full)
+    # Folder names make the default output folder: slugs, so it stays under results/compare.
+    out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
+    ensure_folder(out)
+    write_csv(table, out / "compare.csv")
+    save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
+    print(f"B - A, {how}; A = {args.a}, B = {args.b}")
+    print(f"  {'tier':<7} {'metric':<11} {'A':>9} {'B':>9}   B - A (95% CI)")
+    for row in table.itertuples(index=False):
+        scale, unit = (100, " pp") if row.metric == "compliance" else (1 / 60, " min")
+        half = "" if np.isnan(row.ci95_half_width) else f" ± {row.ci95_half_width * scale:.2f}"
+        diff = ("-" if not np.isfinite(row.difference)
+                else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
+        print(f"  {row.tier:<7} {row.metric:<11} {_num(row.a * scale)} {_num(row.b * scale)}"
+              f"   {diff}")  # fmt: skip
+    print(f"results in {out}/")
+    return EXIT_OK
+
+
+def cmd_view(args) -> int:
+    import importlib.util
+    import signal
+    import subprocess
+
+    if importlib.util.find_spec("solara") is None:
+        raise ScenarioError("jiefang view needs the viz extra: pip install -e '.[viz]'")
+    app = Path(__file__).with_name("app.py")
+    env = dict(os.environ)
+    if args.scenario is not None:
+        load_scenario(args.scenario)  # a bad file is a clear error before any server starts
+        env["JIEFANG_VIEW_SCENARIO"] = str(args.scenario.resolve())
+    print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
+               "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
+    from sim.experiment.executors import signal_at_parent_death
+
+    # The server is a child process: it must stop when `jiefang view` is told to stop
+    # (SIGTERM, SIGHUP) or is killed, or it goes on answering with nobody to stop it.
+    server = subprocess.Popen(
+        command, env=env, preexec_fn=lambda: signal_at_parent_death(signal.SIGTERM)
+    )
+
+    def stop(signum, frame) -> None:
+        server.terminate()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        code = server.wait()
+    return EXIT_OK if code in (0, -signal.SIGTERM) else code
+
+
+def _num(value: float) -> str:
+    return f"{'never':>9}" if np.isinf(value) else f"{value:9.2f}"
+
+
+def cmd_report(args) -> int:
+    from sim.analysis.report import html_report
+    from sim.experiment.store import atomic_write_bytes, check_replaceable
+
+    folder = _results_folder(args.results)
+    out = args.out or folder / "report.html"
+    check_replaceable(out)  # before the work of drawing: a device or link is never replaced
+    atomic_write_bytes(out, html_report(folder).encode("utf-8"))
+    print(f"report: {out}")
+    return EXIT_OK
+
+
+def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
+    if points.empty:
+        return "(no finished runs)"
+    wide = points[points["metric"].str.endswith("_compliance")]
+    table = wide.pivot_table(index=["point_id", *varied], columns="metric", values="mean")
+    text = (table * 100).round(1).to_string(max_rows=limit)
+    return "compliance, % (mean over replications):\n" + text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""The city raster: land use, residents, cameras, water and bridges, police grids and stations.
+
+Positions are in metres from the north-west corner, ``x`` east and ``y`` south; cell
+``(col, row)`` covers ``[col*s, (col+1)*s) x [row*s, (row+1)*s)``.
+
+Travel follows the grid (Manhattan metric). Water is impassable; land is split into *banks*
+(4-connected land without bridges), and a trip between two banks goes through bridges. Within
+a bank the Manhattan distance is used; that is exact for banks without concave bays between
+the two points and is the model's stated approximation otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from scipy.cluster.vq import kmeans2
+from scipy.spatial import cKDTree
+
+from sim.model.config import CityConfig, PoliceConfig, ScenarioError
+from sim.model.vocab import MAP_CHARS, LandUse
+
+_FOUR = ndimage.generate_binary_structure(2, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class City:
+    """An immutable city. Arrays are indexed ``[row, col]``."""
+
+    cell_size_m: float
+    land_use: np.ndarray  # int8 LandUse codes
+    population: np.ndarray  # float64 residents per cell
+    camera: np.ndarray  # bool, a public camera watches the cell
+    bank: np.ndarray  # int32 bank label per cell, -1 on water and bridges
+    bank_near: np.ndarray  # int32 bank of the nearest land cell (for points on water)
+    bridge_xy: np.ndarray  # (n_bridges, 2) centre of each bridge, m
+    bank_bridges: np.ndarray  # (n_banks, n_bridges) bool, bridge touches bank
+    bridge_dist: np.ndarray  # (n_bridges, n_bridges) shortest distance between bridges, m
+    grid_of_cell: np.ndarray  # int32 police grid per cell, -1 on water
+    grid_centre_xy: np.ndarray  # (n_grids, 2) m
+    station_xy: np.ndarray  # (n_stations, 2) m
+    station_of_grid: np.ndarray  # (n_grids,) int
+
+    @cached_property
+    def _bridge_list(self) -> list[tuple[float, float]]:
+        return [tuple(b) for b in self.bridge_xy.tolist()]
+
+    @cached_property
+    def _bridge_dist_list(self) -> list[list[float]]:
+        return self.bridge_dist.tolist()
+
+    @cached_property
+    def _bridges_of_bank(self) -> list[list[int]]:
+        return [np.flatnonzero(row).tolist() for row in self.bank_bridges]
+
+    @property
+    def height(self) -> int:
+        return self.land_use.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.land_use.shape[1]
+
+    @property
+    def extent_m(self) -> tuple[float, float]:
+        return self.width * self.cell_size_m, self.height * self.cell_size_m
+
+    @property
+    def area_km2(self) -> float:
+        land = np.count_nonzero(self.land_use != LandUse.WATER)
+        return land * self.cell_size_m**2 / 1e6
+
+    # ------------------------------------------------------------------ geometry
+    def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(col, row) of positions, clipped to the raster."""
+        xy = np.asarray(xy, dtype=float)
+        col = np.clip((xy[..., 0] // self.cell_size_m).astype(np.int64), 0, self.width - 1)
+        row = np.clip((xy[..., 1] // self.cell_size_m).astype(np.int64), 0, self.height - 1)
+        return col, row
+
+    def require_land(self, key: str, col: int, row: int) -> None:
+        """A user-given cell must be inside the city and on land (ScenarioError otherwise)."""
+        if col >= self.width or row >= self.height or self.bank[row, col] < 0:
+            raise ScenarioError(
+                f"{key}: [{col}, {row}] is outside the city or on water "
+                f"(city is {self.width} x {self.height} cells)"
+            )
+
+    def cell_centre(self, col, row) -> np.ndarray:
+        s = self.cell_size_m
+        return np.stack([(np.asarray(col) + 0.5) * s, (np.asarray(row) + 0.5) * s], axis=-1)
+
+    def bank_of(self, xy: np.ndarray) -> np.ndarray:
+        """Bank of each position; a point on water or a bridge takes its nearest bank."""
+        if self.single_bank:
+            return np.zeros(np.shape(xy)[:-1], np.int32)
+        xy = np.asarray(xy, dtype=float)
+        inv = 1.0 / self.cell_size_m
+        col = np.minimum((xy[..., 0] * inv).astype(np.intp), self.width - 1)
+        row = np.minimum((xy[..., 1] * inv).astype(np.intp), self.height - 1)
+        return self.bank_near[np.maximum(row, 0), np.maximum(col, 0)]
+
+    def bank_at(self, x: float, y: float) -> int:
+        """:meth:`bank_of` for one point, in plain Python (the same cell arithmetic)."""
+        if self.single_bank:
+            return 0
+        inv = 1.0 / self.cell_size_m
+        col = max(min(int(x * inv), self.width - 1), 0)
+        row = max(min(int(y * inv), self.height - 1), 0)
+        return int(self.bank_near[row, col])
+
+    def via_bridges_from(self, x: float, y: float, bank: int, h: list[float]) -> float:
+        """Distance from (x, y) on ``bank`` to a destination whose bridge legs are ``h``
+        (see :meth:`distances_to`), in plain Python with the same arithmetic."""
+        best = math.inf
+        bridges = self._bridge_list
+        for i in self._bridges_of_bank[bank]:
+            bx, by = bridges[i]
+            best = min(best, (abs(x - bx) + abs(y - by)) + h[i])
+        return best
+
+    @property
+    def single_bank(self) -> bool:
+        """All land is one bank: every trip is a plain Manhattan distance."""
+        return self.bank_bridges.shape[0] <= 1
+
+    def clip(self, xy: np.ndarray) -> np.ndarray:
+        w, h = self.extent_m
+        eps = 1e-6
+        return np.stack([np.clip(xy[..., 0], 0, w - eps), np.clip(xy[..., 1], 0, h - eps)], axis=-1)
+
+    def distances_to(
+        self, dst: np.ndarray, src: np.ndarray, src_bank: np.ndarray, dst_bank: int | None = None
+    ) -> np.ndarray:
+        """Travel distance (m) from each source position to one destination.
+
+        Args:
+            dst: destination position, shape (2,), m.
+            src: source positions, shape (n, 2), m.
+            src_bank: bank label of each source (from :meth:`bank_of`), shape (n,).
+            dst_bank: bank of the destination, if already known.
+        """
+        src = np.asarray(src, dtype=float).reshape(-1, 2)
+        direct = np.abs(src[:, 0] - dst[0]) + np.abs(src[:, 1] - dst[1])
+        if self.single_bank:
+            return direct
+        if dst_bank is None:
+            dst_bank = int(self.bank_of(np.asarray(dst, dtype=float)))
+        other = np.flatnonzero(np.asarray(src_bank) != dst_bank)
+        if other.size == 0:
+            return direct
+        if self.bridge_xy.shape[0] == 0:
+            direct[other] = np.inf
+            return direct
+        # h[i]: bridge i to the destination, through further bridges where needed.
+        to_dst = np.abs(self.bridge_xy - dst).sum(axis=1)
+        to_dst[~self.bank_bridges[dst_bank]] = np.inf
+        h = (self.bridge_dist + to_dst[None, :]).min(axis=1)
+        leg = np.abs(src[other, None, :] - self.bridge_xy[None, :, :]).sum(axis=2) + h
+        leg[~self.bank_bridges[np.asarray(src_bank)[other]]] = np.inf
+        direct[other] = leg.min(axis=1)
+        return direct
+
+    def pair_distances(self, a: np.ndarray, a_bank, b: np.ndarray, b_bank=None) -> np.ndarray:
+        """Travel distance (m) between paired positions ``a[k]`` and ``b[k]``.
+
+        Within a bank: Manhattan. Across banks: the best route through bridges, where
+        ``bridge_dist`` holds the shortest bridge-to-bridge walks. Unreachable: ``inf``.
+        """
+        direct = np.abs(a[:, 0] - b[:, 0]) + np.abs(a[:, 1] - b[:, 1])
+        if self.single_bank:
+            return direct
+        a_bank = np.asarray(a_bank)
+        b_bank = self.bank_of(b) if b_bank is None else np.asarray(b_bank)
+        other = np.flatnonzero(a_bank != b_bank)
+        if other.size == 0:
+            return direct
+        out = direct.copy()
+        if self.bridge_xy.shape[0] == 0:
+            out[other] = np.inf
+            return out
+        block = max(1, 2_000_000 // self.bridge_xy.shape[0] ** 2)  # bounds memory (~16 MB)
+        for lo in range(0, other.size, block):
+            k = other[lo : lo + block]
+            out[k] = self._via_bridges(a[k], a_bank[k], b[k], b_bank[k])
+        return out
+
+    def _via_bridges(self, a, a_bank, b, b_bank) -> np.ndarray:
+        # leg_a[k, i]: a to bridge i (only bridges on a's bank); leg_b[k, j] likewise for b.
+        leg_a = np.abs(a[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+        leg_a[~self.bank_bridges[a_bank]] = np.inf
+        leg_b = np.abs(b[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+        leg_b[~self.bank_bridges[b_bank]] = np.inf
+        via = leg_a[:, :, None] + self.bridge_dist[None, :, :] + leg_b[:, None, :]
+        return via.min(axis=(1, 2))
+
+
+# ---------------------------------------------------------------------------- building
+def build_city(cfg: CityConfig, police: PoliceConfig, rng: np.random.Generator) -> City:
+    """Generate (or read) the raster, then derive banks, bridges, grids and stations."""
+    if cfg.map_file is not None:
+        land_use = read_map_file(Path(cfg.map_file))
+    else:
+        land_use = _generate_land_use(cfg, rng)
+    h, w = land_use.shape
+    density = _density(cfg, w, h)
+    population = _distribute(density, land_use, cfg.population)
+    if cfg.map_file is None:
+        land_use = _place_sites(cfg, land_use, population, rng)
+    land = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
+    camera = land & (rng.random((h, w)) < cfg.camera_share)
+    bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
+    _, (near_r, near_c) = ndimage.distance_transform_edt(bank < 0, return_indices=True)
+    bank_near = bank[near_r, near_c]
+    partial = City(
+        cfg.cell_size_m, land_use, population, camera, bank, bank_near, bridge_xy, bank_bridges,
+        bridge_dist, np.zeros((h, w), np.int32), np.zeros((0, 2)), np.zeros((0, 2)),
+        np.zeros(0, np.int64),
+    )  # fmt: skip
+    grid_of_cell, grid_xy, station_xy, station_of_grid = _police_layout(partial, police, rng)
+    return City(
+        cfg.cell_size_m, land_use, population, camera, bank, bank_near, bridge_xy, bank_bridges,
+        bridge_dist, grid_of_cell, grid_xy, station_xy, station_of_grid,
+    )  # fmt: skip
+
+
+def read_map_file(path: Path) -> np.ndarray:
+    """Land use from a text raster: one character per cell (see ``sim.model.vocab.MAP_CHARS``)."""
+    try:
+        lines = [ln.rstrip("\r\n") for ln in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError(f"{path}: cannot read map file ({err})") from None
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise ScenarioError(f"{path}: map file has no rows")
+    width = len(lines[0])
+    grid = np.zeros((len(lines), width), dtype=np.int8)
+    for r, line in enumerate(lines):
+        if len(line) != width:
+            raise ScenarioError(
+                f"{path}: map row {r + 1} has {len(line)} cells, expected {width} like row 1"
+            )
+        for c, ch in enumerate(line):
+            if ch not in MAP_CHARS:
+                allowed = " ".join(MAP_CHARS)
+                raise ScenarioError(
+                    f"{path}: map row {r + 1}, column {c + 1}: unknown cell {ch!r} "
+                    f"(expected one of {allowed})"
+                )
+            grid[r, c] = MAP_CHARS[ch]
+    if not np.any((grid != LandUse.WATER) & (grid != LandUse.BRIDGE)):
+        raise ScenarioError(f"{path}: map has no land cells")
+    return grid
+
+
+def _density(cfg: CityConfig, w: int, h: int) -> np.ndarray:
+    s_km = cfg.cell_size_m / 1000
+    xs = (np.arange(w) + 0.5) * s_km
+    ys = (np.arange(h) + 0.5) * s_km
+    gx, gy = np.meshgrid(xs, ys)
+    dens = np.zeros((h, w))
+    for c in cfg.centres:
+        d = np.hypot(gx - c.x * w * s_km, gy - c.y * h * s_km)
+        dens += c.weight * np.exp(-d / c.scale_km)
+    peak = max(c.weight for c in cfg.centres)
+    return dens + cfg.background_density * peak
+
+
+def _distribute(density: np.ndarray, land_use: np.ndarray, total: int) -> np.ndarray:
+    habitable = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
+    weights = np.where(habitable, density, 0.0)
+    return total * weights / weights.sum()
+
+
+def _generate_land_use(cfg: CityConfig, rng: np.random.Generator) -> np.ndarray:
+    h, w = cfg.height, cfg.width
+    land_use = np.full((h, w), LandUse.RESIDENTIAL, dtype=np.int8)
+    for river in cfg.rivers:
+        _carve_river(land_use, river, rng)
+    return land_use
+
+
+def _carve_river(land_use: np.ndarray, river, rng: np.random.Generator) -> None:
+    h, w = land_use.shape
+    along, across = (w, h) if river.axis == "horizontal" else (h, w)
+    phase = rng.uniform(0, 2 * np.pi)
+    t = np.arange(along)
+    centre = river.position * across + river.meander_cells * np.sin(2 * np.pi * t / along + phase)
+    lo = np.clip(np.round(centre - river.width_cells / 2).astype(int), 0, across - 1)
+    bridge_at = set()
+    if river.bridges:
+        spots = (np.arange(river.bridges) + 0.5) * along / river.bridges
+        bridge_at = {int(s) for s in spots}
+    for i in range(along):
+        span = slice(lo[i], min(lo[i] + river.width_cells, across))
+        code = LandUse.BRIDGE if i in bridge_at else LandUse.WATER
+        if river.axis == "horizontal":
+            land_use[span, i] = np.where(land_use[span, i] == LandUse.BRIDGE, LandUse.BRIDGE, code)
+        else:
+            land_use[i, span] = np.where(land_use[i, span] == LandUse.BRIDGE, LandUse.BRIDGE, code)
+
+
+def _place_sites(cfg: CityConfig, land_use, population, rng: np.random.Generator) -> np.ndarray:
+    """Scatter key sites over residential land, more of them where more people live."""
+    land_use = land_use.copy()
+    flat = land_use.reshape(-1)
+    n_land = int(np.count_nonzero((flat != LandUse.WATER) & (flat != LandUse.BRIDGE)))
+    pop = population.reshape(-1)
+    for name, share in cfg.land_use_shares.items():
+        n = round(share * n_land)
+        free = np.flatnonzero((flat == LandUse.RESIDENTIAL) & (pop > 0))
+        if n == 0 or free.size == 0:
+            continue
+        p = pop[free] / pop[free].sum()
+        chosen = rng.choice(free, size=min(n, free.size), replace=False, p=p)
+        flat[chosen] = LandUse[name.upper()]
+    return land_use
+
+
+def _banks_and_bridges(land_use: np.ndarray, s: float):
+    land = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
+    bank, n_banks = ndimage.label(land, structure=_FOUR)
+    bank = bank.astype(np.int32) - 1  # -1 on water and bridges
+    bridges, n_bridges = ndimage.label(land_use == LandUse.BRIDGE, structure=_FOUR)
+    bridge_xy = np.zeros((n_bridges, 2))
+    touches = np.zeros((max(n_banks, 1), n_bridges), dtype=bool)
+    for b in range(n_bridges):
+        cells = bridges == b + 1
+        rows, cols = np.nonzero(cells)
+        bridge_xy[b] = ((cols.mean() + 0.5) * s, (rows.mean() + 0.5) * s)
+        ring = ndimage.binary_dilation(cells, structure=_FOUR) & ~cells
+        for label in np.unique(bank[ring]):
+            if label >= 0:
+                touches[label, b] = True
+    # Floyd-Warshall over bridges: two bridges on a common bank are linked by a walk on it.
+    d = np.abs(bridge_xy[:, None, :] - bridge_xy[None, :, :]).sum(axis=2)
+    linked = (touches.T.astype(int) @ touches.astype(int)) > 0
+    dist = np.where(linked, d, np.inf)
+    np.fill_diagonal(dist, 0.0)
+    for k in range(n_bridges):
+        dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
+    return bank, bridge_xy, touches, dist
+
+
+def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
+    """Police grids as Voronoi cells of population-weighted centres; stations spread by k-means."""
+    h, w = city.land_use.shape
+    pop = city.population.reshape(-1)
+    land = city.bank.reshape(-1) >= 0
+    candidates = np.flatnonzero(land & (pop > 0))
+    if candidates.size == 0:
+        candidates = np.flatnonzero(land)
+    p = pop[candidates] + 1e-12
+    p = p / p.sum()
+    replace = candidates.size < cfg.grids
+    centres = rng.choice(candidates, size=cfg.grids, replace=replace, p=p)
+    grid_xy = city.cell_centre(centres % w, centres // w)
+    cols, rows = np.meshgrid(np.arange(w), np.arange(h))
+    all_xy = city.cell_centre(cols.reshape(-1), rows.reshape(-1))
+    _, nearest = cKDTree(grid_xy).query(all_xy, p=1)
+    grid_of_cell = np.where(land, nearest, -1).reshape(h, w).astype(np.int32)
+    if cfg.station_cells is not None:
+        for c, r in cfg.station_cells:
+            city.require_land("police.station_cells", c, r)
+        station_xy = city.cell_centre(*np.array(cfg.station_cells).T)
+    elif cfg.stations >= cfg.grids:
+        station_xy = grid_xy.copy()
+    else:
+        means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
+        _, pick = cKDTree(grid_xy).query(means)
+        station_xy = grid_xy[_distinct(pick, cfg.stations, grid_xy.shape[0], rng)]
+    station_bank = city.bank_of(station_xy)
+    dist = np.stack(
+        [city.distances_to(g, station_xy, station_bank) for g in grid_xy], axis=0
+    )  # (grids, stations)
+    station_of_grid = np.argmin(dist, axis=1)
+    return grid_of_cell, grid_xy, station_xy, station_of_grid
+
+
+def _distinct(pick: np.ndarray, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Make k station choices distinct (k-means can map two clusters to one grid centre)."""
+    chosen = list(dict.fromkeys(pick.tolist()))
+    spare = [i for i in rng.permutation(n).tolist() if i not in set(chosen)]
+    return np.array((chosen + spare)[:k])

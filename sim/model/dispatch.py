@@ -1,0 +1,132 @@
+"""Who could answer which incident: candidate lists, built in vectorised chunks.
+
+Everything that decides whether a volunteer or an MEU *could* answer an incident except its
+current availability is a pure function of the incident and the responder: positions and
+delays are counter-based draws, duty status follows the hour of occurrence, distances follow
+the city. So candidates are computed for a block of incidents at once, in preference order,
+and the event handlers only skip those busy at that moment and take the first few.
+
+Preference order: volunteers by time to arrive after the alert (response delay + walk);
+witnesses by distance; MEUs by mobilisation + run; ties by responder index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+
+from sim.model.city import City
+from sim.model.incidents import IncidentStream
+from sim.model.responders.meus import EmergencyUnitFleet
+from sim.model.responders.volunteers import VolunteerPool
+from sim.model.rng import Purpose
+
+#: Incidents per candidate block: bounds memory at city scale over long horizons.
+BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Ragged lists for incidents ``first .. first + len(offsets) - 2``."""
+
+    first: int
+    offsets: np.ndarray
+    ids: np.ndarray  # responder index
+    lag_s: np.ndarray  # time from the alert (or occurrence) to arrival, s
+    dist_m: np.ndarray  # travel distance, m
+
+    def of(self, incident: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = incident - self.first
+        lo, hi = self.offsets[k], self.offsets[k + 1]
+        return self.ids[lo:hi], self.lag_s[lo:hi], self.dist_m[lo:hi]
+
+
+def _ragged(first: int, n: int, inc: np.ndarray, ids, lag, dist) -> Candidates:
+    order = np.lexsort((ids, lag, inc))
+    counts = np.bincount(inc, minlength=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return Candidates(first, offsets, ids[order], lag[order], dist[order])
+
+
+def _pairs_within(tree, centres: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(incident row, point index) for every point within ``radius`` of each centre."""
+    if tree is None or centres.shape[0] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    hits = tree.query_ball_point(centres, radius)
+    counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+    rows = np.repeat(np.arange(len(hits)), counts)
+    ids = np.fromiter(chain.from_iterable(hits), dtype=np.int64, count=int(counts.sum()))
+    return rows, ids
+
+
+def volunteer_candidates(
+    pool: VolunteerPool, city: City, incidents: IncidentStream, first: int, last: int,
+    speed_m_s: float,
+) -> tuple[Candidates, Candidates]:  # fmt: skip
+    """(alerted, witnesses) for incidents [first, last).
+
+    Alerted: on duty, patrol position within the alert radius, accepting; ordered by arrival
+    lag after the alert. Witnesses: on duty within the witness radius; ordered by distance.
+    """
+    cfg = pool.cfg
+    n = last - first
+    scenes = incidents.xy[first:last]
+    reach = max(cfg.alert_radius_m, cfg.witness_radius_m) + cfg.patrol_radius_m * np.sqrt(2)
+    rows, ids = _pairs_within(pool.tree, scenes, reach)
+    ids = pool.tree_ids[ids]
+    inc = rows + first
+    hour = (incidents.occurred_s[inc] // 3600).astype(np.int64) % 24
+    on = pool.duty_rank[ids] < pool.duty_share[hour]
+    rows, ids, inc = rows[on], ids[on], inc[on]
+    pos = pool.positions(ids, inc)
+    straight = np.hypot(pos[:, 0] - scenes[rows, 0], pos[:, 1] - scenes[rows, 1])
+
+    w = straight <= cfg.witness_radius_m
+    witnesses = _ragged(first, n, rows[w], ids[w], straight[w], straight[w])
+
+    a = (straight <= cfg.alert_radius_m) & pool.accepts(ids, inc)
+    rows, ids, inc, pos = rows[a], ids[a], inc[a], pos[a]
+    dist = city.pair_distances(pos, city.bank_of(pos), scenes[rows], None)
+    lag = pool.response_delay(ids, inc) + dist / speed_m_s
+    ok = np.isfinite(lag)
+    alerted = _ragged(first, n, rows[ok], ids[ok], lag[ok], dist[ok])
+    return alerted, witnesses
+
+
+def meu_candidates(
+    fleet: EmergencyUnitFleet, city: City, incidents: IncidentStream, first: int, last: int,
+    draws, speed_m_s: float,
+) -> Candidates:  # fmt: skip
+    """MEUs within coverage (travel distance) of incidents [first, last), by arrival lag."""
+    cfg = fleet.cfg
+    scenes = incidents.xy[first:last]
+    rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
+    inc = rows + first
+    dist = city.pair_distances(fleet.xy[ids], fleet.bank[ids], scenes[rows], None)
+    ok = dist <= cfg.coverage_radius_m
+    rows, ids, inc, dist = rows[ok], ids[ok], inc[ok], dist[ok]
+    mobilise = cfg.mobilisation.quantile(draws.uniform(Purpose.MEU_MOBILISE, ids, inc))
+    return _ragged(first, last - first, rows, ids, mobilise + dist / speed_m_s, dist)
+
+
+class CandidateCache:
+    """Candidate blocks computed on first use and kept while incidents in them are live."""
+
+    def __init__(self, build, n_incidents: int, block: int = BLOCK, keep: int = 4) -> None:
+        self._build = build
+        self._n = n_incidents
+        self._block = block
+        self._keep = keep
+        self._blocks: dict[int, object] = {}
+
+    def get(self, incident: int):
+        b = incident // self._block
+        block = self._blocks.get(b)
+        if block is None:
+            if len(self._blocks) >= self._keep:
+                del self._blocks[min(self._blocks)]
+            lo = b * self._block
+            block = self._blocks[b] = self._build(lo, min(lo + self._block, self._n))
+        return block

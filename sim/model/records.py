@@ -1,0 +1,102 @@
+"""Immutable per-incident and per-assignment records, and their table schemas.
+
+Times are seconds from the start of the run (absolute), NaN where something never happened.
+Tier times are derived in :mod:`sim.analysis.metrics` from these columns and the scenario's tier
+table: each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dispatched_s``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, get_type_hints
+
+import pandas as pd
+
+
+class IncidentRecord(NamedTuple):
+    incident_id: int  # index in the replication's incident stream (probes included)
+    kind: str  # incident kind name from the scenario
+    sudden: bool  # a sudden incident (the 1-3-5 standard's class); false: a routine call
+    probe: bool  # a probe emergency (counted by the tiers, never as activity)
+    x_m: float  # position, m east of the city's west edge
+    y_m: float  # position, m south of the city's north edge
+    land_use: str  # land use of the incident's cell
+    police_grid: int  # police grid of the incident's cell
+    station_distance_m: float  # travel distance to the nearest police station, m
+    hour: int  # clock hour of occurrence, 0-23
+    in_warmup: bool  # occurred before warmup_hours: excluded from metrics
+    layout: int  # layout index (the replication, or 0 with layout: fixed)
+    kind_self_rescue: bool  # the kind lets people at the scene act (self-rescue)
+    kind_volunteers: bool  # the kind alerts volunteers
+    meu_teams_needed: int  # MEU teams the kind asks for
+    police_needed: int  # police units the kind needs
+    meu_staff_on_scene: bool  # an open MEU with a member free was on the cell at occurrence
+    volunteer_on_scene: bool  # a free on-duty volunteer was at the scene at occurrence
+    occurred_s: float  # when it happened (the occurrence clock)
+    alerted_s: float  # when the system learned of it (the alert clock; NaN: never reported)
+    detected_by: str  # call, witness, camera or undetected
+    self_rescue_s: float  # people at the scene acted (NaN: nobody able was there)
+    self_rescue_by: str  # meu_staff, volunteer_on_site or "" (none)
+    first_meu_s: float  # first MEU team on scene (NaN: none came)
+    meu_teams_sent: int  # MEU teams sent
+    first_volunteer_s: float  # first alerted volunteer on scene (NaN: none came)
+    volunteers_sent: int  # volunteers who accepted and went
+    volunteers_within_3min: int  # volunteers on scene within 180 s of occurrence
+    police_call_s: float  # 110 finished taking the call (NaN: no police needed or no alert)
+    police_dispatched_s: float  # first police unit sent (the dispatch clock; NaN: none sent)
+    police_wait_s: float  # call to the last needed unit sent: time waiting for free units
+    first_police_s: float  # first police unit on scene
+    last_police_s: float  # last needed police unit on scene
+    first_help_s: float  # earliest help of any kind
+    first_help_by: str  # meu_staff, volunteer_on_site, meu_team, volunteer, police or ""
+    cleared_s: float  # incident cleared (NaN: still open at the end)
+    status: str  # cleared or open
+
+
+class Assignment(NamedTuple):
+    """One responder's commitment to one incident."""
+
+    responder: str  # police, meu or volunteer
+    responder_id: int  # index within its fleet or pool
+    incident_id: int
+    sent_s: float  # committed (dispatched, accepted, or acting on site)
+    arrived_s: float
+    released_s: float  # free again (for MEU teams: back at their site)
+
+
+class ReadinessTest(NamedTuple):
+    """One unannounced readiness test of an MEU (radio and video call)."""
+
+    test_id: int
+    time_s: float
+    unit_id: int
+    site_land_use: str
+    open: bool  # inside its opening hours
+    members_free: int  # members on site and not out with a team
+    ready: bool  # open with a full team free: could send a team now
+
+
+INCIDENT_COLUMNS = IncidentRecord._fields
+ASSIGNMENT_COLUMNS = Assignment._fields
+_DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
+
+
+def _schema(record_type) -> dict[str, str]:
+    return {name: _DTYPES[t] for name, t in get_type_hints(record_type).items()}
+
+
+def _frame(records, record_type) -> pd.DataFrame:
+    """Records become a DataFrame at once, with a fixed schema even when there are none."""
+    df = pd.DataFrame.from_records(records, columns=record_type._fields)
+    return df.astype(_schema(record_type))
+
+
+def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
+    return _frame(records, IncidentRecord)
+
+
+def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
+    return _frame(records, Assignment)
+
+
+def readiness_frame(records: list[ReadinessTest]) -> pd.DataFrame:
+    return _frame(records, ReadinessTest)

@@ -1,0 +1,147 @@
+"""Minimal emergency units (最小应急单元): trained teams fixed at key sites.
+
+Each unit is a Mesa agent whose state lives in the fleet's columns (so dispatch can query
+all units at once). A unit is open by its site's opening hours; while open, a share of its
+members is on site. Those members give self-rescue at the unit's own site and send teams of
+``team_size`` to incidents within ``coverage_radius_m`` (mutual rescue). Members out with a
+team are away until their team walks back, so a unit with members away can send fewer teams.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mesa
+import numpy as np
+from scipy.spatial import cKDTree
+
+from sim.model.city import City
+from sim.model.config import MeuConfig
+from sim.model.vocab import LandUse
+
+
+class EmergencyUnit(mesa.Agent):
+    """One minimal emergency unit: a view on row ``index`` of its fleet."""
+
+    def __init__(self, model: mesa.Model, fleet: EmergencyUnitFleet, index: int) -> None:
+        super().__init__(model)
+        self.fleet = fleet
+        self.index = index
+
+    @property
+    def site_xy(self) -> tuple[float, float]:
+        return tuple(self.fleet.xy[self.index])
+
+    @property
+    def site_use(self) -> LandUse:
+        return LandUse(int(self.fleet.site_use[self.index]))
+
+    @property
+    def members(self) -> int:
+        return int(self.fleet.members[self.index])
+
+    @property
+    def members_free(self) -> int:
+        """Members on site now (when open) and not out with a team."""
+        return int(self.fleet.on_site[self.index] - self.fleet.away[self.index])
+
+    def is_open(self, t: float) -> bool:
+        return bool(self.fleet.open_mask(t)[self.index])
+
+
+class EmergencyUnitFleet:
+    """All MEUs of a run, as columns."""
+
+    def __init__(self, cfg: MeuConfig, city: City, rng: np.random.Generator) -> None:
+        self.cfg = cfg
+        self.city = city
+        n = cfg.count
+        # Row-wise uniforms: the first n units of a larger fleet are this fleet (coupling).
+        u = rng.random((n, 5))
+        names = list(cfg.site_shares)
+        shares = np.array([cfg.site_shares[k] for k in names], dtype=float)
+        kind = np.searchsorted(np.cumsum(shares) / shares.sum(), u[:, 0], side="right")
+        kind = np.minimum(kind, len(names) - 1)
+        self.xy = np.zeros((n, 2))
+        self.site_use = np.zeros(n, np.int8)
+        pop = city.population.reshape(-1)
+        use = city.land_use.reshape(-1)
+        for k, name in enumerate(names):
+            rows = np.flatnonzero(kind == k)
+            if rows.size == 0:
+                continue
+            cells = np.flatnonzero((use == LandUse[name.upper()]) & (pop > 0))
+            if cells.size == 0:  # no site of that use on this map: any populated land
+                cells = np.flatnonzero(pop > 0)
+            cdf = np.cumsum(pop[cells]) / pop[cells].sum()
+            pick = cells[np.minimum(np.searchsorted(cdf, u[rows, 1], side="right"), cells.size - 1)]
+            col, row = pick % city.width, pick // city.width
+            s = city.cell_size_m
+            self.xy[rows] = np.stack([(col + u[rows, 2]) * s, (row + u[rows, 3]) * s], axis=1)
+            self.site_use[rows] = use[pick]
+        if cfg.site_cells is not None:
+            self._place_explicit(cfg.site_cells, city)
+        base = math.floor(cfg.members_per_unit)
+        self.members = base + (u[:, 4] < cfg.members_per_unit - base).astype(np.int64)
+        self.on_site = np.ceil(cfg.on_duty_share * self.members).astype(np.int64)
+        self.away = np.zeros(n, np.int64)
+        self.bank = city.bank_of(self.xy) if n else np.zeros(0, np.int32)
+        col, row = city.cell_of(self.xy)
+        self.cell = row * city.width + col
+        self.open_from = np.zeros(n)
+        self.open_to = np.full(n, 24.0)
+        for name, (start, end) in cfg.opening_hours.items():
+            at = self.site_use == LandUse[name.upper()]
+            self.open_from[at], self.open_to[at] = start, end
+        self.tree = cKDTree(self.xy) if n else None
+        self._teams_of: dict[int, list[tuple[int, float, float]]] = {}
+        self._by_cell: dict[int, np.ndarray] = {}
+        if n:
+            order = np.argsort(self.cell, kind="stable")
+            cells, starts = np.unique(self.cell[order], return_index=True)
+            for c, part in zip(cells, np.split(order, starts[1:]), strict=True):
+                self._by_cell[int(c)] = part
+
+    def _place_explicit(self, cells: list[list[int]], city: City) -> None:
+        for k, (c, r) in enumerate(cells):
+            city.require_land("meus.site_cells", c, r)
+            self.xy[k] = city.cell_centre(c, r)
+            self.site_use[k] = city.land_use[r, c]
+
+    def __len__(self) -> int:
+        return self.xy.shape[0]
+
+    def open_mask(self, t: float, ids: np.ndarray | slice = slice(None)) -> np.ndarray:
+        hour = (t / 3600.0) % 24.0
+        start, end = self.open_from[ids], self.open_to[ids]
+        inside = (hour >= start) & (hour < end)
+        wraps = (hour >= start) | (hour < end)
+        return np.where(start <= end, inside, wraps)
+
+    def can_send(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """Which of these units are open and have a full team free at time t."""
+        return self.open_mask(t, ids) & (self.on_site[ids] - self.away[ids] >= self.cfg.team_size)
+
+    def free_members(self, ids: np.ndarray) -> np.ndarray:
+        return self.on_site[ids] - self.away[ids]
+
+    def at_cell(self, cell: int, t: float) -> np.ndarray:
+        """Open units on this cell with at least one member free (self-rescue capacity)."""
+        ids = self._by_cell.get(cell)
+        if ids is None:
+            return np.zeros(0, np.int64)
+        return ids[self.open_mask(t, ids) & (self.free_members(ids) > 0)]
+
+    def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,
+                  arrival_s: float = float("nan")) -> None:  # fmt: skip
+        """Unit ``i`` sends a team to ``incident`` (``dist_m`` away, arriving at ``arrival_s``)."""
+        self.away[i] += self.cfg.team_size
+        if incident >= 0:
+            self._teams_of.setdefault(incident, []).append((i, dist_m, arrival_s))
+
+    def teams_for(self, incident: int) -> list[tuple[int, float, float]]:
+        """(unit, distance m, arrival s) of every team sent to ``incident``."""
+        return self._teams_of.get(incident, [])
+
+    def team_back(self, i: int) -> None:
+        self.away[i] -= self.cfg.team_size

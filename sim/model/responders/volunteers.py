@@ -1,0 +1,88 @@
+"""Registered volunteers ("Guangzhou Jiefang") as arrays with a spatial index.
+
+Hundreds of thousands of volunteers are held as columns, not objects: home position, duty
+rank and busy-until. A volunteer is on duty at hour ``h`` when its duty rank is below the
+scenario's on-duty share for ``h`` (so the share is met in expectation every hour, and the
+same committed core is on duty first). On duty, a volunteer patrols within
+``patrol_radius_m`` of home; its position is drawn when needed, never stepped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from sim.model.city import City
+from sim.model.config import VolunteerConfig
+from sim.model.rng import CounterRng, Purpose, split_uniforms
+
+
+@dataclass(frozen=True)
+class Volunteer:
+    """A read-only view of one volunteer (for inspection and the browser view)."""
+
+    unique_id: int
+    home_xy: tuple[float, float]
+    duty_rank: float
+    busy_until_s: float
+
+
+class VolunteerPool:
+    """All volunteers of a run."""
+
+    def __init__(
+        self, cfg: VolunteerConfig, city: City, rng: np.random.Generator, draws: CounterRng
+    ) -> None:
+        self.cfg = cfg
+        self.city = city
+        self.draws = draws
+        self.duty_share = np.asarray(cfg.on_duty_share, dtype=float)
+        # One row of uniforms per volunteer, drawn row by row: the first n volunteers of a
+        # larger pool are exactly the volunteers of a pool of n (coupled staffing levels).
+        u = rng.random((cfg.count, 4))
+        weights = city.population.reshape(-1)
+        cdf = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
+        if cdf is None or cfg.count == 0:
+            self.home_xy = np.zeros((0, 2))
+        else:
+            cells = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), cdf.size - 1)
+            col, row = cells % city.width, cells // city.width
+            s = city.cell_size_m
+            self.home_xy = np.stack([(col + u[:, 1]) * s, (row + u[:, 2]) * s], axis=1)
+        self.duty_rank = u[:, 3].copy()
+        self.home_bank = city.bank_of(self.home_xy) if cfg.count else np.zeros(0, np.int32)
+        self.busy_until = np.zeros(cfg.count)
+        # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
+        self.tree_ids = np.flatnonzero(self.duty_rank < self.duty_share.max())
+        self.tree = cKDTree(self.home_xy[self.tree_ids]) if self.tree_ids.size else None
+
+    def __len__(self) -> int:
+        return self.home_xy.shape[0]
+
+    def __getitem__(self, i: int) -> Volunteer:
+        return Volunteer(
+            i, tuple(self.home_xy[i]), float(self.duty_rank[i]), float(self.busy_until[i])
+        )
+
+    def on_duty(self, hour: int) -> np.ndarray:
+        return self.duty_rank < self.duty_share[hour]
+
+    def positions(self, ids: np.ndarray, incidents) -> np.ndarray:
+        """Where each volunteer is, patrolling near home, when the paired incident happens."""
+        r = self.cfg.patrol_radius_m
+        ux, uy = split_uniforms(self.draws.bits(Purpose.VOLUNTEER_POSITION, ids, incidents), 2)
+        offset = np.stack([(2 * ux - 1) * r, (2 * uy - 1) * r], axis=1)
+        return self.city.clip(self.home_xy[ids] + offset)
+
+    def accepts(self, ids: np.ndarray, incidents) -> np.ndarray:
+        return self.draws.uniform(Purpose.VOLUNTEER_ACCEPT, ids, incidents) < self.cfg.acceptance
+
+    def response_delay(self, ids: np.ndarray, incidents) -> np.ndarray:
+        u = self.draws.uniform(Purpose.VOLUNTEER_DELAY, ids, incidents)
+        return self.cfg.response_delay.quantile(u)
+
+    def occupy(self, ids, until_s) -> None:
+        """Volunteer(s) ``ids`` are committed until ``until_s`` (s)."""
+        self.busy_until[ids] = until_s

@@ -1,0 +1,594 @@
+"""``ResponseModel``: incidents, detection, and the three tiers of help, event by event.
+
+The model wires the city, the responders and the incident stream, runs a discrete-event
+simulation in continuous seconds, and emits one immutable :class:`IncidentRecord` per incident.
+It does no file I/O and no plotting.
+
+Events live in a binary heap of ``(time, kind, sequence, ...)`` tuples: ties at equal times
+are broken by the event kind (see :class:`sim.model.vocab.EventKind`), then by the order in which
+they were scheduled, so a run is deterministic. Mesa's own ``schedule_event`` holds callbacks
+by weak reference and costs about 15x a raw heap per event (docs/performance.md), so the
+model keeps its heap and mirrors its clock in ``Model.time``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import ClassVar
+
+import mesa
+import numpy as np
+
+from sim.model.city import City, build_city
+from sim.model.config import Scenario
+from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
+from sim.model.fleets import FLEETS
+from sim.model.incidents import IncidentStream, generate_incidents
+from sim.model.ledger import IncidentLedger
+from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
+from sim.model.responders.police import PoliceFleet, PoliceUnit
+from sim.model.responders.volunteers import VolunteerPool
+from sim.model.rng import CounterRng, Stream, generator, stream_seed
+from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
+
+NAN = math.nan
+
+
+class ResponseModel(mesa.Model):
+    """Tiered community emergency response on a city grid.
+
+    Args:
+        scenario: validated scenario (see :mod:`sim.model.config`); all quantities in its units
+            (metres, seconds, hours where named ``*_hours``).
+        seed: base seed (int >= 0); every random stream is spawned from it.
+        replication: replication index (int >= 0). Replication ``r`` draws its own
+            incidents and behaviour and, unless the scenario says ``layout: fixed``, its own
+            layout (city, stations, volunteer homes, MEU sites); any scenario with the same
+            city and incident settings sees the same layout and incidents in replication
+            ``r`` (common random numbers).
+        incidents: replay this incident stream instead of generating one.
+        trace: keep every event processed in ``self.trace`` as an
+            :class:`~sim.model.vocab.Event` ``(time_s, kind, subject, detail)``, whose
+            ``payload`` names the integers (tests and debugging).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int = 0,
+        replication: int = 0,
+        incidents: IncidentStream | None = None,
+        trace: bool = False,
+    ) -> None:
+        if not isinstance(scenario, Scenario):
+            raise ValueError("scenario must be a sim.model.config.Scenario (use load_scenario)")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if isinstance(replication, bool) or not isinstance(replication, int) or replication < 0:
+            raise ValueError(f"replication must be an integer >= 0, got {replication!r}")
+        super().__init__(rng=generator(seed, replication, Stream.MESA))
+        # Time is continuous seconds driven by the model's own event heap. Mesa's default
+        # schedule would tick every time unit (every second here), and Model.__init__ wraps
+        # `step` in it; stop the schedule and unshadow our `step` (one simulated minute).
+        self._default_schedule.stop()
+        del self.step
+        self.config = scenario
+        self.seed = seed
+        self.replication = replication
+        self.horizon_s = scenario.horizon_hours * 3600.0
+        self.end_s = self.horizon_s + scenario.drain_hours * 3600.0
+        self.warmup_s = scenario.warmup_hours * 3600.0
+        draws = CounterRng(stream_seed(seed, replication, Stream.BEHAVIOUR))
+
+        # The layout (city, stations, homes, MEU sites) is part of what varies between
+        # replications unless the scenario pins one: a synthetic city is one draw of many.
+        self.layout = replication if scenario.layout == "per_replication" else 0
+        self.city: City = build_city(
+            scenario.city, scenario.police, generator(seed, self.layout, Stream.CITY)
+        )
+        homes = generator(seed, self.layout, Stream.PLACEMENT)
+        self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)
+        self.meus = EmergencyUnitFleet(
+            scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
+        )
+        self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
+        self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
+        self._moves_units = scenario.police.move_up != "none"
+        self.draws = draws
+        EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
+        PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
+
+        if incidents is None:
+            incidents = generate_incidents(
+                scenario.incidents,
+                self.city,
+                self.horizon_s,
+                generator(seed, replication, Stream.INCIDENTS),
+                generator(seed, replication, Stream.SUDDEN),
+                generator(seed, replication, Stream.PROBES),
+            )
+        self.incidents = incidents
+        self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
+        self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]  # per incident
+        self._kind_columns = {  # per incident, what its kind calls for (live tier counts)
+            "sudden": np.array([k.sudden for k in self._kind_of], bool),
+            "kind_self_rescue": np.array([k.self_rescue for k in self._kind_of], bool),
+            "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
+            "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
+            "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of])
+               for name in scenario.fleets},
+        }  # fmt: skip
+        travel = scenario.travel
+        self._volunteer_lists = CandidateCache(
+            lambda a, b: volunteer_candidates(
+                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s
+            ),
+            len(incidents),
+        )
+
+        self._meu_lists = CandidateCache(
+            lambda a, b: meu_candidates(
+                self.meus, self.city, incidents, a, b, draws, travel.run_with_equipment_m_s
+            ),
+            len(incidents),
+        )
+        self._init_state(len(incidents))
+        self.fleets = self._plug_in_fleets(scenario)
+        col, row = self.city.cell_of(incidents.xy)
+        self._cell = (row * self.city.width + col).tolist()
+        self._grid = self.city.grid_of_cell[row, col].tolist()
+        self._bank = self.city.bank_of(incidents.xy)
+        self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
+        self.trace: list[Event] | None = [] if trace else None
+        self.assignments: list[Assignment] = []
+        self._heap: list[tuple] = [
+            (float(t), EventKind.OCCURS, i, i, -1) for i, t in enumerate(incidents.occurred_s)
+        ]
+        self.readiness: list[ReadinessTest] = []
+        self._seq = len(incidents)
+        self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
+        heapq.heapify(self._heap)
+        self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
+        self.finished = False
+        self.running = True
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "time_s": "time",
+                "incidents": lambda m: m.live_counts()["incidents"],
+                "open": lambda m: m.live_counts()["open"],
+                "police_busy": lambda m: int(len(m.police) - m.police.available().size),
+                "calls_waiting": lambda m: m.calls_waiting(),
+                **{
+                    f"{t.name} <= {t.target_s / 60:g} min": (
+                        lambda m, name=t.name: m.live_compliance().get(name, math.nan)
+                    )
+                    for t in scenario.tiers
+                },
+            }
+        )
+
+    def _init_state(self, n: int) -> None:
+        self.ledger = IncidentLedger(n)
+
+    def _plug_in_fleets(self, scenario: Scenario) -> list:
+        """The scenario's plug-in fleets (sim.model.fleets), each with its ledger columns."""
+        out = []
+        for name, section in scenario.fleets.items():
+            fleet_type = FLEETS[name]
+            self.ledger.add_responder(name)
+            out.append(fleet_type(self, fleet_type.Config.model_validate(section)))
+        self._fleet_index = {f.name: k for k, f in enumerate(out)}
+        return out
+
+    def schedule(self, t: float, fleet, incident: int, payload: int = 0) -> None:
+        """For plug-in fleets: call ``fleet.event(t, incident, payload)`` at time ``t``."""
+        if t < self.time or not math.isfinite(t):
+            raise ValueError(f"cannot schedule at {t!r}: the clock is at {self.time}")
+        if payload < 0:
+            raise ValueError(f"payload must be >= 0, got {payload}")
+        code = payload * max(len(self.fleets), 1) + self._fleet_index[fleet.name]
+        self._push(t, EventKind.FLEET, incident, code)
+
+    def _fleet_event(self, t: float, i: int, code: int) -> None:
+        # code packs (payload, fleet index) into the event's one detail integer.
+        n = max(len(self.fleets), 1)
+        self.fleets[code % n].event(t, i, code // n)
+
+    # ------------------------------------------------------------------ running
+    def _push(self, t: float, kind: EventKind, subject: int, detail: int = -1) -> None:
+        """Queue an event; ``subject`` and ``detail`` mean what ``EVENT_PAYLOAD[kind]`` says."""
+        heapq.heappush(self._heap, (t, kind, self._seq, subject, detail))
+        self._seq += 1
+
+    def advance_to(self, until_s: float) -> None:
+        """Process every event up to and including ``until_s`` (capped at the run's end)."""
+        until_s = min(until_s, self.end_s)
+        heap = self._heap
+        handlers = self._handlers
+        trace = self.trace
+        # Handlers take the event time as an argument; Model.time (an observable in Mesa,
+        # costly to set) is brought up to date once per call.
+        while heap and heap[0][0] <= until_s:
+            t, kind, _, a, b = heapq.heappop(heap)
+            if trace is not None:
+                trace.append(Event(t, kind, a, b))
+            handlers[kind](self, t, a, b)
+        self.time = max(self.time, until_s)
+        if until_s >= self.end_s or not heap:
+            self.finished = True
+            self.running = False
+
+    def run(self) -> list[IncidentRecord]:
+        """Run to the end (horizon plus drain time) and return the records."""
+        self.advance_to(self.end_s)
+        return self.records()
+
+    def step(self) -> None:
+        """Advance one simulated minute (for viewers and ``mesa.batch_run``) and collect."""
+        self.advance_to(self.time + 60.0)
+        self.steps += 1
+        self.datacollector.collect(self)
+
+    def run_for(self, duration: float) -> None:
+        """Advance ``duration`` simulated seconds."""
+        self.advance_to(self.time + duration)
+
+    def run_until(self, end_time: float) -> None:
+        """Advance to ``end_time`` simulated seconds."""
+        self.advance_to(end_time)
+
+    def columns_so_far(self) -> dict[str, np.ndarray]:
+        """What the tiers need of the incidents that have happened so far, as arrays straight
+        from the ledger (viewers and data collectors ask every step: no records are built)."""
+        inc, ledger = self.incidents, self.ledger
+        n = int(np.searchsorted(inc.occurred_s, self.time, side="right"))
+        cols = {
+            "kind": np.asarray(inc.kind_names, dtype=object)[inc.kind[:n]],
+            "occurred_s": inc.occurred_s[:n],
+            "self_rescue_by": np.array([b.value if b else "" for b in ledger.self_rescue_by[:n]],
+                                       dtype=object),
+        }  # fmt: skip
+        for name, values in self._kind_columns.items():
+            cols[name] = values[:n]
+        for name in ("meu_staff_on_scene", "volunteer_on_scene", "alerted_s", "self_rescue_s",
+                     "first_meu_s", "first_volunteer_s", "first_police_s",
+                     "police_dispatched_s"):  # fmt: skip
+            cols[name] = getattr(ledger, name)[:n]
+        for column, values in ledger.extra.items():
+            cols[column] = values[:n]
+        return cols
+
+    def tier_times_so_far(self) -> dict[str, np.ndarray]:
+        """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
+        that have happened and that the tier counts (definitions: :mod:`sim.analysis.metrics`);
+        incidents in the warm-up included."""
+        from sim.analysis.metrics import times_on_own_clock
+
+        cols = self.columns_so_far()
+        return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
+
+    def live_compliance(self) -> dict[str, float]:
+        """Share of counted incidents so far whose tier arrived within its target (NaN: none
+        yet). Cached per simulated time: viewers ask once per tier."""
+        if getattr(self, "_live", (None,))[0] != self.time:
+            out = {}
+            targets = {t.name: t.target_s for t in self.config.tiers}
+            for tier, t in self.tier_times_so_far().items():
+                out[tier] = float(np.mean(t <= targets[tier])) if t.size else math.nan
+            self._live = (self.time, out)
+        return self._live[1]
+
+    def calls_waiting(self) -> int:
+        """Calls waiting in 110's queue for a free unit."""
+        return len(self._queue)
+
+    def waiting_calls(self) -> list[int]:
+        """Incidents whose call waits for units, in the order they would be served."""
+        return [entry[3] for entry in sorted(self._queue)]
+
+    def live_counts(self) -> dict[str, int]:
+        """Incidents that have happened so far, and how many of them are not yet cleared."""
+        happened = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
+        cleared = int(np.count_nonzero(~np.isnan(self.ledger.cleared_s[:happened])))
+        return {"incidents": happened, "open": happened - cleared}
+
+    # ------------------------------------------------------------------ event handlers
+    def _occurs(self, t: float, i: int, _detail: int) -> None:
+        inc = self.incidents
+        staff = self.meus.at_cell(self._cell[i], t)
+        witness = -1
+        if len(self.volunteers) and self.config.volunteers.witness_radius_m > 0:
+            ids = self._volunteer_lists.get(i)[1].of(i)[0]
+            free = ids[self.volunteers.busy_until[ids] <= t]
+            witness = int(free[0]) if free.size else -1
+        someone_there = staff.size > 0 or witness >= 0
+        self.ledger.meu_staff_on_scene[i] = staff.size > 0
+        self.ledger.volunteer_on_scene[i] = witness >= 0
+        # The earliest way the alert is raised; ties go to call, then camera, then witness.
+        witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
+        delay, _, how = min(
+            (float(inc.call_delay_s[i]), 0, DetectedBy.CALL),
+            (float(inc.camera_delay_s[i]), 1, DetectedBy.CAMERA),
+            (float(witness_delay), 2, DetectedBy.WITNESS),
+        )
+        if math.isfinite(delay):
+            self.ledger.detected_by[i] = how
+            self.ledger.alerted_s[i] = t + delay
+            self._push(self.ledger.alerted_s[i], EventKind.ALERT, i)
+        if self._kind_of[i].self_rescue and someone_there:
+            self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
+            if staff.size:
+                self.ledger.self_rescue_by[i] = HelpSource.MEU_STAFF
+            else:
+                self.ledger.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
+                release = self.ledger.self_rescue_s[i] + self.config.volunteers.on_scene_s
+                self.volunteers.occupy(witness, release)
+                self.assignments.append(
+                    Assignment("volunteer", witness, i, t, self.ledger.self_rescue_s[i], release)
+                )
+        if not math.isfinite(self.ledger.alerted_s[i]):
+            self._clear_without_police(i)
+
+    def _alert(self, t: float, i: int, _detail: int) -> None:
+        kind = self._kind_of[i]
+        for fleet in self.fleets:
+            if kind.fleets.get(fleet.name, 0):
+                fleet.alert(t, i, kind.fleets[fleet.name])
+        if kind.volunteers and len(self.volunteers):
+            self._alert_volunteers(t, i)
+        if kind.meu_teams and len(self.meus):
+            self._send_meu_teams(t, i, kind.meu_teams)
+        if kind.police_units:
+            self._push(t + float(self._call_handling[i]), EventKind.POLICE_CALL, i)
+        else:
+            self._clear_without_police(i)
+
+    def _alert_volunteers(self, t: float, i: int) -> None:
+        cfg = self.config.volunteers
+        ids, lag, _ = self._volunteer_lists.get(i)[0].of(i)
+        free = np.flatnonzero(self.volunteers.busy_until[ids] <= t)[: cfg.max_responders]
+        if free.size == 0:
+            return
+        ids, arrival = ids[free], t + lag[free]
+        release = arrival + cfg.on_scene_s
+        self.volunteers.occupy(ids, release)
+        self.ledger.first_volunteer_s[i] = arrival[0]
+        self.ledger.volunteers_sent[i] = ids.size
+        occurred = self.incidents.occurred_s[i]
+        self.ledger.volunteers_within_3min[i] = int(
+            np.count_nonzero(arrival - occurred <= TIER_TARGET_S[Tier.MUTUAL])
+        )
+        self.assignments.extend(
+            Assignment("volunteer", v, i, t, a, r)
+            for v, a, r in zip(ids.tolist(), arrival.tolist(), release.tolist(), strict=True)
+        )
+
+    def _send_meu_teams(self, t: float, i: int, teams: int) -> None:
+        ids, lag, dist = self._meu_lists.get(i).of(i)
+        able = np.flatnonzero(self.meus.can_send(ids, t))[:teams]
+        if able.size == 0:
+            return
+        for k in able.tolist():
+            self.meus.send_team(int(ids[k]), i, float(dist[k]), t + float(lag[k]))
+        self.ledger.first_meu_s[i] = t + float(lag[able[0]])
+        self.ledger.meu_teams_sent[i] = able.size
+
+    def _police_call(self, t: float, i: int, _detail: int) -> None:
+        kind = self._kind_of[i]
+        self.ledger.police_call_s[i] = t
+        self.ledger.police_pending[i] = kind.police_units
+        self._dispatch(t, i)
+        if self.ledger.police_pending[i] > 0:
+            heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
+            self._seq += 1
+
+    def _dispatch(self, t: float, i: int) -> None:
+        """Send the nearest available units (by travel time) for what incident i still needs."""
+        avail = self.police.available()
+        if avail.size == 0:
+            return
+        units, travel = self.dispatch_policy.choose(
+            self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
+            int(self.ledger.police_pending[i]),
+        )  # fmt: skip
+        reachable = np.isfinite(travel)
+        units, travel = units[reachable].tolist(), travel[reachable].tolist()
+        if units and math.isnan(self.ledger.police_dispatched_s[i]):
+            self.ledger.police_dispatched_s[i] = t
+        for u, dt in zip(units, travel, strict=True):
+            self.police.commit(u, i, t)
+            self._push(t + dt, EventKind.POLICE_ARRIVES, i, u)
+        self.ledger.police_pending[i] -= len(units)
+        if units and self.ledger.police_pending[i] == 0:
+            self.ledger.police_wait_s[i] = t - self.ledger.police_call_s[i]
+        if units and self._moves_units:
+            self.move_up.rebalance(self.police, t)
+
+    def _police_arrives(self, t: float, i: int, unit: int) -> None:
+        self.police.reach_scene(unit, t)
+        self.ledger.police_arrived[i] += 1
+        if self.ledger.police_arrived[i] == 1:
+            self.ledger.first_police_s[i] = t
+        if self.ledger.police_arrived[i] == self._kind_of[i].police_units:
+            self.ledger.last_police_s[i] = t
+            done = max(self.ledger.first_police_s[i] + self.incidents.handling_s[i], t)
+            self._push(done, EventKind.UNIT_CLEARS, i)
+
+    def _clear_without_police(self, i: int) -> None:
+        """Kinds that need no police (or incidents nobody reported) end after first help."""
+        if self._kind_of[i].police_units and math.isfinite(self.ledger.alerted_s[i]):
+            return
+        first = np.nanmin(
+            [
+                self.ledger.self_rescue_s[i],
+                self.ledger.first_meu_s[i],
+                self.ledger.first_volunteer_s[i],
+                math.inf,
+            ]
+        )
+        if math.isfinite(first):
+            self._push(first + self.incidents.handling_s[i], EventKind.UNIT_CLEARS, i)
+
+    def _clears(self, t: float, i: int, _detail: int) -> None:
+        if not math.isnan(self.ledger.cleared_s[i]):
+            return
+        self.ledger.cleared_s[i] = t
+        scene = self.incidents.xy[i]
+        for u, sent, arrived in self.police.release(i):
+            self.police.leave_scene(u, t, scene, int(self._bank[i]))
+            self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+        for fleet in self.fleets:
+            fleet.clear(t, i)
+        for m, dist, arrival in self.meus.teams_for(i):
+            back = max(t, arrival) + dist / self.config.travel.walk_m_s
+            self._push(back, EventKind.TEAM_RETURNS, i, m)
+            self.assignments.append(
+                Assignment("meu", m, i, self.ledger.alerted_s[i], arrival, back)
+            )
+        self._serve_queue(t)
+        if self._moves_units:
+            self.move_up.rebalance(self.police, t)
+
+    def _serve_queue(self, t: float) -> None:
+        """Serve waiting calls in priority order. A call no free unit can reach (across water
+        without a bridge) stays queued without holding up the calls behind it."""
+        served = False
+        for entry in sorted(self._queue):
+            if not self.police.available().size:
+                break
+            i = entry[3]
+            self._dispatch(t, i)
+            if self.ledger.police_pending[i] == 0:
+                self._queue.remove(entry)
+                served = True
+        if served:
+            heapq.heapify(self._queue)
+
+    def _team_returns(self, t: float, i: int, meu: int) -> None:
+        self.meus.team_back(meu)
+
+    def _schedule_readiness_tests(self, rng: np.random.Generator) -> None:
+        """Unannounced tests: a Poisson number a day at uniform times in the test hours, each
+        of a unit drawn uniformly; from their own stream, so they never shift incidents."""
+        cfg = self.config.meus
+        if not cfg.readiness_tests_per_day or not len(self.meus):
+            return
+        start_h, end_h = cfg.readiness_test_hours
+        days = int(np.ceil(self.horizon_s / 86400.0))
+        counts = rng.poisson(cfg.readiness_tests_per_day, size=days)
+        day = np.repeat(np.arange(days), counts)
+        hours = start_h + rng.random(day.size) * max(end_h - start_h, 0.0)
+        times = day * 86400.0 + hours * 3600.0
+        units = rng.integers(0, len(self.meus), size=day.size)
+        keep = times < self.horizon_s
+        for k, (t, u) in enumerate(zip(times[keep].tolist(), units[keep].tolist(), strict=True)):
+            self._heap.append((t, EventKind.READINESS_TEST, self._seq, k, u))
+            self._seq += 1
+
+    def _readiness_test(self, t: float, test: int, meu: int) -> None:
+        meus = self.meus
+        is_open = bool(meus.open_mask(t, np.array([meu]))[0])
+        free = int(meus.on_site[meu] - meus.away[meu]) if is_open else 0
+        self.readiness.append(
+            ReadinessTest(test, t, meu, LandUse(int(meus.site_use[meu])).label, is_open, free,
+                          is_open and free >= self.config.meus.team_size)
+        )  # fmt: skip
+
+    _handlers: ClassVar[dict] = {
+        EventKind.OCCURS: _occurs,
+        EventKind.ALERT: _alert,
+        EventKind.POLICE_CALL: _police_call,
+        EventKind.POLICE_ARRIVES: _police_arrives,
+        EventKind.UNIT_CLEARS: _clears,
+        EventKind.TEAM_RETURNS: _team_returns,
+        EventKind.READINESS_TEST: _readiness_test,
+        EventKind.FLEET: _fleet_event,
+    }
+
+    # ------------------------------------------------------------------ records
+    def records(self, n: int | None = None) -> list[IncidentRecord]:
+        """One immutable record per incident, in incident order (the first ``n`` only, if
+        given: viewers ask for the incidents that have happened so far). Fields the ledger
+        holds are read from its column of the same name; the rest are derived here."""
+        inc, city, ledger = self.incidents, self.city, self.ledger
+        n = len(inc) if n is None else n
+        col, row = city.cell_of(inc.xy[:n])
+        kind_idx = inc.kind[:n].tolist()
+        kinds = [self._kinds[k] for k in kind_idx]
+        labels = {u.value: u.label for u in LandUse}
+        first_help = [self._first_help(i) for i in range(n)]
+        cleared = ledger.cleared_s[:n].tolist()
+        occurred = inc.occurred_s[:n]
+        derived = {
+            "incident_id": range(n),
+            "kind": [inc.kind_names[k] for k in kind_idx],
+            "sudden": [k.sudden for k in kinds],
+            "probe": inc.probe[:n].tolist(),
+            "x_m": inc.xy[:n, 0].tolist(),
+            "y_m": inc.xy[:n, 1].tolist(),
+            "land_use": [labels[u] for u in city.land_use[row, col].tolist()],
+            "police_grid": city.grid_of_cell[row, col].tolist(),
+            "station_distance_m": self._station_distances(n).tolist(),
+            "hour": ((occurred // 3600).astype(np.int64) % 24).tolist(),
+            "in_warmup": (occurred < self.warmup_s).tolist(),
+            "layout": [self.layout] * n,
+            "kind_self_rescue": [k.self_rescue for k in kinds],
+            "kind_volunteers": [k.volunteers for k in kinds],
+            "meu_teams_needed": [k.meu_teams for k in kinds],
+            "police_needed": [k.police_units for k in kinds],
+            "occurred_s": occurred.tolist(),
+            "detected_by": [d.value for d in ledger.detected_by[:n]],
+            "self_rescue_by": [b.value if b else "" for b in ledger.self_rescue_by[:n]],
+            "first_help_s": [f[0] for f in first_help],
+            "first_help_by": [f[1] for f in first_help],
+            "cleared_s": cleared,
+            "status": ["open" if math.isnan(c) else "cleared" for c in cleared],
+        }
+        columns = [
+            derived[field] if field in derived else getattr(ledger, field)[:n].tolist()
+            for field in IncidentRecord._fields
+        ]
+        return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
+
+    def incidents_table(self):
+        """The records as a DataFrame, with the columns of plug-in fleets:
+        ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
+        from sim.model.records import incidents_frame
+
+        df = incidents_frame(self.records())
+        for fleet in self.fleets:
+            kinds = [self._kinds[k] for k in self.incidents.kind.tolist()]
+            df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
+        for column, values in self.ledger.extra.items():
+            df[column] = values
+        return df
+
+    def _station_distances(self, n: int) -> np.ndarray:
+        """Travel distance from each of the first ``n`` incidents to its nearest police
+        station, m."""
+        city, xy = self.city, self.incidents.xy[:n]
+        best = np.full(n, np.inf)
+        bank = city.bank_of(xy)
+        for station in city.station_xy:
+            there = np.broadcast_to(station, xy.shape)
+            best = np.minimum(best, city.pair_distances(xy, bank, there, None))
+        return best
+
+    def _first_help(self, i: int) -> tuple[float, str]:
+        options = [
+            (self.ledger.self_rescue_s[i], self.ledger.self_rescue_by[i] or HelpSource.MEU_STAFF),
+            (self.ledger.first_meu_s[i], HelpSource.MEU_TEAM),
+            (self.ledger.first_volunteer_s[i], HelpSource.VOLUNTEER),
+            (self.ledger.first_police_s[i], HelpSource.POLICE),
+        ]
+        options = [(t, s) for t, s in options if not math.isnan(t)]
+        if not options:
+            return NAN, ""
+        t, source = min(options, key=lambda o: o[0])
+        return float(t), source.value
