@@ -137,3 +137,28 @@ def test_help_and_version():
     assert jiefang("--help").returncode == 0
     assert "--seed" in jiefang("run", "--help").stdout
     assert jiefang("--version").stdout.startswith("jiefang ")
+
+
+def test_help_imports_nothing_heavy():
+    # --help and argument errors answer before numpy, pandas, pydantic, scipy or Mesa load
+    # (their imports were most of a second); benchmarks/bench_scale.py times it.
+    code = (
+        "import sys\n"
+        "from sim.interface.cli import main\n"
+        "for argv in (['--help'], ['run', '--help'], ['sweep', '--help'], ['run']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = ('numpy', 'pandas', 'pydantic', 'scipy', 'mesa', 'matplotlib', 'yaml')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_missing_extra_is_one_clear_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "solara", None)  # find_spec then says "not installed"
+    assert main(["view"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "jiefang: error: the browser view (jiefang view) needs the viz extra: "
+        "pip install 'jiefang[viz]'\n"
+    )

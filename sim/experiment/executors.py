@@ -108,10 +108,12 @@ def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult
     try:
         from distributed import Client, LocalCluster
         from distributed import as_completed as dask_completed
-    except ImportError:  # pragma: no cover - depends on the install
-        from sim.model.config import ScenarioError
+    except ImportError:  # depends on the install
+        from sim.extras import MissingExtraError
 
-        raise ScenarioError("--scheduler needs Dask: pip install 'jiefang[dask]'") from None
+        raise MissingExtraError(
+            "Dask sweeps (--scheduler) need the dask extra: pip install 'jiefang[dask]'"
+        ) from None
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(

@@ -8,18 +8,20 @@ recorded with its error); 130 interrupted; 1 an internal error.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sim import __version__
-from sim.experiment.results import ResultsError
-from sim.experiment.store import OutputError
-from sim.model.config import ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas, pydantic and the model are imported by the commands that need them, so
+# `jiefang --help` and argument errors answer at once.
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FAILED_RUNS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -220,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from sim.experiment.results import ResultsError
+    from sim.experiment.store import OutputError
+    from sim.extras import MissingExtraError
+    from sim.model.config import ScenarioError
+
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "view":
             return cmd_view(args)
-    except (ScenarioError, OutputError, ResultsError) as err:
+    except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -259,6 +266,7 @@ def cmd_run(args) -> int:
         write_json,
         write_parquet,
     )
+    from sim.model.config import load_scenario
 
     budget = _budget(args)
     scenario = load_scenario(args.scenario, budget=budget)
@@ -367,9 +375,11 @@ def cmd_plot(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    import numpy as np
+
     from sim.analysis.compare import compare, overlay_ecdf
     from sim.analysis.plots import save_figure
-    from sim.experiment.results import kind_of
+    from sim.experiment.results import ResultsError, kind_of
     from sim.experiment.store import ensure_folder, safe_name, write_csv
 
     for folder in (args.a, args.b):
@@ -398,12 +408,13 @@ def cmd_compare(args) -> int:
 
 
 def cmd_view(args) -> int:
-    import importlib.util
     import signal
     import subprocess
 
-    if importlib.util.find_spec("solara") is None:
-        raise ScenarioError("jiefang view needs the viz extra: pip install -e '.[viz]'")
+    from sim.extras import require
+    from sim.model.config import load_scenario
+
+    require("viz")
     app = Path(__file__).with_name("app.py")
     env = dict(os.environ)
     if args.scenario is not None:
@@ -433,7 +444,7 @@ def cmd_view(args) -> int:
 
 
 def _num(value: float) -> str:
-    return f"{'never':>9}" if np.isinf(value) else f"{value:9.2f}"
+    return f"{'never':>9}" if math.isinf(value) else f"{value:9.2f}"
 
 
 def cmd_report(args) -> int:

@@ -1,0 +1,27 @@
+"""Optional parts (extras) and the error for a missing one.
+
+A missing extra is neither a bad scenario nor a bad output folder: it is the installation.
+The CLI reports it in one line with the command that installs it (exit 2).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+EXTRAS = {
+    "dask": ("distributed", "Dask sweeps (--scheduler)"),
+    "viz": ("solara", "the browser view (jiefang view)"),
+}
+
+
+class MissingExtraError(RuntimeError):
+    """An optional dependency this feature needs is not installed."""
+
+
+def require(extra: str) -> None:
+    """Raise :class:`MissingExtraError` unless ``extra``'s key module can be imported."""
+    module, feature = EXTRAS[extra]
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(
+            f"{feature} needs the {extra} extra: pip install 'jiefang[{extra}]'"
+        )
