@@ -65,7 +65,7 @@ class _Alias(importlib.abc.Loader):
 class MovedModules(importlib.abc.MetaPathFinder):
     """Finds ``sim.<old>`` names and hands back the module at its new path."""
 
-    def find_spec(self, fullname, path=None, target=None):  # type: ignore[no-untyped-def]
+    def find_spec(self, fullname, path=None, target=None):
         new = MOVED.get(fullname)
         if new is None:
             return None

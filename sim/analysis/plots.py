@@ -121,11 +121,11 @@ def replication_band(incidents: pd.DataFrame, tier: str, grid_min: np.ndarray, t
     """Per replication ECDF on a grid of minutes -> (low, high) envelope across replications."""
     times = tier_times(incidents, tiers)
     times = times[times["tier"] == tier]
-    curves = []
+    rows = []
     for _, grp in times.groupby("replication"):
         x = np.sort(grp["time_s"].to_numpy() / 60.0)
-        curves.append(np.searchsorted(x, grid_min, side="right") / max(x.size, 1))
-    curves = np.array(curves)
+        rows.append(np.searchsorted(x, grid_min, side="right") / max(x.size, 1))
+    curves = np.array(rows)
     return curves.min(axis=0), curves.max(axis=0)
 
 

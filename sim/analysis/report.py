@@ -11,12 +11,16 @@ import html
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sim.analysis import plots
 from sim.experiment import results
 from sim.experiment.store import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def kind_of(folder: Path) -> str:
@@ -30,7 +34,7 @@ def tiers_of(folder: Path | results.RunResults):
     return (run.manifest.get("scenario") or {}).get("tiers") or None
 
 
-def run_figures(folder: Path | results.RunResults) -> dict[str, object]:
+def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
     run = folder if isinstance(folder, results.RunResults) else results.open_run(folder)
     inc, name = run.incidents, run.name
     tiers = tiers_of(run)
@@ -50,7 +54,7 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, object]:
     return figures
 
 
-def sweep_figures(folder: Path | results.SweepResults) -> dict[str, object]:
+def sweep_figures(folder: Path | results.SweepResults) -> dict[str, Figure]:
     sweep = folder if isinstance(folder, results.SweepResults) else results.open_sweep(folder)
     points, varied, name = sweep.points, sweep.varied, sweep.name
     figures = {}
@@ -67,14 +71,14 @@ def sweep_figures(folder: Path | results.SweepResults) -> dict[str, object]:
     return figures
 
 
-def figures_for(folder: Path | results.RunResults | results.SweepResults) -> dict[str, object]:
+def figures_for(folder: Path | results.RunResults | results.SweepResults) -> dict[str, Figure]:
     opened = folder if not isinstance(folder, Path) else results.open_results(folder)
     if isinstance(opened, results.RunResults):
         return run_figures(opened)
     return sweep_figures(opened)
 
 
-def write_figures(figures: dict[str, object], out: Path) -> list[Path]:
+def write_figures(figures: dict[str, Figure], out: Path) -> list[Path]:
     """Each figure as PNG and SVG under ``out``."""
     written = []
     try:

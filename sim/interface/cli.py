@@ -387,7 +387,8 @@ def cmd_compare(args) -> int:
             raise ResultsError(f"{folder}: compare needs two `jiefang run` results folders")
     table, paired = compare(args.a, args.b)
     full = [Path(os.path.abspath(f)) for f in (args.a, args.b)]
-    labels = tuple(f.name if f.name != "seed-0" else f.parent.name for f in full)
+    a, b = (f.name if f.name != "seed-0" else f.parent.name for f in full)
+    labels = (a, b)
     # Folder names make the default output folder: slugs, so it stays under results/compare.
     out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
     ensure_folder(out)

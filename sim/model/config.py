@@ -62,6 +62,16 @@ def _hourly(name: str, v: Any, low: float, high: float | None = None) -> list[fl
     return [float(x) for x in values]
 
 
+def _by_use(values: dict[LandUseName, float]) -> dict[LandUseName, float]:
+    """A default keyed by land use, typed as such (a bare dict literal reads as dict[str, ...])."""
+    return values
+
+
+def _hours(values: float | list[float]) -> list[float]:
+    """An hour-of-day profile as its 24 values (validation has already expanded one value)."""
+    return values if isinstance(values, list) else [float(values)] * 24
+
+
 def _check_cells(name: str, cells: list[list[int]] | None, count_name: str, count: int) -> None:
     """Explicit [column, row] cells: one per unit, whole and non-negative."""
     if cells is None:
@@ -112,15 +122,17 @@ class CityConfig(Strict):
         0.05, ge=0, description="density floor relative to the peak centre"
     )
     land_use_shares: dict[LandUseName, Share] = Field(
-        default_factory=lambda: {
-            "commercial": 0.08,
-            "school": 0.03,
-            "market": 0.02,
-            "mall": 0.02,
-            "night_market": 0.005,
-            "urban_village": 0.05,
-            "hospital": 0.005,
-        },
+        default_factory=lambda: _by_use(
+            {
+                "commercial": 0.08,
+                "school": 0.03,
+                "market": 0.02,
+                "mall": 0.02,
+                "night_market": 0.005,
+                "urban_village": 0.05,
+                "hospital": 0.005,
+            }
+        ),
         description="share of land cells of each key-site use; the rest is residential",
     )
     rivers: list[River] = Field(default_factory=list, description="rivers (generator only)")
@@ -212,13 +224,15 @@ class MeuConfig(Strict):
     on_duty_share: Share = Field(0.3, description="share of members on site while a unit is open")
     team_size: int = Field(3, ge=1, description="members sent as one team with equipment")
     site_shares: dict[LandUseName, Share] = Field(
-        default_factory=lambda: {
-            "school": 0.2,
-            "mall": 0.2,
-            "market": 0.2,
-            "commercial": 0.2,
-            "urban_village": 0.2,
-        },
+        default_factory=lambda: _by_use(
+            {
+                "school": 0.2,
+                "mall": 0.2,
+                "market": 0.2,
+                "commercial": 0.2,
+                "urban_village": 0.2,
+            }
+        ),
         description="share of units at each kind of site",
     )
     opening_hours: dict[LandUseName, list[Hour]] = Field(
@@ -335,14 +349,16 @@ class IncidentsConfig(Strict):
         1.0, description="relative rate by hour of day (normalised to mean 1)"
     )
     land_use_weight: dict[LandUseName, NonNeg] = Field(
-        default_factory=lambda: {
-            "commercial": 2.0,
-            "market": 3.0,
-            "mall": 3.0,
-            "night_market": 4.0,
-            "school": 1.5,
-            "urban_village": 1.5,
-        },
+        default_factory=lambda: _by_use(
+            {
+                "commercial": 2.0,
+                "market": 3.0,
+                "mall": 3.0,
+                "night_market": 4.0,
+                "school": 1.5,
+                "urban_village": 1.5,
+            }
+        ),
         description="incident risk per resident relative to residential land",
     )
     kinds: dict[str, IncidentKind] = Field(
@@ -375,7 +391,7 @@ class IncidentsConfig(Strict):
 
     @model_validator(mode="after")
     def _profile_positive(self):
-        if sum(self.hourly_profile) <= 0:
+        if sum(_hours(self.hourly_profile)) <= 0:
             raise ValueError("hourly_profile must have at least one positive hour")
         sudden = [k for k, v in self.kinds.items() if v.sudden]
         routine = [k for k, v in self.kinds.items() if not v.sudden]
@@ -663,7 +679,7 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
     vol, meu, police = sc.volunteers, sc.meus, sc.police
     volunteers_can = (
         vol.count > 0 and vol.acceptance > 0 and vol.max_responders > 0
-        and max(vol.on_duty_share) > 0
+        and max(_hours(vol.on_duty_share)) > 0
     )  # fmt: skip
     for name, kind in sc.incidents.kinds.items():
         loc = ("incidents", "kinds", name)
@@ -720,27 +736,27 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
     if shape is None:
         return
     cells = shape[0] * shape[1]
-    for key in ("grids", "stations"):
-        if getattr(police, key) > cells:
+    for count in ("grids", "stations"):
+        if getattr(police, count) > cells:
             yield (
-                ("police", key),
+                ("police", count),
                 (
-                    f"{getattr(police, key):,} is more than the city's {cells:,} cells "
-                    f"(each police {key[:-1]} needs at least one cell)"
+                    f"{getattr(police, count):,} is more than the city's {cells:,} cells "
+                    f"(each police {count[:-1]} needs at least one cell)"
                 ),
             )
     if land is not None and not land.any():
         yield ("city",), "has no land cells (all water or bridges): nobody could live there"
-    for key, cells in (("police", police.station_cells), ("meus", meu.site_cells)):
-        name = "station_cells" if key == "police" else "site_cells"
+    for section, cells in (("police", police.station_cells), ("meus", meu.site_cells)):
+        name = "station_cells" if section == "police" else "site_cells"
         for i, (col, row) in enumerate(cells or []):
             if row >= shape[0] or col >= shape[1]:
                 yield (
-                    (key, name, i),
+                    (section, name, i),
                     (f"[{col}, {row}] is outside the city ({shape[1]} x {shape[0]} cells)"),
                 )
             elif land is not None and not land[row, col]:
-                yield (key, name, i), f"[{col}, {row}] is on water or a bridge, not on land"
+                yield (section, name, i), f"[{col}, {row}] is on water or a bridge, not on land"
 
 
 #: Map files already checked, by (path, modification time, size).

@@ -49,11 +49,11 @@ class ResponderFleet(Protocol):
 
 
 #: Plug-in fleets by name. Built-in responders are not here.
-FLEETS: dict[str, type] = {}
+FLEETS: dict[str, type[Any]] = {}
 BUILT_IN = ("meu_staff", "volunteer_on_site", "meu_team", "volunteer", "police")
 
 
-def register_fleet(fleet: type) -> type:
+def register_fleet(fleet: type[Any]) -> type[Any]:
     """Make a fleet class available to scenarios under its ``name`` (usable as a decorator)."""
     name = getattr(fleet, "name", None)
     if not isinstance(name, str) or not name.isidentifier() or name in BUILT_IN:

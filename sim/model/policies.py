@@ -135,17 +135,19 @@ class UncoveredLongest:
         return best
 
 
-DISPATCH_POLICIES: dict[str, type] = {p.name: p for p in (NearestUnit, OwnGridFirst)}
-MOVE_UP_POLICIES: dict[str, type] = {p.name: p for p in (NoMoveUp, UncoveredLongest)}
+DISPATCH_POLICIES: dict[str, type[DispatchPolicy]] = {
+    p.name: p for p in (NearestUnit, OwnGridFirst)
+}
+MOVE_UP_POLICIES: dict[str, type[MoveUpPolicy]] = {p.name: p for p in (NoMoveUp, UncoveredLongest)}
 
 
-def register_dispatch_policy(policy: type) -> type:
+def register_dispatch_policy(policy: type[DispatchPolicy]) -> type[DispatchPolicy]:
     """Make a dispatch policy class nameable in scenarios (``police.dispatch``)."""
     DISPATCH_POLICIES[policy.name] = policy
     return policy
 
 
-def register_move_up_policy(policy: type) -> type:
+def register_move_up_policy(policy: type[MoveUpPolicy]) -> type[MoveUpPolicy]:
     """Make a move-up policy class nameable in scenarios (``police.move_up``)."""
     MOVE_UP_POLICIES[policy.name] = policy
     return policy

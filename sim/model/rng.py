@@ -18,6 +18,7 @@ hold run by run, not only on average.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,7 @@ class CounterRng:
     def bits(self, purpose: Purpose, responders, incidents) -> np.ndarray:
         """64 random bits per (responder, incident) pair; either may be a scalar."""
         ids = np.asarray(responders, dtype=np.uint64)
+        inner: Any
         if np.ndim(incidents) == 0:
             inner = np.uint64(_mix(self._purpose[purpose] ^ int(incidents)))
         else:
