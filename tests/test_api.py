@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import sim
 from tests.conftest import SCENARIOS
 
@@ -31,6 +33,7 @@ def test_import_sim_is_light():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_old_flat_module_paths_are_the_new_modules_with_a_warning():
     code = (
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"

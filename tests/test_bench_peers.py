@@ -34,6 +34,7 @@ def test_the_benchmark_queue_is_the_validated_construction(bench):
 
 # Waits at rho 0.8 are autocorrelated over hundreds of calls: batch means need ~20,000 calls
 # (about 1 s of CPU for jiefang) to be honest intervals; at rho 1.1 a few thousand suffice.
+@pytest.mark.slow
 @pytest.mark.parametrize(("rho", "calls"), [(0.8, 20_000), (1.1, 4_000)])
 def test_theory_checks_run_and_pass_on_a_small_queue(bench, rho, calls):
     names = ["jiefang", "heapq"]

@@ -40,6 +40,7 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_report_loads_without_console_errors_and_shows_its_figures(chromium, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -109,6 +110,7 @@ def _images(page) -> list[str]:
     return page.evaluate("Array.from(document.images).map(i => i.src)")
 
 
+@pytest.mark.slow
 def test_view_steps_and_a_slider_change_state_and_charts(chromium, view_server, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -34,6 +34,7 @@ def demo_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_run_writes_every_output(demo_run):
     out, result = demo_run
     for name in ("incidents.parquet", "assignments.parquet", "summary.json", "summary.csv",
@@ -81,6 +82,7 @@ def test_manifest_records_seed_scenario_and_file_hashes(demo_run):
     assert manifest["environment"]["packages"]["mesa"].startswith("3.")
 
 
+@pytest.mark.slow
 def test_same_bytes_in_this_process_and_in_another(tmp_path):
     args = ["run", str(DEMO), "--seed", "8", "-r", "2", "-q", "--no-plot", "--out"]
     assert main([*args, str(tmp_path / "here")]) == 0
@@ -89,6 +91,7 @@ def test_same_bytes_in_this_process_and_in_another(tmp_path):
         assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
     outs = []
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -108,6 +111,7 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
         (["frobnicate"], 2, "invalid choice"),
     ],
 )
+@pytest.mark.slow
 def test_user_mistakes_exit_2_without_traceback(args, code, message):
     result = jiefang(*args)
     assert result.returncode == code
@@ -115,6 +119,7 @@ def test_user_mistakes_exit_2_without_traceback(args, code, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_scenario_file_exits_2_naming_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: " + str(DEMO) + "\nvolunteers: {count: -5}\n")
@@ -125,6 +130,7 @@ def test_bad_scenario_file_exits_2_naming_key(tmp_path):
     assert not (tmp_path / "o").exists()  # nothing ran
 
 
+@pytest.mark.slow
 def test_unwritable_output_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

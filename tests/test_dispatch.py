@@ -20,6 +20,7 @@ from tests.conftest import SCENARIOS
         ("baota", {"horizon_hours": 24.0 * 14}),
     ],
 )
+@pytest.mark.slow
 def test_small_fleet_path_equals_vectorised_path(name, changes):
     sc = load_scenario(SCENARIOS / f"{name}.yaml").with_changes(changes)
     frames = []

@@ -63,6 +63,7 @@ def test_with_drills_marks_drills_as_probes_in_time_order():
     assert stream.probe.sum() == base.probe.sum() + 2
 
 
+@pytest.mark.slow
 def test_2018_and_2023_subdistricts_pair_by_replication():
     short = {"horizon_hours": 26.0}
     a = load_scenario(SCENARIOS / "guangzhou-2018-subdistrict.yaml").with_changes(short)

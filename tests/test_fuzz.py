@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,6 +80,7 @@ def loads_or_clear_error(load, path) -> None:
         assert len(text) < 20_000
 
 
+@pytest.mark.slow
 @settings(max_examples=1200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=mutated(BASE_RAW))
 def test_mutated_scenarios_load_or_fail_clearly(tmp_path_factory, doc):
@@ -87,6 +89,7 @@ def test_mutated_scenarios_load_or_fail_clearly(tmp_path_factory, doc):
     loads_or_clear_error(load_scenario, path)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=mutated(SWEEP_RAW))
 def test_mutated_sweeps_load_or_fail_clearly(tmp_path_factory, doc):
@@ -119,6 +122,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 def test_hostile_yaml_never_builds_objects_and_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for i, text in enumerate(HOSTILE):
@@ -131,6 +135,7 @@ def test_hostile_yaml_never_builds_objects_and_exits_2(tmp_path, monkeypatch, ca
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_fuzzed_files_through_the_real_command_line(tmp_path):
     """A sample of broken files through a real process: exit 2, one message, no traceback."""
     docs = [dict(BASE_RAW, volunteers={"count": "lots"}), dict(BASE_RAW, city=[1, 2]),

@@ -313,6 +313,7 @@ SECRETS = [
     ),
     sweep=st.booleans(),
 )
+@pytest.mark.slow
 def test_fuzzed_files_never_leak_another_files_text(tmp_path_factory, own, other, sweep):
     folder = tmp_path_factory.mktemp("hz")
     (folder / "other.yaml").write_text(
@@ -379,6 +380,7 @@ FLAGS = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data(), command=st.sampled_from(sorted(FLAGS)))
 def test_fuzzed_command_lines_exit_2_with_one_message(tmp_path_factory, data, command):

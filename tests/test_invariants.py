@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -110,6 +111,7 @@ def check_queue_only_when_all_busy(model, df: pd.DataFrame, asg: pd.DataFrame) -
     return len(waited)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sc=small_scenarios(), seed=st.integers(0, 2**31))
 def test_record_invariants(sc, seed):

@@ -88,6 +88,7 @@ def specials(folder: Path) -> dict[str, Path]:
 
 
 # ---------------------------------------------------------------- class 3: special files
+@pytest.mark.slow
 def test_no_special_file_is_ever_replaced(run_dir, tmp_path, capsys):
     targets = specials(tmp_path / "private")
     before = tree(tmp_path / "private")
@@ -157,6 +158,7 @@ def test_safe_name(name, slug):
     assert safe_name(name) == slug
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["/abs/path/evil", "../../escaped", "..", "a/../../b"])
 def test_scenario_name_never_steers_output_outside_results(tmp_path, monkeypatch, name):
     work = tmp_path / "work"
@@ -248,6 +250,7 @@ def manifest_state(folder: Path) -> tuple[int, dict[str, bytes]] | None:
     return meta["seed"], files
 
 
+@pytest.mark.slow
 def test_rerun_replaces_the_whole_folder(tmp_path):
     sc = tiny(tmp_path)
     out = tmp_path / "run"
@@ -305,6 +308,7 @@ def _prepared(tmp_path: Path, old_and_new) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [9, 10, 11])
 def test_sigkill_at_the_swap_leaves_old_or_new_run(tmp_path, old_and_new, step):
     """The steps around the swap (staged, swapped, committed); every step is in the slow test."""

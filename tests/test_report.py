@@ -33,6 +33,7 @@ def other_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_ecdf_lines_are_the_empirical_cdf_of_the_table(run_dir):
     inc = pd.read_parquet(run_dir / "incidents.parquet")
     fig = plots.response_ecdf(inc, "t")
@@ -89,6 +90,7 @@ def test_map_shows_the_median_time_of_each_cell(run_dir):
     )
 
 
+@pytest.mark.slow
 def test_plot_command_writes_png_and_svg(run_dir, tmp_path):
     assert main(["plot", str(run_dir), "--out", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
@@ -97,6 +99,7 @@ def test_plot_command_writes_png_and_svg(run_dir, tmp_path):
         assert (tmp_path / f"{fig}.svg").read_text().startswith("<?xml")
 
 
+@pytest.mark.slow
 def test_sweep_figures_draw_the_points_table(tmp_path):
     from sim.experiment.batch import run_sweep
     from sim.experiment.sweep import load_sweep
@@ -132,6 +135,7 @@ def test_sweep_figures_draw_the_points_table(tmp_path):
     assert main(["report", str(tmp_path / "out")]) == 0
 
 
+@pytest.mark.slow
 def test_compare_pairs_by_replication_and_matches_by_hand(run_dir, other_dir, tmp_path):
     table, paired = compare(other_dir, run_dir)
     assert paired  # same seed, same city and incidents: the same incident stream
@@ -154,6 +158,7 @@ def test_compare_pairs_by_replication_and_matches_by_hand(run_dir, other_dir, tm
     assert (tmp_path / "compare.csv").exists() and (tmp_path / "compare_ecdf.png").exists()
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_every_figure(run_dir):
     page = html_report(run_dir)
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)

@@ -14,6 +14,7 @@ from tests.conftest import SCENARIOS
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenario_runs_a_short_horizon(path):
     sc = load_scenario(path).with_changes({"horizon_hours": 8.0, "warmup_hours": 0.5,
@@ -54,12 +55,14 @@ def test_parameter_table_in_docs_is_current():
     assert render(text) == text, "run: python -m tools.paramdoc --write"
 
 
+@pytest.mark.slow
 def test_every_parameter_a_scenario_sets_has_a_source():
     from tools.calibration import unsourced
 
     assert unsourced() == []
 
 
+@pytest.mark.slow
 def test_calibration_document_is_current():
     from tools.calibration import DOC, document
 

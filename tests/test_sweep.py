@@ -128,6 +128,7 @@ def sequential_run(tmp_path_factory):
     return sweep, root / "out", outcome
 
 
+@pytest.mark.slow
 def test_sweep_writes_tables_with_every_run(sequential_run):
     _sweep, out, outcome = sequential_run
     assert (outcome.total, outcome.ran, outcome.failed) == (8, 8, 0)
@@ -175,6 +176,7 @@ def test_rerun_skips_finished_runs(sequential_run, tmp_path):
     assert (out / "runs.parquet").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path):
     sweep, out, _ = sequential_run
     expected = (out / "runs.parquet").read_bytes()
@@ -191,6 +193,7 @@ def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path
             assert (tmp_path / executor / part).read_bytes() == (out / part).read_bytes()
 
 
+@pytest.mark.slow
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     body = SMALL.replace("grid:\n  volunteers.count: [0, 3000]\n  meus.count: [0, 135]\n",
                          "grid:\n  volunteers.count: [0, 1]\n")  # fmt: skip
@@ -224,6 +227,7 @@ def long_sweep(tmp_path_factory):
     return path, root / "clean"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 7, 16])
 def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path, long_sweep, kill_after):
     path, clean = long_sweep
@@ -278,6 +282,7 @@ def test_mesa_batch_run_drives_the_model():
     assert df.groupby("seed")["incidents"].nunique().eq(1).all()
 
 
+@pytest.mark.slow
 def test_dask_worker_killed_mid_sweep_loses_no_run(long_sweep, tmp_path):
     import threading
 
@@ -307,6 +312,7 @@ def test_dask_worker_killed_mid_sweep_loses_no_run(long_sweep, tmp_path):
     assert (out / "runs.parquet").read_bytes() == (clean / "runs.parquet").read_bytes()
 
 
+@pytest.mark.slow
 def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_path, monkeypatch):
     import errno
 

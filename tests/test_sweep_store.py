@@ -73,6 +73,7 @@ def fresh(path: Path) -> dict[str, bytes]:
 
 
 # ---------------------------------------------------------------- class 8: edited files
+@pytest.mark.slow
 def test_editing_the_map_reruns_every_run(tmp_path):
     path = write(tmp_path / "s", GRID)
     out = tmp_path / "s" / "out"
@@ -89,6 +90,7 @@ def test_editing_the_map_reruns_every_run(tmp_path):
 
 
 # ---------------------------------------------------------------- class 9: the dataset
+@pytest.mark.slow
 def test_reordered_grid_relabels_the_dataset(tmp_path):
     path = write(tmp_path / "s", GRID)
     out = tmp_path / "s" / "out"
@@ -103,6 +105,7 @@ def test_reordered_grid_relabels_the_dataset(tmp_path):
     assert pairs == set(runs[["key", "point_id"]].astype(str).itertuples(index=False))
 
 
+@pytest.mark.slow
 def test_changed_value_leaves_no_stale_run_in_the_dataset(tmp_path):
     path = write(tmp_path / "s", GRID)
     out = tmp_path / "s" / "out"
@@ -148,6 +151,7 @@ def _damage_cases():
     }
 
 
+@pytest.mark.slow
 def test_damaged_stores_are_quarantined_rerun_and_equal_a_fresh_sweep(tmp_path):
     path = write(tmp_path / "ref", GRID)
     run_sweep(load_sweep(path), tmp_path / "ref" / "out")
@@ -171,6 +175,7 @@ def test_damaged_stores_are_quarantined_rerun_and_equal_a_fresh_sweep(tmp_path):
             assert list((out / "quarantine").rglob("*")), label
 
 
+@pytest.mark.slow
 def test_cli_says_what_it_repaired(tmp_path):
     path = write(tmp_path / "s", GRID)
     out = tmp_path / "s" / "out"
@@ -222,6 +227,7 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # a zombie has exited, only not yet been reaped
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_the_driver(tmp_path):
     body = GRID.replace("[1, 3]", "[1, 2, 3, 4]")
@@ -294,6 +300,7 @@ def test_view_server_stops_with_jiefang_view(how):
 
 
 # ---------------------------------------------------------------- class 5: sweep folders
+@pytest.mark.slow
 def test_sweep_folders_that_cannot_be_drawn_exit_2(tmp_path, monkeypatch, capsys):
     import json
 
