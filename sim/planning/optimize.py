@@ -7,6 +7,7 @@ import contextlib
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,12 +40,15 @@ def solve_mclp(problem: CoverageProblem, n: int, time_limit_s: float = 300.0) ->
         chosen = np.arange(n_cols)
         value = problem.covered(chosen)
         return Solution(chosen, value, value, "all useful candidates")
-    model = MCLP.from_cost_matrix(
-        problem.cost, problem.weights, service_radius=1.0, p_facilities=n, name="jiefang_mclp"
-    )
-    solver = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=0.0)
-    with _quiet_stdout():  # HiGHS prints its banner on file descriptor 1 even with msg off
-        model = model.solve(solver, results=False)
+    with warnings.catch_warnings():
+        # spopt builds variables the way PuLP 3.x calls deprecated (for PuLP 4): not ours to fix.
+        warnings.filterwarnings("ignore", "Constructing LpVariable", DeprecationWarning)
+        model = MCLP.from_cost_matrix(
+            problem.cost, problem.weights, service_radius=1.0, p_facilities=n, name="jiefang_mclp"
+        )
+        solver = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=0.0)
+        with _quiet_stdout():  # HiGHS prints its banner on file descriptor 1 even with msg off
+            model = model.solve(solver, results=False)
     x = np.array([v.value() or 0.0 for v in model.fac_vars])
     chosen = np.flatnonzero(x > 0.5)
     objective = float(pulp.value(model.problem.objective) or 0.0)
