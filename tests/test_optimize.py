@@ -176,6 +176,11 @@ def test_evaluation_rows_are_paired_differences_from_the_base():
     )
     assert row.compliance == pytest.approx(arms["optimised"].mean())
     mean_random = (arms["random-1"] + arms["random-2"]) / 2
+    diff, half = paired_difference(mean_random, arms["optimised"])
+    assert (row.diff_vs_random_mean, row.ci_random_low, row.ci_random_high) == pytest.approx(
+        (diff, diff - half, diff + half)
+    )
+    assert np.isnan(table.loc["random-1", "diff_vs_random_mean"])
     assert table.loc["random-mean", "compliance"] == pytest.approx(mean_random.mean())
     assert list(table.index) == ["base", "optimised", "random-1", "random-2", "random-mean"]
 

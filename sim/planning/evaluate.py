@@ -9,6 +9,7 @@ random numbers), so each arm's difference from the base is paired by replication
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +22,7 @@ from sim.model.config import Scenario
 from sim.planning.candidates import PlanningLayout, cells_of
 
 EVALUATION_COLUMNS = ["arm", "tier", "compliance", "diff_vs_base", "ci_low", "ci_high",
+                      "diff_vs_random_mean", "ci_random_low", "ci_random_high",
                       "replications", "incidents", "added_sites"]  # fmt: skip
 
 
@@ -58,8 +60,10 @@ def arm_compliance(
 def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFrame:
     """One row per (arm, tier): mean compliance over replications and the paired difference
     from the base arm with its 95 % interval; ``random-mean`` is the mean of the random
-    arms, replication by replication. ``per_rep``: columns arm, replication, tier, n,
-    compliance."""
+    arms, replication by replication. The base and optimised arms also get their paired
+    difference from ``random-mean`` (``diff_vs_random_mean``, ``ci_random_low``,
+    ``ci_random_high``; NaN for the random arms). ``per_rep``: columns arm, replication,
+    tier, n, compliance."""
     wide = per_rep.pivot_table(index=["tier", "replication"], columns="arm", values="compliance")
     counts = per_rep.groupby(["arm", "tier"])["n"].sum()
     randoms = [a for a in wide.columns if str(a).startswith("random-")]
@@ -75,6 +79,9 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
         for arm in arms:
             values = sub[arm].to_numpy(float)
             diff, half = paired_difference(base, values)
+            vs_random = (math.nan, math.nan)
+            if randoms and not arm.startswith("random-"):
+                vs_random = paired_difference(sub["random-mean"].to_numpy(float), values)
             n = int(sum(counts.get((a, tier), 0) for a in randoms)) if arm == "random-mean" \
                 else int(counts.get((arm, tier), 0))  # fmt: skip
             rows.append({
@@ -82,6 +89,9 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
                 "diff_vs_base": diff if arm != "base" else 0.0,
                 "ci_low": diff - half if arm != "base" else 0.0,
                 "ci_high": diff + half if arm != "base" else 0.0,
+                "diff_vs_random_mean": vs_random[0],
+                "ci_random_low": vs_random[0] - vs_random[1],
+                "ci_random_high": vs_random[0] + vs_random[1],
                 "replications": int(np.isfinite(values).sum()), "incidents": n,
                 "added_sites": added.get(arm, 0),
             })  # fmt: skip

@@ -135,7 +135,7 @@ def figure(result: PlanResult):
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), dpi=110,
                                  gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip
     w, h = city.extent_m
-    water = city.bank < 0
+    water = city.land_use == LandUse.WATER
     img = np.where(water, np.nan, city.population)
     ax.imshow(img, extent=(0, w, h, 0), cmap="Greys", alpha=0.6)
     ax.imshow(np.where(water, 1.0, np.nan), extent=(0, w, h, 0), cmap="Blues", vmin=0, vmax=1.5)
