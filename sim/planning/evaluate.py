@@ -82,8 +82,10 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
             vs_random = (math.nan, math.nan)
             if randoms and not arm.startswith("random-"):
                 vs_random = paired_difference(sub["random-mean"].to_numpy(float), values)
-            n = int(sum(counts.get((a, tier), 0) for a in randoms)) if arm == "random-mean" \
-                else int(counts.get((arm, tier), 0))  # fmt: skip
+            if arm == "random-mean":  # counted incidents of one random arm, on average
+                n = round(sum(counts.get((a, tier), 0) for a in randoms) / len(randoms))
+            else:
+                n = int(counts.get((arm, tier), 0))
             rows.append({
                 "arm": arm, "tier": tier, "compliance": float(np.nanmean(values)),
                 "diff_vs_base": diff if arm != "base" else 0.0,
