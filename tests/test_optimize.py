@@ -23,7 +23,7 @@ from sim.model.vocab import LandUse
 from sim.planning.candidates import candidate_cells, pin_layout, random_placement
 from sim.planning.coverage import build_problem
 from sim.planning.demand import cell_demand, kind_rates_per_day, time_slots
-from sim.planning.evaluate import evaluation_table, with_sites
+from sim.planning.evaluate import arm_compliance, evaluation_table, with_sites
 from sim.planning.plan import PlanRequest, objective_tiers, plan_placement
 from tests.conftest import scenario
 
@@ -188,6 +188,7 @@ def test_evaluation_rows_are_paired_differences_from_the_base():
 @pytest.mark.parametrize("add, objective, message", [
     ("firefighters=2", "mutual", "unknown kind"),
     ("police_posts=2", "mutual", "not implemented yet"),
+    ("volunteers=2", "mutual", "not implemented yet"),
     ("meus=100000", "mutual", "candidate cells"),
     ("meus=2", "police", "MEUs do not serve the police tier"),
 ])  # fmt: skip
@@ -310,3 +311,25 @@ def test_plan_adds_sites_the_coverage_model_values(tmp_path):
     assert math.isclose(result.solution.objective, result.solution.covered_per_day, rel_tol=1e-9)
     assert result.optimised.meus.count == sc.meus.count + 2
     assert result.optimised.meus.site_cells[:2] == result.layout.base_cells.tolist()
+
+
+@pytest.mark.slow
+def test_simulation_in_the_loop_finds_the_best_single_site_known_by_enumeration():
+    """One new unit and every candidate as an alternative: the local search must end at the
+    candidate whose simulated score (incidents helped in time on the search replications,
+    the same incidents for every candidate) is the best of all, found here by enumeration."""
+    sc = small(horizon_hours=96.0)
+    req = PlanRequest("meus", 1, method="sim", seed=3, replications=2, random_arms=1,
+                      search_replications=3, search_evaluations=1000, search_alternatives=1000)  # fmt: skip
+    result = plan_placement(sc, req)
+    layout = result.layout
+
+    def score(cell):
+        table = arm_compliance(with_sites(layout, np.array([cell]), "x"), 3, 3, first=2)
+        return table[table["tier"] == "mutual"].groupby("replication")["met"].sum().mean()
+
+    scores = {int(c): score(int(c)) for c in result.candidates}
+    assert max(scores.values()) > min(scores.values())  # the choice matters
+    assert scores[int(result.added[0])] == max(scores.values())
+    assert result.search is not None and result.search.score == max(scores.values())
+    assert result.search.evaluations <= len(scores)

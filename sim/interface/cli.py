@@ -238,7 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
                      default="mutual", help="tier whose coverage is maximised (default mutual; "
                      "joint: self and mutual together)")  # fmt: skip
     opt.add_argument("--method", choices=["mclp", "sim"], default="mclp",
-                     help="mclp (default); sim: not implemented yet")  # fmt: skip
+                     help="mclp (default), or sim: MCLP then swaps kept when simulation "
+                     "says they help (held-out replications)")  # fmt: skip
+    opt.add_argument("--search-evaluations", type=_bounded(1, 100_000, "placements"),
+                     default=40, help="--method sim: placements simulated (40)")  # fmt: skip
+    opt.add_argument("--search-replications", type=_bounded(1, 10_000, "replications"),
+                     default=4, help="--method sim: replications a placement (4)")  # fmt: skip
     opt.add_argument("--seed", type=_non_negative_int, default=0,
                      help="base seed; its layout 0 is planned on (default 0)")  # fmt: skip
     opt.add_argument("--replications", "-r", type=_bounded(2, 10_000, "paired intervals"),
@@ -522,7 +527,9 @@ def cmd_optimize(args) -> int:
     kind, count = args.add
     req = PlanRequest(kind=kind, budget=count, objective=args.objective, method=args.method,
                       seed=args.seed, replications=args.replications,
-                      random_arms=args.random_arms)  # fmt: skip
+                      random_arms=args.random_arms,
+                      search_replications=args.search_replications,
+                      search_evaluations=args.search_evaluations)  # fmt: skip
     check_request(scenario, req)
     if kind == "meus":
         from sim.extras import require
@@ -536,6 +543,8 @@ def cmd_optimize(args) -> int:
     with RunFolder(out) as staging:
         started = time.perf_counter()
         total = args.replications * (2 + args.random_arms)
+        if args.method == "sim":
+            total += args.search_evaluations * args.search_replications
         bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                    desc=f"{scenario.name} +{count} {kind}", file=sys.stderr)  # fmt: skip
 
@@ -578,6 +587,7 @@ def cmd_optimize(args) -> int:
                 "mclp_objective": solution.objective, "mclp_status": solution.status,
                 "mclp_rows": int(problem.weights.size), "mclp_columns": int(problem.columns.size),
                 "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+                "search": None if result.search is None else result.search.__dict__,
                 "wall_time_s": round(elapsed, 3),
                 "scenario": result.optimised.model_dump(mode="json"),
             },
@@ -589,9 +599,12 @@ def cmd_optimize(args) -> int:
         write_json(meta, staging / "manifest.json")
     if not args.quiet:
         share = solution.covered_per_day / max(problem.total_per_day, 1e-300)
-        print(f"{scenario.name}: +{count} {kind} (objective {args.objective}, MCLP "
-              f"{solution.status.lower()}): new sites cover {share:.1%} more of the "
-              f"{args.objective} demand; {elapsed:.1f} s")  # fmt: skip
+        how = f"MCLP {solution.status.lower()}"
+        if result.search is not None:
+            how += f", then {result.search.accepted} swaps by simulation"
+        print(f"{scenario.name}: +{count} {kind} (objective {args.objective}, {how}): the "
+              f"MCLP sites cover {share:.1%} more of the {args.objective} demand; "
+              f"{elapsed:.1f} s")  # fmt: skip
         print(f"compliance by arm, {args.replications} replications on layout 0 of seed "
               f"{args.seed}; in brackets: minus base, pp, paired 95 % CI")  # fmt: skip
         print(report.summary_text(result))

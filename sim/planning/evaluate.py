@@ -41,12 +41,13 @@ def with_sites(layout: PlanningLayout, flat_cells: np.ndarray, name: str) -> Sce
 
 def arm_compliance(
     scenario: Scenario, seed: int, replications: int,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[], None] | None = None, first: int = 0,
 ) -> pd.DataFrame:  # fmt: skip
-    """Per (replication, tier): counted incidents and compliance on the tier's own clock
-    (and ``joint``), as ``jiefang run`` reports them."""
+    """Per (replication, tier): counted incidents, incidents within the target (``met``) and
+    compliance on the tier's own clock (and ``joint``), as ``jiefang run`` reports them, for
+    replications ``first .. first + replications - 1``."""
     frames = []
-    for r in range(replications):
+    for r in range(first, first + replications):
         inc = simulate(scenario, seed, r).incidents_table()
         inc.insert(0, "replication", r)
         frames.append(inc)
@@ -54,7 +55,7 @@ def arm_compliance(
             progress()
     table = per_replication(pd.concat(frames, ignore_index=True), scenario.tiers)
     table = table[table["own_clock"].astype(bool)]
-    return table[["replication", "tier", "n", "compliance"]].reset_index(drop=True)
+    return table[["replication", "tier", "n", "met", "compliance"]].reset_index(drop=True)
 
 
 def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from sim.planning.evaluate import (
     with_sites,
 )
 from sim.planning.optimize import Solution, solve_mclp
+from sim.planning.search import SearchLog, search
 
 #: What `--add` may name, and what is implemented.
 KINDS = ("meus", "police_posts", "volunteers")
@@ -48,6 +49,9 @@ class PlanRequest:
     replications: int = 10
     random_arms: int = 5
     subdivide: int = 4
+    search_replications: int = 4  # --method sim: replications R .. R + S - 1 score a placement
+    search_evaluations: int = 40  # --method sim: placements simulated at most
+    search_alternatives: int = 4  # --method sim: candidates tried in place of each site
 
 
 @dataclass
@@ -63,6 +67,7 @@ class PlanResult:
     evaluation: pd.DataFrame
     vs_random: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    search: SearchLog | None = None
 
     @property
     def optimised(self) -> Scenario:
@@ -107,8 +112,8 @@ def check_request(scenario: Scenario, req: PlanRequest) -> None:
             f"--add {req.kind}: not implemented yet; "
             f"jiefang optimize places {', '.join(IMPLEMENTED)}"
         )
-    if req.method != "mclp":
-        raise ScenarioError(f"--method {req.method}: not implemented yet; use --method mclp")
+    if req.method not in ("mclp", "sim"):
+        raise ScenarioError(f"--method {req.method}: unknown; use mclp or sim")
     if req.budget < 1:
         raise ScenarioError(f"--add {req.kind}={req.budget}: the budget must be at least 1")
     if req.objective not in OBJECTIVES:
@@ -153,6 +158,22 @@ def plan_placement(
     say(f"MCLP ({solution.status}): {req.budget} new sites cover "
         f"{solution.covered_per_day:.4g} more counted incidents a day "
         f"({share_of(solution.covered_per_day, problem.total_per_day):.1%} of demand)")  # fmt: skip
+    log = None
+    if req.method == "sim":
+        t3 = time.perf_counter()
+        say(f"simulation in the loop: swaps from the MCLP placement, scored on replications "
+            f"{req.replications}..{req.replications + req.search_replications - 1}, at most "
+            f"{req.search_evaluations} placements")  # fmt: skip
+        names = list(dict.fromkeys(t.name for t, _ in pairs))
+        added, log = search(
+            layout, problem, added, cands, names, req.seed, first=req.replications,
+            replications=req.search_replications, evaluations=req.search_evaluations,
+            alternatives=req.search_alternatives, tick=tick,
+        )  # fmt: skip
+        timings["search_s"] = time.perf_counter() - t3
+        say(f"search: {log.evaluations} placements simulated, {log.accepted} swaps kept; "
+            f"{' + '.join(names)} helped in time per replication {log.start_score:.2f} -> "
+            f"{log.score:.2f}")  # fmt: skip
     arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
             "optimised": with_sites(layout, added, f"{scenario.name}-optimised")}  # fmt: skip
     for k in range(1, req.random_arms + 1):
@@ -170,7 +191,7 @@ def plan_placement(
     evaluation = evaluation_table(per_rep, counts)
     return PlanResult(
         req, layout, cands, problem, solution, added, arms, per_rep, evaluation,
-        optimised_vs_random(per_rep), timings,
+        optimised_vs_random(per_rep), timings, log,
     )  # fmt: skip
 
 
