@@ -333,3 +333,41 @@ def test_simulation_in_the_loop_finds_the_best_single_site_known_by_enumeration(
     assert scores[int(result.added[0])] == max(scores.values())
     assert result.search is not None and result.search.score == max(scores.values())
     assert result.search.evaluations <= len(scores)
+
+
+def test_candidate_files_are_read_and_checked(tmp_path, capsys):
+    sc = small()
+    layout = pin_layout(sc, seed=0)
+    city = layout.city
+    from sim.planning.candidates import read_candidates
+
+    good = tmp_path / "c.csv"
+    good.write_text("col,row\n1,1\n2,1\n1,1\n")
+    assert read_candidates(good, city).tolist() == [city.width + 1, city.width + 2]
+    metres = tmp_path / "m.csv"
+    metres.write_text("x_m,y_m,name\n150,150,a\n250.5,199,b\n")
+    assert read_candidates(metres, city).tolist() == [city.width + 1, city.width + 2]
+    geo = tmp_path / "c.geojson"
+    geo.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [150, 150]}}]}'
+    )
+    assert read_candidates(geo, city).tolist() == [city.width + 1]
+
+    water_row, water_col = (int(v[0]) for v in np.nonzero(city.land_use == LandUse.WATER))
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
+    cases = {
+        "outside.csv": ("col,row\n1,1\n10,2\n", "line 3: cell [10, 2] is outside the city (10 x 8 cells)"),
+        "water.csv": (f"col,row\n{water_col},{water_row}\n", f"line 2: cell [{water_col}, {water_row}] is on water or a bridge"),
+        "words.csv": ("col,row\none,1\n", "line 2: col and row must be numbers"),
+        "columns.csv": ("a,b\n1,1\n", "expected columns col,row"),
+        "few.csv": ("col,row\n1,1\n", "more than the 1 candidate cells in the candidate file"),
+        "bad.geojson": ('{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}', "feature 1: expected a Point"),
+    }  # fmt: skip
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        code = main(["optimize", str(path), "--add", "meus=2", "--candidates", str(tmp_path / name),
+                     "--out", str(tmp_path / "out"), "-q"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2, name
+        assert message in err and len(err.strip().splitlines()) == 1, (name, err)

@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                      default=4, help="--method sim: replications a placement (4)")  # fmt: skip
     opt.add_argument("--seed", type=_non_negative_int, default=0,
                      help="base seed; its layout 0 is planned on (default 0)")  # fmt: skip
+    opt.add_argument("--candidates", type=_in_path, default=None, metavar="FILE",
+                     help="candidate sites: CSV (col,row or x_m,y_m) or GeoJSON points in "
+                     "scenario metres (default: populated cells of the MEU site uses)")  # fmt: skip
     opt.add_argument("--replications", "-r", type=_bounded(2, 10_000, "paired intervals"),
                      default=10, help="replications per arm (default 10)")  # fmt: skip
     opt.add_argument("--random-arms", type=_bounded(0, 100, "comparison arms"), default=5,
@@ -529,7 +532,8 @@ def cmd_optimize(args) -> int:
                       seed=args.seed, replications=args.replications,
                       random_arms=args.random_arms,
                       search_replications=args.search_replications,
-                      search_evaluations=args.search_evaluations)  # fmt: skip
+                      search_evaluations=args.search_evaluations,
+                      candidates_file=args.candidates and str(args.candidates))  # fmt: skip
     check_request(scenario, req)
     if kind == "meus":
         from sim.extras import require

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from sim.planning.candidates import (
     candidate_cells,
     pin_layout,
     random_placement,
+    read_candidates,
 )
 from sim.planning.coverage import CoverageProblem, build_problem
 from sim.planning.demand import served_kinds
@@ -52,6 +54,7 @@ class PlanRequest:
     search_replications: int = 4  # --method sim: replications R .. R + S - 1 score a placement
     search_evaluations: int = 40  # --method sim: placements simulated at most
     search_alternatives: int = 4  # --method sim: candidates tried in place of each site
+    candidates_file: str | None = None  # CSV or GeoJSON of candidate cells (default: the city's)
 
 
 @dataclass
@@ -132,11 +135,19 @@ def plan_placement(
     timings = {}
     t0 = time.perf_counter()
     layout = pin_layout(scenario, req.seed)
-    cands = candidate_cells(layout.scenario, layout.city)
+    if req.candidates_file is None:
+        cands = candidate_cells(layout.scenario, layout.city)
+    else:
+        cands = read_candidates(Path(req.candidates_file), layout.city)
     if req.budget > cands.size:
         raise ScenarioError(
-            f"--add meus={req.budget}: more than the {cands.size} candidate cells in this "
-            "layout (populated cells of the uses in meus.site_shares); one new unit per cell"
+            f"--add meus={req.budget}: more than the {cands.size} candidate cells "
+            + (
+                "in the candidate file"
+                if req.candidates_file
+                else "in this layout (populated cells of the uses in meus.site_shares)"
+            )
+            + "; one new unit per cell"
         )
     say(f"layout of seed {req.seed}: {layout.city.width} x {layout.city.height} cells, "
         f"{len(layout.base_cells)} MEUs, {cands.size} candidate cells")  # fmt: skip
