@@ -32,6 +32,9 @@ from sim.planning.demand import cell_demand, open_by_slot, time_slots
 
 #: Responders that MEUs provide, by what they do.
 MEU_RESPONDERS = ("meu_team", "meu_staff")
+#: spopt states the MCLP from a dense matrix (and PuLP builds one term per entry): past this
+#: many entries (about 160 MB, and minutes of model building) the instance is refused.
+MAX_MATRIX_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +197,13 @@ def _merge(rows, cols, costs, row_w):
         else:
             weight[g] += float(row_w[r])
     used = np.unique(cols)
+    if len(first) * used.size > MAX_MATRIX_ENTRIES:
+        raise ScenarioError(
+            f"the coverage matrix would have {len(first):,} demand rows x {used.size:,} "
+            f"candidates = {len(first) * used.size:,} entries; spopt's MCLP is stated densely "
+            f"and is refused past {MAX_MATRIX_ENTRIES:,} (give fewer candidates with "
+            "--candidates, or plan a smaller area)"
+        )
     col_of = np.full(int(cols.max()) + 1, -1)
     col_of[used] = np.arange(used.size)
     cost = np.full((len(first), used.size), np.inf)
