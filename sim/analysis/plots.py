@@ -264,9 +264,34 @@ def sweep_tiers(points: pd.DataFrame, suffix: str) -> list[tuple[str, str]]:
     return [(m, m[: -len(suffix)]) for m in names]
 
 
+#: Panels at most in a faceted sweep figure (the rest are left out, and the title says so).
+MAX_FACETS = 12
+
+
+def sweep_panels(
+    points: pd.DataFrame, others: list[str]
+) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    """The panels of a sweep figure: one per combination of the varied keys after the first
+    of ``others`` (the third and later varied keys), each with the points drawn in it and the
+    values that define it. With at most one other key, one panel holds every point."""
+    facets = list(others[1:])
+    if not facets:
+        return [({}, points)]
+    panels = []
+    for key, grp in points.groupby(facets, sort=True):
+        values = key if isinstance(key, tuple) else (key,)
+        panels.append((dict(zip(facets, values, strict=True)), grp))
+    return panels
+
+
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
     """Compliance of each tier, and police P90, against one varied key, with 95 % CI bands;
-    one line per combination of the other varied keys."""
+    one line per value of the next varied key. With three or more varied keys, one panel of
+    compliance per combination of the third and later keys (facets): points are never
+    joined across them."""
+    panels = sweep_panels(points, others)
+    if len(panels) > 1:
+        return _sweep_facets(panels, param, others[0], title)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     groups = points.groupby(others, sort=True) if others else [((), points)]
     styles = ["-", "--", ":", "-."]
@@ -305,6 +330,38 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
         if ax.lines:
             ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_facets(panels, param: str, line_key: str, title: str):
+    shown = panels[:MAX_FACETS]
+    ncols = min(3, len(shown))
+    nrows = -(-len(shown) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    styles = ["-", "--", ":", "-."]
+    for ax, (facet, grp) in zip(axes.ravel(), shown, strict=False):
+        for g, (value, line) in enumerate(grp.groupby(line_key, sort=True)):
+            for metric, tier in sweep_tiers(grp, "_compliance"):
+                sub = line[line["metric"] == metric].sort_values(param)
+                if not len(sub):
+                    continue
+                x, y = sub[param], sub["mean"] * 100
+                e = sub["ci95_half_width"].fillna(0) * 100
+                ax.plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
+                        label=f"{tier} ({line_key}={value})")  # fmt: skip
+                ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+        ax.set_title(", ".join(f"{k}={v}" for k, v in facet.items()), fontsize=8)
+        ax.set_xlabel(param, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(shown) :]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("within target (%, 95 % CI)")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    more = f" (first {len(shown)} of {len(panels)} panels)" if len(panels) > len(shown) else ""
+    fig.suptitle(title + more)
     fig.tight_layout()
     return fig
 

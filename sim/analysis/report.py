@@ -59,7 +59,7 @@ def sweep_figures(folder: Path | results.SweepResults) -> dict[str, Figure]:
     points, varied, name = sweep.points, sweep.varied, sweep.name
     figures = {}
     for param in varied:
-        others = [v for v in varied if v != param] if len(varied) == 2 else []
+        others = [v for v in varied if v != param]  # lines by the next key, facets by the rest
         figures[f"compliance_vs_{param}"] = plots.sweep_compliance(
             points, param, others, f"{name}: compliance against {param}"
         )

@@ -1,0 +1,70 @@
+"""Sweep figures with three and four varied keys facet by the third and fourth key (issue 14):
+points are never joined across facets, and each panel draws exactly its own points."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.analysis import plots
+
+
+def points_table(keys: dict[str, list]) -> pd.DataFrame:
+    rows = []
+    for point_id, values in enumerate(itertools.product(*keys.values())):
+        v = dict(zip(keys, values, strict=True))
+        # A distinct value per point, so each drawn y identifies its point.
+        mean = 0.1 + 0.01 * point_id
+        for metric, m in (("mutual_compliance", mean), ("police_compliance", mean / 2),
+                          ("police_p90_s", 300.0 + point_id)):  # fmt: skip
+            rows.append({"point_id": point_id, **v, "metric": metric, "mean": m,
+                         "ci95_half_width": 0.01})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("keys", [
+    {"meus.count": [0, 50, 100], "volunteers.count": [0, 2000], "police.units": [5, 10]},
+    {"meus.count": [0, 100], "volunteers.count": [0, 2000], "police.units": [5, 10],
+     "volunteers.acceptance": [0.3, 0.6]},
+])  # fmt: skip
+def test_each_panel_draws_only_its_own_points(keys):
+    points = points_table(keys)
+    names = list(keys)
+    param, line_key, facet_keys = names[0], names[1], names[2:]
+    fig = plots.sweep_compliance(points, param, names[1:], "facets")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    combos = list(itertools.product(*(keys[k] for k in facet_keys)))
+    assert len(panels) == len(combos)
+    for ax, combo in zip(panels, combos, strict=True):
+        facet = dict(zip(facet_keys, combo, strict=True))
+        assert ax.get_title() == ", ".join(f"{k}={v}" for k, v in facet.items())
+        mine = points[(points[list(facet)] == pd.Series(facet)).all(axis=1)]
+        drawn = {}
+        for line in ax.get_lines():
+            label = line.get_label()  # "<tier> (<line key>=<value>)"
+            drawn[label] = (list(line.get_xdata()), list(np.round(line.get_ydata(), 9)))
+        expected = {}
+        for value in keys[line_key]:
+            for tier in ("mutual", "police"):
+                sub = mine[(mine[line_key] == value) & (mine["metric"] == f"{tier}_compliance")]
+                sub = sub.sort_values(param)
+                expected[f"{tier} ({line_key}={value})"] = (
+                    list(sub[param]),
+                    list(np.round(sub["mean"] * 100, 9)),
+                )
+        assert drawn == expected
+    plots.plt.close(fig)
+
+
+def test_two_varied_keys_keep_one_panel_pair_with_a_line_per_value():
+    points = points_table({"meus.count": [0, 50, 100], "volunteers.count": [0, 2000]})
+    fig = plots.sweep_compliance(points, "meus.count", ["volunteers.count"], "two keys")
+    compliance = fig.axes[0]
+    labels = sorted(line.get_label() for line in compliance.get_lines())
+    assert labels == ["mutual (volunteers.count=0)", "mutual (volunteers.count=2000)",
+                      "police (volunteers.count=0)", "police (volunteers.count=2000)"]  # fmt: skip
+    assert all(len(line.get_xdata()) == 3 for line in compliance.get_lines())
+    plots.plt.close(fig)
