@@ -68,3 +68,17 @@ def test_two_varied_keys_keep_one_panel_pair_with_a_line_per_value():
                       "police (volunteers.count=0)", "police (volunteers.count=2000)"]  # fmt: skip
     assert all(len(line.get_xdata()) == 3 for line in compliance.get_lines())
     plots.plt.close(fig)
+
+
+def test_heatmap_scale_follows_the_values_and_ticks_are_short():
+    keys = {"volunteers.acceptance": [0.312345678901234, 0.6], "meus.count": [0, 135]}
+    points = points_table(keys)
+    points.loc[points.metric == "mutual_compliance", "mean"] = [0.05, 0.07, 0.11, 0.13]
+    fig = plots.sweep_heatmap(
+        points, "meus.count", "volunteers.acceptance", "mutual_compliance", "h"
+    )
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == pytest.approx(5.0) and image.norm.vmax == pytest.approx(13.0)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0.3123", "0.6"]
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["11.0", "13.0", "5.0", "7.0"]
+    plots.plt.close(fig)

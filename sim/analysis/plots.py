@@ -366,16 +366,30 @@ def _sweep_facets(panels, param: str, line_key: str, title: str):
     return fig
 
 
+def tick_text(value) -> str:
+    """A varied value as a tick label: 4 significant digits (Latin-hypercube values carry 16)."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
 def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str):
     """Mean of one metric over a two-key grid."""
     sub = points[points["metric"] == metric].pivot_table(index=y, columns=x, values="mean")
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-    im = ax.imshow(sub.to_numpy() * 100, cmap="viridis", origin="lower", aspect="auto",
-                   vmin=0, vmax=100)  # fmt: skip
-    ax.set_xticks(range(len(sub.columns)), [str(c) for c in sub.columns])
-    ax.set_yticks(range(len(sub.index)), [str(i) for i in sub.index])
-    for (i, j), v in np.ndenumerate(sub.to_numpy() * 100):
-        ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
+    values = sub.to_numpy() * 100
+    finite = values[np.isfinite(values)]
+    # The colour scale spans the values drawn (5-13 % is not one colour on a 0-100 scale).
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    im = ax.imshow(values, cmap="viridis", origin="lower", aspect="auto", vmin=low, vmax=high)
+    ax.set_xticks(range(len(sub.columns)), [tick_text(c) for c in sub.columns])
+    ax.set_yticks(range(len(sub.index)), [tick_text(i) for i in sub.index])
+    middle = (low + high) / 2
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.1f}" if high - low < 10 else f"{v:.0f}", ha="center", va="center",
+                color="white" if v < middle else "black", fontsize=8)  # fmt: skip
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")

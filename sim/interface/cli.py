@@ -443,13 +443,14 @@ def cmd_compare(args) -> int:
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
-    print(f"  {'tier':<7} {'metric':<11} {'A':>9} {'B':>9}   B - A (95% CI)")
+    print(f"  {'tier':<7} {'metric':<14} {'A':>9} {'B':>9}   B - A (95% CI)")
     for row in table.itertuples(index=False):
         scale, unit = (100, " pp") if row.metric == "compliance" else (1 / 60, " min")
+        shown = _METRIC_LABELS.get(row.metric, row.metric)
         half = "" if np.isnan(row.ci95_half_width) else f" ± {row.ci95_half_width * scale:.2f}"
         diff = ("-" if not np.isfinite(row.difference)
                 else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
-        print(f"  {row.tier:<7} {row.metric:<11} {_num(row.a * scale)} {_num(row.b * scale)}"
+        print(f"  {row.tier:<7} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
               f"   {diff}")  # fmt: skip
     print(f"results in {out}/")
     return EXIT_OK
@@ -489,6 +490,10 @@ def cmd_view(args) -> int:
     except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
         code = server.wait()
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
+
+
+#: How compare prints each metric: compliance in %, times in minutes (the table keeps seconds).
+_METRIC_LABELS = {"compliance": "compliance, %", "p50_s": "P50, min", "p90_s": "P90, min"}
 
 
 def _num(value: float) -> str:
