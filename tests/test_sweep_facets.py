@@ -82,3 +82,37 @@ def test_heatmap_scale_follows_the_values_and_ticks_are_short():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0.3123", "0.6"]
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["11.0", "13.0", "5.0", "7.0"]
     plots.plt.close(fig)
+
+
+def test_by_kind_counts_never_apart_and_draws_few_incidents_as_points():
+    import sim
+    from sim.analysis.metrics import tier_times
+    from tests.conftest import scenario
+
+    sc = scenario(
+        meus={"count": 3}, volunteers={"count": 200},
+        incidents={"kinds": {"fall": {"share": 10}, "rare": {"share": 1}}},
+    )  # fmt: skip
+    incidents = sim.run(sc, seed=0, replications=1).incidents
+    fig = plots.by_kind(incidents, "kinds", sc.tiers)
+    times = tier_times(incidents, sc.tiers)
+    assert set(incidents["kind"]) == {"fall", "rare"}
+    drawn_points = 0
+    for ax, tier in zip(fig.axes, [t.name for t in sc.tiers], strict=True):
+        labels = sorted(t.get_text() for t in ax.texts)
+        want = []
+        for kind in ("fall", "rare"):
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"].to_numpy()
+            if t.size:
+                want.append(f"n={t.size}, never {1 - np.isfinite(t).mean():.0%}")
+        assert labels == sorted(want)
+        few = []  # kinds reached fewer than MIN_VIOLIN times are drawn as their points
+        for kind in ("fall", "rare"):
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"].to_numpy()
+            if 0 < np.isfinite(t).sum() < plots.MIN_VIOLIN:
+                few += np.minimum(t[np.isfinite(t)] / 60, 30).tolist()
+        pts = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None"]
+        assert np.allclose(sorted(x for ln in pts for x in ln.get_xdata()), sorted(few))
+        drawn_points += len(few)
+    assert drawn_points > 0  # the case is exercised
+    plots.plt.close(fig)

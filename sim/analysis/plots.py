@@ -144,29 +144,51 @@ def response_ecdf_bands(incidents: pd.DataFrame, title: str, tiers=None,
     return fig
 
 
+#: A kind's times are drawn as a violin from this many reached incidents; below, as points.
+MIN_VIOLIN = 10
+
+
 def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float = 30.0):
-    """Violins of time to each tier by incident kind (times past the cap drawn at the cap)."""
+    """Time to each tier by incident kind, from the incidents the tier reached: a violin (at
+    least MIN_VIOLIN of them) or the points themselves, times past the cap drawn at the cap.
+    Beside each kind: how many incidents the tier counts and the share it never reached
+    (never is a share, not a time)."""
+    from matplotlib.transforms import blended_transform_factory
+
     times = tier_times(incidents, table)
     tiers = [t.name for t in as_tiers(table) if (times["tier"] == t.name).any()]
     kinds = sorted(times["kind"].unique())
-    fig, axes = plt.subplots(1, len(tiers), figsize=(4.2 * len(tiers), 4.2), dpi=110,
+    fig, axes = plt.subplots(1, len(tiers), figsize=(4.6 * len(tiers), 4.2), dpi=110,
                              sharey=True, squeeze=False)  # fmt: skip
     for ax, tier in zip(axes[0], tiers, strict=True):
+        colour = tier_colour(tier, table)
         data, rows = [], []
+        right = blended_transform_factory(ax.transAxes, ax.transData)
         for k, kind in enumerate(kinds):  # same row for a kind in every panel
-            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"] / 60.0
-            if len(t):
-                data.append(np.minimum(t.to_numpy(), cap_minutes))
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"].to_numpy() / 60
+            if not len(t):
+                continue
+            reached = np.minimum(t[np.isfinite(t)], cap_minutes)
+            if reached.size >= MIN_VIOLIN:
+                data.append(reached)
                 rows.append(k + 1)
+            elif reached.size:
+                ax.plot(reached, np.full(reached.size, k + 1), "o", ms=3, color=colour, alpha=0.7)
+            never = 1 - reached.size / t.size
+            ax.text(0.99, k + 1.3, f"n={t.size}, never {never:.0%}", transform=right,
+                    ha="right", va="center", fontsize=7)  # fmt: skip
         if data:
             parts = ax.violinplot(data, positions=rows, orientation="horizontal", showmedians=True)
             for body in parts["bodies"]:
-                body.set_facecolor(tier_colour(tier, table))
+                body.set_facecolor(colour)
                 body.set_alpha(0.5)
         ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
+        ax.set_ylim(0.5, len(kinds) + 0.5)
         ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
-        ax.set_xlabel(f"minutes on the tier's clock (never: {cap_minutes:.0f})")
-        ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
+        ax.set_xlim(0, cap_minutes * 1.02)
+        ax.set_xlabel(f"minutes on the tier's clock, incidents reached (> {cap_minutes:.0f}: "
+                      f"at {cap_minutes:.0f})", fontsize=8)  # fmt: skip
+        ax.set_title(tier_label(tier, table), color=colour, fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
