@@ -116,3 +116,16 @@ def test_by_kind_counts_never_apart_and_draws_few_incidents_as_points():
         drawn_points += len(few)
     assert drawn_points > 0  # the case is exercised
     plots.plt.close(fig)
+
+
+def test_every_report_figure_has_a_heading_and_a_caption_that_reads_never():
+    from sim.analysis.report import figure_caption
+
+    names = ["response_ecdf", "by_kind", "hour_profile", "city_map",
+             "compliance_vs_meus.count", "heatmap_mutual_compliance"]  # fmt: skip
+    for name in names:
+        heading, caption = figure_caption(name)
+        assert heading and "_" not in heading.replace("meus.count", "")
+        assert caption.endswith(".")
+    for name in ("response_ecdf", "by_kind", "hour_profile", "compliance_vs_x", "heatmap_y"):
+        assert "never" in figure_caption(name)[1].lower()

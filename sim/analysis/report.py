@@ -95,6 +95,59 @@ def write_figures(figures: dict[str, Figure], out: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- HTML
+_CAPTIONS = {
+    "response_ecdf": (
+        "Time to each tier of help",
+        "Share of the incidents each tier counts that were helped within t minutes, each tier "
+        "on its own clock, with the range over replications; dotted lines mark the targets. "
+        "Never: incidents a tier never reached keep its curve below 100 %; the gap left at "
+        "the right edge is the share never reached.",
+    ),
+    "by_kind": (
+        "By incident kind",
+        "Time to each tier for the incidents it reached, by kind: a violin, or the points "
+        "themselves where fewer than 10 were reached; times past 30 minutes are drawn at 30. "
+        "Never is not a time: beside each kind, the incidents the tier counts (n) and the "
+        "share it never reached.",
+    ),
+    "hour_profile": (
+        "By hour of day",
+        "Bars: incidents per hour of day (mean over days and replications). Lines: median "
+        "time to each tier by the hour the incident happened; an hour whose median is never "
+        "(more than half never reached) is left out of its line.",
+    ),
+    "city_map": (
+        "Where",
+        "Median time to first help by cell, with police stations and MEU sites. A cell with "
+        "few incidents has a noisy median.",
+    ),
+}
+
+
+def figure_caption(name: str) -> tuple[str, str]:
+    """(heading, caption) of a report figure: what it shows and how to read never."""
+    if name in _CAPTIONS:
+        return _CAPTIONS[name]
+    if name.startswith("compliance_vs_"):
+        param = name.removeprefix("compliance_vs_")
+        return (
+            f"Compliance against {param}",
+            f"Mean share of counted incidents helped within the target, each tier on its own "
+            f"clock, over replications with 95 % bands, against {param}; one line per value "
+            "of the next varied key and, with three or more varied keys, one panel per "
+            "combination of the others. Incidents never reached count as not within the "
+            "target. The P90 panel leaves out points where more than 10 % were never reached.",
+        )
+    if name.startswith("heatmap_"):
+        metric = name.removeprefix("heatmap_")
+        return (
+            f"{metric.replace('_', ' ')} over the grid",
+            "Mean over replications at each grid point, in %; the colour scale spans the "
+            "values shown. Never reached counts as not within the target.",
+        )
+    return name.replace("_", " "), ""
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
@@ -102,6 +155,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 pre { background: #f7f7f7; padding: 1em; overflow: auto; font-size: 0.8em; }
+figure { margin: 1.5em 0; } figcaption { font-size: 0.9em; color: #444; max-width: 900px; }
 """
 
 
@@ -163,9 +217,10 @@ def html_report(folder: Path) -> str:
              f"</head><body><h1>jiefang report: {html.escape(name)}</h1>"]  # fmt: skip
     if isinstance(opened, results.RunResults):
         parts.append(
-            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Times"
-            " from occurrence; compliance = share within 1 / 3 / 5 minutes; mean over"
-            " replications with 95 % confidence half-width.</p>"
+            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Each"
+            " tier is timed on its own clock (named in the table); compliance = share of the"
+            " incidents the tier counts helped within its target, never reached counting as"
+            " not within it; mean over replications with its 95 % interval.</p>"
         )
         parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
     else:
@@ -173,9 +228,11 @@ def html_report(folder: Path) -> str:
         parts.append("<h2>Compliance by sweep point</h2>" + _points_table(opened.points))
     parts.append("<h2>Figures</h2>")
     for fig_name, fig in figures_for(opened).items():
-        parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3>"
+        heading, caption = figure_caption(fig_name)
+        parts.append(f"<figure><h3>{html.escape(heading)}</h3>"
                      f"<img alt='{html.escape(fig_name)}' "
-                     f"src='data:image/png;base64,{_png_data(fig)}'>")  # fmt: skip
+                     f"src='data:image/png;base64,{_png_data(fig)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
     scenario = manifest.get("scenario") or manifest.get("base_scenario")
     parts.append("<h2>Scenario</h2><pre>" + html.escape(json.dumps(scenario, indent=2)) + "</pre>")
     rest = {k: v for k, v in manifest.items() if k not in ("scenario", "base_scenario")}

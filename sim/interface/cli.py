@@ -545,8 +545,10 @@ def cmd_optimize(args) -> int:
 
         require("plan")
         grown = scenario.with_changes({"meus.count": scenario.meus.count + count})
-        _check_run_budget(grown, args.replications * (2 + args.random_arms), args.scenario,
-                          budget)  # fmt: skip
+        runs = args.replications * (2 + args.random_arms)
+        if args.method == "sim":
+            runs += args.search_evaluations * args.search_replications
+        _check_run_budget(grown, runs, args.scenario, budget)
     name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
     out = args.out or Path("results") / "optimize" / name
     with RunFolder(out) as staging:
