@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis import plots
@@ -239,3 +240,65 @@ def html_report(folder: Path) -> str:
     parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(rest, indent=2)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def is_compare_folder(folder: Path) -> bool:
+    """A folder written by ``jiefang compare`` (its manifest says so)."""
+    try:
+        meta = results.read_manifest(Path(folder))
+    except results.ResultsError:
+        return False
+    return isinstance(meta.get("compare"), dict)
+
+
+def compare_report(folder: Path) -> str:
+    """One self-contained HTML page of a ``jiefang compare`` folder: its table (compliance in
+    %, times in minutes, differences with their 95 % intervals) and its overlaid ECDFs. The
+    files are checked against the SHA-256 the manifest holds."""
+    folder = Path(folder)
+    meta = results.read_manifest(folder)
+    files = meta.get("files") or {}
+    data = {}
+    for name in ("compare", "compare_ecdf"):
+        entry = files.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise results.ResultsError(f"{folder / 'manifest.json'}: {name} is not listed")
+        data[name] = results.verified(folder / Path(entry["path"]).name, str(entry.get("sha256")))
+    table = pd.read_csv(io.BytesIO(data["compare"]))
+    info = meta["compare"]
+    labels = info.get("labels") or ["A", "B"]
+    how = (
+        "paired by replication (same incidents)" if info.get("paired") else "independent (Welch t)"
+    )
+    rows = []
+    for r in table.itertuples(index=False):
+        pct = r.metric == "compliance"
+        scale, unit = (100.0, " pp") if pct else (1 / 60, " min")
+
+        def show(v: float, pct: bool = pct, scale: float = scale) -> str:
+            if not np.isfinite(v):
+                return "never"
+            return f"{v * scale:.1f} %" if pct else f"{v * scale:.2f} min"
+
+        half = "" if not np.isfinite(r.ci95_half_width) else f" ± {r.ci95_half_width * scale:.2f}"
+        diff = "-" if not np.isfinite(r.difference) else f"{r.difference * scale:+.2f}{half}{unit}"
+        metric = {"compliance": "compliance", "p50_s": "P50", "p90_s": "P90"}.get(
+            r.metric, r.metric
+        )
+        rows.append([r.tier, metric, show(r.a), show(r.b), diff])
+    title = f"{labels[0]} against {labels[1]}"
+    image = base64.b64encode(data["compare_ecdf"]).decode()
+    return "\n".join([
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>jiefang compare: {html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>jiefang compare: {html.escape(title)}</h1>",
+        f"<p>B - A, {html.escape(how)}; A = {html.escape(str(info.get('a')))}, "
+        f"B = {html.escape(str(info.get('b')))}. Never: more than that share of incidents "
+        "never reached the tier.</p>",
+        _html_table(["tier", "metric", "A", "B", "B - A (95 % CI)"], rows),
+        "<figure><h3>Time to each tier, both runs</h3>"
+        f"<img alt='compare_ecdf' src='data:image/png;base64,{image}'><figcaption>Share of "
+        "counted incidents helped within t minutes, A dashed, B solid; the gap left below "
+        "100 % is the share never reached.</figcaption></figure>",
+        "</body></html>",
+    ])  # fmt: skip

@@ -439,8 +439,21 @@ def cmd_compare(args) -> int:
     # Folder names make the default output folder: slugs, so it stays under results/compare.
     out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
     ensure_folder(out)
+    from sim.analysis.report import is_compare_folder
+    from sim.experiment.store import OutputError
+
+    if (out / "manifest.json").exists() and not is_compare_folder(out):
+        raise OutputError(f"{out}: holds another kind of results (its manifest.json is not "
+                          "a compare manifest); choose a new folder")  # fmt: skip
     write_csv(table, out / "compare.csv")
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    from sim.experiment.store import sha256, write_json
+
+    write_json({"compare": {"a": str(args.a), "b": str(args.b), "labels": list(labels),
+                            "paired": bool(paired)},
+                "files": {n: {"path": f"{n}.{ext}", "sha256": sha256(out / f"{n}.{ext}")}
+                          for n, ext in (("compare", "csv"), ("compare_ecdf", "png"))}},
+               out / "manifest.json")  # fmt: skip
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
     print(f"  {'tier':<7} {'metric':<14} {'A':>9} {'B':>9}   B - A (95% CI)")
@@ -501,9 +514,15 @@ def _num(value: float) -> str:
 
 
 def cmd_report(args) -> int:
-    from sim.analysis.report import html_report
+    from sim.analysis.report import compare_report, html_report, is_compare_folder
     from sim.experiment.store import atomic_write_bytes, check_replaceable
 
+    if is_compare_folder(args.results):  # a `jiefang compare` folder: its table and figure
+        out = args.out or args.results / "report.html"
+        check_replaceable(out)
+        atomic_write_bytes(out, compare_report(args.results).encode("utf-8"))
+        print(f"report: {out}")
+        return EXIT_OK
     folder = _results_folder(args.results)
     out = args.out or folder / "report.html"
     check_replaceable(out)  # before the work of drawing: a device or link is never replaced

@@ -1,5 +1,6 @@
-"""Sweep figures with three and four varied keys facet by the third and fourth key (issue 14):
-points are never joined across facets, and each panel draws exactly its own points."""
+"""Figure and report fixes from issue 14: sweep figures facet by the third and fourth varied
+key (each panel draws exactly its own points), heatmap scales, the by-kind figure, captions,
+and reports of compare folders."""
 
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ def test_heatmap_scale_follows_the_values_and_ticks_are_short():
     plots.plt.close(fig)
 
 
+@pytest.mark.slow
 def test_by_kind_counts_never_apart_and_draws_few_incidents_as_points():
     import sim
     from sim.analysis.metrics import tier_times
@@ -129,3 +131,36 @@ def test_every_report_figure_has_a_heading_and_a_caption_that_reads_never():
         assert caption.endswith(".")
     for name in ("response_ecdf", "by_kind", "hour_profile", "compliance_vs_x", "heatmap_y"):
         assert "never" in figure_caption(name)[1].lower()
+
+
+@pytest.mark.slow
+def test_report_of_a_compare_folder_shows_its_table_and_figure(tmp_path, capsys):
+    import yaml
+
+    from sim.interface.cli import main
+    from tests.conftest import scenario
+
+    runs = []
+    for name, vols in (("a", 0), ("b", 300)):
+        path = tmp_path / f"{name}.yaml"
+        sc = scenario(name=name, volunteers={"count": vols}, horizon_hours=12.0)
+        path.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
+        assert (
+            main(["run", str(path), "-r", "2", "-q", "--no-plot", "--out", str(tmp_path / name)])
+            == 0
+        )
+        runs.append(tmp_path / name)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(runs[0]), str(runs[1]), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    table = pd.read_csv(out / "compare.csv")
+    mutual = table[(table.tier == "mutual") & (table.metric == "compliance")].iloc[0]
+    assert f"{mutual.b * 100:.1f} %" in page and "paired by replication" in page
+    assert "data:image/png;base64," in page and "never" in page
+    (out / "compare.csv").write_text("tampered")
+    assert main(["report", str(out)]) == 2
+    # compare never writes its manifest over a run's
+    assert main(["compare", str(runs[0]), str(runs[1]), "--out", str(runs[1])]) == 2
+    assert "another kind of results" in capsys.readouterr().err
