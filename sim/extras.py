@@ -11,6 +11,7 @@ import importlib.util
 EXTRAS = {
     "dask": ("distributed", "Dask sweeps (--scheduler)"),
     "viz": ("solara", "the browser view (jiefang view)"),
+    "plan": ("spopt,pulp,highspy", "placement optimisation (jiefang optimize)"),
 }
 
 
@@ -20,8 +21,8 @@ class MissingExtraError(RuntimeError):
 
 def require(extra: str) -> None:
     """Raise :class:`MissingExtraError` unless ``extra``'s key module can be imported."""
-    module, feature = EXTRAS[extra]
-    if importlib.util.find_spec(module) is None:
+    modules, feature = EXTRAS[extra]
+    if any(importlib.util.find_spec(m) is None for m in modules.split(",")):
         raise MissingExtraError(
             f"{feature} needs the {extra} extra: pip install 'jiefang[{extra}]'"
         )

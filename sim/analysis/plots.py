@@ -144,29 +144,51 @@ def response_ecdf_bands(incidents: pd.DataFrame, title: str, tiers=None,
     return fig
 
 
+#: A kind's times are drawn as a violin from this many reached incidents; below, as points.
+MIN_VIOLIN = 10
+
+
 def by_kind(incidents: pd.DataFrame, title: str, table=None, cap_minutes: float = 30.0):
-    """Violins of time to each tier by incident kind (times past the cap drawn at the cap)."""
+    """Time to each tier by incident kind, from the incidents the tier reached: a violin (at
+    least MIN_VIOLIN of them) or the points themselves, times past the cap drawn at the cap.
+    Beside each kind: how many incidents the tier counts and the share it never reached
+    (never is a share, not a time)."""
+    from matplotlib.transforms import blended_transform_factory
+
     times = tier_times(incidents, table)
     tiers = [t.name for t in as_tiers(table) if (times["tier"] == t.name).any()]
     kinds = sorted(times["kind"].unique())
-    fig, axes = plt.subplots(1, len(tiers), figsize=(4.2 * len(tiers), 4.2), dpi=110,
+    fig, axes = plt.subplots(1, len(tiers), figsize=(4.6 * len(tiers), 4.2), dpi=110,
                              sharey=True, squeeze=False)  # fmt: skip
     for ax, tier in zip(axes[0], tiers, strict=True):
+        colour = tier_colour(tier, table)
         data, rows = [], []
+        right = blended_transform_factory(ax.transAxes, ax.transData)
         for k, kind in enumerate(kinds):  # same row for a kind in every panel
-            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"] / 60.0
-            if len(t):
-                data.append(np.minimum(t.to_numpy(), cap_minutes))
+            t = times[(times["tier"] == tier) & (times["kind"] == kind)]["time_s"].to_numpy() / 60
+            if not len(t):
+                continue
+            reached = np.minimum(t[np.isfinite(t)], cap_minutes)
+            if reached.size >= MIN_VIOLIN:
+                data.append(reached)
                 rows.append(k + 1)
+            elif reached.size:
+                ax.plot(reached, np.full(reached.size, k + 1), "o", ms=3, color=colour, alpha=0.7)
+            never = 1 - reached.size / t.size
+            ax.text(0.99, k + 1.3, f"n={t.size}, never {never:.0%}", transform=right,
+                    ha="right", va="center", fontsize=7)  # fmt: skip
         if data:
             parts = ax.violinplot(data, positions=rows, orientation="horizontal", showmedians=True)
             for body in parts["bodies"]:
-                body.set_facecolor(tier_colour(tier, table))
+                body.set_facecolor(colour)
                 body.set_alpha(0.5)
         ax.set_yticks(np.arange(1, len(kinds) + 1), kinds)
+        ax.set_ylim(0.5, len(kinds) + 0.5)
         ax.axvline(tier_target_min(tier, table), color="black", ls="--", lw=1)
-        ax.set_xlabel(f"minutes on the tier's clock (never: {cap_minutes:.0f})")
-        ax.set_title(tier_label(tier, table), color=tier_colour(tier, table), fontsize=10)
+        ax.set_xlim(0, cap_minutes * 1.02)
+        ax.set_xlabel(f"minutes on the tier's clock, incidents reached (> {cap_minutes:.0f}: "
+                      f"at {cap_minutes:.0f})", fontsize=8)  # fmt: skip
+        ax.set_title(tier_label(tier, table), color=colour, fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
@@ -264,9 +286,34 @@ def sweep_tiers(points: pd.DataFrame, suffix: str) -> list[tuple[str, str]]:
     return [(m, m[: -len(suffix)]) for m in names]
 
 
+#: Panels at most in a faceted sweep figure (the rest are left out, and the title says so).
+MAX_FACETS = 12
+
+
+def sweep_panels(
+    points: pd.DataFrame, others: list[str]
+) -> list[tuple[dict[str, object], pd.DataFrame]]:
+    """The panels of a sweep figure: one per combination of the varied keys after the first
+    of ``others`` (the third and later varied keys), each with the points drawn in it and the
+    values that define it. With at most one other key, one panel holds every point."""
+    facets = list(others[1:])
+    if not facets:
+        return [({}, points)]
+    panels = []
+    for key, grp in points.groupby(facets, sort=True):
+        values = key if isinstance(key, tuple) else (key,)
+        panels.append((dict(zip(facets, values, strict=True)), grp))
+    return panels
+
+
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
     """Compliance of each tier, and police P90, against one varied key, with 95 % CI bands;
-    one line per combination of the other varied keys."""
+    one line per value of the next varied key. With three or more varied keys, one panel of
+    compliance per combination of the third and later keys (facets): points are never
+    joined across them."""
+    panels = sweep_panels(points, others)
+    if len(panels) > 1:
+        return _sweep_facets(panels, param, others[0], title)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     groups = points.groupby(others, sort=True) if others else [((), points)]
     styles = ["-", "--", ":", "-."]
@@ -309,16 +356,62 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
     return fig
 
 
+def _sweep_facets(panels, param: str, line_key: str, title: str):
+    shown = panels[:MAX_FACETS]
+    ncols = min(3, len(shown))
+    nrows = -(-len(shown) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    styles = ["-", "--", ":", "-."]
+    for ax, (facet, grp) in zip(axes.ravel(), shown, strict=False):
+        for g, (value, line) in enumerate(grp.groupby(line_key, sort=True)):
+            for metric, tier in sweep_tiers(grp, "_compliance"):
+                sub = line[line["metric"] == metric].sort_values(param)
+                if not len(sub):
+                    continue
+                x, y = sub[param], sub["mean"] * 100
+                e = sub["ci95_half_width"].fillna(0) * 100
+                ax.plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
+                        label=f"{tier} ({line_key}={value})")  # fmt: skip
+                ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+        ax.set_title(", ".join(f"{k}={v}" for k, v in facet.items()), fontsize=8)
+        ax.set_xlabel(param, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(shown) :]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("within target (%, 95 % CI)")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    more = f" (first {len(shown)} of {len(panels)} panels)" if len(panels) > len(shown) else ""
+    fig.suptitle(title + more)
+    fig.tight_layout()
+    return fig
+
+
+def tick_text(value) -> str:
+    """A varied value as a tick label: 4 significant digits (Latin-hypercube values carry 16)."""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
 def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str):
     """Mean of one metric over a two-key grid."""
     sub = points[points["metric"] == metric].pivot_table(index=y, columns=x, values="mean")
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-    im = ax.imshow(sub.to_numpy() * 100, cmap="viridis", origin="lower", aspect="auto",
-                   vmin=0, vmax=100)  # fmt: skip
-    ax.set_xticks(range(len(sub.columns)), [str(c) for c in sub.columns])
-    ax.set_yticks(range(len(sub.index)), [str(i) for i in sub.index])
-    for (i, j), v in np.ndenumerate(sub.to_numpy() * 100):
-        ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white", fontsize=8)
+    values = sub.to_numpy() * 100
+    finite = values[np.isfinite(values)]
+    # The colour scale spans the values drawn (5-13 % is not one colour on a 0-100 scale).
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 100.0)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    im = ax.imshow(values, cmap="viridis", origin="lower", aspect="auto", vmin=low, vmax=high)
+    ax.set_xticks(range(len(sub.columns)), [tick_text(c) for c in sub.columns])
+    ax.set_yticks(range(len(sub.index)), [tick_text(i) for i in sub.index])
+    middle = (low + high) / 2
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.1f}" if high - low < 10 else f"{v:.0f}", ha="center", va="center",
+                color="white" if v < middle else "black", fontsize=8)  # fmt: skip
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis import plots
@@ -59,7 +60,7 @@ def sweep_figures(folder: Path | results.SweepResults) -> dict[str, Figure]:
     points, varied, name = sweep.points, sweep.varied, sweep.name
     figures = {}
     for param in varied:
-        others = [v for v in varied if v != param] if len(varied) == 2 else []
+        others = [v for v in varied if v != param]  # lines by the next key, facets by the rest
         figures[f"compliance_vs_{param}"] = plots.sweep_compliance(
             points, param, others, f"{name}: compliance against {param}"
         )
@@ -95,6 +96,59 @@ def write_figures(figures: dict[str, Figure], out: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------- HTML
+_CAPTIONS = {
+    "response_ecdf": (
+        "Time to each tier of help",
+        "Share of the incidents each tier counts that were helped within t minutes, each tier "
+        "on its own clock, with the range over replications; dotted lines mark the targets. "
+        "Never: incidents a tier never reached keep its curve below 100 %; the gap left at "
+        "the right edge is the share never reached.",
+    ),
+    "by_kind": (
+        "By incident kind",
+        "Time to each tier for the incidents it reached, by kind: a violin, or the points "
+        "themselves where fewer than 10 were reached; times past 30 minutes are drawn at 30. "
+        "Never is not a time: beside each kind, the incidents the tier counts (n) and the "
+        "share it never reached.",
+    ),
+    "hour_profile": (
+        "By hour of day",
+        "Bars: incidents per hour of day (mean over days and replications). Lines: median "
+        "time to each tier by the hour the incident happened; an hour whose median is never "
+        "(more than half never reached) is left out of its line.",
+    ),
+    "city_map": (
+        "Where",
+        "Median time to first help by cell, with police stations and MEU sites. A cell with "
+        "few incidents has a noisy median.",
+    ),
+}
+
+
+def figure_caption(name: str) -> tuple[str, str]:
+    """(heading, caption) of a report figure: what it shows and how to read never."""
+    if name in _CAPTIONS:
+        return _CAPTIONS[name]
+    if name.startswith("compliance_vs_"):
+        param = name.removeprefix("compliance_vs_")
+        return (
+            f"Compliance against {param}",
+            f"Mean share of counted incidents helped within the target, each tier on its own "
+            f"clock, over replications with 95 % bands, against {param}; one line per value "
+            "of the next varied key and, with three or more varied keys, one panel per "
+            "combination of the others. Incidents never reached count as not within the "
+            "target. The P90 panel leaves out points where more than 10 % were never reached.",
+        )
+    if name.startswith("heatmap_"):
+        metric = name.removeprefix("heatmap_")
+        return (
+            f"{metric.replace('_', ' ')} over the grid",
+            "Mean over replications at each grid point, in %; the colour scale spans the "
+            "values shown. Never reached counts as not within the target.",
+        )
+    return name.replace("_", " "), ""
+
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
@@ -102,6 +156,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 pre { background: #f7f7f7; padding: 1em; overflow: auto; font-size: 0.8em; }
+figure { margin: 1.5em 0; } figcaption { font-size: 0.9em; color: #444; max-width: 900px; }
 """
 
 
@@ -163,9 +218,10 @@ def html_report(folder: Path) -> str:
              f"</head><body><h1>jiefang report: {html.escape(name)}</h1>"]  # fmt: skip
     if isinstance(opened, results.RunResults):
         parts.append(
-            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Times"
-            " from occurrence; compliance = share within 1 / 3 / 5 minutes; mean over"
-            " replications with 95 % confidence half-width.</p>"
+            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Each"
+            " tier is timed on its own clock (named in the table); compliance = share of the"
+            " incidents the tier counts helped within its target, never reached counting as"
+            " not within it; mean over replications with its 95 % interval.</p>"
         )
         parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
     else:
@@ -173,12 +229,76 @@ def html_report(folder: Path) -> str:
         parts.append("<h2>Compliance by sweep point</h2>" + _points_table(opened.points))
     parts.append("<h2>Figures</h2>")
     for fig_name, fig in figures_for(opened).items():
-        parts.append(f"<h3>{html.escape(fig_name.replace('_', ' '))}</h3>"
+        heading, caption = figure_caption(fig_name)
+        parts.append(f"<figure><h3>{html.escape(heading)}</h3>"
                      f"<img alt='{html.escape(fig_name)}' "
-                     f"src='data:image/png;base64,{_png_data(fig)}'>")  # fmt: skip
+                     f"src='data:image/png;base64,{_png_data(fig)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
     scenario = manifest.get("scenario") or manifest.get("base_scenario")
     parts.append("<h2>Scenario</h2><pre>" + html.escape(json.dumps(scenario, indent=2)) + "</pre>")
     rest = {k: v for k, v in manifest.items() if k not in ("scenario", "base_scenario")}
     parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(rest, indent=2)) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def is_compare_folder(folder: Path) -> bool:
+    """A folder written by ``jiefang compare`` (its manifest says so)."""
+    try:
+        meta = results.read_manifest(Path(folder))
+    except results.ResultsError:
+        return False
+    return isinstance(meta.get("compare"), dict)
+
+
+def compare_report(folder: Path) -> str:
+    """One self-contained HTML page of a ``jiefang compare`` folder: its table (compliance in
+    %, times in minutes, differences with their 95 % intervals) and its overlaid ECDFs. The
+    files are checked against the SHA-256 the manifest holds."""
+    folder = Path(folder)
+    meta = results.read_manifest(folder)
+    files = meta.get("files") or {}
+    data = {}
+    for name in ("compare", "compare_ecdf"):
+        entry = files.get(name)
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise results.ResultsError(f"{folder / 'manifest.json'}: {name} is not listed")
+        data[name] = results.verified(folder / Path(entry["path"]).name, str(entry.get("sha256")))
+    table = pd.read_csv(io.BytesIO(data["compare"]))
+    info = meta["compare"]
+    labels = info.get("labels") or ["A", "B"]
+    how = (
+        "paired by replication (same incidents)" if info.get("paired") else "independent (Welch t)"
+    )
+    rows = []
+    for r in table.itertuples(index=False):
+        pct = r.metric == "compliance"
+        scale, unit = (100.0, " pp") if pct else (1 / 60, " min")
+
+        def show(v: float, pct: bool = pct, scale: float = scale) -> str:
+            if not np.isfinite(v):
+                return "never"
+            return f"{v * scale:.1f} %" if pct else f"{v * scale:.2f} min"
+
+        half = "" if not np.isfinite(r.ci95_half_width) else f" ± {r.ci95_half_width * scale:.2f}"
+        diff = "-" if not np.isfinite(r.difference) else f"{r.difference * scale:+.2f}{half}{unit}"
+        metric = {"compliance": "compliance", "p50_s": "P50", "p90_s": "P90"}.get(
+            r.metric, r.metric
+        )
+        rows.append([r.tier, metric, show(r.a), show(r.b), diff])
+    title = f"{labels[0]} against {labels[1]}"
+    image = base64.b64encode(data["compare_ecdf"]).decode()
+    return "\n".join([
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>jiefang compare: {html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><h1>jiefang compare: {html.escape(title)}</h1>",
+        f"<p>B - A, {html.escape(how)}; A = {html.escape(str(info.get('a')))}, "
+        f"B = {html.escape(str(info.get('b')))}. Never: more than that share of incidents "
+        "never reached the tier.</p>",
+        _html_table(["tier", "metric", "A", "B", "B - A (95 % CI)"], rows),
+        "<figure><h3>Time to each tier, both runs</h3>"
+        f"<img alt='compare_ecdf' src='data:image/png;base64,{image}'><figcaption>Share of "
+        "counted incidents helped within t minutes, A dashed, B solid; the gap left below "
+        "100 % is the share never reached.</figcaption></figure>",
+        "</body></html>",
+    ])  # fmt: skip

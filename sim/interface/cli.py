@@ -104,6 +104,14 @@ def _run_out_path(text: str) -> Path:
     return Path(text) if text == "" else _out_path(text)
 
 
+def _add_spec(text: str) -> tuple[str, int]:
+    """``KIND=N``: what to add and how many."""
+    kind, sep, count = text.partition("=")
+    if not sep or not kind:
+        raise argparse.ArgumentTypeError(f"expected KIND=N (e.g. meus=20), got {_show_arg(text)}")
+    return kind, _bounded(1, 1_000_000, "units to add")(count)
+
+
 def _in_path(text: str) -> Path:
     if not text:
         raise argparse.ArgumentTypeError("expected a file path, got an empty string")
@@ -214,6 +222,43 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--port", type=_bounded(1, 65535, "a TCP port"), default=8765,
                       help="port (default 8765)")  # fmt: skip
 
+    opt = sub.add_parser(
+        "optimize",
+        help="where the next units go: MCLP placement judged by simulation",
+        description="Place N new units on the layout of --seed (MCLP with PySAL spopt on "
+        "HiGHS), then judge the placement by simulation against the base and random "
+        "placements of the same budget, paired over replications. Writes placement.csv, "
+        "placement.geojson, optimised.yaml (runnable with `jiefang run`), evaluation.csv, "
+        "per_replication.csv, placement.png and manifest.json (docs/planning.md).",
+    )
+    opt.add_argument("scenario", type=_in_path, help="scenario YAML file")
+    opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N",
+                     help="what to add: meus=N (police_posts and volunteers: not yet)")  # fmt: skip
+    opt.add_argument("--objective", choices=["mutual", "self", "police", "joint"],
+                     default="mutual", help="tier whose coverage is maximised (default mutual; "
+                     "joint: self and mutual together)")  # fmt: skip
+    opt.add_argument("--method", choices=["mclp", "sim"], default="mclp",
+                     help="mclp (default), or sim: MCLP then swaps kept when simulation "
+                     "says they help (held-out replications)")  # fmt: skip
+    opt.add_argument("--search-evaluations", type=_bounded(1, 100_000, "placements"),
+                     default=40, help="--method sim: placements simulated (40)")  # fmt: skip
+    opt.add_argument("--search-replications", type=_bounded(1, 10_000, "replications"),
+                     default=4, help="--method sim: replications a placement (4)")  # fmt: skip
+    opt.add_argument("--seed", type=_non_negative_int, default=0,
+                     help="base seed; its layout 0 is planned on (default 0)")  # fmt: skip
+    opt.add_argument("--candidates", type=_in_path, default=None, metavar="FILE",
+                     help="candidate sites: CSV (col,row or x_m,y_m) or GeoJSON points in "
+                     "scenario metres (default: populated cells of the MEU site uses)")  # fmt: skip
+    opt.add_argument("--replications", "-r", type=_bounded(2, 10_000, "paired intervals"),
+                     default=10, help="replications per arm (default 10)")  # fmt: skip
+    opt.add_argument("--random-arms", type=_bounded(0, 100, "comparison arms"), default=5,
+                     help="random placements of the same budget (default 5)")  # fmt: skip
+    opt.add_argument("--out", type=_run_out_path, default=None,
+                     help="output folder (default results/optimize/<scenario>-<kind>-<N>)",
+                     )  # fmt: skip
+    opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
+    _add_budget(opt)
+
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
     report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
@@ -240,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "view":
             return cmd_view(args)
+        if args.command == "optimize":
+            return cmd_optimize(args)
     except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -392,17 +439,31 @@ def cmd_compare(args) -> int:
     # Folder names make the default output folder: slugs, so it stays under results/compare.
     out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
     ensure_folder(out)
+    from sim.analysis.report import is_compare_folder
+    from sim.experiment.store import OutputError
+
+    if (out / "manifest.json").exists() and not is_compare_folder(out):
+        raise OutputError(f"{out}: holds another kind of results (its manifest.json is not "
+                          "a compare manifest); choose a new folder")  # fmt: skip
     write_csv(table, out / "compare.csv")
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    from sim.experiment.store import sha256, write_json
+
+    write_json({"compare": {"a": str(args.a), "b": str(args.b), "labels": list(labels),
+                            "paired": bool(paired)},
+                "files": {n: {"path": f"{n}.{ext}", "sha256": sha256(out / f"{n}.{ext}")}
+                          for n, ext in (("compare", "csv"), ("compare_ecdf", "png"))}},
+               out / "manifest.json")  # fmt: skip
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
-    print(f"  {'tier':<7} {'metric':<11} {'A':>9} {'B':>9}   B - A (95% CI)")
+    print(f"  {'tier':<7} {'metric':<14} {'A':>9} {'B':>9}   B - A (95% CI)")
     for row in table.itertuples(index=False):
         scale, unit = (100, " pp") if row.metric == "compliance" else (1 / 60, " min")
+        shown = _METRIC_LABELS.get(row.metric, row.metric)
         half = "" if np.isnan(row.ci95_half_width) else f" ± {row.ci95_half_width * scale:.2f}"
         diff = ("-" if not np.isfinite(row.difference)
                 else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
-        print(f"  {row.tier:<7} {row.metric:<11} {_num(row.a * scale)} {_num(row.b * scale)}"
+        print(f"  {row.tier:<7} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
               f"   {diff}")  # fmt: skip
     print(f"results in {out}/")
     return EXIT_OK
@@ -444,19 +505,141 @@ def cmd_view(args) -> int:
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
 
 
+#: How compare prints each metric: compliance in %, times in minutes (the table keeps seconds).
+_METRIC_LABELS = {"compliance": "compliance, %", "p50_s": "P50, min", "p90_s": "P90, min"}
+
+
 def _num(value: float) -> str:
     return f"{'never':>9}" if math.isinf(value) else f"{value:9.2f}"
 
 
 def cmd_report(args) -> int:
-    from sim.analysis.report import html_report
+    from sim.analysis.report import compare_report, html_report, is_compare_folder
     from sim.experiment.store import atomic_write_bytes, check_replaceable
 
+    if is_compare_folder(args.results):  # a `jiefang compare` folder: its table and figure
+        out = args.out or args.results / "report.html"
+        check_replaceable(out)
+        atomic_write_bytes(out, compare_report(args.results).encode("utf-8"))
+        print(f"report: {out}")
+        return EXIT_OK
     folder = _results_folder(args.results)
     out = args.out or folder / "report.html"
     check_replaceable(out)  # before the work of drawing: a device or link is never replaced
     atomic_write_bytes(out, html_report(folder).encode("utf-8"))
     print(f"report: {out}")
+    return EXIT_OK
+
+
+def cmd_optimize(args) -> int:
+    from datetime import UTC, datetime
+
+    from tqdm import tqdm
+
+    from sim.analysis.plots import save_figure
+    from sim.experiment.store import (
+        RunFolder,
+        atomic_write_bytes,
+        environment,
+        safe_name,
+        sha256,
+        write_csv,
+        write_json,
+    )
+    from sim.model.config import load_scenario
+    from sim.planning.plan import PlanRequest, check_request, plan_placement
+
+    budget = _budget(args)
+    scenario = load_scenario(args.scenario, budget=budget)
+    kind, count = args.add
+    req = PlanRequest(kind=kind, budget=count, objective=args.objective, method=args.method,
+                      seed=args.seed, replications=args.replications,
+                      random_arms=args.random_arms,
+                      search_replications=args.search_replications,
+                      search_evaluations=args.search_evaluations,
+                      candidates_file=args.candidates and str(args.candidates))  # fmt: skip
+    check_request(scenario, req)
+    if kind == "meus":
+        from sim.extras import require
+
+        require("plan")
+        grown = scenario.with_changes({"meus.count": scenario.meus.count + count})
+        runs = args.replications * (2 + args.random_arms)
+        if args.method == "sim":
+            runs += args.search_evaluations * args.search_replications
+        _check_run_budget(grown, runs, args.scenario, budget)
+    name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
+    out = args.out or Path("results") / "optimize" / name
+    with RunFolder(out) as staging:
+        started = time.perf_counter()
+        total = args.replications * (2 + args.random_arms)
+        if args.method == "sim":
+            total += args.search_evaluations * args.search_replications
+        bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
+                   desc=f"{scenario.name} +{count} {kind}", file=sys.stderr)  # fmt: skip
+
+        def say(line: str) -> None:
+            if not args.quiet:
+                bar.write(f"jiefang optimize: {line}", file=sys.stderr)
+
+        result = plan_placement(scenario, req, say=say, tick=lambda: bar.update(1))
+        bar.close()
+        elapsed = time.perf_counter() - started
+        from sim.planning import report
+
+        table = report.placement_table(result)
+        files = {
+            "placement": staging / "placement.csv",
+            "placement_geojson": staging / "placement.geojson",
+            "optimised": staging / "optimised.yaml",
+            "evaluation": staging / "evaluation.csv",
+            "per_replication": staging / "per_replication.csv",
+            "figure": staging / "placement.png",
+        }
+        write_csv(table, files["placement"])
+        write_json(report.placement_geojson(result, table), files["placement_geojson"])
+        text = report.optimised_yaml(result, args.scenario, out)
+        atomic_write_bytes(files["optimised"], text.encode("utf-8"))
+        write_csv(result.evaluation, files["evaluation"])
+        write_csv(result.per_replication, files["per_replication"])
+        save_figure(report.figure(result), files["figure"])
+        problem, solution = result.problem, result.solution
+        meta = {
+            "optimize": {
+                "source_file": str(args.scenario), "kind": kind, "added": count,
+                "objective": args.objective, "method": args.method, "seed": args.seed,
+                "replications": args.replications, "random_arms": args.random_arms,
+                "objective_tiers": list(problem.tiers),
+                "candidate_cells": int(result.candidates.size),
+                "demand_per_day": problem.total_per_day,
+                "covered_by_base_per_day": problem.base_per_day,
+                "covered_by_new_per_day": solution.covered_per_day,
+                "mclp_objective": solution.objective, "mclp_status": solution.status,
+                "mclp_rows": int(problem.weights.size), "mclp_columns": int(problem.columns.size),
+                "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+                "search": None if result.search is None else result.search.__dict__,
+                "wall_time_s": round(elapsed, 3),
+                "scenario": result.optimised.model_dump(mode="json"),
+            },
+            "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+            "environment": environment(),
+            "command": sys.argv,
+            "files": {k: {"path": p.name, "sha256": sha256(p)} for k, p in files.items()},
+        }  # fmt: skip
+        write_json(meta, staging / "manifest.json")
+    if not args.quiet:
+        share = solution.covered_per_day / max(problem.total_per_day, 1e-300)
+        how = f"MCLP {solution.status.lower()}"
+        if result.search is not None:
+            how += f", then {result.search.accepted} swaps by simulation"
+        print(f"{scenario.name}: +{count} {kind} (objective {args.objective}, {how}): the "
+              f"MCLP sites cover {share:.1%} more of the {args.objective} demand; "
+              f"{elapsed:.1f} s")  # fmt: skip
+        print(f"compliance by arm, {args.replications} replications on layout 0 of seed "
+              f"{args.seed}; in brackets: minus base, pp, paired 95 % CI")  # fmt: skip
+        print(report.summary_text(result))
+        print(f"results in {out}/; run the plan: jiefang run {out}/optimised.yaml "
+              f"--seed {args.seed}")  # fmt: skip
     return EXIT_OK
 
 

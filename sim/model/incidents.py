@@ -157,9 +157,7 @@ def _draw(
     cell = np.zeros(n, np.int64)
     for k, name in enumerate(kind_names):
         at = kind == k
-        weights = (city.population * _land_weight(cfg, name, city.land_use)).reshape(-1)
-        if weights.sum() <= 0:
-            weights = (city.bank >= 0).reshape(-1).astype(float)
+        weights = kind_cell_weights(cfg, name, city)
         cdf = np.cumsum(weights) / weights.sum()
         cell[at] = np.minimum(np.searchsorted(cdf, u_cell[at], side="right"), cdf.size - 1)
     s = city.cell_size_m
@@ -189,6 +187,16 @@ def _draw(
         self_rescue_delay_s=cfg.self_rescue_delay.quantile(u_self),
         call_handling_u=u_110,
     )
+
+
+def kind_cell_weights(cfg: IncidentsConfig, kind: str, city: City) -> np.ndarray:
+    """Relative chance that an incident of ``kind`` falls in each cell (flat, row-major):
+    residents times the kind's land-use weight, or uniform over land where that is all 0.
+    The incident stream draws cells by these weights; planning reads them as demand."""
+    weights = (city.population * _land_weight(cfg, kind, city.land_use)).reshape(-1)
+    if weights.sum() <= 0:
+        weights = (city.bank >= 0).reshape(-1).astype(float)
+    return weights
 
 
 def _land_weight(cfg: IncidentsConfig, kind: str, land_use: np.ndarray) -> np.ndarray:
