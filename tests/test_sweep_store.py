@@ -214,6 +214,34 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _is_worker(pid: int, driver_cmdline: bytes) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return cmdline == driver_cmdline or b"spawn_main" in cmdline
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_workers_do_not_hold_the_folder_lock(tmp_path):
+    import multiprocessing
+
+    lock = FolderLock(tmp_path / ".lock", "out").__enter__()
+    fork = multiprocessing.get_context("fork")
+    running = fork.Event()
+    worker = fork.Process(target=lambda: (running.set(), time.sleep(60)))
+    worker.start()  # a sweep worker, forked while the driver holds the lock
+    try:
+        assert running.wait(30)
+        os.close(lock.fd)  # the driver dies (SIGKILL: its descriptors close, the file stays)
+        with FolderLock(tmp_path / ".lock", "out"):  # the resumed sweep gets the folder
+            pass
+    finally:
+        worker.kill()
+        worker.join()
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -236,8 +264,9 @@ def test_workers_die_with_the_driver(tmp_path):
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = [k for k in _children(driver.pid)
-                   if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]  # fmt: skip
+        # Workers are forked from the driver (its command line) or spawned (spawn_main).
+        own = Path(f"/proc/{driver.pid}/cmdline").read_bytes()
+        workers = [k for k in _children(driver.pid) if _is_worker(k, own)]
         time.sleep(0.1)
     assert len(workers) == 2, "the workers did not start"
     os.kill(driver.pid, signal.SIGKILL)
