@@ -45,6 +45,7 @@ class TaskResult:
     incidents_parquet: bytes | None  # the per-incident partition; None when the run raised
     error: str | None
     wall_s: float
+    pid: int = 0  # the process that ran it (workers stay alive: a few pids per sweep)
 
 
 def run_task(task: Task) -> TaskResult:
@@ -65,7 +66,7 @@ def run_task(task: Task) -> TaskResult:
         run_record(task, error, wall_s, incidents), incidents
     )
     return TaskResult(task.key, task.point_id, task.replication, record, record_parquet,
-                      incidents_parquet, error, wall_s)  # fmt: skip
+                      incidents_parquet, error, wall_s, os.getpid())  # fmt: skip
 
 
 def sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
