@@ -98,7 +98,10 @@ def modelled_scaling(seq_cpu: float, driver: float, worker: float, cores: int = 
     core, in parallel with them. The wall time per run is at least each of: a worker's share
     (worker / w), the driver's (driver: the driver-bound limit, 1 / driver runs per second),
     and all CPU over the cores ((worker + driver) / cores). Efficiency is against
-    ``seq_cpu``, the CPU per run of the in-process sweep."""
+    ``seq_cpu``, the CPU per run of the in-process sweep; a worker is taken to cost at least
+    that (on a loaded host a worker can measure cheaper, which would model an efficiency
+    above 1)."""
+    worker = max(worker, seq_cpu)
     rows = []
     for w in (1, 2, 4, 8, 16):
         per_run = max(worker / w, driver, (worker + driver) / cores)
