@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +135,12 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
                         points, paired, tuple(notices))  # fmt: skip
 
 
-def _store_results(results, store: SweepStore, todo: int, progress) -> tuple[dict[str, dict], int]:
+def _store_results(
+    results: Iterable[executors.TaskResult],
+    store: SweepStore,
+    todo: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, dict], int]:
     """Write each run as it lands, flushing to disk once per batch; returns the records
     stored (by key) and the number of failed runs."""
     fresh: dict[str, dict] = {}
