@@ -340,3 +340,57 @@ def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_p
     resumed = run_sweep(load_sweep(path), out)  # space again: finish the rest
     assert resumed.skipped == len(kept)
     assert (out / "runs.parquet").read_bytes() == (clean / "runs.parquet").read_bytes()
+
+
+# ---------------------------------------------------------------- a run's metrics, in workers
+TIER_TABLES = [
+    None,
+    [
+        {"name": "police", "target_s": 600, "responders": ["police"], "clock": "alert"},
+        {
+            "name": "alpha",
+            "target_s": 300,
+            "responders": ["volunteer", "meu_team"],
+            "scope": "all",
+            "incidents": "all",
+        },
+        {
+            "name": "onsite",
+            "target_s": 120,
+            "responders": ["meu_staff", "volunteer_on_site"],
+            "scope": "on_scene",
+        },
+        {
+            "name": "disp",
+            "target_s": 400,
+            "responders": ["police"],
+            "clock": "dispatch",
+            "incidents": "routine",
+        },
+    ],
+    [{"name": "instant", "target_s": 0.001, "responders": ["police"]}],
+]
+
+
+@pytest.mark.parametrize("tiers", TIER_TABLES)
+def test_run_metrics_equal_the_per_replication_table(monkeypatch, tiers):
+    """A sweep run's metrics are computed straight from the columns (issue 13); they equal
+    the own-clock rows of per_replication, bit for bit and in the same order, also for a
+    tier that counts nothing and a run whose incidents are all in the warm-up."""
+    import math
+
+    from sim.experiment import outcome
+    from sim.experiment.runner import run_one
+
+    base = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml").base
+    sc = base.with_changes({"horizon_hours": 30, "warmup_hours": 2, **({"tiers": tiers}
+                                                                       if tiers else {})})  # fmt: skip
+    incidents, _ = run_one(sc, 5, 1)
+    for inc in (incidents, incidents.assign(in_warmup=True)):
+        fast = outcome.run_metrics(inc, sc.tiers)
+        with monkeypatch.context() as m:
+            m.setattr(outcome, "_own_clock_metrics", lambda *a: None)  # per_replication
+            slow = outcome.run_metrics(inc, sc.tiers)
+        assert list(fast) == list(slow)
+        assert all(fast[k] == slow[k] or (math.isnan(fast[k]) and math.isnan(slow[k]))
+                   for k in fast)  # fmt: skip

@@ -191,6 +191,72 @@ def test_cli_says_what_it_repaired(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+# ---------------------------------------------------------------- kills at every write step
+def _sweep_killed_at(step: int, path: Path, out: Path, workers: int) -> None:
+    """In a forked child: run the sweep, SIGKILLed at its ``step``-th write step (each file
+    stored and each batched sync counts), with a sync every 2 runs."""
+    import sim.experiment.batch as batch
+    import sim.experiment.store as store
+
+    store._steps = 0
+    os.environ["JIEFANG_KILL_AT"] = str(step)
+    batch.SYNC_EVERY_RUNS = 2
+    run_sweep(load_sweep(path), out, workers=workers)
+    os._exit(0)
+
+
+def _kill_then_resume(tmp_path: Path, path: Path, want: dict, workers: int, step: int) -> bool:
+    """Kill a sweep at ``step``, resume it here and check it against ``want``; False when
+    the sweep finished before reaching ``step``."""
+    import multiprocessing
+
+    out = tmp_path / f"w{workers}-step{step}"
+    child = multiprocessing.get_context("fork").Process(
+        target=_sweep_killed_at, args=(step, path, out, workers)
+    )
+    child.start()
+    child.join(120)
+    if child.exitcode == 0:
+        return False
+    assert child.exitcode == -signal.SIGKILL, (workers, step, child.exitcode)
+    stored = list((out / "runs").glob("*.parquet")) if (out / "runs").exists() else []
+    resumed = run_sweep(load_sweep(path), out)
+    assert resumed.skipped == len(stored), (workers, step)  # every stored run kept
+    assert tables(out) == want, (workers, step)
+    assert not list(out.rglob(".*.tmp")), (workers, step)
+    return True
+
+
+#: 6 runs x 2 files (partition, record), a sync after every 2 runs, 3 tables and the
+#: manifest: 19 write steps. Step 4 is the record of run 2, 5 the sync, 6 run 3's partition.
+WRITE_STEPS = 19
+SIX_RUNS = "{police.units: [1, 2, 3]}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_sigkill_around_a_batch_sync_then_resume(tmp_path):
+    """Durable writes are batched (one sync per few runs): a kill just before, at or just
+    after a batch's sync, or among the final tables, loses no stored run, and the resumed
+    sweep equals an uninterrupted one byte for byte."""
+    path = write(tmp_path / "s", SIX_RUNS, reps=2)
+    want = fresh(path)
+    for step in (4, 5, 6, 17):
+        assert _kill_then_resume(tmp_path, path, want, 1, step)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_at_every_write_step_then_resume(tmp_path, workers):
+    path = write(tmp_path / "s", SIX_RUNS, reps=2)
+    want = fresh(path)
+    killed = [n for n in range(1, WRITE_STEPS + 2)
+              if _kill_then_resume(tmp_path, path, want, workers, n)]  # fmt: skip
+    assert killed == list(range(1, WRITE_STEPS + 1))  # every step, and then it finishes
+
+
 # ---------------------------------------------------------------- class 12: concurrency
 def test_second_sweep_into_a_locked_folder_is_refused(tmp_path, capsys):
     path = write(tmp_path / "s", GRID)
@@ -219,6 +285,34 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _is_worker(pid: int, driver_cmdline: bytes) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return cmdline == driver_cmdline or b"spawn_main" in cmdline
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_forked_workers_do_not_hold_the_folder_lock(tmp_path):
+    import multiprocessing
+
+    lock = FolderLock(tmp_path / ".lock", "out").__enter__()
+    fork = multiprocessing.get_context("fork")
+    running = fork.Event()
+    worker = fork.Process(target=lambda: (running.set(), time.sleep(60)))
+    worker.start()  # a sweep worker, forked while the driver holds the lock
+    try:
+        assert running.wait(30)
+        os.close(lock.fd)  # the driver dies (SIGKILL: its descriptors close, the file stays)
+        with FolderLock(tmp_path / ".lock", "out"):  # the resumed sweep gets the folder
+            pass
+    finally:
+        worker.kill()
+        worker.join()
+
+
 def _alive(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -242,8 +336,9 @@ def test_workers_die_with_the_driver(tmp_path):
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and len(workers) < 2:
-        workers = [k for k in _children(driver.pid)
-                   if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]  # fmt: skip
+        # Workers are forked from the driver (its command line) or spawned (spawn_main).
+        own = Path(f"/proc/{driver.pid}/cmdline").read_bytes()
+        workers = [k for k in _children(driver.pid) if _is_worker(k, own)]
         time.sleep(0.1)
     assert len(workers) == 2, "the workers did not start"
     os.kill(driver.pid, signal.SIGKILL)

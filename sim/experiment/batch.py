@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import mean_ci, per_replication
+from sim.analysis.metrics import mean_ci
 from sim.analysis.stats import welch_difference
 from sim.experiment import executors
+from sim.experiment.outcome import METRICS, run_metrics  # noqa: F401  (re-exported)
 from sim.experiment.store import (
     FolderLock,
     SweepStore,
@@ -27,7 +28,10 @@ from sim.experiment.store import (
 )
 from sim.experiment.sweep import Sweep, Task
 
-METRICS = ("compliance", "p50_s", "p90_s", "p95_s")
+#: Runs stored between two flushes to disk (or fewer, see SYNC_EVERY_S): a machine crash
+#: costs at most this batch of runs, found damaged or missing on resume and run again.
+SYNC_EVERY_RUNS = 32
+SYNC_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,42 +44,6 @@ class SweepOutcome:
     points: pd.DataFrame
     paired: pd.DataFrame
     notices: tuple[str, ...] = ()  # damage found and repaired on the way, for the user
-
-
-def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
-    """One run's headline metrics: ``<tier>_<metric>`` for every tier on its own clock, plus
-    counts (real incidents, probes, the share never reported)."""
-    counted = incidents[~incidents["in_warmup"]]
-    out: dict[str, float] = {
-        "incidents": float((~counted["probe"]).sum()),
-        "probes": float(counted["probe"].sum()),
-        "never_reported_share": float(counted["alerted_s"].isna().mean())
-        if len(counted)
-        else np.nan,
-        "open_share": float((counted["status"] == "open").mean()) if len(counted) else np.nan,
-    }
-    table = per_replication(incidents.assign(replication=0), tiers)
-    for row in table[table["own_clock"]].itertuples(index=False):
-        for metric in METRICS:
-            value = getattr(row, metric)
-            if not (row.tier == "joint" and metric != "compliance"):
-                out[f"{row.tier}_{metric}"] = float(value)
-    return out
-
-
-def _record(task: Task, result: executors.TaskResult) -> dict:
-    record = {
-        "key": task.key,
-        "point_id": task.point_id,
-        "replication": task.replication,
-        "seed": task.seed,
-        "status": "ok" if result.error is None else "error",
-        "error": result.error or "",
-        "wall_s": result.wall_s,
-    }
-    if result.incidents is not None:
-        record.update(run_metrics(result.incidents, task.scenario.tiers))
-    return record
 
 
 def run_sweep(
@@ -132,20 +100,13 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
         results = executors.local_processes(pending, workers)
     else:
         results = executors.sequential(pending)
-    failed = 0
-    for n, result in enumerate(results, start=1):
-        task = by_key[result.key]
-        if result.incidents is not None:
-            result.incidents.insert(0, "point_id", task.point_id)
-        store.save(result.key, _record(task, result), result.incidents)
-        failed += result.error is not None
-        if result.error is None:
-            done.add(result.key)
-        if progress is not None:
-            progress(n, len(pending))
-    # The dataset holds exactly this sweep's runs, with this sweep's point ids.
-    store.publish({k: t.point_id for k, t in by_key.items()}, done & set(by_key))
-    runs, points, paired = sweep_tables(sweep, store)
+    fresh, failed = _store_results(results, store, len(pending), progress)
+    done |= {k for k, record in fresh.items() if record["status"] == "ok"}
+    # The dataset holds exactly this sweep's runs, with this sweep's point ids (the runs
+    # stored just now carry them already).
+    store.publish({k: t.point_id for k, t in by_key.items()}, done & set(by_key),
+                  labelled=set(fresh))  # fmt: skip
+    runs, points, paired = sweep_tables(sweep, store, tasks, fresh)
     files = {}
     for name, table in (("runs", runs), ("points", points), ("paired", paired)):
         data = parquet_bytes(table)
@@ -174,22 +135,52 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
                         points, paired, tuple(notices))  # fmt: skip
 
 
-def sweep_tables(sweep: Sweep, store: SweepStore):
-    """runs (one row per run), points (long: point x metric) and paired differences."""
-    tasks = sweep.tasks()
-    records = store.records(sorted({t.key for t in tasks}))
+def _store_results(
+    results: Iterable[executors.TaskResult],
+    store: SweepStore,
+    todo: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, dict], int]:
+    """Write each run as it lands, flushing to disk once per batch; returns the records
+    stored (by key) and the number of failed runs."""
+    fresh: dict[str, dict] = {}
+    failed = 0
+    synced = time.monotonic()
+    try:
+        for n, result in enumerate(results, start=1):
+            store.put(result.key, result.record_parquet, result.incidents_parquet)
+            fresh[result.key] = result.record
+            failed += result.error is not None
+            if store.unsynced >= SYNC_EVERY_RUNS or time.monotonic() - synced >= SYNC_EVERY_S:
+                store.sync()
+                synced = time.monotonic()
+            if progress is not None:
+                progress(n, todo)
+    finally:
+        store.sync()  # what was stored stays stored, also when the sweep stops on an error
+    return fresh, failed
+
+
+def sweep_tables(
+    sweep: Sweep,
+    store: SweepStore,
+    tasks: list[Task] | None = None,
+    fresh: dict[str, dict] | None = None,
+):
+    """runs (one row per run), points (long: point x metric) and paired differences.
+
+    ``tasks``: ``sweep.tasks()`` when the caller has them; ``fresh``: records of runs just
+    stored, by key, used as they are instead of being read back."""
+    tasks = sweep.tasks() if tasks is None else tasks
+    records = store.records(sorted({t.key for t in tasks}), fresh or {})
     if records.empty:
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    records = records.set_index("key")
+    dropped = ["point_id", "replication", "seed", "wall_s", "incidents_sha256"]
+    by_key = records.set_index("key").drop(columns=dropped, errors="ignore").to_dict("index")
     values = {p.point_id: p.values for p in sweep.points}
-    rows = []
-    for t in tasks:
-        if t.key not in records.index:
-            continue
-        rec = records.loc[t.key].drop(["point_id", "replication", "seed", "wall_s",
-                                       "incidents_sha256"], errors="ignore").to_dict()  # fmt: skip
-        rows.append({"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
-                     "seed": t.seed, "key": t.key, **rec})  # fmt: skip
+    rows = [{"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
+             "seed": t.seed, "key": t.key, **by_key[t.key]}
+            for t in tasks if t.key in by_key]  # fmt: skip
     runs = pd.DataFrame(rows).sort_values(["point_id", "replication"], kind="stable")
     runs = runs.reset_index(drop=True)
     metric_cols = [c for c in runs.columns if c.endswith(METRICS) or c in ("incidents",
@@ -199,11 +190,11 @@ def sweep_tables(sweep: Sweep, store: SweepStore):
 
 def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.DataFrame:
     ok = runs[runs["status"] == "ok"]
+    block = _by_metric(ok, metrics)
     rows = []
-    for point_id, grp in ok.groupby("point_id", sort=True):
-        first = grp.iloc[0]
-        for metric in metrics:
-            values = grp[metric].to_numpy(dtype=float)
+    for point_id, where in _point_rows(ok):
+        first = ok.iloc[where[0]]
+        for metric, values in zip(metrics, block[:, where], strict=True):
             values = values[~np.isnan(values)]  # NaN: the run had no incident the tier counts
             mean, half = mean_ci(values)
             rows.append({"point_id": point_id, **{k: first[k] for k in varied},
@@ -218,25 +209,38 @@ def _paired(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame()
-    baseline = int(ok["point_id"].min())
-    base = ok[ok["point_id"] == baseline].set_index("replication")
+    block = _by_metric(ok, metrics)
+    replication = ok["replication"].to_numpy()
+    groups = _point_rows(ok)
+    baseline, base_rows = groups[0]
+    base_at = {int(r): i for i, r in zip(base_rows, replication[base_rows], strict=True)}
     rows = []
-    for point_id, grp in ok.groupby("point_id", sort=True):
-        if point_id == baseline:
-            continue
-        grp = grp.set_index("replication")
-        common = grp.index.intersection(base.index)
-        for metric in metrics:
-            a = grp.loc[common, metric].to_numpy(dtype=float)
-            b = base.loc[common, metric].to_numpy(dtype=float)
+    for point_id, where in groups[1:]:
+        # Replications both points ran, in this point's order (ascending: runs are sorted).
+        common = [(i, base_at[int(r)]) for i, r in zip(where, replication[where], strict=True)
+                  if int(r) in base_at]  # fmt: skip
+        ours = np.ascontiguousarray(block[:, [i for i, _ in common]])
+        theirs = np.ascontiguousarray(block[:, [j for _, j in common]])
+        for metric, a, b in zip(metrics, ours, theirs, strict=True):
             with np.errstate(invalid="ignore"):  # inf - inf: both never arrived
                 diff = a - b
             mean, paired_half = mean_ci(diff)
-            n = len(common)
             _, unpaired = welch_difference(b, a)
             rows.append({
                 "point_id": point_id, "baseline_point_id": baseline, "metric": metric,
                 "mean_difference": mean, "paired_ci95_half_width": paired_half,
-                "unpaired_ci95_half_width": float(unpaired), "replications": n,
+                "unpaired_ci95_half_width": float(unpaired), "replications": len(common),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _by_metric(runs: pd.DataFrame, metrics: list[str]) -> np.ndarray:
+    """The runs' values, one row per metric: one pandas selection for the whole table
+    instead of one per point and metric (the tables cost the driver 5 ms per run)."""
+    return runs[metrics].to_numpy(dtype=float).T
+
+
+def _point_rows(ok: pd.DataFrame) -> list[tuple[int, np.ndarray]]:
+    """(point id, positions of its runs in ``ok``) for each point, by ascending id."""
+    ids = ok["point_id"].to_numpy()
+    return [(int(p), np.flatnonzero(ids == p)) for p in np.unique(ids)]

@@ -1,15 +1,19 @@
 """Where sweep runs execute: in this process, in local worker processes, or on Dask.
 
 Every executor maps the same function, :func:`run_task`, over the same tasks and yields
-results as they finish; the driver alone writes them (see
-:class:`sim.experiment.store.SweepStore`), so the output does not depend on the executor or
-on the order runs finish in.
+results as they finish. A worker does all of a run's work: the model, its metrics and the
+Parquet bytes of its files, and sends back those bytes with a one-row record; the driver
+alone writes them (see :class:`sim.experiment.store.SweepStore`), so the output does not
+depend on the executor or on the order runs finish in, and the driver's share of a run is
+a few file writes. Workers live for the whole sweep (a process pool, Dask workers) and
+take one task after another.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
@@ -17,28 +21,36 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
-import pandas as pd
-
+from sim.experiment.outcome import run_record
 from sim.experiment.runner import run_one
+from sim.experiment.store import stored_run
 from sim.experiment.sweep import Task
 
 
 @dataclass(frozen=True)
 class TaskResult:
+    """A finished run as a worker sends it back: compact, ready to store."""
+
     key: str
     point_id: int
     replication: int
-    incidents: pd.DataFrame | None  # None when the run raised
+    record: dict[str, Any]  # the one-row run record (metrics, the incidents' SHA-256)
+    record_parquet: bytes  # the record as stored
+    incidents_parquet: bytes | None  # the per-incident partition; None when the run raised
     error: str | None
     wall_s: float
+    pid: int = 0  # the process that ran it (workers stay alive: a few pids per sweep)
 
 
 def run_task(task: Task) -> TaskResult:
-    """Run one (point, replication); an exception becomes a recorded error, not a crash."""
+    """Run one (point, replication) and make its stored files; an exception in the model
+    becomes a recorded error, not a crash."""
     started = time.perf_counter()
     try:
         incidents, _ = run_one(task.scenario, task.seed, task.replication)
@@ -47,10 +59,14 @@ def run_task(task: Task) -> TaskResult:
         incidents = None
         last = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})"
-    return TaskResult(
-        task.key, task.point_id, task.replication, incidents, error,
-        time.perf_counter() - started,
-    )  # fmt: skip
+    wall_s = time.perf_counter() - started  # the model's, as before the work moved here
+    if incidents is not None:
+        incidents.insert(0, "point_id", task.point_id)
+    record, record_parquet, incidents_parquet = stored_run(
+        run_record(task, error, wall_s, incidents), incidents
+    )
+    return TaskResult(task.key, task.point_id, task.replication, record, record_parquet,
+                      incidents_parquet, error, wall_s, os.getpid())  # fmt: skip
 
 
 def sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
@@ -85,21 +101,60 @@ def signal_at_parent_death(signum: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
+def start_method() -> str:
+    """How local workers start: forked from the driver on Linux, so that a worker inherits
+    the imports (numpy, pandas, Mesa, the model: about 2 s of CPU per spawned worker) and
+    starts in milliseconds; spawned elsewhere (fork is unsafe on macOS).
+    ``JIEFANG_WORKER_START=spawn`` forces spawning."""
+    wanted = os.environ.get("JIEFANG_WORKER_START")
+    if wanted in multiprocessing.get_all_start_methods():
+        return wanted
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 def local_processes(tasks: list[Task], workers: int) -> Iterator[TaskResult]:
-    """Worker processes on this machine (spawned: no state inherited from the driver)."""
-    context = multiprocessing.get_context("spawn")
+    """A pool of worker processes on this machine, alive for the whole sweep. A forked
+    worker shares nothing with the driver afterwards but the pipes of the pool: runs depend
+    only on their task, and the driver's folder locks are closed in the child
+    (:mod:`sim.experiment.store`)."""
+    method = start_method()
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=die_with_parent,
-        initargs=(os.getpid(),),
+        max_workers=workers, mp_context=multiprocessing.get_context(method),
+        initializer=die_with_parent, initargs=(os.getpid(),),
     )  # fmt: skip
+    batch = next(_batches)
     with pool:
-        futures = [pool.submit(run_task, t) for t in tasks]
+        with warnings.catch_warnings():
+            # Python 3.12 warns on forking a process with threads (the driver may have a
+            # progress bar's or Arrow's); the workers only run the model and encode Parquet.
+            warnings.filterwarnings(
+                "ignore", "This process .* is multi-threaded", DeprecationWarning
+            )
+            if method == "fork":
+                # Forked workers inherit the tasks: send each one's number, not the pickled
+                # scenario (the pool's cost per task falls by a third). The pool forks its
+                # workers at the first submit, after this assignment.
+                _inherited[batch] = tasks
+                futures = [pool.submit(_run_inherited, batch, i) for i in range(len(tasks))]
+            else:
+                futures = [pool.submit(run_task, t) for t in tasks]
         try:
             for future in as_completed(futures):
                 yield future.result()
         finally:
+            _inherited.pop(batch, None)
             for future in futures:
                 future.cancel()
+
+
+#: Task lists of the sweeps running in local processes, by batch number: forked workers
+#: read their tasks here.
+_inherited: dict[int, list[Task]] = {}
+_batches = itertools.count()
+
+
+def _run_inherited(batch: int, index: int) -> TaskResult:
+    return run_task(_inherited[batch][index])
 
 
 def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult]:

@@ -163,13 +163,12 @@ class Sweep:
         return list(self.points[0].values) if self.points else []
 
     def tasks(self) -> list[Task]:
-        files = [files_read(p.scenario) for p in self.points]  # read each map once per point
-        return [
-            Task(p.point_id, r, self.spec.seed, p.scenario,
-                 run_key(p.scenario, self.spec.seed, r, files[i]))
-            for i, p in enumerate(self.points)
-            for r in range(self.spec.replications)
-        ]  # fmt: skip
+        seed, reps = self.spec.seed, self.spec.replications
+        out = []
+        for p in self.points:  # each map read and each scenario dumped once per point
+            keys = run_keys(p.scenario, seed, reps, files_read(p.scenario))
+            out += [Task(p.point_id, r, seed, p.scenario, keys[r]) for r in range(reps)]
+        return out
 
 
 def run_key(
@@ -179,13 +178,24 @@ def run_key(
     bytes in every file the scenario reads (the map), same key. A file's path alone would let
     a resumed sweep reuse runs made before the file was edited. ``files`` is
     :func:`files_read` of the scenario when the caller already has it."""
-    content = {"scenario": scenario.model_dump(mode="json"), "seed": seed}
-    content["replication"] = replication
     files = files_read(scenario) if files is None else files
-    if files:  # only then, so keys of sweeps that read no file stay as they were
-        content["files"] = files
-    payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+    return run_keys(scenario, seed, replication + 1, files)[replication]
+
+
+def run_keys(scenario: Scenario, seed: int, replications: int, files: dict[str, str]) -> list[str]:
+    """:func:`run_key` of replications 0..n-1, dumping the scenario once."""
+
+    # The JSON of {"files", "replication", "scenario", "seed"} with sorted keys, written
+    # around the scenario's JSON so that the scenario is encoded once, not per replication.
+    def text(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    head = f'{{"files":{text(files)},' if files else "{"  # no files: keys stay as they were
+    tail = f',"scenario":{text(scenario.model_dump(mode="json"))},"seed":{text(seed)}}}'
+    return [
+        hashlib.sha256(f'{head}"replication":{text(r)}{tail}'.encode()).hexdigest()[:20]
+        for r in range(replications)
+    ]
 
 
 def files_read(scenario: Scenario) -> dict[str, str]:
