@@ -97,6 +97,10 @@ class ResponseModel(mesa.Model):
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
         self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        # Built-in policies choose among all available units without their list; a call
+        # they cannot serve waits aside until a unit of its region is free (_serve_queue).
+        self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
+        self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -155,6 +159,10 @@ class ResponseModel(mesa.Model):
         self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
         heapq.heapify(self._heap)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
+        # Calls that no available unit could reach, by the region of their scene, out of the
+        # heap until a unit of that region is free (see _serve_queue).
+        self._aside: dict[int, list[tuple[int, float, int, int]]] = {}
+        self._region_of_bank = self.city.region_of_bank
         self.finished = False
         self.running = True
         self.datacollector = mesa.DataCollector(
@@ -162,7 +170,7 @@ class ResponseModel(mesa.Model):
                 "time_s": "time",
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
-                "police_busy": lambda m: int(len(m.police) - m.police.available().size),
+                "police_busy": lambda m: len(m.police) - m.police.free_count,
                 "calls_waiting": lambda m: m.calls_waiting(),
                 **{
                     f"{t.name} <= {t.target_s / 60:g} min": (
@@ -286,11 +294,12 @@ class ResponseModel(mesa.Model):
 
     def calls_waiting(self) -> int:
         """Calls waiting in 110's queue for a free unit."""
-        return len(self._queue)
+        return len(self._queue) + sum(len(v) for v in self._aside.values())
 
     def waiting_calls(self) -> list[int]:
         """Incidents whose call waits for units, in the order they would be served."""
-        return [entry[3] for entry in sorted(self._queue)]
+        aside = [entry for entries in self._aside.values() for entry in entries]
+        return [entry[3] for entry in sorted(self._queue + aside)]
 
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
@@ -390,13 +399,20 @@ class ResponseModel(mesa.Model):
 
     def _dispatch(self, t: float, i: int) -> None:
         """Send the nearest available units (by travel time) for what incident i still needs."""
-        avail = self.police.available()
-        if avail.size == 0:
+        police = self.police
+        if not police.free_count:
             return
-        units, travel = self.dispatch_policy.choose(
-            self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
+        scene, bank, need = (
+            self.incidents.xy[i],
+            int(self._bank[i]),
             int(self.ledger.police_pending[i]),
-        )  # fmt: skip
+        )
+        if self._choose_free is not None:
+            units, travel = self._choose_free(police, t, scene, bank, self._grid[i], need)
+        else:
+            units, travel = self.dispatch_policy.choose(
+                police, police.available(), t, scene, bank, self._grid[i], need
+            )
         reachable = np.isfinite(travel)
         units, travel = units[reachable].tolist(), travel[reachable].tolist()
         if units and math.isnan(self.ledger.police_dispatched_s[i]):
@@ -456,19 +472,57 @@ class ResponseModel(mesa.Model):
             self.move_up.rebalance(self.police, t)
 
     def _serve_queue(self, t: float) -> None:
-        """Serve waiting calls in priority order. A call no free unit can reach (across water
-        without a bridge) stays queued without holding up the calls behind it."""
-        served = False
-        for entry in sorted(self._queue):
-            if not self.police.available().size:
-                break
+        """Serve waiting calls in priority order (popped from the heap, never re-sorted). A
+        call no free unit can reach (across water without a bridge) stays queued without
+        holding up the calls behind it: with a built-in policy it waits aside, by the region
+        of its scene, until a unit of that region is free, so it is not asked again at every
+        clearance; the order of service is the same."""
+        police, queue, ledger = self.police, self._queue, self.ledger
+        if not police.free_count or not (queue or self._aside):
+            return
+        if self._aside:
+            self._back_from_aside(t)
+        kept = []  # partly served: they stay queued, behind nothing they were ahead of
+        # The first call aside: when its turn comes with a unit free, it would have been
+        # asked (and settled units home); calls set aside in this loop were asked.
+        first_aside = self._aside_min() if self._aside else None
+        settled = first_aside is None
+        while queue and police.free_count:
+            entry = queue[0]
+            if not settled and first_aside < entry:
+                self._settle_for_aside(t)
+                settled = True
+            heapq.heappop(queue)
             i = entry[3]
+            before = ledger.police_pending[i]
             self._dispatch(t, i)
-            if self.ledger.police_pending[i] == 0:
-                self._queue.remove(entry)
-                served = True
-        if served:
-            heapq.heapify(self._queue)
+            if ledger.police_pending[i] == 0:
+                continue
+            if self._reach_only and ledger.police_pending[i] == before:
+                region = int(self._region_of_bank[self._bank[i]])
+                self._aside.setdefault(region, []).append(entry)
+                settled = True
+            else:
+                kept.append(entry)
+        if not settled and police.free_count:
+            self._settle_for_aside(t)
+        for entry in kept:
+            heapq.heappush(queue, entry)
+
+    def _aside_min(self) -> tuple[int, float, int, int]:
+        return min(min(entries) for entries in self._aside.values())
+
+    def _settle_for_aside(self, t: float) -> None:
+        """A call set aside would have been asked for units here: the built-in policies then
+        look at every available unit, settling those home from their last scene."""
+        self.police.settle_free(t)
+
+    def _back_from_aside(self, t: float) -> None:
+        """Calls set aside whose region has a free unit now go back into the queue."""
+        regions = self.police.free_regions(t, self._region_of_bank)
+        for region in [r for r in self._aside if r in regions]:
+            for entry in self._aside.pop(region):
+                heapq.heappush(self._queue, entry)
 
     def _team_returns(self, t: float, i: int, meu: int) -> None:
         self.meus.team_back(meu)
