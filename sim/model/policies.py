@@ -53,7 +53,7 @@ class NearestUnit:
         return fleet.nearest(available, t, scene, scene_bank, n)
 
     def choose_free(self, fleet, t, scene, scene_bank, grid, n):
-        """:meth:`choose` among all available units, without listing them."""
+        """:meth:`choose` among all available units, without listing them; as two lists."""
         return fleet.nearest_free(t, scene, scene_bank, n)
 
 

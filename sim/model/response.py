@@ -148,6 +148,7 @@ class ResponseModel(mesa.Model):
         self._cell = (row * self.city.width + col).tolist()
         self._grid = self.city.grid_of_cell[row, col].tolist()
         self._bank = self.city.bank_of(incidents.xy)
+        self._bank_of = self._bank.tolist()  # read per dispatch: no numpy scalars
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
@@ -390,50 +391,57 @@ class ResponseModel(mesa.Model):
 
     def _police_call(self, t: float, i: int, _detail: int) -> None:
         kind = self._kind_of[i]
-        self.ledger.police_call_s[i] = t
-        self.ledger.police_pending[i] = kind.police_units
+        ledger = self.ledger
+        ledger.police_call_s[i] = t
+        ledger.police_pending[i] = kind.police_units
         self._dispatch(t, i)
-        if self.ledger.police_pending[i] > 0:
+        if ledger.police_pending[i] > 0:
             heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
             self._seq += 1
 
     def _dispatch(self, t: float, i: int) -> None:
         """Send the nearest available units (by travel time) for what incident i still needs."""
         police = self.police
-        if not police.free_count:
+        if not police.free_ids:
             return
-        scene, bank, need = (
-            self.incidents.xy[i],
-            int(self._bank[i]),
-            int(self.ledger.police_pending[i]),
-        )
+        ledger = self.ledger
+        need = int(ledger.police_pending[i])
+        scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
         if self._choose_free is not None:
-            units, travel = self._choose_free(police, t, scene, bank, self._grid[i], need)
+            units, travel = self._choose_free(police, t, scene, bank, grid, need)
         else:
-            units, travel = self.dispatch_policy.choose(
-                police, police.available(), t, scene, bank, self._grid[i], need
+            chosen = self.dispatch_policy.choose(
+                police, police.available(), t, scene, bank, grid, need
             )
-        reachable = np.isfinite(travel)
-        units, travel = units[reachable].tolist(), travel[reachable].tolist()
-        if units and math.isnan(self.ledger.police_dispatched_s[i]):
-            self.ledger.police_dispatched_s[i] = t
-        for u, dt in zip(units, travel, strict=True):
-            self.police.commit(u, i, t)
-            self._push(t + dt, EventKind.POLICE_ARRIVES, i, u)
-        self.ledger.police_pending[i] -= len(units)
-        if units and self.ledger.police_pending[i] == 0:
-            self.ledger.police_wait_s[i] = t - self.ledger.police_call_s[i]
-        if units and self._moves_units:
-            self.move_up.rebalance(self.police, t)
+            units, travel = chosen[0].tolist(), np.asarray(chosen[1], float).tolist()
+        sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
+        if not sent:
+            return
+        if math.isnan(ledger.police_dispatched_s[i]):
+            ledger.police_dispatched_s[i] = t
+        heap, seq = self._heap, self._seq
+        for u, dt in sent:
+            police.commit(u, i, t)
+            heapq.heappush(heap, (t + dt, EventKind.POLICE_ARRIVES, seq, i, u))
+            seq += 1
+        self._seq = seq
+        left = need - len(sent)
+        ledger.police_pending[i] = left
+        if left == 0:
+            ledger.police_wait_s[i] = t - ledger.police_call_s[i]
+        if self._moves_units:
+            self.move_up.rebalance(police, t)
 
     def _police_arrives(self, t: float, i: int, unit: int) -> None:
         self.police.reach_scene(unit, t)
-        self.ledger.police_arrived[i] += 1
-        if self.ledger.police_arrived[i] == 1:
-            self.ledger.first_police_s[i] = t
-        if self.ledger.police_arrived[i] == self._kind_of[i].police_units:
-            self.ledger.last_police_s[i] = t
-            done = max(self.ledger.first_police_s[i] + self.incidents.handling_s[i], t)
+        ledger = self.ledger
+        arrived = int(ledger.police_arrived[i]) + 1
+        ledger.police_arrived[i] = arrived
+        if arrived == 1:
+            ledger.first_police_s[i] = t
+        if arrived == self._kind_of[i].police_units:
+            ledger.last_police_s[i] = t
+            done = max(ledger.first_police_s[i] + self.incidents.handling_s[i], t)
             self._push(done, EventKind.UNIT_CLEARS, i)
 
     def _clear_without_police(self, i: int) -> None:
@@ -452,22 +460,24 @@ class ResponseModel(mesa.Model):
             self._push(first + self.incidents.handling_s[i], EventKind.UNIT_CLEARS, i)
 
     def _clears(self, t: float, i: int, _detail: int) -> None:
-        if not math.isnan(self.ledger.cleared_s[i]):
+        ledger = self.ledger
+        if not math.isnan(ledger.cleared_s[i]):
             return
-        self.ledger.cleared_s[i] = t
-        scene = self.incidents.xy[i]
-        for u, sent, arrived in self.police.release(i):
-            self.police.leave_scene(u, t, scene, int(self._bank[i]))
-            self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+        ledger.cleared_s[i] = t
+        released = self.police.release(i)
+        if released:
+            scene, bank = self.incidents.xy[i], self._bank_of[i]
+            for u, sent, arrived in released:
+                self.police.leave_scene(u, t, scene, bank)
+                self.assignments.append(Assignment("police", u, i, sent, arrived, t))
         for fleet in self.fleets:
             fleet.clear(t, i)
         for m, dist, arrival in self.meus.teams_for(i):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
-            self.assignments.append(
-                Assignment("meu", m, i, self.ledger.alerted_s[i], arrival, back)
-            )
-        self._serve_queue(t)
+            self.assignments.append(Assignment("meu", m, i, ledger.alerted_s[i], arrival, back))
+        if self._queue or self._aside:
+            self._serve_queue(t)
         if self._moves_units:
             self.move_up.rebalance(self.police, t)
 
@@ -478,7 +488,8 @@ class ResponseModel(mesa.Model):
         of its scene, until a unit of that region is free, so it is not asked again at every
         clearance; the order of service is the same."""
         police, queue, ledger = self.police, self._queue, self.ledger
-        if not police.free_count or not (queue or self._aside):
+        free = police.free_ids
+        if not free or not (queue or self._aside):
             return
         if self._aside:
             self._back_from_aside(t)
@@ -487,7 +498,7 @@ class ResponseModel(mesa.Model):
         # asked (and settled units home); calls set aside in this loop were asked.
         first_aside = self._aside_min() if self._aside else None
         settled = first_aside is None
-        while queue and police.free_count:
+        while queue and free:
             entry = queue[0]
             if not settled and first_aside < entry:
                 self._settle_for_aside(t)
@@ -499,12 +510,12 @@ class ResponseModel(mesa.Model):
             if ledger.police_pending[i] == 0:
                 continue
             if self._reach_only and ledger.police_pending[i] == before:
-                region = int(self._region_of_bank[self._bank[i]])
+                region = int(self._region_of_bank[self._bank_of[i]])
                 self._aside.setdefault(region, []).append(entry)
                 settled = True
             else:
                 kept.append(entry)
-        if not settled and police.free_count:
+        if not settled and free:
             self._settle_for_aside(t)
         for entry in kept:
             heapq.heappush(queue, entry)

@@ -29,7 +29,7 @@ SMALL_FLEET = 24
 #: Relative slack on the Manhattan lower bound of the pruned search: a route through bridges
 #: is never shorter than the Manhattan distance, but its float sum can be a few ulps shorter.
 _BOUND_SLACK = 1e-9
-_AVAILABLE = 0  # UnitState.AVAILABLE's code (the first state)
+_AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,9 @@ class PoliceFleet:
         # The available units, kept as state changes (not searched for at every dispatch):
         # a mask for the vectorised bound, an ascending list for the plain-Python paths.
         self._free = np.ones(n, bool)
-        self._free_ids: list[int] = list(range(n))
+        self._is_free = [True] * n
+        #: Available units, ascending (read only: kept by the fleet as states change).
+        self.free_ids: list[int] = list(range(n))
         self._back: set[int] = set()  # units with a finite left_at: maybe still driving back
         self._back_mask = np.zeros(n, bool)  # the same as a mask
         self._home_dist = np.zeros(n)  # from the scene left to the station, m
@@ -141,6 +143,7 @@ class PoliceFleet:
         # box of its way home from its last scene (centre, half-perimeter r); cx = inf when
         # it is not available.
         self._cx = self._cy = self._r = np.zeros(0)
+        self._boxes_of: LegView | None = None  # the view the boxes were taken in
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._beats(rank)
@@ -215,16 +218,17 @@ class PoliceFleet:
     # ------------------------------------------------------------------ commitments
     def commit(self, u: int, incident: int, t: float) -> None:
         """Unit ``u`` is sent to ``incident`` at ``t``."""
-        self.set_state(u, UnitState.EN_ROUTE)
-        self.left_at[u] = -np.inf
-        self._back.discard(u)
-        self._back_mask[u] = False
+        self._set_code(u, _EN_ROUTE)
+        if u in self._back:
+            self.left_at[u] = -np.inf
+            self._back.discard(u)
+            self._back_mask[u] = False
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
         self._sent_at[u] = t
 
     def reach_scene(self, u: int, t: float) -> None:
-        self.set_state(u, UnitState.ON_SCENE)
+        self._set_code(u, _ON_SCENE)
         self._arrived_at[u] = t
 
     def release(self, incident: int) -> list[tuple[int, float, float]]:
@@ -254,37 +258,43 @@ class PoliceFleet:
     @property
     def free_count(self) -> int:
         """How many units are available."""
-        return len(self._free_ids)
+        return len(self.free_ids)
 
     def free_units(self) -> list[int]:
         """Available units, ascending (a copy)."""
-        return list(self._free_ids)
+        return list(self.free_ids)
 
     def set_state(self, i: int, state: UnitState) -> None:
-        code = _STATE_CODE[state]
-        i = int(i)
-        was_free = bool(self._free[i])
+        self._set_code(int(i), _STATE_CODE[state])
+
+    def _set_code(self, i: int, code: int) -> None:
+        """Unit ``i`` (a Python int) takes state ``code``; the available sets follow."""
         self.state[i] = code
-        if (code == _AVAILABLE) != was_free:
-            self._free[i] = not was_free
-            if was_free:
-                del self._free_ids[bisect.bisect_left(self._free_ids, i)]
+        free = code == _AVAILABLE
+        if free != self._is_free[i]:
+            self._is_free[i] = free
+            self._free[i] = free
+            if free:
+                bisect.insort(self.free_ids, i)
             else:
-                bisect.insort(self._free_ids, i)
-            self._refresh_bound(i)
+                del self.free_ids[bisect.bisect_left(self.free_ids, i)]
+            if self._boxes_of is not None:
+                self._refresh_bound(i)
 
     def leave_scene(self, i: int, t: float, scene: np.ndarray, scene_bank: int) -> None:
         """Unit ``i`` is free again at ``scene`` and drives back to its station."""
-        self.back_from[i] = scene
+        i = int(i)
+        ax, ay = scene.tolist()
+        self.back_from[i] = ax, ay
         self.back_from_bank[i] = scene_bank
         self.left_at[i] = t
-        self._back.add(int(i))
+        self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
-        ax, ay = self.back_from[i].tolist()
         self._home_dist[i] = abs(hx - ax) + abs(hy - ay)
-        self.set_state(i, UnitState.AVAILABLE)
-        self._refresh_bound(i)
+        self._set_code(i, _AVAILABLE)
+        if self._boxes_of is not None:
+            self._refresh_bound(i)
 
     @property
     def _returning(self) -> bool:
@@ -292,14 +302,15 @@ class PoliceFleet:
         return bool(self._back)
 
     def _refresh_bound(self, u: int) -> None:
-        """Unit ``u``'s box of the bound (see ``_cx``)."""
-        if self._view is not None:
+        """Unit ``u``'s box of the bound (see ``_cx``), if the boxes are in use."""
+        view = self._view
+        if view is not None and self._boxes_of is view:
             if not self._free[u]:
                 self._cx[u] = math.inf
             elif u in self._back:
                 self._cx[u], self._cy[u], self._r[u] = self._way_home_box(u)
             else:
-                self._cx[u], self._cy[u], self._r[u] = self._view.xs[u], self._view.ys[u], 0.0
+                self._cx[u], self._cy[u], self._r[u] = view.xs[u], view.ys[u], 0.0
 
     def _way_home_box(self, u: int) -> tuple[float, float, float]:
         """Centre and half-perimeter of a box holding every point of unit ``u``'s way home
@@ -338,17 +349,15 @@ class PoliceFleet:
 
     def nearest_free(
         self, t: float, scene: np.ndarray, scene_bank: int, n: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`nearest` among all available units, from the sets kept as states change."""
-        if len(self._free_ids) <= self.small_fleet:
-            units, travel = self._nearest_small(self._free_ids, t, scene, scene_bank, n)
-        else:
-            self._leg_view(t)
-            if self._back:
-                self._settle_free_units(t)
-            box = (self._cx, self._cy, self._r)
-            units, travel = self._nearest_pruned(box, t, scene, scene_bank, n)
-        return np.array(units, np.int64), np.array(travel, float)
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`nearest` among all available units, from the sets kept as states change;
+        as lists (the dispatch reads them one by one)."""
+        if len(self.free_ids) <= self.small_fleet:
+            return self._nearest_small(self.free_ids, t, scene, scene_bank, n)
+        self._boxes(t)
+        if self._back:
+            self._settle_free_units(t)
+        return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
 
     def _settle_back(self, back: list[int], t: float) -> None:
         """Settle units ``back`` (see :meth:`_settle_units`)."""
@@ -593,11 +602,18 @@ class PoliceFleet:
             view = LegView(leg, self._relocations, x, y, x.tolist(), y.tolist(),
                            banks.tolist(), banks)  # fmt: skip
             self._view = view
-            self._cx = np.where(self._free & ~self._back_mask, x, np.inf)
-            self._cy, self._r = y.copy(), np.zeros(len(self))
+        return view
+
+    def _boxes(self, t: float) -> None:
+        """Every unit's box of the bound (see ``_cx``) in the leg containing ``t``: taken
+        again when the leg changes, then kept as states change."""
+        view = self._leg_view(t)
+        if self._boxes_of is not view:
+            self._cx = np.where(self._free & ~self._back_mask, view.x, np.inf)
+            self._cy, self._r = view.y.copy(), np.zeros(len(self))
+            self._boxes_of = view
             for u in self._back:
                 self._refresh_bound(u)
-        return view
 
     def nearest_reference(
         self, avail: np.ndarray, t: float, scene: np.ndarray, scene_bank: int, n: int
