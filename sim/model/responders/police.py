@@ -474,32 +474,39 @@ class PoliceFleet:
         view = self._leg_view(t)
         drive = self._speeds(t)[0]
         foot = self.travel.foot_patrol_m_s
-        if self._back:
-            self._settle_units([u for u in ids if u in self._back], t, drive)
         back = self._back
+        if back:
+            self._settle_units([u for u in ids if u in back], t, drive)
         sx, sy = float(scene[0]), float(scene[1])
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
         single = city.single_bank
-        via = None  # bridge -> scene distances, computed only if a unit is across water
-        travel = []
+        found = []  # (travel time, unit): tuples order by time, then the lower unit
+        across = []  # units across water: their Manhattan time bounds their route's
         for u in ids:
             speed = drive if car[u] else foot
             if back and u in back:
-                dt, via = self._back_travel(u, t, sx, sy, scene_bank, speed, via)
-                travel.append(dt)
-                continue
-            b = banks[u]
-            if single or b == scene_bank:
-                travel.append((abs(xs[u] - sx) + abs(ys[u] - sy)) / speed)
+                x, y, b = self._back_position(u, t, speed)
             else:
+                x, y, b = xs[u], ys[u], banks[u]
+            if single or b == scene_bank:
+                found.append(((abs(x - sx) + abs(y - sy)) / speed, u))
+            else:
+                across.append(((abs(x - sx) + abs(y - sy)) / speed, u, x, y, b, speed))
+        if not across:
+            if n == 1 and found:
+                return [min(found)[1]], [min(found)[0]]
+            found.sort()
+        else:
+            found.sort()
+            across.sort()
+            via = None  # bridge -> scene distances, once a unit across water may be first
+            for bound, u, x, y, b, speed in across:
+                if len(found) >= n and bound > found[n - 1][0] * (1 + _BOUND_SLACK):
+                    break  # this unit and the rest cannot be among the n first
                 if via is None:
                     via = self._bridge_legs(sx, sy, scene_bank)
-                travel.append(city.via_bridges_from(xs[u], ys[u], b, via) / speed)
-        if n == 1 and ids:  # the first of the least: the lower index on a tie
-            k = min(range(len(ids)), key=travel.__getitem__)
-            return [ids[k]], [travel[k]]
-        order = sorted(range(len(ids)), key=travel.__getitem__)[:n]
-        return [ids[k] for k in order], [travel[k] for k in order]
+                bisect.insort(found, (city.via_bridges_from(x, y, b, via) / speed, u))
+        return [u for _, u in found[:n]], [dt for dt, _ in found[:n]]
 
     def _nearest_pruned(
         self,
@@ -598,7 +605,7 @@ class PoliceFleet:
         view = self._view
         if view is None or view.leg != leg or view.relocations != self._relocations:
             spots, banks = self.spots_at(t)
-            x, y = spots[:, 0].copy(), spots[:, 1].copy()
+            x, y = spots[:, 0], spots[:, 1]
             view = LegView(leg, self._relocations, x, y, x.tolist(), y.tolist(),
                            banks.tolist(), banks)  # fmt: skip
             self._view = view
