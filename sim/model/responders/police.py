@@ -136,6 +136,10 @@ class PoliceFleet:
         self._back: set[int] = set()  # units with a finite left_at: maybe still driving back
         self._back_mask = np.zeros(n, bool)  # the same as a mask
         self._home_dist = np.zeros(n)  # from the scene left to the station, m
+        # No unit driving back can be home before this (at the fastest speed there is): a
+        # search before it settles nobody, so it skips looking (kept low, never too late).
+        self._next_home = math.inf
+        self._top_speed = max(travel.drive_m_s, travel.foot_patrol_m_s)
         self._car = self.is_car.tolist()
         self._station_list = self.station_xy.tolist()
         self._view: LegView | None = None
@@ -291,7 +295,9 @@ class PoliceFleet:
         self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
-        self._home_dist[i] = abs(hx - ax) + abs(hy - ay)
+        home_dist = abs(hx - ax) + abs(hy - ay)
+        self._home_dist[i] = home_dist
+        self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed))
         self._set_code(i, _AVAILABLE)
         if self._boxes_of is not None:
             self._refresh_bound(i)
@@ -361,16 +367,26 @@ class PoliceFleet:
 
     def _settle_back(self, back: list[int], t: float) -> None:
         """Settle units ``back`` (see :meth:`_settle_units`)."""
-        if back:
+        if back and t >= self._next_home:
             self._settle_units(back, t, self._speeds(t)[0])
 
     def _settle_free_units(self, t: float) -> None:
         """:meth:`_settle_units` for every available unit, vectorised (the same floats)."""
+        if t < self._next_home:
+            return
         speed = self._speeds(t)[1]
         home = self._back_mask & self._free
         home &= (t - self.left_at) * speed >= self._home_dist
         for u in np.flatnonzero(home).tolist():
             self._home(u)
+        self._next_home = self._earliest_home()
+
+    def _earliest_home(self) -> float:
+        """The earliest a unit now driving back can be home (inf: none is driving back)."""
+        if not self._back:
+            return math.inf
+        back = self._back_mask
+        return float(_earliest(self.left_at[back], self._home_dist[back], self._top_speed).min())
 
     def _home(self, u: int) -> None:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
@@ -392,6 +408,8 @@ class PoliceFleet:
     def _settle_units(self, ids, t: float, drive: float) -> None:
         """Units of ``ids`` whose drive back has ended are home (patrolling) from now on
         (the same arithmetic as :meth:`_settle`)."""
+        if t < self._next_home:
+            return
         foot = self.travel.foot_patrol_m_s
         for u in ids:
             left = float(self.left_at[u])
@@ -401,6 +419,11 @@ class PoliceFleet:
             hx, hy = self._station_list[u]
             if (t - left) * (drive if self._car[u] else foot) >= abs(hx - ax) + abs(hy - ay):
                 self._home(u)
+        top = self._top_speed
+        self._next_home = min(
+            (_earliest(float(self.left_at[u]), float(self._home_dist[u]), top) for u in self._back),
+            default=math.inf,
+        )
 
     def settle_free(self, t: float) -> None:
         """Available units whose drive back has ended are home from now on (what a search
@@ -716,6 +739,12 @@ class PoliceFleet:
         s, w = self.city.cell_size_m, self.city.width
         patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
         return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
+
+
+def _earliest(left_at, home_dist, top_speed):
+    """When a unit that left a scene at ``left_at``, ``home_dist`` from home, can be home at
+    the soonest, a little early (rounding never makes it late)."""
+    return left_at + home_dist / top_speed * (1 - 1e-9) - 1e-6
 
 
 def _by_time_then_unit(item: tuple[int, float]) -> tuple[float, int]:
