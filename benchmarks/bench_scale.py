@@ -43,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure the checkout this file is in, not whichever `sim` the environment installed.
+sys.path.insert(0, str(ROOT))
 CASES = {
     "city-day": ("scenarios/guangzhou-2023.yaml", {}),
     # A city week (2 h warm-up + 7 days): memory over a longer run; not run by default.
