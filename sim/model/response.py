@@ -493,14 +493,16 @@ class ResponseModel(mesa.Model):
             return
         if self._aside:
             self._back_from_aside(t)
-        kept = []  # partly served: they stay queued, behind nothing they were ahead of
+        kept: list[
+            tuple[int, float, int, int]
+        ] = []  # partly served: they stay queued, behind nothing they were ahead of
         # The first call aside: when its turn comes with a unit free, it would have been
         # asked (and settled units home); calls set aside in this loop were asked.
         first_aside = self._aside_min() if self._aside else None
         settled = first_aside is None
         while queue and free:
             entry = queue[0]
-            if not settled and first_aside < entry:
+            if first_aside is not None and not settled and first_aside < entry:
                 self._settle_for_aside(t)
                 settled = True
             heapq.heappop(queue)

@@ -139,7 +139,10 @@ class PoliceFleet:
         # No unit driving back can be home before this (at the fastest speed there is): a
         # search before it settles nobody, so it skips looking (kept low, never too late).
         self._next_home = math.inf
-        self._top_speed = max(travel.drive_m_s, travel.foot_patrol_m_s)
+        # Each unit's fastest speed in any hour (congestion only slows cars down).
+        fastest_car = travel.drive_m_s / min(_by_hour(travel.congestion_by_hour))
+        self._top_speed = np.where(self.is_car, fastest_car, travel.foot_patrol_m_s)
+        self._top_speed_of = self._top_speed.tolist()
         self._car = self.is_car.tolist()
         self._station_list = self.station_xy.tolist()
         self._view: LegView | None = None
@@ -297,7 +300,7 @@ class PoliceFleet:
         hx, hy = self._station_list[i]
         home_dist = abs(hx - ax) + abs(hy - ay)
         self._home_dist[i] = home_dist
-        self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed))
+        self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
         if self._boxes_of is not None:
             self._refresh_bound(i)
@@ -386,7 +389,8 @@ class PoliceFleet:
         if not self._back:
             return math.inf
         back = self._back_mask
-        return float(_earliest(self.left_at[back], self._home_dist[back], self._top_speed).min())
+        top = self._top_speed[back]
+        return float(_earliest(self.left_at[back], self._home_dist[back], top).min())
 
     def _home(self, u: int) -> None:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
@@ -400,7 +404,7 @@ class PoliceFleet:
         hour = int(t // 3600) % 24
         got = self._speed_of_hour.get(hour)
         if got is None:
-            drive = self.travel.drive_m_s / self.travel.congestion_by_hour[hour]
+            drive = self.travel.drive_m_s / _by_hour(self.travel.congestion_by_hour)[hour]
             got = (drive, np.where(self.is_car, drive, self.travel.foot_patrol_m_s))
             self._speed_of_hour[hour] = got
         return got
@@ -419,9 +423,12 @@ class PoliceFleet:
             hx, hy = self._station_list[u]
             if (t - left) * (drive if self._car[u] else foot) >= abs(hx - ax) + abs(hy - ay):
                 self._home(u)
-        top = self._top_speed
+        top = self._top_speed_of
         self._next_home = min(
-            (_earliest(float(self.left_at[u]), float(self._home_dist[u]), top) for u in self._back),
+            (
+                _earliest(float(self.left_at[u]), float(self._home_dist[u]), top[u])
+                for u in self._back
+            ),
             default=math.inf,
         )
 
@@ -739,6 +746,11 @@ class PoliceFleet:
         s, w = self.city.cell_size_m, self.city.width
         patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
         return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
+
+
+def _by_hour(value: float | list[float]) -> list[float]:
+    """An hourly setting as its 24 values (the scenario checks make it a list)."""
+    return value if isinstance(value, list) else [value] * 24
 
 
 def _earliest(left_at, home_dist, top_speed):
