@@ -35,6 +35,7 @@ from sim.model.rng import CounterRng, Stream, generator, stream_seed
 from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
+_NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
 
 
 class ResponseModel(mesa.Model):
@@ -143,6 +144,8 @@ class ResponseModel(mesa.Model):
             len(incidents),
         )
         self._init_state(len(incidents))
+        self._has_meus = len(self.meus) > 0
+        self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
@@ -311,12 +314,13 @@ class ResponseModel(mesa.Model):
     # ------------------------------------------------------------------ event handlers
     def _occurs(self, t: float, i: int, _detail: int) -> None:
         inc = self.incidents
-        staff = self.meus.at_cell(self._cell[i], t)
+        staff = self.meus.at_cell(self._cell[i], t) if self._has_meus else _NO_ONE
         witness = -1
-        if len(self.volunteers) and self.config.volunteers.witness_radius_m > 0:
+        if self._witnesses:
             ids = self._volunteer_lists.get(i)[1].of(i)[0]
-            free = ids[self.volunteers.busy_until[ids] <= t]
-            witness = int(free[0]) if free.size else -1
+            if ids.size:  # most scenes have no volunteer this near
+                free = ids[self.volunteers.busy_until[ids] <= t]
+                witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
         self.ledger.meu_staff_on_scene[i] = staff.size > 0
         self.ledger.volunteer_on_scene[i] = witness >= 0
