@@ -29,7 +29,10 @@ where the time goes, then again with the main parts (nearest-unit search, ``_ser
 records) timed directly, without cProfile's overhead.
 
 Prints calls per CPU-second (``time.process_time``; medians over repeats), jiefang / SimPy
-(target >= 1) and the cost per call at rho = 1.1 over that at rho = 0.8 (target <= 1.3).
+(target >= 1) and the cost per call at rho = 1.1 over that at rho = 0.8 (target <= 1.3),
+then (unless ``--skip-model``) the model-CPU targets of the same issue measured by
+``bench_scale.py`` in child processes: city day <= 1.5 s, sub-district year <= 0.6 s; each
+target with its ratio to the target.
 Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
 """
 
@@ -53,6 +56,8 @@ import numpy as np
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure the checkout this file is in, not whichever `sim` the environment installed.
+sys.path.insert(0, str(ROOT))
 ALPHA = 0.001
 BATCHES = 20
 UNITS = 10
@@ -61,6 +66,12 @@ WARMUP_S = 48 * 3600.0  # as tests/validation/cases.py
 TAIL_S = 2 * 3600.0  # checks ignore calls of the last 2 h (some still waiting at the end)
 TARGET_VS_SIMPY = 1.0  # issue 13: jiefang calls/CPU-s at least SimPy's
 TARGET_OVERLOAD = 1.3  # issue 13: cost per call at rho 1.1 within 1.3x of rho 0.8
+#: Issue 13's model-CPU targets, run by benchmarks/bench_scale.py (a child process each):
+#: case -> (what, target s).
+MODEL_TARGETS = {
+    "city-day": ("city day, model CPU (build + loop + records)", 1.5),
+    "subdistrict-year": ("sub-district year, model CPU", 0.6),
+}
 
 
 @dataclass(frozen=True)
@@ -332,6 +343,26 @@ def measure(q: Queue, names: list[str], repeat: int, seed0: int = 0) -> dict[str
     return rows
 
 
+def model_cpu(repeat: int) -> dict[str, list[float]]:
+    """Model CPU (build + loop + records) of each :data:`MODEL_TARGETS` case, one child
+    process per run (``bench_scale.py --child``), seeds 0 .. repeat - 1."""
+    import subprocess
+
+    out: dict[str, list[float]] = {}
+    for case in MODEL_TARGETS:
+        for seed in range(repeat):
+            run = subprocess.run(
+                [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--child", case,
+                 "--seed", str(seed)], capture_output=True, text=True, check=True, cwd=ROOT,
+            )  # fmt: skip
+            row = json.loads(run.stdout.strip().splitlines()[-1])
+            out.setdefault(case, []).append(row["cpu_s"])
+            print(f"  {case:<18} seed {seed}: {row['incidents']} incidents, CPU build "
+                  f"{row['build_cpu_s']:.2f} + loop {row['loop_cpu_s']:.2f} + records "
+                  f"{row['records_cpu_s']:.2f} = {row['cpu_s']:.2f} s", flush=True)  # fmt: skip
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000, help="expected calls per run")
@@ -341,6 +372,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--profile", action="store_true", help="cProfile jiefang instead")
     parser.add_argument("--top", type=int, default=25, help="functions shown by --profile")
+    parser.add_argument("--skip-model", action="store_true",
+                        help="no city-day / sub-district-year runs (bench_scale.py)")  # fmt: skip
     args = parser.parse_args()
     if args.profile:
         for rho in args.rho:
@@ -368,6 +401,7 @@ def main() -> int:
             target = f"<= {TARGET_OVERLOAD}" if n == "jiefang" else "(peer)"
             targets.append((f"{n}: cost per call rho 1.1 / rho 0.8", ratio, target,
                             ratio <= TARGET_OVERLOAD if n == "jiefang" else None))  # fmt: skip
+    model = {} if args.skip_model else model_cpu(args.repeat)
     print("\nissue 13 targets")
     for what, value, target, met in targets:
         verdict = "" if met is None else ("met" if met else "NOT MET")
@@ -376,6 +410,12 @@ def main() -> int:
         elif met is not None:
             verdict += f" (ratio to target {value / TARGET_OVERLOAD:.2f})"
         print(f"  {what:<46} {value:6.2f}  target {target:<6} {verdict}")
+    for case, cpu in model.items():
+        what, target = MODEL_TARGETS[case]
+        ratio = statistics.median(cpu) / target
+        print(f"  {what:<46} {statistics.median(cpu):6.2f} s target <= {target:g} s "
+              f"{'met' if ratio <= 1 else 'NOT MET'} (ratio to target {ratio:.2f}; "
+              + ", ".join(f"{c:.2f}" for c in cpu) + " s)")  # fmt: skip
     if args.json:
         import ciw
         import simpy

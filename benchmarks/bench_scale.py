@@ -43,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Measure the checkout this file is in, not whichever `sim` the environment installed.
+sys.path.insert(0, str(ROOT))
 CASES = {
     "city-day": ("scenarios/guangzhou-2023.yaml", {}),
     # A city week (2 h warm-up + 7 days): memory over a longer run; not run by default.
@@ -148,7 +150,8 @@ def child_cpu(cmd: list[str]) -> float:
 
 #: Functions whose cumulative share of the profiled total ``--profile`` prints.
 FOCUS = ("ResponseModel.__init__", "advance_to", "records", "_station_distances",
-         "_police_call", "_dispatch", "nearest", "_nearest_small", "_exact", "distances_to",
+         "_police_call", "_dispatch", "nearest", "nearest_free", "_nearest_small",
+         "_nearest_pruned", "_exact", "distances_to",
          "pair_distances", "_serve_queue", "_occurs", "_alert", "_clears", "_police_arrives",
          "build_city", "generate_incidents")  # fmt: skip
 
@@ -177,6 +180,7 @@ def print_profile(prof, title: str, top: int, focus=FOCUS) -> dict[str, float]:
 #: microsecond per call, where cProfile's per-call cost inflates small functions several
 #: times over): (class path, method).
 PARTS = (("sim.model.responders.police.PoliceFleet", "nearest"),
+         ("sim.model.responders.police.PoliceFleet", "nearest_free"),
          ("sim.model.response.ResponseModel", "_dispatch"),
          ("sim.model.response.ResponseModel", "_serve_queue"),
          ("sim.model.response.ResponseModel", "_occurs"),

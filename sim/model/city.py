@@ -57,6 +57,19 @@ class City:
     def _bridges_of_bank(self) -> list[list[int]]:
         return [np.flatnonzero(row).tolist() for row in self.bank_bridges]
 
+    @cached_property
+    def region_of_bank(self) -> np.ndarray:
+        """Label of each bank's region: the banks joined through bridges. A trip between two
+        banks has a finite length exactly when they are of one region."""
+        n_banks = self.bank_bridges.shape[0]
+        region = np.arange(max(n_banks, 1))
+        for bridge in self.bank_bridges.T:  # banks a bridge touches are of one region
+            touched = np.flatnonzero(bridge)
+            if touched.size:
+                joined = np.isin(region, region[touched])
+                region[joined] = region[touched].min()
+        return region
+
     @property
     def height(self) -> int:
         return self.land_use.shape[0]

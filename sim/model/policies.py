@@ -44,9 +44,17 @@ class NearestUnit:
     """The available units that reach the scene first (ties to the lower unit id)."""
 
     name: ClassVar[str] = "nearest"
+    #: Sends nothing only when no available unit can reach the scene, and changes nothing
+    #: then but settling units home from their last scene (ResponseModel sets such calls
+    #: aside in its queue instead of asking again at every clearance).
+    reach_only: ClassVar[bool] = True
 
     def choose(self, fleet, available, t, scene, scene_bank, grid, n):
         return fleet.nearest(available, t, scene, scene_bank, n)
+
+    def choose_free(self, fleet, t, scene, scene_bank, grid, n):
+        """:meth:`choose` among all available units, without listing them; as two lists."""
+        return fleet.nearest_free(t, scene, scene_bank, n)
 
 
 class OwnGridFirst:
@@ -55,6 +63,7 @@ class OwnGridFirst:
     ground: a call goes to the unit that knows the grid even when another is a little nearer."""
 
     name: ClassVar[str] = "own_grid_first"
+    reach_only: ClassVar[bool] = True  # as NearestUnit's
 
     def choose(self, fleet, available, t, scene, scene_bank, grid, n):
         own = np.array([u for u in available.tolist() if fleet.covers(u, grid)], np.int64)
@@ -92,7 +101,7 @@ class UncoveredLongest:
         self.uncovered_since: dict[int, float] = {}
 
     def rebalance(self, fleet, t):
-        available = fleet.available().tolist()
+        available = fleet.free_units()
         n_grids = fleet.city.grid_centre_xy.shape[0]
         home_cover = np.zeros(n_grids, np.int64)
         for u in available:

@@ -35,6 +35,7 @@ from sim.model.rng import CounterRng, Stream, generator, stream_seed
 from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
+_NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
 
 
 class ResponseModel(mesa.Model):
@@ -97,6 +98,10 @@ class ResponseModel(mesa.Model):
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
         self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        # Built-in policies choose among all available units without their list; a call
+        # they cannot serve waits aside until a unit of its region is free (_serve_queue).
+        self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
+        self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -139,11 +144,14 @@ class ResponseModel(mesa.Model):
             len(incidents),
         )
         self._init_state(len(incidents))
+        self._has_meus = len(self.meus) > 0
+        self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
         self._cell = (row * self.city.width + col).tolist()
         self._grid = self.city.grid_of_cell[row, col].tolist()
         self._bank = self.city.bank_of(incidents.xy)
+        self._bank_of = self._bank.tolist()  # read per dispatch: no numpy scalars
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
@@ -155,6 +163,10 @@ class ResponseModel(mesa.Model):
         self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
         heapq.heapify(self._heap)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
+        # Calls that no available unit could reach, by the region of their scene, out of the
+        # heap until a unit of that region is free (see _serve_queue).
+        self._aside: dict[int, list[tuple[int, float, int, int]]] = {}
+        self._region_of_bank = self.city.region_of_bank
         self.finished = False
         self.running = True
         self.datacollector = mesa.DataCollector(
@@ -162,7 +174,7 @@ class ResponseModel(mesa.Model):
                 "time_s": "time",
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
-                "police_busy": lambda m: int(len(m.police) - m.police.available().size),
+                "police_busy": lambda m: len(m.police) - m.police.free_count,
                 "calls_waiting": lambda m: m.calls_waiting(),
                 **{
                     f"{t.name} <= {t.target_s / 60:g} min": (
@@ -286,11 +298,12 @@ class ResponseModel(mesa.Model):
 
     def calls_waiting(self) -> int:
         """Calls waiting in 110's queue for a free unit."""
-        return len(self._queue)
+        return len(self._queue) + sum(len(v) for v in self._aside.values())
 
     def waiting_calls(self) -> list[int]:
         """Incidents whose call waits for units, in the order they would be served."""
-        return [entry[3] for entry in sorted(self._queue)]
+        aside = [entry for entries in self._aside.values() for entry in entries]
+        return [entry[3] for entry in sorted(self._queue + aside)]
 
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
@@ -301,12 +314,13 @@ class ResponseModel(mesa.Model):
     # ------------------------------------------------------------------ event handlers
     def _occurs(self, t: float, i: int, _detail: int) -> None:
         inc = self.incidents
-        staff = self.meus.at_cell(self._cell[i], t)
+        staff = self.meus.at_cell(self._cell[i], t) if self._has_meus else _NO_ONE
         witness = -1
-        if len(self.volunteers) and self.config.volunteers.witness_radius_m > 0:
+        if self._witnesses:
             ids = self._volunteer_lists.get(i)[1].of(i)[0]
-            free = ids[self.volunteers.busy_until[ids] <= t]
-            witness = int(free[0]) if free.size else -1
+            if ids.size:  # most scenes have no volunteer this near
+                free = ids[self.volunteers.busy_until[ids] <= t]
+                witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
         self.ledger.meu_staff_on_scene[i] = staff.size > 0
         self.ledger.volunteer_on_scene[i] = witness >= 0
@@ -381,43 +395,57 @@ class ResponseModel(mesa.Model):
 
     def _police_call(self, t: float, i: int, _detail: int) -> None:
         kind = self._kind_of[i]
-        self.ledger.police_call_s[i] = t
-        self.ledger.police_pending[i] = kind.police_units
+        ledger = self.ledger
+        ledger.police_call_s[i] = t
+        ledger.police_pending[i] = kind.police_units
         self._dispatch(t, i)
-        if self.ledger.police_pending[i] > 0:
+        if ledger.police_pending[i] > 0:
             heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
             self._seq += 1
 
     def _dispatch(self, t: float, i: int) -> None:
         """Send the nearest available units (by travel time) for what incident i still needs."""
-        avail = self.police.available()
-        if avail.size == 0:
+        police = self.police
+        if not police.free_ids:
             return
-        units, travel = self.dispatch_policy.choose(
-            self.police, avail, t, self.incidents.xy[i], int(self._bank[i]), self._grid[i],
-            int(self.ledger.police_pending[i]),
-        )  # fmt: skip
-        reachable = np.isfinite(travel)
-        units, travel = units[reachable].tolist(), travel[reachable].tolist()
-        if units and math.isnan(self.ledger.police_dispatched_s[i]):
-            self.ledger.police_dispatched_s[i] = t
-        for u, dt in zip(units, travel, strict=True):
-            self.police.commit(u, i, t)
-            self._push(t + dt, EventKind.POLICE_ARRIVES, i, u)
-        self.ledger.police_pending[i] -= len(units)
-        if units and self.ledger.police_pending[i] == 0:
-            self.ledger.police_wait_s[i] = t - self.ledger.police_call_s[i]
-        if units and self._moves_units:
-            self.move_up.rebalance(self.police, t)
+        ledger = self.ledger
+        need = int(ledger.police_pending[i])
+        scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
+        if self._choose_free is not None:
+            units, travel = self._choose_free(police, t, scene, bank, grid, need)
+        else:
+            chosen = self.dispatch_policy.choose(
+                police, police.available(), t, scene, bank, grid, need
+            )
+            units, travel = chosen[0].tolist(), np.asarray(chosen[1], float).tolist()
+        sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
+        if not sent:
+            return
+        if math.isnan(ledger.police_dispatched_s[i]):
+            ledger.police_dispatched_s[i] = t
+        heap, seq = self._heap, self._seq
+        for u, dt in sent:
+            police.commit(u, i, t)
+            heapq.heappush(heap, (t + dt, EventKind.POLICE_ARRIVES, seq, i, u))
+            seq += 1
+        self._seq = seq
+        left = need - len(sent)
+        ledger.police_pending[i] = left
+        if left == 0:
+            ledger.police_wait_s[i] = t - ledger.police_call_s[i]
+        if self._moves_units:
+            self.move_up.rebalance(police, t)
 
     def _police_arrives(self, t: float, i: int, unit: int) -> None:
         self.police.reach_scene(unit, t)
-        self.ledger.police_arrived[i] += 1
-        if self.ledger.police_arrived[i] == 1:
-            self.ledger.first_police_s[i] = t
-        if self.ledger.police_arrived[i] == self._kind_of[i].police_units:
-            self.ledger.last_police_s[i] = t
-            done = max(self.ledger.first_police_s[i] + self.incidents.handling_s[i], t)
+        ledger = self.ledger
+        arrived = int(ledger.police_arrived[i]) + 1
+        ledger.police_arrived[i] = arrived
+        if arrived == 1:
+            ledger.first_police_s[i] = t
+        if arrived == self._kind_of[i].police_units:
+            ledger.last_police_s[i] = t
+            done = max(ledger.first_police_s[i] + self.incidents.handling_s[i], t)
             self._push(done, EventKind.UNIT_CLEARS, i)
 
     def _clear_without_police(self, i: int) -> None:
@@ -436,39 +464,82 @@ class ResponseModel(mesa.Model):
             self._push(first + self.incidents.handling_s[i], EventKind.UNIT_CLEARS, i)
 
     def _clears(self, t: float, i: int, _detail: int) -> None:
-        if not math.isnan(self.ledger.cleared_s[i]):
+        ledger = self.ledger
+        if not math.isnan(ledger.cleared_s[i]):
             return
-        self.ledger.cleared_s[i] = t
-        scene = self.incidents.xy[i]
-        for u, sent, arrived in self.police.release(i):
-            self.police.leave_scene(u, t, scene, int(self._bank[i]))
-            self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+        ledger.cleared_s[i] = t
+        released = self.police.release(i)
+        if released:
+            scene, bank = self.incidents.xy[i], self._bank_of[i]
+            for u, sent, arrived in released:
+                self.police.leave_scene(u, t, scene, bank)
+                self.assignments.append(Assignment("police", u, i, sent, arrived, t))
         for fleet in self.fleets:
             fleet.clear(t, i)
         for m, dist, arrival in self.meus.teams_for(i):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
-            self.assignments.append(
-                Assignment("meu", m, i, self.ledger.alerted_s[i], arrival, back)
-            )
-        self._serve_queue(t)
+            self.assignments.append(Assignment("meu", m, i, ledger.alerted_s[i], arrival, back))
+        if self._queue or self._aside:
+            self._serve_queue(t)
         if self._moves_units:
             self.move_up.rebalance(self.police, t)
 
     def _serve_queue(self, t: float) -> None:
-        """Serve waiting calls in priority order. A call no free unit can reach (across water
-        without a bridge) stays queued without holding up the calls behind it."""
-        served = False
-        for entry in sorted(self._queue):
-            if not self.police.available().size:
-                break
+        """Serve waiting calls in priority order (popped from the heap, never re-sorted). A
+        call no free unit can reach (across water without a bridge) stays queued without
+        holding up the calls behind it: with a built-in policy it waits aside, by the region
+        of its scene, until a unit of that region is free, so it is not asked again at every
+        clearance; the order of service is the same."""
+        police, queue, ledger = self.police, self._queue, self.ledger
+        free = police.free_ids
+        if not free or not (queue or self._aside):
+            return
+        if self._aside:
+            self._back_from_aside(t)
+        kept: list[
+            tuple[int, float, int, int]
+        ] = []  # partly served: they stay queued, behind nothing they were ahead of
+        # The first call aside: when its turn comes with a unit free, it would have been
+        # asked (and settled units home); calls set aside in this loop were asked.
+        first_aside = self._aside_min() if self._aside else None
+        settled = first_aside is None
+        while queue and free:
+            entry = queue[0]
+            if first_aside is not None and not settled and first_aside < entry:
+                self._settle_for_aside(t)
+                settled = True
+            heapq.heappop(queue)
             i = entry[3]
+            before = ledger.police_pending[i]
             self._dispatch(t, i)
-            if self.ledger.police_pending[i] == 0:
-                self._queue.remove(entry)
-                served = True
-        if served:
-            heapq.heapify(self._queue)
+            if ledger.police_pending[i] == 0:
+                continue
+            if self._reach_only and ledger.police_pending[i] == before:
+                region = int(self._region_of_bank[self._bank_of[i]])
+                self._aside.setdefault(region, []).append(entry)
+                settled = True
+            else:
+                kept.append(entry)
+        if not settled and free:
+            self._settle_for_aside(t)
+        for entry in kept:
+            heapq.heappush(queue, entry)
+
+    def _aside_min(self) -> tuple[int, float, int, int]:
+        return min(min(entries) for entries in self._aside.values())
+
+    def _settle_for_aside(self, t: float) -> None:
+        """A call set aside would have been asked for units here: the built-in policies then
+        look at every available unit, settling those home from their last scene."""
+        self.police.settle_free(t)
+
+    def _back_from_aside(self, t: float) -> None:
+        """Calls set aside whose region has a free unit now go back into the queue."""
+        regions = self.police.free_regions(t, self._region_of_bank)
+        for region in [r for r in self._aside if r in regions]:
+            for entry in self._aside.pop(region):
+                heapq.heappush(self._queue, entry)
 
     def _team_returns(self, t: float, i: int, meu: int) -> None:
         self.meus.team_back(meu)

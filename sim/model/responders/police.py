@@ -9,7 +9,9 @@ nearer than it is).
 
 from __future__ import annotations
 
+import bisect
 import math
+from dataclasses import dataclass
 
 import mesa
 import numpy as np
@@ -24,6 +26,25 @@ _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
 LEGS_PER_BLOCK = 256
 #: Up to this many available units, dispatch runs in plain Python (same results, faster).
 SMALL_FLEET = 24
+#: Relative slack on the Manhattan lower bound of the pruned search: a route through bridges
+#: is never shorter than the Manhattan distance, but its float sum can be a few ulps shorter.
+_BOUND_SLACK = 1e-9
+_AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
+
+
+@dataclass(frozen=True)
+class LegView:
+    """Where every unit patrols during one patrol leg: numpy columns for the vectorised
+    bound, Python lists for the per-unit exact travel (read without numpy scalars)."""
+
+    leg: int
+    relocations: int  # PoliceFleet._relocations when taken
+    x: np.ndarray
+    y: np.ndarray
+    xs: list[float]
+    ys: list[float]
+    bank: list[int]
+    bank_array: np.ndarray
 
 
 class PoliceUnit(mesa.Agent):
@@ -102,11 +123,36 @@ class PoliceFleet:
         self._incident_of: dict[int, int] = {}  # committed unit -> its incident
         self._arrived_at: dict[int, float] = {}
         self._legs_from = -1  # first patrol leg of the cached block of spots
-        self._returning = False  # some unit may still be driving back from a scene
         self.small_fleet = SMALL_FLEET
         self.back_from = self.station_xy.copy()  # scene left on the way back
         self.back_from_bank = self.station_bank.copy()
         self.left_at = np.full(n, -np.inf)  # when the unit left that scene
+        # The available units, kept as state changes (not searched for at every dispatch):
+        # a mask for the vectorised bound, an ascending list for the plain-Python paths.
+        self._free = np.ones(n, bool)
+        self._is_free = [True] * n
+        #: Available units, ascending (read only: kept by the fleet as states change).
+        self.free_ids: list[int] = list(range(n))
+        self._back: set[int] = set()  # units with a finite left_at: maybe still driving back
+        self._back_mask = np.zeros(n, bool)  # the same as a mask
+        self._home_dist = np.zeros(n)  # from the scene left to the station, m
+        # No unit driving back can be home before this (at the fastest speed there is): a
+        # search before it settles nobody, so it skips looking (kept low, never too late).
+        self._next_home = math.inf
+        # Each unit's fastest speed in any hour (congestion only slows cars down).
+        fastest_car = travel.drive_m_s / min(_by_hour(travel.congestion_by_hour))
+        self._top_speed = np.where(self.is_car, fastest_car, travel.foot_patrol_m_s)
+        self._top_speed_of = self._top_speed.tolist()
+        self._car = self.is_car.tolist()
+        self._station_list = self.station_xy.tolist()
+        self._view: LegView | None = None
+        # Each available unit's whereabouts as a box for the bound: its spot (r = 0), or the
+        # box of its way home from its last scene (centre, half-perimeter r); cx = inf when
+        # it is not available.
+        self._cx = self._cy = self._r = np.zeros(0)
+        self._boxes_of: LegView | None = None  # the view the boxes were taken in
+        self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
+        self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._beats(rank)
 
     def _beats(self, rank: np.ndarray) -> None:
@@ -171,6 +217,7 @@ class PoliceFleet:
         else:
             self.relocated[u] = grid
             self.reach[u] = np.inf
+        self._relocations += 1
 
     def __len__(self) -> int:
         return self.station.shape[0]
@@ -178,14 +225,17 @@ class PoliceFleet:
     # ------------------------------------------------------------------ commitments
     def commit(self, u: int, incident: int, t: float) -> None:
         """Unit ``u`` is sent to ``incident`` at ``t``."""
-        self.state[u] = _STATE_CODE[UnitState.EN_ROUTE]
-        self.left_at[u] = -np.inf
+        self._set_code(u, _EN_ROUTE)
+        if u in self._back:
+            self.left_at[u] = -np.inf
+            self._back.discard(u)
+            self._back_mask[u] = False
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
         self._sent_at[u] = t
 
     def reach_scene(self, u: int, t: float) -> None:
-        self.state[u] = _STATE_CODE[UnitState.ON_SCENE]
+        self._set_code(u, _ON_SCENE)
         self._arrived_at[u] = t
 
     def release(self, incident: int) -> list[tuple[int, float, float]]:
@@ -209,18 +259,76 @@ class PoliceFleet:
         return dict(self._sent_at)
 
     def available(self) -> np.ndarray:
-        return np.flatnonzero(self.state == _STATE_CODE[UnitState.AVAILABLE])
+        """Available units, ascending."""
+        return np.flatnonzero(self._free)
+
+    @property
+    def free_count(self) -> int:
+        """How many units are available."""
+        return len(self.free_ids)
+
+    def free_units(self) -> list[int]:
+        """Available units, ascending (a copy)."""
+        return list(self.free_ids)
 
     def set_state(self, i: int, state: UnitState) -> None:
-        self.state[i] = _STATE_CODE[state]
+        self._set_code(int(i), _STATE_CODE[state])
+
+    def _set_code(self, i: int, code: int) -> None:
+        """Unit ``i`` (a Python int) takes state ``code``; the available sets follow."""
+        self.state[i] = code
+        free = code == _AVAILABLE
+        if free != self._is_free[i]:
+            self._is_free[i] = free
+            self._free[i] = free
+            if free:
+                bisect.insort(self.free_ids, i)
+            else:
+                del self.free_ids[bisect.bisect_left(self.free_ids, i)]
+            if self._boxes_of is not None:
+                self._refresh_bound(i)
 
     def leave_scene(self, i: int, t: float, scene: np.ndarray, scene_bank: int) -> None:
         """Unit ``i`` is free again at ``scene`` and drives back to its station."""
-        self.state[i] = _STATE_CODE[UnitState.AVAILABLE]
-        self.back_from[i] = scene
+        i = int(i)
+        ax, ay = scene.tolist()
+        self.back_from[i] = ax, ay
         self.back_from_bank[i] = scene_bank
         self.left_at[i] = t
-        self._returning = True
+        self._back.add(i)
+        self._back_mask[i] = True
+        hx, hy = self._station_list[i]
+        home_dist = abs(hx - ax) + abs(hy - ay)
+        self._home_dist[i] = home_dist
+        self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
+        self._set_code(i, _AVAILABLE)
+        if self._boxes_of is not None:
+            self._refresh_bound(i)
+
+    @property
+    def _returning(self) -> bool:
+        """Some unit may still be driving back from a scene."""
+        return bool(self._back)
+
+    def _refresh_bound(self, u: int) -> None:
+        """Unit ``u``'s box of the bound (see ``_cx``), if the boxes are in use."""
+        view = self._view
+        if view is not None and self._boxes_of is view:
+            if not self._free[u]:
+                self._cx[u] = math.inf
+            elif u in self._back:
+                self._cx[u], self._cy[u], self._r[u] = self._way_home_box(u)
+            else:
+                self._cx[u], self._cy[u], self._r[u] = view.xs[u], view.ys[u], 0.0
+
+    def _way_home_box(self, u: int) -> tuple[float, float, float]:
+        """Centre and half-perimeter of a box holding every point of unit ``u``'s way home
+        (the scene left alone while the way crosses water), padded against rounding."""
+        ax, ay = self.back_from[u].tolist()
+        if self.back_from_bank[u] != self.station_bank[u]:
+            return ax, ay, 0.0
+        hx, hy = self._station_list[u]
+        return (ax + hx) / 2, (ay + hy) / 2, (abs(hx - ax) + abs(hy - ay)) / 2 + 1e-6
 
     def speed(self, ids: np.ndarray, t: float) -> np.ndarray:
         cong = self.travel.congestion_by_hour[int(t // 3600) % 24]
@@ -229,15 +337,327 @@ class PoliceFleet:
     def nearest(
         self, avail: np.ndarray, t: float, scene: np.ndarray, scene_bank: int, n: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` available units that reach ``scene`` first, with their travel times (s).
+        """The ``n`` of units ``avail`` (ascending ids of available units) that reach
+        ``scene`` first, with their travel times (s, inf: cannot reach). Ties go to the lower
+        unit index. Units in ``avail`` whose drive back has ended are home from now on."""
+        ids = avail.tolist()
+        if len(ids) <= self.small_fleet:
+            units, travel = self._nearest_small(ids, t, scene, scene_bank, n)
+        else:
+            view = self._leg_view(t)
+            chosen = set(ids)
+            self._settle_back([u for u in self._back if u in chosen], t)
+            cx = np.full(len(self), math.inf)
+            cx[avail] = view.x[avail]
+            cy, r = view.y.copy(), np.zeros(len(self))
+            for u in self._back:
+                if u in chosen:
+                    cx[u], cy[u], r[u] = self._way_home_box(u)
+            units, travel = self._nearest_pruned((cx, cy, r), t, scene, scene_bank, n)
+        return np.array(units, np.int64), np.array(travel, float)
 
-        Exact, with pruning: a patrolling unit is never nearer than its station's distance
-        less its patrol reach (Manhattan is a lower bound on any route), so only units whose
-        bound beats the n-th best exact time found so far are evaluated exactly. Ties go to
-        the lower unit index.
-        """
-        if avail.size <= self.small_fleet:
-            return self._nearest_small(avail, t, scene, scene_bank, n)
+    def nearest_free(
+        self, t: float, scene: np.ndarray, scene_bank: int, n: int
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`nearest` among all available units, from the sets kept as states change;
+        as lists (the dispatch reads them one by one)."""
+        if len(self.free_ids) <= self.small_fleet:
+            return self._nearest_small(self.free_ids, t, scene, scene_bank, n)
+        self._boxes(t)
+        if self._back:
+            self._settle_free_units(t)
+        return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
+
+    def _settle_back(self, back: list[int], t: float) -> None:
+        """Settle units ``back`` (see :meth:`_settle_units`)."""
+        if back and t >= self._next_home:
+            self._settle_units(back, t, self._speeds(t)[0])
+
+    def _settle_free_units(self, t: float) -> None:
+        """:meth:`_settle_units` for every available unit, vectorised (the same floats)."""
+        if t < self._next_home:
+            return
+        speed = self._speeds(t)[1]
+        home = self._back_mask & self._free
+        home &= (t - self.left_at) * speed >= self._home_dist
+        for u in np.flatnonzero(home).tolist():
+            self._home(u)
+        self._next_home = self._earliest_home()
+
+    def _earliest_home(self) -> float:
+        """The earliest a unit now driving back can be home (inf: none is driving back)."""
+        if not self._back:
+            return math.inf
+        back = self._back_mask
+        top = self._top_speed[back]
+        return float(_earliest(self.left_at[back], self._home_dist[back], top).min())
+
+    def _home(self, u: int) -> None:
+        """Unit ``u`` is home from its last scene: patrolling from now on."""
+        self.left_at[u] = -math.inf
+        self._back.discard(u)
+        self._back_mask[u] = False
+        self._refresh_bound(u)
+
+    def _speeds(self, t: float) -> tuple[float, np.ndarray]:
+        """Car speed in the hour of ``t`` and every unit's speed (as :meth:`speed`), m/s."""
+        hour = int(t // 3600) % 24
+        got = self._speed_of_hour.get(hour)
+        if got is None:
+            drive = self.travel.drive_m_s / _by_hour(self.travel.congestion_by_hour)[hour]
+            got = (drive, np.where(self.is_car, drive, self.travel.foot_patrol_m_s))
+            self._speed_of_hour[hour] = got
+        return got
+
+    def _settle_units(self, ids, t: float, drive: float) -> None:
+        """Units of ``ids`` whose drive back has ended are home (patrolling) from now on
+        (the same arithmetic as :meth:`_settle`)."""
+        if t < self._next_home:
+            return
+        foot = self.travel.foot_patrol_m_s
+        for u in ids:
+            left = float(self.left_at[u])
+            if left == -math.inf:
+                continue
+            ax, ay = self.back_from[u].tolist()
+            hx, hy = self._station_list[u]
+            if (t - left) * (drive if self._car[u] else foot) >= abs(hx - ax) + abs(hy - ay):
+                self._home(u)
+        top = self._top_speed_of
+        self._next_home = min(
+            (
+                _earliest(float(self.left_at[u]), float(self._home_dist[u]), top[u])
+                for u in self._back
+            ),
+            default=math.inf,
+        )
+
+    def settle_free(self, t: float) -> None:
+        """Available units whose drive back has ended are home from now on (what a search
+        among all available units does first)."""
+        if self._back:
+            self._settle_free_units(t)
+
+    def free_regions(self, t: float, region_of_bank: np.ndarray) -> set[int]:
+        """Regions (:attr:`sim.model.city.City.region_of_bank`) where an available unit is at
+        ``t``, as a search would place it (a unit home from its last scene at its spot)."""
+        view = self._leg_view(t)
+        back = [u for u in self._back if self._free[u]]
+        at_spot = self._free.copy()
+        at_spot[back] = False
+        regions = set(np.unique(region_of_bank[view.bank_array[at_spot]]).tolist())
+        drive = self._speeds(t)[0]
+        foot = self.travel.foot_patrol_m_s
+        for u in back:
+            ax, ay = self.back_from[u].tolist()
+            hx, hy = self._station_list[u]
+            speed = drive if self._car[u] else foot
+            if (t - float(self.left_at[u])) * speed >= abs(hx - ax) + abs(hy - ay):
+                regions.add(int(region_of_bank[view.bank[u]]))
+            else:
+                regions.add(int(region_of_bank[self._back_position(u, t, speed)[2]]))
+        return regions
+
+    def _back_position(self, u: int, t: float, speed: float) -> tuple[float, float, int]:
+        """Where unit ``u``, driving back from its last scene, is at ``t`` (and its bank):
+        along its way home, or at the scene left while its way crosses water, as
+        :func:`_along_l_path` places it."""
+        ax, ay = self.back_from[u].tolist()
+        hx, hy = self._station_list[u]
+        d = (t - float(self.left_at[u])) * speed
+        if self.back_from_bank[u] == self.station_bank[u]:
+            dx, dy = hx - ax, hy - ay
+            step_x = min(d, abs(dx))
+            step_y = min(max(d - abs(dx), 0.0), abs(dy))
+            x = ax + ((dx > 0) - (dx < 0)) * step_x
+            y = ay + ((dy > 0) - (dy < 0)) * step_y
+        else:
+            x, y = ax, ay
+        return x, y, self.city.bank_at(x, y)
+
+    def _back_travel(
+        self,
+        u: int,
+        t: float,
+        sx: float,
+        sy: float,
+        scene_bank: int,
+        speed: float,
+        via: list[float] | None,
+    ) -> tuple[float, list[float] | None]:
+        """Travel time of unit ``u``, driving back from its last scene, to the scene at
+        (sx, sy) (see :meth:`_back_position`). Returns the bridge legs if computed."""
+        x, y, b = self._back_position(u, t, speed)
+        city = self.city
+        if city.single_bank or b == scene_bank:
+            return (abs(x - sx) + abs(y - sy)) / speed, via
+        if via is None:
+            via = self._bridge_legs(sx, sy, scene_bank)
+        return city.via_bridges_from(x, y, b, via) / speed, via
+
+    def _nearest_small(self, ids: list[int], t, scene, scene_bank: int, n: int):
+        """:meth:`nearest` for a handful of units, in plain Python: the same arithmetic in the
+        same order as the vectorised distances (so the same floats), without numpy's per-call
+        cost, which dominates below a few dozen units. tests/test_dispatch.py checks both
+        paths give the same records."""
+        city = self.city
+        view = self._leg_view(t)
+        drive = self._speeds(t)[0]
+        foot = self.travel.foot_patrol_m_s
+        back = self._back
+        if back:
+            self._settle_units([u for u in ids if u in back], t, drive)
+        sx, sy = float(scene[0]), float(scene[1])
+        xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
+        single = city.single_bank
+        found = []  # (travel time, unit): tuples order by time, then the lower unit
+        across = []  # units across water: their Manhattan time bounds their route's
+        for u in ids:
+            speed = drive if car[u] else foot
+            if back and u in back:
+                x, y, b = self._back_position(u, t, speed)
+            else:
+                x, y, b = xs[u], ys[u], banks[u]
+            if single or b == scene_bank:
+                found.append(((abs(x - sx) + abs(y - sy)) / speed, u))
+            else:
+                across.append(((abs(x - sx) + abs(y - sy)) / speed, u, x, y, b, speed))
+        if not across:
+            if n == 1 and found:
+                return [min(found)[1]], [min(found)[0]]
+            found.sort()
+        else:
+            found.sort()
+            across.sort()
+            via = None  # bridge -> scene distances, once a unit across water may be first
+            for bound, u, x, y, b, speed in across:
+                if len(found) >= n and bound > found[n - 1][0] * (1 + _BOUND_SLACK):
+                    break  # this unit and the rest cannot be among the n first
+                if via is None:
+                    via = self._bridge_legs(sx, sy, scene_bank)
+                bisect.insort(found, (city.via_bridges_from(x, y, b, via) / speed, u))
+        return [u for _, u in found[:n]], [dt for dt, _ in found[:n]]
+
+    def _nearest_pruned(
+        self,
+        box: tuple[np.ndarray, np.ndarray, np.ndarray],
+        t: float,
+        scene: np.ndarray,
+        scene_bank: int,
+        n: int,
+    ):
+        """:meth:`nearest` for many units, exact, with pruning: a unit is never nearer in time
+        than the Manhattan distance from the scene to its box over its speed (a route
+        through bridges is no shorter), so units are evaluated exactly in the order of that
+        bound until it exceeds the n-th best exact time. ``box``: each candidate's box
+        (see ``_cx``; cx = inf: not a candidate). Units driving back are settled already."""
+        drive, speed = self._speeds(t)
+        cx, cy, r = box
+        sx, sy = float(scene[0]), float(scene[1])
+        # At a spot (r = 0) the bound is the exact time when no water is crossed.
+        bound = (np.abs(cx - sx) + np.abs(cy - sy) - r) / speed
+        found: dict[int, float] = {}
+        via = None
+        for _ in range(n):  # the n best bounds seed the cut
+            u = int(bound.argmin())
+            if bound[u] == math.inf:
+                break
+            found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
+            bound[u] = math.inf
+        cut = sorted(found.values())[n - 1] if len(found) >= n else math.inf
+        more = np.flatnonzero(bound <= cut * (1 + _BOUND_SLACK) if cut < math.inf
+                              else bound < math.inf)  # fmt: skip
+        if more.size > 32:  # vectorised, same floats; units driving back apart
+            back = self._back_mask[more]
+            for u in more[back].tolist():
+                found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
+            more = more[~back]
+            view = self._view
+            assert view is not None
+            dist = self.city.distances_to(scene, np.stack([view.x[more], view.y[more]], 1),
+                                          view.bank_array[more], scene_bank)  # fmt: skip
+            found.update(zip(more.tolist(), (dist / speed[more]).tolist(), strict=True))
+        else:
+            for u in more.tolist():
+                found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
+        best = sorted(found.items(), key=_by_time_then_unit)[:n]
+        return [u for u, _ in best], [dt for _, dt in best]
+
+    def _travel_of(
+        self,
+        u: int,
+        t: float,
+        sx: float,
+        sy: float,
+        scene_bank: int,
+        drive: float,
+        via: list[float] | None,
+    ) -> tuple[float, list[float] | None]:
+        """Travel time of available unit ``u`` to the scene at (sx, sy)."""
+        if u in self._back:
+            speed = drive if self._car[u] else self.travel.foot_patrol_m_s
+            return self._back_travel(u, t, sx, sy, scene_bank, speed, via)
+        return self._spot_travel(u, sx, sy, scene_bank, drive, via)
+
+    def _spot_travel(
+        self, u: int, sx: float, sy: float, scene_bank: int, drive: float, via: list[float] | None
+    ) -> tuple[float, list[float] | None]:
+        """Travel time of unit ``u`` from its patrol spot to the scene at (sx, sy)."""
+        view = self._view
+        assert view is not None
+        speed = drive if self._car[u] else self.travel.foot_patrol_m_s
+        b = view.bank[u]
+        city = self.city
+        if city.single_bank or b == scene_bank:
+            return (abs(view.xs[u] - sx) + abs(view.ys[u] - sy)) / speed, via
+        if via is None:
+            via = self._bridge_legs(sx, sy, scene_bank)
+        return city.via_bridges_from(view.xs[u], view.ys[u], b, via) / speed, via
+
+    def _bridge_legs(self, sx: float, sy: float, scene_bank: int) -> list[float]:
+        """h[i]: from bridge i to the scene, through further bridges where needed (the same
+        sums as :meth:`sim.model.city.City.distances_to`)."""
+        city = self.city
+        if len(city._bridge_list) > 8:  # numpy's sums and minima are the same floats
+            to_dst = np.abs(city.bridge_xy - np.array([sx, sy])).sum(axis=1)
+            to_dst[~city.bank_bridges[scene_bank]] = np.inf
+            return (city.bridge_dist + to_dst[None, :]).min(axis=1).tolist()
+        on_bank = set(city._bridges_of_bank[scene_bank])
+        to_dst = [(abs(bx - sx) + abs(by - sy)) if j in on_bank else math.inf
+                  for j, (bx, by) in enumerate(city._bridge_list)]  # fmt: skip
+        return [min(d + e for d, e in zip(row, to_dst, strict=True))
+                for row in city._bridge_dist_list]  # fmt: skip
+
+    def _leg_view(self, t: float) -> LegView:
+        """The patrol spots of the leg containing ``t`` (cached until the leg changes or a
+        unit is moved to another grid), and the bound's positions for it."""
+        leg = int(t // self.cfg.patrol_leg_s)
+        view = self._view
+        if view is None or view.leg != leg or view.relocations != self._relocations:
+            spots, banks = self.spots_at(t)
+            x, y = spots[:, 0], spots[:, 1]
+            view = LegView(leg, self._relocations, x, y, x.tolist(), y.tolist(),
+                           banks.tolist(), banks)  # fmt: skip
+            self._view = view
+        return view
+
+    def _boxes(self, t: float) -> None:
+        """Every unit's box of the bound (see ``_cx``) in the leg containing ``t``: taken
+        again when the leg changes, then kept as states change."""
+        view = self._leg_view(t)
+        if self._boxes_of is not view:
+            self._cx = np.where(self._free & ~self._back_mask, view.x, np.inf)
+            self._cy, self._r = view.y.copy(), np.zeros(len(self))
+            self._boxes_of = view
+            for u in self._back:
+                self._refresh_bound(u)
+
+    def nearest_reference(
+        self, avail: np.ndarray, t: float, scene: np.ndarray, scene_bank: int, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The vectorised search of before issue 13, kept as the reference the faster paths
+        are tested against (tests/test_dispatch.py): exact, pruned by each unit's station
+        distance less its patrol reach, two passes of :meth:`_exact`."""
         if self._returning:
             self._settle(avail, t)
         speed = self.speed(avail, t)
@@ -261,78 +681,14 @@ class PoliceFleet:
         order = np.lexsort((avail[first], travel))[:n]
         return avail[first][order], travel[order]
 
-    def _nearest_small(self, avail, t, scene, scene_bank: int, n: int):
-        """:meth:`nearest` for a handful of units, in plain Python: the same arithmetic in the
-        same order as the vectorised path (so the same floats), without numpy's per-call cost,
-        which dominates below a few dozen units. tests/test_rng.py checks both give the same
-        records."""
-        city = self.city
-        spots, banks = self.spots_at(t)
-        ids = avail.tolist()
-        pos = spots[avail].tolist()
-        bank = banks[avail].tolist()
-        left = self.left_at[avail].tolist()
-        car = self.is_car[avail].tolist()
-        drive = self.travel.drive_m_s / self.travel.congestion_by_hour[int(t // 3600) % 24]
-        foot = self.travel.foot_patrol_m_s
-        if self._returning:  # as _settle: units whose drive back has ended are home
-            for k, u in enumerate(ids):
-                if left[k] > -math.inf:
-                    ax, ay = self.back_from[u].tolist()
-                    hx, hy = self.station_xy[u].tolist()
-                    speed = drive if car[k] else foot
-                    if (t - left[k]) * speed >= abs(hx - ax) + abs(hy - ay):
-                        self.left_at[u] = left[k] = -math.inf
-            self._returning = bool(np.any(self.left_at > -np.inf))
-        sx, sy = float(scene[0]), float(scene[1])
-        via = None  # bridge -> scene distances, computed only if a unit is across water
-        travel = []
-        for k, u in enumerate(ids):
-            speed = drive if car[k] else foot
-            x, y = pos[k]
-            b = bank[k]
-            if left[k] > -math.inf:  # still driving back from its last scene
-                ax, ay = self.back_from[u].tolist()
-                hx, hy = self.station_xy[u].tolist()
-                d = (t - left[k]) * speed
-                if self.back_from_bank[u] == self.station_bank[u]:
-                    dx, dy = hx - ax, hy - ay
-                    step_x = min(d, abs(dx))
-                    step_y = min(max(d - abs(dx), 0.0), abs(dy))
-                    x = ax + ((dx > 0) - (dx < 0)) * step_x
-                    y = ay + ((dy > 0) - (dy < 0)) * step_y
-                else:
-                    x, y = ax, ay
-                b = city.bank_at(x, y)
-            if city.single_bank or b == scene_bank:
-                dist = abs(x - sx) + abs(y - sy)
-            else:
-                if via is None:
-                    via = self._bridge_legs(scene, scene_bank)
-                dist = city.via_bridges_from(x, y, b, via)
-            travel.append(dist / speed)
-        order = sorted(range(len(ids)), key=travel.__getitem__)[:n]
-        return avail[order], np.array([travel[j] for j in order])
-
-    def _bridge_legs(self, scene: np.ndarray, scene_bank: int) -> list[float]:
-        """h[i]: from bridge i to the scene, through further bridges where needed (the same
-        sums as :meth:`sim.model.city.City.distances_to`)."""
-        city = self.city
-        sx, sy = float(scene[0]), float(scene[1])
-        on_bank = set(city._bridges_of_bank[scene_bank])
-        to_dst = [(abs(bx - sx) + abs(by - sy)) if j in on_bank else math.inf
-                  for j, (bx, by) in enumerate(city._bridge_list)]  # fmt: skip
-        return [min(d + e for d, e in zip(row, to_dst, strict=True))
-                for row in city._bridge_dist_list]  # fmt: skip
-
     def _settle(self, ids: np.ndarray, t: float) -> None:
         """Units whose drive back has ended are home (patrolling) from now on."""
         back = ids[self.left_at[ids] > -np.inf]
         if back.size:
             travelled = (t - self.left_at[back]) * self.speed(back, t)
             home = travelled >= np.abs(self.station_xy[back] - self.back_from[back]).sum(axis=1)
-            self.left_at[back[home]] = -np.inf
-        self._returning = bool(np.any(self.left_at > -np.inf))
+            for u in back[home].tolist():
+                self._home(u)
 
     def _exact(self, ids: np.ndarray, t: float, scene: np.ndarray, scene_bank: int) -> np.ndarray:
         """Travel distance from where each unit is at ``t`` to ``scene``, m."""
@@ -390,6 +746,21 @@ class PoliceFleet:
         s, w = self.city.cell_size_m, self.city.width
         patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
         return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
+
+
+def _by_hour(value: float | list[float]) -> list[float]:
+    """An hourly setting as its 24 values (the scenario checks make it a list)."""
+    return value if isinstance(value, list) else [value] * 24
+
+
+def _earliest(left_at, home_dist, top_speed):
+    """When a unit that left a scene at ``left_at``, ``home_dist`` from home, can be home at
+    the soonest, a little early (rounding never makes it late)."""
+    return left_at + home_dist / top_speed * (1 - 1e-9) - 1e-6
+
+
+def _by_time_then_unit(item: tuple[int, float]) -> tuple[float, int]:
+    return item[1], item[0]
 
 
 def _along_l_path(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
