@@ -113,7 +113,12 @@ def digests(name: str, seed: int = 11) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+SLOW = {"city-hours", "city-hours-own-grid"}  # whole-city builds: seconds each
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(CASES)]
+)
 def test_tables_are_identical_to_the_reference(name):
     reference = json.loads(DIGESTS.read_text())[name]
     assert digests(name) == reference

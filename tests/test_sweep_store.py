@@ -233,6 +233,7 @@ WRITE_STEPS = 19
 SIX_RUNS = "{police.units: [1, 2, 3]}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forks")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_sigkill_around_a_batch_sync_then_resume(tmp_path):
