@@ -87,7 +87,7 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
     if removed:
         say(f"removed {removed} half-written file(s) of an interrupted sweep in {out}")
     tasks = sweep.tasks()
-    by_key = {}
+    by_key: dict[str, Task] = {}
     for t in tasks:
         by_key.setdefault(t.key, t)  # identical points share one run
     done = store.finished(say)

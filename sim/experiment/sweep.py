@@ -73,14 +73,22 @@ class Span(Strict):
         """Number of values, without building them."""
         if self.num is not None:
             return self.num
-        return math.floor((self.stop - self.start) / self.step + 1e-9) + 1
+        return math.floor((self.stop - self.start) / self._step() + 1e-9) + 1
+
+    def _step(self) -> int | float:
+        # The validator ensures a step whenever num is not given.
+        if self.step is None:
+            raise ValueError("give exactly one of step or num")
+        return self.step
 
     def values(self) -> list[Scalar]:
+        vals: np.ndarray
         if self.num is not None:
             vals = np.linspace(self.start, self.stop, self.num)
         else:
-            n = int(np.floor((self.stop - self.start) / self.step + 1e-9)) + 1
-            vals = self.start + self.step * np.arange(n)
+            step = self._step()
+            n = int(np.floor((self.stop - self.start) / step + 1e-9)) + 1
+            vals = self.start + step * np.arange(n)
         whole = all(isinstance(v, int) for v in (self.start, self.stop, self.step))
         if self.integer or (self.integer is None and whole):
             return [round(v) for v in vals.tolist()]

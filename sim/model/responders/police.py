@@ -331,7 +331,7 @@ class PoliceFleet:
         return (ax + hx) / 2, (ay + hy) / 2, (abs(hx - ax) + abs(hy - ay)) / 2 + 1e-6
 
     def speed(self, ids: np.ndarray, t: float) -> np.ndarray:
-        cong = self.travel.congestion_by_hour[int(t // 3600) % 24]
+        cong = _by_hour(self.travel.congestion_by_hour)[int(t // 3600) % 24]
         return np.where(self.is_car[ids], self.travel.drive_m_s / cong, self.travel.foot_patrol_m_s)
 
     def nearest(
