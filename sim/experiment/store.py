@@ -257,7 +257,7 @@ def git_commit() -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("jiefang", "mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -765,12 +765,17 @@ class RunFolder:
             if exc_type is None:
                 self._commit()
             else:
-                shutil.rmtree(self.staging, ignore_errors=True)
+                shutil.rmtree(self._staged(), ignore_errors=True)
         finally:
             self.lock.__exit__()
 
+    def _staged(self) -> Path:
+        if self.staging is None:  # only if __exit__ is called without __enter__
+            raise OutputError(f"{self.out}: the run folder was never opened")
+        return self.staging
+
     def _commit(self) -> None:
-        staging = self.staging
+        made = staging = self._staged()
         try:
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700
             fsync_folder(staging)
@@ -792,8 +797,8 @@ class RunFolder:
                 fsync_folder(self.out.parent)
             fault_point("committed")
         except OutputError:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            shutil.rmtree(made, ignore_errors=True)
             raise
         except OSError as err:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            shutil.rmtree(made, ignore_errors=True)
             raise OutputError(f"{self.out}: cannot write ({err.strerror})") from None
