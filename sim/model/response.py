@@ -572,13 +572,7 @@ class ResponseModel(mesa.Model):
     def _station_distances(self, n: int) -> np.ndarray:
         """Travel distance from each of the first ``n`` incidents to its nearest police
         station, m."""
-        city, xy = self.city, self.incidents.xy[:n]
-        best = np.full(n, np.inf)
-        bank = city.bank_of(xy)
-        for station in city.station_xy:
-            there = np.broadcast_to(station, xy.shape)
-            best = np.minimum(best, city.pair_distances(xy, bank, there, None))
-        return best
+        return self.city.station_distances(self.incidents.xy[:n])
 
     def _first_help(self, i: int) -> tuple[float, str]:
         options = [
