@@ -83,8 +83,21 @@ def stream_replications(
         readiness.insert(0, "replication", model.replication)
         ready.append(readiness)
         del model  # before the next replication is built: one model at a time
+        give_back_memory()
     cells, sites = (pd.concat(p, ignore_index=True) for p in zip(*layouts.values(), strict=True))
     return pd.concat(ready, ignore_index=True), cells, sites
+
+
+def give_back_memory() -> None:
+    """Return freed memory to the system (glibc keeps a finished model's pages otherwise),
+    so what comes next (the next replication, the summary of a city year) starts low."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _hand_over(model: ResponseModel, on_chunk, min_incidents: int) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from typing import ClassVar
 
 import mesa
@@ -141,8 +142,10 @@ class ResponseModel(mesa.Model):
         self._init_state(len(incidents))
         self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
-        self._cell = (row * self.city.width + col).tolist()
-        self._grid = self.city.grid_of_cell[row, col].tolist()
+        # array('q') indexes to Python ints like a list, at 8 bytes per incident instead of
+        # ~40 (a city year has 2.5 million incidents).
+        self._cell = array("q", (row * self.city.width + col).tolist())
+        self._grid = array("q", self.city.grid_of_cell[row, col].tolist())
         self._bank = self.city.bank_of(incidents.xy)
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
         self.trace: list[Event] | None = [] if trace else None
