@@ -160,7 +160,7 @@ def child_cpu(cmd: list[str]) -> float:
 
 
 #: Functions whose cumulative share of the profiled total ``--profile`` prints.
-FOCUS = ("ResponseModel.__init__", "advance_to", "records", "_station_distances",
+FOCUS = ("ResponseModel.__init__", "advance_to", "records", "station_distances",
          "_police_call", "_dispatch", "nearest", "_nearest_small", "_exact", "distances_to",
          "pair_distances", "_serve_queue", "_occurs", "_alert", "_clears", "_police_arrives",
          "build_city", "generate_incidents")  # fmt: skip
@@ -195,7 +195,7 @@ PARTS = (("sim.model.responders.police.PoliceFleet", "nearest"),
          ("sim.model.response.ResponseModel", "_occurs"),
          ("sim.model.response.ResponseModel", "_alert"),
          ("sim.model.response.ResponseModel", "_clears"),
-         ("sim.model.response.ResponseModel", "_station_distances"),
+         ("sim.model.city.City", "station_distances"),
          ("sim.model.response.ResponseModel", "records"))  # fmt: skip
 
 
@@ -239,7 +239,7 @@ def print_parts(totals: dict[str, list[float]], total_cpu: float, loop_cpu: floa
     print(f"--- timed directly (CPU; total {total_cpu:.2f} s, event loop {loop_cpu:.2f} s) ---")
     for name, (calls, cpu) in totals.items():
         if calls:
-            of_loop = "" if name in ("records", "_station_distances") else (
+            of_loop = "" if name in ("records", "station_distances") else (
                 f"{cpu / loop_cpu:6.1%} of loop")  # fmt: skip
             print(f"  {name:<20} {int(calls):>8} calls  {cpu:7.2f} s  {cpu / total_cpu:6.1%} of "
                   f"total  {of_loop:<14} {cpu / calls * 1e6:11.1f} us per call")  # fmt: skip

@@ -44,7 +44,9 @@ def test_old_flat_module_paths_are_the_new_modules_with_a_warning():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     lines = out.stdout.splitlines()
-    assert lines[0] == "sim.runner moved to sim.experiment.runner (jiefang 0.2); import it from there"
+    assert (
+        lines[0] == "sim.runner moved to sim.experiment.runner (jiefang 0.2); import it from there"
+    )
     assert lines[1] == "True sim.experiment.runner True True"
 
 

@@ -685,7 +685,7 @@ class TableStream:
         self._template: pd.DataFrame | None = None
         self._writer: Any = None  # pyarrow's ParquetWriter, once streaming
         self._file: Any = None
-        self._tmp: str | None = None
+        self._tmp = ""  # the temporary file's path, once streaming
         self.streamed = False
 
     def add(self, chunk: pd.DataFrame) -> None:

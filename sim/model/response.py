@@ -650,8 +650,3 @@ class ResponseModel(mesa.Model):
             best[take] = t[take]
             source[take] = by[take] if isinstance(by, np.ndarray) else by
         return best, source
-
-    def _station_distances(self, n: int) -> np.ndarray:
-        """Travel distance from each of the first ``n`` incidents to its nearest police
-        station, m."""
-        return self.city.station_distances(self.incidents.xy[:n])
