@@ -184,6 +184,7 @@ def test_unwritable_out_is_found_before_simulating(tmp_path, monkeypatch, capsys
         raise AssertionError("simulated although the output folder cannot be written")
 
     monkeypatch.setattr(sim.experiment.runner, "run_replications", never)
+    monkeypatch.setattr(sim.experiment.runner, "stream_replications", never)
     (tmp_path / "file").write_text("x")
     for out in (tmp_path / "file" / "sub", tmp_path / "file"):
         assert main(["run", str(tiny(tmp_path)), "-q", "--out", str(out)]) == 2

@@ -19,12 +19,16 @@ from sim.model.vocab import LandUse
 
 #: Simulated seconds between progress callbacks inside one replication.
 PROGRESS_CHUNK_S = 3600.0
+#: Settled incidents handed over at a time when records are streamed (bounds the records a
+#: run holds: about 16,000 incidents, some 20 MB at city scale, against 0.5 KB per incident
+#: that the model itself keeps).
+STREAM_INCIDENTS = 16_384
 
 
 @dataclass(frozen=True)
 class RunTables:
     incidents: pd.DataFrame  # one row per incident per replication (sim.model.records columns)
-    assignments: pd.DataFrame  # one row per responder commitment
+    assignments: pd.DataFrame | None  # one row per responder commitment (None: streamed)
     summary: pd.DataFrame  # tidy long summary (sim.analysis.metrics.summarise)
     readiness: pd.DataFrame  # one row per MEU readiness test
     layout_cells: pd.DataFrame  # the city raster, one row per cell per layout
@@ -47,6 +51,62 @@ def simulate(
         if progress is not None:
             progress(min(model.time / model.end_s, 1.0))
     return model
+
+
+def stream_replications(
+    scenario: Scenario,
+    seed: int,
+    replications: int,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None],
+    progress: Callable[[float], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Replications 0..R-1 in order, their records handed to ``on_chunk(incidents,
+    assignments)`` in chunks of settled incidents as the runs go (with the replication
+    column), so that no run holds its records to the end. Concatenated in order, the
+    chunks are :func:`run_replications`' tables. Returns (readiness tests, layout cells,
+    layout sites), which stay small."""
+    if replications < 1:
+        raise ValueError(f"replications must be >= 1, got {replications}")
+    ready = []
+    layouts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for r in range(replications):
+        model = ResponseModel(scenario, seed=seed, replication=r)
+        if model.layout not in layouts:
+            layouts[model.layout] = layout_tables(model)
+        while not model.finished:
+            model.advance_to(model.time + PROGRESS_CHUNK_S)
+            _hand_over(model, on_chunk, STREAM_INCIDENTS)
+            if progress is not None:
+                progress((r + min(model.time / model.end_s, 1.0)) / replications)
+        _hand_over(model, on_chunk, 0)
+        readiness = readiness_frame(model.readiness)
+        readiness.insert(0, "replication", model.replication)
+        ready.append(readiness)
+        del model  # before the next replication is built: one model at a time
+        give_back_memory()
+    cells, sites = (pd.concat(p, ignore_index=True) for p in zip(*layouts.values(), strict=True))
+    return pd.concat(ready, ignore_index=True), cells, sites
+
+
+def give_back_memory() -> None:
+    """Return freed memory to the system (glibc keeps a finished model's pages otherwise),
+    so what comes next (the next replication, the summary of a city year) starts low."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _hand_over(model: ResponseModel, on_chunk, min_incidents: int) -> None:
+    chunk = model.take_settled(min_incidents)
+    if chunk is None:
+        return
+    for frame in chunk:
+        frame.insert(0, "replication", model.replication)
+    on_chunk(*chunk)  # empty at the end of a run with nothing left: it still fixes the columns
 
 
 def tables_of(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -78,22 +138,27 @@ def run_replications(
     replications: int,
     progress: Callable[[float], None] | None = None,
 ) -> RunTables:
-    """Replications 0..R-1 of one scenario, in order, and their summary."""
-    if replications < 1:
-        raise ValueError(f"replications must be >= 1, got {replications}")
-    parts = []
-    layouts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
-    for r in range(replications):
-        step = None
-        if progress is not None:
-            step = lambda f, r=r: progress((r + f) / replications)  # noqa: E731
-        model = simulate(scenario, seed, r, step)
-        if model.layout not in layouts:
-            layouts[model.layout] = layout_tables(model)
-        parts.append(tables_of(model))
-    inc, asg, ready = (pd.concat(p, ignore_index=True) for p in zip(*parts, strict=True))
-    cells, sites = (pd.concat(p, ignore_index=True) for p in zip(*layouts.values(), strict=True))
+    """Replications 0..R-1 of one scenario, in order, and their summary (every table held in
+    memory; `jiefang run` streams the records to disk instead, see
+    :func:`stream_replications`)."""
+    incidents: list[pd.DataFrame] = []
+    assignments: list[pd.DataFrame] = []
+
+    def keep(inc: pd.DataFrame, asg: pd.DataFrame) -> None:
+        incidents.append(inc)
+        assignments.append(asg)
+
+    ready, cells, sites = stream_replications(scenario, seed, replications, keep, progress)
+    inc, asg = concat_chunks(incidents), concat_chunks(assignments)
     return RunTables(inc, asg, summarise(inc, scenario.tiers), ready, cells, sites)
+
+
+def concat_chunks(chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """Chunks of one table in order as one table (empty chunks only fix the columns)."""
+    rows = [c for c in chunks if len(c)]
+    if not rows:
+        return chunks[0].iloc[:0].reset_index(drop=True)
+    return rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
 
 
 def layout_tables(model: ResponseModel) -> tuple[pd.DataFrame, pd.DataFrame]:

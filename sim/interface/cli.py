@@ -302,11 +302,13 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
+    from sim.analysis.metrics import summarise
     from sim.analysis.plots import response_ecdf, save_figure
     from sim.analysis.summary import summary_document, summary_text
-    from sim.experiment.runner import run_replications
+    from sim.experiment.runner import RunTables, stream_replications
     from sim.experiment.store import (
         RunFolder,
+        TableStream,
         manifest,
         safe_name,
         write_csv,
@@ -332,17 +334,36 @@ def cmd_run(args) -> int:
         def progress(frac: float) -> None:
             bar.update(int(frac * 1000) - bar.n)
 
-        tables = run_replications(scenario, args.seed, reps, progress)
-        bar.close()
-        elapsed = time.perf_counter() - started
         files = {
             "incidents": staging / "incidents.parquet",
             "assignments": staging / "assignments.parquet",
             "summary_table": staging / "summary.csv",
             "summary": staging / "summary.json",
         }
-        write_parquet(tables.incidents, files["incidents"])
-        write_parquet(tables.assignments, files["assignments"])
+        # The records go to disk in chunks as the runs settle them (a city year would not fit
+        # in memory otherwise); a table short enough is written whole, byte for byte as before.
+        incidents_out = TableStream(files["incidents"])
+        assignments_out = TableStream(files["assignments"])
+
+        def on_chunk(incidents, assignments) -> None:
+            incidents_out.add(incidents)
+            assignments_out.add(assignments)
+
+        try:
+            readiness, cells, sites = stream_replications(
+                scenario, args.seed, reps, on_chunk, progress
+            )
+            bar.close()
+            incidents = incidents_out.close()
+            assignments = assignments_out.close()
+        finally:
+            incidents_out.abort()
+            assignments_out.abort()
+        if incidents is None:  # streamed: the summary reads it back, without the model
+            incidents = incidents_out.read_back()
+        tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
+                           readiness, cells, sites)  # fmt: skip
+        elapsed = time.perf_counter() - started
         if len(tables.readiness):
             files["readiness"] = staging / "readiness.parquet"
             write_parquet(tables.readiness, files["readiness"])

@@ -28,7 +28,13 @@ ENV_MEMORY, ENV_CPU = "JIEFANG_BUDGET_MEMORY_GB", "JIEFANG_BUDGET_CPU_MINUTES"
 
 # Costs, measured on the development machine and rounded up (bytes, CPU seconds).
 _BYTES_PER_CELL = 200  # rasters, distance transforms, k-d tree queries over all cells
-_BYTES_PER_INCIDENT = 2_000  # the incident record and its assignments, kept to the end
+# The model's incident stream, ledger and events (records are streamed to disk as incidents
+# settle): 0.5 KB at build and ~0.25 KB more by the end of a city run; runs shorter than
+# STREAM_ROWS hold their tables too (the city month: 0.72 GB for 197,000 incidents).
+_BYTES_PER_INCIDENT = 1_500
+# `jiefang run` reads every replication's incident table back for its summary: ~0.8 KB per
+# row at the summary's peak (measured on 2.5 million rows), rounded up.
+_BYTES_PER_SUMMARY_ROW = 1_000
 _BYTES_PER_VOLUNTEER = 200
 _BYTES_PER_UNIT = 1_000  # MEUs and police units (agents)
 _BYTES_PER_POINT = 40_000  # a validated scenario per sweep point
@@ -159,10 +165,12 @@ def replication_estimate(sc: Scenario) -> Estimate:
 
 
 def run_estimate(sc: Scenario, replications: int) -> Estimate:
-    """``jiefang run``: every replication's records are kept until the end."""
+    """``jiefang run``: one replication at a time, its records streamed to disk; then every
+    replication's incident table read back for the summary (the model is gone by then)."""
     one = replication_estimate(sc)
     incidents = sc.incidents.rate_per_day * (sc.horizon_hours / 24.0)
-    memory = _BASE_BYTES + one.memory_bytes + (replications - 1) * incidents * _BYTES_PER_INCIDENT
+    summary = replications * incidents * _BYTES_PER_SUMMARY_ROW
+    memory = _BASE_BYTES + max(one.memory_bytes, summary)
     return Estimate(memory, one.cpu_seconds * replications, f"{one.what}, x{replications:,}",
                     one.key)  # fmt: skip
 

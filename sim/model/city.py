@@ -202,6 +202,63 @@ class City:
             out[k] = self._via_bridges(a[k], a_bank[k], b[k], b_bank[k])
         return out
 
+    def station_distances(self, xy: np.ndarray) -> np.ndarray:
+        """Travel distance (m) from each position to its nearest police station: exactly
+        ``min`` over stations of :meth:`pair_distances`, without a tensor per station.
+
+        Within a bank it is the nearest station's Manhattan distance. Across banks,
+        ``pair_distances`` adds ``(leg_a[i] + bridge_dist[i, j]) + leg_b[j]``; rounding is
+        monotone, so the minimum over stations of the last addend can be taken first
+        (``far[bank, j]``) and the sum is the same float as the per-station minimum.
+        """
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        best = np.full(xy.shape[0], np.inf)
+        stations = self.station_xy
+        if xy.shape[0] == 0 or stations.shape[0] == 0:
+            return best
+        bank = self.bank_of(xy)
+        station_bank = self.bank_of(stations)
+        for b in np.unique(bank).tolist():
+            rows = np.flatnonzero(bank == b)
+            near = stations[station_bank == b]
+            if near.shape[0]:
+                best[rows] = self._nearest_manhattan(xy[rows], near)
+            if self.single_bank or not np.any(station_bank != b):
+                continue
+            best[rows] = np.minimum(best[rows], self._via_far_stations(xy[rows], b, station_bank))
+        return best
+
+    @staticmethod
+    def _nearest_manhattan(xy: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Manhattan distance to the nearest of ``sites``, in blocks (bounds memory)."""
+        out = np.empty(xy.shape[0])
+        block = max(1, 4_000_000 // sites.shape[0])
+        for lo in range(0, xy.shape[0], block):
+            a = xy[lo : lo + block]
+            dx = np.abs(a[:, None, 0] - sites[None, :, 0])
+            d = dx + np.abs(a[:, None, 1] - sites[None, :, 1])
+            out[lo : lo + block] = d.min(axis=1)
+        return out
+
+    def _via_far_stations(self, xy: np.ndarray, bank: int, station_bank: np.ndarray) -> np.ndarray:
+        """Distance through bridges from positions on ``bank`` to the nearest station on
+        another bank (the same arithmetic as :meth:`_via_bridges`)."""
+        if self.bridge_xy.shape[0] == 0:
+            return np.full(xy.shape[0], np.inf)
+        far = self.station_xy[station_bank != bank]
+        leg_b = np.abs(far[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+        leg_b[~self.bank_bridges[station_bank[station_bank != bank]]] = np.inf
+        leg_b = leg_b.min(axis=0)  # the nearest far station's leg from each bridge j
+        out = np.empty(xy.shape[0])
+        block = max(1, 2_000_000 // self.bridge_xy.shape[0] ** 2)  # bounds memory (~16 MB)
+        for lo in range(0, xy.shape[0], block):
+            a = xy[lo : lo + block]
+            leg_a = np.abs(a[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)
+            leg_a[:, ~self.bank_bridges[bank]] = np.inf
+            via = leg_a[:, :, None] + self.bridge_dist[None, :, :] + leg_b[None, None, :]
+            out[lo : lo + block] = via.min(axis=(1, 2))
+        return out
+
     def _via_bridges(self, a, a_bank, b, b_bank) -> np.ndarray:
         # leg_a[k, i]: a to bridge i (only bridges on a's bank); leg_b[k, j] likewise for b.
         leg_a = np.abs(a[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)

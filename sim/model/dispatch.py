@@ -130,3 +130,9 @@ class CandidateCache:
             lo = b * self._block
             block = self._blocks[b] = self._build(lo, min(lo + self._block, self._n))
         return block
+
+    def release_before(self, incident: int) -> None:
+        """Drop blocks that hold only incidents before ``incident``: their fates are settled,
+        so nobody asks for them again (a block asked for anyway is rebuilt, identical)."""
+        for b in [b for b in self._blocks if (b + 1) * self._block <= incident]:
+            del self._blocks[b]

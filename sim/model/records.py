@@ -90,6 +90,13 @@ def _frame(records, record_type) -> pd.DataFrame:
     return df.astype(_schema(record_type))
 
 
+def frame_of_columns(columns: dict, record_type) -> pd.DataFrame:
+    """Columns (one array or list per field of ``record_type``) become the DataFrame that
+    :func:`_frame` makes of the same records, without a tuple per row."""
+    df = pd.DataFrame({name: columns[name] for name in record_type._fields})
+    return df.astype(_schema(record_type))
+
+
 def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
     return _frame(records, IncidentRecord)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from typing import ClassVar
 
 import mesa
@@ -148,8 +149,10 @@ class ResponseModel(mesa.Model):
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
         col, row = self.city.cell_of(incidents.xy)
-        self._cell = (row * self.city.width + col).tolist()
-        self._grid = self.city.grid_of_cell[row, col].tolist()
+        # array('q') indexes to Python ints like a list, at 8 bytes per incident instead of
+        # ~40 (a city year has 2.5 million incidents).
+        self._cell = array("q", (row * self.city.width + col).tolist())
+        self._grid = array("q", self.city.grid_of_cell[row, col].tolist())
         self._bank = self.city.bank_of(incidents.xy)
         self._bank_of = self._bank.tolist()  # read per dispatch: no numpy scalars
         self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
@@ -587,79 +590,134 @@ class ResponseModel(mesa.Model):
         """One immutable record per incident, in incident order (the first ``n`` only, if
         given: viewers ask for the incidents that have happened so far). Fields the ledger
         holds are read from its column of the same name; the rest are derived here."""
+        n = len(self.incidents) if n is None else n
+        cols = self.record_columns(0, n)
+        values = [v.tolist() if isinstance(v, np.ndarray) else v for v in cols.values()]
+        return [IncidentRecord(*row) for row in zip(*values, strict=True)]
+
+    def record_columns(self, lo: int, hi: int) -> dict[str, np.ndarray | list]:
+        """The records of incidents ``lo .. hi - 1`` column by column, in the order of
+        :class:`IncidentRecord`'s fields (tables are built from these without a tuple per
+        incident)."""
         inc, city, ledger = self.incidents, self.city, self.ledger
-        n = len(inc) if n is None else n
-        col, row = city.cell_of(inc.xy[:n])
-        kind_idx = inc.kind[:n].tolist()
-        kinds = [self._kinds[k] for k in kind_idx]
-        labels = {u.value: u.label for u in LandUse}
-        first_help = [self._first_help(i) for i in range(n)]
-        cleared = ledger.cleared_s[:n].tolist()
-        occurred = inc.occurred_s[:n]
+        n = hi - lo
+        xy = inc.xy[lo:hi]
+        col, row = city.cell_of(xy)
+        kind_idx = inc.kind[lo:hi]
+        kc = {name: values[lo:hi] for name, values in self._kind_columns.items()}
+        labels = np.empty(max(LandUse) + 1, dtype=object)
+        labels[[u.value for u in LandUse]] = [u.label for u in LandUse]
+        cleared = ledger.cleared_s[lo:hi]
+        occurred = inc.occurred_s[lo:hi]
+        first_s, first_by = self._first_help_columns(lo, hi)
         derived = {
-            "incident_id": range(n),
-            "kind": [inc.kind_names[k] for k in kind_idx],
-            "sudden": [k.sudden for k in kinds],
-            "probe": inc.probe[:n].tolist(),
-            "x_m": inc.xy[:n, 0].tolist(),
-            "y_m": inc.xy[:n, 1].tolist(),
-            "land_use": [labels[u] for u in city.land_use[row, col].tolist()],
-            "police_grid": city.grid_of_cell[row, col].tolist(),
-            "station_distance_m": self._station_distances(n).tolist(),
-            "hour": ((occurred // 3600).astype(np.int64) % 24).tolist(),
-            "in_warmup": (occurred < self.warmup_s).tolist(),
-            "layout": [self.layout] * n,
-            "kind_self_rescue": [k.self_rescue for k in kinds],
-            "kind_volunteers": [k.volunteers for k in kinds],
-            "meu_teams_needed": [k.meu_teams for k in kinds],
-            "police_needed": [k.police_units for k in kinds],
-            "occurred_s": occurred.tolist(),
-            "detected_by": [d.value for d in ledger.detected_by[:n]],
-            "self_rescue_by": [b.value if b else "" for b in ledger.self_rescue_by[:n]],
-            "first_help_s": [f[0] for f in first_help],
-            "first_help_by": [f[1] for f in first_help],
+            "incident_id": np.arange(lo, hi, dtype=np.int64),
+            "kind": np.asarray(inc.kind_names, dtype=object)[kind_idx],
+            "sudden": kc["sudden"],
+            "probe": inc.probe[lo:hi],
+            "x_m": xy[:, 0],
+            "y_m": xy[:, 1],
+            "land_use": labels[city.land_use[row, col]],
+            "police_grid": city.grid_of_cell[row, col].astype(np.int64),
+            "station_distance_m": city.station_distances(xy),
+            "hour": (occurred // 3600).astype(np.int64) % 24,
+            "in_warmup": occurred < self.warmup_s,
+            "layout": np.full(n, self.layout, np.int64),
+            "kind_self_rescue": kc["kind_self_rescue"],
+            "kind_volunteers": kc["kind_volunteers"],
+            "meu_teams_needed": kc["meu_teams_needed"],
+            "police_needed": kc["police_needed"],
+            "occurred_s": occurred,
+            "detected_by": [d.value for d in ledger.detected_by[lo:hi]],
+            "self_rescue_by": [b.value if b else "" for b in ledger.self_rescue_by[lo:hi]],
+            "first_help_s": first_s,
+            "first_help_by": first_by,
             "cleared_s": cleared,
-            "status": ["open" if math.isnan(c) else "cleared" for c in cleared],
+            "status": np.where(np.isnan(cleared), "open", "cleared").astype(object),
         }
-        columns = [
-            derived[field] if field in derived else getattr(ledger, field)[:n].tolist()
+        return {
+            field: derived[field] if field in derived else getattr(ledger, field)[lo:hi]
             for field in IncidentRecord._fields
-        ]
-        return [IncidentRecord(*values) for values in zip(*columns, strict=True)]
+        }
 
-    def incidents_table(self):
-        """The records as a DataFrame, with the columns of plug-in fleets:
-        ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
-        from sim.model.records import incidents_frame
+    def incidents_table(self, lo: int = 0, hi: int | None = None):
+        """The records (incidents ``lo .. hi - 1``; all by default) as a DataFrame, with the
+        columns of plug-in fleets: ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
+        from sim.model.records import frame_of_columns
 
-        df = incidents_frame(self.records())
+        hi = len(self.incidents) if hi is None else hi
+        df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
-            kinds = [self._kinds[k] for k in self.incidents.kind.tolist()]
+            kinds = [self._kinds[k] for k in self.incidents.kind[lo:hi].tolist()]
             df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
         for column, values in self.ledger.extra.items():
-            df[column] = values
+            df[column] = values[lo:hi]
         return df
 
-    def _station_distances(self, n: int) -> np.ndarray:
-        """Travel distance from each of the first ``n`` incidents to its nearest police
-        station, m."""
-        city, xy = self.city, self.incidents.xy[:n]
-        best = np.full(n, np.inf)
-        bank = city.bank_of(xy)
-        for station in city.station_xy:
-            there = np.broadcast_to(station, xy.shape)
-            best = np.minimum(best, city.pair_distances(xy, bank, there, None))
-        return best
+    def settled(self) -> int:
+        """How many leading incidents have a settled fate: nothing later changes their
+        records. An incident is settled once it happened and was cleared, or happened
+        unreported with nobody at the scene (no event will ever name it again); at the end
+        of the run every incident is. Plug-in fleets may record arrivals after a clearance,
+        so with any of them nothing is settled before the end."""
+        n = len(self.incidents)
+        if self.finished:
+            return n
+        if self.fleets:
+            return 0
+        lo = self._taken
+        hi = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
+        ledger = self.ledger
+        done = ~np.isnan(ledger.cleared_s[lo:hi]) | (
+            np.isnan(ledger.alerted_s[lo:hi]) & np.isnan(ledger.self_rescue_s[lo:hi])
+        )
+        pending = np.flatnonzero(~done)
+        return lo + int(pending[0]) if pending.size else hi
 
-    def _first_help(self, i: int) -> tuple[float, str]:
+    _taken = 0  # incidents already handed over by take_settled
+    _assignments_taken = 0  # assignments handed over (dropped from self.assignments)
+
+    def take_settled(self, min_incidents: int = 0):
+        """Hand over the records settled since the last call: (incidents table, assignments
+        table), or None when fewer than ``min_incidents`` incidents are settled and the run
+        is not finished. The assignments made so far go with them (they never change once
+        made) and leave ``self.assignments``, so a long run holds neither; readiness tests
+        stay (a few a day). Concatenated in order, the chunks are :meth:`incidents_table`
+        and the assignments' table of a run that never called this."""
+        from sim.model.records import assignments_frame
+
+        hi = self.settled()
+        if hi - self._taken < max(min_incidents, 1) and not self.finished:
+            return None
+        incidents = self.incidents_table(self._taken, hi)
+        assignments = assignments_frame(self.assignments)
+        self._assignments_taken += len(self.assignments)
+        self.assignments.clear()
+        self._taken = hi
+        self._release_candidates(hi)
+        return incidents, assignments
+
+    def _release_candidates(self, settled: int) -> None:
+        """Candidate blocks whose incidents are all settled are never asked for again."""
+        for cache in (self._volunteer_lists, self._meu_lists):
+            cache.release_before(settled)
+
+    def _first_help_columns(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_first_help` for incidents ``lo .. hi - 1`` as columns: the earliest help
+        and its source, ties to the earlier source in the order self-rescue, MEU team,
+        volunteer, police (what ``min`` over the options in that order keeps)."""
+        ledger = self.ledger
+        rescue_by = [(b or HelpSource.MEU_STAFF).value for b in ledger.self_rescue_by[lo:hi]]
         options = [
-            (self.ledger.self_rescue_s[i], self.ledger.self_rescue_by[i] or HelpSource.MEU_STAFF),
-            (self.ledger.first_meu_s[i], HelpSource.MEU_TEAM),
-            (self.ledger.first_volunteer_s[i], HelpSource.VOLUNTEER),
-            (self.ledger.first_police_s[i], HelpSource.POLICE),
+            (ledger.self_rescue_s[lo:hi], np.array(rescue_by, dtype=object)),
+            (ledger.first_meu_s[lo:hi], HelpSource.MEU_TEAM.value),
+            (ledger.first_volunteer_s[lo:hi], HelpSource.VOLUNTEER.value),
+            (ledger.first_police_s[lo:hi], HelpSource.POLICE.value),
         ]
-        options = [(t, s) for t, s in options if not math.isnan(t)]
-        if not options:
-            return NAN, ""
-        t, source = min(options, key=lambda o: o[0])
-        return float(t), source.value
+        best = np.full(hi - lo, NAN)
+        source = np.full(hi - lo, "", dtype=object)
+        for t, by in options:
+            take = ~np.isnan(t) & (np.isnan(best) | (t < best))
+            best[take] = t[take]
+            source[take] = by[take] if isinstance(by, np.ndarray) else by
+        return best, source

@@ -1,0 +1,134 @@
+"""Records built faster or streamed in chunks are the same records (issue 13, targets 2-3).
+
+Station distances per bank equal the per-station ``pair_distances`` minimum exactly; the
+incident and assignment tables built column-wise, or streamed in chunks of settled incidents,
+equal the tables built from the whole run at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from sim.experiment.results import open_run
+from sim.experiment.runner import concat_chunks, run_replications
+from sim.experiment.store import TableStream, parquet_bytes
+from sim.model.city import City, build_city
+from sim.model.config import load_scenario
+from sim.model.records import assignments_frame, incidents_frame
+from sim.model.response import ResponseModel
+from sim.model.rng import Stream, generator
+from tests.conftest import SCENARIOS
+from tests.test_identical_outputs import CASES as IDENTICAL_CASES
+
+
+def _per_station(city: City, xy: np.ndarray) -> np.ndarray:
+    """The definition: the minimum over stations of the pairwise travel distance."""
+    best = np.full(len(xy), np.inf)
+    bank = city.bank_of(xy)
+    for station in city.station_xy:
+        there = np.broadcast_to(station, xy.shape)
+        best = np.minimum(best, city.pair_distances(xy, bank, there, None))
+    return best
+
+
+@pytest.mark.parametrize(
+    ("name", "layout"),
+    [("guangzhou-2023.yaml", 0), ("chigang.yaml", 0), ("chigang.yaml", 1), ("demo.yaml", 2)],
+)
+def test_station_distances_equal_the_per_station_minimum(name, layout):
+    sc = load_scenario(SCENARIOS / name)
+    city = build_city(sc.city, sc.police, generator(0, layout, Stream.CITY))
+    w, h = city.extent_m
+    xy = np.random.default_rng(layout).random((3000, 2)) * [w, h]
+    expected = _per_station(city, xy)
+    assert np.array_equal(city.station_distances(xy), expected)  # NaN-free; inf where cut off
+
+
+def _chunked(sc, seed: int, replication: int, every: int):
+    """Tables from a run handed over in chunks of at least ``every`` settled incidents."""
+    model = ResponseModel(sc, seed=seed, replication=replication)
+    incidents, assignments = [], []
+    while not model.finished:
+        model.advance_to(model.time + 1800.0)
+        chunk = model.take_settled(every)
+        if chunk is not None:
+            incidents.append(chunk[0])
+            assignments.append(chunk[1])
+    chunk = model.take_settled()
+    incidents.append(chunk[0])
+    assignments.append(chunk[1])
+    assert model.assignments == [] and model.settled() == len(model.incidents)
+    return concat_chunks(incidents), concat_chunks(assignments), len(incidents)
+
+
+@pytest.mark.parametrize("name", sorted(IDENTICAL_CASES))
+def test_tables_in_chunks_equal_the_tables_of_the_whole_run(name):
+    sc = IDENTICAL_CASES[name]()
+    model = ResponseModel(sc, seed=11, replication=1)
+    records = model.run()
+    whole_incidents = incidents_frame(records)  # the reference: one tuple per incident
+    whole_assignments = assignments_frame(model.assignments)
+    pd.testing.assert_frame_equal(model.incidents_table(), whole_incidents, check_exact=True)
+    incidents, assignments, chunks = _chunked(sc, 11, 1, every=7)
+    assert chunks > 2 or len(whole_incidents) < 30
+    pd.testing.assert_frame_equal(incidents, whole_incidents, check_exact=True)
+    pd.testing.assert_frame_equal(assignments, whole_assignments, check_exact=True)
+    assert parquet_bytes(incidents) == parquet_bytes(whole_incidents)
+    assert parquet_bytes(assignments) == parquet_bytes(whole_assignments)
+
+
+def test_settled_incidents_never_change_afterwards():
+    sc = IDENTICAL_CASES["subdistrict-probes-sudden"]()
+    model = ResponseModel(sc, seed=3)
+    seen: dict[int, pd.DataFrame] = {}
+    while not model.finished:
+        model.advance_to(model.time + 3600.0)
+        settled = model.settled()
+        if settled and settled not in seen:
+            seen[settled] = model.incidents_table(0, settled)
+    assert len(seen) > 10
+    final = model.incidents_table()
+    for settled, early in seen.items():
+        pd.testing.assert_frame_equal(early, final.iloc[:settled], check_exact=True)
+
+
+def test_a_streamed_table_reads_back_equal_and_a_short_one_is_written_as_before(tmp_path):
+    sc = IDENTICAL_CASES["demo"]()
+    tables = run_replications(sc, 4, 2)
+    chunks = [tables.incidents.iloc[k : k + 9] for k in range(0, len(tables.incidents), 9)]
+    short = TableStream(tmp_path / "short.parquet")
+    streamed = TableStream(tmp_path / "streamed.parquet", rows=25)
+    for chunk in chunks:
+        short.add(chunk.reset_index(drop=True))
+        streamed.add(chunk.reset_index(drop=True))
+    pd.testing.assert_frame_equal(short.close(), tables.incidents, check_exact=True)
+    assert (tmp_path / "short.parquet").read_bytes() == parquet_bytes(tables.incidents)
+    assert streamed.close() is None and streamed.streamed
+    back = streamed.read_back()  # text as Arrow strings, to save memory
+    assert back["kind"].dtype != object
+    back = back.astype(tables.incidents.dtypes.to_dict())
+    pd.testing.assert_frame_equal(back, tables.incidents, check_exact=True)
+    assert {p.name for p in tmp_path.iterdir()} == {"short.parquet", "streamed.parquet"}
+
+
+def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monkeypatch):
+    from sim.experiment import store
+    from sim.interface.cli import main
+
+    path = SCENARIOS / "demo.yaml"
+    assert main(["run", str(path), "-r", "3", "-q", "--no-plot", "--out", str(tmp_path / "a")]) == 0
+    monkeypatch.setattr(store, "STREAM_ROWS", 64)
+    assert main(["run", str(path), "-r", "3", "-q", "--no-plot", "--out", str(tmp_path / "b")]) == 0
+    for name in ("incidents", "assignments"):
+        a = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")
+        b = pd.read_parquet(tmp_path / "b" / f"{name}.parquet")
+        assert len(a) > 2 * 64
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert pq.ParquetFile(tmp_path / "b" / "incidents.parquet").num_row_groups > 1
+    for name in ("summary.csv", "summary.json", "readiness.parquet", "layout_cells.parquet"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert open_run(tmp_path / "b").incidents.shape == open_run(tmp_path / "a").incidents.shape
+    assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".")]
