@@ -36,7 +36,12 @@ def _per_station(city: City, xy: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("name", "layout"),
-    [("guangzhou-2023.yaml", 0), ("chigang.yaml", 0), ("chigang.yaml", 1), ("demo.yaml", 2)],
+    [
+        pytest.param("guangzhou-2023.yaml", 0, marks=pytest.mark.slow),
+        ("chigang.yaml", 0),
+        ("chigang.yaml", 1),
+        ("demo.yaml", 2),
+    ],
 )
 def test_station_distances_equal_the_per_station_minimum(name, layout):
     sc = load_scenario(SCENARIOS / name)
@@ -80,6 +85,7 @@ def test_tables_in_chunks_equal_the_tables_of_the_whole_run(name):
     assert parquet_bytes(assignments) == parquet_bytes(whole_assignments)
 
 
+@pytest.mark.slow
 def test_settled_incidents_never_change_afterwards():
     sc = IDENTICAL_CASES["subdistrict-probes-sudden"]()
     model = ResponseModel(sc, seed=3)
@@ -114,6 +120,7 @@ def test_a_streamed_table_reads_back_equal_and_a_short_one_is_written_as_before(
     assert {p.name for p in tmp_path.iterdir()} == {"short.parquet", "streamed.parquet"}
 
 
+@pytest.mark.slow
 def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monkeypatch):
     from sim.experiment import store
     from sim.interface.cli import main

@@ -49,6 +49,13 @@ class IncidentStream:
     def __len__(self) -> int:
         return self.occurred_s.shape[0]
 
+    @property
+    def is_probe(self) -> np.ndarray:
+        """Which incidents are probes (bool); never None once built."""
+        if self.probe is None:  # __post_init__ fills it
+            raise AttributeError("probe")
+        return self.probe
+
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             {

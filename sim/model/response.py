@@ -57,6 +57,9 @@ class ResponseModel(mesa.Model):
             ``payload`` names the integers (tests and debugging).
     """
 
+    # Mesa makes `time` an observable; here it is the simulated clock in seconds.
+    time: float
+
     def __init__(
         self,
         scenario: Scenario,
@@ -234,7 +237,7 @@ class ResponseModel(mesa.Model):
             if trace is not None:
                 trace.append(Event(t, kind, a, b))
             handlers[kind](self, t, a, b)
-        self.time = max(self.time, until_s)
+        self.time = max(float(self.time), until_s)
         if until_s >= self.end_s or not heap:
             self.finished = True
             self.running = False
@@ -614,7 +617,7 @@ class ResponseModel(mesa.Model):
             "incident_id": np.arange(lo, hi, dtype=np.int64),
             "kind": np.asarray(inc.kind_names, dtype=object)[kind_idx],
             "sudden": kc["sudden"],
-            "probe": inc.probe[lo:hi],
+            "probe": inc.is_probe[lo:hi],
             "x_m": xy[:, 0],
             "y_m": xy[:, 1],
             "land_use": labels[city.land_use[row, col]],
