@@ -58,16 +58,29 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
-def run(scenario: Scenario | str | Path, seed: int = 0, replications: int | None = None):
+def run(
+    scenario: Scenario | str | Path,
+    seed: int = 0,
+    replications: int | None = None,
+    out: str | Path | None = None,
+):
     """Run replications ``0..R-1`` of a scenario (a :class:`Scenario` or a YAML path) and
     return its tables (:class:`sim.experiment.runner.RunTables`: incidents, assignments, summary,
-    readiness, layout). Nothing is written."""
-    from sim.experiment.runner import run_replications
+    readiness, layout). With ``out``, also write the run folder ``jiefang run`` writes there
+    (replaced whole; :mod:`sim.experiment.runfolder`); without, nothing is written."""
     from sim.model.config import Scenario, load_scenario
 
+    source = None if isinstance(scenario, Scenario) else str(scenario)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    return run_replications(scenario, seed, replications or scenario.replications)
+    reps = replications or scenario.replications
+    if out is None:
+        from sim.experiment.runner import run_replications
+
+        return run_replications(scenario, seed, reps)
+    from sim.experiment.runfolder import write_run
+
+    return write_run(scenario, seed, reps, Path(out), source_file=source)[0]
 
 
 def sweep(path: str | Path, out: str | Path, workers: int = 1, scheduler: str | None = None):

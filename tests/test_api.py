@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 import sim
@@ -56,3 +57,22 @@ def test_old_flat_module_paths_are_the_new_modules_with_a_warning():
 def test_python_dash_m_sim_is_the_command():
     out = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "usage: jiefang" in out.stdout
+
+
+@pytest.mark.slow
+def test_run_writes_the_folder_jiefang_run_writes(tmp_path):
+    from sim.experiment.results import open_run
+    from sim.interface.cli import main
+
+    scenario = sim.load_scenario(SCENARIOS / "demo.yaml").with_changes({"horizon_hours": 12.0})
+    tables = sim.run(scenario, seed=4, replications=2, out=tmp_path / "api")
+    (tmp_path / "demo.yaml").write_text(f"extends: {SCENARIOS / 'demo.yaml'}\nhorizon_hours: 12\n")
+    assert main(["run", str(tmp_path / "demo.yaml"), "--seed", "4", "-r", "2", "-q",
+                 "--out", str(tmp_path / "cli")]) == 0  # fmt: skip
+    opened = open_run(tmp_path / "api")
+    # The same values (read back from Parquet, strings come back as Arrow or categories).
+    pd.testing.assert_frame_equal(
+        opened.incidents, tables.incidents, check_dtype=False, check_categorical=False
+    )
+    for name in ("incidents.parquet", "assignments.parquet", "summary.csv", "summary.json"):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()

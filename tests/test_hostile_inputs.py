@@ -45,6 +45,8 @@ def run_in_process(case: Case, folder: Path, capsys, monkeypatch) -> tuple[int, 
     # Nothing may get as far as simulating or serving: fail at once instead of running.
     for module, name in (
         ("sim.experiment.runner", "run_replications"),
+        ("sim.experiment.runner", "stream_replications"),
+        ("sim.experiment.runfolder", "write_run"),
         ("sim.experiment.batch", "run_sweep"),
         ("subprocess", "call"),
     ):

@@ -302,19 +302,9 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
-    from sim.analysis.metrics import summarise
-    from sim.analysis.plots import response_ecdf, save_figure
-    from sim.analysis.summary import summary_document, summary_text
-    from sim.experiment.runner import RunTables, stream_replications
-    from sim.experiment.store import (
-        RunFolder,
-        TableStream,
-        manifest,
-        safe_name,
-        write_csv,
-        write_json,
-        write_parquet,
-    )
+    from sim.analysis.summary import summary_text
+    from sim.experiment.runfolder import write_run
+    from sim.experiment.store import safe_name
     from sim.model.config import load_scenario
 
     budget = _budget(args)
@@ -322,64 +312,20 @@ def cmd_run(args) -> int:
     reps = args.replications or scenario.replications
     _check_run_budget(scenario, reps, args.scenario, budget)
     out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"
-    # Entering checks, locks and probes `out` before the simulation; every file goes into a
-    # staging folder that replaces `out` whole at the end (the old run or the new, never a mix).
-    with RunFolder(out) as staging:
-        started = time.perf_counter()
-        bar = tqdm(
-            total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
-            desc=f"{scenario.name} x{reps}", file=sys.stderr,
-        )  # fmt: skip
+    bar = tqdm(
+        total=1000, disable=True if args.quiet else None, unit="‰", leave=False,
+        desc=f"{scenario.name} x{reps}", file=sys.stderr,
+    )  # fmt: skip
 
-        def progress(frac: float) -> None:
-            bar.update(int(frac * 1000) - bar.n)
+    def progress(frac: float) -> None:
+        bar.update(int(frac * 1000) - bar.n)
 
-        files = {
-            "incidents": staging / "incidents.parquet",
-            "assignments": staging / "assignments.parquet",
-            "summary_table": staging / "summary.csv",
-            "summary": staging / "summary.json",
-        }
-        # The records go to disk in chunks as the runs settle them (a city year would not fit
-        # in memory otherwise); a table short enough is written whole, byte for byte as before.
-        incidents_out = TableStream(files["incidents"])
-        assignments_out = TableStream(files["assignments"])
-
-        def on_chunk(incidents, assignments) -> None:
-            incidents_out.add(incidents)
-            assignments_out.add(assignments)
-
-        try:
-            readiness, cells, sites = stream_replications(
-                scenario, args.seed, reps, on_chunk, progress
-            )
-            bar.close()
-            incidents = incidents_out.close()
-            assignments = assignments_out.close()
-        finally:
-            incidents_out.abort()
-            assignments_out.abort()
-        if incidents is None:  # streamed: the summary reads it back, without the model
-            incidents = incidents_out.read_back()
-        tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
-                           readiness, cells, sites)  # fmt: skip
-        elapsed = time.perf_counter() - started
-        if len(tables.readiness):
-            files["readiness"] = staging / "readiness.parquet"
-            write_parquet(tables.readiness, files["readiness"])
-        files["layout_cells"] = staging / "layout_cells.parquet"
-        files["layout_sites"] = staging / "layout_sites.parquet"
-        write_parquet(tables.layout_cells, files["layout_cells"])
-        write_parquet(tables.layout_sites, files["layout_sites"])
-        write_csv(tables.summary, files["summary_table"])
-        write_json(summary_document(scenario, args.seed, reps, tables), files["summary"])
-        if not args.no_plot:
-            files["ecdf_plot"] = staging / "response_ecdf.png"
-            title = f"{scenario.name}: time to help ({reps} replication{'s' * (reps > 1)})"
-            save_figure(response_ecdf(tables.incidents, title, scenario.tiers), files["ecdf_plot"])
-        meta = manifest(scenario, args.seed, reps, files, source_file=str(args.scenario),
-                        command=sys.argv, wall_time_s=round(elapsed, 3))  # fmt: skip
-        write_json(meta, staging / "manifest.json")
+    try:
+        tables, elapsed = write_run(scenario, args.seed, reps, out, progress=progress,
+                                    plot=not args.no_plot, source_file=str(args.scenario),
+                                    command=sys.argv)  # fmt: skip
+    finally:
+        bar.close()
     if not args.quiet:
         print(summary_text(scenario, args.seed, reps, tables, elapsed, out))
     return EXIT_OK

@@ -1,0 +1,118 @@
+"""Writing a run folder: what ``jiefang run`` leaves in ``--out``, for library users too.
+
+The folder is staged and swapped in whole (:class:`~sim.experiment.store.RunFolder`): a
+reader sees the previous complete run or the new one, never a mix. Records stream to disk in
+chunks as the replications settle them, so a city year fits in memory; a table short
+enough is written whole, byte for byte as before streaming existed. Files:
+
+    incidents.parquet, assignments.parquet   the immutable records (docs/model.md)
+    readiness.parquet                        unannounced MEU readiness tests, if any
+    layout_cells.parquet, layout_sites.parquet  each replication's synthetic layout
+    summary.csv, summary.json                the tidy summary and the summary document
+    response_ecdf.png                        unless ``plot=False``
+    manifest.json                            scenario, seed, environment, SHA-256 of each file
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sim.experiment import runner
+from sim.experiment.runner import RunTables
+from sim.experiment.store import (
+    RunFolder,
+    TableStream,
+    manifest,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+from sim.model.config import Scenario
+
+
+def write_run(
+    scenario: Scenario,
+    seed: int,
+    replications: int,
+    out: Path,
+    *,
+    progress: Callable[[float], None] | None = None,
+    plot: bool = True,
+    source_file: str | None = None,
+    command: Sequence[str] | None = None,
+) -> tuple[RunTables, float]:
+    """Run replications ``0..replications-1`` of ``(scenario, seed)`` into the folder ``out``.
+
+    Args:
+        scenario: a validated scenario.
+        seed: the run's seed (>= 0).
+        replications: how many replications (>= 1).
+        out: the run folder; replaced whole if it holds an earlier run.
+        progress: called with the fraction done, 0-1.
+        plot: also draw response_ecdf.png.
+        source_file, command: recorded in the manifest (what the run came from).
+
+    Returns the tables (incidents read back from disk when they were streamed) and the
+    wall-clock seconds the replications took (records streamed to disk included).
+    """
+    from sim.analysis.metrics import summarise
+    from sim.analysis.summary import summary_document
+
+    if replications < 1:
+        raise ValueError(f"replications must be >= 1, got {replications}")
+    # Entering checks, locks and probes `out` before the simulation.
+    with RunFolder(Path(out)) as staging:
+        started = time.perf_counter()
+        files = {
+            "incidents": staging / "incidents.parquet",
+            "assignments": staging / "assignments.parquet",
+            "summary_table": staging / "summary.csv",
+            "summary": staging / "summary.json",
+        }
+        incidents_out = TableStream(files["incidents"])
+        assignments_out = TableStream(files["assignments"])
+
+        def on_chunk(incidents, assignments) -> None:
+            incidents_out.add(incidents)
+            assignments_out.add(assignments)
+
+        try:
+            readiness, cells, sites = runner.stream_replications(
+                scenario, seed, replications, on_chunk, progress
+            )
+            incidents = incidents_out.close()
+            assignments = assignments_out.close()
+        finally:
+            incidents_out.abort()
+            assignments_out.abort()
+        if incidents is None:  # streamed: the summary reads it back, without the model
+            incidents = incidents_out.read_back()
+        tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
+                           readiness, cells, sites)  # fmt: skip
+        elapsed = time.perf_counter() - started
+        if len(tables.readiness):
+            files["readiness"] = staging / "readiness.parquet"
+            write_parquet(tables.readiness, files["readiness"])
+        files["layout_cells"] = staging / "layout_cells.parquet"
+        files["layout_sites"] = staging / "layout_sites.parquet"
+        write_parquet(tables.layout_cells, files["layout_cells"])
+        write_parquet(tables.layout_sites, files["layout_sites"])
+        write_csv(tables.summary, files["summary_table"])
+        write_json(summary_document(scenario, seed, replications, tables), files["summary"])
+        if plot:
+            files["ecdf_plot"] = staging / "response_ecdf.png"
+            _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
+        meta = manifest(scenario, seed, replications, files, source_file=source_file,
+                        command=list(command) if command is not None else None,
+                        wall_time_s=round(elapsed, 3))  # fmt: skip
+        write_json(meta, staging / "manifest.json")
+    return tables, elapsed
+
+
+def _draw_ecdf(scenario: Scenario, replications: int, tables: RunTables, path: Path) -> None:
+    from sim.analysis.plots import response_ecdf, save_figure
+
+    title = f"{scenario.name}: time to help ({replications} replication{'s' * (replications > 1)})"
+    save_figure(response_ecdf(tables.incidents, title, scenario.tiers), path)
