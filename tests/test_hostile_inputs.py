@@ -46,7 +46,6 @@ def run_in_process(case: Case, folder: Path, capsys, monkeypatch) -> tuple[int, 
     for module, name in (
         ("sim.experiment.runner", "run_replications"),
         ("sim.experiment.runner", "stream_replications"),
-        ("sim.experiment.runfolder", "write_run"),
         ("sim.experiment.batch", "run_sweep"),
         ("subprocess", "call"),
     ):
