@@ -865,11 +865,17 @@ class TableStream:
         """The streamed table from disk, with the dtypes of the chunks it was written from."""
         if self._template is None:
             raise ValueError(f"{self.path.name}: nothing was written")
-        table = pd.read_parquet(self.path)
+        # Arrow's buffers are freed as they are converted, and columns are cast one at a
+        # time, so the read-back never holds the table twice (it is the city year's peak).
+        table = pd.read_parquet(
+            self.path, to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
+        )
         # Text stays in Arrow-backed strings (a tenth of the memory of Python objects at a
         # city year's 2.5 million rows); numbers and flags get the chunks' dtypes.
-        text = {c for c, t in self._template.dtypes.items() if t.kind == "O"}
-        return table.astype({c: t for c, t in self._template.dtypes.items() if c not in text})
+        for column, dtype in self._template.dtypes.items():
+            if dtype.kind != "O" and table[column].dtype != dtype:
+                table[column] = table[column].astype(dtype)
+        return table
 
     def abort(self) -> None:
         """Drop the temporary file of a table that will not be finished."""
