@@ -286,7 +286,7 @@ class ResponseModel(mesa.Model):
         """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
         that have happened and that the tier counts (definitions: :mod:`sim.analysis.metrics`);
         incidents in the warm-up included."""
-        from sim.analysis.metrics import times_on_own_clock
+        from sim.model.tiers import times_on_own_clock
 
         cols = self.columns_so_far()
         return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
