@@ -14,16 +14,13 @@ deliberate change of the model (never for an optimisation):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 
-import pandas as pd
 import pytest
 
-from sim.model.records import assignments_frame, incidents_frame, readiness_frame
-from sim.model.response import ResponseModel
 from tests.conftest import ROOT, SCENARIOS, scenario
+from tests.test_identical_outputs import table_digests
 
 DIGESTS = ROOT / "tests" / "data" / "reference_digests_dispatch.json"
 FIXED = lambda s: {"dist": "fixed", "value": s}  # noqa: E731
@@ -96,21 +93,8 @@ CASES = {
 }
 
 
-def digests(name: str, seed: int = 11) -> dict[str, str]:
-    sc = CASES[name]()
-    out = {}
-    for replication in (0, 1):
-        model = ResponseModel(sc, seed=seed, replication=replication)
-        records = model.run()
-        tables = {
-            "incidents": incidents_frame(records),
-            "assignments": assignments_frame(model.assignments),
-            "readiness": readiness_frame(model.readiness),
-        }
-        for table, frame in tables.items():
-            text = pd.DataFrame(frame).to_csv(index=False, float_format=repr)
-            out[f"{replication}/{table}"] = hashlib.sha256(text.encode()).hexdigest()
-    return out
+def digests(name: str) -> dict[str, str]:
+    return table_digests(CASES[name]())
 
 
 SLOW = {"city-hours", "city-hours-own-grid"}  # whole-city builds: seconds each

@@ -19,7 +19,7 @@ import sys
 import pandas as pd
 import pytest
 
-from sim.model.config import load_scenario
+from sim.model.config import Scenario, load_scenario
 from sim.model.records import assignments_frame, incidents_frame, readiness_frame
 from sim.model.response import ResponseModel
 from tests.conftest import ROOT, SCENARIOS, scenario
@@ -61,8 +61,8 @@ CASES = {
 }
 
 
-def digests(name: str, seed: int = 11) -> dict[str, str]:
-    sc = CASES[name]()
+def table_digests(sc: Scenario, seed: int = 11) -> dict[str, str]:
+    """SHA-256 of each table of replications 0 and 1, written as CSV with full floats."""
     out = {}
     for replication in (0, 1):
         model = ResponseModel(sc, seed=seed, replication=replication)
@@ -76,6 +76,10 @@ def digests(name: str, seed: int = 11) -> dict[str, str]:
             text = pd.DataFrame(frame).to_csv(index=False, float_format=repr)
             out[f"{replication}/{table}"] = hashlib.sha256(text.encode()).hexdigest()
     return out
+
+
+def digests(name: str) -> dict[str, str]:
+    return table_digests(CASES[name]())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
