@@ -272,21 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     from sim.extras import MissingExtraError
     from sim.model.config import ScenarioError
 
+    commands = {"run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot, "compare": cmd_compare,
+                "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize}  # fmt: skip
+    command = commands.get(args.command)
+    if command is None:
+        return EXIT_INTERNAL
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "plot":
-            return cmd_plot(args)
-        if args.command == "compare":
-            return cmd_compare(args)
-        if args.command == "report":
-            return cmd_report(args)
-        if args.command == "view":
-            return cmd_view(args)
-        if args.command == "optimize":
-            return cmd_optimize(args)
+        return command(args)
     except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -296,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return EXIT_OK
-    return EXIT_INTERNAL
 
 
 def cmd_run(args) -> int:
