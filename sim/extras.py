@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 EXTRAS = {
-    "dask": ("distributed", "Dask sweeps (--scheduler)"),
+    "dask": ("distributed", "a Dask sweep (--scheduler)"),
     "viz": ("solara", "the browser view (jiefang view)"),
     "plan": ("spopt,pulp,highspy", "placement optimisation (jiefang optimize)"),
 }

@@ -168,3 +168,12 @@ def test_a_missing_extra_is_one_clear_line(monkeypatch, capsys):
         "jiefang: error: the browser view (jiefang view) needs the viz extra: "
         "pip install 'jiefang[viz]'\n"
     )
+
+
+def test_dask_without_its_extra_is_the_same_clear_error(monkeypatch):
+    from sim.experiment.executors import dask
+    from sim.extras import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'jiefang\[dask\]'$"):
+        next(dask([], "local", 1))

@@ -160,15 +160,12 @@ def _run_inherited(batch: int, index: int) -> TaskResult:
 def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult]:
     """Runs on a Dask distributed cluster: ``scheduler`` is its address (tcp://host:8786),
     or ``local`` for a LocalCluster of ``workers`` single-threaded processes here."""
-    try:
-        from distributed import Client, LocalCluster
-        from distributed import as_completed as dask_completed
-    except ImportError:  # depends on the install
-        from sim.extras import MissingExtraError
+    from sim.extras import require
 
-        raise MissingExtraError(
-            "Dask sweeps (--scheduler) need the dask extra: pip install 'jiefang[dask]'"
-        ) from None
+    require("dask")
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_completed
+
     cluster = None
     if scheduler == "local":
         cluster = LocalCluster(
