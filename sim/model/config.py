@@ -67,7 +67,7 @@ def _by_use(values: dict[LandUseName, float]) -> dict[LandUseName, float]:
     return values
 
 
-def _hours(values: float | list[float]) -> list[float]:
+def by_hour(values: float | list[float]) -> list[float]:
     """An hour-of-day profile as its 24 values (validation has already expanded one value)."""
     return values if isinstance(values, list) else [float(values)] * 24
 
@@ -391,7 +391,7 @@ class IncidentsConfig(Strict):
 
     @model_validator(mode="after")
     def _profile_positive(self):
-        if sum(_hours(self.hourly_profile)) <= 0:
+        if sum(by_hour(self.hourly_profile)) <= 0:
             raise ValueError("hourly_profile must have at least one positive hour")
         sudden = [k for k, v in self.kinds.items() if v.sudden]
         routine = [k for k, v in self.kinds.items() if not v.sudden]
@@ -679,7 +679,7 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
     vol, meu, police = sc.volunteers, sc.meus, sc.police
     volunteers_can = (
         vol.count > 0 and vol.acceptance > 0 and vol.max_responders > 0
-        and max(_hours(vol.on_duty_share)) > 0
+        and max(by_hour(vol.on_duty_share)) > 0
     )  # fmt: skip
     for name, kind in sc.incidents.kinds.items():
         loc = ("incidents", "kinds", name)

@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 
 from sim.model.city import City
-from sim.model.config import PoliceConfig, TravelConfig
+from sim.model.config import PoliceConfig, TravelConfig, by_hour
 from sim.model.rng import CounterRng, Purpose, split_uniforms
 from sim.model.vocab import UnitState
 
@@ -140,7 +140,7 @@ class PoliceFleet:
         # search before it settles nobody, so it skips looking (kept low, never too late).
         self._next_home = math.inf
         # Each unit's fastest speed in any hour (congestion only slows cars down).
-        fastest_car = travel.drive_m_s / min(_by_hour(travel.congestion_by_hour))
+        fastest_car = travel.drive_m_s / min(by_hour(travel.congestion_by_hour))
         self._top_speed = np.where(self.is_car, fastest_car, travel.foot_patrol_m_s)
         self._top_speed_of = self._top_speed.tolist()
         self._car = self.is_car.tolist()
@@ -331,7 +331,7 @@ class PoliceFleet:
         return (ax + hx) / 2, (ay + hy) / 2, (abs(hx - ax) + abs(hy - ay)) / 2 + 1e-6
 
     def speed(self, ids: np.ndarray, t: float) -> np.ndarray:
-        cong = _by_hour(self.travel.congestion_by_hour)[int(t // 3600) % 24]
+        cong = by_hour(self.travel.congestion_by_hour)[int(t // 3600) % 24]
         return np.where(self.is_car[ids], self.travel.drive_m_s / cong, self.travel.foot_patrol_m_s)
 
     def nearest(
@@ -404,7 +404,7 @@ class PoliceFleet:
         hour = int(t // 3600) % 24
         got = self._speed_of_hour.get(hour)
         if got is None:
-            drive = self.travel.drive_m_s / _by_hour(self.travel.congestion_by_hour)[hour]
+            drive = self.travel.drive_m_s / by_hour(self.travel.congestion_by_hour)[hour]
             got = (drive, np.where(self.is_car, drive, self.travel.foot_patrol_m_s))
             self._speed_of_hour[hour] = got
         return got
@@ -746,11 +746,6 @@ class PoliceFleet:
         s, w = self.city.cell_size_m, self.city.width
         patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
         return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
-
-
-def _by_hour(value: float | list[float]) -> list[float]:
-    """An hourly setting as its 24 values (the scenario checks make it a list)."""
-    return value if isinstance(value, list) else [value] * 24
 
 
 def _earliest(left_at, home_dist, top_speed):
