@@ -137,6 +137,18 @@ class CityConfig(Strict):
     )
     rivers: list[River] = Field(default_factory=list, description="rivers (generator only)")
     camera_share: Share = Field(0.0, description="share of land cells watched by a public camera")
+    crs: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="projected CRS in metres that places the grid on the Earth (e.g. "
+        "'EPSG:3067'); with origin; none for a synthetic city",
+    )
+    origin: tuple[float, float] | None = Field(
+        None,
+        description="easting and northing in crs of the grid's north-west corner, m "
+        "(x grows east, y grows south: docs/geography.md)",
+    )
 
     @field_validator("land_use_shares")
     @classmethod
@@ -144,6 +156,14 @@ class CityConfig(Strict):
         if sum(v.values()) > 1:
             raise ValueError(f"shares sum to {sum(v.values()):.3f}; they must sum to at most 1")
         return v
+
+    @model_validator(mode="after")
+    def _frame_complete(self):
+        if (self.crs is None) != (self.origin is None):
+            raise ValueError("crs and origin go together: give both or neither")
+        if self.origin is not None and not all(math.isfinite(v) for v in self.origin):
+            raise ValueError("origin must be two finite numbers of metres")
+        return self
 
 
 # ---------------------------------------------------------------------------- responders
