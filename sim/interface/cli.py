@@ -171,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=_run_out_path, default=None,
         help="output folder (default results/<scenario name>/seed-<seed>)",
     )  # fmt: skip
+    run.add_argument(
+        "--incidents", type=_in_path, default=None, metavar="FILE",
+        help="CSV of historical incidents to replay (overrides incidents.replay; "
+        "docs/outputs.md)",
+    )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
     _add_budget(run)
@@ -299,7 +304,7 @@ def cmd_run(args) -> int:
     from sim.model.config import load_scenario
 
     budget = _budget(args)
-    scenario = load_scenario(args.scenario, budget=budget)
+    scenario = load_scenario(args.scenario, budget=budget, replay=args.incidents)
     reps = args.replications or scenario.replications
     _check_run_budget(scenario, reps, args.scenario, budget)
     out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"

@@ -116,6 +116,15 @@ def _count(x: float) -> str:
     return f"{x:,.0f}" if x < 1e12 else f"{x:.2g}"
 
 
+def _incidents(sc: Scenario) -> float:
+    """Incidents expected per replication: generated ones, a replay file's rows, or both."""
+    generated = sc.incidents.rate_per_day * (sc.horizon_hours / 24.0)
+    replay = sc._replay  # read at load time, before this estimate
+    if replay is None:
+        return generated
+    return len(replay) + (generated if sc.incidents.replay_mode == "add" else 0.0)
+
+
 def replication_estimate(sc: Scenario) -> Estimate:
     """One replication of ``sc``: building its city and responders, and simulating it."""
     city = sc.city
@@ -133,7 +142,7 @@ def replication_estimate(sc: Scenario) -> Estimate:
     # bridges through banks costs banks x bridges^2.
     h_rivers = sum(r.axis == "horizontal" for r in city.rivers)
     banks = (h_rivers + 1.0) * (len(city.rivers) - h_rivers + 1.0)
-    incidents = sc.incidents.rate_per_day * (sc.horizon_hours / 24.0)
+    incidents = _incidents(sc)
     vol, meus, police = _f(sc.volunteers.count), _f(sc.meus.count), sc.police
     units, grids, stations = _f(police.units), _f(police.grids), _f(police.stations)
     # (key path that drives it, memory bytes, CPU seconds)
@@ -168,7 +177,7 @@ def run_estimate(sc: Scenario, replications: int) -> Estimate:
     """``jiefang run``: one replication at a time, its records streamed to disk; then every
     replication's incident table read back for the summary (the model is gone by then)."""
     one = replication_estimate(sc)
-    incidents = sc.incidents.rate_per_day * (sc.horizon_hours / 24.0)
+    incidents = _incidents(sc)
     summary = replications * incidents * _BYTES_PER_SUMMARY_ROW
     memory = _BASE_BYTES + max(one.memory_bytes, summary)
     return Estimate(memory, one.cpu_seconds * replications, f"{one.what}, x{replications:,}",

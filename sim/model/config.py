@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.model.distributions import Duration, Exponential, Fixed, Lognormal
 
@@ -403,6 +411,30 @@ class IncidentsConfig(Strict):
         default_factory=lambda: Lognormal(dist="lognormal", median_s=30.0, sigma=0.5),
         description="occurrence to people at the scene acting, s",
     )
+    replay: str | None = Field(
+        None,
+        min_length=1,
+        description="CSV of historical incidents replayed in every replication (columns "
+        "time_s or time, x_m/y_m or lon/lat, kind: docs/outputs.md); path relative to the "
+        "scenario file",
+    )
+    replay_mode: Literal["replace", "add"] = Field(
+        "replace",
+        description="replace: the replay is every incident (no generated incidents or "
+        "probes); add: replayed incidents join the generated ones",
+    )
+    replay_start: str | None = Field(
+        None,
+        description="ISO 8601 date and time that is t = 0 for a replay file's time column "
+        "(no offset: UTC); unset: midnight of the earliest incident's day",
+    )
+
+    @field_validator("replay_start")
+    @classmethod
+    def _start_is_iso(cls, v):
+        from sim.model.replay import check_start
+
+        return v if v is None else check_start(v)
 
     @field_validator("hourly_profile", mode="before")
     @classmethod
@@ -425,6 +457,10 @@ class IncidentsConfig(Strict):
                 )
         if self.probes_per_day > 0 and not sudden:
             raise ValueError("probes_per_day > 0 needs at least one sudden kind to probe")
+        if self.replay is None and self.replay_mode == "add":
+            raise ValueError("replay_mode: add needs incidents.replay (a CSV of incidents)")
+        if self.replay is None and self.replay_start is not None:
+            raise ValueError("replay_start: needs incidents.replay (a CSV of incidents)")
         return self
 
 
@@ -569,6 +605,19 @@ class Scenario(Strict):
         description="key path -> where its value comes from (seed file and figure, or "
         "'assumption: reason')",
     )
+    # The parsed incidents.replay file (sim.model.replay), attached by the loader: the model
+    # does no I/O, and pickling a scenario to a worker carries it.
+    _replay: Any = PrivateAttr(default=None)
+
+    @property
+    def replay(self):
+        """The replayed incidents (:class:`sim.model.replay.ReplayIncidents`) or None."""
+        if self.incidents.replay is not None and self._replay is None:
+            raise ValueError(
+                "incidents.replay is set but not read: build scenarios with load_scenario "
+                "or with_changes, which read the file"
+            )
+        return self._replay
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -647,6 +696,7 @@ class Scenario(Strict):
                 format_validation_error("<changes>", err, changed, "the scenario")
             ) from None
         check_feasible(scenario, "<changes>", changed)
+        _attach_replay(scenario, "<changes>")
         return scenario
 
 
@@ -1237,6 +1287,14 @@ def _anchor_paths(raw: dict, folder: Path, where: str = "", *, own: bool = True)
         except (OSError, RuntimeError):
             raise ScenarioError(f"{where}: city.map_file: cannot resolve the path") from None
         raw = {**raw, "city": city}
+    incidents = raw.get("incidents")
+    if isinstance(incidents, dict) and isinstance(incidents.get("replay"), str):
+        check_path_text(incidents["replay"], f"{where}: incidents.replay", echo=own)
+        try:
+            replay = str((folder / incidents["replay"]).resolve())
+        except (OSError, RuntimeError):
+            raise ScenarioError(f"{where}: incidents.replay: cannot resolve the path") from None
+        raw = {**raw, "incidents": {**incidents, "replay": replay}}
     return raw
 
 
@@ -1383,16 +1441,28 @@ def validate_scenario(
         default = None if own is None or own == source else "another file"
         raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
     check_feasible(scenario, source, origins, own)
+    _attach_replay(scenario, source)
     return scenario
 
 
-def load_scenario(path: str | Path, *, budget: Any = None, own: bool = True) -> Scenario:
+def _attach_replay(scenario: Scenario, source: str) -> None:
+    """Read and check the scenario's replay file (a cached parse when it was read before)."""
+    if scenario.incidents.replay is not None:
+        from sim.model.replay import load_replay
+
+        scenario._replay = load_replay(scenario, source)
+
+
+def load_scenario(
+    path: str | Path, *, budget: Any = None, own: bool = True, replay: str | Path | None = None
+) -> Scenario:
     """Load, merge ``extends`` chains, and validate a scenario file.
 
     ``budget``: a :class:`sim.model.budget.Budget` for the estimate of one replication (default:
     the stated default, raised by the environment variables in :mod:`sim.model.budget`).
     ``own=False``: the file was named by another file (a sweep's base), so none of its text
-    is echoed in errors.
+    is echoed in errors. ``replay``: a CSV of incidents to replay instead of the file's
+    ``incidents.replay`` (``jiefang run --incidents``; relative to the working folder).
     """
     from sim.model import budget as budgets
 
@@ -1404,6 +1474,10 @@ def load_scenario(path: str | Path, *, budget: Any = None, own: bool = True) -> 
     if own:
         top = str(path.resolve()) if path.exists() else str(path)
         origins = {k: (source if v == top else v) for k, v in origins.items()}
+    if replay is not None:
+        check_path_text(str(replay), "--incidents")
+        set_path(raw, "incidents.replay", str(Path(replay).resolve()))
+        origins[("incidents", "replay")] = source
     # Not own: no key path is the user's own text ("" is never a file's label).
     scenario = validate_scenario(raw, source, origins, source if own else "")
     budgets.check_scenario(scenario, source, budget or budgets.Budget.from_env())

@@ -23,6 +23,7 @@ import pandas as pd
 
 from sim.model.city import City
 from sim.model.config import IncidentsConfig
+from sim.model.replay import ReplayIncidents
 from sim.model.vocab import LandUse
 
 
@@ -105,11 +106,19 @@ def generate_incidents(
     rng: np.random.Generator,
     sudden_rng: np.random.Generator | None = None,
     probe_rng: np.random.Generator | None = None,
+    replay: ReplayIncidents | None = None,
+    replay_rng: np.random.Generator | None = None,
 ) -> IncidentStream:
     """The incident stream of one replication: incidents, sudden incidents with their own rate,
-    and probes, each from its own generator, merged in time order."""
+    and probes, each from its own generator, merged in time order. With ``replay``: the
+    replayed incidents alone (``replay_mode: replace``) or merged in after the generated ones
+    (``add``), their details drawn from ``replay_rng``. Nothing generated is drawn for a
+    replace-mode replay, and the generated draws of an add-mode one are those of the same
+    scenario without it (common random numbers)."""
     kind_names = tuple(cfg.kinds)
     sudden = np.array([cfg.kinds[k].sudden for k in kind_names])
+    if replay is not None and replay_rng is not None and cfg.replay_mode == "replace":
+        return replay_stream(cfg, city, replay, replay_rng)
     parts = []
     if cfg.sudden_rate_per_day is None:
         parts.append(_draw(cfg, city, horizon_s, rng, cfg.rate_per_day, np.ones_like(sudden)))
@@ -117,10 +126,28 @@ def generate_incidents(
         parts.append(_draw(cfg, city, horizon_s, rng, cfg.rate_per_day, ~sudden))
         if sudden_rng is not None:
             parts.append(_draw(cfg, city, horizon_s, sudden_rng, cfg.sudden_rate_per_day, sudden))
+    if replay is not None and replay_rng is not None:
+        parts.append(replay_stream(cfg, city, replay, replay_rng))
     if cfg.probes_per_day > 0 and probe_rng is not None:
         probes = _draw(cfg, city, horizon_s, probe_rng, cfg.probes_per_day, sudden)
         parts.append(IncidentStream(**{**probes.__dict__, "probe": np.ones(len(probes), bool)}))
     return _merge(kind_names, parts)
+
+
+def replay_stream(
+    cfg: IncidentsConfig, city: City, replay: ReplayIncidents, rng: np.random.Generator
+) -> IncidentStream:
+    """The replayed incidents in time order (equal times keep the file's order): their times,
+    places and kinds as given, the same in every replication; their handling and detection
+    delays drawn from ``rng`` (the replication's replay stream), as for generated ones."""
+    order = np.argsort(replay.occurred_s, kind="stable")
+    kind_names = tuple(cfg.kinds)
+    index = {name: k for k, name in enumerate(kind_names)}
+    kind = np.array([index[k] for k in replay.kind[order]], dtype=np.int64)
+    xy = replay.xy[order]
+    col, row = city.cell_of(xy)
+    cell = row * city.width + col
+    return _with_details(cfg, city, replay.occurred_s[order], kind, cell, xy, rng)
 
 
 def _merge(kind_names: tuple[str, ...], parts: list[IncidentStream]) -> IncidentStream:
@@ -169,7 +196,22 @@ def _draw(
         cell[at] = np.minimum(np.searchsorted(cdf, u_cell[at], side="right"), cdf.size - 1)
     s = city.cell_size_m
     xy = np.stack([(cell % city.width + u_jx) * s, (cell // city.width + u_jy) * s], axis=1)
+    return _with_details(cfg, city, occurred, kind, cell, xy, rng)
 
+
+def _with_details(
+    cfg: IncidentsConfig,
+    city: City,
+    occurred: np.ndarray,
+    kind: np.ndarray,
+    cell: np.ndarray,
+    xy: np.ndarray,
+    rng: np.random.Generator,
+) -> IncidentStream:
+    """Incidents at known times, kinds and places, with what each could need later (handling,
+    call, camera, witness and self-rescue delays) drawn from ``rng``."""
+    kind_names = tuple(cfg.kinds)
+    n = occurred.size
     u_handle, u_call, u_call_delay = rng.random(n), rng.random(n), rng.random(n)
     u_cam, u_cam_delay, u_wit, u_self, u_110 = (rng.random(n) for _ in range(5))
     handling = np.empty(n)

@@ -120,6 +120,8 @@ class ResponseModel(mesa.Model):
                 generator(seed, replication, Stream.INCIDENTS),
                 generator(seed, replication, Stream.SUDDEN),
                 generator(seed, replication, Stream.PROBES),
+                scenario.replay,
+                generator(seed, replication, Stream.REPLAY) if scenario.replay else None,
             )
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]

@@ -37,6 +37,7 @@ class Stream(IntEnum):
     SUDDEN = 8  # sudden incidents when they have their own rate (incidents.sudden_rate_per_day)
     PROBES = 9  # probe emergencies (incidents.probes_per_day)
     PLANNING = 10  # random comparison placements of `jiefang optimize` (never the model's)
+    REPLAY = 11  # handling and detection delays of replayed incidents (incidents.replay)
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:

@@ -1,0 +1,211 @@
+"""Historical incidents replayed (incidents.replay, jiefang run --incidents): the same incidents
+in every replication, at the file's times and places; bad files are one clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.interface.cli import main
+from sim.model.config import ScenarioError, load_scenario
+from tests.conftest import run
+
+SCENARIO = """\
+name: replay-test
+horizon_hours: 4
+drain_hours: 2
+replications: 2
+city: {width: 20, height: 20, cell_size_m: 100.0, population: 20000CITY}
+police: {stations: 1, grids: 4, units: 2}
+incidents:
+  rate_per_day: 48
+  kinds:
+    fight: {share: 1.0}
+    fire: {share: 1.0, sudden: true}
+"""
+
+ROWS = [  # time_s, x_m, y_m, kind
+    (60.0, 150.0, 250.0, "fight"),
+    (3600.0, 1950.0, 10.0, "fire"),
+    (30.0, 1000.0, 1000.0, "fire"),
+    (7200.5, 5.0, 1999.0, "fight"),
+    (7200.5, 500.0, 500.0, "fire"),
+]
+
+
+def write_case(
+    folder: Path, rows=ROWS, extra: str = "", header: str = "time_s,x_m,y_m,kind", city: str = ""
+) -> Path:
+    """s.yaml (SCENARIO, ``city`` keys added to its city, ``extra`` lines added to its
+    incidents) and log.csv (``rows`` under ``header``) in ``folder``."""
+    lines = [header] + [",".join(str(v) for v in row) for row in rows]
+    (folder / "log.csv").write_text("\n".join(lines) + "\n")
+    (folder / "s.yaml").write_text(SCENARIO.replace("CITY", city) + extra)
+    return folder / "s.yaml"
+
+
+def in_helsinki(sc, replay: Path | None = None):
+    """``sc`` placed in central Helsinki (EPSG:3067), replaying ``replay`` if given. Built with
+    with_changes: a YAML list is not yet accepted for city.origin under strict validation."""
+    changes: dict = {"city.crs": "EPSG:3067", "city.origin": (385_000.0, 6_673_000.0)}
+    if replay is not None:
+        changes["incidents.replay"] = str(replay)
+    return sc.with_changes(changes)
+
+
+def replayed(path: Path, **kwargs):
+    return load_scenario(path, **kwargs)
+
+
+def test_replay_gives_exactly_those_incidents_in_every_replication(tmp_path):
+    sc = replayed(write_case(tmp_path, extra="  replay: log.csv\n"))
+    want = sorted(ROWS, key=lambda r: r[0])
+    for replication in (0, 1):
+        _, inc, _ = run(sc, seed=3, replication=replication)
+        assert len(inc) == len(ROWS)
+        assert inc["occurred_s"].tolist() == [r[0] for r in want]
+        assert inc["x_m"].tolist() == [r[1] for r in want]
+        assert inc["y_m"].tolist() == [r[2] for r in want]
+        assert inc["kind"].tolist() == [r[3] for r in want]
+        assert not inc["probe"].any()
+
+
+def test_add_mode_is_replay_plus_the_generated_incidents(tmp_path):
+    path = write_case(tmp_path, extra="  replay: log.csv\n  replay_mode: add\n")
+    sc = replayed(path)
+    (tmp_path / "plain").mkdir()
+    plain = load_scenario(write_case(tmp_path / "plain"))
+    _, both, _ = run(sc, seed=1)
+    _, generated, _ = run(plain, seed=1)
+    assert len(generated) > 0
+    assert len(both) == len(generated) + len(ROWS)
+    # The generated incidents are drawn as without the replay (common random numbers).
+    key = ["occurred_s", "x_m", "y_m", "kind"]
+    merged = both[key].merge(generated[key], how="inner")
+    assert len(merged) == len(generated)
+
+
+def test_staffing_changes_keep_the_replay_identical(tmp_path):
+    sc = replayed(write_case(tmp_path, extra="  replay: log.csv\n"))
+    more = sc.with_changes({"police.units": 5})
+    assert more.replay == sc.replay
+    key = ["occurred_s", "x_m", "y_m", "kind", "alerted_s", "detected_by"]
+    _, a, _ = run(sc, seed=2, replication=1)
+    _, b, _ = run(more, seed=2, replication=1)
+    assert a[key].equals(b[key])
+
+
+def test_replay_details_vary_by_replication_but_not_the_incidents(tmp_path):
+    sc = replayed(write_case(tmp_path, extra="  replay: log.csv\n"))
+    m0, _, _ = run(sc, seed=0, replication=0)
+    m1, _, _ = run(sc, seed=0, replication=1)
+    np.testing.assert_array_equal(m0.incidents.occurred_s, m1.incidents.occurred_s)
+    assert not np.array_equal(m0.incidents.handling_s, m1.incidents.handling_s)
+
+
+def test_iso_times_start_at_midnight_of_the_first_day_or_replay_start(tmp_path):
+    rows = [("2024-05-01T01:00:00", 100.0, 100.0, "fight"),
+            ("2024-05-01T03:30:00", 200.0, 100.0, "fire")]  # fmt: skip
+    sc = replayed(write_case(tmp_path, rows, "  replay: log.csv\n", "time,x_m,y_m,kind"))
+    assert sc.replay.occurred_s.tolist() == [3600.0, 3.5 * 3600.0]
+    sc = replayed(
+        write_case(
+            tmp_path,
+            rows,
+            "  replay: log.csv\n  replay_start: '2024-05-01T00:30'\n",
+            "time,x_m,y_m,kind",
+        )
+    )
+    assert sc.replay.occurred_s.tolist() == [1800.0, 3 * 3600.0]
+
+
+def test_lon_lat_need_the_frame_and_land_where_they_say(tmp_path):
+    pytest.importorskip("pyproj")
+    from sim.geo.crs import GridFrame
+
+    frame = GridFrame("EPSG:3067", 385_000.0, 6_673_000.0)
+    lon, lat = frame.to_lonlat([150.0, 1250.0], [250.0, 700.0])
+    rows = [(60.0, lon[0], lat[0], "fight"), (90.0, lon[1], lat[1], "fire")]
+    plain = load_scenario(write_case(tmp_path, rows, "", "time_s,lon,lat,kind"))
+    sc = in_helsinki(plain, tmp_path / "log.csv")
+    np.testing.assert_allclose(sc.replay.xy, [[150.0, 250.0], [1250.0, 700.0]], atol=1e-6)
+    with pytest.raises(ScenarioError, match=r"lon/lat columns need city\.crs"):
+        replayed(write_case(tmp_path, rows, "  replay: log.csv\n", "time_s,lon,lat,kind"))
+
+
+def test_cli_incidents_overrides_the_scenario(tmp_path, capsys):
+    path = write_case(tmp_path)
+    other = tmp_path / "other.csv"
+    other.write_text("time_s,x_m,y_m,kind\n10,100,100,fight\n20,300,300,fire\n")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--incidents", str(other), "--out", str(out), "-q",
+                 "--no-plot"]) == 0  # fmt: skip
+    import pandas as pd
+
+    inc = pd.read_parquet(out / "incidents.parquet")
+    assert inc.groupby("replication").size().tolist() == [2, 2]
+    assert inc["occurred_s"].tolist() == [10.0, 20.0, 10.0, 20.0]
+
+
+BAD = {
+    "empty": ("", "file is empty"),
+    "header only": ("time_s,x_m,y_m,kind\n", "no incidents"),
+    "no time": ("x_m,y_m,kind\n1,1,fight\n", "no time column"),
+    "no place": ("time_s,kind\n1,fight\n", "no place columns"),
+    "no kind": ("time_s,x_m,y_m\n1,1,1\n", "no kind column"),
+    "bad time": ("time_s,x_m,y_m,kind\n1,1,1,fight\nsoon,1,1,fight\n", "line 3: time_s"),
+    "bad iso": ("time,x_m,y_m,kind\n2024-13-45T99:00,1,1,fight\n", "line 2: time: expected an ISO"),
+    "past horizon": ("time_s,x_m,y_m,kind\n14400,1,1,fight\n", r"line 2: time_s: expected a time in \[0, 14400\)"),
+    "negative": ("time_s,x_m,y_m,kind\n-1,1,1,fight\n", "line 2: time_s"),
+    "unknown kind": ("time_s,x_m,y_m,kind\n1,1,1,SECRETKIND\n", "line 2: kind: expected one of"),
+    "off grid": ("time_s,x_m,y_m,kind\n1,2000,1,fight\n", "line 2: x_m/y_m: expected a place on the grid"),
+    "nan place": ("time_s,x_m,y_m,kind\n1,nan,1,fight\n", "line 2: x_m"),
+    "binary": (b"\xff\xfe\x00garbage", "not a UTF-8"),
+    "ragged": ("time_s,x_m,y_m,kind\n1,1,1,fight,extra,more\n", "not a readable CSV"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_replay_files_exit_2_with_one_line_naming_file_and_key(name, tmp_path, capsys):
+    text, expected = BAD[name]
+    path = write_case(tmp_path, extra="  replay: log.csv\n")
+    log = tmp_path / "log.csv"
+    log.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-q", "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{path}: incidents.replay: {log}" in err
+    assert "SECRETKIND" not in err
+    import re
+
+    assert re.search(expected, err), err
+
+
+def test_water_refused_and_missing_file_named(tmp_path, capsys):
+    path = write_case(tmp_path, extra="  replay: nowhere.csv\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-q"]) == 2
+    assert "nowhere.csv: file not found" in capsys.readouterr().err
+    river = ", rivers: [{axis: horizontal, position: 0.5, width_cells: 2, bridges: 1}]"
+    path = write_case(tmp_path, [(1.0, 500.0, 1000.0, "fight")], "  replay: log.csv\n",
+                      city=river)  # fmt: skip
+    with pytest.raises(ScenarioError, match="line 2: x_m/y_m: expected a place on land"):
+        load_scenario(path)
+
+
+def test_replay_keys_without_a_file_are_refused(tmp_path):
+    path = write_case(tmp_path, extra="  replay_mode: add\n")
+    with pytest.raises(ScenarioError, match=r"incidents\.replay_mode: add needs incidents\.replay"):
+        load_scenario(path)
+    path = write_case(tmp_path, extra="  replay: log.csv\n  replay_start: tomorrow\n")
+    with pytest.raises(ScenarioError, match="replay_start: expected an ISO 8601"):
+        load_scenario(path)
+
+
+def test_too_many_rows_refused_before_parsing(tmp_path, monkeypatch):
+    from sim.model import replay
+
+    monkeypatch.setattr(replay, "MAX_REPLAY_ROWS", 3)
+    with pytest.raises(ScenarioError, match="about 5 rows; at most 3"):
+        load_scenario(write_case(tmp_path, extra="  replay: log.csv\n"))
