@@ -3,6 +3,7 @@ in every replication, at the file's times and places; bad files are one clear er
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,97 @@ def test_too_many_rows_refused_before_parsing(tmp_path, monkeypatch):
     monkeypatch.setattr(replay, "MAX_REPLAY_ROWS", 3)
     with pytest.raises(ScenarioError, match="about 5 rows; at most 3"):
         load_scenario(write_case(tmp_path, extra="  replay: log.csv\n"))
+
+
+# ---------------------------------------------------------------------------- GIS outputs
+def helsinki_run(tmp_path: Path, replications: int = 2):
+    pytest.importorskip("geopandas")
+    from sim.experiment.runfolder import write_run
+
+    sc = in_helsinki(load_scenario(write_case(tmp_path, extra="  replay: log.csv\n"
+                                              "  replay_mode: add\n")))  # fmt: skip
+    sc = sc.with_changes({"meus.count": 3, "volunteers.count": 50, "layout": "fixed"})
+    out = tmp_path / "out"
+    write_run(sc, 0, replications, out, plot=False)
+    return sc, out
+
+
+def test_a_city_with_a_frame_gets_layers_in_central_helsinki(tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    sc, out = helsinki_run(tmp_path)
+    assert sorted(pyogrio.list_layers(out / "layers.gpkg")[:, 0]) == [
+        "cells", "meu_sites", "police_stations", "responders"]  # fmt: skip
+    for layer in ("cells", "police_stations", "meu_sites", "responders"):
+        gdf = gpd.read_file(out / "layers.gpkg", layer=layer)
+        assert gdf.crs.to_epsg() == 3067 and len(gdf) > 0
+        lonlat = gdf.geometry.centroid.to_crs("EPSG:4326")
+        assert lonlat.x.between(24.9, 25.0).all() and lonlat.y.between(60.15, 60.19).all()
+    cells = gpd.read_file(out / "layers.gpkg", layer="cells")
+    assert len(cells) == 400 and cells.geometry.area.round(6).eq(100.0 * 100.0).all()
+    inc = pd.read_parquet(out / "incidents.parquet")
+    # The north-west cell (row 0, col 0) is the cell whose square holds the grid's origin.
+    nw = cells[(cells["row"] == 0) & (cells["col"] == 0)].geometry.iloc[0]
+    assert nw.bounds == (385_000.0, 6_672_900.0, 385_100.0, 6_673_000.0)
+    counted = inc[~inc["in_warmup"] & ~inc["probe"]]
+    assert cells["incidents"].sum() == len(counted)
+    from sim.analysis.metrics import tier_times
+
+    times = tier_times(inc, sc.tiers)
+    for tier in sc.tiers:  # per-cell counts add up to the run's, pooled over replications
+        n, share = cells[f"n_{tier.name}"], cells[f"compliance_{tier.name}"]
+        mine = times[times["tier"] == tier.name]
+        assert n.sum() == len(mine)
+        assert (n * share.fillna(0)).sum() == pytest.approx(mine["met"].sum())
+    assert cells["median_time_to_help_s"].notna().sum() == (cells["incidents"] > 0).sum()
+    assert inc["lon"].between(24.9, 25.0).all() and inc["lat"].between(60.15, 60.19).all()
+    assert list(inc.columns[inc.columns.get_loc("y_m") + 1 :][:2]) == ["lon", "lat"]
+    sites = json.loads((out / "sites.geojson").read_text())
+    assert sites["type"] == "FeatureCollection" and "crs" not in sites
+    points = [f["geometry"]["coordinates"] for f in sites["features"]]
+    assert len(points) == len(gpd.read_file(out / "layers.gpkg", layer="police_stations")) + 3
+    assert all(24.9 < lon < 25.0 and 60.15 < lat < 60.19 for lon, lat in points)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"layers", "sites_geojson"} <= set(manifest["files"])
+    assert len(manifest["replay"]["sha256"]) == 64
+
+
+def test_assignments_join_incidents_and_responders_by_id(tmp_path):
+    import geopandas as gpd
+    import pandas as pd
+
+    _, out = helsinki_run(tmp_path)
+    inc = pd.read_parquet(out / "incidents.parquet")
+    asg = pd.read_parquet(out / "assignments.parquet")
+    units = gpd.read_file(out / "layers.gpkg", layer="responders")
+    assert len(asg) > 0
+    joined = asg.merge(inc, on=["replication", "incident_id"], how="left", validate="m:1")
+    assert joined["occurred_s"].notna().all()
+    sent = joined[joined["responder"].isin(["police", "meu"])]
+    placed = sent.merge(units, on=["layout", "responder", "responder_id"], how="left",
+                        validate="m:1")  # fmt: skip
+    assert placed["geometry"].notna().all() and len(placed) > 0
+
+
+def test_a_grid_run_imports_no_geo_library_and_writes_nothing_geographic(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_case(tmp_path)
+    code = (
+        "import sys\nfrom sim.interface.cli import main\n"
+        f"assert main(['run', {str(path)!r}, '--out', {str(tmp_path / 'out')!r}, '-q',"
+        " '--no-plot', '-r', '1']) == 0\n"
+        "geo = ('pyproj', 'geopandas', 'shapely', 'pyogrio', 'fiona', 'rasterio')\n"
+        "print(sorted(m for m in geo if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "[]"
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert not written & {"layers.gpkg", "sites.geojson"}
+    import pandas as pd
+
+    assert "lon" not in pd.read_parquet(tmp_path / "out" / "incidents.parquet").columns

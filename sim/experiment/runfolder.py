@@ -10,6 +10,9 @@ enough is written whole, byte for byte as before streaming existed. Files:
     layout_cells.parquet, layout_sites.parquet  each replication's synthetic layout
     summary.csv, summary.json                the tidy summary and the summary document
     response_ecdf.png                        unless ``plot=False``
+    layers.gpkg, sites.geojson               only where the city has a frame (city.crs):
+                                             sim.geo.layers; incidents.parquet then has
+                                             lon/lat too
     manifest.json                            scenario, seed, environment, SHA-256 of each file
 """
 
@@ -29,6 +32,7 @@ from sim.experiment.store import (
     write_json,
     write_parquet,
 )
+from sim.geo.crs import frame_of
 from sim.model.config import Scenario
 
 
@@ -73,14 +77,26 @@ def write_run(
         }
         incidents_out = TableStream(files["incidents"])
         assignments_out = TableStream(files["assignments"])
+        # Only a city placed on the Earth gets lon/lat and GIS layers: a grid run's files
+        # stay as they were, and no geo library is imported for it.
+        frame = frame_of(scenario.city)
+        layouts: list = []
+        on_layout = None
+        if frame is not None:
+            from sim.geo.layers import layout_geo, with_lonlat
+
+            def on_layout(model) -> None:
+                layouts.append(layout_geo(model))
 
         def on_chunk(incidents, assignments) -> None:
+            if frame is not None:
+                incidents = with_lonlat(incidents, frame)
             incidents_out.add(incidents)
             assignments_out.add(assignments)
 
         try:
             readiness, cells, sites = runner.stream_replications(
-                scenario, seed, replications, on_chunk, progress
+                scenario, seed, replications, on_chunk, progress, on_layout
             )
             incidents = incidents_out.close()
             assignments = assignments_out.close()
@@ -99,14 +115,21 @@ def write_run(
         files["layout_sites"] = staging / "layout_sites.parquet"
         write_parquet(tables.layout_cells, files["layout_cells"])
         write_parquet(tables.layout_sites, files["layout_sites"])
+        if frame is not None:
+            from sim.geo.layers import write_layers
+
+            files.update(write_layers(staging, scenario, frame, tables.incidents, layouts))
         write_csv(tables.summary, files["summary_table"])
         write_json(summary_document(scenario, seed, replications, tables), files["summary"])
         if plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
             _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
+        extra = {}
+        if scenario.incidents.replay is not None:  # what the replayed incidents came from
+            extra["replay"] = {"path": scenario.replay.source, "sha256": scenario.replay.sha256}
         meta = manifest(scenario, seed, replications, files, source_file=source_file,
                         command=list(command) if command is not None else None,
-                        wall_time_s=round(elapsed, 3))  # fmt: skip
+                        wall_time_s=round(elapsed, 3), **extra)  # fmt: skip
         write_json(meta, staging / "manifest.json")
     return tables, elapsed
 

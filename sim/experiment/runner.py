@@ -59,12 +59,14 @@ def stream_replications(
     replications: int,
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None],
     progress: Callable[[float], None] | None = None,
+    on_layout: Callable[[ResponseModel], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Replications 0..R-1 in order, their records handed to ``on_chunk(incidents,
     assignments)`` in chunks of settled incidents as the runs go (with the replication
     column), so that no run holds its records to the end. Concatenated in order, the
     chunks are :func:`run_replications`' tables. Returns (readiness tests, layout cells,
-    layout sites), which stay small."""
+    layout sites), which stay small. ``on_layout(model)`` is called with the first model of
+    each layout, before it runs (the GIS layers read the layout from it)."""
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
     ready = []
@@ -73,6 +75,8 @@ def stream_replications(
         model = ResponseModel(scenario, seed=seed, replication=r)
         if model.layout not in layouts:
             layouts[model.layout] = layout_tables(model)
+            if on_layout is not None:
+                on_layout(model)
         while not model.finished:
             model.advance_to(model.time + PROGRESS_CHUNK_S)
             _hand_over(model, on_chunk, STREAM_INCIDENTS)
