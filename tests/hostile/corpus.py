@@ -726,6 +726,48 @@ def friction_cases() -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------------------- replay files
+REPLAY_SCENARIO = BASE + "incidents: {replay: log.csv}\n"
+REPLAY_TEXTS = {
+    "marker-kind": f"time_s,x_m,y_m,kind\n1,1,1,{MARKER}\n",
+    "marker-time": f"time_s,x_m,y_m,kind\n{MARKER},1,1,disturbance\n",
+    "marker-iso": f"time,x_m,y_m,kind\n{MARKER},1,1,disturbance\n",
+    "marker-place": f"time_s,x_m,y_m,kind\n1,{MARKER},1,disturbance\n",
+    "marker-header": f"{MARKER},x_m,y_m,kind\n1,1,1,disturbance\n",
+    "marker-ragged": f"time_s,x_m,y_m,kind\n1,1,1,disturbance,{MARKER}\n",
+    "marker-quote": f'time_s,x_m,y_m,kind\n1,1,1,"{MARKER}\n',
+    "marker-binary": b"\xff\xfe" + MARKER.encode(),
+    "empty": "",
+    "header-only": "time_s,x_m,y_m,kind\n",
+    "past-horizon": "time_s,x_m,y_m,kind\n3600,1,1,disturbance\n",
+    "off-grid": "time_s,x_m,y_m,kind\n1,-5,1,disturbance\n",
+    "lonlat-no-crs": "time_s,lon,lat,kind\n1,24.9,60.1,disturbance\n",
+    "inf-place": "time_s,x_m,y_m,kind\n1,inf,1,disturbance\n",
+}
+
+
+def replay_cases() -> list[Case]:
+    """Replay CSVs (incidents.replay, run --incidents): one line, never the file's text."""
+    cases = []
+    for name, text in REPLAY_TEXTS.items():
+        files = {"s.yaml": REPLAY_SCENARIO, "log.csv": text}
+        cases.append(Case(LEAK, f"replay-{name}", files, run_argv(), ("log.csv",)))
+        flag = {"s.yaml": BASE, "log.csv": text}
+        argv = run_argv("s.yaml", "--incidents", "{d}/log.csv")
+        cases.append(Case(BAD_INPUT, f"replay-flag-{name}", flag, argv))
+    special: dict[str, Content] = {
+        "fifo": FIFO, "socket": SOCKET, "directory": DIRECTORY,
+        "dev-zero": Symlink("/dev/zero"), "sparse-huge": Sparse(2**30),
+    }  # fmt: skip
+    for name, content in special.items():
+        files = {"s.yaml": REPLAY_SCENARIO, "log.csv": content}
+        cases.append(Case(BOMB, f"replay-{name}", files, run_argv()))
+    cases.append(Case(BAD_INPUT, "replay-missing", {"s.yaml": REPLAY_SCENARIO}, run_argv()))
+    cases.append(Case(BAD_INPUT, "replay-mode-alone",
+                      {"s.yaml": BASE + "incidents: {replay_mode: add}\n"}, run_argv()))  # fmt: skip
+    return cases
+
+
 def all_cases() -> list[Case]:
     return [
         *leak_cases(),
@@ -734,4 +776,5 @@ def all_cases() -> list[Case]:
         *unbounded_cases(),
         *impossible_cases(),
         *friction_cases(),
+        *replay_cases(),
     ]
