@@ -304,3 +304,24 @@ def test_a_grid_run_imports_no_geo_library_and_writes_nothing_geographic(tmp_pat
     import pandas as pd
 
     assert "lon" not in pd.read_parquet(tmp_path / "out" / "incidents.parquet").columns
+
+
+def test_report_map_axes_are_the_city_crs(tmp_path):
+    from sim.analysis.report import run_figures
+
+    _, out = helsinki_run(tmp_path, replications=1)
+    ax = run_figures(out)["city_map"].axes[0]
+    assert ax.get_xlim() == pytest.approx((385.0, 387.0))  # 20 cells of 100 m east
+    assert sorted(ax.get_ylim()) == pytest.approx([6671.0, 6673.0])  # 2 km south of 6673
+    assert "EPSG:3067" in ax.get_xlabel()
+    stations = gpd_points(out, "police_stations")
+    offsets = ax.collections[-1].get_offsets()  # the station markers, drawn last
+    assert offsets[:, 0] == pytest.approx(stations[:, 0] / 1000)
+    assert offsets[:, 1] == pytest.approx(stations[:, 1] / 1000)
+
+
+def gpd_points(out: Path, layer: str) -> np.ndarray:
+    import geopandas as gpd
+
+    gdf = gpd.read_file(out / "layers.gpkg", layer=layer)
+    return np.stack([gdf.geometry.x, gdf.geometry.y], axis=1)

@@ -240,8 +240,13 @@ def median_help_by_cell(incidents: pd.DataFrame, cells: pd.DataFrame) -> np.ndar
     return raster
 
 
-def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str):
-    """Median time to first help per cell, with water, police stations and MEUs drawn."""
+def city_map(
+    incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str, frame=None
+):
+    """Median time to first help per cell, with water, police stations and MEUs drawn.
+
+    ``frame``: the city's :class:`sim.geo.crs.GridFrame`, if it has one: axes are then the
+    CRS's easting and northing in km instead of km east and south of the grid's corner."""
     from matplotlib.colors import ListedColormap
 
     if "layout" in cells.columns:  # per-replication layouts: draw the first one
@@ -257,6 +262,12 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
     wet = cells["land_use"].isin(["water"])
     water[cells.loc[wet, "row"], cells.loc[wet, "col"]] = True
     extent = (0, w * size / 1000, h * size / 1000, 0)
+    # Site positions in the axes' units: km east/south, or CRS km (northing grows north).
+    east, south = (lambda x: x / 1000), (lambda y: y / 1000)
+    if frame is not None:
+        e0, n0 = frame.origin_e / 1000, frame.origin_n / 1000
+        extent = (e0, e0 + w * size / 1000, n0 - h * size / 1000, n0)
+        east, south = (lambda x: e0 + x / 1000), (lambda y: n0 - y / 1000)
     fig, ax = plt.subplots(figsize=(7.5, 7.5 * h / max(w, 1) + 0.8), dpi=110)
     ax.imshow(np.where(water, 1.0, np.nan), cmap=ListedColormap(["#9ecae1"]), extent=extent,
               interpolation="nearest")  # fmt: skip
@@ -265,14 +276,18 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
                    interpolation="nearest")  # fmt: skip
     meu = sites[sites["site"] == "meu"]
     if len(meu):
-        ax.scatter(meu["x_m"] / 1000, meu["y_m"] / 1000, s=4, c="#E69F00", label="MEU",
+        ax.scatter(east(meu["x_m"]), south(meu["y_m"]), s=4, c="#E69F00", label="MEU",
                    linewidths=0)  # fmt: skip
     st = sites[sites["site"] == "police_station"]
-    ax.scatter(st["x_m"] / 1000, st["y_m"] / 1000, s=40, marker="^", c="#D55E00",
+    ax.scatter(east(st["x_m"]), south(st["y_m"]), s=40, marker="^", c="#D55E00",
                edgecolors="black", label="police station")  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label="median minutes to first help (15+ capped)")
-    ax.set_xlabel("km east")
-    ax.set_ylabel("km south")
+    if frame is None:
+        ax.set_xlabel("km east")
+        ax.set_ylabel("km south")
+    else:
+        ax.set_xlabel(f"easting (km, {frame.crs})")
+        ax.set_ylabel(f"northing (km, {frame.crs})")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     fig.tight_layout()

@@ -50,9 +50,24 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
     }
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
-            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell"
-        )
+            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell",
+            frame=_frame_of(run.manifest),
+        )  # fmt: skip
     return figures
+
+
+def _frame_of(manifest: dict):
+    """The run's city frame (sim.geo.crs.GridFrame) from its manifest, or None (a grid)."""
+    from sim.geo.crs import GridFrame
+
+    city = manifest.get("scenario", {}).get("city") or {}
+    crs, origin = city.get("crs"), city.get("origin")
+    if not isinstance(crs, str) or not isinstance(origin, list | tuple) or len(origin) != 2:
+        return None
+    try:
+        return GridFrame(crs, float(origin[0]), float(origin[1]))
+    except (TypeError, ValueError):
+        return None
 
 
 def sweep_figures(folder: Path | results.SweepResults) -> dict[str, Figure]:
