@@ -325,3 +325,11 @@ def gpd_points(out: Path, layer: str) -> np.ndarray:
 
     gdf = gpd.read_file(out / "layers.gpkg", layer=layer)
     return np.stack([gdf.geometry.x, gdf.geometry.y], axis=1)
+
+
+def test_the_shipped_replay_example_loads_with_its_40_incidents():
+    from tests.conftest import SCENARIOS
+
+    sc = load_scenario(SCENARIOS / "replay" / "demo-replay.yaml")
+    assert len(sc.replay) == 40 and sc.incidents.replay_mode == "replace"
+    assert sc.replay.occurred_s.min() >= 2 * 3600  # after the demo's 2 h warm-up

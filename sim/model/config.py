@@ -696,7 +696,7 @@ class Scenario(Strict):
                 format_validation_error("<changes>", err, changed, "the scenario")
             ) from None
         check_feasible(scenario, "<changes>", changed)
-        _attach_replay(scenario, "<changes>")
+        _attach_replay(scenario, "<changes>", "incidents.replay" in changes)
         return scenario
 
 
@@ -1441,16 +1441,18 @@ def validate_scenario(
         default = None if own is None or own == source else "another file"
         raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
     check_feasible(scenario, source, origins, own)
-    _attach_replay(scenario, source)
+    mine = source if own is None else own
+    _attach_replay(scenario, source, (origins or {}).get(("incidents", "replay"), mine) == mine)
     return scenario
 
 
-def _attach_replay(scenario: Scenario, source: str) -> None:
-    """Read and check the scenario's replay file (a cached parse when it was read before)."""
+def _attach_replay(scenario: Scenario, source: str, own: bool) -> None:
+    """Read and check the scenario's replay file (a cached parse when it was read before).
+    ``own``: the path was written in the file the user named (else it is not shown)."""
     if scenario.incidents.replay is not None:
         from sim.model.replay import load_replay
 
-        scenario._replay = load_replay(scenario, source)
+        scenario._replay = load_replay(scenario, source, own)
 
 
 def load_scenario(

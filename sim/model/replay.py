@@ -46,7 +46,7 @@ class ReplayIncidents:
     grid m.
 
     Args:
-        source: the file, as shown in messages.
+        source: the file's path.
         sha256: SHA-256 of the file's bytes (recorded in the run's manifest).
         occurred_s: occurrence times, s in [0, horizon).
         xy: (n, 2) positions, m east of the west edge and south of the north edge.
@@ -99,8 +99,10 @@ class _Bad(Exception):
     """One problem with the file: the message names rows and columns, never values."""
 
 
-def load_replay(scenario: Scenario, source: str) -> ReplayIncidents | None:
+def load_replay(scenario: Scenario, source: str, own: bool = True) -> ReplayIncidents | None:
     """The scenario's replay incidents, read and checked (None without ``incidents.replay``).
+    ``own``: the path is the user's own text; a path written in another file (an
+    ``extends`` base, a sweep's base) is not shown, like that file's other text.
 
     Raises :class:`~sim.model.config.ScenarioError` naming ``source``, the key, the file,
     the row and the column.
@@ -111,13 +113,14 @@ def load_replay(scenario: Scenario, source: str) -> ReplayIncidents | None:
     if cfg.replay is None:
         return None
     path = Path(cfg.replay)
-    where = f"{source}: {KEY}: {_show_path(path)}"
+    shown = _show_path(path) if own else "(the replay file named in another file)"
+    where = f"{source}: {KEY}: {shown}"
     try:
         table = _read(path, where)
         occurred, xy, kind = _check(table, scenario)
     except _Bad as err:
         raise ScenarioError(f"{where}: {err}") from None
-    return ReplayIncidents(_show_path(path), table.sha256, occurred, xy, kind)
+    return ReplayIncidents(str(path), table.sha256, occurred, xy, kind)
 
 
 def _read(path: Path, where: str) -> _Table:

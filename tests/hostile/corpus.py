@@ -763,6 +763,14 @@ def replay_cases() -> list[Case]:
         files = {"s.yaml": REPLAY_SCENARIO, "log.csv": content}
         cases.append(Case(BOMB, f"replay-{name}", files, run_argv()))
     cases.append(Case(BAD_INPUT, "replay-missing", {"s.yaml": REPLAY_SCENARIO}, run_argv()))
+    for name, text in (("missing", None), ("bad", f"time_s,x_m,y_m,kind\n{MARKER},1,1,a\n")):
+        files: dict[str, Content] = {
+            "s.yaml": "extends: other.yaml\nname: s\n",
+            "other.yaml": BASE + f"incidents: {{replay: {MARKER}.csv}}\n",
+        }
+        if text is not None:
+            files[f"{MARKER}.csv"] = text
+        cases.append(Case(LEAK, f"replay-path-in-base-{name}", files, run_argv(), ("other.yaml",)))
     cases.append(Case(BAD_INPUT, "replay-mode-alone",
                       {"s.yaml": BASE + "incidents: {replay_mode: add}\n"}, run_argv()))  # fmt: skip
     return cases
