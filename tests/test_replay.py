@@ -333,3 +333,12 @@ def test_the_shipped_replay_example_loads_with_its_40_incidents():
     sc = load_scenario(SCENARIOS / "replay" / "demo-replay.yaml")
     assert len(sc.replay) == 40 and sc.incidents.replay_mode == "replace"
     assert sc.replay.occurred_s.min() >= 2 * 3600  # after the demo's 2 h warm-up
+
+
+def test_a_sweeps_run_key_changes_with_the_replay_files_content(tmp_path):
+    from sim.experiment.sweep import run_key
+
+    path = write_case(tmp_path, extra="  replay: log.csv\n")
+    before = run_key(load_scenario(path), 0, 0)
+    write_case(tmp_path, ROWS[:-1], extra="  replay: log.csv\n")
+    assert run_key(load_scenario(path), 0, 0) != before

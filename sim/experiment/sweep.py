@@ -219,6 +219,8 @@ def files_read(scenario: Scenario) -> dict[str, str]:
         except OSError as err:
             raise ScenarioError(f"city.map_file: cannot read {path} ({err.strerror})") from None
         out["city.map_file"] = digest.hexdigest()
+    if scenario.incidents.replay is not None:  # hashed when it was read (sim.model.replay)
+        out["incidents.replay"] = scenario.replay.sha256
     return out
 
 
