@@ -342,3 +342,10 @@ def test_a_sweeps_run_key_changes_with_the_replay_files_content(tmp_path):
     before = run_key(load_scenario(path), 0, 0)
     write_case(tmp_path, ROWS[:-1], extra="  replay: log.csv\n")
     assert run_key(load_scenario(path), 0, 0) != before
+
+
+def test_times_with_an_offset_are_converted_to_utc(tmp_path):
+    rows = [("2024-05-01T04:00:00+03:00", 100.0, 100.0, "fight"),
+            ("2024-05-01T02:30:00Z", 200.0, 100.0, "fire")]  # fmt: skip
+    sc = replayed(write_case(tmp_path, rows, "  replay: log.csv\n", "time,x_m,y_m,kind"))
+    assert sc.replay.occurred_s.tolist() == [3600.0, 2.5 * 3600.0]

@@ -426,7 +426,8 @@ class IncidentsConfig(Strict):
     replay_start: str | None = Field(
         None,
         description="ISO 8601 date and time that is t = 0 for a replay file's time column "
-        "(no offset: UTC); unset: midnight of the earliest incident's day",
+        "(with an offset: converted to UTC, as the file's times); unset: midnight of the "
+        "earliest incident's day",
     )
 
     @field_validator("replay_start")

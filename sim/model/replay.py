@@ -6,7 +6,8 @@ overrides it). Columns, by name (others are ignored):
 - the time: ``time_s`` (seconds from the start of the run) or ``time`` (ISO 8601). With
   ``time``, t = 0 is ``incidents.replay_start`` if given, else midnight of the earliest
   incident's day, so the run's clock hours are the log's hours of day. Times without an
-  offset are read as UTC, like ``replay_start``; give offsets on all or none.
+  offset are taken as written (local wall-clock time); times with one are converted to UTC
+  first. ``replay_start`` is read the same way; give offsets on all or none.
 - the place: ``x_m`` and ``y_m`` (grid metres: east of the west edge, south of the north
   edge) or ``lon`` and ``lat`` (degrees WGS 84; needs ``city.crs`` and ``city.origin``).
 - ``kind``: an incident kind of the scenario.
