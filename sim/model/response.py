@@ -113,6 +113,7 @@ class ResponseModel(mesa.Model):
         PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
 
         if incidents is None:
+            replay = scenario.replay  # historical incidents (incidents.replay), or None
             incidents = generate_incidents(
                 scenario.incidents,
                 self.city,
@@ -120,8 +121,8 @@ class ResponseModel(mesa.Model):
                 generator(seed, replication, Stream.INCIDENTS),
                 generator(seed, replication, Stream.SUDDEN),
                 generator(seed, replication, Stream.PROBES),
-                scenario.replay,
-                generator(seed, replication, Stream.REPLAY) if scenario.replay else None,
+                replay,
+                None if replay is None else generator(seed, replication, Stream.REPLAY),
             )
         self.incidents = incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
