@@ -349,3 +349,16 @@ def test_times_with_an_offset_are_converted_to_utc(tmp_path):
             ("2024-05-01T02:30:00Z", 200.0, 100.0, "fire")]  # fmt: skip
     sc = replayed(write_case(tmp_path, rows, "  replay: log.csv\n", "time,x_m,y_m,kind"))
     assert sc.replay.occurred_s.tolist() == [3600.0, 2.5 * 3600.0]
+
+
+def test_the_budget_counts_replayed_rows_not_an_unused_rate(tmp_path):
+    from sim.model.budget import replication_estimate
+
+    path = write_case(tmp_path, extra="  replay: log.csv\n")
+    text = path.read_text().replace("rate_per_day: 48", "rate_per_day: 1e12")
+    path.write_text(text)
+    sc = load_scenario(path)  # replace mode: the rate draws nothing, so nothing is refused
+    assert "5 incidents" in replication_estimate(sc).what
+    path.write_text(text + "  replay_mode: add\n")
+    with pytest.raises(ScenarioError, match="over the"):
+        load_scenario(path)
