@@ -36,3 +36,17 @@ def test_city_without_crs_has_no_frame_and_half_a_frame_is_refused():
         CityConfig(crs="EPSG:3067")
     with pytest.raises(ValueError, match="finite"):
         CityConfig(crs="EPSG:3067", origin=(float("nan"), 0.0))
+
+
+def test_origin_reads_from_yaml_as_a_two_item_list(tmp_path):
+    from sim.model.config import ScenarioError, load_scenario
+
+    p = tmp_path / "s.yaml"
+    p.write_text("name: s\ncity: {crs: 'EPSG:3067', origin: [385000, 6673000]}\n")
+    assert load_scenario(p).city.origin == (385000.0, 6673000.0)
+    p.write_text("name: s\ncity: {crs: 'EPSG:3067', origin: [1, 2, 3]}\n")
+    with pytest.raises(ScenarioError, match=r"city\.origin"):
+        load_scenario(p)
+    p.write_text("name: s\ncity: {crs: 'EPSG:3067', origin: ['a', 2]}\n")
+    with pytest.raises(ScenarioError, match=r"city\.origin"):
+        load_scenario(p)

@@ -154,6 +154,8 @@ class CityConfig(Strict):
     )
     origin: tuple[float, float] | None = Field(
         None,
+        # YAML has no tuples: a two-item list is the natural spelling, so this one field is lax.
+        strict=False,
         description="easting and northing in crs of the grid's north-west corner, m "
         "(x grows east, y grows south: docs/geography.md)",
     )
