@@ -4,6 +4,7 @@ then rebuild the sweep tables (runs, points, paired differences) from the stored
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -307,7 +308,7 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
         for fixed, grp in groups:
             fixed = fixed if isinstance(fixed, tuple) else (fixed,)
             ladder = sorted(set(grp[key].tolist()))
-            for lo, hi in zip(ladder, ladder[1:], strict=False):
+            for lo, hi in itertools.pairwise(ladder):
                 # Two points with the same values (a repeated grid value): the first counts.
                 a = _first_point(grp[grp[key] == lo]).set_index("replication")
                 b = _first_point(grp[grp[key] == hi]).set_index("replication")

@@ -380,10 +380,15 @@ def baseline_point(
         want = {_kind_of_value(v) for v in _design_values(spec, key)}
         got = _kind_of_value(value)
         if got not in want:
-            raise ScenarioError(f"{where}: expected {' or '.join(sorted(want))} like the "
-                                f"sweep's values of this key (got {_short(value, 40)})")  # fmt: skip
-        if isinstance(value, float) and not value.is_integer() and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in _design_values(spec, key)
+            expected = " or ".join(sorted(want))
+            raise ScenarioError(f"{where}: expected {expected} like the sweep's values of "
+                                f"this key (got {_short(value, 40)})")  # fmt: skip
+        if (
+            isinstance(value, float)
+            and not value.is_integer()
+            and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in _design_values(spec, key)
+            )
         ):
             raise ScenarioError(f"{where}: expected a whole number like the sweep's values "
                                 f"of this key (got {_short(value, 40)})")  # fmt: skip

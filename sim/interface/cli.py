@@ -659,15 +659,21 @@ def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) ->
     others = [k for k in varied if k in marginal.columns]
     text = marginal.assign(cell=[_pp(r.gain_pp_per_unit, r.ci_low_pp, r.ci_high_pp)
                                  for r in marginal.itertuples()])  # fmt: skip
-    text = text.assign(step=[f"{_value_text(a)}->{_value_text(b)}"
-                             for a, b in zip(text["from_value"], text["to_value"], strict=True)])
+    text = text.assign(
+        step=[
+            f"{_value_text(a)}->{_value_text(b)}"
+            for a, b in zip(text["from_value"], text["to_value"], strict=True)
+        ]
+    )
     for k in others:  # a key's own column is empty on its rows; pivot would drop them
         text[k] = [_value_text(v) for v in text[k]]
     wide = text.pivot_table(index=["key", "unit", "step", *others], columns="tier",
                             values="cell", aggfunc="first", sort=False)  # fmt: skip
     wide.columns.name = None
-    return ("marginal value per unit: compliance gain from one level to the next (other keys "
-            "fixed), pp per unit, paired 95 % CI:\n" + wide.to_string(max_rows=limit))
+    return (
+        "marginal value per unit: compliance gain from one level to the next (other keys "
+        "fixed), pp per unit, paired 95 % CI:\n" + wide.to_string(max_rows=limit)
+    )
 
 
 if __name__ == "__main__":
