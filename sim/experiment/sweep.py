@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -357,6 +358,9 @@ def _design_values(spec: SweepSpec, key: str) -> list[Any]:
     return [r.low, r.high] if r is not None else []
 
 
+_PLAIN_KEY = re.compile(r"[a-z0-9_]{1,40}(\.[a-z0-9_]{1,40}){0,5}")
+
+
 def baseline_point(
     spec: SweepSpec, base: Scenario, points: list[Point], source: str
 ) -> Point | None:
@@ -371,7 +375,9 @@ def baseline_point(
     raw = own if own is not None else base.model_dump(mode="python")
     shown_varied = ", ".join(varied)
     for key, value in spec.baseline.items():
-        where = f"{source}: baseline.{_short(key, 60)}"
+        # A plain key path is shown as written; anything else quoted and cut (it is echoed).
+        shown = key if _PLAIN_KEY.fullmatch(key) else _short(key, 60)
+        where = f"{source}: baseline.{shown}"
         if key not in varied:
             found, _ = _value_at(raw, key)
             what = "not varied by this sweep" if found else "unknown key"
