@@ -117,6 +117,7 @@ set: {horizon_hours: 10, warmup_hours: 1, drain_hours: 2}
 grid:
   volunteers.count: [0, 3000]
   meus.count: [0, 135]
+baseline: {volunteers.count: 0, meus.count: 0}   # point 0: no extra arm
 """
 
 

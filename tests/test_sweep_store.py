@@ -28,7 +28,7 @@ horizon_hours: 12
 drain_hours: 3
 replications: 1
 city: {width: 12, height: 12, cell_size_m: 100.0, population: 8000, map_file: city.map}
-police: {stations: 1, grids: 4, units: 2}
+police: {stations: 1, grids: 4, units: 1}  # on every grid: baseline is a point
 incidents: {rate_per_day: 80}
 """
 MAP_A = "\n".join(["." * 12] * 6 + ["C" * 12] * 6) + "\n"
