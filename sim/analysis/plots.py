@@ -48,6 +48,14 @@ def tier_label(name: str, tiers=None) -> str:
     return "all tiers (joint)" if name == "joint" else name
 
 
+def tier_order(names) -> list[str]:
+    """Distinct tier names in the order of the tiers of help (self, mutual, police, others,
+    joint last), as every figure and table lists them."""
+    rank = {"self": 0, "mutual": 1, "police": 2, "joint": 99}
+    distinct = list(dict.fromkeys(names))
+    return sorted(distinct, key=lambda t: (rank.get(t, 50), distinct.index(t)))
+
+
 def tier_target_min(name: str, tiers=None) -> float:
     return next(t.target_s for t in as_tiers(tiers) if t.name == name) / 60.0
 
@@ -417,4 +425,59 @@ def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str)
     fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")
     ax.set_title(title)
     fig.tight_layout()
+    return fig
+
+
+#: Lines at most in a difference figure's panel (one per combination of the other keys).
+MAX_LINES = 10
+
+
+def difference_lines(
+    paired: pd.DataFrame, param: str, others: list[str], tier: str
+) -> list[tuple[str, pd.DataFrame]]:
+    """The lines of one tier's panel of :func:`sweep_difference`: (label, rows sorted by
+    ``param``), one per combination of the other varied keys, so that points are joined
+    only along ``param`` with every other key held fixed."""
+    rows = paired[(paired["measure"] == "compliance") & (paired["tier"] == tier)]
+    if not others:
+        return [("", rows.sort_values(param))]
+    lines = []
+    for key, grp in rows.groupby(others, sort=True):
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={tick_text(v)}" for k, v in zip(others, values, strict=True))
+        lines.append((label, grp.sort_values(param)))
+    return lines
+
+
+def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title: str):
+    """Each tier's compliance minus the baseline's against one varied key, in percentage
+    points, with the paired 95 % interval (common random numbers) as error bars; one line
+    per combination of the other varied keys, legend below the panels."""
+    tiers = tier_order(paired.loc[paired["measure"] == "compliance", "tier"])
+    fig, axes = plt.subplots(1, len(tiers), figsize=(3.6 * len(tiers) + 0.6, 4.2), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    colours = plt.get_cmap("viridis")
+    total = 0
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        lines = difference_lines(paired, param, others, tier)
+        total = len(lines)
+        for g, (label, sub) in enumerate(lines[:MAX_LINES]):
+            y = sub["diff"].to_numpy(float) * 100
+            low = y - sub["ci_low"].to_numpy(float) * 100
+            high = sub["ci_high"].to_numpy(float) * 100 - y
+            colour = colours(g / max(min(total, MAX_LINES) - 1, 1)) if others else tier_colour(tier)
+            ax.errorbar(sub[param], y, yerr=np.nan_to_num(np.vstack([low, high])), marker="o",
+                        ms=3, capsize=2, lw=1.2, color=colour, label=label or None)  # fmt: skip
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(tier_label(tier), color=tier_colour(tier), fontsize=9)
+        ax.set_xlabel(param, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI)", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:  # below the panels: never over the points
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7,
+                   bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    more = f" (first {MAX_LINES} of {total} lines)" if total > MAX_LINES else ""
+    fig.suptitle(title + more, fontsize=10)
+    fig.tight_layout(rect=(0, 0.08 + 0.03 * ((len(labels) - 1) // 4) if handles else 0, 1, 1))
     return fig
