@@ -216,3 +216,58 @@ def test_killed_in_the_baseline_arm_then_resumed_equals_a_fresh_sweep(tmp_path):
     # the arm's two runs (partition, record, partition, record, sync).
     for step in (21, 23, 24):
         assert _kill_then_resume(tmp_path, path, want, 1, step)
+
+
+# ---------------------------------------------------------------- report and figures
+def test_difference_figure_draws_the_paired_differences_and_intervals(default_baseline):
+    from sim.analysis import plots
+    from sim.experiment.results import open_sweep
+
+    _, _, out = default_baseline
+    opened = open_sweep(out)
+    assert opened.paired is not None and opened.marginal is not None
+    paired = opened.paired
+    fig = plots.sweep_difference(paired, "meus.count", ["police.units"], "t")
+    try:
+        axes = fig.axes[:4]
+        assert axes[0].get_title().startswith("self-rescue")  # tiers in their order
+        assert axes[1].get_title().startswith("mutual rescue")
+        mutual = axes[1]
+        # One line per value of the other key; each point at its paired difference, the
+        # error bar spanning exactly its paired 95 % interval (not the unpaired one).
+        drawn = list(mutual.containers)
+        assert len(drawn) == 2
+        for container, units in zip(drawn, (1, 3), strict=True):
+            line, _caps, (bars,) = container.lines
+            want = paired[(paired.metric == "mutual_compliance")
+                          & (paired["police.units"] == units)].sort_values("meus.count")  # fmt: skip
+            np.testing.assert_allclose(line.get_ydata(), want["diff"] * 100)
+            segments = bars.get_segments()
+            np.testing.assert_allclose([s[0][1] for s in segments], want["ci_low"] * 100)
+            np.testing.assert_allclose([s[1][1] for s in segments], want["ci_high"] * 100)
+        # The legend sits below the panels, outside every one of them.
+        legend = fig.legends[0]
+        fig.canvas.draw()
+        box = legend.get_window_extent()
+        assert all(box.y1 <= a.get_window_extent().y0 for a in axes)
+    finally:
+        plots.plt.close(fig)
+
+
+def test_report_shows_paired_differences_and_marginal_values(default_baseline):
+    from sim.analysis.report import html_report
+
+    _, _, out = default_baseline
+    page = html_report(out)
+    paired = pd.read_parquet(out / "paired.parquet")
+    row = paired[(paired.point_id == 2) & (paired.metric == "police_compliance")].iloc[0]
+    cell = f"{row['diff'] * 100:+.1f} ({row.ci_low * 100:+.1f} to {row.ci_high * 100:+.1f})"
+    assert "<h2>Difference from the baseline</h2>" in page and cell in page
+    assert "Baseline: police.units=2, meus.count=2; an extra arm" in page
+    marginal = pd.read_parquet(out / "marginal.parquet")
+    m = marginal[(marginal.key == "police.units") & (marginal["meus.count"] == 0)
+                 & (marginal.tier == "police")].iloc[0]  # fmt: skip
+    assert "<h2>Marginal value per unit</h2>" in page
+    assert f"{m.gain_pp_per_unit:+.1f} ({m.ci_low_pp:+.1f} to {m.ci_high_pp:+.1f})" in page
+    assert "Difference from the baseline against police.units" in page
+    assert "± nan" not in page
