@@ -50,7 +50,7 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
     }
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
-            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell"
+            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help"
         )
     return figures
 
@@ -127,8 +127,14 @@ _CAPTIONS = {
     ),
     "city_map": (
         "Where",
-        "Median time to first help by cell, with police stations and MEU sites. A cell with "
-        "few incidents has a noisy median.",
+        "Median minutes from occurrence to first help (any responder) of the counted "
+        "incidents (after the warm-up, all replications pooled), by square block of cells: "
+        f"the smallest block at which blocks hold {plots.MIN_BLOCK_INCIDENTS} incidents on "
+        f"average, named in the title. Only blocks with at least {plots.MIN_BLOCK_INCIDENTS} "
+        "incidents are coloured; grey blocks had fewer "
+        "(a median of so few is noise), blank ones none. Never: a block where more than half "
+        "never got help shows as 15+ minutes. Water, police stations and MEU sites are "
+        "drawn; the legend is below the map.",
     ),
 }
 
