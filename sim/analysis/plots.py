@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -320,7 +321,7 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
               interpolation="nearest")  # fmt: skip
     ax.set_xlim(0, w * size / 1000)
     ax.set_ylim(h * size / 1000, 0)
-    handles = [Patch(color="#9ecae1", label="water"),
+    handles: list[Any] = [Patch(color="#9ecae1", label="water"),
                Patch(color="#dddddd", label=f"fewer than {min_count} incidents")]  # fmt: skip
     meu = sites[sites["site"] == "meu"]
     if len(meu):

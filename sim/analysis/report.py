@@ -239,7 +239,8 @@ def _points_table(points: pd.DataFrame) -> str:
 def _baseline_text(sweep: results.SweepResults) -> str:
     """``police.units=2, meus.count=2 (an extra arm)`` from the manifest."""
     info = sweep.baseline or {}
-    values = info.get("values") if isinstance(info.get("values"), dict) else {}
+    values = info.get("values")
+    values = values if isinstance(values, dict) else {}
     shown = ", ".join(f"{k}={plots.tick_text(v)}" for k, v in values.items())
     where = "an extra arm" if info.get("extra_arm") else f"point {info.get('point_id')}"
     return f"{shown}; {where}" if shown else where
