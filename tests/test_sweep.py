@@ -262,6 +262,10 @@ def test_example_sweep_loads():
     sweep = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml")
     assert len(sweep.points) == 12 and sweep.spec.replications == 5
     assert sweep.varied == ["volunteers.count", "meus.count"]
+    # Its baseline is today's staffing, a grid point: no extra arm.
+    assert sweep.baseline is not None and sweep.baseline.point_id == 7
+    assert sweep.baseline.values == {"volunteers.count": 3941, "meus.count": 135}
+    assert len(sweep.tasks()) == 60
 
 
 def test_mesa_batch_run_drives_the_model():
