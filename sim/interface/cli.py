@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run a sweep file (parameters x replications), resumable",
         description="Run every (point, replication) of SWEEP and write runs.parquet, "
-        "points.parquet, paired.parquet, incidents/ (partitioned) and manifest.json. "
+        "points.parquet, paired.parquet (differences from the baseline), marginal.parquet "
+        "(value per staffing unit), incidents/ (partitioned) and manifest.json. "
         "Runs already stored in the output folder are skipped, so an interrupted sweep "
         "resumes where it stopped.",
     )
