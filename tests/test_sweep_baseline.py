@@ -271,3 +271,16 @@ def test_report_shows_paired_differences_and_marginal_values(default_baseline):
     assert f"{m.gain_pp_per_unit:+.1f} ({m.ci_low_pp:+.1f} to {m.ci_high_pp:+.1f})" in page
     assert "Difference from the baseline against police.units" in page
     assert "± nan" not in page
+
+
+def test_the_extra_arm_counts_against_the_budget(tmp_path):
+    """A baseline far above every grid value is the sweep's costliest run: a budget the
+    grid fits in refuses it, naming the baseline."""
+    from sim.model import budget as budgets
+
+    path = write(tmp_path, "baseline: {police.units: 3, meus.count: 4}\n")
+    tight = budgets.Budget(memory_gb=1, cpu_minutes=60)  # the grid needs well under 1 GB
+    assert load_sweep(path, budget=tight).baseline.point_id == 3  # on the grid
+    huge = write(tmp_path / "huge", "baseline: {police.units: 3, meus.count: 2000000}\n")
+    with pytest.raises(ScenarioError, match=r"sweep.yaml: baseline: needs about"):
+        load_sweep(huge, budget=tight)

@@ -326,6 +326,17 @@ def load_sweep(
             raise ScenarioError(f"{source}: point {i} {{{shown}}}: {detail}") from None
         points.append(Point(i, values, scenario))
     baseline = baseline_point(spec, base, points, source)
+    if baseline is not None and baseline.point_id == BASELINE_ARM:
+        # The extra arm is one more point to run, and may be costlier than the grid's
+        # costliest (a baseline above every grid value): the budget counts both.
+        arm = budgets.sweep_estimate(1, spec.replications, baseline.scenario, workers)
+        both = budgets.Estimate(
+            max(estimate.memory_bytes, arm.memory_bytes),  # workers hold one run at a time
+            estimate.cpu_seconds + arm.cpu_seconds,
+            f"{estimate.what}; and the baseline arm x {spec.replications:,} replications: "
+            f"{budgets.replication_estimate(baseline.scenario).what}",
+        )
+        budgets.check(both, budget, source, "baseline")
     return Sweep(spec, path, base, tuple(points), baseline)
 
 
