@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_times
+from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_order, tier_times
 from sim.experiment.store import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
@@ -47,14 +47,6 @@ def tier_label(name: str, tiers=None) -> str:
                     "police": "police on site"}.get(name, name.replace("_", " "))  # fmt: skip
             return f"{word} ({t.target_s / 60:g} min {_CLOCK_WORDS[t.clock]})"
     return "all tiers (joint)" if name == "joint" else name
-
-
-def tier_order(names) -> list[str]:
-    """Distinct tier names in the order of the tiers of help (self, mutual, police, others,
-    joint last), as every figure and table lists them."""
-    rank = {"self": 0, "mutual": 1, "police": 2, "joint": 99}
-    distinct = list(dict.fromkeys(names))
-    return sorted(distinct, key=lambda t: (rank.get(t, 50), distinct.index(t)))
 
 
 def tier_target_min(name: str, tiers=None) -> float:

@@ -630,6 +630,8 @@ def _pp(mean: float, low: float, high: float) -> str:
 def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baseline_id: int,
                 limit: int = 20) -> str:  # fmt: skip
     """Each point's compliance minus the baseline's, pp, paired 95 % CI, one column a tier."""
+    from sim.analysis.metrics import tier_order
+
     shown = ", ".join(f"{k}={v}" for k, v in baseline.items())
     where = "an extra arm" if baseline_id < 0 else f"point {baseline_id}"
     head = (f"compliance minus the baseline ({shown}; {where}), percentage points, paired "
@@ -641,6 +643,7 @@ def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baselin
                              for r in rows.itertuples()])  # fmt: skip
     wide = text.pivot_table(index=["point_id", *varied], columns="tier", values="cell",
                             aggfunc="first", sort=False)  # fmt: skip
+    wide = wide[tier_order(wide.columns)]
     wide.columns.name = None
     return head + "\n" + wide.to_string(max_rows=limit)
 
@@ -657,6 +660,8 @@ def _value_text(value) -> str:
 
 def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
     """The marginal value per unit: one row a step between adjacent levels."""
+    from sim.analysis.metrics import tier_order
+
     others = [k for k in varied if k in marginal.columns]
     text = marginal.assign(cell=[_pp(r.gain_pp_per_unit, r.ci_low_pp, r.ci_high_pp)
                                  for r in marginal.itertuples()])  # fmt: skip
@@ -670,6 +675,7 @@ def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) ->
         text[k] = [_value_text(v) for v in text[k]]
     wide = text.pivot_table(index=["key", "unit", "step", *others], columns="tier",
                             values="cell", aggfunc="first", sort=False)  # fmt: skip
+    wide = wide[tier_order(wide.columns)]
     wide.columns.name = None
     return (
         "marginal value per unit: compliance gain from one level to the next (other keys "
