@@ -298,8 +298,8 @@ def _marginal_table(sweep: results.SweepResults) -> str:
     tiers = plots.tier_order(marginal["tier"])
     others = [k for k in sweep.varied if k in marginal.columns]
     body = []
-    keys = ["key", "unit", "from_value", "to_value", *others]
-    for _, grp in marginal.groupby(keys, sort=False, dropna=False):
+    # A step is one pair of points (values may be lists, which pandas cannot group by).
+    for _, grp in marginal.groupby(["key", "from_point_id", "to_point_id"], sort=False):
         first = grp.iloc[0]
         fixed = ", ".join(f"{k}={plots.tick_text(first[k])}" for k in others
                           if k != first["key"] and pd.notna(first[k]))  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -304,9 +305,8 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
                    for v in levels):  # fmt: skip
             continue
         others = [k for k in varied if k != key]
-        groups = ok.groupby(others, sort=True, dropna=False) if others else [((), ok)]
-        for fixed, grp in groups:
-            fixed = fixed if isinstance(fixed, tuple) else (fixed,)
+        for grp in _held_fixed(ok, others):
+            fixed = {k: grp[k].iloc[0] for k in others}
             ladder = sorted(set(grp[key].tolist()))
             for lo, hi in itertools.pairwise(ladder):
                 # Two points with the same values (a repeated grid value): the first counts.
@@ -325,11 +325,22 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
                         "from_value": lo, "to_value": hi,
                         "from_point_id": int(a["point_id"].iloc[0]),
                         "to_point_id": int(b["point_id"].iloc[0]),
-                        **dict(zip(others, fixed, strict=True)),
+                        **fixed,
                         "tier": tier_of(metric)[0], "gain_pp_per_unit": gain,
                         "ci_low_pp": gain - half, "ci_high_pp": gain + half, "n": len(per),
                     })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _held_fixed(runs: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
+    """The runs split by the values of ``keys``, in order of first appearance. A varied
+    value may be a list (24 hourly shares): grouped by its JSON text, since pandas cannot
+    group by lists."""
+    if not keys:
+        return [runs]
+    text = pd.DataFrame({k: runs[k].map(lambda v: json.dumps(v, sort_keys=True, default=str))
+                         for k in keys})  # fmt: skip
+    return [runs.loc[index] for index in text.groupby(keys, sort=False).groups.values()]
 
 
 def _first_point(runs: pd.DataFrame) -> pd.DataFrame:
