@@ -340,7 +340,7 @@ def _held_fixed(runs: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
         return [runs]
     text = pd.DataFrame({k: runs[k].map(lambda v: json.dumps(v, sort_keys=True, default=str))
                          for k in keys})  # fmt: skip
-    return [runs.loc[index] for index in text.groupby(keys, sort=False).groups.values()]
+    return [runs.loc[sub.index] for _, sub in text.groupby(keys, sort=False)]
 
 
 def _first_point(runs: pd.DataFrame) -> pd.DataFrame:
