@@ -302,7 +302,7 @@ def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, 
     # Blocks at the edge may reach past the map: their raster is drawn to the block grid.
     block_extent = (0, raster.shape[1] * block * size / 1000,
                     raster.shape[0] * block * size / 1000, 0)  # fmt: skip
-    fig, ax = plt.subplots(figsize=(7.5, 7.5 * h / max(w, 1) + 1.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.5, 6.6 * h / max(w, 1) + 1.2), dpi=110)
     shown = np.where(np.isinf(raster), 30.0, np.minimum(raster, 30.0))
     shown[counts < min_count] = np.nan
     im = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=15, extent=block_extent,
