@@ -133,8 +133,10 @@ _CAPTIONS = {
         f"average, named in the title. Only blocks with at least {plots.MIN_BLOCK_INCIDENTS} "
         "incidents are coloured; grey blocks had fewer "
         "(a median of so few is noise), blank ones none. Never: a block where more than half "
-        "never got help shows as 15+ minutes. Water, police stations and MEU sites are "
-        "drawn; the legend is below the map.",
+        "never got help shows as 15+ minutes. A median per block has no interval drawn: the "
+        "minimum count is what keeps noise off the map, and the intervals of the figures "
+        "above hold for the whole area. Water, police stations and MEU sites are drawn; the "
+        "legend is below the map.",
     ),
 }
 
