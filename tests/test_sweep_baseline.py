@@ -245,8 +245,14 @@ def test_difference_figure_draws_the_paired_differences_and_intervals(default_ba
             segments = bars.get_segments()
             np.testing.assert_allclose([s[0][1] for s in segments], want["ci_low"] * 100)
             np.testing.assert_allclose([s[1][1] for s in segments], want["ci_high"] * 100)
-        # The legend sits below the panels, outside every one of them.
+        # One colour per value of the other key, the same in every panel and the legend.
         legend = fig.legends[0]
+        assert [t.get_text() for t in legend.get_texts()] == ["police.units=1",
+                                                              "police.units=3"]  # fmt: skip
+        for ax in axes:
+            for container, handle in zip(ax.containers, legend.legend_handles, strict=False):
+                assert container.lines[0].get_color() == handle.get_color()
+        # The legend sits below the panels, outside every one of them.
         fig.canvas.draw()
         box = legend.get_window_extent()
         assert all(box.y1 <= a.get_window_extent().y0 for a in axes)

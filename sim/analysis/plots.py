@@ -506,23 +506,42 @@ def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title:
     fig, axes = plt.subplots(1, len(tiers), figsize=(3.6 * len(tiers) + 0.6, 4.2), dpi=110,
                              sharey=True, squeeze=False)  # fmt: skip
     colours = plt.get_cmap("viridis")
-    total = 0
+    by_tier = {tier: difference_lines(paired, param, others, tier) for tier in tiers}
+    # One colour and one sideways shift per combination of the other keys, the same in
+    # every panel (a tier may lack a combination: no incident it counts there).
+    labels_all = list(dict.fromkeys(label for lines in by_tier.values() for label, _ in lines))
+    total = len(labels_all)
+    kept = labels_all[:MAX_LINES]
+    slot = {label: g for g, label in enumerate(kept)}
+    xs = pd.to_numeric(paired[param], errors="coerce")
+    # Lines are shifted sideways by up to 2 % of the x range, so that lines with the same
+    # values (a key that does not matter for a tier) do not hide each other's error bars.
+    span = float(xs.max() - xs.min()) if xs.notna().any() else 0.0
     for ax, tier in zip(axes[0], tiers, strict=True):
-        lines = difference_lines(paired, param, others, tier)
-        total = len(lines)
-        for g, (label, sub) in enumerate(lines[:MAX_LINES]):
+        for label, sub in by_tier[tier]:
+            if label not in slot:
+                continue
+            g = slot[label]
             y = sub["diff"].to_numpy(float) * 100
             low = y - sub["ci_low"].to_numpy(float) * 100
             high = sub["ci_high"].to_numpy(float) * 100 - y
-            colour = colours(g / max(min(total, MAX_LINES) - 1, 1)) if others else tier_colour(tier)
-            ax.errorbar(sub[param], y, yerr=np.nan_to_num(np.vstack([low, high])), marker="o",
-                        ms=3, capsize=2, lw=1.2, color=colour, label=label or None)  # fmt: skip
+            colour = colours(g / max(len(kept) - 1, 1)) if others else tier_colour(tier)
+            x = pd.to_numeric(sub[param], errors="coerce").to_numpy(float)
+            if len(kept) > 1:
+                x = x + (g / (len(kept) - 1) - 0.5) * 0.04 * span
+            ax.errorbar(x, y, yerr=np.nan_to_num(np.vstack([low, high])), marker="o", ms=3,
+                        capsize=2, lw=1.2, color=colour, label=label or None)  # fmt: skip
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(tier_label(tier), color=tier_colour(tier), fontsize=9)
         ax.set_xlabel(param, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI)", fontsize=8)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    # Every combination drawn, whichever panels it appears in.
+    handles = [Line2D([], [], color=colours(g / max(len(kept) - 1, 1)), marker="o", ms=3,
+                      label=label) for label, g in slot.items() if label]  # fmt: skip
+    labels = [str(h.get_label()) for h in handles]
     if handles:  # below the panels: never over the points
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7,
                    bbox_to_anchor=(0.5, 0.0))  # fmt: skip

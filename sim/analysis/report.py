@@ -164,8 +164,8 @@ def figure_caption(name: str) -> tuple[str, str]:
             "differences, with the paired 95 % interval as error bars (every point and the "
             "baseline see the same incidents in replication r, so these intervals are "
             "much tighter than the bands of the compliance figure). One line per "
-            "combination of the other varied keys. Never reached counts as not within the "
-            "target.",
+            "combination of the other varied keys, shifted slightly sideways so that equal "
+            "lines do not hide each other. Never reached counts as not within the target.",
         )
     if name.startswith("heatmap_"):
         metric = name.removeprefix("heatmap_")
