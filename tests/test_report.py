@@ -118,6 +118,9 @@ def test_sweep_figures_draw_the_points_table(tmp_path):
         "compliance_vs_meus.count",
         "heatmap_joint_compliance",
         "heatmap_mutual_compliance",
+        # against the baseline (the base scenario's 3,941 volunteers and 135 MEUs, an extra arm)
+        "difference_vs_volunteers.count",
+        "difference_vs_meus.count",
     }
     ax = figs["compliance_vs_volunteers.count"].axes[0]
     mutual = next(ln for ln in ax.lines if ln.get_label().startswith("mutual (meus.count=135"))

@@ -164,3 +164,58 @@ def test_report_of_a_compare_folder_shows_its_table_and_figure(tmp_path, capsys)
     # compare never writes its manifest over a run's
     assert main(["compare", str(runs[0]), str(runs[1]), "--out", str(runs[1])]) == 2
     assert "another kind of results" in capsys.readouterr().err
+
+
+def _tiny_city(n: int = 10, size: float = 100.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cells = pd.DataFrame([{"row": r, "col": c, "cell_size_m": size,
+                           "land_use": "water" if (r, c) == (5, 5) else "residential"}
+                          for r in range(n) for c in range(n)])  # fmt: skip
+    sites = pd.DataFrame([{"site": "police_station", "x_m": 450.0, "y_m": 450.0},
+                          {"site": "meu", "x_m": 50.0, "y_m": 50.0}])  # fmt: skip
+    return cells, sites
+
+
+def _incidents(cell_minutes: dict[tuple[int, int], list[float]]) -> pd.DataFrame:
+    """Incidents at the centre of (row, col) cells, first help after the given minutes
+    (inf: never helped)."""
+    rows = [{"in_warmup": False, "x_m": c * 100 + 50.0, "y_m": r * 100 + 50.0,
+             "occurred_s": 1000.0, "first_help_s": 1000.0 + m * 60 if np.isfinite(m) else np.nan}
+            for (r, c), minutes in cell_minutes.items() for m in minutes]  # fmt: skip
+    rows.append({"in_warmup": True, "x_m": 950.0, "y_m": 950.0, "occurred_s": 0.0,
+                 "first_help_s": 60.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_city_map_aggregates_to_blocks_and_colours_only_blocks_with_enough_incidents():
+    cells, sites = _tiny_city()
+    inc = _incidents({(0, 0): [float(m) for m in range(1, 13)],  # 12 incidents
+                      (1, 1): [20.0] * 7 + [np.inf],              # 8, one never helped
+                      (9, 9): [2.0, 2.0, 2.0]})  # fmt: skip
+    # Cells: (12 + 8 + 3) / 3 < 10 a block; blocks of 2 x 2: (20 + 3) / 2 >= 10.
+    assert plots.map_block(inc, cells) == 2
+    raster, counts = plots.help_by_block(inc, cells, 2)
+    assert counts[0, 0] == 20 and counts[4, 4] == 3 and counts.sum() == 23  # warm-up left out
+    assert raster[0, 0] == np.median([*range(1, 13), *[20.0] * 7, np.inf])
+    fig = plots.city_map(inc, cells, sites, "t")
+    try:
+        ax = fig.axes[0]
+        coloured = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+        assert coloured.shape == (5, 5)
+        assert coloured[0, 0] == pytest.approx(raster[0, 0])
+        assert np.isnan(coloured[4, 4])  # 3 incidents: fewer than the minimum, not coloured
+        grey = np.ma.filled(ax.images[1].get_array().astype(float), np.nan)
+        assert grey[4, 4] == 1 and np.isnan(grey[0, 0]) and np.isnan(grey[2, 2])
+        assert "blocks of 2 x 2 cells (200 m)" in ax.get_title()
+        assert "at least 10 incidents" in ax.get_title()
+        fig.canvas.draw()
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y1 <= ax.get_window_extent().y0  # below the map, hiding no cell
+    finally:
+        plots.plt.close(fig)
+
+
+def test_city_map_caption_says_what_is_shown():
+    from sim.analysis.report import figure_caption
+
+    _, caption = figure_caption("city_map")
+    assert "at least 10 incidents" in caption and "block" in caption and "Never" in caption

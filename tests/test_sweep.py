@@ -117,6 +117,7 @@ set: {horizon_hours: 10, warmup_hours: 1, drain_hours: 2}
 grid:
   volunteers.count: [0, 3000]
   meus.count: [0, 135]
+baseline: {volunteers.count: 0, meus.count: 0}   # point 0: no extra arm
 """
 
 
@@ -195,8 +196,10 @@ def test_local_processes_and_dask_give_identical_tables(sequential_run, tmp_path
 
 @pytest.mark.slow
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
-    body = SMALL.replace("grid:\n  volunteers.count: [0, 3000]\n  meus.count: [0, 135]\n",
-                         "grid:\n  volunteers.count: [0, 1]\n")  # fmt: skip
+    body = SMALL.replace(
+        "grid:\n  volunteers.count: [0, 3000]\n  meus.count: [0, 135]\n",
+        "grid:\n  volunteers.count: [0, 1]\n",
+    ).replace("meus.count: 0}", "}")  # meus.count is no longer varied: not in the baseline either
     sweep = load_sweep(write_sweep(tmp_path, body))
     # A station outside the city is refused at load now; point 1 bypasses the load-time
     # checks so that its runs fail inside the model.
@@ -261,6 +264,10 @@ def test_example_sweep_loads():
     sweep = load_sweep(SCENARIOS / "sweeps" / "subdistrict-staffing.yaml")
     assert len(sweep.points) == 12 and sweep.spec.replications == 5
     assert sweep.varied == ["volunteers.count", "meus.count"]
+    # Its baseline is today's staffing, a grid point: no extra arm.
+    assert sweep.baseline is not None and sweep.baseline.point_id == 7
+    assert sweep.baseline.values == {"volunteers.count": 3941, "meus.count": 135}
+    assert len(sweep.tasks()) == 60
 
 
 def test_mesa_batch_run_drives_the_model():

@@ -28,7 +28,7 @@ horizon_hours: 12
 drain_hours: 3
 replications: 1
 city: {width: 12, height: 12, cell_size_m: 100.0, population: 8000, map_file: city.map}
-police: {stations: 1, grids: 4, units: 2}
+police: {stations: 1, grids: 4, units: 1}  # on every grid: baseline is a point
 incidents: {rate_per_day: 80}
 """
 MAP_A = "\n".join(["." * 12] * 6 + ["C" * 12] * 6) + "\n"
@@ -58,7 +58,7 @@ GRID = "{police.units: [1, 3]}"
 def tables(out: Path) -> dict[str, bytes]:
     """Every table a reader sees, by relative path: the sweep tables and the dataset."""
     found = {name: (out / name).read_bytes() for name in
-             ("runs.parquet", "points.parquet", "paired.parquet")}  # fmt: skip
+             ("runs.parquet", "points.parquet", "paired.parquet", "marginal.parquet")}  # fmt: skip
     for part in (out / "incidents").rglob("*.parquet"):
         found[str(part.relative_to(out))] = part.read_bytes()
     return found
@@ -227,9 +227,9 @@ def _kill_then_resume(tmp_path: Path, path: Path, want: dict, workers: int, step
     return True
 
 
-#: 6 runs x 2 files (partition, record), a sync after every 2 runs, 3 tables and the
-#: manifest: 19 write steps. Step 4 is the record of run 2, 5 the sync, 6 run 3's partition.
-WRITE_STEPS = 19
+#: 6 runs x 2 files (partition, record), a sync after every 2 runs, 4 tables and the
+#: manifest: 20 write steps. Step 4 is the record of run 2, 5 the sync, 6 run 3's partition.
+WRITE_STEPS = 20
 SIX_RUNS = "{police.units: [1, 2, 3]}"
 
 

@@ -233,3 +233,11 @@ def ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Empirical CDF points (x sorted, F(x) = rank / n) including never-arrived as +inf."""
     x = np.sort(np.asarray(values, dtype=float))
     return x, np.arange(1, x.size + 1) / max(x.size, 1)
+
+
+def tier_order(names) -> list[str]:
+    """Distinct tier names in the order of the tiers of help (self, mutual, police, others,
+    joint last), as every figure and table lists them."""
+    rank = {"self": 0, "mutual": 1, "police": 2, "joint": 99}
+    distinct = list(dict.fromkeys(names))
+    return sorted(distinct, key=lambda t: (rank.get(t, 50), distinct.index(t)))

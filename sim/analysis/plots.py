@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_times
+from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_order, tier_times
 from sim.experiment.store import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
@@ -228,26 +229,63 @@ def hour_profile(incidents: pd.DataFrame, title: str, tiers=None):
 def median_help_by_cell(incidents: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
     """Raster (rows x cols) of the median minutes to first help of incidents in each cell
     (NaN: no incident; inf: none of them got help)."""
+    return help_by_block(incidents, cells, 1)[0]
+
+
+def help_by_block(
+    incidents: pd.DataFrame, cells: pd.DataFrame, block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(median minutes to first help, incidents) per square block of ``block`` x ``block``
+    cells, counted incidents (after the warm-up) only; a median is NaN where a block has no
+    incident and inf where more than half of its incidents never got help."""
     size = float(cells["cell_size_m"].iloc[0])
     h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    bh, bw = -(-h // block), -(-w // block)
     counted = incidents[~incidents["in_warmup"]]
-    col = (counted["x_m"] // size).astype(int).clip(0, w - 1)
-    row = (counted["y_m"] // size).astype(int).clip(0, h - 1)
+    col = (counted["x_m"] // size).astype(int).clip(0, w - 1) // block
+    row = (counted["y_m"] // size).astype(int).clip(0, h - 1) // block
     minutes = ((counted["first_help_s"] - counted["occurred_s"]) / 60.0).fillna(np.inf)
-    med = minutes.groupby([row, col]).median()
-    raster = np.full((h, w), np.nan)
+    grouped = minutes.groupby([row, col])
+    med, n = grouped.median(), grouped.size()
+    raster = np.full((bh, bw), np.nan)
+    counts = np.zeros((bh, bw), int)
     raster[med.index.get_level_values(0), med.index.get_level_values(1)] = med.to_numpy()
-    return raster
+    counts[n.index.get_level_values(0), n.index.get_level_values(1)] = n.to_numpy()
+    return raster, counts
 
 
-def city_map(
-    incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str, frame=None
-):
-    """Median time to first help per cell, with water, police stations and MEUs drawn.
+#: A block of the city map is coloured only with at least this many incidents: a median of
+#: fewer is mostly noise (one day of a sub-district is 214 incidents on 1,102 cells).
+MIN_BLOCK_INCIDENTS = 10
+#: Block sides tried for the city map, in cells, smallest first.
+BLOCK_SIDES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 32, 40, 50, 64)
+
+
+def map_block(incidents: pd.DataFrame, cells: pd.DataFrame,
+              min_count: int = MIN_BLOCK_INCIDENTS) -> int:  # fmt: skip
+    """The city map's block side in cells: the smallest of :data:`BLOCK_SIDES` at which
+    the blocks that have incidents hold at least ``min_count`` of them on average, so most
+    blocks drawn pass the minimum-count rule (the largest side when none does)."""
+    h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
+    sides = [b for b in BLOCK_SIDES if b <= max(h, w)] or [1]
+    for side in sides:
+        counts = help_by_block(incidents, cells, side)[1]
+        held = counts[counts > 0]
+        if held.size and held.mean() >= min_count:
+            return side
+    return sides[-1]
+
+
+def city_map(incidents: pd.DataFrame, cells: pd.DataFrame, sites: pd.DataFrame, title: str,
+             min_count: int = MIN_BLOCK_INCIDENTS, frame=None):  # fmt: skip
+    """Median time to first help per block of cells (blocks as small as the incidents allow,
+    :func:`map_block`), coloured only where a block has at least ``min_count`` incidents;
+    water, police stations and MEUs drawn; the legend outside the map.
 
     ``frame``: the city's :class:`sim.geo.crs.GridFrame`, if it has one: axes are then the
     CRS's easting and northing in km instead of km east and south of the grid's corner."""
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
 
     if "layout" in cells.columns:  # per-replication layouts: draw the first one
         first = cells["layout"].min()
@@ -257,39 +295,58 @@ def city_map(
             incidents = incidents[incidents["layout"] == first]
     size = float(cells["cell_size_m"].iloc[0])
     h, w = int(cells["row"].max()) + 1, int(cells["col"].max()) + 1
-    raster = median_help_by_cell(incidents, cells)
+    block = map_block(incidents, cells, min_count)
+    raster, counts = help_by_block(incidents, cells, block)
+    sparse = (counts > 0) & (counts < min_count)
     water = np.zeros((h, w), bool)
     wet = cells["land_use"].isin(["water"])
     water[cells.loc[wet, "row"], cells.loc[wet, "col"]] = True
     extent = (0, w * size / 1000, h * size / 1000, 0)
+    block_extent = (0, raster.shape[1] * block * size / 1000,
+                    raster.shape[0] * block * size / 1000, 0)  # fmt: skip
     # Site positions in the axes' units: km east/south, or CRS km (northing grows north).
     east, south = (lambda x: x / 1000), (lambda y: y / 1000)
     if frame is not None:
         e0, n0 = frame.origin_e / 1000, frame.origin_n / 1000
         extent = (e0, e0 + w * size / 1000, n0 - h * size / 1000, n0)
+        # Blocks at the edge may reach past the map: their raster is drawn to the block grid.
+        block_extent = (e0, e0 + raster.shape[1] * block * size / 1000,
+                        n0 - raster.shape[0] * block * size / 1000, n0)  # fmt: skip
         east, south = (lambda x: e0 + x / 1000), (lambda y: n0 - y / 1000)
-    fig, ax = plt.subplots(figsize=(7.5, 7.5 * h / max(w, 1) + 0.8), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.5, 6.6 * h / max(w, 1) + 1.2), dpi=110)
+    shown = np.where(np.isinf(raster), 30.0, np.minimum(raster, 30.0))
+    shown[counts < min_count] = np.nan
+    im = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=15, extent=block_extent,
+                   interpolation="nearest")  # fmt: skip
+    ax.imshow(np.where(sparse, 1.0, np.nan), cmap=ListedColormap(["#dddddd"]),
+              extent=block_extent, interpolation="nearest")  # fmt: skip
     ax.imshow(np.where(water, 1.0, np.nan), cmap=ListedColormap(["#9ecae1"]), extent=extent,
               interpolation="nearest")  # fmt: skip
-    shown = np.where(np.isinf(raster), 30.0, np.minimum(raster, 30.0))
-    im = ax.imshow(shown, cmap="viridis_r", vmin=0, vmax=15, extent=extent,
-                   interpolation="nearest")  # fmt: skip
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    handles: list[Any] = [Patch(color="#9ecae1", label="water"),
+               Patch(color="#dddddd", label=f"fewer than {min_count} incidents")]  # fmt: skip
     meu = sites[sites["site"] == "meu"]
     if len(meu):
-        ax.scatter(east(meu["x_m"]), south(meu["y_m"]), s=4, c="#E69F00", label="MEU",
-                   linewidths=0)  # fmt: skip
+        handles.append(ax.scatter(east(meu["x_m"]), south(meu["y_m"]), s=4, c="#E69F00",
+                                  label="MEU", linewidths=0))  # fmt: skip
     st = sites[sites["site"] == "police_station"]
-    ax.scatter(east(st["x_m"]), south(st["y_m"]), s=40, marker="^", c="#D55E00",
-               edgecolors="black", label="police station")  # fmt: skip
-    fig.colorbar(im, ax=ax, shrink=0.8, label="median minutes to first help (15+ capped)")
+    handles.append(ax.scatter(east(st["x_m"]), south(st["y_m"]), s=40, marker="^",
+                              c="#D55E00", edgecolors="black", label="police station"))  # fmt: skip
+    fig.colorbar(im, ax=ax, shrink=0.8,
+                 label="median minutes to first help, from occurrence (15+ capped)")  # fmt: skip
     if frame is None:
         ax.set_xlabel("km east")
         ax.set_ylabel("km south")
     else:
         ax.set_xlabel(f"easting (km, {frame.crs})")
         ax.set_ylabel(f"northing (km, {frame.crs})")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    side_m = block * size
+    ax.set_title(f"{title}\nblocks of {block} x {block} cells ({side_m:g} m); blocks with at "
+                 f"least {min_count} incidents coloured", fontsize=9)  # fmt: skip
+    # Below the map, outside it: a legend inside would hide the cells under it.
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4,
+              fontsize=8, frameon=False)  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -432,4 +489,78 @@ def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str)
     fig.colorbar(im, ax=ax, label=f"{metric} (%, each tier on its own clock)")
     ax.set_title(title)
     fig.tight_layout()
+    return fig
+
+
+#: Lines at most in a difference figure's panel (one per combination of the other keys).
+MAX_LINES = 10
+
+
+def difference_lines(
+    paired: pd.DataFrame, param: str, others: list[str], tier: str
+) -> list[tuple[str, pd.DataFrame]]:
+    """The lines of one tier's panel of :func:`sweep_difference`: (label, rows sorted by
+    ``param``), one per combination of the other varied keys, so that points are joined
+    only along ``param`` with every other key held fixed."""
+    rows = paired[(paired["measure"] == "compliance") & (paired["tier"] == tier)]
+    if not others:
+        return [("", rows.sort_values(param))]
+    lines = []
+    for key, grp in rows.groupby(others, sort=True):
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={tick_text(v)}" for k, v in zip(others, values, strict=True))
+        lines.append((label, grp.sort_values(param)))
+    return lines
+
+
+def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title: str):
+    """Each tier's compliance minus the baseline's against one varied key, in percentage
+    points, with the paired 95 % interval (common random numbers) as error bars; one line
+    per combination of the other varied keys, legend below the panels."""
+    tiers = tier_order(paired.loc[paired["measure"] == "compliance", "tier"])
+    fig, axes = plt.subplots(1, len(tiers), figsize=(3.6 * len(tiers) + 0.6, 4.2), dpi=110,
+                             sharey=True, squeeze=False)  # fmt: skip
+    colours = plt.get_cmap("viridis")
+    by_tier = {tier: difference_lines(paired, param, others, tier) for tier in tiers}
+    # One colour and one sideways shift per combination of the other keys, the same in
+    # every panel (a tier may lack a combination: no incident it counts there).
+    labels_all = list(dict.fromkeys(label for lines in by_tier.values() for label, _ in lines))
+    total = len(labels_all)
+    kept = labels_all[:MAX_LINES]
+    slot = {label: g for g, label in enumerate(kept)}
+    xs = pd.to_numeric(paired[param], errors="coerce")
+    # Lines are shifted sideways by up to 2 % of the x range, so that lines with the same
+    # values (a key that does not matter for a tier) do not hide each other's error bars.
+    span = float(xs.max() - xs.min()) if xs.notna().any() else 0.0
+    for ax, tier in zip(axes[0], tiers, strict=True):
+        for label, sub in by_tier[tier]:
+            if label not in slot:
+                continue
+            g = slot[label]
+            y = sub["diff"].to_numpy(float) * 100
+            low = y - sub["ci_low"].to_numpy(float) * 100
+            high = sub["ci_high"].to_numpy(float) * 100 - y
+            colour = colours(g / max(len(kept) - 1, 1)) if others else tier_colour(tier)
+            x = pd.to_numeric(sub[param], errors="coerce").to_numpy(float)
+            if len(kept) > 1:
+                x = x + (g / (len(kept) - 1) - 0.5) * 0.04 * span
+            ax.errorbar(x, y, yerr=np.nan_to_num(np.vstack([low, high])), marker="o", ms=3,
+                        capsize=2, lw=1.2, color=colour, label=label or None)  # fmt: skip
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(tier_label(tier), color=tier_colour(tier), fontsize=9)
+        ax.set_xlabel(param, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI)", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    # Every combination drawn, whichever panels it appears in.
+    handles = [Line2D([], [], color=colours(g / max(len(kept) - 1, 1)), marker="o", ms=3,
+                      label=label) for label, g in slot.items() if label]  # fmt: skip
+    labels = [str(h.get_label()) for h in handles]
+    if handles:  # below the panels: never over the points
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7,
+                   bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    more = f" (first {MAX_LINES} of {total} lines)" if total > MAX_LINES else ""
+    fig.suptitle(title + more, fontsize=10)
+    fig.tight_layout(rect=(0, 0.08 + 0.03 * ((len(labels) - 1) // 4) if handles else 0, 1, 1))
     return fig

@@ -50,9 +50,12 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
     }
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
-            inc, run.layout_cells, run.layout_sites, f"{name}: median time to first help by cell",
+            inc,
+            run.layout_cells,
+            run.layout_sites,
+            f"{name}: median time to first help",
             frame=_frame_of(run.manifest),
-        )  # fmt: skip
+        )
     return figures
 
 
@@ -79,6 +82,14 @@ def sweep_figures(folder: Path | results.SweepResults) -> dict[str, Figure]:
         figures[f"compliance_vs_{param}"] = plots.sweep_compliance(
             points, param, others, f"{name}: compliance against {param}"
         )
+    paired = sweep.paired
+    if paired is not None and not paired.empty:
+        base = _baseline_text(sweep)
+        for param in varied:
+            others = [v for v in varied if v != param]
+            figures[f"difference_vs_{param}"] = plots.sweep_difference(
+                paired, param, others, f"{name}: compliance minus the baseline ({base})"
+            )
     if len(varied) == 2:
         for metric in ("joint_compliance", "mutual_compliance"):
             figures[f"heatmap_{metric}"] = plots.sweep_heatmap(
@@ -134,8 +145,16 @@ _CAPTIONS = {
     ),
     "city_map": (
         "Where",
-        "Median time to first help by cell, with police stations and MEU sites. A cell with "
-        "few incidents has a noisy median.",
+        "Median minutes from occurrence to first help (any responder) of the counted "
+        "incidents (after the warm-up, all replications pooled), by square block of cells: "
+        f"the smallest block at which blocks hold {plots.MIN_BLOCK_INCIDENTS} incidents on "
+        f"average, named in the title. Only blocks with at least {plots.MIN_BLOCK_INCIDENTS} "
+        "incidents are coloured; grey blocks had fewer "
+        "(a median of so few is noise), blank ones none. Never: a block where more than half "
+        "never got help shows as 15+ minutes. A median per block has no interval drawn: the "
+        "minimum count is what keeps noise off the map, and the intervals of the figures "
+        "above hold for the whole area. Water, police stations and MEU sites are drawn; the "
+        "legend is below the map.",
     ),
 }
 
@@ -153,6 +172,18 @@ def figure_caption(name: str) -> tuple[str, str]:
             "of the next varied key and, with three or more varied keys, one panel per "
             "combination of the others. Incidents never reached count as not within the "
             "target. The P90 panel leaves out points where more than 10 % were never reached.",
+        )
+    if name.startswith("difference_vs_"):
+        param = name.removeprefix("difference_vs_")
+        return (
+            f"Difference from the baseline against {param}",
+            "Each tier's compliance at a point minus the baseline's, in percentage points, "
+            "each tier on its own clock: the mean over replications of the per-replication "
+            "differences, with the paired 95 % interval as error bars (every point and the "
+            "baseline see the same incidents in replication r, so these intervals are "
+            "much tighter than the bands of the compliance figure). One line per "
+            "combination of the other varied keys, shifted slightly sideways so that equal "
+            "lines do not hide each other. Never reached counts as not within the target.",
         )
     if name.startswith("heatmap_"):
         metric = name.removeprefix("heatmap_")
@@ -217,11 +248,99 @@ def _points_table(points: pd.DataFrame) -> str:
     keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
                                                    "replications")]  # fmt: skip
-    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + " ± "
-                       + keep["ci95_half_width"].map("{:.1%}".format))  # fmt: skip
+    # No interval (one replication, or a tier that counted an incident in one) shows none.
+    half = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
+    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + half)
     wide = wide.pivot_table(index=index, columns="metric", values="text", aggfunc="first")
     wide = wide.reset_index()
     return _html_table(list(map(str, wide.columns)), wide.astype(str).values.tolist())
+
+
+def _baseline_text(sweep: results.SweepResults) -> str:
+    """``police.units=2, meus.count=2 (an extra arm)`` from the manifest."""
+    info = sweep.baseline or {}
+    values = info.get("values")
+    values = values if isinstance(values, dict) else {}
+    shown = ", ".join(f"{k}={plots.tick_text(v)}" for k, v in values.items())
+    where = "an extra arm" if info.get("extra_arm") else f"point {info.get('point_id')}"
+    return f"{shown}; {where}" if shown else where
+
+
+def _pp(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "-"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:+.1f}"
+    return f"{mean:+.1f} ({low:+.1f} to {high:+.1f})"
+
+
+def _paired_table(sweep: results.SweepResults) -> str:
+    """Compliance minus the baseline per point and tier, pp, paired 95 % CI."""
+    paired = sweep.paired
+    if paired is None or paired.empty:
+        return "<p>No difference table: this sweep has no finished baseline runs.</p>"
+    rows = paired[paired["measure"] == "compliance"]
+    tiers = plots.tier_order(rows["tier"])
+    body = []
+    for point_id, grp in rows.groupby("point_id", sort=True):
+        first = grp.iloc[0]
+        cells = [str(point_id), *[plots.tick_text(first[k]) for k in sweep.varied]]
+        by_tier = grp.set_index("tier")
+        for tier in tiers:
+            if tier not in by_tier.index:
+                cells.append("-")
+                continue
+            r = by_tier.loc[tier]
+            cells.append(_pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100))
+        body.append(cells)
+    ratio = (rows["unpaired_ci95_half_width"] / rows["paired_ci95_half_width"]).replace(
+        [np.inf, -np.inf], np.nan
+    )
+    median = float(ratio.median()) if ratio.notna().any() else float("nan")
+    note = (
+        f"<p>Baseline: {html.escape(_baseline_text(sweep))}. Each cell: the mean over "
+        "replications of (compliance at the point minus the baseline's, same replication), "
+        "percentage points, with the paired 95 % interval; each tier on its own clock, "
+        "the incidents it counts after the warm-up. "
+        + (f"Unpaired intervals would be {median:.1f} times as wide (median). "
+           if np.isfinite(median) else "")
+        + "</p>"
+    )  # fmt: skip
+    head = ["point", *sweep.varied, *[f"{t} (pp)" for t in tiers]]
+    return note + _html_table(head, body)
+
+
+def _marginal_table(sweep: results.SweepResults) -> str:
+    """The marginal value per unit of each varied staffing key."""
+    marginal = sweep.marginal
+    if marginal is None or marginal.empty:
+        return ""
+    tiers = plots.tier_order(marginal["tier"])
+    others = [k for k in sweep.varied if k in marginal.columns]
+    body = []
+    # A step is one pair of points (values may be lists, which pandas cannot group by).
+    for _, grp in marginal.groupby(["key", "from_point_id", "to_point_id"], sort=False):
+        first = grp.iloc[0]
+        fixed = ", ".join(f"{k}={plots.tick_text(first[k])}" for k in others
+                          if k != first["key"] and pd.notna(first[k]))  # fmt: skip
+        cells = [str(first["key"]), f"{plots.tick_text(first['from_value'])} → "
+                 f"{plots.tick_text(first['to_value'])}", fixed or "-"]  # fmt: skip
+        by_tier = grp.set_index("tier")
+        for tier in tiers:
+            r = by_tier.loc[tier]
+            cells.append(_pp(r["gain_pp_per_unit"], r["ci_low_pp"], r["ci_high_pp"]))
+        body.append(cells)
+    pairs = zip(marginal["key"], marginal["unit"], strict=True)
+    units = ", ".join(dict.fromkeys(f"{k}: per {u}" for k, u in pairs))
+    note = (
+        "<p>Gain in compliance per unit added, between adjacent levels of a staffing key "
+        f"with every other varied key fixed ({html.escape(units)}): the mean over "
+        "replications of (compliance at the higher level minus at the lower, same "
+        "replication) divided by the units added, percentage points, with the paired 95 % "
+        "interval. Each tier on its own clock; the incidents it counts after the warm-up.</p>"
+    )
+    head = ["key", "step", "others fixed at", *[f"{t} (pp per unit)" for t in tiers]]
+    return note + _html_table(head, body)
 
 
 def html_report(folder: Path) -> str:
@@ -241,7 +360,14 @@ def html_report(folder: Path) -> str:
         parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
     else:
         parts.append(f"<p>{manifest['points']} points, {manifest['runs']} runs.</p>")
-        parts.append("<h2>Compliance by sweep point</h2>" + _points_table(opened.points))
+        parts.append("<h2>Compliance by sweep point</h2><p>Mean over replications ± the "
+                     "95 % half-width of that mean (a level, not a difference: differences "
+                     "between points are below, with paired intervals).</p>"
+                     + _points_table(opened.points))  # fmt: skip
+        parts.append("<h2>Difference from the baseline</h2>" + _paired_table(opened))
+        marginal = _marginal_table(opened)
+        if marginal:
+            parts.append("<h2>Marginal value per unit</h2>" + marginal)
     parts.append("<h2>Figures</h2>")
     for fig_name, fig in figures_for(opened).items():
         heading, caption = figure_caption(fig_name)

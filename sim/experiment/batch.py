@@ -4,6 +4,8 @@ then rebuild the sweep tables (runs, points, paired differences) from the stored
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from sim.experiment.store import (
     probe_writable,
     write_json,
 )
-from sim.experiment.sweep import Sweep, Task
+from sim.experiment.sweep import BASELINE_ARM, Sweep, Task
 
 #: Runs stored between two flushes to disk (or fewer, see SYNC_EVERY_S): a machine crash
 #: costs at most this batch of runs, found damaged or missing on resume and run again.
@@ -43,6 +45,7 @@ class SweepOutcome:
     runs: pd.DataFrame
     points: pd.DataFrame
     paired: pd.DataFrame
+    marginal: pd.DataFrame
     notices: tuple[str, ...] = ()  # damage found and repaired on the way, for the user
 
 
@@ -106,9 +109,10 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
     # stored just now carry them already).
     store.publish({k: t.point_id for k, t in by_key.items()}, done & set(by_key),
                   labelled=set(fresh))  # fmt: skip
-    runs, points, paired = sweep_tables(sweep, store, tasks, fresh)
+    runs, points, paired, marginal = sweep_tables(sweep, store, tasks, fresh)
     files = {}
-    for name, table in (("runs", runs), ("points", points), ("paired", paired)):
+    for name, table in (("runs", runs), ("points", points), ("paired", paired),
+                        ("marginal", marginal)):  # fmt: skip
         data = parquet_bytes(table)
         atomic_write_bytes(out / f"{name}.parquet", data)
         files[name] = {"path": f"{name}.parquet", "sha256": hashlib.sha256(data).hexdigest()}
@@ -118,6 +122,9 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
             "source_file": str(sweep.source),
             "base_scenario": sweep.base.model_dump(mode="json"),
             "points": len(sweep.points),
+            "baseline": {"point_id": sweep.baseline_id,
+                         "values": sweep.baseline.values if sweep.baseline else {},
+                         "extra_arm": sweep.baseline_id == BASELINE_ARM},
             "runs": len(tasks),
             "ran_now": len(pending),
             "failed_now": failed,
@@ -132,7 +139,7 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
         out / "manifest.json",
     )  # fmt: skip
     return SweepOutcome(len(tasks), len(tasks) - len(pending), len(pending), failed, runs,
-                        points, paired, tuple(notices))  # fmt: skip
+                        points, paired, marginal, tuple(notices))  # fmt: skip
 
 
 def _store_results(
@@ -167,17 +174,18 @@ def sweep_tables(
     tasks: list[Task] | None = None,
     fresh: dict[str, dict] | None = None,
 ):
-    """runs (one row per run), points (long: point x metric) and paired differences.
+    """runs (one row per run), points (long: point x metric), paired differences from the
+    baseline and the marginal value per unit of each staffing key.
 
     ``tasks``: ``sweep.tasks()`` when the caller has them; ``fresh``: records of runs just
     stored, by key, used as they are instead of being read back."""
     tasks = sweep.tasks() if tasks is None else tasks
     records = store.records(sorted({t.key for t in tasks}), fresh or {})
     if records.empty:
-        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     dropped = ["point_id", "replication", "seed", "wall_s", "incidents_sha256"]
     by_key = records.set_index("key").drop(columns=dropped, errors="ignore").to_dict("index")
-    values = {p.point_id: p.values for p in sweep.points}
+    values = {p.point_id: p.values for p in sweep.arms}
     rows = [{"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
              "seed": t.seed, "key": t.key, **by_key[t.key]}
             for t in tasks if t.key in by_key]  # fmt: skip
@@ -185,7 +193,11 @@ def sweep_tables(
     runs = runs.reset_index(drop=True)
     metric_cols = [c for c in runs.columns if c.endswith(METRICS) or c in ("incidents",
                    "open_share")]  # fmt: skip
-    return runs, _points(runs, sweep.varied, metric_cols), _paired(runs, metric_cols)
+    grid = runs[runs["point_id"] != BASELINE_ARM]  # the extra arm is no point of the design
+    varied = sweep.varied
+    return (runs, _points(grid, varied, metric_cols),
+            _paired(runs, varied, metric_cols, sweep.baseline_id),
+            marginal_table(runs, varied, metric_cols))  # fmt: skip
 
 
 def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -203,35 +215,136 @@ def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _paired(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Each point against point 0, paired by replication (common random numbers), with the
-    unpaired half-width beside it to show what the pairing buys."""
+def tier_of(metric: str) -> tuple[str | None, str]:
+    """(tier, measure) of a run metric: ``mutual_p90_s`` -> (mutual, p90_s); the counts
+    (``incidents``, ``open_share``) have no tier."""
+    for measure in METRICS:
+        if metric.endswith(f"_{measure}"):
+            return metric[: -len(measure) - 1], measure
+    return None, metric
+
+
+def _paired(runs: pd.DataFrame, varied: list[str], metrics: list[str],
+            baseline: int) -> pd.DataFrame:  # fmt: skip
+    """Each grid point against the baseline arm, paired by replication (common random
+    numbers): the mean of the per-replication differences (point - baseline) with its
+    Student-t 95 % interval over the replications both ran (pairs with a NaN left out:
+    a tier that counted no incident, or never - never), and the unpaired (Welch)
+    half-width beside it to show what the pairing buys. The baseline point itself is a
+    row too (difference 0)."""
     ok = runs[runs["status"] == "ok"]
-    if ok.empty:
-        return pd.DataFrame()
     block = _by_metric(ok, metrics)
     replication = ok["replication"].to_numpy()
-    groups = _point_rows(ok)
-    baseline, base_rows = groups[0]
+    groups = dict(_point_rows(ok))
+    if ok.empty or baseline not in groups:
+        return pd.DataFrame()
+    base_rows = groups[baseline]
     base_at = {int(r): i for i, r in zip(base_rows, replication[base_rows], strict=True)}
     rows = []
-    for point_id, where in groups[1:]:
+    for point_id, where in groups.items():
+        if point_id == BASELINE_ARM:
+            continue
+        first = ok.iloc[where[0]]
         # Replications both points ran, in this point's order (ascending: runs are sorted).
         common = [(i, base_at[int(r)]) for i, r in zip(where, replication[where], strict=True)
                   if int(r) in base_at]  # fmt: skip
-        ours = np.ascontiguousarray(block[:, [i for i, _ in common]])
-        theirs = np.ascontiguousarray(block[:, [j for _, j in common]])
+        ours = block[:, [i for i, _ in common]]
+        theirs = block[:, [j for _, j in common]]
         for metric, a, b in zip(metrics, ours, theirs, strict=True):
             with np.errstate(invalid="ignore"):  # inf - inf: both never arrived
                 diff = a - b
-            mean, paired_half = mean_ci(diff)
-            _, unpaired = welch_difference(b, a)
+            keep = ~np.isnan(diff)
+            mean, half = mean_ci(diff[keep])
+            _, unpaired = welch_difference(b[~np.isnan(b)], a[~np.isnan(a)])
+            tier, measure = tier_of(metric)
             rows.append({
-                "point_id": point_id, "baseline_point_id": baseline, "metric": metric,
-                "mean_difference": mean, "paired_ci95_half_width": paired_half,
-                "unpaired_ci95_half_width": float(unpaired), "replications": len(common),
+                "point_id": point_id, **{k: first[k] for k in varied},
+                "baseline_point_id": baseline, "metric": metric, "tier": tier,
+                "measure": measure, "baseline_mean": _mean(b[keep]), "mean": _mean(a[keep]),
+                "diff": mean, "ci_low": mean - half, "ci_high": mean + half,
+                "paired_ci95_half_width": half, "unpaired_ci95_half_width": float(unpaired),
+                "n": int(keep.sum()),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else float("nan")
+
+
+#: Staffing keys whose marginal value per unit is reported: key -> (units per step of the
+#: gain, what one such step is called). Volunteers come in hundreds: one volunteer moves
+#: compliance by less than the tables can show.
+STAFFING_UNITS: dict[str, tuple[int, str]] = {
+    "volunteers.count": (100, "100 volunteers"),
+    "meus.count": (1, "MEU"),
+    "police.units": (1, "police unit"),
+    "police.stations": (1, "police station"),
+}
+
+
+def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Marginal value per unit of each varied staffing key (:data:`STAFFING_UNITS`).
+
+    For two adjacent levels ``a < b`` of the key, every other varied key held at the same
+    values, and each replication ``r`` both ran: ``(c_b,r - c_a,r) / (b - a) * unit``, where
+    ``c`` is a tier's compliance (share of the incidents it counts reached within its
+    target on its own clock, after the warm-up). The gain is their mean over replications
+    in percentage points per unit, with the paired Student-t 95 % interval; ``n`` is the
+    number of pairs. The baseline arm, if extra, is no level of the design and is left out.
+    """
+    ok = runs[(runs["status"] == "ok") & (runs["point_id"] != BASELINE_ARM)]
+    compliance = [m for m in metrics if m.endswith("_compliance")]
+    rows: list[dict] = []
+    for key in varied:
+        if key not in STAFFING_UNITS:
+            continue
+        unit, label = STAFFING_UNITS[key]
+        levels = ok[key]
+        if not all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                   for v in levels):  # fmt: skip
+            continue
+        others = [k for k in varied if k != key]
+        for grp in _held_fixed(ok, others):
+            fixed = {k: grp[k].iloc[0] for k in others}
+            ladder = sorted(set(grp[key].tolist()))
+            for lo, hi in itertools.pairwise(ladder):
+                # Two points with the same values (a repeated grid value): the first counts.
+                a = _first_point(grp[grp[key] == lo]).set_index("replication")
+                b = _first_point(grp[grp[key] == hi]).set_index("replication")
+                common = a.index.intersection(b.index)
+                for metric in compliance:
+                    with np.errstate(invalid="ignore"):
+                        per = ((b.loc[common, metric].to_numpy(float)
+                                - a.loc[common, metric].to_numpy(float))
+                               / (hi - lo) * unit * 100)  # fmt: skip
+                    per = per[~np.isnan(per)]
+                    gain, half = mean_ci(per)
+                    rows.append({
+                        "key": key, "unit": label, "unit_size": unit,
+                        "from_value": lo, "to_value": hi,
+                        "from_point_id": int(a["point_id"].iloc[0]),
+                        "to_point_id": int(b["point_id"].iloc[0]),
+                        **fixed,
+                        "tier": tier_of(metric)[0], "gain_pp_per_unit": gain,
+                        "ci_low_pp": gain - half, "ci_high_pp": gain + half, "n": len(per),
+                    })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _held_fixed(runs: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
+    """The runs split by the values of ``keys``, in order of first appearance. A varied
+    value may be a list (24 hourly shares): grouped by its JSON text, since pandas cannot
+    group by lists."""
+    if not keys:
+        return [runs]
+    text = pd.DataFrame({k: runs[k].map(lambda v: json.dumps(v, sort_keys=True, default=str))
+                         for k in keys})  # fmt: skip
+    return [runs.loc[sub.index] for _, sub in text.groupby(keys, sort=False)]
+
+
+def _first_point(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["point_id"] == runs["point_id"].min()]
 
 
 def _by_metric(runs: pd.DataFrame, metrics: list[str]) -> np.ndarray:

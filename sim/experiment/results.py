@@ -30,6 +30,12 @@ MAX_MANIFEST_BYTES = 16 * 1024**2
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 RUN_FILES_READ = ("incidents", "summary_table")
 POINTS_COLUMNS = ("point_id", "metric", "mean", "ci95_half_width", "replications")
+#: Columns of paired.parquet against a baseline (sweeps written before baselines had none:
+#: their report shows no difference table rather than one against point 0 unlabelled).
+PAIRED_COLUMNS = ("point_id", "metric", "tier", "measure", "diff", "ci_low", "ci_high", "n",
+                  "paired_ci95_half_width", "unpaired_ci95_half_width")  # fmt: skip
+MARGINAL_COLUMNS = ("key", "unit", "from_value", "to_value", "tier", "gain_pp_per_unit",
+                    "ci_low_pp", "ci_high_pp", "n")  # fmt: skip
 
 
 class ResultsError(Exception):
@@ -176,6 +182,11 @@ class SweepResults:
     name: str
     points: pd.DataFrame
     varied: list[str]
+    #: Differences from the baseline and marginal values per unit; None in sweeps written
+    #: before they existed.
+    paired: pd.DataFrame | None = None
+    marginal: pd.DataFrame | None = None
+    baseline: dict | None = None  # {"point_id", "values", "extra_arm"} from the manifest
 
 
 def open_run(folder: Path) -> RunResults:
@@ -243,7 +254,20 @@ def open_sweep(folder: Path) -> SweepResults:
         )
     varied = [str(k) for k in grid] + [str(k) for k in ranges]
     _need_columns(path, points, [*POINTS_COLUMNS, *varied])
-    return SweepResults(folder, meta, name, points, varied)
+    tables: dict[str, pd.DataFrame | None] = {"paired": None, "marginal": None}
+    for table, columns in (("paired", PAIRED_COLUMNS), ("marginal", MARGINAL_COLUMNS)):
+        if table not in listed:
+            continue
+        table_path = listed[table][0]
+        df = _parquet(table_path, verified(*listed[table]))
+        if table == "paired" and "diff" not in df.columns:
+            continue  # the older table against point 0
+        if not df.empty:
+            _need_columns(table_path, df, columns)
+        tables[table] = df
+    baseline = meta.get("baseline") if isinstance(meta.get("baseline"), dict) else None
+    return SweepResults(folder, meta, name, points, varied, tables["paired"],
+                        tables["marginal"], baseline)  # fmt: skip
 
 
 def open_results(folder: Path) -> RunResults | SweepResults:

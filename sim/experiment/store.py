@@ -292,7 +292,8 @@ class SweepStore:
 
         incidents/key=<key>/part.parquet   per-incident records of one run (hive-partitioned)
         runs/<key>.parquet                 one-row run record; written last, it marks the run done
-        runs.parquet, points.parquet, paired.parquet, manifest.json   rebuilt at the end
+        runs.parquet, points.parquet, paired.parquet, marginal.parquet, manifest.json
+                                           rebuilt at the end
         unused/                            runs of keys the current sweep does not have
         quarantine/                        damaged files found on resume, moved out of the way
 

@@ -14,6 +14,8 @@ A sweep file (YAML) looks like::
       samples: 8
       ranges:
         volunteers.acceptance: {low: 0.2, high: 0.8}
+    baseline:                               # what differences are taken against
+      volunteers.count: 2000                # (default: the base scenario's own values)
 
 Replication ``r`` of every point runs with ``(seed, r)``, so every point sees the same
 incident stream in replication ``r`` (common random numbers) whenever the varied keys leave
@@ -26,6 +28,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,6 +133,11 @@ class SweepSpec(Strict):
         default_factory=dict, description="key path -> list of values, or a span"
     )
     lhs: Lhs | None = None
+    baseline: dict[str, Any] = Field(
+        default_factory=dict,
+        description="varied key path -> value of the arm every point is compared with; "
+        "keys left out take the base scenario's own value (after `set`)",
+    )
 
     @model_validator(mode="after")
     def _distinct_keys(self):
@@ -150,6 +158,11 @@ class Point:
     scenario: Scenario
 
 
+#: ``point_id`` of the baseline arm when it is none of the grid points: it runs as an extra
+#: arm, stored and resumed like every point, and is left out of ``points.parquet``.
+BASELINE_ARM = -1
+
+
 @dataclass(frozen=True)
 class Task:
     point_id: int
@@ -165,15 +178,30 @@ class Sweep:
     source: Path
     base: Scenario
     points: tuple[Point, ...]
+    #: The arm differences are taken against: a grid point (its own id) or, when no grid
+    #: point has its scenario, an extra arm with id BASELINE_ARM. None only for a Sweep built
+    #: by hand without one; then point 0 is the baseline, as before baselines existed.
+    baseline: Point | None = None
 
     @property
     def varied(self) -> list[str]:
         return list(self.points[0].values) if self.points else []
 
+    @property
+    def arms(self) -> tuple[Point, ...]:
+        """Every point that runs: the grid points, then the baseline if it is an extra arm."""
+        if self.baseline is not None and self.baseline.point_id == BASELINE_ARM:
+            return (*self.points, self.baseline)
+        return self.points
+
+    @property
+    def baseline_id(self) -> int:
+        return self.baseline.point_id if self.baseline is not None else 0
+
     def tasks(self) -> list[Task]:
         seed, reps = self.spec.seed, self.spec.replications
         out = []
-        for p in self.points:  # each map read and each scenario dumped once per point
+        for p in self.arms:  # each map read and each scenario dumped once per point
             keys = run_keys(p.scenario, seed, reps, files_read(p.scenario))
             out += [Task(p.point_id, r, seed, p.scenario, keys[r]) for r in range(reps)]
         return out
@@ -299,4 +327,102 @@ def load_sweep(
             shown = ", ".join(f"{_short(k, 40)}: {_short(v, 40)}" for k, v in values.items())
             raise ScenarioError(f"{source}: point {i} {{{shown}}}: {detail}") from None
         points.append(Point(i, values, scenario))
-    return Sweep(spec, path, base, tuple(points))
+    baseline = baseline_point(spec, base, points, source)
+    if baseline is not None and baseline.point_id == BASELINE_ARM:
+        # The extra arm is one more point to run, and may be costlier than the grid's
+        # costliest (a baseline above every grid value): the budget counts both.
+        arm = budgets.sweep_estimate(1, spec.replications, baseline.scenario, workers)
+        both = budgets.Estimate(
+            max(estimate.memory_bytes, arm.memory_bytes),  # workers hold one run at a time
+            estimate.cpu_seconds + arm.cpu_seconds,
+            f"{estimate.what}; and the baseline arm x {spec.replications:,} replications: "
+            f"{budgets.replication_estimate(baseline.scenario).what}",
+        )
+        budgets.check(both, budget, source, "baseline")
+    return Sweep(spec, path, base, tuple(points), baseline)
+
+
+def _value_at(raw: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at the dotted key path ``path`` of a dumped scenario."""
+    node = raw
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _kind_of_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list or mapping"
+
+
+def _design_values(spec: SweepSpec, key: str) -> list[Any]:
+    """The values the sweep file gives ``key`` (a grid list or span, or an LHS range)."""
+    if key in spec.grid:
+        v = spec.grid[key]
+        return [v.start, v.stop] if isinstance(v, Span) else list(v)
+    r = spec.lhs.ranges[key] if spec.lhs else None
+    return [r.low, r.high] if r is not None else []
+
+
+_PLAIN_KEY = re.compile(r"[a-z0-9_]{1,40}(\.[a-z0-9_]{1,40}){0,5}")
+
+
+def baseline_point(
+    spec: SweepSpec, base: Scenario, points: list[Point], source: str
+) -> Point | None:
+    """The arm every point is compared with: ``baseline:`` over the base scenario's own
+    values of the varied keys (after ``set``). Checked strictly, each problem one error
+    naming the file and ``baseline.<key>``: a key the sweep does not vary, a value of
+    another kind than the key's grid values, a value the scenario refuses."""
+    if not points:
+        return None
+    varied = list(points[0].values)
+    own = base.with_changes(spec.set).model_dump(mode="python") if spec.set else None
+    raw = own if own is not None else base.model_dump(mode="python")
+    shown_varied = ", ".join(varied)
+    for key, value in spec.baseline.items():
+        # A plain key path is shown as written; anything else quoted and cut (it is echoed).
+        shown = key if _PLAIN_KEY.fullmatch(key) else _short(key, 60)
+        where = f"{source}: baseline.{shown}"
+        if key not in varied:
+            found, _ = _value_at(raw, key)
+            what = "not varied by this sweep" if found else "unknown key"
+            raise ScenarioError(f"{where}: {what}; baseline takes keys of grid or lhs "
+                                f"({shown_varied})")  # fmt: skip
+        want = {_kind_of_value(v) for v in _design_values(spec, key)}
+        got = _kind_of_value(value)
+        if got not in want:
+            expected = " or ".join(sorted(want))
+            raise ScenarioError(f"{where}: expected {expected} like the sweep's values of "
+                                f"this key (got {_short(value, 40)})")  # fmt: skip
+        if (
+            isinstance(value, float)
+            and not value.is_integer()
+            and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in _design_values(spec, key)
+            )
+        ):
+            raise ScenarioError(f"{where}: expected a whole number like the sweep's values "
+                                f"of this key (got {_short(value, 40)})")  # fmt: skip
+    values: dict[str, Scalar] = {}
+    for key in varied:
+        if key in spec.baseline:
+            values[key] = spec.baseline[key]
+        else:
+            _, values[key] = _value_at(raw, key)
+    try:
+        scenario = base.with_changes({**spec.set, **values})
+    except ScenarioError as err:
+        lines = str(err).replace("<changes>: ", "").splitlines()
+        raise ScenarioError("\n".join(f"{source}: baseline.{line}" for line in lines)) from None
+    for p in points:  # a grid point with the same scenario is the baseline: no extra arm
+        if p.scenario == scenario:
+            return p
+    return Point(BASELINE_ARM, values, scenario)

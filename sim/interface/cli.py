@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run a sweep file (parameters x replications), resumable",
         description="Run every (point, replication) of SWEEP and write runs.parquet, "
-        "points.parquet, paired.parquet, incidents/ (partitioned) and manifest.json. "
+        "points.parquet, paired.parquet (differences from the baseline), marginal.parquet "
+        "(value per staffing unit), incidents/ (partitioned) and manifest.json. "
         "Runs already stored in the output folder are skipped, so an interrupted sweep "
         "resumes where it stopped.",
     )
@@ -336,7 +337,7 @@ def cmd_sweep(args) -> int:
 
     sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
-    total = len(sweep.points) * sweep.spec.replications
+    total = len(sweep.tasks())  # the grid's runs and the baseline arm's, if it is extra
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
     first = True
@@ -356,10 +357,17 @@ def cmd_sweep(args) -> int:
                         progress=progress, notice=notice)  # fmt: skip
     bar.close()
     if not args.quiet:
-        print(f"{sweep.spec.name}: {len(sweep.points)} points x {sweep.spec.replications} "
-              f"replications = {outcome.total} runs; {outcome.skipped} already done, "
-              f"{outcome.ran} ran, {outcome.failed} failed")  # fmt: skip
+        extra = " + a baseline arm" if len(sweep.arms) > len(sweep.points) else ""
+        print(f"{sweep.spec.name}: {len(sweep.points)} points{extra} x "
+              f"{sweep.spec.replications} replications = {outcome.total} runs; "
+              f"{outcome.skipped} already done, {outcome.ran} ran, {outcome.failed} "
+              "failed")  # fmt: skip
         print(points_text(outcome.points, sweep.varied))
+        if sweep.baseline is not None:
+            print(paired_text(outcome.paired, sweep.varied, sweep.baseline.values,
+                              sweep.baseline_id))  # fmt: skip
+        if not outcome.marginal.empty:
+            print(marginal_text(outcome.marginal, sweep.varied))
         print(f"results in {out}/")
     return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
 
@@ -613,6 +621,71 @@ def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str
     table = wide.pivot_table(index=["point_id", *varied], columns="metric", values="mean")
     text = (table * 100).round(1).to_string(max_rows=limit)
     return "compliance, % (mean over replications):\n" + text
+
+
+def _pp(mean: float, low: float, high: float) -> str:
+    """A difference in percentage points with its interval: ``+2.1 (+1.2..+3.0)``."""
+    if not math.isfinite(mean):
+        return "-"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{mean:+.2f}"
+    return f"{mean:+.2f} ({low:+.2f}..{high:+.2f})"
+
+
+def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baseline_id: int,
+                limit: int = 20) -> str:  # fmt: skip
+    """Each point's compliance minus the baseline's, pp, paired 95 % CI, one column a tier."""
+    from sim.analysis.metrics import tier_order
+
+    shown = ", ".join(f"{k}={v}" for k, v in baseline.items())
+    where = "an extra arm" if baseline_id < 0 else f"point {baseline_id}"
+    head = (f"compliance minus the baseline ({shown}; {where}), percentage points, paired "
+            "95 % CI over replications:")  # fmt: skip
+    if paired.empty:
+        return head + "\n(no finished runs of the baseline)"
+    rows = paired[paired["measure"] == "compliance"]
+    text = rows.assign(cell=[_pp(r.diff * 100, r.ci_low * 100, r.ci_high * 100)
+                             for r in rows.itertuples()])  # fmt: skip
+    wide = text.pivot_table(index=["point_id", *varied], columns="tier", values="cell",
+                            aggfunc="first", sort=False)  # fmt: skip
+    wide = wide[tier_order(wide.columns)]
+    wide.columns.name = None
+    return head + "\n" + wide.to_string(max_rows=limit)
+
+
+def _value_text(value) -> str:
+    """A varied value as printed: empty for none, whole numbers without ``.0`` (a column
+    with empty cells turns into floats), others to 4 significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
+    """The marginal value per unit: one row a step between adjacent levels."""
+    from sim.analysis.metrics import tier_order
+
+    others = [k for k in varied if k in marginal.columns]
+    text = marginal.assign(cell=[_pp(r.gain_pp_per_unit, r.ci_low_pp, r.ci_high_pp)
+                                 for r in marginal.itertuples()])  # fmt: skip
+    text = text.assign(
+        step=[
+            f"{_value_text(a)}->{_value_text(b)}"
+            for a, b in zip(text["from_value"], text["to_value"], strict=True)
+        ]
+    )
+    for k in others:  # a key's own column is empty on its rows; pivot would drop them
+        text[k] = [_value_text(v) for v in text[k]]
+    wide = text.pivot_table(index=["key", "unit", "step", *others], columns="tier",
+                            values="cell", aggfunc="first", sort=False)  # fmt: skip
+    wide = wide[tier_order(wide.columns)]
+    wide.columns.name = None
+    return (
+        "marginal value per unit: compliance gain from one level to the next (other keys "
+        "fixed), pp per unit, paired 95 % CI:\n" + wide.to_string(max_rows=limit)
+    )
 
 
 if __name__ == "__main__":
