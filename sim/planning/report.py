@@ -29,11 +29,13 @@ def placement_table(result: PlanResult) -> pd.DataFrame:
     col_of = {int(c): j for j, c in enumerate(problem.columns.tolist())}
     covers = problem.covers
     chosen = [col_of[int(c)] for c in result.added if int(c) in col_of]
-    hits = covers[:, chosen].sum(axis=1) if chosen else np.zeros(covers.shape[0])
+    hits = (np.asarray(covers[:, chosen].sum(axis=1)).reshape(-1) if chosen
+            else np.zeros(covers.shape[0]))  # fmt: skip
     rows = []
     for k, flat in enumerate(result.added.tolist()):
         j = col_of.get(int(flat))
-        mine = covers[:, j] if j is not None else np.zeros(covers.shape[0], bool)
+        mine = (covers[:, [j]].toarray().reshape(-1) if j is not None
+                else np.zeros(covers.shape[0], bool))  # fmt: skip
         rows.append({
             "site": k + 1, "col": int(cells[k, 0]), "row": int(cells[k, 1]),
             "x_m": float(xy[k, 0]), "y_m": float(xy[k, 1]),
