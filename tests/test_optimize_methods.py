@@ -303,7 +303,29 @@ def test_reported_pmedian_and_lscp_equal_spopts_objective_on_the_same_matrix():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["mclp", "lscp", "pmedian"])
+def test_lscp_reports_what_it_needs_against_the_budget(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    sc = police_city(horizon_hours=24.0)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
+    args = ["--method", "lscp", "--seed", "1", "-r", "2", "--random-arms", "1", "-q"]
+    assert main(["optimize", str(path), "--add", "police_posts=5", *args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "needs 18 police posts, more than the budget of 5" in err and len(err.splitlines()) == 1
+    n = candidate_cells(pin_layout(sc, 1).scenario, pin_layout(sc, 1).city).size
+    out = tmp_path / "b"
+    assert main(["optimize", str(path), "--add", f"meus={n}", *args, "--out", str(out)]) == 0
+    meta = json.loads((out / "manifest.json").read_text())["optimize"]
+    placed = pd.read_csv(out / "placement.csv")
+    assert 0 < meta["lscp_needed"] == meta["placed"] == len(placed) < n
+    assert meta["covered_by_new_per_day"] > 0 and meta["statement"] == "spopt"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["mclp", "pmedian"])
 def test_optimize_police_posts_writes_a_runnable_plan(tmp_path, capsys, method):
     import pandas as pd
 

@@ -33,7 +33,7 @@ from sim.planning.coverage import CoverageProblem, check_dense
 #: Up to this many dense entries the model is spopt's own (``from_cost_matrix``).
 SPOPT_DENSE_ENTRIES = 1_000_000
 #: p-median has one assignment variable per dense entry: refused past this many.
-MAX_PMEDIAN_ENTRIES = 400_000
+MAX_PMEDIAN_ENTRIES = 200_000
 METHODS = ("mclp", "lscp", "pmedian", "sim")
 
 

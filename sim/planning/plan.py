@@ -208,7 +208,9 @@ def plan_placement(
                 else f"{len(layout.base_cells)} MEUs")  # fmt: skip
     say(f"layout of seed {req.seed}: {layout.city.width} x {layout.city.height} cells, "
         f"{existing}, {cands.size} candidate cells")  # fmt: skip
-    problem = build_problem(layout, cands, pairs, req.subdivide, costs=req.method == "pmedian")
+    # p-median has a variable per (row, candidate): its demand sits at cell centres.
+    pmedian = req.method == "pmedian"
+    problem = build_problem(layout, cands, pairs, 1 if pmedian else req.subdivide, costs=pmedian)
     timings["coverage_s"] = time.perf_counter() - t0
     say(f"coverage: {problem.weights.size} demand rows x {problem.columns.size} useful "
         f"candidates ({problem.matrix.nnz} pairs); the {existing} cover "

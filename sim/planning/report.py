@@ -91,16 +91,20 @@ def optimised_yaml(result: PlanResult, source: Path, out: Path) -> str:
         "layout: fixed",
         f"replications: {req.replications}",
     ]
+    def cells(rows, note):
+        return [f"    - [{c}, {r}]" + (f"  # {note}" if i == 0 else "")
+                for i, (c, r) in enumerate(rows)]  # fmt: skip
+
+    meus = layout.base_cells.tolist()
     if police:
         lines += ["police:", f"  stations: {sc.police.stations}",
                   f"  units: {sc.police.units}  # one more on duty at each new post",
                   "  station_cells:  # [column, row]"]  # fmt: skip
-    else:
+        lines += cells(base, "the scenario's own") + cells(added, "new: jiefang optimize")
+        added = []
+    if meus:
         lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
-    lines += [f"    - [{c}, {r}]" + ("  # the scenario's own" if i == 0 else "")
-              for i, (c, r) in enumerate(base)]  # fmt: skip
-    lines += [f"    - [{c}, {r}]" + ("  # new: jiefang optimize" if i == 0 else "")
-              for i, (c, r) in enumerate(added)]  # fmt: skip
+        lines += cells(meus, "the scenario's own") + cells(added, "new: jiefang optimize")
     return "\n".join(lines) + "\n"
 
 
