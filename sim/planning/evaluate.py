@@ -84,7 +84,8 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
     randoms = [a for a in wide.columns if str(a).startswith("random-")]
     if randoms:
         wide["random-mean"] = wide[randoms].mean(axis=1)
-    arms = ["base", "optimised", *sorted(randoms, key=lambda a: int(a.split("-")[1]))]
+    others = [a for a in per_rep["arm"].unique() if a != "base" and a not in randoms]
+    arms = ["base", *others, *sorted(randoms, key=lambda a: int(a.split("-")[1]))]
     if randoms:
         arms.append("random-mean")
     rows = []
