@@ -349,3 +349,70 @@ def test_optimize_police_posts_writes_a_runnable_plan(tmp_path, capsys, method):
     own = summary[(summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]]
     want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
     assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())
+
+
+# ---------------------------------------------------------------- volunteers
+def volunteer_city(**overrides):
+    return small(volunteers={"count": 60, "on_duty_share": 0.2, "alert_radius_m": 250.0}, **overrides)
+
+
+def test_recruitment_marginal_value_is_the_derivative_of_the_gain():
+    from sim.planning.recruit import build_recruit_problem, mutual_tier
+
+    layout = pin_layout(volunteer_city(), seed=1)
+    problem = build_recruit_problem(layout, mutual_tier(layout.scenario))
+    assert problem.q.data.min() > 0 and problem.q.data.max() <= 1 + 1e-12
+    marginal = problem.marginal()
+    assert marginal.max() > 0
+    for c in np.argsort(-marginal)[:5].tolist():
+        x = np.zeros(problem.cells.size)
+        x[c] = 1e-4
+        assert problem.gain(x) / 1e-4 == pytest.approx(marginal[c], rel=1e-3)
+    # Today's volunteers: the expected helpers at a point are volunteers x duty x acceptance
+    # x the share of patrol positions in reach, summed over home cells.
+    assert problem.lam0.max() > 0
+
+
+@pytest.mark.slow
+def test_recruitment_allocation_is_as_good_as_enumeration_finds(capsys):
+    from sim.planning.recruit import allocate, build_recruit_problem, by_residents, mutual_tier
+
+    layout = pin_layout(volunteer_city(), seed=1)
+    problem = build_recruit_problem(layout, mutual_tier(layout.scenario))
+    n = 2
+    got = problem.gain(allocate(problem, n).astype(float))
+    best = 0.0
+    for pair in itertools.combinations_with_replacement(range(problem.cells.size), n):
+        x = np.bincount(np.array(pair), minlength=problem.cells.size).astype(float)
+        best = max(best, problem.gain(x))
+    assert got == pytest.approx(best, rel=1e-3)
+    assert got > problem.gain(by_residents(problem, n).astype(float))
+
+
+@pytest.mark.slow
+def test_optimize_volunteers_writes_a_recruitment_map_and_a_runnable_plan(tmp_path, capsys):
+    import pandas as pd
+
+    sc = volunteer_city(horizon_hours=48.0)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
+    out = tmp_path / "plan"
+    assert main(["optimize", str(path), "--add", "volunteers=30", "--seed", "1", "-r", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "recruited where the map says" in capsys.readouterr().out
+    names = {p.name for p in out.iterdir()}
+    assert {"recruitment.csv", "recruitment.geojson", "recruitment.png", "optimised.yaml",
+            "evaluation.csv", "manifest.json"} <= names  # fmt: skip
+    table = pd.read_csv(out / "recruitment.csv")
+    assert table["recruit"].sum() == 30 and table["by_residents"].sum() == 30
+    assert (table.loc[table["recruit"] > 0, "marginal_per_100"] > 0).all()
+    plan = yaml.safe_load((out / "optimised.yaml").read_text())
+    assert plan["volunteers"]["count"] == 90
+    ev = pd.read_csv(out / "evaluation.csv")
+    assert set(ev["arm"]) == {"base", "by-residents"}
+    assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
+                 "-q", "--no-plot"]) == 0  # fmt: skip
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    own = summary[(summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]]
+    want = ev[ev["arm"] == "by-residents"].set_index("tier")["compliance"]
+    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())

@@ -379,7 +379,7 @@ def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     ax.set_ylabel("y (m, south)")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"coverage model: the map's recruits help {gain_map:.3g} more incidents a "
-                 f"day in time, by residents {gain_res:.3g}", fontsize=8)  # fmt: skip
+                 f"day in time,\nrecruited by residents {gain_res:.3g}", fontsize=8)  # fmt: skip
     ev = evaluation[evaluation["arm"] == "by-residents"]
     y = np.arange(len(ev))
     d = ev["diff_vs_base"].to_numpy(float) * 100
@@ -388,8 +388,8 @@ def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     bx.set_yticks(y, list(ev["tier"]))
     bx.axvline(0, color="black", lw=0.8)
     bx.set_xlabel("compliance minus base, percentage points (paired 95 % CI)")
-    bx.set_title(f"simulated: +{req.budget} recruited by residents (what the scenario format "
-                 f"can place), {req.replications} replications", fontsize=8)  # fmt: skip
+    bx.set_title(f"simulated: +{req.budget} recruited by residents (what the scenario\n"
+                 f"format can place), {req.replications} replications", fontsize=8)  # fmt: skip
     fig.suptitle(f"{layout.scenario.name}: where to recruit {req.budget} volunteers (mutual)")
     fig.tight_layout()
     return fig
