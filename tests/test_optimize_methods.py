@@ -26,7 +26,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:Deprecat
 
 def police_city(**overrides):
     """Slow cars with rush hours, so that one station cannot cover the small city."""
-    travel = {"drive_m_s": 1.5, "congestion_by_hour": [1.0] * 7 + [2.0] * 3 + [1.0] * 7 + [2.0] * 3 + [1.0] * 4}
+    travel = {
+        "drive_m_s": 1.5,
+        "congestion_by_hour": [1.0] * 7 + [2.0] * 3 + [1.0] * 7 + [2.0] * 3 + [1.0] * 4,
+    }
     return small(police={"stations": 1, "grids": 6, "units": 2}, travel=travel, **overrides)
 
 
@@ -47,7 +50,9 @@ def point_times(layout, tier, responder, cells):
     for cell in np.flatnonzero(demand > 0):
         for i in range(SUB):
             for j in range(SUB):
-                points.append(((cell % w + (i + 0.5) / SUB) * 100, (cell // w + (j + 0.5) / SUB) * 100))
+                points.append(
+                    ((cell % w + (i + 0.5) / SUB) * 100, (cell // w + (j + 0.5) / SUB) * 100)
+                )
                 weights.append(demand[cell] / SUB**2)
     points, weights = np.array(points), np.array(weights)
     out = {}
@@ -56,7 +61,9 @@ def point_times(layout, tier, responder, cells):
         d = np.array([city.pair_distances(xy, city.bank_of(xy), p[None], None)[0] for p in points])
         if responder == "police":
             lag = float(sc.police.call_handling.quantile(np.array([0.5]))[0])
-            speed = sc.travel.drive_m_s / np.array([by_hour(sc.travel.congestion_by_hour)[int(h)] for h in hours])
+            speed = sc.travel.drive_m_s / np.array(
+                [by_hour(sc.travel.congestion_by_hour)[int(h)] for h in hours]
+            )
             t = (lag + d[:, None] / speed[None, :]) / tier.target_s
         else:
             t = (30 + d[:, None] / sc.travel.run_with_equipment_m_s) / tier.target_s
@@ -177,7 +184,9 @@ def test_a_police_post_is_a_station_with_a_unit_on_the_same_city():
     pinned = ResponseModel(layout.scenario, seed=2)
     assert np.array_equal(drawn.city.station_xy, pinned.city.station_xy)
     assert np.array_equal(drawn.city.grid_of_cell, pinned.city.grid_of_cell)
-    more = ResponseModel(with_sites(layout, post_cells(layout.city)[:2], "x", "police_posts"), seed=2)
+    more = ResponseModel(
+        with_sites(layout, post_cells(layout.city)[:2], "x", "police_posts"), seed=2
+    )
     assert more.city.station_xy.shape[0] == 3 and len(more.police.state) == 4
     assert np.array_equal(more.city.land_use, pinned.city.land_use)
     assert np.array_equal(more.incidents.xy, pinned.incidents.xy)  # common random numbers
@@ -204,7 +213,9 @@ def test_request_defaults_follow_the_kind():
     ({}, "police_posts=1", ["--method", "pmedian", "--objective", "self"], "police posts serve the police tier only"),
     ({}, "meus=100000", ["--method", "lscp"], "candidate cells"),
 ])  # fmt: skip
-def test_bad_requests_exit_2_with_one_line(tmp_path, capsys, scenario_overrides, add, extra, message):
+def test_bad_requests_exit_2_with_one_line(
+    tmp_path, capsys, scenario_overrides, add, extra, message
+):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small(**scenario_overrides).model_dump(mode="json")))
     code = main(["optimize", str(path), "--add", add, *extra, "--out", str(tmp_path / "o"), "-q"])
@@ -238,7 +249,9 @@ def _best_by_enumeration(cands, n, value, maximise=True):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("responder, seed, n", [("meu_team", 1, 2), ("police", 3, 2), ("police", 5, 1)])
+@pytest.mark.parametrize(
+    "responder, seed, n", [("meu_team", 1, 2), ("police", 3, 2), ("police", 5, 1)]
+)
 def test_every_method_finds_the_best_placement_known_by_enumeration(responder, seed, n):
     from sim.planning.optimize import solve_lscp, solve_mclp, solve_pmedian
 
@@ -255,7 +268,9 @@ def test_every_method_finds_the_best_placement_known_by_enumeration(responder, s
     for thin in (False, True):
         got = solve_mclp(problem, n, sparse=thin)
         assert got.covered_per_day == pytest.approx(best, rel=1e-9)
-        assert covered_by(problem.columns[got.chosen].tolist(), times, w, best_base) == pytest.approx(best)
+        assert covered_by(
+            problem.columns[got.chosen].tolist(), times, w, best_base
+        ) == pytest.approx(best)
 
     # LSCP: the fewest sites that cover all the demand any candidate can cover.
     everything = covered_by(cands.tolist(), times, w, best_base)
@@ -265,11 +280,15 @@ def test_every_method_finds_the_best_placement_known_by_enumeration(responder, s
     for thin in (False, True):
         got = solve_lscp(problem, sparse=thin)
         assert got.needed == k
-        assert covered_by(problem.columns[got.chosen].tolist(), times, w, best_base) == pytest.approx(everything)
+        assert covered_by(
+            problem.columns[got.chosen].tolist(), times, w, best_base
+        ) == pytest.approx(everything)
 
     # p-median: the least demand-weighted time, the existing units counting.
     costly = build_problem(layout, cands, pairs, SUB, costs=True)
-    best, values = _best_by_enumeration(cands, n, lambda s: weighted_time(s, times, w, best_base), False)
+    best, values = _best_by_enumeration(
+        cands, n, lambda s: weighted_time(s, times, w, best_base), False
+    )
     assert max(values.values()) > min(values.values())
     got = solve_pmedian(costly, n)
     assert got.weighted_cost == pytest.approx(best, rel=1e-9)
@@ -312,7 +331,12 @@ def test_lscp_reports_what_it_needs_against_the_budget(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
     args = ["--method", "lscp", "--seed", "1", "-r", "2", "--random-arms", "1", "-q"]
-    assert main(["optimize", str(path), "--add", "police_posts=5", *args, "--out", str(tmp_path / "a")]) == 2
+    assert (
+        main(
+            ["optimize", str(path), "--add", "police_posts=5", *args, "--out", str(tmp_path / "a")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "needs 18 police posts, more than the budget of 5" in err and len(err.splitlines()) == 1
     n = candidate_cells(pin_layout(sc, 1).scenario, pin_layout(sc, 1).city).size
@@ -346,14 +370,20 @@ def test_optimize_police_posts_writes_a_runnable_plan(tmp_path, capsys, method):
     assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
                  "-q", "--no-plot"]) == 0  # fmt: skip
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    own = summary[(summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]]
+    own = summary[
+        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
+    ]
     want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
-    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())
+    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(
+        want.to_numpy()
+    )
 
 
 # ---------------------------------------------------------------- volunteers
 def volunteer_city(**overrides):
-    return small(volunteers={"count": 60, "on_duty_share": 0.2, "alert_radius_m": 250.0}, **overrides)
+    return small(
+        volunteers={"count": 60, "on_duty_share": 0.2, "alert_radius_m": 250.0}, **overrides
+    )
 
 
 def test_recruitment_marginal_value_is_the_derivative_of_the_gain():
@@ -413,6 +443,10 @@ def test_optimize_volunteers_writes_a_recruitment_map_and_a_runnable_plan(tmp_pa
     assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
                  "-q", "--no-plot"]) == 0  # fmt: skip
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    own = summary[(summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]]
+    own = summary[
+        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
+    ]
     want = ev[ev["arm"] == "by-residents"].set_index("tier")["compliance"]
-    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())
+    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(
+        want.to_numpy()
+    )

@@ -236,12 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what to add: meus=N, police_posts=N (a station with one unit "
                      "each) or volunteers=N (a recruitment map by cell)")  # fmt: skip
     opt.add_argument("--objective", choices=["mutual", "self", "police", "joint"],
-                     default=None, help="tier whose coverage is maximised (default: mutual for "
-                     "MEUs and volunteers, police for police posts; joint: self and mutual)")  # fmt: skip
+                     default=None, help="tier whose coverage is maximised (default: mutual "
+                     "for MEUs and volunteers, police for police posts; joint: self and "
+                     "mutual)")  # fmt: skip
     opt.add_argument("--method", choices=["mclp", "lscp", "pmedian", "sim"], default=None,
                      help="mclp (default): cover the most; lscp: the fewest sites covering all "
-                     "coverable demand; pmedian: least demand-weighted time; sim: MCLP then "
-                     "swaps kept when simulation says they help (held-out replications)")  # fmt: skip
+                     "coverable demand; pmedian: least demand-weighted time; sim: MCLP "
+                     "then swaps kept when simulation says they help (held-out "
+                     "replications)")  # fmt: skip
     opt.add_argument("--search-evaluations", type=_bounded(1, 100_000, "placements"),
                      default=40, help="--method sim: placements simulated (40)")  # fmt: skip
     opt.add_argument("--search-replications", type=_bounded(1, 10_000, "replications"),
@@ -599,7 +601,7 @@ def cmd_optimize(args) -> int:
         write_json(meta, staging / "manifest.json")
     if not args.quiet:
         share = solution.covered_per_day / max(problem.total_per_day, 1e-300)
-        method = "mclp" if req.method == "sim" else req.method
+        method = "mclp" if req.method == "sim" else str(req.method)
         how = f"{method.upper()} {solution.status.lower()}"
         if result.search is not None:
             how += f", then {result.search.accepted} swaps by simulation"

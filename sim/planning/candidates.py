@@ -84,7 +84,9 @@ def post_cells(city: City) -> np.ndarray:
     land[row * city.width + col] = False
     cells = np.flatnonzero(land)
     if cells.size == 0:
-        raise ScenarioError("no candidate cells: the layout has no populated land without a station")
+        raise ScenarioError(
+            "no candidate cells: the layout has no populated land without a station"
+        )
     return cells
 
 

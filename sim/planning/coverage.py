@@ -162,8 +162,11 @@ def service(layout: PlanningLayout, tier: TierConfig, responder: str) -> Service
         lag = _median(sc.incidents.self_rescue_delay)
         return Service(lag, np.ones(n_slots), 0.0, True)
     if responder == "police":
-        lag = {"dispatch": 0.0, "alert": _median(sc.police.call_handling)}.get(tier.clock)
-        if lag is None:
+        if tier.clock == "dispatch":
+            lag = 0.0
+        elif tier.clock == "alert":
+            lag = _median(sc.police.call_handling)
+        else:
             lag = _median(sc.police.call_handling) + _median(sc.incidents.call_delay)
         congestion = np.repeat(np.asarray(by_hour(sc.travel.congestion_by_hour)), SLOTS_PER_HOUR)
         return Service(lag, sc.travel.drive_m_s / congestion, np.inf, False)
@@ -211,6 +214,27 @@ def _site_open(layout: PlanningLayout, cells: np.ndarray, responder: str) -> np.
     codes, inverse = np.unique(flat_use, return_inverse=True)
     uses = [LandUse(int(c)).name.lower() for c in codes]
     return open_by_slot(layout.scenario, uses)[:, inverse.reshape(-1)]
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """Time classes of one (tier, responder): the slot each starts at, its distance limit
+    and its speed."""
+
+    first: np.ndarray
+    limit: np.ndarray
+    speed: np.ndarray
+    lag_s: float
+    target_s: float
+
+    def costs(self, open_: np.ndarray, s, p, d):
+        """Per class: (site, point, time as a share of the target) of the pairs open then
+        and within the class's limit."""
+        out = []
+        for c in range(self.first.size):
+            on = open_[self.first[c], s] & (d <= self.limit[c] + 1e-6)
+            out.append((s[on], p[on], (self.lag_s + d[on] / self.speed[c]) / self.target_s))
+        return out
 
 
 def base_cells_for(layout: PlanningLayout, responder: str) -> np.ndarray:
@@ -273,23 +297,20 @@ def build_problem(
         n_pts = pts.shape[0]
         limit = float(np.max(limit_cls)) if n_cls else 0.0
 
-        def pair_costs(sites, open_, limit=limit, svc=svc, pts=pts, pts_cell=pts_cell):
-            s, p, d = _pairs(layout, sites, pts, pts_cell, svc, limit)
-            out = []
-            for c in range(n_cls):
-                on = open_[first[c], s] & (d <= limit_cls[c] + 1e-6)
-                t = (svc.lag_s + d[on] / cls_speed[c]) / tier.target_s
-                out.append((s[on], p[on], t))
-            return out
-
+        classes = _Classes(first, limit_cls, cls_speed, svc.lag_s, tier.target_s)
         best_base = np.full((n_pts, n_cls), NEVER_COST if costs else np.inf)
-        for c, (_, p, t) in enumerate(pair_costs(base, base_open)):
-            np.minimum.at(best_base[:, c], p, t)
+        s, p, d = _pairs(layout, base, pts, pts_cell, svc, limit)
+        for c, (_, p_c, t) in enumerate(classes.costs(base_open, s, p, d)):
+            np.minimum.at(best_base[:, c], p_c, t)
         base_cov = best_base <= 1.0 + 1e-12
         covered_base += float((w_pt[:, None] * class_w[None, :] * base_cov).sum())
-        for c, (s, p, t) in enumerate(pair_costs(candidates, cand_open)):
-            keep = t < best_base[p, c] - 1e-12 if costs else (t <= 1.0 + 1e-12) & ~base_cov[p, c]
-            entries.append((offset + p[keep] * n_cls + c, s[keep], t[keep]))
+        s, p, d = _pairs(layout, candidates, pts, pts_cell, svc, limit)
+        for c, (s_c, p_c, t) in enumerate(classes.costs(cand_open, s, p, d)):
+            if costs:
+                keep = t < best_base[p_c, c] - 1e-12
+            else:
+                keep = (t <= 1.0 + 1e-12) & ~base_cov[p_c, c]
+            entries.append((offset + p_c[keep] * n_cls + c, s_c[keep], t[keep]))
         weights.append(np.outer(w_pt, class_w).reshape(-1))
         caps.append(best_base.reshape(-1))
         offset += n_pts * n_cls
@@ -343,11 +364,9 @@ def _merge(rows, cols, vals, row_w, row_cap):
             weight[g] += float(row_w[r])
     first_a = np.asarray(first, dtype=np.int64)
     lengths = bounds[first_a + 1] - bounds[first_a]
-    take = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in first]) if first else []
+    take = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in first])
     indptr = np.concatenate([[0], np.cumsum(lengths)])
-    matrix = sparse.csr_matrix(
-        (vals[take], cols[take], indptr), shape=(len(first), used.size)
-    )
+    matrix = sparse.csr_matrix((vals[take], cols[take], indptr), shape=(len(first), used.size))
     w = np.asarray(weight)
     cap = None if row_cap is None else row_cap[uniq[first_a]]
     keep = w > 0

@@ -91,9 +91,11 @@ def objective_tiers(
     the kind serves none."""
     by_name = {t.name: t for t in scenario.tiers}
     if objective not in KIND_OBJECTIVES[kind]:
-        why = {"meus": "MEUs do not serve the police tier",
-               "police_posts": "police posts serve the police tier only",
-               "volunteers": "recruited volunteers are planned for mutual rescue"}[kind]  # fmt: skip
+        why = {
+            "meus": "MEUs do not serve the police tier",
+            "police_posts": "police posts serve the police tier only",
+            "volunteers": "recruited volunteers are planned for mutual rescue",
+        }[kind]
         raise ScenarioError(
             f"--add {kind} with --objective {objective}: {why} "
             f"(use --objective {' or '.join(KIND_OBJECTIVES[kind])})"
@@ -235,8 +237,10 @@ def plan_placement(
         say(f"search: {log.evaluations} placements simulated, {log.accepted} swaps kept; "
             f"{' + '.join(names)} helped in time per replication {log.start_score:.2f} -> "
             f"{log.score:.2f}")  # fmt: skip
-    arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
-            "optimised": with_sites(layout, added, f"{scenario.name}-optimised", req.kind)}  # fmt: skip
+    arms = {
+        "base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
+        "optimised": with_sites(layout, added, f"{scenario.name}-optimised", req.kind),
+    }
     for k in range(1, req.random_arms + 1):
         cells = random_placement(layout.scenario, layout.city, cands, added.size, req.seed, k,
                                  by_site_shares=not police)  # fmt: skip
@@ -257,7 +261,9 @@ def plan_placement(
     )  # fmt: skip
 
 
-def _solve(problem: CoverageProblem, req: PlanRequest, cands, layout) -> tuple[Solution, np.ndarray]:
+def _solve(
+    problem: CoverageProblem, req: PlanRequest, cands, layout
+) -> tuple[Solution, np.ndarray]:
     """Solve by the request's method; returns the solution and the flat cells to add."""
     if req.method == "lscp":
         solution = solve_lscp(problem)
@@ -286,7 +292,9 @@ def _solve(problem: CoverageProblem, req: PlanRequest, cands, layout) -> tuple[S
 
 def _solution_line(solution: Solution, problem: CoverageProblem, req: PlanRequest, n: int) -> str:
     share = share_of(solution.covered_per_day, problem.total_per_day)
-    head = f"{req.method.upper() if req.method != 'sim' else 'MCLP'} ({solution.status}, {solution.statement})"
+    assert req.method is not None
+    name = "MCLP" if req.method == "sim" else req.method.upper()
+    head = f"{name} ({solution.status}, {solution.statement})"
     if req.method == "lscp":
         return (f"{head}: {solution.needed} {_NAMES[req.kind]} cover all the demand any "
                 f"candidate can cover (+{share:.1%} of demand; budget {req.budget}, "
@@ -294,7 +302,8 @@ def _solution_line(solution: Solution, problem: CoverageProblem, req: PlanReques
     if req.method == "pmedian":
         return (f"{head}: {n} new sites; demand-weighted time "
                 f"{solution.weighted_cost:.4g} target-days (from "
-                f"{problem.weighted_cost([]):.4g}); +{share:.1%} of demand within the target")  # fmt: skip
+                f"{problem.weighted_cost([]):.4g}); +{share:.1%} of demand within the "
+                "target")  # fmt: skip
     return (f"{head}: {n} new sites cover {solution.covered_per_day:.4g} more counted "
             f"incidents a day ({share:.1%} of demand)")  # fmt: skip
 

@@ -29,7 +29,6 @@ volunteers (largest remainders) and scored on the exact expression.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -135,7 +134,9 @@ def build_recruit_problem(layout: PlanningLayout, tier: TierConfig) -> RecruitPr
     b = np.fromiter((i for h in near for i in h), dtype=np.int64, count=int(counts.sum()))
     straight = np.hypot(*(pos[a] - pts[b]).T)
     d = city.pair_distances(pos[a], city.bank_of(pos[a]), pts[b], None)
-    ok = (straight <= vol.alert_radius_m + 1e-6) & (lag + d / sc.travel.volunteer_m_s <= tier.target_s + 1e-9)
+    ok = (straight <= vol.alert_radius_m + 1e-6) & (
+        lag + d / sc.travel.volunteer_m_s <= tier.target_s + 1e-9
+    )
     q = sparse.csr_matrix(
         (np.full(int(ok.sum()), 1.0 / offs.shape[0]), (owner[a[ok]], b[ok])),
         shape=(homes.size, points.size),
@@ -257,8 +258,9 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
         f"spread by residents {gain_res:.4g} (coverage model)")  # fmt: skip
     # Simulation: the scenario format places volunteers by residents only, so what it can
     # judge is N more recruited as today; the map's own gain is the coverage model's.
-    grown = layout.scenario.with_changes({"name": f"{scenario.name}-recruited",
-                                          "volunteers.count": scenario.volunteers.count + n})  # fmt: skip
+    grown = layout.scenario.with_changes(
+        {"name": f"{scenario.name}-recruited", "volunteers.count": scenario.volunteers.count + n}
+    )
     arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
             "by-residents": grown}  # fmt: skip
     bar = tqdm(total=2 * req.replications, disable=True if quiet else None, unit="run",
@@ -288,7 +290,9 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
     atomic_write_bytes(files["optimised"], optimised_yaml(layout, req, source, out).encode())
     write_csv(evaluation, files["evaluation"])
     write_csv(per_rep, files["per_replication"])
-    save_figure(figure(layout, table, evaluation, req, gain_map, gain_res, problem), files["figure"])
+    save_figure(
+        figure(layout, table, evaluation, req, gain_map, gain_res, problem), files["figure"]
+    )
     elapsed = time.perf_counter() - started
     meta = {
         "optimize": {
@@ -383,7 +387,9 @@ def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     ev = evaluation[evaluation["arm"] == "by-residents"]
     y = np.arange(len(ev))
     d = ev["diff_vs_base"].to_numpy(float) * 100
-    err = np.vstack([d - ev["ci_low"].to_numpy(float) * 100, ev["ci_high"].to_numpy(float) * 100 - d])
+    err = np.vstack(
+        [d - ev["ci_low"].to_numpy(float) * 100, ev["ci_high"].to_numpy(float) * 100 - d]
+    )
     bx.barh(y, d, xerr=err, color=[tier_colour(t) for t in ev["tier"]], error_kw={"lw": 0.8})
     bx.set_yticks(y, list(ev["tier"]))
     bx.axvline(0, color="black", lw=0.8)

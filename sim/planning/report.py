@@ -91,6 +91,7 @@ def optimised_yaml(result: PlanResult, source: Path, out: Path) -> str:
         "layout: fixed",
         f"replications: {req.replications}",
     ]
+
     def cells(rows, note):
         return [f"    - [{c}, {r}]" + (f"  # {note}" if i == 0 else "")
                 for i, (c, r) in enumerate(rows)]  # fmt: skip
