@@ -46,9 +46,9 @@ from sim.planning.coverage import _median, _pairs, _site_open, service
 from sim.planning.demand import SLOTS_PER_HOUR, cell_demand, time_slots
 from sim.planning.evaluate import arm_compliance, evaluation_table
 
-#: Range of the tangent points (in expected helpers, rate x recruits reaching a cell): the
-#: linear programme cuts at 4 x len(CUTS) points spaced geometrically over it.
-CUTS = (0.0, 0.02, 5.0)
+#: Tangent points of the linear programme: 0, and CUT_POINTS spaced geometrically from
+#: CUT_LOW expected helpers in the busiest time class to CUT_HIGH in the quietest.
+CUT_POINTS, CUT_LOW, CUT_HIGH = 12, 0.02, 5.0
 #: Homes x offsets per side sampled in each cell for q(cell, point).
 SAMPLES = 6
 RECRUITMENT_COLUMNS = ["col", "row", "x_m", "y_m", "residents", "volunteers_today",
@@ -180,8 +180,8 @@ def allocate(problem: RecruitProblem, n: int, time_limit_s: float = 300.0) -> np
     # Per point the gain is concave in m (recruits reaching it): g(m) = sum over classes of
     # a_c (1 - exp(-rate_c m)); z <= g by its tangents at cut points spanning every class.
     rate = problem.rate[problem.rate > 0]
-    grid = np.unique(np.concatenate([[0.0], np.geomspace(
-        CUTS[1] / rate.max(), CUTS[-1] / rate.min(), 4 * len(CUTS))]))  # fmt: skip
+    spaced = np.geomspace(CUT_LOW / rate.max(), CUT_HIGH / rate.min(), CUT_POINTS)
+    grid = np.unique(np.concatenate([[0.0], spaced]))
     objective = []
     for p, mp in m.items():
         a = rows_w[p]
