@@ -46,14 +46,13 @@ def point_times(layout, tier, responder, cells):
     demand = cell_demand(sc, city, tier, responder)
     slots = time_slots(sc)
     hours = (np.arange(slots.size) + 0.5) / 4
+    k = 1 if responder == "police" else SUB  # police demand sits at cell centres
     points, weights = [], []
     for cell in np.flatnonzero(demand > 0):
-        for i in range(SUB):
-            for j in range(SUB):
-                points.append(
-                    ((cell % w + (i + 0.5) / SUB) * 100, (cell // w + (j + 0.5) / SUB) * 100)
-                )
-                weights.append(demand[cell] / SUB**2)
+        for i in range(k):
+            for j in range(k):
+                points.append(((cell % w + (i + 0.5) / k) * 100, (cell // w + (j + 0.5) / k) * 100))
+                weights.append(demand[cell] / k**2)
     points, weights = np.array(points), np.array(weights)
     out = {}
     for cell in cells:

@@ -1,8 +1,9 @@
 """Which demand each site covers: within the tier's target by the model's own travel.
 
 Demand sits at ``subdivide x subdivide`` points in each cell (incidents are uniform within
-their cell), in each *time class* (quarter-hours with the same set of open site uses and the
-same travel speed, weighted by the hour profile). A site covers a point in a time class when
+their cell; for police, whose reach is a kilometre or more, at the cell centre), in each
+*time class* (quarter-hours with the same set of open site uses and the same travel speed,
+weighted by the hour profile). A site covers a point in a time class when
 a unit there is open then and its help arrives within the tier's target:
 
 - ``meu_team`` (mutual rescue): travel distance (Manhattan within a bank, through bridges
@@ -283,7 +284,8 @@ def build_problem(
         )
         demand = cell_demand(sc, city, tier, responder)
         cells = np.flatnonzero(demand > 0)
-        k = 1 if svc.own_cell else subdivide
+        # Police reach a kilometre or more: their demand sits at cell centres.
+        k = 1 if svc.own_cell or responder == "police" else subdivide
         off = (np.arange(k) + 0.5) / k
         ox, oy = np.meshgrid(off, off)
         col, row = cells % city.width, cells // city.width

@@ -65,8 +65,12 @@ def _run(model, time_limit_s: float):
 
 
 def _status(problem) -> str:
+    """ "Optimal" only when HiGHS proved it: PuLP reports a time limit with an integer
+    solution as status Optimal, with the solution status telling them apart."""
     import pulp
 
+    if problem.status == pulp.LpStatusOptimal and problem.sol_status != pulp.LpSolutionOptimal:
+        return "Feasible (time limit; not proved optimal)"
     return pulp.LpStatus[problem.status]
 
 
