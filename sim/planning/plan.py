@@ -157,6 +157,11 @@ def check_request(scenario: Scenario, req: PlanRequest) -> PlanRequest:
                 f"--method {method} with --add volunteers: volunteers are recruited by "
                 "neighbourhood, not placed at sites; leave --method out (a recruitment map)"
             )
+        if req.candidates_file is not None:
+            raise ScenarioError(
+                "--candidates with --add volunteers: volunteers are recruited by "
+                "neighbourhood, not placed at candidate sites; leave --candidates out"
+            )
         method = "recruit"
     elif method is None:
         method = "mclp"
