@@ -187,8 +187,8 @@ def test_evaluation_rows_are_paired_differences_from_the_base():
 
 @pytest.mark.parametrize("add, objective, message", [
     ("firefighters=2", "mutual", "unknown kind"),
-    ("police_posts=2", "mutual", "not implemented yet"),
-    ("volunteers=2", "mutual", "not implemented yet"),
+    ("police_posts=2", "mutual", "police posts serve the police tier only"),
+    ("volunteers=2", "mutual", "the scenario has no volunteers"),
     ("meus=100000", "mutual", "candidate cells"),
     ("meus=2", "police", "MEUs do not serve the police tier"),
 ])  # fmt: skip
@@ -371,14 +371,3 @@ def test_candidate_files_are_read_and_checked(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2, name
         assert message in err and len(err.strip().splitlines()) == 1, (name, err)
-
-
-def test_a_coverage_matrix_too_large_for_spopt_is_refused_before_it_is_built(monkeypatch):
-    import sim.planning.coverage as coverage
-
-    sc = small()
-    layout = pin_layout(sc, seed=1)
-    cands = candidate_cells(layout.scenario, layout.city)
-    monkeypatch.setattr(coverage, "MAX_MATRIX_ENTRIES", 10)
-    with pytest.raises(ScenarioError, match=r"coverage matrix would have .* entries"):
-        build_problem(layout, cands, [(mutual(layout.scenario), "meu_team")], subdivide=SUB)

@@ -239,13 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("scenario", type=_in_path, help="scenario YAML file")
     opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N",
-                     help="what to add: meus=N (police_posts and volunteers: not yet)")  # fmt: skip
+                     help="what to add: meus=N, police_posts=N (a station with one unit "
+                     "each) or volunteers=N (a recruitment map by cell)")  # fmt: skip
     opt.add_argument("--objective", choices=["mutual", "self", "police", "joint"],
-                     default="mutual", help="tier whose coverage is maximised (default mutual; "
-                     "joint: self and mutual together)")  # fmt: skip
-    opt.add_argument("--method", choices=["mclp", "sim"], default="mclp",
-                     help="mclp (default), or sim: MCLP then swaps kept when simulation "
-                     "says they help (held-out replications)")  # fmt: skip
+                     default=None, help="tier whose coverage is maximised (default: mutual "
+                     "for MEUs and volunteers, police for police posts; joint: self and "
+                     "mutual)")  # fmt: skip
+    opt.add_argument("--method", choices=["mclp", "lscp", "pmedian", "sim"], default=None,
+                     help="mclp (default): cover the most; lscp: the fewest sites covering all "
+                     "coverable demand; pmedian: least demand-weighted time; sim: MCLP "
+                     "then swaps kept when simulation says they help (held-out "
+                     "replications)")  # fmt: skip
     opt.add_argument("--search-evaluations", type=_bounded(1, 100_000, "placements"),
                      default=40, help="--method sim: placements simulated (40)")  # fmt: skip
     opt.add_argument("--search-replications", type=_bounded(1, 10_000, "replications"),
@@ -529,22 +533,28 @@ def cmd_optimize(args) -> int:
                       search_replications=args.search_replications,
                       search_evaluations=args.search_evaluations,
                       candidates_file=args.candidates and str(args.candidates))  # fmt: skip
-    check_request(scenario, req)
-    if kind == "meus":
-        from sim.extras import require
+    req = check_request(scenario, req)
+    from sim.extras import require
 
-        require("plan")
+    require("plan")
+    if kind == "meus":
         grown = scenario.with_changes({"meus.count": scenario.meus.count + count})
-        runs = args.replications * (2 + args.random_arms)
-        if args.method == "sim":
-            runs += args.search_evaluations * args.search_replications
-        _check_run_budget(grown, runs, args.scenario, budget)
+    elif kind == "police_posts":
+        grown = scenario.with_changes({"police.units": scenario.police.units + count})
+    else:
+        grown = scenario.with_changes({"volunteers.count": scenario.volunteers.count + count})
+    runs = args.replications * (2 + args.random_arms)
+    if req.method == "sim":
+        runs += args.search_evaluations * args.search_replications
+    _check_run_budget(grown, runs, args.scenario, budget)
     name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
     out = args.out or Path("results") / "optimize" / name
     with RunFolder(out) as staging:
         started = time.perf_counter()
+        if kind == "volunteers":
+            return _recruit(args, scenario, req, out, staging, started)
         total = args.replications * (2 + args.random_arms)
-        if args.method == "sim":
+        if req.method == "sim":
             total += args.search_evaluations * args.search_replications
         bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                    desc=f"{scenario.name} +{count} {kind}", file=sys.stderr)  # fmt: skip
@@ -578,15 +588,19 @@ def cmd_optimize(args) -> int:
         meta = {
             "optimize": {
                 "source_file": str(args.scenario), "kind": kind, "added": count,
-                "objective": args.objective, "method": args.method, "seed": args.seed,
+                "objective": req.objective, "method": req.method, "seed": args.seed,
                 "replications": args.replications, "random_arms": args.random_arms,
+                "placed": int(result.added.size),
                 "objective_tiers": list(problem.tiers),
                 "candidate_cells": int(result.candidates.size),
                 "demand_per_day": problem.total_per_day,
                 "covered_by_base_per_day": problem.base_per_day,
                 "covered_by_new_per_day": solution.covered_per_day,
-                "mclp_objective": solution.objective, "mclp_status": solution.status,
-                "mclp_rows": int(problem.weights.size), "mclp_columns": int(problem.columns.size),
+                "solver_objective": solution.objective, "solver_status": solution.status,
+                "statement": solution.statement, "lscp_needed": solution.needed,
+                "pmedian_weighted_cost": solution.weighted_cost,
+                "rows": int(problem.weights.size), "columns": int(problem.columns.size),
+                "pairs": int(problem.matrix.nnz),
                 "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
                 "search": None if result.search is None else result.search.__dict__,
                 "wall_time_s": round(elapsed, 3),
@@ -600,17 +614,29 @@ def cmd_optimize(args) -> int:
         write_json(meta, staging / "manifest.json")
     if not args.quiet:
         share = solution.covered_per_day / max(problem.total_per_day, 1e-300)
-        how = f"MCLP {solution.status.lower()}"
+        method = "mclp" if req.method == "sim" else str(req.method)
+        how = f"{method.upper()} {solution.status.lower()}"
         if result.search is not None:
             how += f", then {result.search.accepted} swaps by simulation"
-        print(f"{scenario.name}: +{count} {kind} (objective {args.objective}, {how}): the "
-              f"MCLP sites cover {share:.1%} more of the {args.objective} demand; "
+        print(f"{scenario.name}: +{result.added.size} {kind} (objective {req.objective}, "
+              f"{how}): the sites cover {share:.1%} more of the {req.objective} demand; "
               f"{elapsed:.1f} s")  # fmt: skip
         print(f"compliance by arm, {args.replications} replications on layout 0 of seed "
               f"{args.seed}; in brackets: minus base, pp, paired 95 % CI")  # fmt: skip
         print(report.summary_text(result))
         print(f"results in {out}/; run the plan: jiefang run {out}/optimised.yaml "
               f"--seed {args.seed}")  # fmt: skip
+    return EXIT_OK
+
+
+def _recruit(args, scenario, req, out: Path, staging: Path, started: float) -> int:
+    """``jiefang optimize --add volunteers=N``: the recruitment map (sim.planning.recruit)."""
+    from sim.planning.recruit import write_recruitment
+
+    lines = write_recruitment(scenario, req, args.scenario, out, staging, started,
+                              quiet=args.quiet)  # fmt: skip
+    if not args.quiet:
+        print(lines)
     return EXIT_OK
 
 

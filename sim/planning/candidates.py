@@ -40,9 +40,22 @@ class PlanningLayout:
     def base_flat(self) -> np.ndarray:
         return self.base_cells[:, 1] * self.city.width + self.base_cells[:, 0]
 
+    @property
+    def station_cells(self) -> np.ndarray:
+        """(n, 2) int [column, row] of the police stations."""
+        col, row = self.city.cell_of(self.city.station_xy)
+        return np.stack([col, row], axis=1).astype(np.int64).reshape(-1, 2)
 
-def pin_layout(scenario: Scenario, seed: int) -> PlanningLayout:
-    """Layout 0 of ``seed`` with the scenario's MEUs pinned at the cells it drew for them."""
+    @property
+    def station_flat(self) -> np.ndarray:
+        cells = self.station_cells
+        return cells[:, 1] * self.city.width + cells[:, 0]
+
+
+def pin_layout(scenario: Scenario, seed: int, stations: bool = False) -> PlanningLayout:
+    """Layout 0 of ``seed`` with the scenario's MEUs pinned at the cells it drew for them (and
+    with ``stations`` its police stations at theirs: the same city, as the grids are drawn
+    before the stations and nothing is drawn after them)."""
     fixed = scenario if scenario.layout == "fixed" else scenario.with_changes({"layout": "fixed"})
     # As ResponseModel builds the layout (its layout index is 0 under layout: fixed).
     city = build_city(fixed.city, fixed.police, generator(seed, 0, Stream.CITY))
@@ -50,12 +63,31 @@ def pin_layout(scenario: Scenario, seed: int) -> PlanningLayout:
     col, row = city.cell_of(fleet.xy) if len(fleet) else (np.zeros(0, int), np.zeros(0, int))
     base = np.stack([col, row], axis=1).astype(np.int64).reshape(-1, 2)
     pinned = fixed.with_changes({"meus.site_cells": base.tolist()}) if len(base) else fixed
-    return PlanningLayout(pinned, seed, city, base)
+    layout = PlanningLayout(pinned, seed, city, base)
+    if stations:
+        cells = layout.station_cells.tolist()
+        layout = PlanningLayout(
+            pinned.with_changes({"police.station_cells": cells}), seed, city, base
+        )
+    return layout
 
 
 def site_uses(scenario: Scenario) -> list[LandUseName]:
     """Land uses MEUs stand on in this scenario (``meus.site_shares`` with a share > 0)."""
     return [use for use, share in scenario.meus.site_shares.items() if share > 0]
+
+
+def post_cells(city: City) -> np.ndarray:
+    """Flat cells a new police post may stand on: populated land cells without a station."""
+    land = (city.bank >= 0).reshape(-1) & (city.population.reshape(-1) > 0)
+    col, row = city.cell_of(city.station_xy)
+    land[row * city.width + col] = False
+    cells = np.flatnonzero(land)
+    if cells.size == 0:
+        raise ScenarioError(
+            "no candidate cells: the layout has no populated land without a station"
+        )
+    return cells
 
 
 def candidate_cells(scenario: Scenario, city: City) -> np.ndarray:
@@ -75,15 +107,17 @@ def candidate_cells(scenario: Scenario, city: City) -> np.ndarray:
 
 
 def random_placement(
-    scenario: Scenario, city: City, candidates: np.ndarray, n: int, seed: int, arm: int
-) -> np.ndarray:
+    scenario: Scenario, city: City, candidates: np.ndarray, n: int, seed: int, arm: int,
+    by_site_shares: bool = True,
+) -> np.ndarray:  # fmt: skip
     """``n`` distinct candidate cells drawn as the model draws MEU sites (land use by
     ``meus.site_shares``, then the cell by residents), from the planning stream of ``arm``.
-    Candidates of uses without a share (a candidate file) are drawn by residents alone."""
+    Candidates of uses without a share (a candidate file), and without ``by_site_shares``
+    (police posts) all candidates, are drawn by residents alone."""
     use = city.land_use.reshape(-1)[candidates]
     pop = city.population.reshape(-1)[candidates]
     weight = np.zeros(candidates.size)
-    for name in site_uses(scenario):
+    for name in site_uses(scenario) if by_site_shares else []:
         at = use == int(LandUse[name.upper()])
         if at.any() and pop[at].sum() > 0:
             weight[at] = scenario.meus.site_shares[name] * pop[at] / pop[at].sum()

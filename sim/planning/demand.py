@@ -47,14 +47,20 @@ def served_kinds(scenario: Scenario, tier: TierConfig, responder: str) -> list[s
     return [k for k in scenario.counted_kinds(tier) if kind_calls_for(kinds[k], responder)]
 
 
-def cell_demand(scenario: Scenario, city: City, tier: TierConfig, responder: str) -> np.ndarray:
+def cell_demand(
+    scenario: Scenario, city: City, tier: TierConfig, responder: str,
+    also: str | None = None,
+) -> np.ndarray:  # fmt: skip
     """Expected incidents per day in each cell (flat, row-major) that ``tier`` counts and
-    ``responder`` could serve."""
+    ``responder`` could serve (and, with ``also``, that call for that responder too)."""
     cfg = scenario.incidents
     rates = kind_rates_per_day(scenario)
     out = np.zeros(city.width * city.height)
     camera = city.camera.reshape(-1)
-    for name in served_kinds(scenario, tier, responder):
+    names = served_kinds(scenario, tier, responder)
+    if also is not None:
+        names = [k for k in names if kind_calls_for(cfg.kinds[k], also)]
+    for name in names:
         weights = kind_cell_weights(cfg, name, city)
         share = rates[name] * weights / weights.sum()
         if tier.scope == "reported":

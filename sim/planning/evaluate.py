@@ -26,12 +26,26 @@ EVALUATION_COLUMNS = ["arm", "tier", "compliance", "diff_vs_base", "ci_low", "ci
                       "replications", "incidents", "added_sites"]  # fmt: skip
 
 
-def with_sites(layout: PlanningLayout, flat_cells: np.ndarray, name: str) -> Scenario:
-    """The pinned scenario with MEUs added at these cells (after the scenario's own)."""
+#: Police units on duty at each new police post.
+UNITS_PER_POST = 1
+
+
+def with_sites(
+    layout: PlanningLayout, flat_cells: np.ndarray, name: str, kind: str = "meus"
+) -> Scenario:
+    """The pinned scenario with MEUs (or police posts: a station with
+    :data:`UNITS_PER_POST` more units on duty each) added at these cells, after its own."""
     sc = layout.scenario
     added = cells_of(layout.city, flat_cells).tolist()
     if not added:
         return sc.with_changes({"name": name})
+    if kind == "police_posts":
+        return sc.with_changes({
+            "name": name,
+            "police.stations": sc.police.stations + len(added),
+            "police.units": sc.police.units + UNITS_PER_POST * len(added),
+            "police.station_cells": [*layout.station_cells.tolist(), *added],
+        })  # fmt: skip
     return sc.with_changes({
         "name": name,
         "meus.count": sc.meus.count + len(added),
@@ -70,7 +84,8 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
     randoms = [a for a in wide.columns if str(a).startswith("random-")]
     if randoms:
         wide["random-mean"] = wide[randoms].mean(axis=1)
-    arms = ["base", "optimised", *sorted(randoms, key=lambda a: int(a.split("-")[1]))]
+    others = [a for a in per_rep["arm"].unique() if a != "base" and a not in randoms]
+    arms = ["base", *others, *sorted(randoms, key=lambda a: int(a.split("-")[1]))]
     if randoms:
         arms.append("random-mean")
     rows = []

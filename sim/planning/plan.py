@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from sim.planning.candidates import (
     PlanningLayout,
     candidate_cells,
     pin_layout,
+    post_cells,
     random_placement,
     read_candidates,
 )
@@ -30,23 +31,29 @@ from sim.planning.evaluate import (
     optimised_vs_random,
     with_sites,
 )
-from sim.planning.optimize import Solution, solve_mclp
+from sim.planning.optimize import Solution, solve_lscp, solve_mclp, solve_pmedian
 from sim.planning.search import SearchLog, search
 
-#: What `--add` may name, and what is implemented.
+#: What `--add` may name.
 KINDS = ("meus", "police_posts", "volunteers")
-IMPLEMENTED = ("meus",)
 OBJECTIVES = ("mutual", "self", "police", "joint")
-#: The MEU responder each built-in tier counts.
-_MEU_RESPONDER = {"mutual": "meu_team", "self": "meu_staff"}
+#: Objectives each kind may serve (the first is its default).
+KIND_OBJECTIVES = {"meus": ("mutual", "self", "joint"), "police_posts": ("police",),
+                   "volunteers": ("mutual",)}  # fmt: skip
+#: Methods that place sites; volunteers are recruited by cell instead (``recruit``).
+SITE_METHODS = ("mclp", "lscp", "pmedian", "sim")
+#: The responder each built-in tier counts, by kind of unit added.
+_RESPONDERS = {"meus": ("meu_team", "meu_staff"), "police_posts": ("police",),
+               "volunteers": ("volunteer",)}  # fmt: skip
+_NAMES = {"meus": "MEUs", "police_posts": "police posts", "volunteers": "volunteers"}
 
 
 @dataclass(frozen=True)
 class PlanRequest:
     kind: str
     budget: int
-    objective: str = "mutual"
-    method: str = "mclp"
+    objective: str | None = None  # default: the kind's own (KIND_OBJECTIVES)
+    method: str | None = None  # default: mclp (sites), recruit (volunteers)
     seed: int = 0
     replications: int = 10
     random_arms: int = 5
@@ -77,13 +84,21 @@ class PlanResult:
         return self.arms["optimised"]
 
 
-def objective_tiers(scenario: Scenario, objective: str) -> list[tuple[TierConfig, str]]:
-    """(tier, MEU responder) pairs the objective covers; a clear error when MEUs serve none."""
+def objective_tiers(
+    scenario: Scenario, objective: str, kind: str = "meus"
+) -> list[tuple[TierConfig, str]]:
+    """(tier, responder) pairs the objective covers for the kind added; a clear error when
+    the kind serves none."""
     by_name = {t.name: t for t in scenario.tiers}
-    if objective == "police":
+    if objective not in KIND_OBJECTIVES[kind]:
+        why = {
+            "meus": "MEUs do not serve the police tier",
+            "police_posts": "police posts serve the police tier only",
+            "volunteers": "recruited volunteers are planned for mutual rescue",
+        }[kind]
         raise ScenarioError(
-            "--objective police: MEUs do not serve the police tier; police posts "
-            "(--add police_posts) are not implemented yet"
+            f"--add {kind} with --objective {objective}: {why} "
+            f"(use --objective {' or '.join(KIND_OBJECTIVES[kind])})"
         )
     names = [n for n in ("self", "mutual") if n in by_name] if objective == "joint" else [objective]
     pairs = []
@@ -94,33 +109,74 @@ def objective_tiers(scenario: Scenario, objective: str) -> list[tuple[TierConfig
                 f"--objective {name}: the scenario has no tier named {name!r} "
                 f"(its tiers: {', '.join(by_name)})"
             )
-        responders = [r for r in tier.responders if r in ("meu_team", "meu_staff")]
-        for r in responders:
+        for r in [r for r in tier.responders if r in _RESPONDERS[kind]]:
             if served_kinds(scenario, tier, r):
                 pairs.append((tier, r))
     if not pairs:
+        calls = {"meus": "MEUs (meu_teams > 0, or self_rescue for staff on site)",
+                 "police_posts": "police (police_units > 0)",
+                 "volunteers": "volunteers (volunteers: true)"}[kind]  # fmt: skip
         raise ScenarioError(
-            f"--add meus with --objective {objective}: no incident kind the "
-            f"{' and '.join(names)} tier counts calls for MEUs (meu_teams > 0, or self_rescue "
-            "for staff on site), so MEUs could change nothing"
+            f"--add {kind} with --objective {objective}: no incident kind the "
+            f"{' and '.join(names)} tier counts calls for {calls}, so {_NAMES[kind]} could "
+            "change nothing"
         )
     return pairs
 
 
-def check_request(scenario: Scenario, req: PlanRequest) -> None:
+def _has_kind(scenario: Scenario, kind: str) -> bool:
+    if kind == "meus":
+        return scenario.meus.count > 0
+    if kind == "police_posts":
+        return scenario.police.units > 0
+    return scenario.volunteers.count > 0
+
+
+_LACKS = {"meus": "no MEUs (meus.count: 0)", "police_posts": "no police units (police.units: 0)",
+          "volunteers": "no volunteers (volunteers.count: 0)"}  # fmt: skip
+
+
+def check_request(scenario: Scenario, req: PlanRequest) -> PlanRequest:
+    """The request with its defaults filled in, or one clear :class:`ScenarioError`."""
     if req.kind not in KINDS:
         raise ScenarioError(f"--add {req.kind}: unknown kind; known: {', '.join(KINDS)}")
-    if req.kind not in IMPLEMENTED:
-        raise ScenarioError(
-            f"--add {req.kind}: not implemented yet; "
-            f"jiefang optimize places {', '.join(IMPLEMENTED)}"
-        )
-    if req.method not in ("mclp", "sim"):
-        raise ScenarioError(f"--method {req.method}: unknown; use mclp or sim")
     if req.budget < 1:
         raise ScenarioError(f"--add {req.kind}={req.budget}: the budget must be at least 1")
-    if req.objective not in OBJECTIVES:
-        raise ScenarioError(f"--objective {req.objective}: expected one of {', '.join(OBJECTIVES)}")
+    if not _has_kind(scenario, req.kind):
+        raise ScenarioError(
+            f"--add {req.kind}: the scenario has {_LACKS[req.kind]}; jiefang optimize adds to "
+            "a kind of unit the scenario has"
+        )
+    objective = req.objective or KIND_OBJECTIVES[req.kind][0]
+    if objective not in OBJECTIVES:
+        raise ScenarioError(f"--objective {objective}: expected one of {', '.join(OBJECTIVES)}")
+    method = req.method
+    if req.kind == "volunteers":
+        if method not in (None, "recruit"):
+            raise ScenarioError(
+                f"--method {method} with --add volunteers: volunteers are recruited by "
+                "neighbourhood, not placed at sites; leave --method out (a recruitment map)"
+            )
+        if req.candidates_file is not None:
+            raise ScenarioError(
+                "--candidates with --add volunteers: volunteers are recruited by "
+                "neighbourhood, not placed at candidate sites; leave --candidates out"
+            )
+        method = "recruit"
+    elif method is None:
+        method = "mclp"
+    elif method not in SITE_METHODS:
+        raise ScenarioError(f"--method {method}: unknown; use {', '.join(SITE_METHODS)}")
+    objective_tiers(scenario, objective, req.kind)  # raises on a combination that cannot help
+    if req.kind == "police_posts":
+        free = scenario.police.grids - scenario.police.stations
+        if req.budget > free:
+            raise ScenarioError(
+                f"--add police_posts={req.budget}: the scenario has {scenario.police.stations} "
+                f"stations and {scenario.police.grids} police grids; a post is a station, and "
+                f"stations may not outnumber grids, so at most {free} more"
+            )
+    return replace(req, objective=objective, method=method)
 
 
 def plan_placement(
@@ -130,45 +186,46 @@ def plan_placement(
     tick: Callable[[], None] | None = None,
 ) -> PlanResult:
     """Plan and evaluate; ``say`` gets a line per step, ``tick`` one call per simulation."""
-    check_request(scenario, req)
-    pairs = objective_tiers(scenario, req.objective)
+    req = check_request(scenario, req)
+    assert req.objective is not None and req.method is not None
+    if req.kind == "volunteers":
+        raise ScenarioError("--add volunteers: use sim.planning.recruit.plan_recruitment")
+    pairs = objective_tiers(scenario, req.objective, req.kind)
+    police = req.kind == "police_posts"
     timings = {}
     t0 = time.perf_counter()
-    layout = pin_layout(scenario, req.seed)
-    if req.candidates_file is None:
-        cands = candidate_cells(layout.scenario, layout.city)
-    else:
+    layout = pin_layout(scenario, req.seed, stations=police)
+    if req.candidates_file is not None:
         cands = read_candidates(Path(req.candidates_file), layout.city)
+        if police:
+            cands = np.setdiff1d(cands, layout.station_flat)
+    elif police:
+        cands = post_cells(layout.city)
+    else:
+        cands = candidate_cells(layout.scenario, layout.city)
     if req.budget > cands.size:
+        where = ("in the candidate file" if req.candidates_file else
+                 "in this layout (populated land cells without a station)" if police else
+                 "in this layout (populated cells of the uses in meus.site_shares)")  # fmt: skip
         raise ScenarioError(
-            f"--add meus={req.budget}: more than the {cands.size} candidate cells "
-            + (
-                "in the candidate file"
-                if req.candidates_file
-                else "in this layout (populated cells of the uses in meus.site_shares)"
-            )
-            + "; one new unit per cell"
+            f"--add {req.kind}={req.budget}: more than the {cands.size} candidate cells "
+            f"{where}; one new unit per cell"
         )
+    existing = (f"{len(layout.station_flat)} police stations" if police
+                else f"{len(layout.base_cells)} MEUs")  # fmt: skip
     say(f"layout of seed {req.seed}: {layout.city.width} x {layout.city.height} cells, "
-        f"{len(layout.base_cells)} MEUs, {cands.size} candidate cells")  # fmt: skip
-    problem = build_problem(layout, cands, pairs, req.subdivide)
+        f"{existing}, {cands.size} candidate cells")  # fmt: skip
+    # p-median has a variable per (row, candidate): its demand sits at cell centres.
+    pmedian = req.method == "pmedian"
+    problem = build_problem(layout, cands, pairs, 1 if pmedian else req.subdivide, costs=pmedian)
     timings["coverage_s"] = time.perf_counter() - t0
     say(f"coverage: {problem.weights.size} demand rows x {problem.columns.size} useful "
-        f"candidates; the {len(layout.base_cells)} MEUs cover "
+        f"candidates ({problem.matrix.nnz} pairs); the {existing} cover "
         f"{share_of(problem.base_per_day, problem.total_per_day):.1%} of demand")  # fmt: skip
     t1 = time.perf_counter()
-    solution = solve_mclp(problem, req.budget)
-    added = problem.columns[solution.chosen]
-    if added.size < req.budget:  # more units than useful candidates: fill by demand nearby
-        rest = np.setdiff1d(cands, added)
-        demand = layout.city.population.reshape(-1)[rest]
-        added = np.concatenate(
-            [added, rest[np.argsort(-demand, kind="stable")][: req.budget - added.size]]
-        )
+    solution, added = _solve(problem, req, cands, layout)
     timings["solve_s"] = time.perf_counter() - t1
-    say(f"MCLP ({solution.status}): {req.budget} new sites cover "
-        f"{solution.covered_per_day:.4g} more counted incidents a day "
-        f"({share_of(solution.covered_per_day, problem.total_per_day):.1%} of demand)")  # fmt: skip
+    say(_solution_line(solution, problem, req, added.size))
     log = None
     if req.method == "sim":
         t3 = time.perf_counter()
@@ -179,17 +236,20 @@ def plan_placement(
         added, log = search(
             layout, problem, added, cands, names, req.seed, first=req.replications,
             replications=req.search_replications, evaluations=req.search_evaluations,
-            alternatives=req.search_alternatives, tick=tick,
+            alternatives=req.search_alternatives, tick=tick, kind=req.kind,
         )  # fmt: skip
         timings["search_s"] = time.perf_counter() - t3
         say(f"search: {log.evaluations} placements simulated, {log.accepted} swaps kept; "
             f"{' + '.join(names)} helped in time per replication {log.start_score:.2f} -> "
             f"{log.score:.2f}")  # fmt: skip
-    arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
-            "optimised": with_sites(layout, added, f"{scenario.name}-optimised")}  # fmt: skip
+    arms = {
+        "base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
+        "optimised": with_sites(layout, added, f"{scenario.name}-optimised", req.kind),
+    }
     for k in range(1, req.random_arms + 1):
-        cells = random_placement(layout.scenario, layout.city, cands, req.budget, req.seed, k)
-        arms[f"random-{k}"] = with_sites(layout, cells, f"{scenario.name}-random-{k}")
+        cells = random_placement(layout.scenario, layout.city, cands, added.size, req.seed, k,
+                                 by_site_shares=not police)  # fmt: skip
+        arms[f"random-{k}"] = with_sites(layout, cells, f"{scenario.name}-random-{k}", req.kind)
     t2 = time.perf_counter()
     say(f"evaluating {len(arms)} arms x {req.replications} replications (common random numbers)")
     frames = [
@@ -198,12 +258,59 @@ def plan_placement(
     ]
     per_rep = pd.concat(frames, ignore_index=True)
     timings["evaluate_s"] = time.perf_counter() - t2
-    counts = {name: 0 if name == "base" else req.budget for name in [*arms, "random-mean"]}
+    counts = {name: 0 if name == "base" else int(added.size) for name in [*arms, "random-mean"]}
     evaluation = evaluation_table(per_rep, counts)
     return PlanResult(
         req, layout, cands, problem, solution, added, arms, per_rep, evaluation,
         optimised_vs_random(per_rep), timings, log,
     )  # fmt: skip
+
+
+def _solve(
+    problem: CoverageProblem, req: PlanRequest, cands, layout
+) -> tuple[Solution, np.ndarray]:
+    """Solve by the request's method; returns the solution and the flat cells to add."""
+    if req.method == "lscp":
+        solution = solve_lscp(problem)
+        assert solution.needed is not None
+        if solution.needed > req.budget:
+            raise ScenarioError(
+                f"--method lscp: covering all the {req.objective} demand any candidate can "
+                f"cover needs {solution.needed} {_NAMES[req.kind]}, more than the budget of "
+                f"{req.budget}; raise the budget, or use --method mclp to cover the most with "
+                f"{req.budget}"
+            )
+        return solution, problem.columns[solution.chosen]
+    if req.method == "pmedian":
+        solution = solve_pmedian(problem, req.budget)
+    else:
+        solution = solve_mclp(problem, req.budget)
+    added = problem.columns[solution.chosen]
+    if added.size < req.budget:  # more units than useful candidates: fill by residents
+        rest = np.setdiff1d(cands, added)
+        demand = layout.city.population.reshape(-1)[rest]
+        added = np.concatenate(
+            [added, rest[np.argsort(-demand, kind="stable")][: req.budget - added.size]]
+        )
+    return solution, added
+
+
+def _solution_line(solution: Solution, problem: CoverageProblem, req: PlanRequest, n: int) -> str:
+    share = share_of(solution.covered_per_day, problem.total_per_day)
+    assert req.method is not None
+    name = "MCLP" if req.method == "sim" else req.method.upper()
+    head = f"{name} ({solution.status}, {solution.statement})"
+    if req.method == "lscp":
+        return (f"{head}: {solution.needed} {_NAMES[req.kind]} cover all the demand any "
+                f"candidate can cover (+{share:.1%} of demand; budget {req.budget}, "
+                f"{req.budget - n} left unplaced)")  # fmt: skip
+    if req.method == "pmedian":
+        return (f"{head}: {n} new sites; demand-weighted time "
+                f"{solution.weighted_cost:.4g} target-days (from "
+                f"{problem.weighted_cost([]):.4g}); +{share:.1%} of demand within the "
+                "target")  # fmt: skip
+    return (f"{head}: {n} new sites cover {solution.covered_per_day:.4g} more counted "
+            f"incidents a day ({share:.1%} of demand)")  # fmt: skip
 
 
 def share_of(part: float, whole: float) -> float:

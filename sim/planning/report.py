@@ -29,11 +29,13 @@ def placement_table(result: PlanResult) -> pd.DataFrame:
     col_of = {int(c): j for j, c in enumerate(problem.columns.tolist())}
     covers = problem.covers
     chosen = [col_of[int(c)] for c in result.added if int(c) in col_of]
-    hits = covers[:, chosen].sum(axis=1) if chosen else np.zeros(covers.shape[0])
+    hits = (np.asarray(covers[:, chosen].sum(axis=1)).reshape(-1) if chosen
+            else np.zeros(covers.shape[0]))  # fmt: skip
     rows = []
     for k, flat in enumerate(result.added.tolist()):
         j = col_of.get(int(flat))
-        mine = covers[:, j] if j is not None else np.zeros(covers.shape[0], bool)
+        mine = (covers[:, [j]].toarray().reshape(-1) if j is not None
+                else np.zeros(covers.shape[0], bool))  # fmt: skip
         rows.append({
             "site": k + 1, "col": int(cells[k, 0]), "row": int(cells[k, 1]),
             "x_m": float(xy[k, 0]), "y_m": float(xy[k, 1]),
@@ -59,7 +61,7 @@ def placement_geojson(result: PlanResult, table: pd.DataFrame) -> dict:
     ]
     return {
         "type": "FeatureCollection",
-        "name": f"{result.layout.scenario.name}: {result.request.budget} new "
+        "name": f"{result.layout.scenario.name}: {result.added.size} new "
         f"{result.request.kind} ({result.request.objective})",
         "coordinate_system": "scenario metres: x east, y south of the city's north-west corner "
         f"(cells of {result.layout.city.cell_size_m:g} m; no geographic CRS)",
@@ -71,10 +73,12 @@ def optimised_yaml(result: PlanResult, source: Path, out: Path) -> str:
     """The input scenario extended with the new sites and the pinned layout."""
     req, sc, layout = result.request, result.optimised, result.layout
     rel = os.path.relpath(os.path.abspath(source), os.path.abspath(out))
-    base = layout.base_cells.tolist()
+    police = req.kind == "police_posts"
+    base = (layout.station_cells if police else layout.base_cells).tolist()
     added = cells_of(layout.city, result.added).tolist()
-    about = (f"{layout.scenario.name} with {req.budget} MEUs placed by jiefang optimize "
-             f"(objective {req.objective})")  # fmt: skip
+    what = "police posts" if police else "MEUs"
+    about = (f"{layout.scenario.name} with {len(added)} {what} placed by jiefang optimize "
+             f"(objective {req.objective}, method {req.method})")  # fmt: skip
     lines = [
         f"# Written by `jiefang optimize` (--add {req.kind}={req.budget} --objective "
         f"{req.objective} --method {req.method} --seed {req.seed}).",
@@ -86,14 +90,22 @@ def optimised_yaml(result: PlanResult, source: Path, out: Path) -> str:
         f"description: {json.dumps(about)}",
         "layout: fixed",
         f"replications: {req.replications}",
-        "meus:",
-        f"  count: {sc.meus.count}",
-        "  site_cells:  # [column, row]",
     ]
-    lines += [f"    - [{c}, {r}]" + ("  # the scenario's own units" if i == 0 else "")
-              for i, (c, r) in enumerate(base)]  # fmt: skip
-    lines += [f"    - [{c}, {r}]" + ("  # new: jiefang optimize" if i == 0 else "")
-              for i, (c, r) in enumerate(added)]  # fmt: skip
+
+    def cells(rows, note):
+        return [f"    - [{c}, {r}]" + (f"  # {note}" if i == 0 else "")
+                for i, (c, r) in enumerate(rows)]  # fmt: skip
+
+    meus = layout.base_cells.tolist()
+    if police:
+        lines += ["police:", f"  stations: {sc.police.stations}",
+                  f"  units: {sc.police.units}  # one more on duty at each new post",
+                  "  station_cells:  # [column, row]"]  # fmt: skip
+        lines += cells(base, "the scenario's own") + cells(added, "new: jiefang optimize")
+        added = []
+    if meus:
+        lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
+        lines += cells(meus, "the scenario's own") + cells(added, "new: jiefang optimize")
     return "\n".join(lines) + "\n"
 
 
@@ -140,10 +152,13 @@ def figure(result: PlanResult):
     ax.imshow(img, extent=(0, w, h, 0), cmap="Greys", alpha=0.6)
     ax.imshow(np.where(water, 1.0, np.nan), extent=(0, w, h, 0), cmap="Blues", vmin=0, vmax=1.5)
     s = city.cell_size_m
-    base = city.cell_centre(layout.base_cells[:, 0], layout.base_cells[:, 1]).reshape(-1, 2)
+    police = result.request.kind == "police_posts"
+    own = layout.station_cells if police else layout.base_cells
+    base = city.cell_centre(own[:, 0], own[:, 1]).reshape(-1, 2)
     new = cells_of(city, result.added)
     new_xy = city.cell_centre(new[:, 0], new[:, 1]).reshape(-1, 2)
-    ax.scatter(base[:, 0], base[:, 1], s=10, c="#0072B2", label=f"MEUs ({len(base)})")
+    what = "police stations" if police else "MEUs"
+    ax.scatter(base[:, 0], base[:, 1], s=10, c="#0072B2", label=f"{what} ({len(base)})")
     ax.scatter(new_xy[:, 0], new_xy[:, 1], s=60, marker="*", c="#D55E00",
                label=f"new sites ({len(new_xy)})")  # fmt: skip
     ax.set_xlim(0, w)
@@ -153,8 +168,8 @@ def figure(result: PlanResult):
     total = result.problem.total_per_day
     base_share = share_of(result.problem.base_per_day, total)
     new_share = share_of(result.solution.covered_per_day, total)
-    ax.set_title(f"{result.request.objective} demand: MEUs cover {base_share:.0%}, "
-                 f"new sites +{new_share:.0%}", fontsize=9)  # fmt: skip
+    ax.set_title(f"{result.request.objective} demand within the target by the coverage model: "
+                 f"{what} {base_share:.0%}, new sites +{new_share:.0%}", fontsize=9)  # fmt: skip
     ax.legend(fontsize=7, loc="lower right")
 
     ev = result.evaluation[result.evaluation["arm"] != "base"]
@@ -176,7 +191,9 @@ def figure(result: PlanResult):
     bx.set_title(f"{result.request.replications} replications, common random numbers", fontsize=9)
     bx.grid(axis="x", alpha=0.3)
     bx.legend(fontsize=7)
-    fig.suptitle(f"{layout.scenario.name}: +{result.request.budget} MEUs "
-                 f"(objective {result.request.objective}, seed {result.request.seed})")  # fmt: skip
+    kind = "police posts" if police else "MEUs"
+    fig.suptitle(f"{layout.scenario.name}: +{len(new)} {kind} (objective "
+                 f"{result.request.objective}, method {result.request.method}, seed "
+                 f"{result.request.seed})")  # fmt: skip
     fig.tight_layout()
     return fig

@@ -44,6 +44,7 @@ def search(
     evaluations: int,
     alternatives: int = 4,
     tick: Callable[[], None] | None = None,
+    kind: str = "meus",
 ) -> tuple[np.ndarray, SearchLog]:
     """Improve ``start`` (flat cells) by swaps scored in simulation; returns the cells and a log."""
     log = SearchLog()
@@ -52,7 +53,7 @@ def search(
     def score(cells: np.ndarray) -> float:
         key = tuple(sorted(int(c) for c in cells))
         if key not in cache:
-            sc = with_sites(layout, np.asarray(key, dtype=np.int64), "search")
+            sc = with_sites(layout, np.asarray(key, dtype=np.int64), "search", kind)
             table = arm_compliance(sc, seed, replications, tick, first=first)
             met = table[table["tier"].isin(tiers)].groupby("replication")["met"].sum()
             cache[key] = float(met.mean())
@@ -86,22 +87,22 @@ def search(
     return current, log
 
 
-def _column_hits(cells: np.ndarray, col_of: dict[int, int], covers: np.ndarray) -> np.ndarray:
-    hits = np.zeros(covers.shape[0], dtype=np.int64)
-    for c in cells.tolist():
-        j = col_of.get(int(c))
-        if j is not None:
-            hits += covers[:, j]
-    return hits
+def _column_hits(cells: np.ndarray, col_of: dict[int, int], covers) -> np.ndarray:
+    """Per row: how many of the cells' columns cover it (``covers``: sparse, rows x columns)."""
+    cols = [j for c in cells.tolist() if (j := col_of.get(int(c))) is not None]
+    if not cols:
+        return np.zeros(covers.shape[0], dtype=np.int64)
+    return np.asarray(covers[:, cols].sum(axis=1)).reshape(-1).astype(np.int64)
 
 
 def _weakest_first(cells, col_of, covers, weights) -> list[int]:
     """Positions ordered by the demand only that site covers (least first)."""
     hits = _column_hits(cells, col_of, covers)
+    only = np.asarray(covers.T @ (weights * (hits == 1))).reshape(-1)
     alone = []
     for c in cells.tolist():
         j = col_of.get(int(c))
-        alone.append(0.0 if j is None else float(weights[covers[:, j] & (hits == 1)].sum()))
+        alone.append(0.0 if j is None else float(only[j]))
     return [int(i) for i in np.argsort(alone, kind="stable")]
 
 
@@ -109,12 +110,13 @@ def _alternatives(cells, position, candidates, col_of, covers, weights, k) -> li
     """Unused candidates by the demand they would add with the other sites kept."""
     others = np.delete(cells, position)
     free = _column_hits(others, col_of, covers) == 0
+    gain_of_col = np.asarray(covers.T @ (weights * free)).reshape(-1)
     used = set(cells.tolist())
     gains = []
     for c in candidates.tolist():
         if c in used:
             continue
         j = col_of.get(int(c))
-        gains.append((-(float(weights[covers[:, j] & free].sum()) if j is not None else 0.0), c))
+        gains.append((-(float(gain_of_col[j]) if j is not None else 0.0), c))
     gains.sort()
     return [c for _, c in gains[:k]]

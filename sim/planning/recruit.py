@@ -1,0 +1,401 @@
+"""``--add volunteers=N``: where recruiting N more volunteers raises mutual rescue most.
+
+A city cannot place volunteers, but it can recruit by neighbourhood: the answer is a map by
+cell. The coverage model follows the model's own volunteers (:mod:`sim.model.dispatch`):
+
+- a volunteer lives uniformly in its home cell and patrols uniformly within
+  ``patrol_radius_m`` of home (a square, as :meth:`VolunteerPool.positions` draws it); it is
+  on duty in an hour with the hour's ``on_duty_share`` and accepts an alert with
+  ``acceptance``;
+- it helps an incident in time when its patrol position is within ``alert_radius_m``
+  (straight line) and median response delay + travel distance (through bridges) /
+  ``volunteer_m_s`` is within the tier's target;
+- volunteers are many and independent, so the number who would help in time at a demand
+  point is Poisson with mean ``lam = sum over cells of volunteers there x duty x acceptance x
+  q(cell, point)``, where ``q`` is the share of the cell's patrol positions (6 x 6 homes and
+  offsets per cell) within reach; the point is helped in time with probability
+  ``1 - exp(-lam)``;
+- demand an MEU already covers (the coverage model of :mod:`.coverage`) is left out, as
+  there a volunteer adds nothing by that measure; busy volunteers are not seen.
+
+``marginal_per_100``: incidents a day helped in time per 100 recruits in the cell (the
+derivative at today's staffing). The allocation of N maximises the concave expected gain
+``sum w (exp(-lam0) - exp(-lam0 - added))``: per demand cell the gain is a concave function
+of the recruits that reach it, stated by its tangents at cut points (an outer approximation,
+exact at the cut points) in a linear programme solved by HiGHS through PuLP, rounded to whole
+volunteers (largest remainders) and scored on the exact expression.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from sim.model.config import Scenario, ScenarioError, TierConfig, by_hour
+from sim.planning.candidates import PlanningLayout, pin_layout
+from sim.planning.coverage import _median, _pairs, _site_open, service
+from sim.planning.demand import SLOTS_PER_HOUR, cell_demand, time_slots
+from sim.planning.evaluate import arm_compliance, evaluation_table
+
+#: Tangent points of the linear programme: 0, and CUT_POINTS spaced geometrically from
+#: CUT_LOW expected helpers in the busiest time class to CUT_HIGH in the quietest.
+CUT_POINTS, CUT_LOW, CUT_HIGH = 12, 0.02, 5.0
+#: Homes x offsets per side sampled in each cell for q(cell, point).
+SAMPLES = 6
+RECRUITMENT_COLUMNS = ["col", "row", "x_m", "y_m", "residents", "volunteers_today",
+                       "marginal_per_100", "recruit", "by_residents"]  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class RecruitProblem:
+    cells: np.ndarray  # flat home cells (populated land)
+    q: sparse.csr_matrix  # (home cells, demand points): share of patrol positions within reach
+    rate: np.ndarray  # (classes,) duty share x acceptance
+    weights: np.ndarray  # (points, classes) counted incidents a day MEUs do not cover
+    lam0: np.ndarray  # (points, classes) today's mean number who help in time
+    today: np.ndarray  # (home cells,) expected volunteers today
+    residents: np.ndarray  # (home cells,)
+    total_per_day: float  # all counted demand of the tier that calls volunteers
+
+    def gain(self, x: np.ndarray) -> float:
+        """Incidents a day newly helped in time with ``x`` recruits per home cell."""
+        added = np.asarray(self.q.T @ x).reshape(-1)[:, None] * self.rate[None, :]
+        return float((self.weights * np.exp(-self.lam0) * (1 - np.exp(-added))).sum())
+
+    def helped(self) -> float:
+        return float((self.weights * (1 - np.exp(-self.lam0))).sum())
+
+    def marginal(self) -> np.ndarray:
+        """Per home cell: incidents a day helped in time per recruit (first order)."""
+        per_point = (self.weights * np.exp(-self.lam0) * self.rate[None, :]).sum(axis=1)
+        return np.asarray(self.q @ per_point).reshape(-1)
+
+
+def mutual_tier(scenario: Scenario) -> TierConfig:
+    return next(t for t in scenario.tiers if t.name == "mutual")
+
+
+def build_recruit_problem(layout: PlanningLayout, tier: TierConfig) -> RecruitProblem:
+    sc, city = layout.scenario, layout.city
+    vol = sc.volunteers
+    lag = _median(vol.response_delay)
+    if tier.clock == "occurrence":
+        lag += _median(sc.incidents.call_delay)
+    reach = min(vol.alert_radius_m, max(0.0, tier.target_s - lag) * sc.travel.volunteer_m_s)
+    demand = cell_demand(sc, city, tier, "volunteer")
+    with_meu = cell_demand(sc, city, tier, "volunteer", also="meu_team")
+    points = np.flatnonzero(demand > 0)
+    pts = city.cell_centre(points % city.width, points // city.width).reshape(-1, 2)
+    # Time classes: quarter-hours with the same duty share and the same open MEUs.
+    duty = np.repeat(np.asarray(by_hour(vol.on_duty_share)), SLOTS_PER_HOUR)
+    base = layout.base_flat
+    uses_meu = "meu_team" in tier.responders and base.size > 0
+    base_open = _site_open(layout, base, "meu_team") if uses_meu else np.zeros((duty.size, 0))
+    key = np.concatenate([base_open, duty[:, None]], axis=1)
+    _, first, slot_class = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    class_w = np.bincount(slot_class.reshape(-1), weights=time_slots(sc), minlength=first.size)
+    meu_cov = np.zeros((points.size, first.size), bool)
+    if uses_meu:
+        svc = service(layout, tier, "meu_team")
+        limit = float(svc.reach(tier.target_s).max())
+        s, p, _ = _pairs(layout, base, pts, points, svc, limit)
+        for c in range(first.size):
+            on = base_open[first[c], s]
+            meu_cov[p[on], c] = True
+    w_meu = with_meu[points][:, None] * class_w[None, :]
+    w_all = demand[points][:, None] * class_w[None, :]
+    weights = np.where(meu_cov, w_all - w_meu, w_all)
+    # q(home cell, point): patrol positions of a home cell within reach of the point.
+    pop = city.population.reshape(-1)
+    homes = np.flatnonzero(pop > 0)
+    r, s_m = vol.patrol_radius_m, city.cell_size_m
+    u = (np.arange(SAMPLES) + 0.5) / SAMPLES
+    hx, hy = np.meshgrid(u * s_m, u * s_m)  # homes in the cell
+    ox, oy = np.meshgrid((2 * u - 1) * r, (2 * u - 1) * r)  # patrol offsets
+    rng = np.random.default_rng(0)  # pairs homes with offsets (a Latin square, fixed)
+    pairing = rng.permutation(SAMPLES * SAMPLES)
+    offs = np.stack([hx.reshape(-1) + ox.reshape(-1)[pairing],
+                     hy.reshape(-1) + oy.reshape(-1)[pairing]], axis=1)  # fmt: skip
+    corner = np.stack([(homes % city.width) * s_m, (homes // city.width) * s_m], axis=1)
+    pos = city.clip((corner[:, None, :] + offs[None, :, :]).reshape(-1, 2))
+    owner = np.repeat(np.arange(homes.size), offs.shape[0])
+    near = cKDTree(pts).query_ball_point(pos, r=reach + 1e-6)  # straight line
+    counts = np.fromiter(map(len, near), dtype=np.int64, count=len(near))
+    a = np.repeat(np.arange(pos.shape[0]), counts)
+    b = np.fromiter((i for h in near for i in h), dtype=np.int64, count=int(counts.sum()))
+    straight = np.hypot(*(pos[a] - pts[b]).T)
+    d = city.pair_distances(pos[a], city.bank_of(pos[a]), pts[b], None)
+    ok = (straight <= vol.alert_radius_m + 1e-6) & (
+        lag + d / sc.travel.volunteer_m_s <= tier.target_s + 1e-9
+    )
+    q = sparse.csr_matrix(
+        (np.full(int(ok.sum()), 1.0 / offs.shape[0]), (owner[a[ok]], b[ok])),
+        shape=(homes.size, points.size),
+    )
+    today = vol.count * pop[homes] / pop[homes].sum()
+    rate = duty[first] * vol.acceptance
+    lam0 = np.asarray(q.T @ today).reshape(-1)[:, None] * rate[None, :]
+    return RecruitProblem(homes, q, rate, weights, lam0, today, pop[homes],
+                          float(demand.sum()))  # fmt: skip
+
+
+def allocate(problem: RecruitProblem, n: int, time_limit_s: float = 300.0) -> np.ndarray:
+    """Recruits per home cell (whole numbers, summing to ``n``) that maximise the gain: the
+    tangent-cut linear programme, solved by HiGHS through PuLP, then largest remainders."""
+    import pulp
+
+    from sim.planning.optimize import _quiet_stdout, _solver
+
+    marginal = problem.marginal()
+    use = np.flatnonzero(marginal > 0)
+    if use.size == 0:
+        raise ScenarioError(
+            "--add volunteers: no cell where a recruit could help the mutual tier in time "
+            "(every counted incident is out of volunteers' reach or covered by MEUs)"
+        )
+    q = problem.q[use].tocsc()
+    rows_w = problem.weights * np.exp(-problem.lam0)
+    live = np.flatnonzero(rows_w.sum(axis=1) > 0)
+    lp = pulp.LpProblem("jiefang_recruit", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x[{c}]", 0) for c in range(use.size)]
+    m = {}
+    for p in live.tolist():
+        col = q[:, p]
+        if col.nnz == 0:
+            continue
+        m[p] = pulp.LpVariable(f"m[{p}]", 0)
+        terms = [(x[i], v) for i, v in zip(col.indices.tolist(), col.data.tolist(), strict=True)]
+        expr = pulp.LpAffineExpression(terms)
+        expr.addterm(m[p], -1)
+        lp += pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"m{p}", 0)
+    # Per point the gain is concave in m (recruits reaching it): g(m) = sum over classes of
+    # a_c (1 - exp(-rate_c m)); z <= g by its tangents at cut points spanning every class.
+    rate = problem.rate[problem.rate > 0]
+    spaced = np.geomspace(CUT_LOW / rate.max(), CUT_HIGH / rate.min(), CUT_POINTS)
+    grid = np.unique(np.concatenate([[0.0], spaced]))
+    objective = []
+    for p, mp in m.items():
+        a = rows_w[p]
+        z = pulp.LpVariable(f"z[{p}]", 0)
+        objective.append((z, 1.0))
+        for cut in grid.tolist():
+            e = np.exp(-problem.rate * cut)
+            value, slope = float((a * (1 - e)).sum()), float((a * problem.rate * e).sum())
+            lp += pulp.LpConstraint(
+                pulp.LpAffineExpression([(z, 1), (mp, -slope)]), pulp.LpConstraintLE,
+                None, value - slope * cut,
+            )  # fmt: skip
+    lp += pulp.LpAffineExpression(objective), "gain"
+    lp += pulp.LpConstraint(pulp.lpSum(x), pulp.LpConstraintEQ, "budget", n)
+    with _quiet_stdout():
+        lp.solve(_solver(time_limit_s))
+    if pulp.LpStatus[lp.status] != "Optimal":
+        raise RuntimeError(f"recruitment LP: {pulp.LpStatus[lp.status]}")
+    share = np.zeros(problem.cells.size)
+    share[use] = [max(v.value() or 0.0, 0.0) for v in x]
+    return largest_remainders(share, n)
+
+
+def largest_remainders(share: np.ndarray, n: int) -> np.ndarray:
+    """Whole numbers summing to ``n``, as near to ``share`` (which sums to ``n``) as can be."""
+    floor = np.floor(share + 1e-9).astype(np.int64)
+    left = n - int(floor.sum())
+    if left > 0:
+        order = np.argsort(-(share - floor), kind="stable")
+        floor[order[:left]] += 1
+    elif left < 0:
+        order = np.argsort(share - floor, kind="stable")
+        for i in order:
+            if left == 0:
+                break
+            if floor[i] > 0:
+                floor[i] -= 1
+                left += 1
+    return floor
+
+
+def by_residents(problem: RecruitProblem, n: int) -> np.ndarray:
+    """N recruits spread as the model spreads volunteers: by residents (expected, whole)."""
+    return largest_remainders(n * problem.residents / problem.residents.sum(), n)
+
+
+def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging: Path,
+                      started: float, quiet: bool = False) -> str:  # fmt: skip
+    """Plan, evaluate and write the recruitment files; returns the lines to print."""
+    from tqdm import tqdm
+
+    from sim.analysis.plots import save_figure
+    from sim.experiment.store import atomic_write_bytes, environment, sha256, write_csv, write_json
+
+    tier = mutual_tier(scenario)
+    n = req.budget
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(f"jiefang optimize: {line}", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    layout = pin_layout(scenario, req.seed)
+    problem = build_recruit_problem(layout, tier)
+    say(f"recruitment: {problem.cells.size} home cells x {problem.q.shape[1]} demand cells, "
+        f"{problem.rate.size} time classes; today's volunteers help "
+        f"{problem.helped() / max(problem.total_per_day, 1e-300):.1%} of the mutual demand "
+        "in time by the coverage model")  # fmt: skip
+    recruits = allocate(problem, n)
+    plan_s = time.perf_counter() - t0
+    spread = by_residents(problem, n)
+    gain_map, gain_res = problem.gain(recruits.astype(float)), problem.gain(spread.astype(float))
+    say(f"the map's {n} recruits help {gain_map:.4g} more incidents a day in time, recruits "
+        f"spread by residents {gain_res:.4g} (coverage model)")  # fmt: skip
+    # Simulation: the scenario format places volunteers by residents only, so what it can
+    # judge is N more recruited as today; the map's own gain is the coverage model's.
+    grown = layout.scenario.with_changes(
+        {"name": f"{scenario.name}-recruited", "volunteers.count": scenario.volunteers.count + n}
+    )
+    arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
+            "by-residents": grown}  # fmt: skip
+    bar = tqdm(total=2 * req.replications, disable=True if quiet else None, unit="run",
+               leave=False, file=sys.stderr)  # fmt: skip
+    per_rep = pd.concat([
+        arm_compliance(sc, req.seed, req.replications, lambda: bar.update(1)).assign(arm=name)
+        for name, sc in arms.items()
+    ], ignore_index=True)  # fmt: skip
+    bar.close()
+    evaluation = evaluation_table(per_rep, {"base": 0, "by-residents": n})
+    city = layout.city
+    col, row = problem.cells % city.width, problem.cells // city.width
+    xy = city.cell_centre(col, row).reshape(-1, 2)
+    table = pd.DataFrame({
+        "col": col, "row": row, "x_m": xy[:, 0], "y_m": xy[:, 1],
+        "residents": problem.residents, "volunteers_today": problem.today,
+        "marginal_per_100": 100 * problem.marginal(), "recruit": recruits,
+        "by_residents": spread,
+    }, columns=RECRUITMENT_COLUMNS)  # fmt: skip
+    files = {"recruitment": staging / "recruitment.csv",
+             "recruitment_geojson": staging / "recruitment.geojson",
+             "optimised": staging / "optimised.yaml", "evaluation": staging / "evaluation.csv",
+             "per_replication": staging / "per_replication.csv",
+             "figure": staging / "recruitment.png"}  # fmt: skip
+    write_csv(table, files["recruitment"])
+    write_json(recruitment_geojson(layout, table, n), files["recruitment_geojson"])
+    atomic_write_bytes(files["optimised"], optimised_yaml(layout, req, source, out).encode())
+    write_csv(evaluation, files["evaluation"])
+    write_csv(per_rep, files["per_replication"])
+    save_figure(
+        figure(layout, table, evaluation, req, gain_map, gain_res, problem), files["figure"]
+    )
+    elapsed = time.perf_counter() - started
+    meta = {
+        "optimize": {
+            "source_file": str(source), "kind": "volunteers", "added": n,
+            "objective": "mutual", "method": "recruit", "seed": req.seed,
+            "replications": req.replications, "home_cells": int(problem.cells.size),
+            "demand_per_day": problem.total_per_day,
+            "helped_today_per_day": problem.helped(),
+            "gain_map_per_day": gain_map, "gain_by_residents_per_day": gain_res,
+            "timings_s": {"plan_s": round(plan_s, 3)}, "wall_time_s": round(elapsed, 3),
+        },
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": environment(), "command": sys.argv,
+        "files": {k: {"path": p.name, "sha256": sha256(p)} for k, p in files.items()},
+    }  # fmt: skip
+    write_json(meta, staging / "manifest.json")
+    row_ = evaluation[(evaluation["arm"] == "by-residents") & (evaluation["tier"] == "mutual")]
+    sim_line = ""
+    if not row_.empty:
+        r = row_.iloc[0]
+        sim_line = (f"\nsimulated, {req.replications} replications: +{n} volunteers recruited "
+                    f"by residents: mutual {r.compliance:.1%} ({r.diff_vs_base * 100:+.1f} pp "
+                    f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}] paired 95 % CI)")  # fmt: skip
+    top = table.sort_values("recruit", ascending=False).head(5)
+    return (f"{scenario.name}: +{n} volunteers (objective mutual): recruited where the map "
+            f"says, {gain_map:.4g} more incidents a day helped in time; spread by residents "
+            f"{gain_res:.4g} (coverage model); {elapsed:.1f} s\n"
+            "cells recruiting most: " + ", ".join(
+                f"[{int(t.col)}, {int(t.row)}] {int(t.recruit)}" for t in top.itertuples())
+            + sim_line + f"\nresults in {out}/ (recruitment.csv, recruitment.png)")  # fmt: skip
+
+
+def recruitment_geojson(layout: PlanningLayout, table: pd.DataFrame, n: int) -> dict:
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [t.x_m, t.y_m]},
+         "properties": {k: getattr(t, k) for k in RECRUITMENT_COLUMNS if k not in ("x_m", "y_m")}}
+        for t in table[table["marginal_per_100"] > 0].itertuples(index=False)
+    ]  # fmt: skip
+    return {
+        "type": "FeatureCollection",
+        "name": f"{layout.scenario.name}: where to recruit {n} volunteers (mutual rescue)",
+        "coordinate_system": "scenario metres: x east, y south of the city's north-west corner "
+        f"(cell centres, cells of {layout.city.cell_size_m:g} m; no geographic CRS)",
+        "features": features,
+    }
+
+
+def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path) -> str:
+    import os
+
+    rel = os.path.relpath(os.path.abspath(source), os.path.abspath(out))
+    sc = layout.scenario
+    lines = [
+        f"# Written by `jiefang optimize` (--add volunteers={req.budget} --seed {req.seed}).",
+        "# The scenario format places volunteers by residents only (volunteers.count), so this",
+        "# adds the recruits by residents; recruitment.csv says where recruiting helps most.",
+        f"#   jiefang run {out}/optimised.yaml --seed {req.seed}",
+        f"extends: {json.dumps(rel)}",
+        f"name: {json.dumps(sc.name + '-recruited')}",
+        "layout: fixed",
+        f"replications: {req.replications}",
+        "volunteers:",
+        f"  count: {sc.volunteers.count + req.budget}",
+    ]
+    if len(layout.base_cells):
+        lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
+        lines += [f"    - [{c}, {r}]" for c, r in layout.base_cells.tolist()]
+    return "\n".join(lines) + "\n"
+
+
+def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
+    """Left: the marginal value of a recruit by cell and the map's allocation; right: the
+    simulated paired difference of N recruits by residents from the base, by tier."""
+    from sim.analysis.plots import plt, tier_colour
+
+    city = layout.city
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), dpi=110,
+                                 gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip
+    w, h = city.extent_m
+    grid = np.full(city.width * city.height, np.nan)
+    grid[problem.cells] = table["marginal_per_100"].to_numpy()
+    im = ax.imshow(grid.reshape(city.height, city.width), extent=(0, w, h, 0), cmap="viridis")
+    fig.colorbar(im, ax=ax, label="incidents a day helped in time per 100 recruits")
+    got = table[table["recruit"] > 0]
+    ax.scatter(got["x_m"], got["y_m"], s=8 + 4 * np.sqrt(got["recruit"]), facecolors="none",
+               edgecolors="#D55E00", label=f"recruit here ({req.budget} in all)")  # fmt: skip
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m, south)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"coverage model: the map's recruits help {gain_map:.3g} more incidents a "
+                 f"day in time,\nrecruited by residents {gain_res:.3g}", fontsize=8)  # fmt: skip
+    ev = evaluation[evaluation["arm"] == "by-residents"]
+    y = np.arange(len(ev))
+    d = ev["diff_vs_base"].to_numpy(float) * 100
+    err = np.vstack(
+        [d - ev["ci_low"].to_numpy(float) * 100, ev["ci_high"].to_numpy(float) * 100 - d]
+    )
+    bx.barh(y, d, xerr=err, color=[tier_colour(t) for t in ev["tier"]], error_kw={"lw": 0.8})
+    bx.set_yticks(y, list(ev["tier"]))
+    bx.axvline(0, color="black", lw=0.8)
+    bx.set_xlabel("compliance minus base, percentage points (paired 95 % CI)")
+    bx.set_title(f"simulated: +{req.budget} recruited by residents (what the scenario\n"
+                 f"format can place), {req.replications} replications", fontsize=8)  # fmt: skip
+    fig.suptitle(f"{layout.scenario.name}: where to recruit {req.budget} volunteers (mutual)")
+    fig.tight_layout()
+    return fig
