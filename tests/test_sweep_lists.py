@@ -8,6 +8,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -56,13 +57,16 @@ def list_sweep(tmp_path_factory):
     """Two hourly duty profiles (lists) against two police staffings; the baseline is a
     grid point (flat profile, one unit), so every value of the key is a list."""
     root = tmp_path_factory.mktemp("lists")
-    path = write(root, f"""\
+    path = write(
+        root,
+        f"""\
         name: lists
         grid:
           {KEY}: [{FLAT}, {PEAK}]
           police.units: [1, 3]
         baseline: {{{KEY}: {FLAT}, police.units: 1}}
-    """)
+    """,
+    )
     return path, root / "out"
 
 
@@ -71,13 +75,16 @@ def mixed_sweep(tmp_path_factory):
     """One key mixing a single share and a profile, with two more keys (a facet); the
     baseline is the base scenario's own values, an extra arm."""
     root = tmp_path_factory.mktemp("mixed")
-    path = write(root, f"""\
+    path = write(
+        root,
+        f"""\
         name: mixed
         grid:
           {KEY}: [0.1, {PEAK}]
           police.units: [1, 3]
           meus.count: [0, 4]
-    """)
+    """,
+    )
     return path, root / "out"
 
 
@@ -139,11 +146,12 @@ def test_list_key_is_a_category_axis_in_the_figures(list_sweep, capsys):
             drawn = [line for line in ax.get_lines() if len(line.get_xdata()) == 2]
             assert drawn, name  # both profiles drawn, at positions 0 and 1
             for line in drawn:
-                assert sorted(float(x) for x in line.get_xdata()) == pytest.approx([0, 1],
-                                                                                  abs=0.05)
+                assert sorted(float(x) for x in line.get_xdata()) == pytest.approx([0, 1], abs=0.05)
         heat = figures["heatmap_joint_compliance"].axes[0]
-        assert [t.get_text() for t in heat.get_xticklabels()] == ["[0.1 x24]",
-                                                                  "[0.05 x8, 0.3 x8, 0.1 x8]"]
+        assert [t.get_text() for t in heat.get_xticklabels()] == [
+            "[0.1 x24]",
+            "[0.05 x8, 0.3 x8, 0.1 x8]",
+        ]
     finally:
         for fig in figures.values():
             plots.plt.close(fig)
@@ -157,10 +165,11 @@ def test_mixed_sweep_end_to_end(mixed_sweep, capsys):
     peak = value_label(PEAK)
     runs = pd.read_parquet(out / "runs.parquet")
     # One column type for the key: single values and lists are both labels; the extra arm
-    # (the base scenario's own 0.05) too.
+    # too (the base scenario's own 0.05, which the scenario holds as 24 hourly values).
+    base = value_label([0.05] * 24)
     assert runs[KEY].map(type).eq(str).all()
-    assert list(dict.fromkeys(runs[KEY])) == ["0.1", peak, "0.05"]
-    assert set(runs.loc[runs.point_id == -1, KEY]) == {"0.05"}
+    assert list(dict.fromkeys(runs[KEY])) == [base, "0.1", peak]  # the arm (-1) first
+    assert set(runs.loc[runs.point_id == -1, KEY]) == {base}
     points = pd.read_parquet(out / "points.parquet")
     assert set(points[KEY]) == {"0.1", peak}
     marginal = pd.read_parquet(out / "marginal.parquet")
@@ -168,7 +177,7 @@ def test_mixed_sweep_end_to_end(mixed_sweep, capsys):
     assert set(marginal[KEY]) == {"0.1", peak}  # held fixed: labelled like everywhere
     for text in (printed, page):
         assert "[0.05 x8, 0.3 x8, 0.1 x8]" in text
-    assert f"{KEY}=0.05" in printed
+    assert f"{KEY}=[0.05 x24]" in printed
     figures = {p.stem for p in (out / "figures").iterdir()}
     assert {f"compliance_vs_{KEY}", "compliance_vs_meus.count", f"difference_vs_{KEY}"} <= figures
 
@@ -183,3 +192,33 @@ def test_scalar_sweeps_keep_their_columns_and_keys(tmp_path):
     sweep = load_sweep(path)
     values = table_values(sweep.arms)
     assert all(values[p.point_id] is p.values for p in sweep.arms)
+
+
+def test_folders_written_before_labels_still_report_and_plot(list_sweep, capsys, tmp_path):
+    """A list sweep written before this fix has Parquet list columns (its tables were
+    written, then the printed table crashed): report and plot read them as labels."""
+    import hashlib
+    import shutil
+
+    from sim.experiment.results import open_sweep
+    from sim.experiment.values import value_label
+
+    path, out = list_sweep
+    if not (out / "points.parquet").exists():
+        assert main(["sweep", str(path), "--out", str(out), "-q"]) == 0
+    old = tmp_path / "old"
+    shutil.copytree(out, old, ignore=shutil.ignore_patterns("figures", "report.html"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    for name in ("points", "paired", "marginal"):
+        table = pd.read_parquet(old / f"{name}.parquet")
+        if KEY in table.columns:  # as the old code wrote it: the lists themselves
+            table[KEY] = table[KEY].map(json.loads)
+        table.to_parquet(old / f"{name}.parquet", index=False)
+        digest = hashlib.sha256((old / f"{name}.parquet").read_bytes()).hexdigest()
+        manifest["files"][name]["sha256"] = digest
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert isinstance(pd.read_parquet(old / "points.parquet")[KEY].iloc[0], np.ndarray)
+    assert set(open_sweep(old).points[KEY]) == {value_label(FLAT), value_label(PEAK)}
+    assert main(["report", str(old), "--out", str(old / "report.html")]) == 0
+    assert main(["plot", str(old)]) == 0
+    assert "[0.05 x8, 0.3 x8, 0.1 x8]" in (old / "report.html").read_text()
