@@ -19,7 +19,7 @@ import pandas as pd
 
 from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_order, tier_times
 from sim.experiment.store import atomic_write_bytes
-from sim.experiment.values import shown
+from sim.experiment.values import shown as shown_value
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
 #: Okabe-Ito colours left for tiers a scenario adds.
@@ -471,7 +471,7 @@ def tick_text(value) -> str:
     a list (an hourly profile) or its label shortened, ``[0.05 x8, 0.3 x8, 0.1 x8]``."""
     if isinstance(value, float | np.floating):
         return f"{float(value):.4g}"
-    return str(shown(value))
+    return str(shown_value(value))
 
 
 def categories(table: pd.DataFrame, key: str) -> dict[object, int] | None:
