@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_order, tier_times
 from sim.experiment.store import atomic_write_bytes
+from sim.experiment.values import shown as shown_value
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
 #: Okabe-Ito colours left for tiers a scenario adds.
@@ -372,7 +373,7 @@ def sweep_panels(
     if not facets:
         return [({}, points)]
     panels = []
-    for key, grp in points.groupby(facets, sort=True):
+    for key, grp in points.groupby(facets, sort=_sortable(points, facets)):
         values = key if isinstance(key, tuple) else (key,)
         panels.append((dict(zip(facets, values, strict=True)), grp))
     return panels
@@ -384,27 +385,30 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
     compliance per combination of the third and later keys (facets): points are never
     joined across them."""
     panels = sweep_panels(points, others)
+    cats = categories(points, param)  # a key of lists: its labels as categories
     if len(panels) > 1:
-        return _sweep_facets(panels, param, others[0], title)
+        return _sweep_facets(panels, param, others[0], title, cats)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    groups = points.groupby(others, sort=True) if others else [((), points)]
+    groups = points.groupby(others, sort=_sortable(points, others)) if others else [((), points)]
     styles = ["-", "--", ":", "-."]
     for g, (key, grp) in enumerate(groups):
-        tag = ", ".join(f"{o}={v}" for o, v in zip(others, np.atleast_1d(key), strict=False))
+        values = key if isinstance(key, tuple) else (key,)
+        tag = ", ".join(f"{o}={tick_text(v)}" for o, v in zip(others, values, strict=False))
         for metric, tier in sweep_tiers(points, "_compliance"):
-            sub = grp[grp["metric"] == metric].sort_values(param)
+            sub, x = _along(grp[grp["metric"] == metric], param, cats)
             if not len(sub):
                 continue
-            x, y, e = sub[param], sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
+            y, e = sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
             axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
             axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
         for metric, tier in sweep_tiers(points, "_p90_s"):
-            sub = grp[grp["metric"] == metric].sort_values(param)
-            sub = sub[np.isfinite(sub["mean"])]  # P90 = never: more than 10 % never reached
+            sub = grp[grp["metric"] == metric]
+            # P90 = never: more than 10 % never reached
+            sub, x = _along(sub[np.isfinite(sub["mean"])], param, cats)
             if not len(sub):
                 continue
-            x, y = sub[param], sub["mean"] / 60
+            y = sub["mean"] / 60
             e = sub["ci95_half_width"].fillna(0) / 60
             axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
@@ -420,6 +424,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
                      transform=axes[1].transAxes)  # fmt: skip
     for ax in axes:
         ax.set_xlabel(param)
+        _category_ticks(ax, cats)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=6, ncol=2)
@@ -428,7 +433,7 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
     return fig
 
 
-def _sweep_facets(panels, param: str, line_key: str, title: str):
+def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
     shown = panels[:MAX_FACETS]
     ncols = min(3, len(shown))
     nrows = -(-len(shown) // ncols)
@@ -436,18 +441,19 @@ def _sweep_facets(panels, param: str, line_key: str, title: str):
                              sharey=True, squeeze=False)  # fmt: skip
     styles = ["-", "--", ":", "-."]
     for ax, (facet, grp) in zip(axes.ravel(), shown, strict=False):
-        for g, (value, line) in enumerate(grp.groupby(line_key, sort=True)):
+        for g, (value, line) in enumerate(grp.groupby(line_key, sort=_sortable(grp, [line_key]))):
             for metric, tier in sweep_tiers(grp, "_compliance"):
-                sub = line[line["metric"] == metric].sort_values(param)
+                sub, x = _along(line[line["metric"] == metric], param, cats)
                 if not len(sub):
                     continue
-                x, y = sub[param], sub["mean"] * 100
+                y = sub["mean"] * 100
                 e = sub["ci95_half_width"].fillna(0) * 100
                 ax.plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
-                        label=f"{tier} ({line_key}={value})")  # fmt: skip
+                        label=f"{tier} ({line_key}={tick_text(value)})")  # fmt: skip
                 ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
-        ax.set_title(", ".join(f"{k}={v}" for k, v in facet.items()), fontsize=8)
+        ax.set_title(", ".join(f"{k}={tick_text(v)}" for k, v in facet.items()), fontsize=8)
         ax.set_xlabel(param, fontsize=8)
+        _category_ticks(ax, cats, fontsize=7)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(shown) :]:
@@ -461,15 +467,58 @@ def _sweep_facets(panels, param: str, line_key: str, title: str):
 
 
 def tick_text(value) -> str:
-    """A varied value as a tick label: 4 significant digits (Latin-hypercube values carry 16)."""
+    """A varied value as a tick label: 4 significant digits (Latin-hypercube values carry 16);
+    a list (an hourly profile) or its label shortened, ``[0.05 x8, 0.3 x8, 0.1 x8]``."""
     if isinstance(value, float | np.floating):
         return f"{float(value):.4g}"
-    return str(value)
+    return str(shown_value(value))
+
+
+def categories(table: pd.DataFrame, key: str) -> dict[object, int] | None:
+    """Positions on the x axis of a key whose values are labels or text (lists of hourly
+    shares, a key mixing lists and numbers): its distinct values in the order the table
+    first has them (point order: the order of the sweep file), at 0, 1, 2, ... None for a
+    numeric key, which keeps its numeric axis."""
+    column = table[key]
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    return {v: i for i, v in enumerate(dict.fromkeys(column.dropna()))}
+
+
+def _sortable(table: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether lines and panels go in sorted order of ``keys``: yes for numbers; for labels
+    (lists) in the order of the table, which is the sweep file's (sorting JSON text would
+    put ``[0.05,...]`` before ``[0.1,...]`` whatever the file says)."""
+    return all(categories(table, k) is None for k in keys)
+
+
+def _along(rows: pd.DataFrame, key: str, cats: dict[object, int] | None):
+    """``rows`` sorted along the x axis and their x: the value of a numeric key, or the
+    position of a category."""
+    x = (rows[key].map(cats) if cats is not None else rows[key]).to_numpy(float)
+    order = np.argsort(x, kind="stable")
+    return rows.iloc[order], x[order]
+
+
+def _category_ticks(ax, cats: dict[object, int] | None, fontsize: float = 8) -> None:
+    """Label a category axis with the short texts; long ones slanted so they do not overlap."""
+    if cats is None:
+        return
+    labels = [tick_text(v) for v in cats]
+    slant = sum(map(len, labels)) > 40
+    ax.set_xticks(list(cats.values()), labels, fontsize=fontsize, rotation=20 if slant else 0,
+                  ha="right" if slant else "center")  # fmt: skip
+    ax.set_xlim(-0.5, len(cats) - 0.5)
 
 
 def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str):
     """Mean of one metric over a two-key grid."""
     sub = points[points["metric"] == metric].pivot_table(index=y, columns=x, values="mean")
+    # Labels (lists of hourly shares) in the sweep file's order, not alphabetically.
+    for axis, key in ((1, x), (0, y)):
+        cats = categories(points, key)
+        if cats is not None:
+            sub = sub.reindex([c for c in cats if c in sub.axes[axis]], axis=axis)
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
     values = sub.to_numpy() * 100
     finite = values[np.isfinite(values)]
@@ -478,7 +527,10 @@ def sweep_heatmap(points: pd.DataFrame, x: str, y: str, metric: str, title: str)
     if high - low < 1e-9:
         low, high = low - 0.5, high + 0.5
     im = ax.imshow(values, cmap="viridis", origin="lower", aspect="auto", vmin=low, vmax=high)
-    ax.set_xticks(range(len(sub.columns)), [tick_text(c) for c in sub.columns])
+    ticks = [tick_text(c) for c in sub.columns]
+    slant = sum(map(len, ticks)) > 40  # profiles' labels would overlap side by side
+    ax.set_xticks(range(len(sub.columns)), ticks, rotation=20 if slant else 0,
+                  ha="right" if slant else "center")  # fmt: skip
     ax.set_yticks(range(len(sub.index)), [tick_text(i) for i in sub.index])
     middle = (low + high) / 2
     for (i, j), v in np.ndenumerate(values):
@@ -504,12 +556,12 @@ def difference_lines(
     only along ``param`` with every other key held fixed."""
     rows = paired[(paired["measure"] == "compliance") & (paired["tier"] == tier)]
     if not others:
-        return [("", rows.sort_values(param))]
+        return [("", _along(rows, param, categories(paired, param))[0])]
     lines = []
-    for key, grp in rows.groupby(others, sort=True):
+    for key, grp in rows.groupby(others, sort=_sortable(rows, others)):
         values = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={tick_text(v)}" for k, v in zip(others, values, strict=True))
-        lines.append((label, grp.sort_values(param)))
+        lines.append((label, _along(grp, param, categories(paired, param))[0]))
     return lines
 
 
@@ -528,7 +580,12 @@ def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title:
     total = len(labels_all)
     kept = labels_all[:MAX_LINES]
     slot = {label: g for g, label in enumerate(kept)}
-    xs = pd.to_numeric(paired[param], errors="coerce")
+    cats = categories(paired, param)  # a key of lists: its labels at 0, 1, 2, ...
+    xs = (
+        paired[param].map(cats)
+        if cats is not None
+        else pd.to_numeric(paired[param], errors="coerce")
+    )
     # Lines are shifted sideways by up to 2 % of the x range, so that lines with the same
     # values (a key that does not matter for a tier) do not hide each other's error bars.
     span = float(xs.max() - xs.min()) if xs.notna().any() else 0.0
@@ -541,7 +598,8 @@ def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title:
             low = y - sub["ci_low"].to_numpy(float) * 100
             high = sub["ci_high"].to_numpy(float) * 100 - y
             colour = colours(g / max(len(kept) - 1, 1)) if others else tier_colour(tier)
-            x = pd.to_numeric(sub[param], errors="coerce").to_numpy(float)
+            x = (sub[param].map(cats) if cats is not None
+                 else pd.to_numeric(sub[param], errors="coerce")).to_numpy(float)  # fmt: skip
             if len(kept) > 1:
                 x = x + (g / (len(kept) - 1) - 0.5) * 0.04 * span
             ax.errorbar(x, y, yerr=np.nan_to_num(np.vstack([low, high])), marker="o", ms=3,
@@ -549,6 +607,7 @@ def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title:
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(tier_label(tier), color=tier_colour(tier), fontsize=9)
         ax.set_xlabel(param, fontsize=8)
+        _category_ticks(ax, cats, fontsize=7)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI)", fontsize=8)
     from matplotlib.lines import Line2D

@@ -251,6 +251,9 @@ def _points_table(points: pd.DataFrame) -> str:
     # No interval (one replication, or a tier that counted an incident in one) shows none.
     half = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
     wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + half)
+    # A list's label (24 hourly shares) shown short; numbers as they are.
+    wide = wide.assign(**{c: wide[c].map(plots.tick_text) for c in index
+                          if wide[c].dtype.kind not in "biufc"})  # fmt: skip
     wide = wide.pivot_table(index=index, columns="metric", values="text", aggfunc="first")
     wide = wide.reset_index()
     return _html_table(list(map(str, wide.columns)), wide.astype(str).values.tolist())

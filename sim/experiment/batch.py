@@ -29,6 +29,7 @@ from sim.experiment.store import (
     write_json,
 )
 from sim.experiment.sweep import BASELINE_ARM, Sweep, Task
+from sim.experiment.values import table_values
 
 #: Runs stored between two flushes to disk (or fewer, see SYNC_EVERY_S): a machine crash
 #: costs at most this batch of runs, found damaged or missing on resume and run again.
@@ -185,7 +186,9 @@ def sweep_tables(
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     dropped = ["point_id", "replication", "seed", "wall_s", "incidents_sha256"]
     by_key = records.set_index("key").drop(columns=dropped, errors="ignore").to_dict("index")
-    values = {p.point_id: p.values for p in sweep.arms}
+    # Lists (hourly profiles) and keys mixing lists and numbers become labels: Parquet needs
+    # one type per column, and the tables group and pivot by these columns.
+    values = table_values(sweep.arms)
     rows = [{"point_id": t.point_id, **values[t.point_id], "replication": t.replication,
              "seed": t.seed, "key": t.key, **by_key[t.key]}
             for t in tasks if t.key in by_key]  # fmt: skip
@@ -333,9 +336,10 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
 
 
 def _held_fixed(runs: pd.DataFrame, keys: list[str]) -> list[pd.DataFrame]:
-    """The runs split by the values of ``keys``, in order of first appearance. A varied
-    value may be a list (24 hourly shares): grouped by its JSON text, since pandas cannot
-    group by lists."""
+    """The runs split by the values of ``keys``, in order of first appearance. Grouped by
+    each value's JSON text: pandas' groupby would drop a group whose value is missing, and
+    lists (which the tables hold as labels, but a table built by hand may not) cannot be
+    grouped at all."""
     if not keys:
         return [runs]
     text = pd.DataFrame({k: runs[k].map(lambda v: json.dumps(v, sort_keys=True, default=str))

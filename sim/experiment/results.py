@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.model.records import INCIDENT_COLUMNS
@@ -266,8 +267,26 @@ def open_sweep(folder: Path) -> SweepResults:
             _need_columns(table_path, df, columns)
         tables[table] = df
     baseline = meta.get("baseline") if isinstance(meta.get("baseline"), dict) else None
-    return SweepResults(folder, meta, name, points, varied, tables["paired"],
-                        tables["marginal"], baseline)  # fmt: skip
+    points = _as_labels(points, varied)
+    paired, marginal = (None if tables[t] is None else _as_labels(tables[t], varied)
+                        for t in ("paired", "marginal"))  # fmt: skip
+    return SweepResults(folder, meta, name, points, varied, paired, marginal, baseline)
+
+
+def _as_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
+    """Sweeps written before list values were stored as labels hold them as Parquet lists
+    (read back as arrays), which pandas cannot group or pivot: they get the labels a sweep
+    writes now (:mod:`sim.experiment.values`), so that such folders draw and report too."""
+    from sim.experiment.values import value_label
+
+    def label(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        return value_label(v) if isinstance(v, list) else v  # a missing value stays missing
+
+    listed = [k for k in varied if k in table.columns and table[k].dtype.kind == "O"
+              and table[k].map(lambda v: isinstance(v, list | np.ndarray)).any()]  # fmt: skip
+    return table.assign(**{k: table[k].map(label) for k in listed}) if listed else table
 
 
 def open_results(folder: Path) -> RunResults | SweepResults:

@@ -643,10 +643,20 @@ def _recruit(args, scenario, req, out: Path, staging: Path, started: float) -> i
 def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str:
     if points.empty:
         return "(no finished runs)"
-    wide = points[points["metric"].str.endswith("_compliance")]
+    wide = _short_labels(points[points["metric"].str.endswith("_compliance")], varied)
     table = wide.pivot_table(index=["point_id", *varied], columns="metric", values="mean")
     text = (table * 100).round(1).to_string(max_rows=limit)
     return "compliance, % (mean over replications):\n" + text
+
+
+def _short_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
+    """The table with each list value's label (its canonical JSON, 24 numbers of an hourly
+    profile) shortened for printing, ``[0.05 x8, 0.3 x8, 0.1 x8]``; other values as they are."""
+    from sim.experiment.values import shown
+
+    labelled = [k for k in varied
+                if k in table.columns and table[k].dtype.kind not in "biufc"]  # fmt: skip
+    return table.assign(**{k: table[k].map(shown) for k in labelled}) if labelled else table
 
 
 def _pp(mean: float, low: float, high: float) -> str:
@@ -662,14 +672,15 @@ def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baselin
                 limit: int = 20) -> str:  # fmt: skip
     """Each point's compliance minus the baseline's, pp, paired 95 % CI, one column a tier."""
     from sim.analysis.metrics import tier_order
+    from sim.experiment.values import shown as short
 
-    shown = ", ".join(f"{k}={v}" for k, v in baseline.items())
+    shown = ", ".join(f"{k}={short(v)}" for k, v in baseline.items())
     where = "an extra arm" if baseline_id < 0 else f"point {baseline_id}"
     head = (f"compliance minus the baseline ({shown}; {where}), percentage points, paired "
             "95 % CI over replications:")  # fmt: skip
     if paired.empty:
         return head + "\n(no finished runs of the baseline)"
-    rows = paired[paired["measure"] == "compliance"]
+    rows = _short_labels(paired[paired["measure"] == "compliance"], varied)
     text = rows.assign(cell=[_pp(r.diff * 100, r.ci_low * 100, r.ci_high * 100)
                              for r in rows.itertuples()])  # fmt: skip
     wide = text.pivot_table(index=["point_id", *varied], columns="tier", values="cell",
@@ -684,6 +695,10 @@ def _value_text(value) -> str:
     with empty cells turns into floats), others to 4 significant digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if not isinstance(value, int | float):  # a list, or its label: shortened
+        from sim.experiment.values import value_text
+
+        return value_text(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return f"{value:.4g}" if isinstance(value, float) else str(value)
