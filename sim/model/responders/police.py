@@ -240,14 +240,16 @@ class PoliceFleet:
 
     def release(self, incident: int) -> list[tuple[int, float, float]]:
         """(unit, sent, arrived) of every unit committed to ``incident``, now released."""
+        # The incident's list goes with the release: kept to the end it cost about 100 B per
+        # incident (a city year: 0.25 GB), and nothing asks for it after.
         out = [(u, self._sent_at.pop(u), self._arrived_at.pop(u))
-               for u in self._units_of.get(incident, ())]  # fmt: skip
+               for u in self._units_of.pop(incident, ())]  # fmt: skip
         for u, _, _ in out:
             self._incident_of.pop(u, None)
         return out
 
     def units_for(self, incident: int) -> list[int]:
-        """Units sent to ``incident`` (so far, including any released)."""
+        """Units sent to ``incident`` so far and not yet released (by :meth:`release`)."""
         return self._units_of.get(incident, [])
 
     def incident_of(self, u: int) -> int:
