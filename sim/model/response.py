@@ -396,9 +396,13 @@ class ResponseModel(mesa.Model):
             (float(witness_delay), 2, DetectedBy.WITNESS),
         )
         if math.isfinite(delay):
+            # Event times stay Python floats (the same values as the ledger's float64):
+            # numpy scalars would make every later comparison and sum in the heap and the
+            # handlers several times slower.
+            alerted = t + delay
             self.ledger.detected_by[i] = how
-            self.ledger.alerted_s[i] = t + delay
-            self._push(self.ledger.alerted_s[i], EventKind.ALERT, i)
+            self.ledger.alerted_s[i] = alerted
+            self._push(alerted, EventKind.ALERT, i)
         if self._kind_of[i].self_rescue and someone_there:
             self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
             if staff.size:
@@ -509,7 +513,7 @@ class ResponseModel(mesa.Model):
             ledger.first_police_s[i] = t
         if arrived == self._kind_of[i].police_units:
             ledger.last_police_s[i] = t
-            done = max(ledger.first_police_s[i] + self.incidents.handling_s[i], t)
+            done = max(float(ledger.first_police_s[i] + self.incidents.handling_s[i]), t)
             self._push(done, EventKind.UNIT_CLEARS, i)
 
     def _clear_without_police(self, i: int) -> None:
@@ -525,7 +529,7 @@ class ResponseModel(mesa.Model):
             ]
         )
         if math.isfinite(first):
-            self._push(first + self.incidents.handling_s[i], EventKind.UNIT_CLEARS, i)
+            self._push(float(first + self.incidents.handling_s[i]), EventKind.UNIT_CLEARS, i)
 
     def _clears(self, t: float, i: int, _detail: int) -> None:
         ledger = self.ledger
