@@ -386,8 +386,9 @@ class ResponseModel(mesa.Model):
                 free = ids[self.volunteers.busy_until[ids] <= t]
                 witness = int(free[0]) if free.size else -1
         someone_there = staff.size > 0 or witness >= 0
-        self.ledger.meu_staff_on_scene[i] = staff.size > 0
-        self.ledger.volunteer_on_scene[i] = witness >= 0
+        if someone_there:  # the flags start False, and an incident occurs once
+            self.ledger.meu_staff_on_scene[i] = staff.size > 0
+            self.ledger.volunteer_on_scene[i] = witness >= 0
         # The earliest way the alert is raised; ties go to call, then camera, then witness.
         witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
         delay, _, how = min(
@@ -395,6 +396,7 @@ class ResponseModel(mesa.Model):
             (float(inc.camera_delay_s[i]), 1, DetectedBy.CAMERA),
             (float(witness_delay), 2, DetectedBy.WITNESS),
         )
+        alerted = NAN
         if math.isfinite(delay):
             # Event times stay Python floats (the same values as the ledger's float64):
             # numpy scalars would make every later comparison and sum in the heap and the
@@ -414,7 +416,7 @@ class ResponseModel(mesa.Model):
                 self.assignments.append(
                     Assignment("volunteer", witness, i, t, self.ledger.self_rescue_s[i], release)
                 )
-        if not math.isfinite(self.ledger.alerted_s[i]):
+        if not math.isfinite(alerted):  # the ledger's alerted_s[i], read without numpy
             self._clear_without_police(i)
 
     def _alert(self, t: float, i: int, _detail: int) -> None:
