@@ -862,18 +862,30 @@ class TableStream:
         fault_point(f"wrote {self.path.name}")
         return None
 
-    def read_back(self) -> pd.DataFrame:
-        """The streamed table from disk, with the dtypes of the chunks it was written from."""
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns, in order (known once a chunk has come)."""
+        if self._template is None:
+            raise ValueError(f"{self.path.name}: nothing was written")
+        return list(self._template.columns)
+
+    def read_back(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The streamed table from disk (only ``columns``, if given), with the dtypes of the
+        chunks it was written from."""
         if self._template is None:
             raise ValueError(f"{self.path.name}: nothing was written")
         # Arrow's buffers are freed as they are converted, and columns are cast one at a
         # time, so the read-back never holds the table twice (it is the city year's peak).
         table = pd.read_parquet(
-            self.path, to_pandas_kwargs={"self_destruct": True, "split_blocks": True}
+            self.path,
+            columns=columns,
+            to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
         )
         # Text stays in Arrow-backed strings (a tenth of the memory of Python objects at a
         # city year's 2.5 million rows); numbers and flags get the chunks' dtypes.
         for column, dtype in self._template.dtypes.items():
+            if column not in table.columns:
+                continue
             if dtype.kind != "O" and table[column].dtype != dtype:
                 table[column] = table[column].astype(dtype)
         return table

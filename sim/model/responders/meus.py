@@ -140,8 +140,13 @@ class EmergencyUnitFleet:
             self._teams_of.setdefault(incident, []).append((i, dist_m, arrival_s))
 
     def teams_for(self, incident: int) -> list[tuple[int, float, float]]:
-        """(unit, distance m, arrival s) of every team sent to ``incident``."""
+        """(unit, distance m, arrival s) of every team sent to ``incident`` (until released)."""
         return self._teams_of.get(incident, [])
+
+    def release_teams(self, incident: int) -> list[tuple[int, float, float]]:
+        """:meth:`teams_for`, forgotten: the incident is over (a city year would otherwise
+        keep every incident's list to the end)."""
+        return self._teams_of.pop(incident, [])
 
     def team_back(self, i: int) -> None:
         self.away[i] -= self.cfg.team_size
