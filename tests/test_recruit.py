@@ -142,3 +142,22 @@ def test_random_allocations_move_the_maps_counts_to_populated_cells():
         assert (problem.residents[x > 0] > 0).all()
     assert not np.array_equal(a, b)
     assert np.array_equal(a, random_allocation(problem, recruits, 1, 1))
+
+
+def test_the_map_counts_a_scenarios_own_recruits_as_todays_volunteers():
+    from sim.planning.candidates import pin_layout
+    from sim.planning.recruit import build_recruit_problem, mutual_tier, recruited_cells
+
+    sc = volunteer_city()
+    layout = pin_layout(sc, seed=1)
+    plain = build_recruit_problem(layout, mutual_tier(sc))
+    own = pin_layout(sc.with_changes({"volunteers.recruited": [[1, 1, 30]]}), seed=1)
+    problem = build_recruit_problem(own, mutual_tier(sc))
+    at = np.flatnonzero(problem.cells == own.city.width + 1)
+    assert problem.today.sum() == pytest.approx(plain.today.sum() + 30)
+    assert problem.today[at] == pytest.approx(plain.today[at] + 30)
+    assert problem.helped() > plain.helped()
+    # optimised.yaml keeps the scenario's own entries first, then adds the map's.
+    x = np.zeros(problem.cells.size, np.int64)
+    x[at] = 4
+    assert recruited_cells(own.scenario, own.city, problem, x) == [[1, 1, 30], [1, 1, 4]]
