@@ -438,16 +438,17 @@ def test_optimize_volunteers_writes_a_recruitment_map_and_a_runnable_plan(tmp_pa
     assert table["recruit"].sum() == 30 and table["by_residents"].sum() == 30
     assert (table.loc[table["recruit"] > 0, "marginal_per_100"] > 0).all()
     plan = yaml.safe_load((out / "optimised.yaml").read_text())
-    assert plan["volunteers"]["count"] == 90
+    # The map's allocation by cell (volunteers.recruited); count keeps the base's 60.
+    assert sum(k for _, _, k in plan["volunteers"]["recruited"]) == 30
     ev = pd.read_csv(out / "evaluation.csv")
-    assert set(ev["arm"]) == {"base", "by-residents"}
+    assert {"base", "optimised", "by-residents", "random-mean"} <= set(ev["arm"])
     assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
                  "-q", "--no-plot"]) == 0  # fmt: skip
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     own = summary[
         (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
     ]
-    want = ev[ev["arm"] == "by-residents"].set_index("tier")["compliance"]
+    want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
     assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(
         want.to_numpy()
     )

@@ -543,7 +543,8 @@ def cmd_optimize(args) -> int:
         grown = scenario.with_changes({"police.units": scenario.police.units + count})
     else:
         grown = scenario.with_changes({"volunteers.count": scenario.volunteers.count + count})
-    runs = args.replications * (2 + args.random_arms)
+    # Volunteers have one arm more: N recruited as today (by residents).
+    runs = args.replications * (2 + args.random_arms + (kind == "volunteers"))
     if req.method == "sim":
         runs += args.search_evaluations * args.search_replications
     _check_run_budget(grown, runs, args.scenario, budget)

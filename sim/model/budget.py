@@ -143,7 +143,8 @@ def replication_estimate(sc: Scenario) -> Estimate:
     h_rivers = sum(r.axis == "horizontal" for r in city.rivers)
     banks = (h_rivers + 1.0) * (len(city.rivers) - h_rivers + 1.0)
     incidents = _incidents(sc)
-    vol, meus, police = _f(sc.volunteers.count), _f(sc.meus.count), sc.police
+    # Recruited volunteers (volunteers.recruited) cost what the others cost.
+    vol, meus, police = _f(sc.volunteers.total), _f(sc.meus.count), sc.police
     units, grids, stations = _f(police.units), _f(police.grids), _f(police.stations)
     # (key path that drives it, memory bytes, CPU seconds)
     terms = [

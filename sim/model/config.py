@@ -241,11 +241,30 @@ class VolunteerConfig(Strict):
     witness_radius_m: NonNeg = Field(
         30.0, description="an on-duty volunteer this near the scene is at the scene, m"
     )
+    recruited: list[list[int]] = Field(
+        default_factory=list,
+        description="more volunteers recruited by cell, [column, row, count] each (whole "
+        "numbers >= 0), added to count's volunteers; each lives uniformly in its cell and "
+        "behaves as any other (jiefang optimize --add volunteers writes it)",
+    )
 
     @field_validator("on_duty_share", mode="before")
     @classmethod
     def _duty_by_hour(cls, v):
         return _hourly("on_duty_share", v, 0.0, 1.0)
+
+    @field_validator("recruited")
+    @classmethod
+    def _recruited_cells(cls, v: list[list[int]]) -> list[list[int]]:
+        for entry in v:
+            if len(entry) != 3 or min(entry) < 0:
+                raise ValueError(f"entries must be [column, row, count] >= 0, got {entry}")
+        return v
+
+    @property
+    def total(self) -> int:
+        """All volunteers: ``count`` spread by residents plus those ``recruited`` by cell."""
+        return self.count + sum(c[2] for c in self.recruited)
 
 
 class MeuConfig(Strict):
@@ -751,7 +770,7 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
         )
     vol, meu, police = sc.volunteers, sc.meus, sc.police
     volunteers_can = (
-        vol.count > 0 and vol.acceptance > 0 and vol.max_responders > 0
+        vol.total > 0 and vol.acceptance > 0 and vol.max_responders > 0
         and max(by_hour(vol.on_duty_share)) > 0
     )  # fmt: skip
     for name, kind in sc.incidents.kinds.items():
@@ -820,8 +839,10 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
             )
     if land is not None and not land.any():
         yield ("city",), "has no land cells (all water or bridges): nobody could live there"
-    for section, cells in (("police", police.station_cells), ("meus", meu.site_cells)):
-        name = "station_cells" if section == "police" else "site_cells"
+    placed = (("police", "station_cells", police.station_cells),
+              ("meus", "site_cells", meu.site_cells),
+              ("volunteers", "recruited", [c[:2] for c in vol.recruited]))  # fmt: skip
+    for section, name, cells in placed:
         for i, (col, row) in enumerate(cells or []):
             if row >= shape[0] or col >= shape[1]:
                 yield (

@@ -29,6 +29,7 @@ volunteers (largest remainders) and scored on the exact expression.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from sim.model.config import Scenario, ScenarioError, TierConfig, by_hour
+from sim.model.rng import Stream, generator
 from sim.planning.candidates import PlanningLayout, pin_layout
 from sim.planning.coverage import _median, _pairs, _site_open, service
 from sim.planning.demand import SLOTS_PER_HOUR, cell_demand, time_slots
@@ -116,7 +118,11 @@ def build_recruit_problem(layout: PlanningLayout, tier: TierConfig) -> RecruitPr
     weights = np.where(meu_cov, w_all - w_meu, w_all)
     # q(home cell, point): patrol positions of a home cell within reach of the point.
     pop = city.population.reshape(-1)
-    homes = np.flatnonzero(pop > 0)
+    # Home cells: where the model spreads volunteers (people live there) and any cell the
+    # scenario already recruits in (volunteers.recruited), whose recruits help today too.
+    own = np.asarray(vol.recruited, dtype=np.int64).reshape(-1, 3)
+    own_flat = own[:, 1] * city.width + own[:, 0]
+    homes = np.union1d(np.flatnonzero(pop > 0), own_flat)
     r, s_m = vol.patrol_radius_m, city.cell_size_m
     u = (np.arange(SAMPLES) + 0.5) / SAMPLES
     hx, hy = np.meshgrid(u * s_m, u * s_m)  # homes in the cell
@@ -142,6 +148,7 @@ def build_recruit_problem(layout: PlanningLayout, tier: TierConfig) -> RecruitPr
         shape=(homes.size, points.size),
     )
     today = vol.count * pop[homes] / pop[homes].sum()
+    np.add.at(today, np.searchsorted(homes, own_flat), own[:, 2].astype(float))
     rate = duty[first] * vol.acceptance
     lam0 = np.asarray(q.T @ today).reshape(-1)[:, None] * rate[None, :]
     return RecruitProblem(homes, q, rate, weights, lam0, today, pop[homes],
@@ -228,6 +235,38 @@ def by_residents(problem: RecruitProblem, n: int) -> np.ndarray:
     return largest_remainders(n * problem.residents / problem.residents.sum(), n)
 
 
+def random_allocation(problem: RecruitProblem, recruits: np.ndarray, seed: int,
+                      arm: int) -> np.ndarray:  # fmt: skip
+    """The map's allocation moved to random places: its nonzero counts, each on a distinct
+    populated home cell drawn uniformly, from the planning stream of ``arm``. The same
+    recruits in as many cells, so a random arm differs from the map only in where.
+
+    Args:
+        problem: the recruitment problem (home cells and their residents).
+        recruits: the map's recruits per home cell (volunteers, whole numbers).
+        seed: the command's ``--seed``.
+        arm: the random arm's index K (1, 2, ...), the planning stream's replication.
+    """
+    counts = recruits[recruits > 0]
+    populated = np.flatnonzero(problem.residents > 0)
+    rng = generator(seed, arm, Stream.PLANNING)
+    # More cells than populated ones cannot happen (the map recruits in populated cells).
+    cells = rng.choice(populated, size=min(counts.size, populated.size), replace=False)
+    out = np.zeros_like(recruits)
+    out[cells] = counts[: cells.size]
+    return out
+
+
+def recruited_cells(scenario: Scenario, city, problem: RecruitProblem,
+                    recruits: np.ndarray) -> list[list[int]]:  # fmt: skip
+    """``volunteers.recruited`` with ``recruits`` (per home cell) added: the scenario's own
+    entries first, as written, then one [column, row, count] per cell recruited in."""
+    at = np.flatnonzero(recruits > 0)
+    flat = problem.cells[at]
+    added = np.stack([flat % city.width, flat // city.width, recruits[at]], axis=1)
+    return [*scenario.volunteers.recruited, *added.astype(int).tolist()]
+
+
 def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging: Path,
                       started: float, quiet: bool = False) -> str:  # fmt: skip
     """Plan, evaluate and write the recruitment files; returns the lines to print."""
@@ -253,25 +292,46 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
     recruits = allocate(problem, n)
     plan_s = time.perf_counter() - t0
     spread = by_residents(problem, n)
+    randoms = [random_allocation(problem, recruits, req.seed, k)
+               for k in range(1, req.random_arms + 1)]  # fmt: skip
     gain_map, gain_res = problem.gain(recruits.astype(float)), problem.gain(spread.astype(float))
+    gain_random = float(np.mean([problem.gain(x.astype(float)) for x in randoms])) if randoms \
+        else float("nan")  # fmt: skip
     say(f"the map's {n} recruits help {gain_map:.4g} more incidents a day in time, recruits "
-        f"spread by residents {gain_res:.4g} (coverage model)")  # fmt: skip
-    # Simulation: the scenario format places volunteers by residents only, so what it can
-    # judge is N more recruited as today; the map's own gain is the coverage model's.
-    grown = layout.scenario.with_changes(
-        {"name": f"{scenario.name}-recruited", "volunteers.count": scenario.volunteers.count + n}
-    )
-    arms = {"base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
-            "by-residents": grown}  # fmt: skip
-    bar = tqdm(total=2 * req.replications, disable=True if quiet else None, unit="run",
+        f"spread by residents {gain_res:.4g}, at random places {gain_random:.4g} "
+        "(coverage model)")  # fmt: skip
+    # Simulation judges the map itself: its recruits placed by cell (volunteers.recruited),
+    # against N more recruited as today (volunteers.count, spread by residents) and against
+    # the map's counts at random cells. Every arm shares the base volunteers and incidents.
+    city = layout.city
+    base = layout.scenario
+
+    def placed(x: np.ndarray, name: str) -> Scenario:
+        cells = recruited_cells(base, city, problem, x)
+        return base.with_changes({"name": f"{scenario.name}-{name}", "volunteers.recruited": cells})
+
+    as_today = {"name": f"{scenario.name}-by-residents",
+                "volunteers.count": base.volunteers.count + n}  # fmt: skip
+    arms = {
+        "base": base.with_changes({"name": f"{scenario.name}-base"}),
+        "optimised": placed(recruits, "optimised"),
+        "by-residents": base.with_changes(as_today),
+    }
+    for k, x in enumerate(randoms, start=1):
+        arms[f"random-{k}"] = placed(x, f"random-{k}")
+    say(f"evaluating {len(arms)} arms x {req.replications} replications (common random numbers)")
+    bar = tqdm(total=len(arms) * req.replications, disable=True if quiet else None, unit="run",
                leave=False, file=sys.stderr)  # fmt: skip
+    t1 = time.perf_counter()
     per_rep = pd.concat([
         arm_compliance(sc, req.seed, req.replications, lambda: bar.update(1)).assign(arm=name)
         for name, sc in arms.items()
     ], ignore_index=True)  # fmt: skip
     bar.close()
-    evaluation = evaluation_table(per_rep, {"base": 0, "by-residents": n})
-    city = layout.city
+    evaluate_s = time.perf_counter() - t1
+    evaluation = evaluation_table(per_rep, {a: 0 if a == "base" else n for a in arms}
+                                  | {"random-mean": n})  # fmt: skip
+    vs_residents = map_vs_residents(per_rep)
     col, row = problem.cells % city.width, problem.cells // city.width
     xy = city.cell_centre(col, row).reshape(-1, 2)
     table = pd.DataFrame({
@@ -287,7 +347,8 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
              "figure": staging / "recruitment.png"}  # fmt: skip
     write_csv(table, files["recruitment"])
     write_json(recruitment_geojson(layout, table, n), files["recruitment_geojson"])
-    atomic_write_bytes(files["optimised"], optimised_yaml(layout, req, source, out).encode())
+    text = optimised_yaml(layout, req, source, out, recruited_cells(base, city, problem, recruits))
+    atomic_write_bytes(files["optimised"], text.encode())
     write_csv(evaluation, files["evaluation"])
     write_csv(per_rep, files["per_replication"])
     save_figure(
@@ -298,31 +359,69 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
         "optimize": {
             "source_file": str(source), "kind": "volunteers", "added": n,
             "objective": "mutual", "method": "recruit", "seed": req.seed,
-            "replications": req.replications, "home_cells": int(problem.cells.size),
+            "replications": req.replications, "random_arms": req.random_arms,
+            "home_cells": int(problem.cells.size),
+            "cells_recruited_in": int(np.count_nonzero(recruits)),
             "demand_per_day": problem.total_per_day,
             "helped_today_per_day": problem.helped(),
             "gain_map_per_day": gain_map, "gain_by_residents_per_day": gain_res,
-            "timings_s": {"plan_s": round(plan_s, 3)}, "wall_time_s": round(elapsed, 3),
+            "gain_random_mean_per_day": gain_random,
+            "optimised_vs_by_residents": vs_residents.to_dict(orient="records"),
+            "timings_s": {"plan_s": round(plan_s, 3), "evaluate_s": round(evaluate_s, 3)},
+            "wall_time_s": round(elapsed, 3),
         },
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(), "command": sys.argv,
         "files": {k: {"path": p.name, "sha256": sha256(p)} for k, p in files.items()},
     }  # fmt: skip
     write_json(meta, staging / "manifest.json")
-    row_ = evaluation[(evaluation["arm"] == "by-residents") & (evaluation["tier"] == "mutual")]
-    sim_line = ""
-    if not row_.empty:
-        r = row_.iloc[0]
-        sim_line = (f"\nsimulated, {req.replications} replications: +{n} volunteers recruited "
-                    f"by residents: mutual {r.compliance:.1%} ({r.diff_vs_base * 100:+.1f} pp "
-                    f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}] paired 95 % CI)")  # fmt: skip
+    lines = []
+    mutual = evaluation[evaluation["tier"] == "mutual"].set_index("arm")
+    if not mutual.empty:
+        lines.append(f"simulated, {req.replications} replications, mutual rescue (paired 95 % "
+                     f"CI): base {mutual.loc['base', 'compliance']:.1%}")  # fmt: skip
+        for arm in ["optimised", "by-residents", "random-mean"]:
+            if arm in mutual.index:
+                r = mutual.loc[arm]
+                ci = f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]"
+                lines.append(
+                    f"  {arm:<13} {r.compliance:.1%}  {r.diff_vs_base * 100:+.1f} pp {ci} over "
+                    "the base"
+                )
+        v = vs_residents[vs_residents["tier"] == "mutual"]
+        if not v.empty:
+            d = v.iloc[0]
+            lines.append(f"  map - by-residents {d['diff'] * 100:+.1f} pp "
+                         f"[{d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f}]")  # fmt: skip
+        r = mutual.loc["optimised"] if "optimised" in mutual.index else None
+        if r is not None and math.isfinite(r.diff_vs_random_mean):
+            ci = f"[{r.ci_random_low * 100:+.1f}, {r.ci_random_high * 100:+.1f}]"
+            lines.append(f"  map - random-mean {r.diff_vs_random_mean * 100:+.1f} pp {ci}")
     top = table.sort_values("recruit", ascending=False).head(5)
-    return (f"{scenario.name}: +{n} volunteers (objective mutual): recruited where the map "
-            f"says, {gain_map:.4g} more incidents a day helped in time; spread by residents "
-            f"{gain_res:.4g} (coverage model); {elapsed:.1f} s\n"
-            "cells recruiting most: " + ", ".join(
-                f"[{int(t.col)}, {int(t.row)}] {int(t.recruit)}" for t in top.itertuples())
-            + sim_line + f"\nresults in {out}/ (recruitment.csv, recruitment.png)")  # fmt: skip
+    return (
+        f"{scenario.name}: +{n} volunteers (objective mutual): recruited where the map "
+        f"says, {gain_map:.4g} more incidents a day helped in time; spread by residents "
+        f"{gain_res:.4g} (coverage model); {elapsed:.1f} s\n"
+        "cells recruiting most: "
+        + ", ".join(f"[{int(t.col)}, {int(t.row)}] {int(t.recruit)}" for t in top.itertuples())
+        + "".join("\n" + line for line in lines)
+        + f"\nresults in {out}/ (recruitment.csv, evaluation.csv, recruitment.png)"
+    )
+
+
+def map_vs_residents(per_rep: pd.DataFrame) -> pd.DataFrame:
+    """Per tier: the optimised arm (the map's allocation) minus ``by-residents`` (N more
+    recruited as today), paired by replication: mean and 95 % interval (shares)."""
+    from sim.analysis.stats import paired_difference
+
+    wide = per_rep.pivot_table(index=["tier", "replication"], columns="arm", values="compliance")
+    rows = []
+    for tier in wide.index.get_level_values("tier").unique():
+        sub = wide.loc[tier]
+        diff, half = paired_difference(sub["by-residents"].to_numpy(float),
+                                       sub["optimised"].to_numpy(float))  # fmt: skip
+        rows.append({"tier": tier, "diff": diff, "ci_low": diff - half, "ci_high": diff + half})
+    return pd.DataFrame(rows, columns=["tier", "diff", "ci_low", "ci_high"])
 
 
 def recruitment_geojson(layout: PlanningLayout, table: pd.DataFrame, n: int) -> dict:
@@ -340,23 +439,26 @@ def recruitment_geojson(layout: PlanningLayout, table: pd.DataFrame, n: int) -> 
     }
 
 
-def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path) -> str:
+def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path,
+                   recruited: list[list[int]]) -> str:  # fmt: skip
+    """The input scenario extended with the layout and the map's recruits by cell
+    (``volunteers.recruited``: the scenario's own entries, then the map's)."""
     import os
 
     rel = os.path.relpath(os.path.abspath(source), os.path.abspath(out))
     sc = layout.scenario
     lines = [
-        f"# Written by `jiefang optimize` (--add volunteers={req.budget} --seed {req.seed}).",
-        "# The scenario format places volunteers by residents only (volunteers.count), so this",
-        "# adds the recruits by residents; recruitment.csv says where recruiting helps most.",
+        f"# Written by `jiefang optimize` (--add volunteers={req.budget} --seed {req.seed}):",
+        "# the recruitment map's allocation, recruited by cell (volunteers.recruited).",
         f"#   jiefang run {out}/optimised.yaml --seed {req.seed}",
         f"extends: {json.dumps(rel)}",
-        f"name: {json.dumps(sc.name + '-recruited')}",
+        f"name: {json.dumps(sc.name + '-optimised')}",
         "layout: fixed",
         f"replications: {req.replications}",
         "volunteers:",
-        f"  count: {sc.volunteers.count + req.budget}",
+        "  recruited:  # [column, row, volunteers]",
     ]
+    lines += [f"    - [{c}, {r}, {k}]" for c, r, k in recruited]
     if len(layout.base_cells):
         lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
         lines += [f"    - [{c}, {r}]" for c, r in layout.base_cells.tolist()]
@@ -365,8 +467,9 @@ def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path) -> str:
 
 def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     """Left: the marginal value of a recruit by cell and the map's allocation; right: the
-    simulated paired difference of N recruits by residents from the base, by tier."""
-    from sim.analysis.plots import plt, tier_colour
+    simulated paired difference from the base of the map's recruits, of N recruited by
+    residents and of the random arms' mean, by tier."""
+    from sim.analysis.plots import plt
 
     city = layout.city
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), dpi=110,
@@ -384,18 +487,27 @@ def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"coverage model: the map's recruits help {gain_map:.3g} more incidents a "
                  f"day in time,\nrecruited by residents {gain_res:.3g}", fontsize=8)  # fmt: skip
-    ev = evaluation[evaluation["arm"] == "by-residents"]
-    y = np.arange(len(ev))
-    d = ev["diff_vs_base"].to_numpy(float) * 100
-    err = np.vstack(
-        [d - ev["ci_low"].to_numpy(float) * 100, ev["ci_high"].to_numpy(float) * 100 - d]
-    )
-    bx.barh(y, d, xerr=err, color=[tier_colour(t) for t in ev["tier"]], error_kw={"lw": 0.8})
-    bx.set_yticks(y, list(ev["tier"]))
+    # Right: each arm's paired difference from the base, tiers grouped, arms side by side.
+    shown = [a for a in ("optimised", "by-residents", "random-mean")
+             if a in set(evaluation["arm"])]  # fmt: skip
+    tiers = list(dict.fromkeys(evaluation["tier"]))
+    height = 0.8 / max(len(shown), 1)
+    for i, arm in enumerate(shown):
+        ev = evaluation[evaluation["arm"] == arm].set_index("tier").reindex(tiers)
+        d = ev["diff_vs_base"].to_numpy(float) * 100
+        err = np.vstack(
+            [d - ev["ci_low"].to_numpy(float) * 100, ev["ci_high"].to_numpy(float) * 100 - d]
+        )
+        y = np.arange(len(tiers)) - 0.4 + (i + 0.5) * height
+        bx.barh(y, d, height=height, xerr=err, label=arm, color=f"C{i}",
+                error_kw={"lw": 0.8})  # fmt: skip
+    bx.set_yticks(np.arange(len(tiers)), tiers)
     bx.axvline(0, color="black", lw=0.8)
+    bx.legend(fontsize=7)
     bx.set_xlabel("compliance minus base, percentage points (paired 95 % CI)")
-    bx.set_title(f"simulated: +{req.budget} recruited by residents (what the scenario\n"
-                 f"format can place), {req.replications} replications", fontsize=8)  # fmt: skip
+    bx.set_title(f"simulated: +{req.budget} recruited by the map, by residents, and the map's "
+                 f"counts\nat random cells (mean), {req.replications} replications",
+                 fontsize=8)  # fmt: skip
     fig.suptitle(f"{layout.scenario.name}: where to recruit {req.budget} volunteers (mutual)")
     fig.tight_layout()
     return fig

@@ -5,6 +5,9 @@ rank and busy-until. A volunteer is on duty at hour ``h`` when its duty rank is 
 scenario's on-duty share for ``h`` (so the share is met in expectation every hour, and the
 same committed core is on duty first). On duty, a volunteer patrols within
 ``patrol_radius_m`` of home; its position is drawn when needed, never stepped.
+
+Volunteers recruited by cell (``volunteers.recruited``) come after the ``count`` volunteers
+spread by residents, with their own draws (:data:`RECRUITED_KEY`), and behave the same.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from scipy.spatial import cKDTree
 from sim.model.city import City
 from sim.model.config import VolunteerConfig
 from sim.model.rng import CounterRng, Purpose, split_uniforms
+
+#: Spawn-key word appended to the placement stream's key for the homes and duty ranks of
+#: recruited volunteers: a child stream of its own, so that recruits never shift a draw of
+#: the volunteers spread by residents (or anything else), and the volunteers spread by
+#: residents never shift a recruit's.
+RECRUITED_KEY = 0x7265637275697400  # "recruit\0"
 
 
 @dataclass(frozen=True)
@@ -52,8 +61,13 @@ class VolunteerPool:
             s = city.cell_size_m
             self.home_xy = np.stack([(col + u[:, 1]) * s, (row + u[:, 2]) * s], axis=1)
         self.duty_rank = u[:, 3].copy()
-        self.home_bank = city.bank_of(self.home_xy) if cfg.count else np.zeros(0, np.int32)
-        self.busy_until = np.zeros(cfg.count)
+        if cfg.recruited:
+            home_xy, rank = _recruited(cfg, city, rng)
+            self.home_xy = np.concatenate([self.home_xy, home_xy])
+            self.duty_rank = np.concatenate([self.duty_rank, rank])
+        n = self.home_xy.shape[0]
+        self.home_bank = city.bank_of(self.home_xy) if n else np.zeros(0, np.int32)
+        self.busy_until = np.zeros(n)
         # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
         self.tree_ids = np.flatnonzero(self.duty_rank < self.duty_share.max())
         self.tree = cKDTree(self.home_xy[self.tree_ids]) if self.tree_ids.size else None
@@ -86,3 +100,31 @@ class VolunteerPool:
     def occupy(self, ids, until_s) -> None:
         """Volunteer(s) ``ids`` are committed until ``until_s`` (s)."""
         self.busy_until[ids] = until_s
+
+
+def _recruited(
+    cfg: VolunteerConfig, city: City, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Homes (m) and duty ranks of the volunteers of ``cfg.recruited``, in its order.
+
+    Args:
+        cfg: the volunteers' configuration; ``recruited`` lists [column, row, count].
+        city: the city; every recruited cell must be on its land (ScenarioError otherwise).
+        rng: the placement stream; only its seed is used, for a child stream of its own.
+    """
+    cells = np.asarray(cfg.recruited, dtype=np.int64).reshape(-1, 3)
+    # Generated cities are checked at load time where a river's course is known whatever
+    # the seed; a meandering river is only known here.
+    for i, (c, r, _) in enumerate(cells.tolist()):
+        city.require_land(f"volunteers.recruited[{i}]", c, r)
+    seq = rng.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
+        raise TypeError("the placement stream must be seeded by a numpy SeedSequence")
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, RECRUITED_KEY))
+    n = int(cells[:, 2].sum())
+    # One row of uniforms per recruit, row by row as for the others: home x, home y, duty.
+    u = np.random.Generator(np.random.PCG64(child)).random((n, 3))
+    col, row = np.repeat(cells[:, 0], cells[:, 2]), np.repeat(cells[:, 1], cells[:, 2])
+    s = city.cell_size_m
+    home = np.stack([(col + u[:, 0]) * s, (row + u[:, 1]) * s], axis=1)
+    return home, u[:, 2].copy()
