@@ -4,7 +4,8 @@ Each unit is a Mesa agent whose state lives in the fleet's columns. An available
 its station, or patrolling its beat (a random point of its beat's land, redrawn every patrol
 leg, never stepped), or driving back from its last scene (position along the grid path; a unit whose
 way back crosses water is placed at the scene until it is home, which never makes it look
-nearer than it is).
+nearer than it is). On a road network (``city.roads``) travel follows the streets and a unit
+driving back is placed at the scene it left until it is home.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SMALL_FLEET = 24
 #: Relative slack on the Manhattan lower bound of the pruned search: a route through bridges
 #: is never shorter than the Manhattan distance, but its float sum can be a few ulps shorter.
 _BOUND_SLACK = 1e-9
+#: First street search radius of the nearest-unit search, m (it grows until it is exact).
+ROAD_FIRST_M = 2000.0
 _AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
 
 
@@ -154,6 +157,10 @@ class PoliceFleet:
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._beats(rank)
+        if city.roads is not None:
+            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
+            self.reach[:] = np.inf
+            self._home_reach = self.reach.copy()
 
     def _beats(self, rank: np.ndarray) -> None:
         """Each unit's beat: the grids of its station dealt out among the station's units
@@ -298,7 +305,12 @@ class PoliceFleet:
         self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
-        home_dist = abs(hx - ax) + abs(hy - ay)
+        if self.city.roads is not None:
+            home_dist = float(
+                self.city.distances_to(scene, self.station_xy[i : i + 1], self.station_bank[i : i + 1])[0]
+            )
+        else:
+            home_dist = abs(hx - ax) + abs(hy - ay)
         self._home_dist[i] = home_dist
         self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
@@ -341,7 +353,9 @@ class PoliceFleet:
         ``scene`` first, with their travel times (s, inf: cannot reach). Ties go to the lower
         unit index. Units in ``avail`` whose drive back has ended are home from now on."""
         ids = avail.tolist()
-        if len(ids) <= self.small_fleet:
+        if self.city.roads is not None:
+            units, travel = self._nearest_roads(ids, t, scene, n)
+        elif len(ids) <= self.small_fleet:
             units, travel = self._nearest_small(ids, t, scene, scene_bank, n)
         else:
             view = self._leg_view(t)
@@ -361,12 +375,41 @@ class PoliceFleet:
     ) -> tuple[list[int], list[float]]:
         """:meth:`nearest` among all available units, from the sets kept as states change;
         as lists (the dispatch reads them one by one)."""
+        if self.city.roads is not None:
+            return self._nearest_roads(self.free_ids, t, scene, n)
         if len(self.free_ids) <= self.small_fleet:
             return self._nearest_small(self.free_ids, t, scene, scene_bank, n)
         self._boxes(t)
         if self._back:
             self._settle_free_units(t)
         return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
+
+    def _nearest_roads(
+        self, ids: list[int], t: float, scene: np.ndarray, n: int
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`nearest` on the road network: units driving back are home once their
+        street trip home has taken its time, else at the scene they left; the street search
+        grows from the scene until the n quickest are certain (:mod:`sim.model.roads`)."""
+        if not ids:
+            return [], []
+        roads = self.city.roads
+        assert roads is not None
+        view = self._leg_view(t)
+        speed = self._speeds(t)[1]
+        if self._back and t >= self._next_home:
+            home = [u for u in ids if u in self._back
+                    and (t - float(self.left_at[u])) * speed[u] >= self._home_dist[u]]  # fmt: skip
+            for u in home:
+                self._home(u)
+            self._next_home = self._earliest_home()
+        arr = np.array(ids, np.int64)
+        pos = np.stack([view.x[arr], view.y[arr]], axis=1)
+        if self._back:
+            back = self._back_mask[arr]
+            pos[back] = self.back_from[arr[back]]
+        time = roads.nearest_from(scene, pos, speed[arr], n, ROAD_FIRST_M)
+        order = np.lexsort((arr, time))[:n]  # by time, ties to the lower unit
+        return arr[order].tolist(), time[order].tolist()
 
     def _settle_back(self, back: list[int], t: float) -> None:
         """Settle units ``back`` (see :meth:`_settle_units`)."""

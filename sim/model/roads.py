@@ -1,0 +1,212 @@
+"""Travel on a road network: shortest paths between grid positions along real streets.
+
+A :class:`RoadNetwork` holds the street graph in grid metres (read by :mod:`sim.geo.network`
+while the city is built; the model itself reads no file). A position reaches the network at
+the node nearest its cell's centre (a KD-tree, once per cell), walking or driving the straight
+*access leg* from the position to that node at the mode's speed. The trip length is
+
+    access(a) + path(node(a), node(b)) + access(b)
+
+with ``path`` the shortest path on the graph (``scipy.sparse.csgraph.dijkstra``). Two
+positions whose cells share one node are a straight line apart. Every edge is at least as
+long as the straight line between its nodes, so a trip is never shorter than the straight
+line: the model's straight-line pre-filters (MEU coverage, volunteer alert radius) stay exact.
+
+Water and bridges come from the data: the graph crosses water only where a street (a bridge)
+does. A cell with no node within ``snap_m`` of its centre is off the network: every trip to
+or from it is unreachable (``inf``).
+
+Paths are searched from the destination's node with a length limit (the search radius) and
+memoised per node: a trip longer than the limit is searched again without one when it is
+asked for exactly. Only numpy and scipy are used here (no extra needed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+#: Path lengths remembered at most (summed over the memoised searches; about 16 B each).
+MEMO_VALUES = 4_000_000
+
+
+@dataclass(eq=False)
+class RoadNetwork:
+    """A street graph snapped onto a city grid.
+
+    Args:
+        node_xy: (n_nodes, 2) node positions in grid metres (x east, y south).
+        graph: (n_nodes, n_nodes) sparse matrix of edge lengths, m; symmetric (streets are
+            travelled both ways by every mode).
+        width: grid width, cells.
+        height: grid height, cells.
+        cell_size_m: side of a cell, m.
+        snap_m: a cell whose centre has no node this near is off the network, m.
+        source: the file it was read from (for messages).
+    """
+
+    node_xy: np.ndarray
+    graph: csr_matrix
+    width: int
+    height: int
+    cell_size_m: float
+    snap_m: float
+    source: str = "road network"
+    cell_node: np.ndarray = field(init=False)  # (height*width,) nearest node, -1: off network
+    _memo: dict[int, tuple[float, np.ndarray, np.ndarray]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.node_xy.shape[0] == 0:
+            raise ValueError(f"{self.source}: the road network has no nodes")
+        s = self.cell_size_m
+        cols, rows = np.meshgrid(np.arange(self.width), np.arange(self.height))
+        centres = np.stack([(cols.ravel() + 0.5) * s, (rows.ravel() + 0.5) * s], axis=1)
+        gap, node = cKDTree(self.node_xy).query(centres)
+        self.cell_node = np.where(gap <= self.snap_m, node, -1).astype(np.int64)
+        self._memo = {}
+        self._memo_values = 0
+
+    # ------------------------------------------------------------------ snapping
+    @property
+    def on_network(self) -> np.ndarray:
+        """(height, width) bool: the cell reaches the network."""
+        return (self.cell_node >= 0).reshape(self.height, self.width)
+
+    def snap(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node, access leg in m) of each position; node -1 and inf off the network."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        inv = 1.0 / self.cell_size_m
+        col = np.clip((xy[:, 0] * inv).astype(np.int64), 0, self.width - 1)
+        row = np.clip((xy[:, 1] * inv).astype(np.int64), 0, self.height - 1)
+        node = self.cell_node[row * self.width + col]
+        ok = node >= 0
+        at = self.node_xy[np.where(ok, node, 0)]
+        access = np.where(ok, np.hypot(xy[:, 0] - at[:, 0], xy[:, 1] - at[:, 1]), np.inf)
+        return node, access
+
+    # ------------------------------------------------------------------ paths
+    def paths_from(self, node: int, limit: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes within ``limit`` m of ``node`` on the graph (ascending) and their path
+        lengths, m; memoised (a search with a larger limit serves smaller ones)."""
+        got = self._memo.get(node)
+        if got is not None and got[0] >= limit:
+            return got[1], got[2]
+        d = dijkstra(self.graph, directed=False, indices=node, limit=limit)
+        reached = np.flatnonzero(np.isfinite(d))
+        out = (float(limit), reached, d[reached])
+        if got is not None:
+            self._memo_values -= self._memo.pop(node)[1].size
+        while self._memo and self._memo_values + reached.size > MEMO_VALUES:
+            oldest = next(iter(self._memo))  # forget the oldest search (insertion order)
+            self._memo_values -= self._memo.pop(oldest)[1].size
+        self._memo[node] = out
+        self._memo_values += reached.size
+        return out[1], out[2]
+
+    def _via(self, s: int, nodes: np.ndarray, limit: float) -> np.ndarray:
+        """Path length from node ``s`` to each of ``nodes`` (-1: off the network), m; inf
+        where longer than ``limit``."""
+        reached, length = self.paths_from(s, limit)
+        out = np.full(nodes.shape[0], np.inf)
+        if reached.size == 0:
+            return out
+        pos = np.minimum(np.searchsorted(reached, nodes), reached.size - 1)
+        hit = (reached[pos] == nodes) & (nodes >= 0)
+        out[hit] = length[pos[hit]]
+        return out
+
+    def _lengths(
+        self, dst: np.ndarray, src: np.ndarray, node: np.ndarray, access: np.ndarray,
+        limit: float,
+    ) -> np.ndarray:  # fmt: skip
+        """Trip lengths from ``src`` (snapped to ``node``/``access``) to one ``dst``, m: exact
+        up to ``limit``, longer trips exact or inf."""
+        d_node, d_access = self.snap(dst)
+        out = np.full(src.shape[0], np.inf)
+        if d_node[0] < 0 or src.shape[0] == 0:
+            return out
+        s, a_s = int(d_node[0]), float(d_access[0])
+        # A trip within the limit has its path within limit - a_s.
+        out = access + self._via(s, node, limit - a_s) + a_s
+        same = node == s
+        if np.any(same):  # one node's catchment: the straight line
+            out[same] = np.hypot(src[same, 0] - dst[0], src[same, 1] - dst[1])
+        return out
+
+    def distances_to(self, dst: np.ndarray, src: np.ndarray, limit: float = math.inf) -> np.ndarray:
+        """Trip length from each of ``src`` (n, 2) to ``dst`` (2,), m; exact when at most
+        ``limit`` m (longer trips: exact or inf)."""
+        src = np.asarray(src, dtype=float).reshape(-1, 2)
+        dst = np.asarray(dst, dtype=float).reshape(2)
+        node, access = self.snap(src)
+        return self._lengths(dst, src, node, access, limit)
+
+    def exact_distances_to(self, dst: np.ndarray, src: np.ndarray, first: float) -> np.ndarray:
+        """:meth:`distances_to` without a limit: searched within ``first`` m first (most
+        trips are short), again without a limit only if some trip was longer."""
+        src = np.asarray(src, dtype=float).reshape(-1, 2)
+        dst = np.asarray(dst, dtype=float).reshape(2)
+        node, access = self.snap(src)
+        out = self._lengths(dst, src, node, access, first)
+        if np.any(np.isinf(out) & (node >= 0)):
+            out = self._lengths(dst, src, node, access, math.inf)
+        return out
+
+    def pair_distances(self, a: np.ndarray, b: np.ndarray, limit: float = math.inf) -> np.ndarray:
+        """Trip length between paired positions ``a[k]`` and ``b[k]``, m: exact up to
+        ``limit`` (with a limit, longer trips may read inf; without one, all are exact)."""
+        a = np.asarray(a, dtype=float).reshape(-1, 2)
+        b = np.asarray(b, dtype=float).reshape(-1, 2)
+        out = np.full(a.shape[0], np.inf)
+        if a.shape[0] == 0:
+            return out
+        node, access = self.snap(a)
+        b_node, b_access = self.snap(b)
+        straight = np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
+        # Without a limit, search 4x the longest straight line first (most trips fit).
+        first = limit if limit < math.inf else 4 * float(straight.max()) + 2 * self.snap_m
+        # One search per destination node: the positions snapped to it share it.
+        order = np.argsort(b_node, kind="stable")
+        sorted_nodes = b_node[order]
+        starts = np.flatnonzero(np.r_[True, sorted_nodes[1:] != sorted_nodes[:-1]])
+        ends = np.r_[starts[1:], order.size]
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            s = int(sorted_nodes[lo])
+            if s < 0:
+                continue  # destination off the network: unreachable
+            k = order[lo:hi]
+            via = self._via(s, node[k], first)
+            if limit == math.inf and np.any(np.isinf(via) & (node[k] >= 0)):
+                via = self._via(s, node[k], math.inf)
+            out[k] = access[k] + via + b_access[k]
+        same = (node == b_node) & (node >= 0)
+        out[same] = straight[same]  # one node's catchment: the straight line
+        return out
+
+    def nearest_from(self, dst: np.ndarray, src: np.ndarray, speed: np.ndarray, n: int,
+                     first: float) -> np.ndarray:  # fmt: skip
+        """Travel time (s) of each of ``src`` to ``dst`` at ``speed`` (m/s), exact for at least
+        the ``n`` quickest (the rest: exact or inf). The search radius starts at ``first`` m
+        and doubles until the n-th quickest time is within it at the fastest speed."""
+        src = np.asarray(src, dtype=float).reshape(-1, 2)
+        dst = np.asarray(dst, dtype=float).reshape(2)
+        node, access = self.snap(src)
+        top = float(np.max(speed)) if speed.size else 1.0
+        limit = first
+        while True:
+            dist = self._lengths(dst, src, node, access, limit)
+            time = dist / speed
+            k = min(n, time.size)
+            if limit == math.inf or k == 0:
+                return time
+            # Every trip within the limit is exact; any other is longer than the limit, so
+            # slower than limit / top: the k quickest are final once the k-th is below that.
+            kth = np.partition(time, k - 1)[k - 1]
+            if kth <= limit / top:
+                return time
+            limit = limit * 4 if limit < 64 * first else math.inf
