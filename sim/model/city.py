@@ -326,6 +326,8 @@ def build_city(
         roads = roads_for(cfg, travel)
     if cfg.map_file is not None:
         land_use = read_map_file(Path(cfg.map_file))
+    elif cfg.population_raster is not None:  # real geography: no generated rivers
+        land_use = np.full((cfg.height, cfg.width), LandUse.RESIDENTIAL, dtype=np.int8)
     else:
         land_use = _generate_land_use(cfg, rng)
     h, w = land_use.shape
