@@ -243,16 +243,23 @@ class City:
 
     @cached_property
     def _station_paths(self) -> np.ndarray:
-        """Per node: the shortest trip from it to any station along the streets, m."""
+        """Per node: the shortest trip from it to any station along the streets, m (one
+        search from a virtual node joined to each station's node by its access leg)."""
+        from scipy.sparse import coo_matrix, vstack, hstack
+        from scipy.sparse.csgraph import dijkstra
+
         assert self.roads is not None
         roads = self.roads
         node, access = roads.snap(self.station_xy)
-        best = np.full(roads.node_xy.shape[0], np.inf)
-        for s, a in zip(node.tolist(), access.tolist(), strict=True):
-            if s >= 0:
-                reached, length = roads.paths_from(s)
-                best[reached] = np.minimum(best[reached], length + a)
-        return best
+        ok = node >= 0
+        n = roads.node_xy.shape[0]
+        if not ok.any():
+            return np.full(n, np.inf)
+        # csgraph reads an explicit zero as no edge: a zero access leg keeps a millimetre.
+        legs = coo_matrix((np.maximum(access[ok], 1e-3), (np.zeros(ok.sum(), np.int64),
+                          node[ok])), shape=(1, n))  # fmt: skip
+        graph = vstack([hstack([roads.graph, legs.T]), hstack([legs, coo_matrix((1, 1))])])
+        return dijkstra(graph.tocsr(), directed=True, indices=n)[:n]  # symmetric graph
 
     def _station_roads(self, xy: np.ndarray) -> np.ndarray:
         """:meth:`station_distances` on the road network (each station: its own search)."""
@@ -519,6 +526,14 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
         means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
         _, pick = cKDTree(grid_xy).query(means)
         station_xy = grid_xy[_distinct(pick, cfg.stations, grid_xy.shape[0], rng)]
+    if city.roads is not None:
+        # Each grid to the station nearest its centre along the streets: one search from all
+        # stations at once (access legs left out), not one per grid.
+        owner = city.roads.nearest_sources(station_xy)
+        node, _ = city.roads.snap(grid_xy)
+        station_of_grid = np.where(node >= 0, owner[np.maximum(node, 0)], -1)
+        station_of_grid = np.where(station_of_grid >= 0, station_of_grid, 0)
+        return grid_of_cell, grid_xy, station_xy, station_of_grid.astype(np.int64)
     station_bank = city.bank_of(station_xy)
     dist = np.stack(
         [city.distances_to(g, station_xy, station_bank) for g in grid_xy], axis=0

@@ -31,6 +31,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+#: Every search reaches at least this far, m: one search from a scene then serves the police
+#: search, the MEU and volunteer trips and the way home (each asks a little less), and a
+#: search's fixed cost (scipy's per-call set-up over all nodes) is paid once per scene.
+MIN_SEARCH_M = 4000.0
 #: Path lengths remembered at most (summed over the memoised searches; about 16 B each).
 MEMO_VALUES = 4_000_000
 
@@ -96,7 +100,9 @@ class RoadNetwork:
         got = self._memo.get(node)
         if got is not None and got[0] >= limit:
             return got[1], got[2]
-        d = dijkstra(self.graph, directed=False, indices=node, limit=limit)
+        limit = max(limit, MIN_SEARCH_M)
+        # The graph holds both directions: a directed search spares scipy a transposed copy.
+        d = dijkstra(self.graph, directed=True, indices=node, limit=limit)
         reached = np.flatnonzero(np.isfinite(d))
         out = (float(limit), reached, d[reached])
         if got is not None:
@@ -148,14 +154,35 @@ class RoadNetwork:
 
     def exact_distances_to(self, dst: np.ndarray, src: np.ndarray, first: float) -> np.ndarray:
         """:meth:`distances_to` without a limit: searched within ``first`` m first (most
-        trips are short), again without a limit only if some trip was longer."""
+        trips are short; a memoised wider search serves too), then 4x wider until every
+        trip is found (the last time without a limit)."""
         src = np.asarray(src, dtype=float).reshape(-1, 2)
         dst = np.asarray(dst, dtype=float).reshape(2)
         node, access = self.snap(src)
-        out = self._lengths(dst, src, node, access, first)
-        if np.any(np.isinf(out) & (node >= 0)):
-            out = self._lengths(dst, src, node, access, math.inf)
-        return out
+        limit = first
+        while True:
+            out = self._lengths(dst, src, node, access, limit)
+            if limit == math.inf or not np.any(np.isinf(out) & (node >= 0)):
+                return out
+            limit = limit * 4 if limit < 64 * first else math.inf
+
+    def nearest_sources(self, sources: np.ndarray) -> np.ndarray:
+        """For every node, the index of the source position nearest along the streets
+        (access legs left out; -1 where no source reaches)."""
+        node, _ = self.snap(sources)
+        ok = np.flatnonzero(node >= 0)
+        if ok.size == 0:
+            return np.full(self.node_xy.shape[0], -1)
+        _, _, src = dijkstra(self.graph, directed=True, indices=node[ok], min_only=True,
+                             return_predecessors=True)  # fmt: skip
+        owner = np.full(self.node_xy.shape[0], -1)
+        reached = src >= 0
+        # src holds the source *node*; map it back to the first position snapped to it.
+        first_of = {}
+        for k in ok[::-1].tolist():
+            first_of[int(node[k])] = k
+        owner[reached] = np.array([first_of[int(s)] for s in src[reached].tolist()])
+        return owner
 
     def pair_distances(self, a: np.ndarray, b: np.ndarray, limit: float = math.inf) -> np.ndarray:
         """Trip length between paired positions ``a[k]`` and ``b[k]``, m: exact up to
@@ -168,8 +195,8 @@ class RoadNetwork:
         node, access = self.snap(a)
         b_node, b_access = self.snap(b)
         straight = np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
-        # Without a limit, search 4x the longest straight line first (most trips fit).
-        first = limit if limit < math.inf else 4 * float(straight.max()) + 2 * self.snap_m
+        # Without a limit, search the memoised radius first (most trips fit), then wider.
+        first = limit if limit < math.inf else MIN_SEARCH_M
         # One search per destination node: the positions snapped to it share it.
         order = np.argsort(b_node, kind="stable")
         sorted_nodes = b_node[order]
@@ -180,9 +207,10 @@ class RoadNetwork:
             if s < 0:
                 continue  # destination off the network: unreachable
             k = order[lo:hi]
-            via = self._via(s, node[k], first)
-            if limit == math.inf and np.any(np.isinf(via) & (node[k] >= 0)):
-                via = self._via(s, node[k], math.inf)
+            via, lim = self._via(s, node[k], first), first
+            while limit == math.inf and np.any(np.isinf(via) & (node[k] >= 0)):
+                lim = lim * 4 if lim < 64 * first else math.inf
+                via = self._via(s, node[k], lim)
             out[k] = access[k] + via + b_access[k]
         same = (node == b_node) & (node >= 0)
         out[same] = straight[same]  # one node's catchment: the straight line
@@ -197,7 +225,7 @@ class RoadNetwork:
         dst = np.asarray(dst, dtype=float).reshape(2)
         node, access = self.snap(src)
         top = float(np.max(speed)) if speed.size else 1.0
-        limit = first
+        limit = max(first, MIN_SEARCH_M)  # a search reaches that far anyway
         while True:
             dist = self._lengths(dst, src, node, access, limit)
             time = dist / speed
