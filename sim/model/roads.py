@@ -94,12 +94,15 @@ class RoadNetwork:
         return node, access
 
     # ------------------------------------------------------------------ paths
-    def paths_from(self, node: int, limit: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
-        """Nodes within ``limit`` m of ``node`` on the graph (ascending) and their path
-        lengths, m; memoised (a search with a larger limit serves smaller ones)."""
+    def paths_from(
+        self, node: int, limit: float = math.inf
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """(radius searched, nodes within it ascending, their path lengths in m) from
+        ``node``: every node within ``limit`` m (the radius is at least that); memoised, a
+        search with a larger radius serving smaller ones."""
         got = self._memo.get(node)
         if got is not None and got[0] >= limit:
-            return got[1], got[2]
+            return got
         limit = max(limit, MIN_SEARCH_M)
         # The graph holds both directions: a directed search spares scipy a transposed copy.
         d = dijkstra(self.graph, directed=True, indices=node, limit=limit)
@@ -112,12 +115,12 @@ class RoadNetwork:
             self._memo_values -= self._memo.pop(oldest)[1].size
         self._memo[node] = out
         self._memo_values += reached.size
-        return out[1], out[2]
+        return out
 
-    def _via(self, s: int, nodes: np.ndarray, limit: float) -> np.ndarray:
-        """Path length from node ``s`` to each of ``nodes`` (-1: off the network), m; inf
-        where longer than ``limit``."""
-        reached, length = self.paths_from(s, limit)
+    @staticmethod
+    def _lookup(reached: np.ndarray, length: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Path length to each of ``nodes`` from a search's ``reached``/``length``; inf for
+        nodes it did not reach (and -1, off the network)."""
         out = np.full(nodes.shape[0], np.inf)
         if reached.size == 0:
             return out
@@ -125,6 +128,12 @@ class RoadNetwork:
         hit = (reached[pos] == nodes) & (nodes >= 0)
         out[hit] = length[pos[hit]]
         return out
+
+    def _via(self, s: int, nodes: np.ndarray, limit: float) -> np.ndarray:
+        """Path length from node ``s`` to each of ``nodes`` (-1: off the network), m; inf
+        where longer than ``limit``."""
+        _, reached, length = self.paths_from(s, limit)
+        return self._lookup(reached, length, nodes)
 
     def _lengths(
         self, dst: np.ndarray, src: np.ndarray, node: np.ndarray, access: np.ndarray,
@@ -216,25 +225,37 @@ class RoadNetwork:
         out[same] = straight[same]  # one node's catchment: the straight line
         return out
 
-    def nearest_from(self, dst: np.ndarray, src: np.ndarray, speed: np.ndarray, n: int,
-                     first: float) -> np.ndarray:  # fmt: skip
+    def nearest_from(
+        self, dst: np.ndarray, src: np.ndarray, speed: np.ndarray, n: int, first: float,
+        snapped: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """Travel time (s) of each of ``src`` to ``dst`` at ``speed`` (m/s), exact for at least
         the ``n`` quickest (the rest: exact or inf). The search radius starts at ``first`` m
-        and doubles until the n-th quickest time is within it at the fastest speed."""
+        (or the memoised search's) and grows until the n-th quickest time is within it at
+        the fastest speed. ``snapped``: (node, access) of ``src`` if already known."""
         src = np.asarray(src, dtype=float).reshape(-1, 2)
         dst = np.asarray(dst, dtype=float).reshape(2)
-        node, access = self.snap(src)
-        top = float(np.max(speed)) if speed.size else 1.0
-        limit = max(first, MIN_SEARCH_M)  # a search reaches that far anyway
+        node, access = self.snap(src) if snapped is None else snapped
+        d_node, d_access = self.snap(dst)
+        s, a_s = int(d_node[0]), float(d_access[0])
+        if s < 0 or src.shape[0] == 0:
+            return np.full(src.shape[0], np.inf)
+        same = node == s
+        straight = np.hypot(src[same, 0] - dst[0], src[same, 1] - dst[1]) if same.any() else None
+        top = float(np.max(speed))
+        k = min(n, src.shape[0])
+        limit = first
         while True:
-            dist = self._lengths(dst, src, node, access, limit)
+            radius, reached, length = self.paths_from(s, limit)
+            dist = access + self._lookup(reached, length, node) + a_s
+            if straight is not None:  # one node's catchment: the straight line
+                dist[same] = straight
             time = dist / speed
-            k = min(n, time.size)
-            if limit == math.inf or k == 0:
+            if radius == math.inf or k == 0:
                 return time
-            # Every trip within the limit is exact; any other is longer than the limit, so
-            # slower than limit / top: the k quickest are final once the k-th is below that.
-            kth = np.partition(time, k - 1)[k - 1]
-            if kth <= limit / top:
+            # Every path within the radius was found; a trip not found is longer than
+            # radius + a_s, so slower than that at the top speed: the k quickest are final
+            # once the k-th is no slower.
+            if np.partition(time, k - 1)[k - 1] <= (radius + a_s) / top:
                 return time
-            limit = limit * 4 if limit < 64 * first else math.inf
+            limit = radius * 4 if radius < 16 * MIN_SEARCH_M else math.inf

@@ -161,6 +161,12 @@ class PoliceFleet:
             # A Manhattan reach bounds no street trip: the reference search prunes nothing.
             self.reach[:] = np.inf
             self._home_reach = self.reach.copy()
+        # On streets: the leg view whose spots were snapped, and the scene each unit driving
+        # back left, snapped (the search reads node and access leg of every candidate).
+        self._road_view: LegView | None = None
+        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._back_node = np.full(n, -1, np.int64)
+        self._back_access = np.full(n, np.inf)
 
     def _beats(self, rank: np.ndarray) -> None:
         """Each unit's beat: the grids of its station dealt out among the station's units
@@ -306,6 +312,8 @@ class PoliceFleet:
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
         if self.city.roads is not None:
+            node, access = self.city.roads.snap(scene)
+            self._back_node[i], self._back_access[i] = node[0], access[0]
             home_dist = float(
                 self.city.distances_to(scene, self.station_xy[i : i + 1], self.station_bank[i : i + 1])[0]
             )
@@ -403,11 +411,17 @@ class PoliceFleet:
                 self._home(u)
             self._next_home = self._earliest_home()
         arr = np.array(ids, np.int64)
-        pos = np.stack([view.x[arr], view.y[arr]], axis=1)
+        if self._road_view is not view:  # every unit's spot snapped once per patrol leg
+            spots = np.stack([view.x, view.y], axis=1)
+            self._road_view, self._road_spots = view, (spots, *roads.snap(spots))
+        spots, node, access = self._road_spots
+        pos, node, access = spots[arr], node[arr], access[arr]
         if self._back:
             back = self._back_mask[arr]
-            pos[back] = self.back_from[arr[back]]
-        time = roads.nearest_from(scene, pos, speed[arr], n, ROAD_FIRST_M)
+            if back.any():
+                pos[back] = self.back_from[arr[back]]
+                node[back], access[back] = self._back_node[arr[back]], self._back_access[arr[back]]
+        time = roads.nearest_from(scene, pos, speed[arr], n, ROAD_FIRST_M, (node, access))
         order = np.lexsort((arr, time))[:n]  # by time, ties to the lower unit
         return arr[order].tolist(), time[order].tolist()
 
@@ -484,6 +498,8 @@ class PoliceFleet:
     def free_regions(self, t: float, region_of_bank: np.ndarray) -> set[int]:
         """Regions (:attr:`sim.model.city.City.region_of_bank`) where an available unit is at
         ``t``, as a search would place it (a unit home from its last scene at its spot)."""
+        if self.city.roads is not None:  # on streets every bank is of region 0
+            return {0} if self.free_ids else set()
         view = self._leg_view(t)
         back = [u for u in self._back if self._free[u]]
         at_spot = self._free.copy()
