@@ -358,7 +358,15 @@ def build_city(
         land_use = _place_sites(cfg, land_use, population, rng)
     land = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
     camera = land & (rng.random((h, w)) < cfg.camera_share)
-    bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
+    if roads is None:
+        bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
+    else:
+        # On streets the network, not the water, joins places: bank 0 is the land the
+        # streets reach, bank 1 the land they do not (a region of its own: its calls wait
+        # aside, as nobody can come).
+        bank = np.where(land, np.where(roads.on_network, 0, 1), -1).astype(np.int32)
+        bridge_xy, bank_bridges = np.zeros((0, 2)), np.zeros((2, 0), bool)
+        bridge_dist = np.zeros((0, 0))
     _, (near_r, near_c) = ndimage.distance_transform_edt(bank < 0, return_indices=True)
     bank_near = bank[near_r, near_c]
     partial = City(
