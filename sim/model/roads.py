@@ -35,6 +35,10 @@ from scipy.spatial import cKDTree
 #: search, the MEU and volunteer trips and the way home (each asks a little less), and a
 #: search's fixed cost (scipy's per-call set-up over all nodes) is paid once per scene.
 MIN_SEARCH_M = 4000.0
+#: Above this many nodes, short searches run on a tile's subgraph (see ``_tile``).
+TILED_NODES = 20_000
+#: Radius of the search kept from each police station (for the units' ways home), m.
+HOME_SEARCH_M = 16_000.0
 #: Path lengths remembered at most (summed over the memoised searches; about 16 B each).
 MEMO_VALUES = 4_000_000
 
@@ -74,6 +78,8 @@ class RoadNetwork:
         self.cell_node = np.where(gap <= self.snap_m, node, -1).astype(np.int64)
         self._memo = {}
         self._memo_values = 0
+        self._tiles: dict[tuple[int, int], tuple[np.ndarray, csr_matrix]] = {}
+        self._pinned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ snapping
     @property
@@ -104,10 +110,21 @@ class RoadNetwork:
         if got is not None and got[0] >= limit:
             return got
         limit = max(limit, MIN_SEARCH_M)
-        # The graph holds both directions: a directed search spares scipy a transposed copy.
-        d = dijkstra(self.graph, directed=True, indices=node, limit=limit)
-        reached = np.flatnonzero(np.isfinite(d))
-        out = (float(limit), reached, d[reached])
+        if limit <= MIN_SEARCH_M and self.node_xy.shape[0] > TILED_NODES:
+            # A path of length L stays within L (straight line) of its start: the search
+            # runs on the tile's subgraph, which holds every node that near, at a fraction
+            # of a whole-graph search's set-up (scipy's is over all nodes).
+            nodes, sub, local = self._tile(node)
+            d = dijkstra(sub, directed=True, indices=local, limit=limit)
+            hit = np.flatnonzero(np.isfinite(d))
+            reached, length = nodes[hit], d[hit]
+        else:
+            # The graph holds both directions: a directed search spares scipy a transposed
+            # copy.
+            d = dijkstra(self.graph, directed=True, indices=node, limit=limit)
+            reached = np.flatnonzero(np.isfinite(d))
+            length = d[reached]
+        out = (float(limit), reached, length)
         if got is not None:
             self._memo_values -= self._memo.pop(node)[1].size
         while self._memo and self._memo_values + reached.size > MEMO_VALUES:
@@ -116,6 +133,46 @@ class RoadNetwork:
         self._memo[node] = out
         self._memo_values += reached.size
         return out
+
+    def home_distance(self, home: np.ndarray, at: np.ndarray) -> float:
+        """Trip length from ``at`` (2,) to ``home`` (2,), m, exact: read from ``home``'s
+        search within HOME_SEARCH_M (kept for good: homes are the few police stations), or
+        searched from ``at`` when longer."""
+        (h_node, at_node), (h_access, at_access) = self.snap(np.stack([home, at]))
+        if h_node < 0 or at_node < 0:
+            return math.inf
+        if h_node == at_node:
+            return float(np.hypot(*(np.asarray(home) - np.asarray(at))))
+        got = self._pinned.get(int(h_node))
+        if got is None:
+            d = dijkstra(self.graph, directed=True, indices=int(h_node), limit=HOME_SEARCH_M)
+            reached = np.flatnonzero(np.isfinite(d))
+            got = self._pinned[int(h_node)] = (reached, d[reached])
+        via = self._lookup(got[0], got[1], np.array([at_node]))[0]
+        if via == math.inf:  # farther than the kept search: an exact search from the scene
+            return float(self.exact_distances_to(home, at.reshape(1, 2), MIN_SEARCH_M)[0])
+        return float(at_access + via + h_access)
+
+    def _tile(self, node: int) -> tuple[np.ndarray, csr_matrix, int]:
+        """(global ids ascending, subgraph, the node's local id) of the square tile of side
+        MIN_SEARCH_M holding ``node``, widened by MIN_SEARCH_M on every side; built once."""
+        x, y = self.node_xy[node]
+        key = (int(x // MIN_SEARCH_M), int(y // MIN_SEARCH_M))
+        got = self._tiles.get(key)
+        if got is None:
+            lo_x, lo_y = (key[0] - 1) * MIN_SEARCH_M, (key[1] - 1) * MIN_SEARCH_M
+            hi_x, hi_y = lo_x + 3 * MIN_SEARCH_M, lo_y + 3 * MIN_SEARCH_M
+            xs, ys = self.node_xy[:, 0], self.node_xy[:, 1]
+            nodes = np.flatnonzero((xs >= lo_x) & (xs <= hi_x) & (ys >= lo_y) & (ys <= hi_y))
+            local = np.full(self.node_xy.shape[0], -1, np.int64)
+            local[nodes] = np.arange(nodes.size)
+            rows = self.graph[nodes].tocoo()
+            keep = local[rows.col] >= 0
+            sub = csr_matrix((rows.data[keep], (rows.row[keep], local[rows.col[keep]])),
+                             shape=(nodes.size, nodes.size))  # fmt: skip
+            got = self._tiles[key] = (nodes, sub)
+        nodes, sub = got
+        return nodes, sub, int(np.searchsorted(nodes, node))
 
     @staticmethod
     def _lookup(reached: np.ndarray, length: np.ndarray, nodes: np.ndarray) -> np.ndarray:

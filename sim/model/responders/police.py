@@ -314,9 +314,7 @@ class PoliceFleet:
         if self.city.roads is not None:
             node, access = self.city.roads.snap(scene)
             self._back_node[i], self._back_access[i] = node[0], access[0]
-            home_dist = float(
-                self.city.distances_to(scene, self.station_xy[i : i + 1], self.station_bank[i : i + 1])[0]
-            )
+            home_dist = self.city.roads.home_distance(self.station_xy[i], scene)
         else:
             home_dist = abs(hx - ax) + abs(hy - ay)
         self._home_dist[i] = home_dist
