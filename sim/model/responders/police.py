@@ -402,13 +402,14 @@ class PoliceFleet:
         assert roads is not None
         view = self._leg_view(t)
         speed = self._speeds(t)[1]
+        # The kept list of available units is the mask's: no list-to-array copy.
+        arr = np.flatnonzero(self._free) if ids is self.free_ids else np.array(ids, np.int64)
         if self._back and t >= self._next_home:
-            home = [u for u in ids if u in self._back
-                    and (t - float(self.left_at[u])) * speed[u] >= self._home_dist[u]]  # fmt: skip
-            for u in home:
+            back = arr[self._back_mask[arr]]
+            home = back[(t - self.left_at[back]) * speed[back] >= self._home_dist[back]]
+            for u in home.tolist():
                 self._home(u)
             self._next_home = self._earliest_home()
-        arr = np.array(ids, np.int64)
         if self._road_view is not view:  # every unit's spot snapped once per patrol leg
             spots = np.stack([view.x, view.y], axis=1)
             self._road_view, self._road_spots = view, (spots, *roads.snap(spots))
