@@ -334,3 +334,27 @@ def test_a_grid_scenario_imports_no_gis_library(tmp_path):
                          check=True, cwd=ROOT, env={**__import__("os").environ,
                                                     "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_tiled_searches_and_kept_home_searches_match_networkx(tmp_path, monkeypatch):
+    import sim.model.roads as roads_mod
+
+    # Small tiles and radii make the test network "large": short searches run on tile
+    # subgraphs, long ones widen to the whole graph, homes are read from kept searches.
+    monkeypatch.setattr(roads_mod, "TILED_NODES", 10)
+    monkeypatch.setattr(roads_mod, "MIN_SEARCH_M", 250.0)
+    monkeypatch.setattr(roads_mod, "HOME_SEARCH_M", 500.0)
+    g = street_grid()
+    sc, roads = _network(tmp_path, g)
+    rng = np.random.default_rng(5)
+    pts = rng.uniform([0, 0], [sc.city.width * 100, sc.city.height * 100], (30, 2))
+    for dst in pts[:5]:
+        want = [_nx_trip(g, roads, p, dst) for p in pts]
+        np.testing.assert_allclose(roads.exact_distances_to(dst, pts, 250.0), want, rtol=1e-12)
+        homes = [roads.home_distance(dst, p) for p in pts]
+        np.testing.assert_allclose(homes, want, rtol=1e-12)
+        speed = rng.choice([1.6, 8.3], 30)
+        got = roads.nearest_from(dst, pts, speed, 2, 250.0)
+        best = np.lexsort((np.arange(30), np.asarray(want) / speed))[:2]
+        np.testing.assert_allclose(got[best], np.asarray(want)[best] / speed[best], rtol=1e-12)
+    assert roads._tiles and roads._pinned
