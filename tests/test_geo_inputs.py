@@ -17,10 +17,10 @@ import pytest
 pytest.importorskip("rasterio")
 pytest.importorskip("geopandas")
 
-import networkx as nx  # noqa: E402
+import networkx as nx
 
-from sim.interface.cli import main  # noqa: E402
-from sim.model.config import ScenarioError, load_scenario  # noqa: E402
+from sim.interface.cli import main
+from sim.model.config import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "JIEFANG-SECRET-MARKER-7f3a9"
@@ -90,8 +90,7 @@ def test_raster_places_the_grid_and_keeps_the_population(tmp_path, crs):
         write_raster(tmp_path / "p.tif", data, crs)
     named = f"  crs: '{CRS}'\n" if crs == CRS else ""  # else: chosen from the data
     (tmp_path / "s.yaml").write_text(
-        "name: r\nhorizon_hours: 1\ncity:\n  cell_size_m: 120\n  population_raster: p.tif\n"
-        + named
+        "name: r\nhorizon_hours: 1\ncity:\n  cell_size_m: 120\n  population_raster: p.tif\n" + named
     )
     sc = load_scenario(tmp_path / "s.yaml")
     city = sc.city
@@ -130,7 +129,8 @@ def test_sites_become_cells_from_csv_geojson_and_lonlat(tmp_path):
     gdf.to_file(tmp_path / "st.geojson", driver="GeoJSON")
     gdf.to_file(tmp_path / "st.gpkg", driver="GPKG")
     (tmp_path / "st.csv").write_text(
-        "lon,lat\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(lon.tolist(), lat.tolist(), strict=True))
+        "lon,lat\n"
+        + "".join(f"{a!r},{b!r}\n" for a, b in zip(lon.tolist(), lat.tolist(), strict=True))
     )
     for name in ("st.geojson", "st.gpkg", "st.csv"):
         sc = load_scenario(city_files(tmp_path, police=f"  stations_file: {name}\n"))
@@ -278,10 +278,10 @@ def _use_gpkg(d: Path, data: bytes | None = None) -> None:
 
 
 def _no_crs_gpkg(d: Path) -> None:
+    import warnings
+
     import geopandas as gpd
     from shapely.geometry import Point
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # writing a file with no CRS is the point here

@@ -62,8 +62,9 @@ def _csv_points(path: Path, frame: GridFrame | None, where: str):
         raise ScenarioError(f"{where}: cannot read the file as CSV") from None
     lower = {str(c).lower(): c for c in table.columns}
     if "lon" in lower and "lat" in lower:
-        lon, lat = _numbers(table, lower["lon"], where, "lon"), _numbers(
-            table, lower["lat"], where, "lat"
+        lon, lat = (
+            _numbers(table, lower["lon"], where, "lon"),
+            _numbers(table, lower["lat"], where, "lat"),
         )
         off = np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))
         if off.size:
@@ -74,7 +75,10 @@ def _csv_points(path: Path, frame: GridFrame | None, where: str):
             )
         x, y = frame.from_lonlat(lon, lat)
     elif "x_m" in lower and "y_m" in lower:
-        x, y = _numbers(table, lower["x_m"], where, "x_m"), _numbers(table, lower["y_m"], where, "y_m")
+        x, y = (
+            _numbers(table, lower["x_m"], where, "x_m"),
+            _numbers(table, lower["y_m"], where, "y_m"),
+        )
     else:
         raise ScenarioError(
             f"{where}: expected columns lon and lat (degrees), or x_m and y_m (grid metres)"

@@ -245,7 +245,7 @@ class City:
     def _station_paths(self) -> np.ndarray:
         """Per node: the shortest trip from it to any station along the streets, m (one
         search from a virtual node joined to each station's node by its access leg)."""
-        from scipy.sparse import coo_matrix, vstack, hstack
+        from scipy.sparse import coo_matrix, hstack, vstack
         from scipy.sparse.csgraph import dijkstra
 
         assert self.roads is not None

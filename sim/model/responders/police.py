@@ -413,6 +413,7 @@ class PoliceFleet:
         if self._road_view is not view:  # every unit's spot snapped once per patrol leg
             spots = np.stack([view.x, view.y], axis=1)
             self._road_view, self._road_spots = view, (spots, *roads.snap(spots))
+        assert self._road_spots is not None
         spots, node, access = self._road_spots
         pos, node, access = spots[arr], node[arr], access[arr]
         if self._back:
