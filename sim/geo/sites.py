@@ -143,9 +143,9 @@ def cells_of(
     out = np.flatnonzero((col < 0) | (row < 0) | (col >= width) | (row >= height))
     if out.size:
         k = out[0]
+        # The point's coordinates are the file's text: only its position in the file is told.
         raise ScenarioError(
-            f"{where}: point {k + 1} lies outside the grid ({x[k]:.0f} m east, {y[k]:.0f} m "
-            f"south of its north-west corner; the grid is {width * cell_size_m:g} x "
-            f"{height * cell_size_m:g} m)"
+            f"{where}: point {k + 1} lies outside the grid ({width * cell_size_m:g} x "
+            f"{height * cell_size_m:g} m from its north-west corner)"
         )
     return np.stack([col, row], axis=1).tolist()
