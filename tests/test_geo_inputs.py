@@ -267,6 +267,9 @@ BAD = {
                                    d / "roads.graphml"),
         r"stations\.csv: point 2 lies off the street network",
     ),
+    "a folder, not a file": (lambda d: ((d / "pop.tif").unlink(), (d / "pop.tif").mkdir()),
+                             r"pop\.tif: not a regular file"),
+    "missing file": (lambda d: (d / "meus.csv").unlink(), r"meus\.csv: cannot read the file"),
 }  # fmt: skip
 
 

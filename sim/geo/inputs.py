@@ -16,15 +16,35 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.geo.crs import GridFrame, frame_of
-from sim.model.config import LandUseName, ScenarioError
+from sim.model.config import PATH_KEYS, LandUseName, ScenarioError
 
 if TYPE_CHECKING:
     from sim.model.config import CityConfig, Scenario, TravelConfig
     from sim.model.roads import RoadNetwork
 
 
+#: The largest GIS file read, bytes (a bigger one is refused before it is opened).
+MAX_GIS_BYTES = 2 << 30
+
+
 def _where(source: str, key: str, path: str) -> str:
     return f"{source}: {key}: {Path(path).name}"
+
+
+def _check_regular(path: str, where: str) -> None:
+    """A GIS file must be a regular file of bounded size: a device, FIFO or folder is refused
+    before any reader opens it (``/dev/zero`` would never end)."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ScenarioError(f"{where}: cannot read the file (missing or not accessible)") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ScenarioError(f"{where}: not a regular file")
+    if st.st_size > MAX_GIS_BYTES:
+        raise ScenarioError(f"{where}: the file is over {MAX_GIS_BYTES >> 30} GiB")
 
 
 def resolve_files(sc: Scenario, source: str) -> Scenario:
@@ -41,6 +61,10 @@ def resolve_files(sc: Scenario, source: str) -> Scenario:
     from sim.geo.sites import cells_of, read_points
 
     city = sc.city
+    for section, key in PATH_KEYS:
+        value = getattr(getattr(sc, section), key)
+        if value is not None and key != "map_file":  # the map file has its own reader
+            _check_regular(value, _where(source, f"{section}.{key}", value))
     changes: dict[str, typing.Any] = {}
     width, height, cell = city.width, city.height, city.cell_size_m
     frame = frame_of(city)
