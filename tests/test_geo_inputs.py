@@ -361,3 +361,44 @@ def test_tiled_searches_and_kept_home_searches_match_networkx(tmp_path, monkeypa
         best = np.lexsort((np.arange(30), np.asarray(want) / speed))[:2]
         np.testing.assert_allclose(got[best], np.asarray(want)[best] / speed[best], rtol=1e-12)
     assert roads._tiles and roads._pinned
+
+
+def test_helsinki_lies_in_central_helsinki_and_its_streets_match_networkx():
+    from sim.geo.crs import frame_of
+    from sim.geo.inputs import roads_for
+
+    sc = load_scenario(ROOT / "scenarios" / "helsinki.yaml")
+    city = sc.city
+    frame = frame_of(city)
+    assert frame is not None and city.crs == "EPSG:3067"
+    lon, lat = frame.to_lonlat([0, city.width * 50.0], [0, city.height * 50.0])
+    assert np.all((lon > 24.92) & (lon < 24.97)) and np.all((lat > 60.16) & (lat < 60.185))
+    assert sc.meus.count == 4 and sc.police.stations == 1
+    roads = roads_for(city, sc.travel)
+    g = nx.read_graphml(ROOT / "scenarios" / "helsinki" / "roads.graphml")
+    ids = list(g.nodes)
+    index = {k: i for i, k in enumerate(ids)}
+    gx, gy = frame.from_lonlat([float(g.nodes[k]["x"]) for k in ids],
+                               [float(g.nodes[k]["y"]) for k in ids])  # fmt: skip
+    pts = np.stack([gx, gy], axis=1)
+    for k in list(g.edges):  # the same lengths the model reads (raised to the straight line)
+        a, b = index[k[0]], index[k[1]]
+        g.edges[k]["w"] = max(float(g.edges[k]["length"]), float(np.hypot(*(pts[a] - pts[b]))))
+    rng = np.random.default_rng(2)
+    cells = np.flatnonzero(roads.cell_node >= 0)
+    for c in rng.choice(cells, 8, replace=False):
+        dst = np.array([(c % city.width + 0.5) * 50.0, (c // city.width + 0.5) * 50.0])
+        src = rng.uniform([0, 0], [city.width * 50.0, city.height * 50.0], (20, 2))
+        got = roads.distances_to(dst, src)
+        (nd,), (ad,) = roads.snap(dst)
+        node, access = roads.snap(src)
+        kd = ids[int(np.argmin(np.hypot(*(pts - roads.node_xy[nd]).T)))]
+        lengths = nx.single_source_dijkstra_path_length(g, kd, weight="w")
+        for j in range(20):
+            if node[j] < 0:
+                assert got[j] == np.inf
+                continue
+            kj = ids[int(np.argmin(np.hypot(*(pts - roads.node_xy[node[j]]).T)))]
+            want = (np.hypot(*(src[j] - dst)) if node[j] == nd
+                    else access[j] + lengths[kj] + ad)  # fmt: skip
+            assert got[j] == pytest.approx(want, rel=1e-9)
