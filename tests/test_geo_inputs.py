@@ -429,3 +429,14 @@ def test_an_osm_pbf_gives_the_same_streets_as_the_graphml_derived_from_it(tmp_pa
         # GraphML keeps lengths to the centimetre: a path of dozens of streets may differ
         # by a few of them.
         np.testing.assert_allclose(ra.distances_to(dst, src), rb.distances_to(dst, src), atol=0.5)
+
+
+def test_a_site_on_the_map_files_water_is_refused(tmp_path, capsys):
+    (tmp_path / "map.txt").write_text("....\n~~=~\n....\n")
+    (tmp_path / "st.csv").write_text("x_m,y_m\n50,50\n150,150\n")
+    (tmp_path / "s.yaml").write_text(
+        "name: w\nhorizon_hours: 1\ncity:\n  map_file: map.txt\n  cell_size_m: 100\n"
+        "  crs: 'EPSG:3067'\n  origin: [385000, 6672000]\npolice:\n  stations_file: st.csv\n"
+    )
+    err = _run(tmp_path, capsys)
+    assert "police.stations_file: st.csv: point 2 lies on water (cell [1, 1])" in err
