@@ -80,6 +80,7 @@ class RoadNetwork:
         self._memo_values = 0
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, csr_matrix]] = {}
         self._pinned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._by_tile: tuple[np.ndarray, np.ndarray, int, int, int] | None = None
 
     # ------------------------------------------------------------------ snapping
     @property
@@ -138,20 +139,36 @@ class RoadNetwork:
         """Trip length from ``at`` (2,) to ``home`` (2,), m, exact: read from ``home``'s
         search within HOME_SEARCH_M (kept for good: homes are the few police stations), or
         searched from ``at`` when longer."""
-        (h_node, at_node), (h_access, at_access) = self.snap(np.stack([home, at]))
+        hx, hy = float(home[0]), float(home[1])
+        ax, ay = float(at[0]), float(at[1])
+        h_node, h_access = self._snap_one(hx, hy)
+        at_node, at_access = self._snap_one(ax, ay)
         if h_node < 0 or at_node < 0:
             return math.inf
         if h_node == at_node:
-            return float(np.hypot(*(np.asarray(home) - np.asarray(at))))
-        got = self._pinned.get(int(h_node))
+            return math.hypot(hx - ax, hy - ay)
+        got = self._pinned.get(h_node)
         if got is None:
-            d = dijkstra(self.graph, directed=True, indices=int(h_node), limit=HOME_SEARCH_M)
+            d = dijkstra(self.graph, directed=True, indices=h_node, limit=HOME_SEARCH_M)
             reached = np.flatnonzero(np.isfinite(d))
-            got = self._pinned[int(h_node)] = (reached, d[reached])
-        via = self._lookup(got[0], got[1], np.array([at_node]))[0]
-        if via == math.inf:  # farther than the kept search: an exact search from the scene
-            return float(self.exact_distances_to(home, at.reshape(1, 2), MIN_SEARCH_M)[0])
-        return float(at_access + via + h_access)
+            got = self._pinned[h_node] = (reached, d[reached])
+        reached, length = got
+        k = int(np.searchsorted(reached, at_node))
+        if k < reached.size and reached[k] == at_node:
+            return at_access + float(length[k]) + h_access
+        # Farther than the kept search: an exact search from the scene.
+        return float(self.exact_distances_to(home, np.asarray(at).reshape(1, 2), MIN_SEARCH_M)[0])
+
+    def _snap_one(self, x: float, y: float) -> tuple[int, float]:
+        """:meth:`snap` for one position, in plain Python (the same arithmetic)."""
+        inv = 1.0 / self.cell_size_m
+        col = min(max(int(x * inv), 0), self.width - 1)
+        row = min(max(int(y * inv), 0), self.height - 1)
+        node = int(self.cell_node[row * self.width + col])
+        if node < 0:
+            return -1, math.inf
+        nx_, ny_ = self.node_xy[node]
+        return node, float(np.hypot(x - nx_, y - ny_))
 
     def _tile(self, node: int) -> tuple[np.ndarray, csr_matrix, int]:
         """(global ids ascending, subgraph, the node's local id) of the square tile of side
@@ -160,10 +177,22 @@ class RoadNetwork:
         key = (int(x // MIN_SEARCH_M), int(y // MIN_SEARCH_M))
         got = self._tiles.get(key)
         if got is None:
-            lo_x, lo_y = (key[0] - 1) * MIN_SEARCH_M, (key[1] - 1) * MIN_SEARCH_M
-            hi_x, hi_y = lo_x + 3 * MIN_SEARCH_M, lo_y + 3 * MIN_SEARCH_M
-            xs, ys = self.node_xy[:, 0], self.node_xy[:, 1]
-            nodes = np.flatnonzero((xs >= lo_x) & (xs <= hi_x) & (ys >= lo_y) & (ys <= hi_y))
+            if self._by_tile is None:  # nodes sorted by tile, once: a tile's are 9 ranges
+                kx = (self.node_xy[:, 0] // MIN_SEARCH_M).astype(np.int64)
+                ky = (self.node_xy[:, 1] // MIN_SEARCH_M).astype(np.int64)
+                code = (kx - kx.min()) * (int(ky.max() - ky.min()) + 3) + (ky - ky.min())
+                order = np.argsort(code, kind="stable")
+                self._by_tile = (order, code[order], int(kx.min()), int(ky.min()),
+                                 int(ky.max() - ky.min()) + 3)  # fmt: skip
+            order, codes, kx0, ky0, span = self._by_tile
+            parts = []
+            for dx in (-1, 0, 1):
+                base = (key[0] + dx - kx0) * span + (key[1] - ky0)
+                lo = np.searchsorted(codes, base - 1)
+                hi = np.searchsorted(codes, base + 2)
+                parts.append(order[lo:hi])
+            # Every node within MIN_SEARCH_M of the tile lies in the 3 x 3 tiles around it.
+            nodes = np.sort(np.concatenate(parts))
             local = np.full(self.node_xy.shape[0], -1, np.int64)
             local[nodes] = np.arange(nodes.size)
             rows = self.graph[nodes].tocoo()
