@@ -28,7 +28,10 @@ MAX_GIS_BYTES = 2 << 30
 
 
 def _where(source: str, key: str, path: str) -> str:
-    return f"{source}: {key}: {Path(path).name}"
+    from sim.model.config import _show_path
+
+    # The file's name only (escaped if odd): where it lies is the scenario's business.
+    return f"{source}: {key}: {_show_path(Path(path).name)}"
 
 
 def _check_regular(path: str, where: str) -> None:
