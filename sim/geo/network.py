@@ -14,7 +14,6 @@ straight line when absent).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +43,23 @@ def load_roads(
         st = path.stat()
     except OSError:
         raise ScenarioError(f"{where}: cannot read the file") from None
-    return _load(str(path), st.st_mtime_ns, st.st_size, network_type, frame, width, height,
-                 cell_size_m, snap_m, where)  # fmt: skip
+    key = (str(path), st.st_mtime_ns, st.st_size, network_type, frame, width, height,
+           cell_size_m, snap_m)  # fmt: skip
+    # Cached per file and grid (not per message): loading the scenario and building each
+    # replication's city share one network, its searches and tiles.
+    got = _LOADED.get(key)
+    if got is None:
+        got = _load(path, network_type, frame, width, height, cell_size_m, snap_m, where)
+        if len(_LOADED) >= 2:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = got
+    return got
 
 
-@lru_cache(maxsize=2)
-def _load(name, _mtime, _size, network_type, frame, width, height, cell_size_m, snap_m, where):
-    path = Path(name)
+_LOADED: dict[tuple, RoadNetwork] = {}
+
+
+def _load(path, network_type, frame, width, height, cell_size_m, snap_m, where):
     suffix = path.name.lower()
     if suffix.endswith(".osm.pbf") or suffix.endswith(".pbf"):
         lon, lat, u, v, length = _read_pbf(path, network_type, where)

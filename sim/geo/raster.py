@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +52,22 @@ def read_population(path: Path, where: str):
     """(residents per pixel with no-data as 0, transform, CRS as WKT) of the raster's first
     band; ScenarioError naming ``where`` for an unreadable, CRS-less, negative or empty one."""
     try:
-        return _read(*_stamp(path), where)
+        key = _stamp(path)
     except OSError:
         raise ScenarioError(f"{where}: cannot read the file") from None
+    got = _READ.get(key)  # per file, not per message: load and build share one read
+    if got is None:
+        got = _read(key[0], where)
+        if len(_READ) >= 4:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = got
+    return got
 
 
-@lru_cache(maxsize=4)
-def _read(name: str, _mtime: int, _size: int, where: str):
+_READ: dict[tuple[str, int, int], tuple] = {}
+
+
+def _read(name: str, where: str):
     import rasterio
     from rasterio.errors import RasterioError
 
