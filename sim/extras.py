@@ -12,7 +12,10 @@ EXTRAS = {
     "dask": ("distributed", "a Dask sweep (--scheduler)"),
     "viz": ("solara", "the browser view (jiefang view)"),
     "plan": ("spopt,pulp,highspy", "placement optimisation (jiefang optimize)"),
-    "geo": ("pyproj,shapely,geopandas,pyogrio", "real geography (CRS, GIS files, road networks)"),
+    "geo": (
+        "pyproj,shapely,geopandas,pyogrio,rasterio,pyrosm",
+        "real geography (CRS, GIS files, road networks)",
+    ),
 }
 
 

@@ -9,12 +9,13 @@ fails when a scenario sets a parameter without a source, or when the document is
 
 from __future__ import annotations
 
+import os
 import sys
 from math import nan
 from pathlib import Path
 from typing import Any
 
-from sim.model.config import load_scenario, resolve_extends
+from sim.model.config import PATH_KEYS, load_scenario, resolve_extends
 from tools.paramdoc import rows as parameter_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +175,21 @@ def source_for(path: str, sources: dict[str, str]) -> str | None:
     return None
 
 
+#: Values a scenario's GIS files set while it loads (sim.geo.inputs), by the file keys.
+GEO_DERIVED = {
+    "city.crs": ("city.population_raster",),
+    "city.origin": ("city.population_raster",),
+    "city.width": ("city.population_raster",),
+    "city.height": ("city.population_raster",),
+    "city.population": ("city.population_raster",),
+    "city.key_sites": ("city.sites_file",),
+    "police.station_cells": ("police.stations_file",),
+    "police.stations": ("police.stations_file",),
+    "meus.site_cells": ("meus.sites_file",),
+    "meus.count": ("meus.sites_file",),
+}
+
+
 def scenario_rows(path: Path):
     """(key, value, unit and meaning, source, set in file) for one scenario file."""
     scenario = load_scenario(path)
@@ -182,11 +198,17 @@ def scenario_rows(path: Path):
     kinds = list(scenario.incidents.kinds)
     meaning = {p: d for p, _, _, d in parameter_rows()}
     dumped = scenario.model_dump(mode="json")
+    files = {f"{a}.{b}" for a, b in PATH_KEYS if dumped[a].get(b) is not None}
     for key, value in flatten(dumped).items():
         if key in RUN_SETTINGS:
             continue
+        if key in files:  # a file path: as the scenario's folder sees it, not this machine's
+            value = os.path.relpath(value, path.parent)
         g = generic(key, kinds)
         src = source_for(key, scenario.sources)
+        made_by = [f for f in GEO_DERIVED.get(key, ()) if f in files]
+        if made_by:  # the value a GIS file set when the scenario loaded
+            src = f"from {made_by[0]} (docs/geography.md)"
         is_set = key in set_here or any(k.startswith(key + ".") for k in set_here)
         if src is None and is_set:
             src = "UNSOURCED"

@@ -21,10 +21,14 @@ from scipy import ndimage
 from scipy.cluster.vq import kmeans2
 from scipy.spatial import cKDTree
 
-from sim.model.config import CityConfig, PoliceConfig, ScenarioError
+from sim.model.config import CityConfig, PoliceConfig, ScenarioError, TravelConfig
+from sim.model.roads import RoadNetwork
 from sim.model.vocab import MAP_CHARS, LandUse
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
+#: First search radius of a trip on a road network, m: most trips are shorter; a longer
+#: one is searched again without a limit (the result is exact either way).
+ROAD_SEARCH_M = 3000.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,6 +48,8 @@ class City:
     grid_centre_xy: np.ndarray  # (n_grids, 2) m
     station_xy: np.ndarray  # (n_stations, 2) m
     station_of_grid: np.ndarray  # (n_grids,) int
+    #: Streets for travel (issue 15); None: the grid's Manhattan metric with banks and bridges.
+    roads: RoadNetwork | None = None
 
     @cached_property
     def _bridge_list(self) -> list[tuple[float, float]]:
@@ -158,6 +164,8 @@ class City:
             dst_bank: bank of the destination, if already known.
         """
         src = np.asarray(src, dtype=float).reshape(-1, 2)
+        if self.roads is not None:
+            return self.roads.exact_distances_to(dst, src, ROAD_SEARCH_M)
         direct = np.abs(src[:, 0] - dst[0]) + np.abs(src[:, 1] - dst[1])
         if self.single_bank:
             return direct
@@ -183,7 +191,10 @@ class City:
 
         Within a bank: Manhattan. Across banks: the best route through bridges, where
         ``bridge_dist`` holds the shortest bridge-to-bridge walks. Unreachable: ``inf``.
+        On a road network: the trip along the streets (:mod:`sim.model.roads`).
         """
+        if self.roads is not None:
+            return self.roads.pair_distances(a, b)
         direct = np.abs(a[:, 0] - b[:, 0]) + np.abs(a[:, 1] - b[:, 1])
         if self.single_bank:
             return direct
@@ -212,6 +223,8 @@ class City:
         (``far[bank, j]``) and the sum is the same float as the per-station minimum.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if self.roads is not None:
+            return self._station_roads(xy)
         best = np.full(xy.shape[0], np.inf)
         stations = self.station_xy
         if xy.shape[0] == 0 or stations.shape[0] == 0:
@@ -227,6 +240,37 @@ class City:
                 continue
             best[rows] = np.minimum(best[rows], self._via_far_stations(xy[rows], b, station_bank))
         return best
+
+    @cached_property
+    def _station_paths(self) -> np.ndarray:
+        """Per node: the shortest trip from it to any station along the streets, m (one
+        search from a virtual node joined to each station's node by its access leg)."""
+        from scipy.sparse import coo_matrix, hstack, vstack
+        from scipy.sparse.csgraph import dijkstra
+
+        assert self.roads is not None
+        roads = self.roads
+        node, access = roads.snap(self.station_xy)
+        ok = node >= 0
+        n = roads.node_xy.shape[0]
+        if not ok.any():
+            return np.full(n, np.inf)
+        # csgraph reads an explicit zero as no edge: a zero access leg keeps a millimetre.
+        legs = coo_matrix((np.maximum(access[ok], 1e-3), (np.zeros(ok.sum(), np.int64),
+                          node[ok])), shape=(1, n))  # fmt: skip
+        graph = vstack([hstack([roads.graph, legs.T]), hstack([legs, coo_matrix((1, 1))])])
+        return dijkstra(graph.tocsr(), directed=True, indices=n)[:n]  # symmetric graph
+
+    def _station_roads(self, xy: np.ndarray) -> np.ndarray:
+        """:meth:`station_distances` on the road network (each station: its own search)."""
+        assert self.roads is not None
+        node, access = self.roads.snap(xy)
+        out = np.where(node >= 0, access + self._station_paths[np.maximum(node, 0)], np.inf)
+        for st in self.station_xy:  # a station in the position's node catchment: straight
+            s_node = self.roads.snap(st)[0][0]
+            near = (node == s_node) & (node >= 0)
+            out[near] = np.minimum(out[near], np.hypot(*(xy[near] - st).T))
+        return out
 
     @staticmethod
     def _nearest_manhattan(xy: np.ndarray, sites: np.ndarray) -> np.ndarray:
@@ -270,31 +314,78 @@ class City:
 
 
 # ---------------------------------------------------------------------------- building
-def build_city(cfg: CityConfig, police: PoliceConfig, rng: np.random.Generator) -> City:
-    """Generate (or read) the raster, then derive banks, bridges, grids and stations."""
+def build_city(
+    cfg: CityConfig, police: PoliceConfig, rng: np.random.Generator,
+    travel: TravelConfig | None = None,
+) -> City:  # fmt: skip
+    """Generate (or read) the raster, then derive banks, bridges, grids and stations.
+
+    Args:
+        cfg: the city section (GIS files already resolved: :mod:`sim.geo.inputs`).
+        police: the police section (stations and grids).
+        rng: the city's random stream.
+        travel: the travel section; with ``road_network``, trips follow its streets.
+    """
+    roads = None
+    if travel is not None and travel.road_network is not None:
+        from sim.geo.inputs import roads_for
+
+        roads = roads_for(cfg, travel)
     if cfg.map_file is not None:
         land_use = read_map_file(Path(cfg.map_file))
+    elif cfg.population_raster is not None:  # real geography: no generated rivers
+        land_use = np.full((cfg.height, cfg.width), LandUse.RESIDENTIAL, dtype=np.int8)
     else:
         land_use = _generate_land_use(cfg, rng)
     h, w = land_use.shape
-    density = _density(cfg, w, h)
-    population = _distribute(density, land_use, cfg.population)
-    if cfg.map_file is None:
+    if cfg.population_raster is not None:
+        from sim.geo.inputs import population_for
+
+        population = population_for(cfg)
+    else:
+        density = _density(cfg, w, h)
+        population = _distribute(density, land_use, cfg.population)
+    if roads is not None:
+        # Cells no street reaches are water unless people live there (those stay land,
+        # unreachable: docs/geography.md); the streets' own bridges cross the water.
+        land_use = np.where(~roads.on_network & (population <= 0), LandUse.WATER, land_use)
+        land_use = land_use.astype(np.int8)
+    if cfg.key_sites is not None:
+        land_use = land_use.copy()
+        for c, r, use in cfg.key_sites:
+            land_use[r, c] = LandUse[use.upper()]
+    elif cfg.map_file is None:
         land_use = _place_sites(cfg, land_use, population, rng)
     land = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
     camera = land & (rng.random((h, w)) < cfg.camera_share)
-    bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
+    if roads is None:
+        bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
+    else:
+        # On streets the network, not the water, joins places: bank 0 is the land the
+        # streets reach, bank 1 the land they do not (a region of its own: its calls wait
+        # aside, as nobody can come).
+        bank = np.where(land, np.where(roads.on_network, 0, 1), -1).astype(np.int32)
+        bridge_xy, bank_bridges = np.zeros((0, 2)), np.zeros((2, 0), bool)
+        bridge_dist = np.zeros((0, 0))
     _, (near_r, near_c) = ndimage.distance_transform_edt(bank < 0, return_indices=True)
     bank_near = bank[near_r, near_c]
     partial = City(
         cfg.cell_size_m, land_use, population, camera, bank, bank_near, bridge_xy, bank_bridges,
         bridge_dist, np.zeros((h, w), np.int32), np.zeros((0, 2)), np.zeros((0, 2)),
-        np.zeros(0, np.int64),
+        np.zeros(0, np.int64), roads,
     )  # fmt: skip
     grid_of_cell, grid_xy, station_xy, station_of_grid = _police_layout(partial, police, rng)
+    if roads is not None:
+        off = np.flatnonzero(roads.snap(station_xy)[0] < 0)
+        if off.size:
+            c, r = (station_xy[off[0]] // cfg.cell_size_m).astype(int).tolist()
+            raise ScenarioError(
+                f"{roads.source}: police station at cell [{c}, {r}] is not on the connected "
+                f"street network (no node within travel.road_snap_m): it could reach nobody"
+            )
     return City(
         cfg.cell_size_m, land_use, population, camera, bank, bank_near, bridge_xy, bank_bridges,
-        bridge_dist, grid_of_cell, grid_xy, station_xy, station_of_grid,
+        bridge_dist, grid_of_cell, grid_xy, station_xy, station_of_grid, roads,
     )  # fmt: skip
 
 
@@ -443,6 +534,14 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
         means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
         _, pick = cKDTree(grid_xy).query(means)
         station_xy = grid_xy[_distinct(pick, cfg.stations, grid_xy.shape[0], rng)]
+    if city.roads is not None:
+        # Each grid to the station nearest its centre along the streets: one search from all
+        # stations at once (access legs left out), not one per grid.
+        owner = city.roads.nearest_sources(station_xy)
+        node, _ = city.roads.snap(grid_xy)
+        station_of_grid = np.where(node >= 0, owner[np.maximum(node, 0)], -1)
+        station_of_grid = np.where(station_of_grid >= 0, station_of_grid, 0)
+        return grid_of_cell, grid_xy, station_xy, station_of_grid.astype(np.int64)
     station_bank = city.bank_of(station_xy)
     dist = np.stack(
         [city.distances_to(g, station_xy, station_bank) for g in grid_xy], axis=0

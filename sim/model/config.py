@@ -159,6 +159,36 @@ class CityConfig(Strict):
         description="easting and northing in crs of the grid's north-west corner, m "
         "(x grows east, y grows south: docs/geography.md)",
     )
+    population_raster: str | None = Field(
+        None,
+        description="GeoTIFF of residents per pixel (any CRS; geo extra), resampled onto the "
+        "grid keeping its total; it places the grid: crs (default: the UTM zone of its "
+        "centre), origin (default: its north-west corner), width, height and population "
+        "are taken from it; path relative to the scenario file (docs/geography.md)",
+    )
+    sites_file: str | None = Field(
+        None,
+        description="key sites (GeoJSON, GeoPackage or CSV with lon/lat or x_m/y_m "
+        "columns, and a land_use column) replacing the generated ones; needs crs and origin "
+        "or population_raster; path relative to the scenario file",
+    )
+    key_sites: list[tuple[int, int, LandUseName]] | None = Field(
+        None,
+        description="explicit [column, row, land use] key sites replacing the generated ones "
+        "(filled from sites_file)",
+    )
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _origin_from_yaml(cls, v):
+        # YAML has no tuples: an [easting, northing] list is one.
+        return tuple(v) if isinstance(v, list) else v
+
+    @field_validator("key_sites", mode="before")
+    @classmethod
+    def _sites_from_yaml(cls, v):
+        # YAML has no tuples: each [column, row, land use] list is one.
+        return [tuple(p) if isinstance(p, list) else p for p in v] if isinstance(v, list) else v
 
     @field_validator("land_use_shares")
     @classmethod
@@ -169,7 +199,10 @@ class CityConfig(Strict):
 
     @model_validator(mode="after")
     def _frame_complete(self):
-        if (self.crs is None) != (self.origin is None):
+        if self.population_raster is not None and self.map_file is not None:
+            raise ValueError("population_raster and map_file cannot be combined: each sets "
+                             "the grid")  # fmt: skip
+        if self.population_raster is None and (self.crs is None) != (self.origin is None):
             raise ValueError("crs and origin go together: give both or neither")
         if self.origin is not None and not all(math.isfinite(v) for v in self.origin):
             raise ValueError("origin must be two finite numbers of metres")
@@ -194,6 +227,12 @@ class PoliceConfig(Strict):
     )
     station_cells: list[list[int]] | None = Field(
         None, description="explicit [column, row] cells of the stations; default: generated"
+    )
+    stations_file: str | None = Field(
+        None,
+        description="station points (GeoJSON, GeoPackage or CSV with lon/lat or x_m/y_m "
+        "columns; geo extra) setting station_cells and stations; path relative to the "
+        "scenario file",
     )
     dispatch: str = Field(
         "nearest",
@@ -301,6 +340,11 @@ class MeuConfig(Strict):
         description="explicit [column, row] cell of each unit (at the cell's centre); "
         "default: drawn by site_shares",
     )
+    sites_file: str | None = Field(
+        None,
+        description="MEU site points (GeoJSON, GeoPackage or CSV with lon/lat or x_m/y_m "
+        "columns; geo extra) setting site_cells and count; path relative to the scenario file",
+    )
     readiness_tests_per_day: NonNeg = Field(
         0.0, description="unannounced readiness tests of a random unit per day (whole area)"
     )
@@ -339,6 +383,21 @@ class TravelConfig(Strict):
     drive_m_s: float = Field(8.3, gt=0, description="police car, free-flow, m/s")
     congestion_by_hour: float | list[float] = Field(
         1.0, description="driving-time multiplier, one value or 24 by hour of day (>= 1)"
+    )
+    road_network: str | None = Field(
+        None,
+        description="street network for travel (an OpenStreetMap .osm.pbf or a GraphML file; "
+        "geo extra): trips follow the shortest streets at each mode's speed; default: the "
+        "grid's Manhattan metric; path relative to the scenario file (docs/geography.md)",
+    )
+    road_network_type: Literal["driving", "walking", "all"] = Field(
+        "driving", description="which streets of an .osm.pbf are read (pyrosm's network_type)"
+    )
+    road_snap_m: float = Field(
+        300.0,
+        gt=0,
+        description="a cell whose centre has no street node this near is off the network "
+        "(unreachable), m",
     )
 
     @field_validator("congestion_by_hour", mode="before")
@@ -1300,25 +1359,31 @@ def _mark_origins(node: Any, prefix: tuple, label: str, out: Origins) -> None:
             _mark_origins(value, (*prefix, key), label, out)
 
 
+#: Keys holding file paths (section, key): each is relative to the file that names it.
+PATH_KEYS = (
+    ("city", "map_file"),
+    ("city", "population_raster"),
+    ("city", "sites_file"),
+    ("police", "stations_file"),
+    ("meus", "sites_file"),
+    ("travel", "road_network"),
+    ("incidents", "replay"),
+)
+
+
 def _anchor_paths(raw: dict, folder: Path, where: str = "", *, own: bool = True) -> dict:
     """File paths inside a scenario are relative to the file that names them."""
-    city = raw.get("city")
-    if isinstance(city, dict) and isinstance(city.get("map_file"), str):
-        check_path_text(city["map_file"], f"{where}: city.map_file", echo=own)
-        city = dict(city)
+    for section_name, key in PATH_KEYS:
+        section = raw.get(section_name)
+        if not (isinstance(section, dict) and isinstance(section.get(key), str)):
+            continue
+        check_path_text(section[key], f"{where}: {section_name}.{key}", echo=own)
+        section = dict(section)
         try:
-            city["map_file"] = str((folder / city["map_file"]).resolve())
+            section[key] = str((folder / section[key]).resolve())
         except (OSError, RuntimeError):
-            raise ScenarioError(f"{where}: city.map_file: cannot resolve the path") from None
-        raw = {**raw, "city": city}
-    incidents = raw.get("incidents")
-    if isinstance(incidents, dict) and isinstance(incidents.get("replay"), str):
-        check_path_text(incidents["replay"], f"{where}: incidents.replay", echo=own)
-        try:
-            replay = str((folder / incidents["replay"]).resolve())
-        except (OSError, RuntimeError):
-            raise ScenarioError(f"{where}: incidents.replay: cannot resolve the path") from None
-        raw = {**raw, "incidents": {**incidents, "replay": replay}}
+            raise ScenarioError(f"{where}: {section_name}.{key}: cannot resolve the path") from None
+        raw = {**raw, section_name: section}
     return raw
 
 
@@ -1464,10 +1529,24 @@ def validate_scenario(
     except ValidationError as err:
         default = None if own is None or own == source else "another file"
         raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
+    if uses_geo_files(scenario):
+        from sim.geo.inputs import resolve_files
+
+        scenario = resolve_files(scenario, source)
     check_feasible(scenario, source, origins, own)
     mine = source if own is None else own
     _attach_replay(scenario, source, (origins or {}).get(("incidents", "replay"), mine) == mine)
     return scenario
+
+
+def uses_geo_files(scenario: Scenario) -> bool:
+    """The scenario names a GIS file (read by :mod:`sim.geo.inputs`, geo extra)."""
+    c = scenario.city
+    return any(
+        v is not None
+        for v in (c.population_raster, c.sites_file, scenario.police.stations_file,
+                  scenario.meus.sites_file, scenario.travel.road_network)
+    )  # fmt: skip
 
 
 def _attach_replay(scenario: Scenario, source: str, own: bool) -> None:

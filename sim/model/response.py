@@ -121,7 +121,10 @@ class ResponseModel(mesa.Model):
         # replications unless the scenario pins one: a synthetic city is one draw of many.
         self.layout = replication if scenario.layout == "per_replication" else 0
         self.city: City = build_city(
-            scenario.city, scenario.police, generator(seed, self.layout, Stream.CITY)
+            scenario.city,
+            scenario.police,
+            generator(seed, self.layout, Stream.CITY),
+            scenario.travel,
         )
         homes = generator(seed, self.layout, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)

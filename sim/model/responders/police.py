@@ -4,7 +4,8 @@ Each unit is a Mesa agent whose state lives in the fleet's columns. An available
 its station, or patrolling its beat (a random point of its beat's land, redrawn every patrol
 leg, never stepped), or driving back from its last scene (position along the grid path; a unit whose
 way back crosses water is placed at the scene until it is home, which never makes it look
-nearer than it is).
+nearer than it is). On a road network (``city.roads``) travel follows the streets and a unit
+driving back is placed at the scene it left until it is home.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SMALL_FLEET = 24
 #: Relative slack on the Manhattan lower bound of the pruned search: a route through bridges
 #: is never shorter than the Manhattan distance, but its float sum can be a few ulps shorter.
 _BOUND_SLACK = 1e-9
+#: First street search radius of the nearest-unit search, m (it grows until it is exact).
+ROAD_FIRST_M = 2000.0
 _AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
 
 
@@ -157,6 +160,16 @@ class PoliceFleet:
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._beats(rank)
+        if city.roads is not None:
+            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
+            self.reach[:] = np.inf
+            self._home_reach = self.reach.copy()
+        # On streets: the leg view whose spots were snapped, and the scene each unit driving
+        # back left, snapped (the search reads node and access leg of every candidate).
+        self._road_view: LegView | None = None
+        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._back_node = np.full(n, -1, np.int64)
+        self._back_access = np.full(n, np.inf)
 
     def _beats(self, rank: np.ndarray) -> None:
         """Each unit's beat: the grids of its station dealt out among the station's units
@@ -303,7 +316,12 @@ class PoliceFleet:
         self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
-        home_dist = abs(hx - ax) + abs(hy - ay)
+        if self.city.roads is not None:
+            node, access = self.city.roads.snap(scene)
+            self._back_node[i], self._back_access[i] = node[0], access[0]
+            home_dist = self.city.roads.home_distance(self.station_xy[i], scene)
+        else:
+            home_dist = abs(hx - ax) + abs(hy - ay)
         self._home_dist[i] = home_dist
         self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
@@ -346,7 +364,9 @@ class PoliceFleet:
         ``scene`` first, with their travel times (s, inf: cannot reach). Ties go to the lower
         unit index. Units in ``avail`` whose drive back has ended are home from now on."""
         ids = avail.tolist()
-        if len(ids) <= self.small_fleet:
+        if self.city.roads is not None:
+            units, travel = self._nearest_roads(ids, t, scene, n)
+        elif len(ids) <= self.small_fleet:
             units, travel = self._nearest_small(ids, t, scene, scene_bank, n)
         else:
             view = self._leg_view(t)
@@ -366,12 +386,49 @@ class PoliceFleet:
     ) -> tuple[list[int], list[float]]:
         """:meth:`nearest` among all available units, from the sets kept as states change;
         as lists (the dispatch reads them one by one)."""
+        if self.city.roads is not None:
+            return self._nearest_roads(self.free_ids, t, scene, n)
         if len(self.free_ids) <= self.small_fleet:
             return self._nearest_small(self.free_ids, t, scene, scene_bank, n)
         self._boxes(t)
         if self._back:
             self._settle_free_units(t)
         return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
+
+    def _nearest_roads(
+        self, ids: list[int], t: float, scene: np.ndarray, n: int
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`nearest` on the road network: units driving back are home once their
+        street trip home has taken its time, else at the scene they left; the street search
+        grows from the scene until the n quickest are certain (:mod:`sim.model.roads`)."""
+        if not ids:
+            return [], []
+        roads = self.city.roads
+        assert roads is not None
+        view = self._leg_view(t)
+        speed = self._speeds(t)[1]
+        # The kept list of available units is the mask's: no list-to-array copy.
+        arr = np.flatnonzero(self._free) if ids is self.free_ids else np.array(ids, np.int64)
+        if self._back and t >= self._next_home:
+            back = arr[self._back_mask[arr]]
+            home = back[(t - self.left_at[back]) * speed[back] >= self._home_dist[back]]
+            for u in home.tolist():
+                self._home(u)
+            self._next_home = self._earliest_home()
+        if self._road_view is not view:  # every unit's spot snapped once per patrol leg
+            spots = np.stack([view.x, view.y], axis=1)
+            self._road_view, self._road_spots = view, (spots, *roads.snap(spots))
+        assert self._road_spots is not None
+        spots, node, access = self._road_spots
+        pos, node, access = spots[arr], node[arr], access[arr]
+        if self._back:
+            back = self._back_mask[arr]
+            if back.any():
+                pos[back] = self.back_from[arr[back]]
+                node[back], access[back] = self._back_node[arr[back]], self._back_access[arr[back]]
+        time = roads.nearest_from(scene, pos, speed[arr], n, ROAD_FIRST_M, (node, access))
+        order = np.lexsort((arr, time))[:n]  # by time, ties to the lower unit
+        return arr[order].tolist(), time[order].tolist()
 
     def _settle_back(self, back: list[int], t: float) -> None:
         """Settle units ``back`` (see :meth:`_settle_units`)."""
@@ -446,6 +503,8 @@ class PoliceFleet:
     def free_regions(self, t: float, region_of_bank: np.ndarray) -> set[int]:
         """Regions (:attr:`sim.model.city.City.region_of_bank`) where an available unit is at
         ``t``, as a search would place it (a unit home from its last scene at its spot)."""
+        if self.city.roads is not None:  # on streets every bank is of region 0
+            return {0} if self.free_ids else set()
         view = self._leg_view(t)
         back = [u for u in self._back if self._free[u]]
         at_spot = self._free.copy()
