@@ -107,6 +107,9 @@ def resolve_files(sc: Scenario, source: str) -> Scenario:
         changes["police.station_cells"] = cells
         changes["police.stations"] = len(cells)
         changes["police.grids"] = max(sc.police.grids, len(cells))
+        # The file is now spelled out as cells: a resolved scenario names no file, so a
+        # scenario written from it (optimised.yaml) is not overridden by the file again.
+        changes["police.stations_file"] = None
     if sc.meus.sites_file is not None:
         cells, _ = site_cells("meus.sites_file", sc.meus.sites_file)
         if "count" in sc.meus.model_fields_set and sc.meus.count != len(cells):
@@ -117,6 +120,7 @@ def resolve_files(sc: Scenario, source: str) -> Scenario:
             )
         changes["meus.site_cells"] = cells
         changes["meus.count"] = len(cells)
+        changes["meus.sites_file"] = None
     if city.sites_file is not None:
         cells, attrs = site_cells("city.sites_file", city.sites_file, ("land_use",))
         known = set(typing.get_args(LandUseName))
@@ -128,7 +132,9 @@ def resolve_files(sc: Scenario, source: str) -> Scenario:
                     f"land_use is not one of {', '.join(sorted(known))}"
                 )
         changes["city.key_sites"] = [(c, r, u) for (c, r), u in zip(cells, uses, strict=True)]
-    return sc.with_changes(changes) if changes else sc
+        changes["city.sites_file"] = None
+    # The replay is read once by the caller, with the scenario's own name in its messages.
+    return sc.with_changes(changes, replay=False) if changes else sc
 
 
 def _water(city: CityConfig, width: int, height: int, roads: RoadNetwork | None):

@@ -538,7 +538,11 @@ def cmd_optimize(args) -> int:
 
     require("plan")
     if kind == "meus":
-        grown = scenario.with_changes({"meus.count": scenario.meus.count + count})
+        # Only the run budget reads it: where the new units stand does not change the cost,
+        # and a scenario that pins its sites (site_cells, a sites file) has none for them yet.
+        grown = scenario.with_changes(
+            {"meus.count": scenario.meus.count + count, "meus.site_cells": None}
+        )
     elif kind == "police_posts":
         grown = scenario.with_changes({"police.units": scenario.police.units + count})
     else:

@@ -763,8 +763,10 @@ class Scenario(Strict):
             and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
         ]  # fmt: skip
 
-    def with_changes(self, changes: dict[str, Any]) -> Scenario:
-        """A copy with values replaced at dotted key paths, validated again."""
+    def with_changes(self, changes: dict[str, Any], *, replay: bool = True) -> Scenario:
+        """A copy with values replaced at dotted key paths, validated again.
+
+        ``replay=False`` leaves the replay file unread (the caller attaches it)."""
         raw = self.model_dump(mode="python")
         for path, value in changes.items():
             set_path(raw, path, value)
@@ -777,7 +779,8 @@ class Scenario(Strict):
                 format_validation_error("<changes>", err, changed, "the scenario")
             ) from None
         check_feasible(scenario, "<changes>", changed)
-        _attach_replay(scenario, "<changes>", "incidents.replay" in changes)
+        if replay:
+            _attach_replay(scenario, "<changes>", "incidents.replay" in changes)
         return scenario
 
 

@@ -460,7 +460,9 @@ def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path,
     ]
     lines += [f"    - [{c}, {r}, {k}]" for c, r, k in recruited]
     if len(layout.base_cells):
-        lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
+        lines += ["meus:", f"  count: {sc.meus.count}",
+                  "  sites_file: null  # the cells below replace the scenario's file, if any",
+                  "  site_cells:  # [column, row]"]  # fmt: skip
         lines += [f"    - [{c}, {r}]" for c, r in layout.base_cells.tolist()]
     return "\n".join(lines) + "\n"
 

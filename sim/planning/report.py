@@ -100,11 +100,14 @@ def optimised_yaml(result: PlanResult, source: Path, out: Path) -> str:
     if police:
         lines += ["police:", f"  stations: {sc.police.stations}",
                   f"  units: {sc.police.units}  # one more on duty at each new post",
+                  "  stations_file: null  # the cells below replace the scenario's file, if any",
                   "  station_cells:  # [column, row]"]  # fmt: skip
         lines += cells(base, "the scenario's own") + cells(added, "new: jiefang optimize")
         added = []
     if meus:
-        lines += ["meus:", f"  count: {sc.meus.count}", "  site_cells:  # [column, row]"]
+        lines += ["meus:", f"  count: {sc.meus.count}",
+                  "  sites_file: null  # the cells below replace the scenario's file, if any",
+                  "  site_cells:  # [column, row]"]  # fmt: skip
         lines += cells(meus, "the scenario's own") + cells(added, "new: jiefang optimize")
     return "\n".join(lines) + "\n"
 
