@@ -75,3 +75,13 @@ def test_meu_plan_budget_check_accepts_a_scenario_that_pins_its_sites(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "sites_file: null" in (out / "optimised.yaml").read_text()
+
+
+def test_a_folder_given_as_candidates_is_named_as_a_folder_not_a_yaml_file(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "sim", "optimize", str(HELSINKI), "--add",
+                        "meus=1", "--candidates", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"jiefang: error: --candidates {tmp_path}: is a directory, expected a file"
+    ]

@@ -1205,8 +1205,12 @@ def read_regular_file(path: Path, limit: int, where: str | None = None) -> bytes
         raise ScenarioError(f"{where}: cannot read (permission denied)") from None
     except _NotRegular as err:
         kind = next((name for test, name in _FILE_KINDS if test(err.mode)), "not a regular file")
-        expected = "a YAML file" if stat.S_ISDIR(err.mode) else "only regular files are read"
-        raise ScenarioError(f"{where}: is {kind}, expected a regular file ({expected})") from None
+        # The same reader serves YAML, map, replay and candidate files: name no format here.
+        if stat.S_ISDIR(err.mode):
+            raise ScenarioError(f"{where}: is {kind}, expected a file") from None
+        raise ScenarioError(
+            f"{where}: is {kind}, expected a regular file (only regular files are read)"
+        ) from None
     except _Oversize as err:
         raise ScenarioError(
             f"{where}: file is {err.size:,} bytes; at most {limit:,} are read"
