@@ -538,7 +538,9 @@ def cmd_optimize(args) -> int:
 
     require("plan")
     if kind == "meus":
-        grown = scenario.with_changes({"meus.count": scenario.meus.count + count})
+        # Sites read from a file (meus.site_cells) are dropped: the estimate needs the count.
+        grown = scenario.with_changes({"meus.count": scenario.meus.count + count,
+                                       "meus.site_cells": None})  # fmt: skip
     elif kind == "police_posts":
         grown = scenario.with_changes({"police.units": scenario.police.units + count})
     else:
