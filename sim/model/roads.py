@@ -101,6 +101,7 @@ class RoadNetwork:
         self._memo = {}
         self._memo_values = 0
         self._scratch = np.full(self.node_xy.shape[0] + 1, np.inf)  # see _lookup
+        self._local: np.ndarray | None = None  # see _subgraph
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, csr_matrix]] = {}
         self._pinned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._by_tile: tuple[np.ndarray, np.ndarray, int, int, int] | None = None
@@ -227,7 +228,9 @@ class RoadNetwork:
         """The graph's streets between ``nodes`` (global ids ascending), in local ids: read
         straight from the CSR arrays (rows in order, each row's columns still sorted)."""
         g = self.graph
-        local = np.full(self.node_xy.shape[0], -1, g.indices.dtype)
+        if self._local is None:  # global id -> local id of the subgraph being built, else -1
+            self._local = np.full(self.node_xy.shape[0], -1, g.indices.dtype)
+        local = self._local
         local[nodes] = np.arange(nodes.size, dtype=g.indices.dtype)
         starts, ends = g.indptr[nodes], g.indptr[nodes + 1]
         counts = ends - starts
@@ -238,6 +241,7 @@ class RoadNetwork:
         col = local[g.indices[pos]]
         keep = col >= 0
         kept = np.bincount(np.repeat(np.arange(nodes.size), counts)[keep], minlength=nodes.size)
+        local[nodes] = -1  # cleared for the next subgraph
         indptr = np.zeros(nodes.size + 1, g.indptr.dtype)
         np.cumsum(kept, out=indptr[1:])
         return csr_matrix((g.data[pos[keep]], col[keep], indptr), shape=(nodes.size, nodes.size))
