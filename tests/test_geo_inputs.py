@@ -469,3 +469,19 @@ def test_helsinki_replay_example_gives_exactly_its_incidents(tmp_path):
             pairs = np.sort(np.round(rep[["lon", "lat"]].to_numpy(), 5), axis=0)
             assert np.allclose(pairs, np.sort(np.round(log[["lon", "lat"]].to_numpy(), 5),
                                               axis=0), atol=2e-5)  # fmt: skip
+
+
+def test_quickest_and_kth_smallest_match_lexsort_and_partition():
+    """The dispatch's shortcuts give np.lexsort's order and np.partition's value exactly,
+    ties (to the lower id) and unreachable units (inf) included."""
+    from sim.model.roads import kth_smallest, quickest
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        size = int(rng.integers(1, 40))
+        time = rng.choice([1.0, 2.0, 2.5, 3.0, np.inf], size) * rng.choice([1.0, 1.5])
+        ids = np.sort(rng.choice(1000, size, replace=False))
+        for n in range(0, size + 2):
+            assert quickest(time, ids, n).tolist() == np.lexsort((ids, time))[:n].tolist()
+            if 1 <= n <= size:
+                assert kth_smallest(time, n) == np.partition(time, n - 1)[n - 1]
