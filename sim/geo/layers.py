@@ -6,7 +6,8 @@
   volunteers living there, and per-cell results over every replication: incidents, each
   tier's compliance, the median time to help), ``police_stations``, ``meu_sites`` and
   ``responders`` (every police unit at its station and MEU at its site, with the
-  ``responder``/``responder_id`` that assignments.parquet uses);
+  ``responder``/``responder_id`` that assignments.parquet uses) and ``incidents`` (a point
+  per incident of every replication, joinable by ``replication``/``incident_id``);
 - ``sites.geojson``: police stations and MEU sites in longitude/latitude (RFC 7946);
 - ``lon``/``lat`` columns on incidents.parquet (:func:`with_lonlat`).
 
@@ -164,6 +165,22 @@ def site_tables(layouts: list[LayoutGeo]) -> tuple[pd.DataFrame, pd.DataFrame, p
     return tuple(pd.concat(p, ignore_index=True) for p in (stations, meus, units))
 
 
+#: Columns of the ``incidents`` layer (those the incidents table has), joinable with
+#: incidents.parquet and assignments.parquet by (replication, incident_id).
+INCIDENT_LAYER_COLUMNS = (
+    "replication", "incident_id", "kind", "sudden", "probe", "in_warmup", "layout",
+    "occurred_s", "detected_by", "first_help_s", "first_help_by", "first_meu_s",
+    "first_volunteer_s", "first_police_s", "status", "x_m", "y_m",
+)  # fmt: skip
+
+
+def incident_points(incidents: pd.DataFrame) -> pd.DataFrame:
+    """The incidents of every replication as the ``incidents`` point layer's table."""
+    return incidents[[c for c in INCIDENT_LAYER_COLUMNS if c in incidents.columns]].reset_index(
+        drop=True
+    )
+
+
 def write_layers(
     folder: Path,
     scenario: Scenario,
@@ -196,7 +213,9 @@ def write_layers(
         path, layer="cells", driver="GPKG", engine="pyogrio"
     )
     stations, meus, units = site_tables(layouts)
-    for name, table in (("police_stations", stations), ("meu_sites", meus), ("responders", units)):
+    points = incident_points(incidents)
+    for name, table in (("police_stations", stations), ("meu_sites", meus), ("responders", units),
+                        ("incidents", points)):  # fmt: skip
         e, n = frame.to_crs(table["x_m"], table["y_m"])
         gdf = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(e, n), crs=frame.crs)
         gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio", append=True)

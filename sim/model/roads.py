@@ -43,6 +43,28 @@ HOME_SEARCH_M = 16_000.0
 MEMO_VALUES = 4_000_000
 
 
+def kth_smallest(values: np.ndarray, k: int) -> float:
+    """The k-th smallest of ``values`` (1-based, counting repeats): ``np.partition``'s
+    value, found by k minimum scans for the small k of a dispatch (a partition of a fleet's
+    1,700 times costs more than a few scans)."""
+    if k > 4:
+        return float(np.partition(values, k - 1)[k - 1])
+    if k > 1:
+        values = values.copy()
+        for _ in range(k - 1):
+            values[values.argmin()] = np.inf
+    return float(values.min())
+
+
+def quickest(time: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` smallest ``time``, ties to the lower ``ids``, in that order:
+    ``np.lexsort((ids, time))[:n]``, sorting only the times up to the n-th smallest."""
+    if 0 < n < time.size:
+        cand = np.flatnonzero(time <= kth_smallest(time, n))
+        return cand[np.lexsort((ids[cand], time[cand]))][:n]
+    return np.lexsort((ids, time))[:n]
+
+
 @dataclass(eq=False)
 class RoadNetwork:
     """A street graph snapped onto a city grid.
@@ -78,6 +100,8 @@ class RoadNetwork:
         self.cell_node = np.where(gap <= self.snap_m, node, -1).astype(np.int64)
         self._memo = {}
         self._memo_values = 0
+        self._scratch = np.full(self.node_xy.shape[0] + 1, np.inf)  # see _lookup
+        self._local: np.ndarray | None = None  # see _subgraph
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, csr_matrix]] = {}
         self._pinned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._by_tile: tuple[np.ndarray, np.ndarray, int, int, int] | None = None
@@ -91,6 +115,9 @@ class RoadNetwork:
     def snap(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(node, access leg in m) of each position; node -1 and inf off the network."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if xy.shape[0] == 1:  # one position (a scene): the same arithmetic, in plain Python
+            one, leg = self._snap_one(float(xy[0, 0]), float(xy[0, 1]))
+            return np.array([one], np.int64), np.array([leg])
         inv = 1.0 / self.cell_size_m
         col = np.clip((xy[:, 0] * inv).astype(np.int64), 0, self.width - 1)
         row = np.clip((xy[:, 1] * inv).astype(np.int64), 0, self.height - 1)
@@ -193,26 +220,41 @@ class RoadNetwork:
                 parts.append(order[lo:hi])
             # Every node within MIN_SEARCH_M of the tile lies in the 3 x 3 tiles around it.
             nodes = np.sort(np.concatenate(parts))
-            local = np.full(self.node_xy.shape[0], -1, np.int64)
-            local[nodes] = np.arange(nodes.size)
-            rows = self.graph[nodes].tocoo()
-            keep = local[rows.col] >= 0
-            sub = csr_matrix((rows.data[keep], (rows.row[keep], local[rows.col[keep]])),
-                             shape=(nodes.size, nodes.size))  # fmt: skip
-            got = self._tiles[key] = (nodes, sub)
+            got = self._tiles[key] = (nodes, self._subgraph(nodes))
         nodes, sub = got
         return nodes, sub, int(np.searchsorted(nodes, node))
 
-    @staticmethod
-    def _lookup(reached: np.ndarray, length: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    def _subgraph(self, nodes: np.ndarray) -> csr_matrix:
+        """The graph's streets between ``nodes`` (global ids ascending), in local ids: read
+        straight from the CSR arrays (rows in order, each row's columns still sorted)."""
+        g = self.graph
+        if self._local is None:  # global id -> local id of the subgraph being built, else -1
+            self._local = np.full(self.node_xy.shape[0], -1, g.indices.dtype)
+        local = self._local
+        local[nodes] = np.arange(nodes.size, dtype=g.indices.dtype)
+        starts, ends = g.indptr[nodes], g.indptr[nodes + 1]
+        counts = ends - starts
+        total = int(counts.sum())
+        # Position of every entry of the rows: its row's start plus its rank in the row.
+        offset = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        pos = np.arange(total, dtype=offset.dtype) + offset
+        col = local[g.indices[pos]]
+        keep = col >= 0
+        kept = np.bincount(np.repeat(np.arange(nodes.size), counts)[keep], minlength=nodes.size)
+        local[nodes] = -1  # cleared for the next subgraph
+        indptr = np.zeros(nodes.size + 1, g.indptr.dtype)
+        np.cumsum(kept, out=indptr[1:])
+        return csr_matrix((g.data[pos[keep]], col[keep], indptr), shape=(nodes.size, nodes.size))
+
+    def _lookup(self, reached: np.ndarray, length: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Path length to each of ``nodes`` from a search's ``reached``/``length``; inf for
-        nodes it did not reach (and -1, off the network)."""
-        out = np.full(nodes.shape[0], np.inf)
-        if reached.size == 0:
-            return out
-        pos = np.minimum(np.searchsorted(reached, nodes), reached.size - 1)
-        hit = (reached[pos] == nodes) & (nodes >= 0)
-        out[hit] = length[pos[hit]]
+        nodes it did not reach (and -1, off the network). The lengths are scattered into a
+        scratch array over all nodes (inf everywhere between lookups; its last slot, read
+        for -1, always), gathered, and cleared again: O(reached + nodes)."""
+        scratch = self._scratch
+        scratch[reached] = length
+        out = scratch[nodes]
+        scratch[reached] = np.inf
         return out
 
     def _via(self, s: int, nodes: np.ndarray, limit: float) -> np.ndarray:
@@ -322,8 +364,7 @@ class RoadNetwork:
         src = np.asarray(src, dtype=float).reshape(-1, 2)
         dst = np.asarray(dst, dtype=float).reshape(2)
         node, access = self.snap(src) if snapped is None else snapped
-        d_node, d_access = self.snap(dst)
-        s, a_s = int(d_node[0]), float(d_access[0])
+        s, a_s = self._snap_one(float(dst[0]), float(dst[1]))
         if s < 0 or src.shape[0] == 0:
             return np.full(src.shape[0], np.inf)
         same = node == s
@@ -342,6 +383,6 @@ class RoadNetwork:
             # Every path within the radius was found; a trip not found is longer than
             # radius + a_s, so slower than that at the top speed: the k quickest are final
             # once the k-th is no slower.
-            if np.partition(time, k - 1)[k - 1] <= (radius + a_s) / top:
+            if kth_smallest(time, k) <= (radius + a_s) / top:
                 return time
-            limit = radius * 4 if radius < 16 * MIN_SEARCH_M else math.inf
+            limit = radius * 2 if radius < 16 * MIN_SEARCH_M else math.inf

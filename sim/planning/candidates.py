@@ -58,7 +58,8 @@ def pin_layout(scenario: Scenario, seed: int, stations: bool = False) -> Plannin
     before the stations and nothing is drawn after them)."""
     fixed = scenario if scenario.layout == "fixed" else scenario.with_changes({"layout": "fixed"})
     # As ResponseModel builds the layout (its layout index is 0 under layout: fixed).
-    city = build_city(fixed.city, fixed.police, generator(seed, 0, Stream.CITY))
+    # The model's travel too: on a road network the plan's coverage uses street trips.
+    city = build_city(fixed.city, fixed.police, generator(seed, 0, Stream.CITY), fixed.travel)
     fleet = EmergencyUnitFleet(fixed.meus, city, generator(seed, 0, Stream.MEU_SITES))
     col, row = city.cell_of(fleet.xy) if len(fleet) else (np.zeros(0, int), np.zeros(0, int))
     base = np.stack([col, row], axis=1).astype(np.int64).reshape(-1, 2)
@@ -137,26 +138,62 @@ def cells_of(city: City, flat: np.ndarray) -> np.ndarray:
 MAX_CANDIDATE_BYTES = 16 << 20
 
 
-def read_candidates(path: Path, city: City) -> np.ndarray:
+def read_candidates(path: Path, city: City, scenario: Scenario | None = None) -> np.ndarray:
     """Flat cells of a candidate file: a CSV with ``col,row`` (cells) or ``x_m,y_m``
-    (scenario metres), or GeoJSON points in scenario metres. Every candidate must be inside
-    the city and on land (one :class:`ScenarioError` naming the entry otherwise); repeats
-    count once."""
+    (scenario metres), or GeoJSON points in scenario metres. A city placed on the Earth
+    (``scenario`` with ``city.crs`` and ``city.origin``) reads GeoJSON and GeoPackage in their
+    own CRS and CSV with ``lon``/``lat`` too (:func:`sim.geo.sites.read_points`, the geo
+    extra). Every candidate must be inside the city and on land, and on a road network on
+    the streets (one :class:`ScenarioError` naming the entry otherwise); repeats count once."""
     where = f"--candidates {_show_path(path)}"
     data = read_regular_file(Path(path), MAX_CANDIDATE_BYTES, where)
+    suffix = Path(path).suffix.lower()
+    placed = scenario is not None and scenario.city.crs is not None
+    if suffix == ".gpkg" or (placed and (suffix in (".geojson", ".json") or (
+            suffix == ".csv" and _has_lonlat(data)))):  # fmt: skip
+        cols, rows, labels = _geo_cells(Path(path), city, scenario, where)
+        return _checked(city, cols, rows, labels, where)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(f"{where}: not a UTF-8 text file") from None
-    if Path(path).suffix.lower() in (".geojson", ".json"):
+    if suffix in (".geojson", ".json"):
         points = _geojson_points(text, where)
         labels = [f"feature {i + 1}" for i in range(len(points))]
         xy = np.asarray(points, dtype=float).reshape(-1, 2)
         cols, rows = np.floor(xy / city.cell_size_m).T
     else:
         cols, rows, labels = _csv_cells(text, where, city.cell_size_m)
+    return _checked(city, cols, rows, labels, where)
+
+
+def _has_lonlat(data: bytes) -> bool:
+    """The CSV's header names lon and lat (any case)."""
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lower()
+    names = {h.strip().strip('"') for h in header.split(",")}
+    return {"lon", "lat"} <= names
+
+
+def _geo_cells(path: Path, city: City, scenario: Scenario | None, where: str):
+    """(columns, rows, labels) of a GIS candidate file, via :mod:`sim.geo` (geo extra)."""
+    from sim.extras import require
+
+    require("geo")
+    from sim.geo.crs import frame_of
+    from sim.geo.sites import read_points
+
+    frame = frame_of(scenario.city) if scenario is not None else None
+    x, y, _ = read_points(path, frame, where)
+    cols, rows = np.floor(x / city.cell_size_m), np.floor(y / city.cell_size_m)
+    return cols, rows, [f"point {k + 1}" for k in range(x.size)]
+
+
+def _checked(city: City, cols: np.ndarray, rows: np.ndarray, labels: list[str], where: str):
+    """Flat cells of candidates at ``cols``/``rows``, each inside the city, on land and (on a
+    road network) on the streets; repeats count once."""
     if len(labels) == 0:
         raise ScenarioError(f"{where}: no candidates in the file")
+    on_streets = city.roads.on_network if city.roads is not None else None
     for c, r, label in zip(cols.tolist(), rows.tolist(), labels, strict=True):
         if not (0 <= c < city.width and 0 <= r < city.height):
             raise ScenarioError(
@@ -166,6 +203,9 @@ def read_candidates(path: Path, city: City) -> np.ndarray:
         if city.bank[int(r), int(c)] < 0:
             raise ScenarioError(f"{where}: {label}: cell [{int(c)}, {int(r)}] is on water or a "
                                 "bridge, not on land")  # fmt: skip
+        if on_streets is not None and not on_streets[int(r), int(c)]:
+            raise ScenarioError(f"{where}: {label}: cell [{int(c)}, {int(r)}] is off the "
+                                "street network")  # fmt: skip
     flat = rows.astype(np.int64) * city.width + cols.astype(np.int64)
     return np.unique(flat)
 

@@ -196,7 +196,7 @@ def plan_placement(
     t0 = time.perf_counter()
     layout = pin_layout(scenario, req.seed, stations=police)
     if req.candidates_file is not None:
-        cands = read_candidates(Path(req.candidates_file), layout.city)
+        cands = read_candidates(Path(req.candidates_file), layout.city, layout.scenario)
         if police:
             cands = np.setdiff1d(cands, layout.station_flat)
     elif police:

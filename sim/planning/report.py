@@ -47,24 +47,40 @@ def placement_table(result: PlanResult) -> pd.DataFrame:
 
 
 def placement_geojson(result: PlanResult, table: pd.DataFrame) -> dict:
-    """The new sites as GeoJSON points in the scenario's metres (a synthetic city has no
-    geographic reference system: x east and y south of its north-west corner)."""
+    """The new sites as GeoJSON points: in longitude/latitude (WGS 84, as GeoJSON expects)
+    where the city is placed on the Earth (``city.crs``; the geo extra), else in the
+    scenario's metres (a synthetic city has no geographic reference system: x east and y
+    south of its north-west corner)."""
+    from sim.geo.crs import frame_of  # pyproj is imported only for a placed city
+
+    frame = frame_of(result.layout.scenario.city)
+    if frame is not None and len(table):
+        lon, lat = frame.to_lonlat(table["x_m"].to_numpy(), table["y_m"].to_numpy())
+        coords = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat, strict=True)]
+        system = (f"WGS 84 longitude/latitude (EPSG:4326); x_m/y_m: metres of the grid in "
+                  f"{frame.crs} from its north-west corner")  # fmt: skip
+    else:
+        coords = [[row.x_m, row.y_m] for row in table.itertuples(index=False)]
+        cell = result.layout.city.cell_size_m
+        system = ("scenario metres: x east, y south of the city's north-west corner "
+                  f"(cells of {cell:g} m; no geographic CRS)")  # fmt: skip
     features = [
         {
             "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [row.x_m, row.y_m]},
+            "geometry": {"type": "Point", "coordinates": xy},
             "properties": {
-                k: getattr(row, k) for k in PLACEMENT_COLUMNS if k not in ("x_m", "y_m")
+                k: getattr(row, k)
+                for k in PLACEMENT_COLUMNS
+                if frame is not None or k not in ("x_m", "y_m")
             },
         }
-        for row in table.itertuples(index=False)
+        for xy, row in zip(coords, table.itertuples(index=False), strict=True)
     ]
     return {
         "type": "FeatureCollection",
         "name": f"{result.layout.scenario.name}: {result.added.size} new "
         f"{result.request.kind} ({result.request.objective})",
-        "coordinate_system": "scenario metres: x east, y south of the city's north-west corner "
-        f"(cells of {result.layout.city.cell_size_m:g} m; no geographic CRS)",
+        "coordinate_system": system,
         "features": features,
     }
 

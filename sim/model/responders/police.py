@@ -20,6 +20,7 @@ import numpy as np
 from sim.model.city import City
 from sim.model.config import PoliceConfig, TravelConfig, by_hour
 from sim.model.rng import CounterRng, Purpose, split_uniforms
+from sim.model.roads import quickest
 from sim.model.vocab import UnitState
 
 _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
@@ -427,7 +428,7 @@ class PoliceFleet:
                 pos[back] = self.back_from[arr[back]]
                 node[back], access[back] = self._back_node[arr[back]], self._back_access[arr[back]]
         time = roads.nearest_from(scene, pos, speed[arr], n, ROAD_FIRST_M, (node, access))
-        order = np.lexsort((arr, time))[:n]  # by time, ties to the lower unit
+        order = quickest(time, arr, n)  # by time, ties to the lower unit
         return arr[order].tolist(), time[order].tolist()
 
     def _settle_back(self, back: list[int], t: float) -> None:
