@@ -274,7 +274,19 @@ class ResponseModel(mesa.Model):
             self.finished = True
             self.running = False
 
+    #: Police-only runs (no MEUs, volunteers or plug-in fleets) go through
+    #: :meth:`_advance_police`; False sends every run through the general loop (tests compare).
+    FAST_PATH: ClassVar[bool] = True
+
+    def police_only(self) -> bool:
+        """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
+        occurrence and alert handlers then reduce to what :meth:`_advance_police` inlines."""
+        return not self.fleets and not len(self.meus) and not len(self.volunteers)
+
     def _advance(self, until_s: float) -> None:
+        if self.FAST_PATH and self.police_only():
+            self._advance_police(until_s)
+            return
         heap = self._heap
         handlers = self._handlers
         trace = self.trace
@@ -297,6 +309,82 @@ class ResponseModel(mesa.Model):
                 if trace is not None:
                     trace.append(Event(t, kind, a, b))
                 handlers[kind](self, t, a, b)
+            self._feed()
+
+    def _advance_police(self, until_s: float) -> None:
+        """:meth:`_advance` for police-only runs: the same events in the same order, with the
+        occurrence, alert and call handlers inlined (what :meth:`_occurs` and :meth:`_alert`
+        do when nobody but the police responds), and an event that would be the next one
+        popped anyway (before every event in the heap and within the bound) processed at
+        once, without going through the heap; its sequence number is taken all the same.
+        tests/test_fast_path.py checks tables and traces equal the general loop's."""
+        heap, trace, ledger, inc = self._heap, self.trace, self.ledger, self.incidents
+        pop, push = heapq.heappop, heapq.heappush
+        occurs, alert_kind, police_call = EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL
+        arrives, clears = EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS
+        call_delay, camera_delay = inc.call_delay_s, inc.camera_delay_s
+        kind_of, call_handling = self._kind_of, self._call_handling
+        call, camera, witness = DetectedBy.CALL, DetectedBy.CAMERA, DetectedBy.WITNESS
+        detected_by, alerted_s = ledger.detected_by, ledger.alerted_s
+        police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
+        handlers, queue = self._handlers, self._queue
+        while True:
+            bound = self._next_feed
+            last = bound > until_s  # then events up to until_s, else those before bound
+            limit = until_s if last else bound
+            while heap:
+                ev = heap[0]
+                if ev[0] > limit or (ev[0] == limit and not last):
+                    break
+                ev = pop(heap)
+                while ev is not None:
+                    t, kind, _, i, d = ev
+                    if trace is not None:
+                        trace.append(Event(t, kind, i, d))
+                    ev = None
+                    if kind == occurs:  # _occurs with nobody at the scene
+                        delay, _, how = min(
+                            (float(call_delay[i]), 0, call),
+                            (float(camera_delay[i]), 1, camera),
+                            (math.inf, 2, witness),
+                        )
+                        if math.isfinite(delay):
+                            alerted = t + delay
+                            detected_by[i] = how
+                            alerted_s[i] = alerted
+                            ev = (alerted, alert_kind, self._seq, i, -1)
+                            self._seq += 1
+                        else:
+                            self._clear_without_police(i)
+                    elif kind == alert_kind:  # _alert with police alone
+                        if kind_of[i].police_units:
+                            ev = (t + float(call_handling[i]), police_call, self._seq, i, -1)
+                            self._seq += 1
+                        else:
+                            self._clear_without_police(i)
+                    elif kind == police_call:  # _police_call
+                        k = kind_of[i]
+                        police_call_s[i] = t
+                        police_pending[i] = k.police_units
+                        self._dispatch(t, i)
+                        if police_pending[i] > 0:
+                            push(queue, (k.priority, t, self._seq, i))
+                            self._seq += 1
+                    elif kind == arrives:
+                        self._police_arrives(t, i, d)
+                    elif kind == clears:
+                        self._clears(t, i, d)
+                    else:
+                        handlers[kind](self, t, i, d)
+                    if ev is not None:
+                        # The next event anyway? Then at once; else into the heap.
+                        te = ev[0]
+                        if (te < limit or (last and te == limit)) and (not heap or ev < heap[0]):
+                            continue
+                        push(heap, ev)
+                        ev = None
+            if last:
+                break
             self._feed()
 
     #: Occurrences pushed into the heap at a time (see ``_feed``).
