@@ -328,6 +328,13 @@ class ResponseModel(mesa.Model):
         detected_by, alerted_s = ledger.detected_by, ledger.alerted_s
         police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
         handlers, queue = self._handlers, self._queue
+        police, assignments, moves = self.police, self.assignments, self._moves_units
+        free_ids, choose_free = police.free_ids, self._choose_free
+        xy, bank_of, grid_of, handling_s = inc.xy, self._bank_of, self._grid, inc.handling_s
+        dispatched_s, wait_s = ledger.police_dispatched_s, ledger.police_wait_s
+        police_arrived, first_police_s = ledger.police_arrived, ledger.first_police_s
+        last_police_s, cleared_s = ledger.last_police_s, ledger.cleared_s
+        isfinite, isnan = math.isfinite, math.isnan
         while True:
             bound = self._next_feed
             last = bound > until_s  # then events up to until_s, else those before bound
@@ -362,18 +369,67 @@ class ResponseModel(mesa.Model):
                             self._seq += 1
                         else:
                             self._clear_without_police(i)
-                    elif kind == police_call:  # _police_call
+                    elif kind == police_call:  # _police_call, with _dispatch inlined
                         k = kind_of[i]
+                        need = k.police_units
                         police_call_s[i] = t
-                        police_pending[i] = k.police_units
-                        self._dispatch(t, i)
+                        police_pending[i] = need
+                        if choose_free is None:
+                            self._dispatch(t, i)
+                        elif free_ids:
+                            units, travel = choose_free(police, t, xy[i], bank_of[i],
+                                                        grid_of[i], need)  # fmt: skip
+                            sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
+                                    if isfinite(dt)]  # fmt: skip
+                            if sent:
+                                if isnan(dispatched_s[i]):
+                                    dispatched_s[i] = t
+                                seq = self._seq
+                                for u, dt in sent:
+                                    police.commit(u, i, t)
+                                    if ev is not None:
+                                        push(heap, ev)
+                                    ev = (t + dt, arrives, seq, i, u)
+                                    seq += 1
+                                if len(sent) > 1:  # only a lone arrival may skip the heap
+                                    push(heap, ev)
+                                    ev = None
+                                self._seq = seq
+                                left = need - len(sent)
+                                police_pending[i] = left
+                                if left == 0:
+                                    wait_s[i] = t - police_call_s[i]
+                                if moves:
+                                    self.move_up.rebalance(police, t)
                         if police_pending[i] > 0:
                             push(queue, (k.priority, t, self._seq, i))
                             self._seq += 1
-                    elif kind == arrives:
-                        self._police_arrives(t, i, d)
-                    elif kind == clears:
-                        self._clears(t, i, d)
+                    elif kind == arrives:  # _police_arrives
+                        police.reach_scene(d, t)
+                        arrived = int(police_arrived[i]) + 1
+                        police_arrived[i] = arrived
+                        if arrived == 1:
+                            first_police_s[i] = t
+                        if arrived == kind_of[i].police_units:
+                            last_police_s[i] = t
+                            done = max(float(first_police_s[i] + handling_s[i]), t)
+                            ev = (done, clears, self._seq, i, -1)
+                            self._seq += 1
+                    elif kind == clears:  # _clears with police alone
+                        if isnan(cleared_s[i]):
+                            cleared_s[i] = t
+                            released = police.release(i)
+                            if released:
+                                scene, bank = xy[i], bank_of[i]
+                                for u, sent_s, arrived_s in released:
+                                    police.leave_scene(u, t, scene, bank)
+                                    assignments.append(
+                                        Assignment("police", u, i, sent_s, arrived_s, t)
+                                    )
+                            if queue or self._aside:
+                                self._serve_queue(t)
+                            if moves:
+                                self.move_up.rebalance(police, t)
                     else:
                         handlers[kind](self, t, i, d)
                     if ev is not None:
