@@ -13,6 +13,7 @@ model keeps its heap and mirrors its clock in ``Model.time``.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import math
@@ -30,7 +31,7 @@ from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candida
 from sim.model.fleets import FLEETS
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
-from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, NearestUnit
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
@@ -335,15 +336,36 @@ class ResponseModel(mesa.Model):
         police_arrived, first_police_s = ledger.police_arrived, ledger.first_police_s
         last_police_s, cleared_s = ledger.last_police_s, ledger.cleared_s
         isfinite, isnan = math.isfinite, math.isnan
-        while True:
-            bound = self._next_feed
-            last = bound > until_s  # then events up to until_s, else those before bound
-            limit = until_s if last else bound
-            while heap:
-                ev = heap[0]
-                if ev[0] > limit or (ev[0] == limit and not last):
-                    break
-                ev = pop(heap)
+        # The nearest-unit policy on a grid city: its small-fleet search called directly
+        # (what NearestUnit.choose_free and PoliceFleet.nearest_free call for a few units).
+        small = police.small_fleet if (
+            type(self.dispatch_policy) is NearestUnit and self.city.roads is None
+        ) else -1  # fmt: skip
+        nearest_small = police._nearest_small
+        new_assignment = tuple.__new__  # Assignment(...) without its Python-level __new__
+        occurred, feed = self._occurred, self.FEED_BLOCK
+        n_occurred = len(occurred)
+        # Occurrences do not go into the heap: the next one is merged with the heap by its
+        # key (time, OCCURS, sequence number = incident), the order one heap of all gives.
+        fed = self._fed
+        block, block_lo = occurred[fed : fed + feed].tolist(), fed
+        t_occ = block[0] if fed < n_occurred else math.inf
+        occ_key = (t_occ, occurs, fed)
+        try:
+            while True:
+                if heap and heap[0] < occ_key:
+                    if heap[0][0] > until_s:
+                        break
+                    ev = pop(heap)
+                else:
+                    if t_occ > until_s:
+                        break
+                    ev = (t_occ, occurs, fed, fed, -1)
+                    fed += 1
+                    if fed - block_lo == len(block):
+                        block, block_lo = occurred[fed : fed + feed].tolist(), fed
+                    t_occ = block[fed - block_lo] if fed < n_occurred else math.inf
+                    occ_key = (t_occ, occurs, fed)
                 while ev is not None:
                     t, kind, _, i, d = ev
                     if trace is not None:
@@ -377,8 +399,12 @@ class ResponseModel(mesa.Model):
                         if choose_free is None:
                             self._dispatch(t, i)
                         elif free_ids:
-                            units, travel = choose_free(police, t, xy[i], bank_of[i],
-                                                        grid_of[i], need)  # fmt: skip
+                            if len(free_ids) <= small:
+                                units, travel = nearest_small(free_ids, t, xy[i], bank_of[i],
+                                                              need)  # fmt: skip
+                            else:
+                                units, travel = choose_free(police, t, xy[i], bank_of[i],
+                                                            grid_of[i], need)  # fmt: skip
                             sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
                                     if isfinite(dt)]  # fmt: skip
                             if sent:
@@ -423,9 +449,9 @@ class ResponseModel(mesa.Model):
                                 scene, bank = xy[i], bank_of[i]
                                 for u, sent_s, arrived_s in released:
                                     police.leave_scene(u, t, scene, bank)
-                                    assignments.append(
-                                        Assignment("police", u, i, sent_s, arrived_s, t)
-                                    )
+                                    assignments.append(new_assignment(
+                                        Assignment, ("police", u, i, sent_s, arrived_s, t)
+                                    ))  # fmt: skip
                             if queue or self._aside:
                                 self._serve_queue(t)
                             if moves:
@@ -434,14 +460,12 @@ class ResponseModel(mesa.Model):
                         handlers[kind](self, t, i, d)
                     if ev is not None:
                         # The next event anyway? Then at once; else into the heap.
-                        te = ev[0]
-                        if (te < limit or (last and te == limit)) and (not heap or ev < heap[0]):
+                        if ev[0] <= until_s and ev < occ_key and (not heap or ev < heap[0]):
                             continue
                         push(heap, ev)
                         ev = None
-            if last:
-                break
-            self._feed()
+        finally:
+            self._fed, self._next_feed = fed, t_occ
 
     #: Occurrences pushed into the heap at a time (see ``_feed``).
     FEED_BLOCK = 512
@@ -822,7 +846,9 @@ class ResponseModel(mesa.Model):
         cols = self.record_columns(0, n)
         values = [v.tolist() if isinstance(v, np.ndarray) else v for v in cols.values()]
         with _collector_paused():  # a tuple per incident: see _collector_paused
-            return list(map(IncidentRecord._make, zip(*values, strict=True)))
+            # tuple.__new__ is what IncidentRecord._make calls, without its Python frame.
+            make = functools.partial(tuple.__new__, IncidentRecord)
+            return list(map(make, zip(*values, strict=True)))
 
     def record_columns(self, lo: int, hi: int) -> dict[str, np.ndarray | list]:
         """The records of incidents ``lo .. hi - 1`` column by column, in the order of
