@@ -138,6 +138,11 @@ class ResponseModel(mesa.Model):
         # they cannot serve waits aside until a unit of its region is free (_serve_queue).
         self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
+        # The nearest-unit policy on a grid city: a few available units are searched by the
+        # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
+        self._direct_small = (
+            type(self.dispatch_policy) is NearestUnit and self.city.roads is None
+        )
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -338,9 +343,7 @@ class ResponseModel(mesa.Model):
         isfinite, isnan = math.isfinite, math.isnan
         # The nearest-unit policy on a grid city: its small-fleet search called directly
         # (what NearestUnit.choose_free and PoliceFleet.nearest_free call for a few units).
-        small = police.small_fleet if (
-            type(self.dispatch_policy) is NearestUnit and self.city.roads is None
-        ) else -1  # fmt: skip
+        small = police.small_fleet if self._direct_small else -1
         nearest_small = police._nearest_small
         new_assignment = tuple.__new__  # Assignment(...) without its Python-level __new__
         occurred, feed = self._occurred, self.FEED_BLOCK
@@ -665,7 +668,9 @@ class ResponseModel(mesa.Model):
         ledger = self.ledger
         need = int(ledger.police_pending[i])
         scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
-        if self._choose_free is not None:
+        if self._direct_small and len(police.free_ids) <= police.small_fleet:
+            units, travel = police._nearest_small(police.free_ids, t, scene, bank, need)
+        elif self._choose_free is not None:
             units, travel = self._choose_free(police, t, scene, bank, grid, need)
         else:
             chosen = self.dispatch_policy.choose(

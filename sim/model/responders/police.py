@@ -163,6 +163,8 @@ class PoliceFleet:
         self._boxes_of: LegView | None = None  # the view the boxes were taken in
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
+        self._leg_s = cfg.patrol_leg_s
+        self._foot = travel.foot_patrol_m_s
         self._beats(rank)
         if city.roads is not None:
             # A Manhattan reach bounds no street trip: the reference search prunes nothing.
@@ -569,9 +571,12 @@ class PoliceFleet:
         cost, which dominates below a few dozen units. tests/test_dispatch.py checks both
         paths give the same records."""
         city = self.city
-        view = self._leg_view(t)
-        drive = self._speeds(t)[0]
-        foot = self.travel.foot_patrol_m_s
+        view = self._view
+        if view is None or view.leg != int(t // self._leg_s) or view.relocations != self._relocations:
+            view = self._leg_view(t)
+        got = self._speed_of_hour.get(int(t // 3600) % 24)
+        drive = (got or self._speeds(t))[0]
+        foot = self._foot
         back = self._back
         if back and t >= self._next_home:
             self._settle_units([u for u in ids if u in back], t, drive)
