@@ -32,16 +32,35 @@ CASES = {
             "probes_per_day": 6.0,
             "camera_delay": FIXED(30.0),
             "kinds": {
-                "fight": {"share": 2.0, "sudden": True, "self_rescue": False,
-                          "volunteers": False, "meu_teams": 0, "police_units": 1,
-                          "call_probability": 0.7},
-                "noise": {"share": 1.0, "self_rescue": False, "volunteers": False,
-                          "meu_teams": 0, "police_units": 0, "call_probability": 0.5},
-                "crash": {"share": 1.0, "sudden": True, "priority": 0, "self_rescue": False,
-                          "volunteers": False, "meu_teams": 0, "police_units": 2},
+                "fight": {
+                    "share": 2.0,
+                    "sudden": True,
+                    "self_rescue": False,
+                    "volunteers": False,
+                    "meu_teams": 0,
+                    "police_units": 1,
+                    "call_probability": 0.7,
+                },
+                "noise": {
+                    "share": 1.0,
+                    "self_rescue": False,
+                    "volunteers": False,
+                    "meu_teams": 0,
+                    "police_units": 0,
+                    "call_probability": 0.5,
+                },
+                "crash": {
+                    "share": 1.0,
+                    "sudden": True,
+                    "priority": 0,
+                    "self_rescue": False,
+                    "volunteers": False,
+                    "meu_teams": 0,
+                    "police_units": 2,
+                },
             },
         },
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -87,11 +106,11 @@ def test_runs_with_other_responders_take_the_general_loop(monkeypatch):
     with_meus = scenario(
         meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3},
     )
+    called: list[tuple] = []
+    monkeypatch.setattr(ResponseModel, "_advance_police", lambda *a: called.append(a))
     for sc in (with_volunteers, with_meus):
         model = ResponseModel(sc, seed=0)
         assert not model.police_only()
-        called = []
-        monkeypatch.setattr(ResponseModel, "_advance_police", lambda *a: called.append(a))
         model.advance_to(3600.0)
         assert not called
     model = ResponseModel(scenario(), seed=0)

@@ -140,9 +140,7 @@ class ResponseModel(mesa.Model):
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
         # The nearest-unit policy on a grid city: a few available units are searched by the
         # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
-        self._direct_small = (
-            type(self.dispatch_policy) is NearestUnit and self.city.roads is None
-        )
+        self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -354,6 +352,7 @@ class ResponseModel(mesa.Model):
         block, block_lo = occurred[fed : fed + feed].tolist(), fed
         t_occ = block[0] if fed < n_occurred else math.inf
         occ_key = (t_occ, occurs, fed)
+        ev: tuple | None
         try:
             while True:
                 if heap and heap[0] < occ_key:
@@ -420,8 +419,8 @@ class ResponseModel(mesa.Model):
                                         push(heap, ev)
                                     ev = (t + dt, arrives, seq, i, u)
                                     seq += 1
-                                if len(sent) > 1:  # only a lone arrival may skip the heap
-                                    push(heap, ev)
+                                if len(sent) > 1 and ev is not None:  # a lone arrival may
+                                    push(heap, ev)  # skip the heap, not the last of several
                                     ev = None
                                 self._seq = seq
                                 left = need - len(sent)

@@ -323,15 +323,16 @@ class PoliceFleet:
         self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
+        manhattan = abs(hx - ax) + abs(hy - ay)
         if self.city.roads is not None:
             node, access = self.city.roads.snap(scene)
             self._back_node[i], self._back_access[i] = node[0], access[0]
-            home_dist = self.city.roads.home_distance(self.station_xy[i], scene)
+            home_dist = float(self.city.roads.home_distance(self.station_xy[i], scene))
         else:
-            home_dist = abs(hx - ax) + abs(hy - ay)
+            home_dist = manhattan
         self._home_dist[i] = home_dist
-        self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i],
-                             abs(hx - ax) + abs(hy - ay), float(home_dist))  # fmt: skip
+        self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
+                             home_dist)  # fmt: skip
         self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
         if self._boxes_of is not None:
@@ -572,7 +573,11 @@ class PoliceFleet:
         paths give the same records."""
         city = self.city
         view = self._view
-        if view is None or view.leg != int(t // self._leg_s) or view.relocations != self._relocations:
+        if (
+            view is None
+            or view.leg != int(t // self._leg_s)
+            or view.relocations != self._relocations
+        ):
             view = self._leg_view(t)
         got = self._speed_of_hour.get(int(t // 3600) % 24)
         drive = (got or self._speeds(t))[0]
