@@ -454,7 +454,49 @@ class ResponseModel(mesa.Model):
                                     assignments.append(new_assignment(
                                         Assignment, ("police", u, i, sent_s, arrived_s, t)
                                     ))  # fmt: skip
-                            if queue or self._aside:
+                            if queue and free_ids and not self._aside and small >= 0:
+                                # _serve_queue with nothing set aside, for the nearest-unit
+                                # policy (its dispatch inlined as at a call)
+                                kept = []
+                                while queue and free_ids:
+                                    entry = pop(queue)
+                                    q = entry[3]
+                                    before = police_pending[q]
+                                    need = int(before)
+                                    if len(free_ids) <= small:
+                                        units, travel = nearest_small(free_ids, t, xy[q],
+                                                                      bank_of[q], need)  # fmt: skip
+                                    else:
+                                        units, travel = choose_free(police, t, xy[q],
+                                                                    bank_of[q], grid_of[q],
+                                                                    need)  # fmt: skip
+                                    sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
+                                            if isfinite(dt)]  # fmt: skip
+                                    if sent:
+                                        if isnan(dispatched_s[q]):
+                                            dispatched_s[q] = t
+                                        seq = self._seq
+                                        for u, dt in sent:
+                                            police.commit(u, q, t)
+                                            push(heap, (t + dt, arrives, seq, q, u))
+                                            seq += 1
+                                        self._seq = seq
+                                        left = need - len(sent)
+                                        police_pending[q] = left
+                                        if left == 0:
+                                            wait_s[q] = t - police_call_s[q]
+                                        if moves:
+                                            self.move_up.rebalance(police, t)
+                                    if police_pending[q] == 0:
+                                        continue
+                                    if police_pending[q] == before:  # NearestUnit.reach_only
+                                        region = int(self._region_of_bank[bank_of[q]])
+                                        self._aside.setdefault(region, []).append(entry)
+                                    else:
+                                        kept.append(entry)
+                                for entry in kept:
+                                    push(queue, entry)
+                            elif queue or self._aside:
                                 self._serve_queue(t)
                             if moves:
                                 self.move_up.rebalance(police, t)
