@@ -467,6 +467,7 @@ class ResponseModel(mesa.Model):
                                         units, travel = nearest_small(free_ids, t, xy[q],
                                                                       bank_of[q], need)  # fmt: skip
                                     else:
+                                        assert choose_free is not None  # NearestUnit's
                                         units, travel = choose_free(police, t, xy[q],
                                                                     bank_of[q], grid_of[q],
                                                                     need)  # fmt: skip
