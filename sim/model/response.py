@@ -13,6 +13,7 @@ model keeps its heap and mirrors its clock in ``Model.time``.
 
 from __future__ import annotations
 
+import functools
 import gc
 import heapq
 import math
@@ -30,7 +31,7 @@ from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candida
 from sim.model.fleets import FLEETS
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
-from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
+from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, NearestUnit
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
@@ -137,6 +138,9 @@ class ResponseModel(mesa.Model):
         # they cannot serve waits aside until a unit of its region is free (_serve_queue).
         self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
+        # The nearest-unit policy on a grid city: a few available units are searched by the
+        # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
+        self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -274,7 +278,19 @@ class ResponseModel(mesa.Model):
             self.finished = True
             self.running = False
 
+    #: Police-only runs (no MEUs, volunteers or plug-in fleets) go through
+    #: :meth:`_advance_police`; False sends every run through the general loop (tests compare).
+    FAST_PATH: ClassVar[bool] = True
+
+    def police_only(self) -> bool:
+        """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
+        occurrence and alert handlers then reduce to what :meth:`_advance_police` inlines."""
+        return not self.fleets and not len(self.meus) and not len(self.volunteers)
+
     def _advance(self, until_s: float) -> None:
+        if self.FAST_PATH and self.police_only():
+            self._advance_police(until_s)
+            return
         heap = self._heap
         handlers = self._handlers
         trace = self.trace
@@ -298,6 +314,203 @@ class ResponseModel(mesa.Model):
                     trace.append(Event(t, kind, a, b))
                 handlers[kind](self, t, a, b)
             self._feed()
+
+    def _advance_police(self, until_s: float) -> None:
+        """:meth:`_advance` for police-only runs: the same events in the same order, with the
+        occurrence, alert and call handlers inlined (what :meth:`_occurs` and :meth:`_alert`
+        do when nobody but the police responds), and an event that would be the next one
+        popped anyway (before every event in the heap and within the bound) processed at
+        once, without going through the heap; its sequence number is taken all the same.
+        tests/test_fast_path.py checks tables and traces equal the general loop's."""
+        heap, trace, ledger, inc = self._heap, self.trace, self.ledger, self.incidents
+        pop, push = heapq.heappop, heapq.heappush
+        occurs, alert_kind, police_call = EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL
+        arrives, clears = EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS
+        call_delay, camera_delay = inc.call_delay_s, inc.camera_delay_s
+        kind_of, call_handling = self._kind_of, self._call_handling
+        call, camera, witness = DetectedBy.CALL, DetectedBy.CAMERA, DetectedBy.WITNESS
+        detected_by, alerted_s = ledger.detected_by, ledger.alerted_s
+        police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
+        handlers, queue = self._handlers, self._queue
+        police, assignments, moves = self.police, self.assignments, self._moves_units
+        free_ids, choose_free = police.free_ids, self._choose_free
+        xy, bank_of, grid_of, handling_s = inc.xy, self._bank_of, self._grid, inc.handling_s
+        dispatched_s, wait_s = ledger.police_dispatched_s, ledger.police_wait_s
+        police_arrived, first_police_s = ledger.police_arrived, ledger.first_police_s
+        last_police_s, cleared_s = ledger.last_police_s, ledger.cleared_s
+        isfinite, isnan = math.isfinite, math.isnan
+        # The nearest-unit policy on a grid city: its small-fleet search called directly
+        # (what NearestUnit.choose_free and PoliceFleet.nearest_free call for a few units).
+        small = police.small_fleet if self._direct_small else -1
+        nearest_small = police._nearest_small
+        new_assignment = tuple.__new__  # Assignment(...) without its Python-level __new__
+        occurred, feed = self._occurred, self.FEED_BLOCK
+        n_occurred = len(occurred)
+        # Occurrences do not go into the heap: the next one is merged with the heap by its
+        # key (time, OCCURS, sequence number = incident), the order one heap of all gives.
+        fed = self._fed
+        block, block_lo = occurred[fed : fed + feed].tolist(), fed
+        t_occ = block[0] if fed < n_occurred else math.inf
+        occ_key = (t_occ, occurs, fed)
+        ev: tuple | None
+        try:
+            while True:
+                if heap and heap[0] < occ_key:
+                    if heap[0][0] > until_s:
+                        break
+                    ev = pop(heap)
+                else:
+                    if t_occ > until_s:
+                        break
+                    ev = (t_occ, occurs, fed, fed, -1)
+                    fed += 1
+                    if fed - block_lo == len(block):
+                        block, block_lo = occurred[fed : fed + feed].tolist(), fed
+                    t_occ = block[fed - block_lo] if fed < n_occurred else math.inf
+                    occ_key = (t_occ, occurs, fed)
+                while ev is not None:
+                    t, kind, _, i, d = ev
+                    if trace is not None:
+                        trace.append(Event(t, kind, i, d))
+                    ev = None
+                    if kind == occurs:  # _occurs with nobody at the scene
+                        delay, _, how = min(
+                            (float(call_delay[i]), 0, call),
+                            (float(camera_delay[i]), 1, camera),
+                            (math.inf, 2, witness),
+                        )
+                        if math.isfinite(delay):
+                            alerted = t + delay
+                            detected_by[i] = how
+                            alerted_s[i] = alerted
+                            ev = (alerted, alert_kind, self._seq, i, -1)
+                            self._seq += 1
+                        else:
+                            self._clear_without_police(i)
+                    elif kind == alert_kind:  # _alert with police alone
+                        if kind_of[i].police_units:
+                            ev = (t + float(call_handling[i]), police_call, self._seq, i, -1)
+                            self._seq += 1
+                        else:
+                            self._clear_without_police(i)
+                    elif kind == police_call:  # _police_call, with _dispatch inlined
+                        k = kind_of[i]
+                        need = k.police_units
+                        police_call_s[i] = t
+                        police_pending[i] = need
+                        if choose_free is None:
+                            self._dispatch(t, i)
+                        elif free_ids:
+                            if len(free_ids) <= small:
+                                units, travel = nearest_small(free_ids, t, xy[i], bank_of[i],
+                                                              need)  # fmt: skip
+                            else:
+                                units, travel = choose_free(police, t, xy[i], bank_of[i],
+                                                            grid_of[i], need)  # fmt: skip
+                            sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
+                                    if isfinite(dt)]  # fmt: skip
+                            if sent:
+                                if isnan(dispatched_s[i]):
+                                    dispatched_s[i] = t
+                                seq = self._seq
+                                for u, dt in sent:
+                                    police.commit(u, i, t)
+                                    if ev is not None:
+                                        push(heap, ev)
+                                    ev = (t + dt, arrives, seq, i, u)
+                                    seq += 1
+                                if len(sent) > 1 and ev is not None:  # a lone arrival may
+                                    push(heap, ev)  # skip the heap, not the last of several
+                                    ev = None
+                                self._seq = seq
+                                left = need - len(sent)
+                                police_pending[i] = left
+                                if left == 0:
+                                    wait_s[i] = t - police_call_s[i]
+                                if moves:
+                                    self.move_up.rebalance(police, t)
+                        if police_pending[i] > 0:
+                            push(queue, (k.priority, t, self._seq, i))
+                            self._seq += 1
+                    elif kind == arrives:  # _police_arrives
+                        police.reach_scene(d, t)
+                        arrived = int(police_arrived[i]) + 1
+                        police_arrived[i] = arrived
+                        if arrived == 1:
+                            first_police_s[i] = t
+                        if arrived == kind_of[i].police_units:
+                            last_police_s[i] = t
+                            done = max(float(first_police_s[i] + handling_s[i]), t)
+                            ev = (done, clears, self._seq, i, -1)
+                            self._seq += 1
+                    elif kind == clears:  # _clears with police alone
+                        if isnan(cleared_s[i]):
+                            cleared_s[i] = t
+                            released = police.release(i)
+                            if released:
+                                scene, bank = xy[i], bank_of[i]
+                                for u, sent_s, arrived_s in released:
+                                    police.leave_scene(u, t, scene, bank)
+                                    assignments.append(new_assignment(
+                                        Assignment, ("police", u, i, sent_s, arrived_s, t)
+                                    ))  # fmt: skip
+                            if queue and free_ids and not self._aside and small >= 0:
+                                # _serve_queue with nothing set aside, for the nearest-unit
+                                # policy (its dispatch inlined as at a call)
+                                kept = []
+                                while queue and free_ids:
+                                    entry = pop(queue)
+                                    q = entry[3]
+                                    before = police_pending[q]
+                                    need = int(before)
+                                    if len(free_ids) <= small:
+                                        units, travel = nearest_small(free_ids, t, xy[q],
+                                                                      bank_of[q], need)  # fmt: skip
+                                    else:
+                                        assert choose_free is not None  # NearestUnit's
+                                        units, travel = choose_free(police, t, xy[q],
+                                                                    bank_of[q], grid_of[q],
+                                                                    need)  # fmt: skip
+                                    sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
+                                            if isfinite(dt)]  # fmt: skip
+                                    if sent:
+                                        if isnan(dispatched_s[q]):
+                                            dispatched_s[q] = t
+                                        seq = self._seq
+                                        for u, dt in sent:
+                                            police.commit(u, q, t)
+                                            push(heap, (t + dt, arrives, seq, q, u))
+                                            seq += 1
+                                        self._seq = seq
+                                        left = need - len(sent)
+                                        police_pending[q] = left
+                                        if left == 0:
+                                            wait_s[q] = t - police_call_s[q]
+                                        if moves:
+                                            self.move_up.rebalance(police, t)
+                                    if police_pending[q] == 0:
+                                        continue
+                                    if police_pending[q] == before:  # NearestUnit.reach_only
+                                        region = int(self._region_of_bank[bank_of[q]])
+                                        self._aside.setdefault(region, []).append(entry)
+                                    else:
+                                        kept.append(entry)
+                                for entry in kept:
+                                    push(queue, entry)
+                            elif queue or self._aside:
+                                self._serve_queue(t)
+                            if moves:
+                                self.move_up.rebalance(police, t)
+                    else:
+                        handlers[kind](self, t, i, d)
+                    if ev is not None:
+                        # The next event anyway? Then at once; else into the heap.
+                        if ev[0] <= until_s and ev < occ_key and (not heap or ev < heap[0]):
+                            continue
+                        push(heap, ev)
+                        ev = None
+        finally:
+            self._fed, self._next_feed = fed, t_occ
 
     #: Occurrences pushed into the heap at a time (see ``_feed``).
     FEED_BLOCK = 512
@@ -497,7 +710,9 @@ class ResponseModel(mesa.Model):
         ledger = self.ledger
         need = int(ledger.police_pending[i])
         scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
-        if self._choose_free is not None:
+        if self._direct_small and len(police.free_ids) <= police.small_fleet:
+            units, travel = police._nearest_small(police.free_ids, t, scene, bank, need)
+        elif self._choose_free is not None:
             units, travel = self._choose_free(police, t, scene, bank, grid, need)
         else:
             chosen = self.dispatch_policy.choose(
@@ -678,7 +893,9 @@ class ResponseModel(mesa.Model):
         cols = self.record_columns(0, n)
         values = [v.tolist() if isinstance(v, np.ndarray) else v for v in cols.values()]
         with _collector_paused():  # a tuple per incident: see _collector_paused
-            return list(map(IncidentRecord._make, zip(*values, strict=True)))
+            # tuple.__new__ is what IncidentRecord._make calls, without its Python frame.
+            make = functools.partial(tuple.__new__, IncidentRecord)
+            return list(map(make, zip(*values, strict=True)))
 
     def record_columns(self, lo: int, hi: int) -> dict[str, np.ndarray | list]:
         """The records of incidents ``lo .. hi - 1`` column by column, in the order of

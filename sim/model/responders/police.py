@@ -141,6 +141,10 @@ class PoliceFleet:
         #: Available units, ascending (read only: kept by the fleet as states change).
         self.free_ids: list[int] = list(range(n))
         self._back: set[int] = set()  # units with a finite left_at: maybe still driving back
+        # The same units' way back as Python values, read per unit by the small-fleet search:
+        # (left_at, scene x, scene y, scene on the station's bank, Manhattan way, home_dist).
+        self._way_back: dict[int, tuple[float, float, float, bool, float, float]] = {}
+        self._station_bank_of = self.station_bank.tolist()
         self._back_mask = np.zeros(n, bool)  # the same as a mask
         self._home_dist = np.zeros(n)  # from the scene left to the station, m
         # No unit driving back can be home before this (at the fastest speed there is): a
@@ -160,6 +164,8 @@ class PoliceFleet:
         self._boxes_of: LegView | None = None  # the view the boxes were taken in
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
+        self._leg_s = cfg.patrol_leg_s
+        self._foot = travel.foot_patrol_m_s
         self._beats(rank)
         if city.roads is not None:
             # A Manhattan reach bounds no street trip: the reference search prunes nothing.
@@ -246,6 +252,7 @@ class PoliceFleet:
         if u in self._back:
             self.left_at[u] = -np.inf
             self._back.discard(u)
+            del self._way_back[u]
             self._back_mask[u] = False
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
@@ -317,13 +324,16 @@ class PoliceFleet:
         self._back.add(i)
         self._back_mask[i] = True
         hx, hy = self._station_list[i]
+        manhattan = abs(hx - ax) + abs(hy - ay)
         if self.city.roads is not None:
             node, access = self.city.roads.snap(scene)
             self._back_node[i], self._back_access[i] = node[0], access[0]
-            home_dist = self.city.roads.home_distance(self.station_xy[i], scene)
+            home_dist = float(self.city.roads.home_distance(self.station_xy[i], scene))
         else:
-            home_dist = abs(hx - ax) + abs(hy - ay)
+            home_dist = manhattan
         self._home_dist[i] = home_dist
+        self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
+                             home_dist)  # fmt: skip
         self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
         if self._boxes_of is not None:
@@ -459,6 +469,7 @@ class PoliceFleet:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
         self.left_at[u] = -math.inf
         self._back.discard(u)
+        del self._way_back[u]
         self._back_mask[u] = False
         self._refresh_bound(u)
 
@@ -478,20 +489,16 @@ class PoliceFleet:
         if t < self._next_home:
             return
         foot = self.travel.foot_patrol_m_s
+        way_back, car = self._way_back, self._car
         for u in ids:
-            left = float(self.left_at[u])
-            if left == -math.inf:
+            way = way_back.get(u)
+            if way is None:  # not driving back (left_at is -inf)
                 continue
-            ax, ay = self.back_from[u].tolist()
-            hx, hy = self._station_list[u]
-            if (t - left) * (drive if self._car[u] else foot) >= abs(hx - ax) + abs(hy - ay):
+            if (t - way[0]) * (drive if car[u] else foot) >= way[4]:
                 self._home(u)
         top = self._top_speed_of
         self._next_home = min(
-            (
-                _earliest(float(self.left_at[u]), float(self._home_dist[u]), top[u])
-                for u in self._back
-            ),
+            (_earliest(way[0], way[5], top[u]) for u, way in way_back.items()),
             default=math.inf,
         )
 
@@ -527,10 +534,10 @@ class PoliceFleet:
         """Where unit ``u``, driving back from its last scene, is at ``t`` (and its bank):
         along its way home, or at the scene left while its way crosses water, as
         :func:`_along_l_path` places it."""
-        ax, ay = self.back_from[u].tolist()
+        left, ax, ay, same_bank, _, _ = self._way_back[u]
         hx, hy = self._station_list[u]
-        d = (t - float(self.left_at[u])) * speed
-        if self.back_from_bank[u] == self.station_bank[u]:
+        d = (t - left) * speed
+        if same_bank:
             dx, dy = hx - ax, hy - ay
             step_x = min(d, abs(dx))
             step_y = min(max(d - abs(dx), 0.0), abs(dy))
@@ -566,11 +573,18 @@ class PoliceFleet:
         cost, which dominates below a few dozen units. tests/test_dispatch.py checks both
         paths give the same records."""
         city = self.city
-        view = self._leg_view(t)
-        drive = self._speeds(t)[0]
-        foot = self.travel.foot_patrol_m_s
+        view = self._view
+        if (
+            view is None
+            or view.leg != int(t // self._leg_s)
+            or view.relocations != self._relocations
+        ):
+            view = self._leg_view(t)
+        got = self._speed_of_hour.get(int(t // 3600) % 24)
+        drive = (got or self._speeds(t))[0]
+        foot = self._foot
         back = self._back
-        if back:
+        if back and t >= self._next_home:
             self._settle_units([u for u in ids if u in back], t, drive)
         sx, sy = scene.tolist()
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
