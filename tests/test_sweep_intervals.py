@@ -159,3 +159,33 @@ def test_compliance_figure_legend_outside_bands_dropped_caption_as_drawn(three):
     _, caption = figure_caption("compliance_vs_meus.count", fig)
     assert "Bands: 95 %" in caption and "P90 panel" in caption
     plots.plt.close(fig)
+
+
+def test_run_help_names_the_gis_files_a_city_with_a_frame_gets():
+    import contextlib
+    import io
+
+    from sim.interface.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(out.getvalue().split())
+    assert "layers.gpkg" in text and "sites.geojson" in text and "city.crs" in text
+
+
+def test_readme_planning_section_shows_every_method_and_kind_of_optimize():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Where the next units go", 1)[1].split("\n## ", 1)[0]
+    for method in ("lscp", "pmedian", "sim"):
+        assert f"--method {method}" in section
+    for kind in ("meus=20", "police_posts=5", "volunteers=1000"):
+        assert f"jiefang optimize scenarios/guangzhou-2023-subdistrict.yaml --add {kind}" in (
+            section
+        )
+    assert "another worktree" not in (root / "docs" / "planning.md").read_text()
+    perf = (root / "docs" / "performance.md").read_text()
+    assert "### The issue-13 targets today" not in perf

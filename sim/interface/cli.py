@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scenario file and write per-incident results, a summary and a plot",
         description="Run SCENARIO for R replications and write incidents.parquet, "
         "assignments.parquet, summary.json, summary.csv, manifest.json and "
-        "response_ecdf.png into the output folder.",
+        "response_ecdf.png into the output folder; when the city has a frame (city.crs), "
+        "also layers.gpkg (cells, police stations, MEU sites, responders) and "
+        "sites.geojson (stations and MEU sites in lon/lat; docs/outputs.md).",
     )
     run.add_argument("scenario", type=_in_path, help="scenario YAML file")
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
