@@ -394,19 +394,21 @@ def drawn(fig) -> dict[str, object]:
     return notes if isinstance(notes, dict) else {}
 
 
-def _legend_below(fig, axes) -> int:
+def _legend_below(fig, axes) -> float:
     """One legend of every labelled line in ``axes``, below the panels (never over the
-    data); returns the rows it takes."""
+    data); returns the share of the figure's height it takes."""
     handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     if not handles:
-        return 0
+        return 0.0
     ncol = min(len(handles), 3)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol,
                fontsize=6, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    return -(-len(handles) // ncol)
+    rows = -(-len(handles) // ncol)
+    # The room the legend takes, as a share of the figure's height (a row is about 0.13 in).
+    return min((0.3 + 0.13 * rows) / fig.get_figheight(), 0.5)
 
 
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
@@ -463,9 +465,9 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
         ax.set_xlabel(param)
         _category_ticks(ax, cats)
         ax.grid(alpha=0.3)
-    rows = _legend_below(fig, axes)
+    room = _legend_below(fig, axes)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, min(0.05 + 0.035 * rows, 0.5), 1, 1))
+    fig.tight_layout(rect=(0, room, 1, 1))
     setattr(fig, DRAWN, {"p90_panel": True, "bands": bands, "facets": 1})
     return fig
 
@@ -500,10 +502,10 @@ def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
     for ax in axes.ravel()[len(shown) :]:
         ax.set_visible(False)
     axes[0, 0].set_ylabel("within target (%" + (", 95 % CI)" if bands else ")"))
-    rows = _legend_below(fig, axes.ravel()[: len(shown)])
+    room = _legend_below(fig, axes.ravel()[: len(shown)])
     more = f" (first {len(shown)} of {len(panels)} panels)" if len(panels) > len(shown) else ""
     fig.suptitle(title + more)
-    fig.tight_layout(rect=(0, min(0.03 + 0.12 * rows / nrows, 0.5), 1, 1))
+    fig.tight_layout(rect=(0, room, 1, 1))
     setattr(fig, DRAWN, {"p90_panel": False, "bands": bands, "facets": len(shown)})
     return fig
 
