@@ -98,9 +98,9 @@ def test_paired_differences_equal_a_hand_computation(default_baseline):
         diff, half, n = by_hand(runs, row.point_id, BASELINE_ARM, row.metric)
         assert row.n == n and (n == 3 or row.tier == "self")  # self: runs with none
         assert row["diff"] == pytest.approx(diff, abs=1e-12)
-        if np.isfinite(half):
-            assert row.ci_low == pytest.approx(diff - half, abs=1e-12)
-            assert row.ci_high == pytest.approx(diff + half, abs=1e-12)
+        if np.isfinite(half):  # clipped to the possible range of a difference of shares
+            assert row.ci_low == pytest.approx(max(diff - half, -1), abs=1e-12)
+            assert row.ci_high == pytest.approx(min(diff + half, 1), abs=1e-12)
             checked += 1
         point = runs[runs.point_id == row.point_id].iloc[0]
         assert (row["police.units"], row["meus.count"]) == (point["police.units"],
@@ -126,7 +126,11 @@ def test_marginal_value_per_unit_equals_a_hand_computation(default_baseline):
     diff, half, n = by_hand(runs, 3, 1, "police_compliance")
     # Two more units: the gain per unit is half the difference, in percentage points.
     assert row.gain_pp_per_unit == pytest.approx(diff / 2 * 100, abs=1e-9)
-    assert row.ci_high_pp - row.gain_pp_per_unit == pytest.approx(half / 2 * 100, abs=1e-9)
+    # The interval is clipped to the possible range: +-100 pp over the 2 units of the step.
+    assert row.ci_high_pp == pytest.approx(min(row.gain_pp_per_unit + half / 2 * 100, 50),
+                                           abs=1e-9)  # fmt: skip
+    assert row.ci_low_pp == pytest.approx(max(row.gain_pp_per_unit - half / 2 * 100, -50),
+                                          abs=1e-9)  # fmt: skip
     assert row.n == n
     meu = marginal[(marginal.key == "meus.count") & (marginal["police.units"] == 1)
                    & (marginal.tier == "mutual")].iloc[0]  # fmt: skip

@@ -379,17 +379,53 @@ def sweep_panels(
     return panels
 
 
+#: Lines at most in a compliance panel that still get their 95 % bands: with more, the
+#: bands would fill the panel, and only the lines are drawn (the caption says so).
+MAX_BANDS = 4
+
+#: What a sweep compliance figure drew, for its caption: set on the figure by
+#: :func:`sweep_compliance` (``p90_panel``, ``bands``, ``facets``).
+DRAWN = "jiefang_drawn"
+
+
+def drawn(fig) -> dict[str, object]:
+    """What a figure drew (:data:`DRAWN`), for its caption; empty when it says nothing."""
+    notes = getattr(fig, DRAWN, None)
+    return notes if isinstance(notes, dict) else {}
+
+
+def _legend_below(fig, axes) -> float:
+    """One legend of every labelled line in ``axes``, below the panels (never over the
+    data); returns the share of the figure's height it takes."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if not handles:
+        return 0.0
+    ncol = min(len(handles), 3)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol,
+               fontsize=6, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    rows = -(-len(handles) // ncol)
+    # The room the legend takes, as a share of the figure's height (a row is about 0.13 in).
+    return min((0.3 + 0.13 * rows) / fig.get_figheight(), 0.5)
+
+
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
-    """Compliance of each tier, and police P90, against one varied key, with 95 % CI bands;
-    one line per value of the next varied key. With three or more varied keys, one panel of
-    compliance per combination of the third and later keys (facets): points are never
-    joined across them."""
+    """Compliance of each tier, and each tier's P90, against one varied key, with 95 % CI
+    bands (dropped when a panel has more than :data:`MAX_BANDS` lines); one line per value
+    of the next varied key; the legend below the panels. With three or more varied keys,
+    one panel of compliance per combination of the third and later keys (facets), and no
+    P90 panel: points are never joined across facets. What was drawn is set on the figure
+    (:func:`drawn`) for its caption."""
     panels = sweep_panels(points, others)
     cats = categories(points, param)  # a key of lists: its labels as categories
     if len(panels) > 1:
         return _sweep_facets(panels, param, others[0], title, cats)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     groups = points.groupby(others, sort=_sortable(points, others)) if others else [((), points)]
+    groups = list(groups)
+    bands = len(groups) * len(sweep_tiers(points, "_compliance")) <= MAX_BANDS
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     styles = ["-", "--", ":", "-."]
     for g, (key, grp) in enumerate(groups):
         values = key if isinstance(key, tuple) else (key,)
@@ -401,7 +437,8 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             y, e = sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
             axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
-            axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+            if bands:
+                axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
         for metric, tier in sweep_tiers(points, "_p90_s"):
             sub = grp[grp["metric"] == metric]
             # P90 = never: more than 10 % never reached
@@ -412,10 +449,12 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             e = sub["ci95_half_width"].fillna(0) / 60
             axes[1].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier} P90" + (f" ({tag})" if tag else ""))  # fmt: skip
-            axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
-    axes[0].set_ylabel("within target on the tier's own clock (%, 95 % CI)")
+            if bands:
+                axes[1].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+    axes[0].set_ylabel("within target on the tier's own clock (%"
+                       + (", 95 % CI)" if bands else ")"))  # fmt: skip
     axes[0].set_ylim(0, 100)
-    axes[1].set_ylabel("P90 time on the tier's clock (minutes, 95 % CI)")
+    axes[1].set_ylabel("P90 time on the tier's clock (minutes" + (", 95 % CI)" if bands else ")"))
     axes[1].set_title("points where more than 10 % never got the tier are left out",
                       fontsize=8)  # fmt: skip
     if not axes[1].lines:
@@ -426,10 +465,10 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
         ax.set_xlabel(param)
         _category_ticks(ax, cats)
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=6, ncol=2)
+    room = _legend_below(fig, axes)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, room, 1, 1))
+    setattr(fig, DRAWN, {"p90_panel": True, "bands": bands, "facets": 1})
     return fig
 
 
@@ -440,6 +479,9 @@ def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), dpi=110,
                              sharey=True, squeeze=False)  # fmt: skip
     styles = ["-", "--", ":", "-."]
+    lines = max(grp[line_key].nunique() * len(sweep_tiers(grp, "_compliance"))
+                for _, grp in shown)  # fmt: skip
+    bands = lines <= MAX_BANDS
     for ax, (facet, grp) in zip(axes.ravel(), shown, strict=False):
         for g, (value, line) in enumerate(grp.groupby(line_key, sort=_sortable(grp, [line_key]))):
             for metric, tier in sweep_tiers(grp, "_compliance"):
@@ -450,7 +492,8 @@ def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
                 e = sub["ci95_half_width"].fillna(0) * 100
                 ax.plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                         label=f"{tier} ({line_key}={tick_text(value)})")  # fmt: skip
-                ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+                if bands:
+                    ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
         ax.set_title(", ".join(f"{k}={tick_text(v)}" for k, v in facet.items()), fontsize=8)
         ax.set_xlabel(param, fontsize=8)
         _category_ticks(ax, cats, fontsize=7)
@@ -458,11 +501,12 @@ def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(shown) :]:
         ax.set_visible(False)
-    axes[0, 0].set_ylabel("within target (%, 95 % CI)")
-    axes[0, 0].legend(fontsize=6, ncol=2)
+    axes[0, 0].set_ylabel("within target (%" + (", 95 % CI)" if bands else ")"))
+    room = _legend_below(fig, axes.ravel()[: len(shown)])
     more = f" (first {len(shown)} of {len(panels)} panels)" if len(panels) > len(shown) else ""
     fig.suptitle(title + more)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, room, 1, 1))
+    setattr(fig, DRAWN, {"p90_panel": False, "bands": bands, "facets": len(shown)})
     return fig
 
 
@@ -567,11 +611,14 @@ def difference_lines(
 
 def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title: str):
     """Each tier's compliance minus the baseline's against one varied key, in percentage
-    points, with the paired 95 % interval (common random numbers) as error bars; one line
-    per combination of the other varied keys, legend below the panels."""
+    points, with the paired 95 % interval (common random numbers, clipped to the possible
+    range -100..+100 pp) as error bars; one line per combination of the other varied keys,
+    legend below the panels; each tier's panel has its own y axis."""
     tiers = tier_order(paired.loc[paired["measure"] == "compliance", "tier"])
+    # Each panel its own y axis: one tier's differences can be ten times another's, and a
+    # shared axis would flatten every other panel.
     fig, axes = plt.subplots(1, len(tiers), figsize=(3.6 * len(tiers) + 0.6, 4.2), dpi=110,
-                             sharey=True, squeeze=False)  # fmt: skip
+                             sharey=False, squeeze=False)  # fmt: skip
     colours = plt.get_cmap("viridis")
     by_tier = {tier: difference_lines(paired, param, others, tier) for tier in tiers}
     # One colour and one sideways shift per combination of the other keys, the same in
@@ -609,7 +656,8 @@ def sweep_difference(paired: pd.DataFrame, param: str, others: list[str], title:
         ax.set_xlabel(param, fontsize=8)
         _category_ticks(ax, cats, fontsize=7)
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI)", fontsize=8)
+    axes[0, 0].set_ylabel("compliance minus baseline (pp, paired 95 % CI, clipped)",
+                          fontsize=8)  # fmt: skip
     from matplotlib.lines import Line2D
 
     # Every combination drawn, whichever panels it appears in.

@@ -159,20 +159,35 @@ _CAPTIONS = {
 }
 
 
-def figure_caption(name: str) -> tuple[str, str]:
-    """(heading, caption) of a report figure: what it shows and how to read never."""
+def figure_caption(name: str, fig=None) -> tuple[str, str]:
+    """(heading, caption) of a report figure: what it shows and how to read never. With the
+    figure, the caption says what it drew (:func:`sim.analysis.plots.drawn`): P90 panel or
+    facets, bands or none."""
     if name in _CAPTIONS:
         return _CAPTIONS[name]
     if name.startswith("compliance_vs_"):
         param = name.removeprefix("compliance_vs_")
+        notes = plots.drawn(fig) if fig is not None else {}
+        bands = notes.get("bands", True)
+        facets = notes.get("facets", 1)
+        p90 = notes.get("p90_panel", True)
+        layout = (
+            "one compliance panel per combination of the third and later varied keys"
+            if isinstance(facets, int) and facets > 1
+            else "a compliance panel and a P90 panel"
+        )
         return (
             f"Compliance against {param}",
             f"Mean share of counted incidents helped within the target, each tier on its own "
-            f"clock, over replications with 95 % bands, against {param}; one line per value "
-            "of the next varied key and, with three or more varied keys, one panel per "
-            "combination of the others. Incidents never reached count as not within the "
-            "target. The P90 panel leaves out points where more than 10 % were never reached.",
-        )
+            f"clock, over replications, against {param}: {layout}; one line per value of "
+            "the next varied key, legend below the panels. "
+            + ("Bands: 95 % intervals of the means. " if bands else
+               f"No bands: with more than {plots.MAX_BANDS} lines in a panel they would "
+               "fill it (the report's tables give the intervals). ")
+            + "Incidents never reached count as not within the target."
+            + (" The P90 panel leaves out points where more than 10 % were never reached."
+               if p90 else ""),
+        )  # fmt: skip
     if name.startswith("difference_vs_"):
         param = name.removeprefix("difference_vs_")
         return (
@@ -181,7 +196,8 @@ def figure_caption(name: str) -> tuple[str, str]:
             "each tier on its own clock: the mean over replications of the per-replication "
             "differences, with the paired 95 % interval as error bars (every point and the "
             "baseline see the same incidents in replication r, so these intervals are "
-            "much tighter than the bands of the compliance figure). One line per "
+            "much tighter than the bands of the compliance figure); intervals clipped to "
+            "the possible range, -100 to +100 pp. Each panel has its own y axis. One line per "
             "combination of the other varied keys, shifted slightly sideways so that equal "
             "lines do not hide each other. Never reached counts as not within the target.",
         )
@@ -269,11 +285,13 @@ def _baseline_text(sweep: results.SweepResults) -> str:
     return f"{shown}; {where}" if shown else where
 
 
-def _pp(mean: float, low: float, high: float) -> str:
+def _pp(mean: float, low: float, high: float, n=None) -> str:
+    """A difference in pp with its interval; without one (fewer than two pairs) the cell
+    says so: never a bare number under an interval heading."""
     if not np.isfinite(mean):
         return "-"
     if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{mean:+.1f}"
+        return f"{mean:+.1f} (n={int(n) if n is not None else '?'}, no interval)"
     return f"{mean:+.1f} ({low:+.1f} to {high:+.1f})"
 
 
@@ -294,7 +312,7 @@ def _paired_table(sweep: results.SweepResults) -> str:
                 cells.append("-")
                 continue
             r = by_tier.loc[tier]
-            cells.append(_pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100))
+            cells.append(_pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100, r["n"]))
         body.append(cells)
     ratio = (rows["unpaired_ci95_half_width"] / rows["paired_ci95_half_width"]).replace(
         [np.inf, -np.inf], np.nan
@@ -303,8 +321,10 @@ def _paired_table(sweep: results.SweepResults) -> str:
     note = (
         f"<p>Baseline: {html.escape(_baseline_text(sweep))}. Each cell: the mean over "
         "replications of (compliance at the point minus the baseline's, same replication), "
-        "percentage points, with the paired 95 % interval; each tier on its own clock, "
-        "the incidents it counts after the warm-up. "
+        "percentage points, with the paired 95 % interval, clipped to the possible range "
+        "(-100 to +100 pp); each tier on its own clock, the incidents it counts after the "
+        "warm-up. Only replications where both the point and the baseline counted "
+        "incidents are paired; with one such pair the cell says n=1 and has no interval. "
         + (f"Unpaired intervals would be {median:.1f} times as wide (median). "
            if np.isfinite(median) else "")
         + "</p>"
@@ -331,7 +351,7 @@ def _marginal_table(sweep: results.SweepResults) -> str:
         by_tier = grp.set_index("tier")
         for tier in tiers:
             r = by_tier.loc[tier]
-            cells.append(_pp(r["gain_pp_per_unit"], r["ci_low_pp"], r["ci_high_pp"]))
+            cells.append(_pp(r["gain_pp_per_unit"], r["ci_low_pp"], r["ci_high_pp"], r["n"]))
         body.append(cells)
     pairs = zip(marginal["key"], marginal["unit"], strict=True)
     units = ", ".join(dict.fromkeys(f"{k}: per {u}" for k, u in pairs))
@@ -340,7 +360,8 @@ def _marginal_table(sweep: results.SweepResults) -> str:
         f"with every other varied key fixed ({html.escape(units)}): the mean over "
         "replications of (compliance at the higher level minus at the lower, same "
         "replication) divided by the units added, percentage points, with the paired 95 % "
-        "interval. Each tier on its own clock; the incidents it counts after the warm-up.</p>"
+        "interval, clipped to the possible range (n=1: no interval). Each tier on its own "
+        "clock; the incidents it counts after the warm-up.</p>"
     )
     head = ["key", "step", "others fixed at", *[f"{t} (pp per unit)" for t in tiers]]
     return note + _html_table(head, body)
@@ -373,7 +394,7 @@ def html_report(folder: Path) -> str:
             parts.append("<h2>Marginal value per unit</h2>" + marginal)
     parts.append("<h2>Figures</h2>")
     for fig_name, fig in figures_for(opened).items():
-        heading, caption = figure_caption(fig_name)
+        heading, caption = figure_caption(fig_name, fig)
         parts.append(f"<figure><h3>{html.escape(heading)}</h3>"
                      f"<img alt='{html.escape(fig_name)}' "
                      f"src='data:image/png;base64,{_png_data(fig)}'>"

@@ -227,14 +227,35 @@ def tier_of(metric: str) -> tuple[str | None, str]:
     return None, metric
 
 
+#: Measures that are shares (0..1): a difference of two of them lies in [-1, 1], and the
+#: paired interval is clipped to that range (a t interval over 2-3 replications is not).
+SHARE_MEASURES = ("compliance", "open_share", "never_reported_share")
+
+
+def _clip(mean: float, half: float, bound: float | None) -> tuple[float, float]:
+    """``mean -+ half``, clipped to ``[-bound, bound]`` when a bound is given (NaN stays)."""
+    low, high = mean - half, mean + half
+    if bound is None:
+        return low, high
+    return (max(low, -bound) if np.isfinite(low) else low,
+            min(high, bound) if np.isfinite(high) else high)  # fmt: skip
+
+
 def _paired(runs: pd.DataFrame, varied: list[str], metrics: list[str],
             baseline: int) -> pd.DataFrame:  # fmt: skip
     """Each grid point against the baseline arm, paired by replication (common random
     numbers): the mean of the per-replication differences (point - baseline) with its
-    Student-t 95 % interval over the replications both ran (pairs with a NaN left out:
-    a tier that counted no incident, or never - never), and the unpaired (Welch)
+    Student-t 95 % interval over the replications both ran, and the unpaired (Welch)
     half-width beside it to show what the pairing buys. The baseline point itself is a
-    row too (difference 0)."""
+    row too (difference 0).
+
+    Pairs left out: a replication where either side is NaN (a tier that counted no
+    incident), and, for a time percentile, a replication where either side is ``inf``
+    ("never": more than that share never reached; the difference is undefined, and a mean
+    over it would be +-inf). ``n`` counts the pairs used, ``never_pairs`` those left out as
+    never; ``baseline_mean`` and ``mean`` are over the pairs used, so ``diff`` = ``mean`` -
+    ``baseline_mean``. With ``n`` < 2 there is no interval (NaN). For shares (compliance)
+    the interval is clipped to the possible range of a difference, [-1, 1]."""
     ok = runs[runs["status"] == "ok"]
     block = _by_metric(ok, metrics)
     replication = ok["replication"].to_numpy()
@@ -254,19 +275,22 @@ def _paired(runs: pd.DataFrame, varied: list[str], metrics: list[str],
         ours = block[:, [i for i, _ in common]]
         theirs = block[:, [j for _, j in common]]
         for metric, a, b in zip(metrics, ours, theirs, strict=True):
-            with np.errstate(invalid="ignore"):  # inf - inf: both never arrived
-                diff = a - b
-            keep = ~np.isnan(diff)
-            mean, half = mean_ci(diff[keep])
-            _, unpaired = welch_difference(b[~np.isnan(b)], a[~np.isnan(a)])
             tier, measure = tier_of(metric)
+            never = np.isinf(a) | np.isinf(b)
+            keep = ~(np.isnan(a) | np.isnan(b) | never)
+            diff = a[keep] - b[keep]
+            mean, half = mean_ci(diff)
+            low, high = _clip(mean, half, 1.0 if measure in SHARE_MEASURES else None)
+            fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
+            _, unpaired = welch_difference(fb, fa)
             rows.append({
                 "point_id": point_id, **{k: first[k] for k in varied},
                 "baseline_point_id": baseline, "metric": metric, "tier": tier,
                 "measure": measure, "baseline_mean": _mean(b[keep]), "mean": _mean(a[keep]),
-                "diff": mean, "ci_low": mean - half, "ci_high": mean + half,
+                "diff": mean, "ci_low": low, "ci_high": high,
                 "paired_ci95_half_width": half, "unpaired_ci95_half_width": float(unpaired),
-                "n": int(keep.sum()),
+                "n": int(keep.sum()), "never_pairs": int((never & ~np.isnan(a)
+                                                         & ~np.isnan(b)).sum()),
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -294,7 +318,9 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
     ``c`` is a tier's compliance (share of the incidents it counts reached within its
     target on its own clock, after the warm-up). The gain is their mean over replications
     in percentage points per unit, with the paired Student-t 95 % interval; ``n`` is the
-    number of pairs. The baseline arm, if extra, is no level of the design and is left out.
+    number of pairs (with fewer than 2, no interval: NaN). The interval is clipped to the
+    possible range, +-100 pp divided by the units of the step. The baseline arm, if extra,
+    is no level of the design and is left out.
     """
     ok = runs[(runs["status"] == "ok") & (runs["point_id"] != BASELINE_ARM)]
     compliance = [m for m in metrics if m.endswith("_compliance")]
@@ -323,6 +349,9 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
                                / (hi - lo) * unit * 100)  # fmt: skip
                     per = per[~np.isnan(per)]
                     gain, half = mean_ci(per)
+                    # A compliance difference lies in [-100, 100] pp: per unit, that range
+                    # divided by the units of the step.
+                    low, high = _clip(gain, half, 100 * unit / (hi - lo))
                     rows.append({
                         "key": key, "unit": label, "unit_size": unit,
                         "from_value": lo, "to_value": hi,
@@ -330,7 +359,7 @@ def marginal_table(runs: pd.DataFrame, varied: list[str], metrics: list[str]) ->
                         "to_point_id": int(b["point_id"].iloc[0]),
                         **fixed,
                         "tier": tier_of(metric)[0], "gain_pp_per_unit": gain,
-                        "ci_low_pp": gain - half, "ci_high_pp": gain + half, "n": len(per),
+                        "ci_low_pp": low, "ci_high_pp": high, "n": len(per),
                     })  # fmt: skip
     return pd.DataFrame(rows)
 

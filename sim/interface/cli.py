@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scenario file and write per-incident results, a summary and a plot",
         description="Run SCENARIO for R replications and write incidents.parquet, "
         "assignments.parquet, summary.json, summary.csv, manifest.json and "
-        "response_ecdf.png into the output folder.",
+        "response_ecdf.png into the output folder; when the city has a frame (city.crs), "
+        "also layers.gpkg (cells, police stations, MEU sites, responders) and "
+        "sites.geojson (stations and MEU sites in lon/lat; docs/outputs.md).",
     )
     run.add_argument("scenario", type=_in_path, help="scenario YAML file")
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
@@ -664,12 +666,13 @@ def _short_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     return table.assign(**{k: table[k].map(shown) for k in labelled}) if labelled else table
 
 
-def _pp(mean: float, low: float, high: float) -> str:
-    """A difference in percentage points with its interval: ``+2.1 (+1.2..+3.0)``."""
+def _pp(mean: float, low: float, high: float, n: int | None = None) -> str:
+    """A difference in percentage points with its interval: ``+2.1 (+1.2..+3.0)``; with
+    fewer than two pairs ``+2.1 (n=1, no interval)``: never a bare number under a CI."""
     if not math.isfinite(mean):
         return "-"
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{mean:+.2f}"
+        return f"{mean:+.2f} (n={n if n is not None else '?'}, no interval)"
     return f"{mean:+.2f} ({low:+.2f}..{high:+.2f})"
 
 
@@ -682,11 +685,12 @@ def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baselin
     shown = ", ".join(f"{k}={short(v)}" for k, v in baseline.items())
     where = "an extra arm" if baseline_id < 0 else f"point {baseline_id}"
     head = (f"compliance minus the baseline ({shown}; {where}), percentage points, paired "
-            "95 % CI over replications:")  # fmt: skip
+            "95 % CI (clipped to -100..+100) over the replications where both counted "
+            "incidents (n=1: no interval):")  # fmt: skip
     if paired.empty:
         return head + "\n(no finished runs of the baseline)"
     rows = _short_labels(paired[paired["measure"] == "compliance"], varied)
-    text = rows.assign(cell=[_pp(r.diff * 100, r.ci_low * 100, r.ci_high * 100)
+    text = rows.assign(cell=[_pp(r.diff * 100, r.ci_low * 100, r.ci_high * 100, r.n)
                              for r in rows.itertuples()])  # fmt: skip
     wide = text.pivot_table(index=["point_id", *varied], columns="tier", values="cell",
                             aggfunc="first", sort=False)  # fmt: skip
@@ -714,7 +718,7 @@ def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) ->
     from sim.analysis.metrics import tier_order
 
     others = [k for k in varied if k in marginal.columns]
-    text = marginal.assign(cell=[_pp(r.gain_pp_per_unit, r.ci_low_pp, r.ci_high_pp)
+    text = marginal.assign(cell=[_pp(r.gain_pp_per_unit, r.ci_low_pp, r.ci_high_pp, r.n)
                                  for r in marginal.itertuples()])  # fmt: skip
     text = text.assign(
         step=[
@@ -730,7 +734,7 @@ def marginal_text(marginal: pd.DataFrame, varied: list[str], limit: int = 20) ->
     wide.columns.name = None
     return (
         "marginal value per unit: compliance gain from one level to the next (other keys "
-        "fixed), pp per unit, paired 95 % CI:\n" + wide.to_string(max_rows=limit)
+        "fixed), pp per unit, paired 95 % CI (n=1: no interval):\n" + wide.to_string(max_rows=limit)
     )
 
 
