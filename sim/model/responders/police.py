@@ -124,29 +124,36 @@ class PoliceFleet:
         rank = np.arange(n) - first
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
-        self.state = np.zeros(n, np.int8)  # UnitState code
+        # The unit columns below (state, the available mask, the way back) are numpy for the
+        # vectorised search and the viewers, but the simulation keeps their values as Python
+        # values (`_code`, `_is_free`, `_way_back`) and writes the columns only when read:
+        # units changed since are in `_dirty` (see :meth:`_sync`).
+        self._state_col = np.zeros(n, np.int8)  # UnitState code
+        self._code = [_AVAILABLE] * n
+        self._dirty: set[int] = set()
         self._units_of: dict[int, list[int]] = {}  # incident -> units sent to it
         self._sent_at: dict[int, float] = {}  # committed unit -> when sent
         self._incident_of: dict[int, int] = {}  # committed unit -> its incident
         self._arrived_at: dict[int, float] = {}
         self._legs_from = -1  # first patrol leg of the cached block of spots
         self.small_fleet = SMALL_FLEET
-        self.back_from = self.station_xy.copy()  # scene left on the way back
-        self.back_from_bank = self.station_bank.copy()
-        self.left_at = np.full(n, -np.inf)  # when the unit left that scene
+        self._back_from_col = self.station_xy.copy()  # scene left on the way back
+        self._back_from_bank_col = self.station_bank.copy()
+        self._left_at_col = np.full(n, -np.inf)  # when the unit left that scene
         # The available units, kept as state changes (not searched for at every dispatch):
         # a mask for the vectorised bound, an ascending list for the plain-Python paths.
-        self._free = np.ones(n, bool)
+        self._free_col = np.ones(n, bool)
         self._is_free = [True] * n
         #: Available units, ascending (read only: kept by the fleet as states change).
         self.free_ids: list[int] = list(range(n))
         self._back: set[int] = set()  # units with a finite left_at: maybe still driving back
         # The same units' way back as Python values, read per unit by the small-fleet search:
-        # (left_at, scene x, scene y, scene on the station's bank, Manhattan way, home_dist).
-        self._way_back: dict[int, tuple[float, float, float, bool, float, float]] = {}
+        # (left_at, scene x, scene y, scene on the station's bank, Manhattan way, home_dist,
+        # scene bank).
+        self._way_back: dict[int, tuple[float, float, float, bool, float, float, int]] = {}
         self._station_bank_of = self.station_bank.tolist()
-        self._back_mask = np.zeros(n, bool)  # the same as a mask
-        self._home_dist = np.zeros(n)  # from the scene left to the station, m
+        self._back_mask_col = np.zeros(n, bool)  # the same as a mask
+        self._home_dist_col = np.zeros(n)  # from the scene left to the station, m
         # No unit driving back can be home before this (at the fastest speed there is): a
         # search before it settles nobody, so it skips looking (kept low, never too late).
         self._next_home = math.inf
@@ -245,15 +252,78 @@ class PoliceFleet:
     def __len__(self) -> int:
         return self.station.shape[0]
 
+    # ------------------------------------------------------------------ unit columns
+    def _sync(self) -> None:
+        """Write the numpy columns of the units changed since the last read."""
+        dirty = self._dirty
+        if not dirty:
+            return
+        code, is_free, way_back = self._code, self._is_free, self._way_back
+        state, free, left_at = self._state_col, self._free_col, self._left_at_col
+        back_mask = self._back_mask_col
+        for u in dirty:
+            state[u] = code[u]
+            free[u] = is_free[u]
+            way = way_back.get(u)
+            if way is None:
+                left_at[u] = -math.inf
+                back_mask[u] = False
+            else:
+                left_at[u] = way[0]
+                self._back_from_col[u] = way[1], way[2]
+                self._back_from_bank_col[u] = way[6]
+                back_mask[u] = True
+                self._home_dist_col[u] = way[5]
+        dirty.clear()
+
+    @property
+    def state(self) -> np.ndarray:
+        """Every unit's UnitState code."""
+        self._sync()
+        return self._state_col
+
+    @property
+    def left_at(self) -> np.ndarray:
+        """When each unit driving back left its last scene (-inf: not driving back)."""
+        self._sync()
+        return self._left_at_col
+
+    @property
+    def back_from(self) -> np.ndarray:
+        """The scene each unit driving back left (stale for the others)."""
+        self._sync()
+        return self._back_from_col
+
+    @property
+    def back_from_bank(self) -> np.ndarray:
+        self._sync()
+        return self._back_from_bank_col
+
+    @property
+    def _free(self) -> np.ndarray:
+        """Available units as a mask."""
+        self._sync()
+        return self._free_col
+
+    @property
+    def _back_mask(self) -> np.ndarray:
+        """Units driving back as a mask."""
+        self._sync()
+        return self._back_mask_col
+
+    @property
+    def _home_dist(self) -> np.ndarray:
+        """From the scene each unit driving back left to its station, m."""
+        self._sync()
+        return self._home_dist_col
+
     # ------------------------------------------------------------------ commitments
     def commit(self, u: int, incident: int, t: float) -> None:
         """Unit ``u`` is sent to ``incident`` at ``t``."""
         self._set_code(u, _EN_ROUTE)
         if u in self._back:
-            self.left_at[u] = -np.inf
             self._back.discard(u)
             del self._way_back[u]
-            self._back_mask[u] = False
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
         self._sent_at[u] = t
@@ -302,11 +372,11 @@ class PoliceFleet:
 
     def _set_code(self, i: int, code: int) -> None:
         """Unit ``i`` (a Python int) takes state ``code``; the available sets follow."""
-        self.state[i] = code
+        self._code[i] = code
+        self._dirty.add(i)
         free = code == _AVAILABLE
         if free != self._is_free[i]:
             self._is_free[i] = free
-            self._free[i] = free
             if free:
                 bisect.insort(self.free_ids, i)
             else:
@@ -318,11 +388,7 @@ class PoliceFleet:
         """Unit ``i`` is free again at ``scene`` and drives back to its station."""
         i = int(i)
         ax, ay = scene.tolist()
-        self.back_from[i] = ax, ay
-        self.back_from_bank[i] = scene_bank
-        self.left_at[i] = t
         self._back.add(i)
-        self._back_mask[i] = True
         hx, hy = self._station_list[i]
         manhattan = abs(hx - ax) + abs(hy - ay)
         if self.city.roads is not None:
@@ -331,9 +397,8 @@ class PoliceFleet:
             home_dist = float(self.city.roads.home_distance(self.station_xy[i], scene))
         else:
             home_dist = manhattan
-        self._home_dist[i] = home_dist
         self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
-                             home_dist)  # fmt: skip
+                             home_dist, int(scene_bank))  # fmt: skip
         self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
         self._set_code(i, _AVAILABLE)
         if self._boxes_of is not None:
@@ -348,7 +413,7 @@ class PoliceFleet:
         """Unit ``u``'s box of the bound (see ``_cx``), if the boxes are in use."""
         view = self._view
         if view is not None and self._boxes_of is view:
-            if not self._free[u]:
+            if not self._is_free[u]:
                 self._cx[u] = math.inf
             elif u in self._back:
                 self._cx[u], self._cy[u], self._r[u] = self._way_home_box(u)
@@ -358,8 +423,8 @@ class PoliceFleet:
     def _way_home_box(self, u: int) -> tuple[float, float, float]:
         """Centre and half-perimeter of a box holding every point of unit ``u``'s way home
         (the scene left alone while the way crosses water), padded against rounding."""
-        ax, ay = self.back_from[u].tolist()
-        if self.back_from_bank[u] != self.station_bank[u]:
+        _, ax, ay, same_bank, _, _, _ = self._way_back[u]
+        if not same_bank:
             return ax, ay, 0.0
         hx, hy = self._station_list[u]
         return (ax + hx) / 2, (ay + hy) / 2, (abs(hx - ax) + abs(hy - ay)) / 2 + 1e-6
@@ -467,10 +532,9 @@ class PoliceFleet:
 
     def _home(self, u: int) -> None:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
-        self.left_at[u] = -math.inf
         self._back.discard(u)
         del self._way_back[u]
-        self._back_mask[u] = False
+        self._dirty.add(u)
         self._refresh_bound(u)
 
     def _speeds(self, t: float) -> tuple[float, np.ndarray]:
@@ -534,7 +598,7 @@ class PoliceFleet:
         """Where unit ``u``, driving back from its last scene, is at ``t`` (and its bank):
         along its way home, or at the scene left while its way crosses water, as
         :func:`_along_l_path` places it."""
-        left, ax, ay, same_bank, _, _ = self._way_back[u]
+        left, ax, ay, same_bank, _, _, _ = self._way_back[u]
         hx, hy = self._station_list[u]
         d = (t - left) * speed
         if same_bank:
