@@ -328,7 +328,7 @@ class ResponseModel(mesa.Model):
         arrives, clears = EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS
         call_delay, camera_delay = inc.call_delay_s, inc.camera_delay_s
         kind_of, call_handling = self._kind_of, self._call_handling
-        call, camera, witness = DetectedBy.CALL, DetectedBy.CAMERA, DetectedBy.WITNESS
+        call, camera = DetectedBy.CALL, DetectedBy.CAMERA
         detected_by, alerted_s = ledger.detected_by, ledger.alerted_s
         police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
         handlers, queue = self._handlers, self._queue
@@ -374,11 +374,12 @@ class ResponseModel(mesa.Model):
                         trace.append(Event(t, kind, i, d))
                     ev = None
                     if kind == occurs:  # _occurs with nobody at the scene
-                        delay, _, how = min(
-                            (float(call_delay[i]), 0, call),
-                            (float(camera_delay[i]), 1, camera),
-                            (math.inf, 2, witness),
-                        )
+                        # min((call, 0, CALL), (camera, 1, CAMERA), (inf, 2, WITNESS)):
+                        # a later way wins only when strictly earlier
+                        delay, how = float(call_delay[i]), call
+                        cam = float(camera_delay[i])
+                        if cam < delay:
+                            delay, how = cam, camera
                         if math.isfinite(delay):
                             alerted = t + delay
                             detected_by[i] = how
@@ -616,11 +617,15 @@ class ResponseModel(mesa.Model):
             self.ledger.volunteer_on_scene[i] = witness >= 0
         # The earliest way the alert is raised; ties go to call, then camera, then witness.
         witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
-        delay, _, how = min(
-            (float(inc.call_delay_s[i]), 0, DetectedBy.CALL),
-            (float(inc.camera_delay_s[i]), 1, DetectedBy.CAMERA),
-            (float(witness_delay), 2, DetectedBy.WITNESS),
-        )
+        # min((call, 0, CALL), (camera, 1, CAMERA), (witness, 2, WITNESS)) without the
+        # tuples: a later way wins only when strictly earlier (ties to the first).
+        delay, how = float(inc.call_delay_s[i]), DetectedBy.CALL
+        other = float(inc.camera_delay_s[i])
+        if other < delay:
+            delay, how = other, DetectedBy.CAMERA
+        other = float(witness_delay)
+        if other < delay:
+            delay, how = other, DetectedBy.WITNESS
         alerted = NAN
         if math.isfinite(delay):
             # Event times stay Python floats (the same values as the ledger's float64):

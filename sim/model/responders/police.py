@@ -34,6 +34,8 @@ _BOUND_SLACK = 1e-9
 #: First street search radius of the nearest-unit search, m (it grows until it is exact).
 ROAD_FIRST_M = 2000.0
 _AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
+#: Up to this many units, a block's patrol spots are also kept as Python lists.
+_LIST_BLOCK_UNITS = 64
 
 
 # Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, about
@@ -164,6 +166,10 @@ class PoliceFleet:
         self._car = self.is_car.tolist()
         self._station_list = self.station_xy.tolist()
         self._view: LegView | None = None
+        self._single = city.single_bank
+        # A small fleet's spots of the cached block as Python lists (x, y, bank per leg):
+        # each leg's view takes its rows instead of converting its columns.
+        self._spot_lists: tuple[list, list, list] | None = None
         # Each available unit's whereabouts as a box for the bound: its spot (r = 0), or the
         # box of its way home from its last scene (centre, half-perimeter r); cx = inf when
         # it is not available.
@@ -329,7 +335,11 @@ class PoliceFleet:
         self._sent_at[u] = t
 
     def reach_scene(self, u: int, t: float) -> None:
-        self._set_code(u, _ON_SCENE)
+        if self._is_free[u]:
+            self._set_code(u, _ON_SCENE)
+        else:  # _set_code of a unit staying unavailable
+            self._code[u] = _ON_SCENE
+            self._dirty.add(u)
         self._arrived_at[u] = t
 
     def release(self, incident: int) -> list[tuple[int, float, float]]:
@@ -652,13 +662,23 @@ class PoliceFleet:
             self._settle_units([u for u in ids if u in back], t, drive)
         sx, sy = scene.tolist()
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
-        single = city.single_bank
+        single = self._single
+        way_back, stations, bank_at = self._way_back, self._station_list, city.bank_at
         found = []  # (travel time, unit): tuples order by time, then the lower unit
         across = []  # units across water: their Manhattan time bounds their route's
         for u in ids:
             speed = drive if car[u] else foot
-            if back and u in back:
-                x, y, b = self._back_position(u, t, speed)
+            if back and u in back:  # _back_position inlined
+                left, x, y, same_bank, _, _, _ = way_back[u]
+                if same_bank:
+                    hx, hy = stations[u]
+                    d = (t - left) * speed
+                    dx, dy = hx - x, hy - y
+                    step_x = min(d, abs(dx))
+                    step_y = min(max(d - abs(dx), 0.0), abs(dy))
+                    x = x + ((dx > 0) - (dx < 0)) * step_x
+                    y = y + ((dy > 0) - (dy < 0)) * step_y
+                b = 0 if single else bank_at(x, y)
             else:
                 x, y, b = xs[u], ys[u], banks[u]
             if single or b == scene_bank:
@@ -780,8 +800,18 @@ class PoliceFleet:
         if view is None or view.leg != leg or view.relocations != self._relocations:
             spots, banks = self.spots_at(t)
             x, y = spots[:, 0], spots[:, 1]
-            view = LegView(leg, self._relocations, x, y, x.tolist(), y.tolist(),
-                           banks.tolist(), banks)  # fmt: skip
+            if len(self) <= _LIST_BLOCK_UNITS and not (self.relocated
+                                                      and self.cfg.patrol_when_idle):
+                lists = self._spot_lists
+                if lists is None:  # the same values as each leg's columns' tolist()
+                    lists = (self._spots[:, :, 0].tolist(), self._spots[:, :, 1].tolist(),
+                             self._spot_bank.tolist())  # fmt: skip
+                    self._spot_lists = lists
+                k = leg - self._legs_from
+                xs, ys, bank = lists[0][k], lists[1][k], lists[2][k]
+            else:
+                xs, ys, bank = x.tolist(), y.tolist(), banks.tolist()
+            view = LegView(leg, self._relocations, x, y, xs, ys, bank, banks)
             self._view = view
         return view
 
@@ -860,6 +890,7 @@ class PoliceFleet:
             self._legs_from = first
             self._spots = spots.reshape(LEGS_PER_BLOCK, n, 2)
             self._spot_bank = self.city.bank_of(spots).reshape(LEGS_PER_BLOCK, n)
+            self._spot_lists = None
         spots, banks = self._spots[leg - first], self._spot_bank[leg - first]
         if self.relocated and self.cfg.patrol_when_idle:
             spots, banks = spots.copy(), banks.copy()
