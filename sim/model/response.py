@@ -759,14 +759,11 @@ class ResponseModel(mesa.Model):
         """Kinds that need no police (or incidents nobody reported) end after first help."""
         if self._kind_of[i].police_units and math.isfinite(self.ledger.alerted_s[i]):
             return
-        first = np.nanmin(
-            [
-                self.ledger.self_rescue_s[i],
-                self.ledger.first_meu_s[i],
-                self.ledger.first_volunteer_s[i],
-                math.inf,
-            ]
-        )
+        # np.nanmin of the three and inf, in plain Python (the same float)
+        ledger, first = self.ledger, math.inf
+        for v in (ledger.self_rescue_s[i], ledger.first_meu_s[i], ledger.first_volunteer_s[i]):
+            if v < first:  # False for NaN
+                first = float(v)
         if math.isfinite(first):
             self._push(float(first + self.incidents.handling_s[i]), EventKind.UNIT_CLEARS, i)
 

@@ -798,18 +798,24 @@ class PoliceFleet:
         leg = int(t // self.cfg.patrol_leg_s)
         view = self._view
         if view is None or view.leg != leg or view.relocations != self._relocations:
-            spots, banks = self.spots_at(t)
-            x, y = spots[:, 0], spots[:, 1]
             if len(self) <= _LIST_BLOCK_UNITS and not (self.relocated
                                                       and self.cfg.patrol_when_idle):
+                # spots_at without a relocated unit: rows of the cached block
+                first = leg - leg % LEGS_PER_BLOCK
+                if first != self._legs_from:
+                    self.spots_at(t)
                 lists = self._spot_lists
                 if lists is None:  # the same values as each leg's columns' tolist()
                     lists = (self._spots[:, :, 0].tolist(), self._spots[:, :, 1].tolist(),
                              self._spot_bank.tolist())  # fmt: skip
                     self._spot_lists = lists
-                k = leg - self._legs_from
+                k = leg - first
+                spots, banks = self._spots[k], self._spot_bank[k]
+                x, y = spots[:, 0], spots[:, 1]
                 xs, ys, bank = lists[0][k], lists[1][k], lists[2][k]
             else:
+                spots, banks = self.spots_at(t)
+                x, y = spots[:, 0], spots[:, 1]
                 xs, ys, bank = x.tolist(), y.tolist(), banks.tolist()
             view = LegView(leg, self._relocations, x, y, xs, ys, bank, banks)
             self._view = view
