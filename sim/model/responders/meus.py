@@ -130,7 +130,16 @@ class EmergencyUnitFleet:
         ids = self._by_cell.get(cell)
         if ids is None:
             return np.zeros(0, np.int64)
-        return ids[self.open_mask(t, ids) & (self.free_members(ids) > 0)]
+        # open_mask and free_members per unit in plain Python (a cell has one or two units;
+        # numpy's per-call cost dominates): the same comparisons
+        hour = (t / 3600.0) % 24.0
+        start, end, on_site, away = self.open_from, self.open_to, self.on_site, self.away
+        keep = []
+        for u in ids.tolist():
+            s, e = float(start[u]), float(end[u])
+            is_open = (hour >= s and hour < e) if s <= e else (hour >= s or hour < e)
+            keep.append(is_open and int(on_site[u]) - int(away[u]) > 0)
+        return ids[np.array(keep, bool)]
 
     def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,
                   arrival_s: float = float("nan")) -> None:  # fmt: skip
