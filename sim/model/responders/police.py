@@ -326,7 +326,13 @@ class PoliceFleet:
     # ------------------------------------------------------------------ commitments
     def commit(self, u: int, incident: int, t: float) -> None:
         """Unit ``u`` is sent to ``incident`` at ``t``."""
-        self._set_code(u, _EN_ROUTE)
+        if self._is_free[u] and self._boxes_of is None:  # _set_code inlined
+            self._code[u] = _EN_ROUTE
+            self._dirty.add(u)
+            self._is_free[u] = False
+            del self.free_ids[bisect.bisect_left(self.free_ids, u)]
+        else:
+            self._set_code(u, _EN_ROUTE)
         if u in self._back:
             self._back.discard(u)
             del self._way_back[u]
@@ -409,8 +415,17 @@ class PoliceFleet:
             home_dist = manhattan
         self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
                              home_dist, int(scene_bank))  # fmt: skip
-        self._next_home = min(self._next_home, _earliest(t, home_dist, self._top_speed_of[i]))
-        self._set_code(i, _AVAILABLE)
+        # min(_next_home, _earliest(...)), inlined
+        home = t + home_dist / self._top_speed_of[i] * (1 - 1e-9) - 1e-6
+        if home < self._next_home:
+            self._next_home = home
+        if self._is_free[i]:
+            self._set_code(i, _AVAILABLE)
+        else:  # _set_code inlined: the unit becomes available
+            self._code[i] = _AVAILABLE
+            self._dirty.add(i)
+            self._is_free[i] = True
+            bisect.insort(self.free_ids, i)
         if self._boxes_of is not None:
             self._refresh_bound(i)
 
