@@ -399,8 +399,10 @@ class ResponseModel(mesa.Model):
                         need = k.police_units
                         police_call_s[i] = t
                         police_pending[i] = need
+                        pending = need  # police_pending[i], read without numpy
                         if choose_free is None:
                             self._dispatch(t, i)
+                            pending = police_pending[i]
                         elif free_ids:
                             if len(free_ids) <= small:
                                 units, travel = nearest_small(free_ids, t, xy[i], bank_of[i],
@@ -424,13 +426,13 @@ class ResponseModel(mesa.Model):
                                     push(heap, ev)  # skip the heap, not the last of several
                                     ev = None
                                 self._seq = seq
-                                left = need - len(sent)
-                                police_pending[i] = left
-                                if left == 0:
+                                pending = need - len(sent)
+                                police_pending[i] = pending
+                                if pending == 0:
                                     wait_s[i] = t - police_call_s[i]
                                 if moves:
                                     self.move_up.rebalance(police, t)
-                        if police_pending[i] > 0:
+                        if pending > 0:
                             push(queue, (k.priority, t, self._seq, i))
                             self._seq += 1
                     elif kind == arrives:  # _police_arrives
