@@ -813,8 +813,9 @@ class PoliceFleet:
         leg = int(t // self.cfg.patrol_leg_s)
         view = self._view
         if view is None or view.leg != leg or view.relocations != self._relocations:
-            if len(self) <= _LIST_BLOCK_UNITS and not (self.relocated
-                                                      and self.cfg.patrol_when_idle):
+            if len(self) <= _LIST_BLOCK_UNITS and not (
+                self.relocated and self.cfg.patrol_when_idle
+            ):
                 # spots_at without a relocated unit: rows of the cached block
                 first = leg - leg % LEGS_PER_BLOCK
                 if first != self._legs_from:
