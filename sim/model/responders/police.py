@@ -579,12 +579,16 @@ class PoliceFleet:
             return
         foot = self.travel.foot_patrol_m_s
         way_back, car = self._way_back, self._car
+        homed = False
         for u in ids:
             way = way_back.get(u)
             if way is None:  # not driving back (left_at is -inf)
                 continue
             if (t - way[0]) * (drive if car[u] else foot) >= way[4]:
                 self._home(u)
+                homed = True
+        if not homed:  # _next_home stays a lower bound (it only gates this loop)
+            return
         top = self._top_speed_of
         self._next_home = min(
             (_earliest(way[0], way[5], top[u]) for u, way in way_back.items()),
@@ -679,6 +683,44 @@ class PoliceFleet:
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
         single = self._single
         way_back, stations, bank_at = self._way_back, self._station_list, city.bank_at
+        if n == 1:  # min(found) below and the same pruning, without the list of found
+            best_dt, best_u = math.inf, -1
+            across = []
+            for u in ids:  # a tie keeps the lower unit, as min() of the tuples
+                speed = drive if car[u] else foot
+                if back and u in back:  # _back_position inlined
+                    left, x, y, same_bank, _, _, _ = way_back[u]
+                    if same_bank:
+                        hx, hy = stations[u]
+                        d = (t - left) * speed
+                        dx, dy = hx - x, hy - y
+                        step_x = min(d, abs(dx))
+                        step_y = min(max(d - abs(dx), 0.0), abs(dy))
+                        x = x + ((dx > 0) - (dx < 0)) * step_x
+                        y = y + ((dy > 0) - (dy < 0)) * step_y
+                    b = 0 if single else bank_at(x, y)
+                else:
+                    x, y, b = xs[u], ys[u], banks[u]
+                if single or b == scene_bank:
+                    dt = (abs(x - sx) + abs(y - sy)) / speed
+                    if best_u < 0 or dt < best_dt or (dt == best_dt and u < best_u):
+                        best_dt, best_u = dt, u
+                else:
+                    across.append(((abs(x - sx) + abs(y - sy)) / speed, u, x, y, b, speed))
+            if across:
+                across.sort()
+                via = None
+                for bound, u, x, y, b, speed in across:
+                    if best_u >= 0 and bound > best_dt * (1 + _BOUND_SLACK):
+                        break
+                    if via is None:
+                        via = self._bridge_legs(sx, sy, scene_bank)
+                    dt = city.via_bridges_from(x, y, b, via) / speed
+                    if best_u < 0 or (dt, u) < (best_dt, best_u):
+                        best_dt, best_u = dt, u
+            if best_u < 0:
+                return [], []
+            return [best_u], [best_dt]
         found = []  # (travel time, unit): tuples order by time, then the lower unit
         across = []  # units across water: their Manhattan time bounds their route's
         for u in ids:
