@@ -42,6 +42,11 @@ class Candidates:
         lo, hi = self.offsets[k], self.offsets[k + 1]
         return self.ids[lo:hi], self.lag_s[lo:hi], self.dist_m[lo:hi]
 
+    def ids_of(self, incident: int) -> np.ndarray:
+        """The responders of :meth:`of` alone (without slicing the other two columns)."""
+        k = incident - self.first
+        return self.ids[self.offsets[k] : self.offsets[k + 1]]
+
 
 def _ragged(first: int, n: int, inc: np.ndarray, ids, lag, dist) -> Candidates:
     order = np.lexsort((ids, lag, inc))

@@ -609,7 +609,7 @@ class ResponseModel(mesa.Model):
         staff = self.meus.at_cell(self._cell[i], t) if self._has_meus else _NO_ONE
         witness = -1
         if self._witnesses:
-            ids = self._volunteer_lists.get(i)[1].of(i)[0]
+            ids = self._volunteer_lists.get(i)[1].ids_of(i)
             if ids.size:  # most scenes have no volunteer this near
                 free = ids[self.volunteers.busy_until[ids] <= t]
                 witness = int(free[0]) if free.size else -1

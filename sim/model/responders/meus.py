@@ -19,6 +19,9 @@ from sim.model.city import City
 from sim.model.config import MeuConfig
 from sim.model.vocab import LandUse
 
+_NO_UNIT = np.zeros(0, np.int64)  # at_cell on a cell without units (never written to)
+_NO_UNIT.flags.writeable = False
+
 
 class EmergencyUnit(mesa.Agent):
     """One minimal emergency unit: a view on row ``index`` of its fleet."""
@@ -129,7 +132,7 @@ class EmergencyUnitFleet:
         """Open units on this cell with at least one member free (self-rescue capacity)."""
         ids = self._by_cell.get(cell)
         if ids is None:
-            return np.zeros(0, np.int64)
+            return _NO_UNIT
         # open_mask and free_members per unit in plain Python (a cell has one or two units;
         # numpy's per-call cost dominates): the same comparisons
         hour = (t / 3600.0) % 24.0
