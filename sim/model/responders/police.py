@@ -169,7 +169,7 @@ class PoliceFleet:
         self._single = city.single_bank
         # A small fleet's spots of the cached block as Python lists (x, y, bank per leg):
         # each leg's view takes its rows instead of converting its columns.
-        self._spot_lists: tuple[list, list, list] | None = None
+        self._spot_lists: tuple[list, list, list, np.ndarray, np.ndarray] | None = None
         # Each available unit's whereabouts as a box for the bound: its spot (r = 0), or the
         # box of its way home from its last scene (centre, half-perimeter r); cx = inf when
         # it is not available.
@@ -855,7 +855,7 @@ class PoliceFleet:
         leg = int(t // self.cfg.patrol_leg_s)
         view = self._view
         if view is None or view.leg != leg or view.relocations != self._relocations:
-            if len(self) <= _LIST_BLOCK_UNITS and not (
+            if self.station.shape[0] <= _LIST_BLOCK_UNITS and not (  # len(self)
                 self.relocated and self.cfg.patrol_when_idle
             ):
                 # spots_at without a relocated unit: rows of the cached block
@@ -864,12 +864,12 @@ class PoliceFleet:
                     self.spots_at(t)
                 lists = self._spot_lists
                 if lists is None:  # the same values as each leg's columns' tolist()
-                    lists = (self._spots[:, :, 0].tolist(), self._spots[:, :, 1].tolist(),
-                             self._spot_bank.tolist())  # fmt: skip
+                    x_blk, y_blk = self._spots[:, :, 0], self._spots[:, :, 1]
+                    lists = (x_blk.tolist(), y_blk.tolist(), self._spot_bank.tolist(),
+                             x_blk, y_blk)  # fmt: skip
                     self._spot_lists = lists
                 k = leg - first
-                spots, banks = self._spots[k], self._spot_bank[k]
-                x, y = spots[:, 0], spots[:, 1]
+                x, y, banks = lists[3][k], lists[4][k], self._spot_bank[k]  # views, as before
                 xs, ys, bank = lists[0][k], lists[1][k], lists[2][k]
             else:
                 spots, banks = self.spots_at(t)
