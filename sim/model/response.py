@@ -691,13 +691,29 @@ class ResponseModel(mesa.Model):
 
     def _send_meu_teams(self, t: float, i: int, teams: int) -> None:
         ids, lag, dist = self._meu_lists.get(i).of(i)
-        able = np.flatnonzero(self.meus.can_send(ids, t))[:teams]
-        if able.size == 0:
+        meus = self.meus
+        # np.flatnonzero(meus.can_send(ids, t))[:teams] in plain Python (a few units; numpy's
+        # per-call cost dominates): the same comparisons, all made before any team is sent
+        hour = (t / 3600.0) % 24.0
+        start, end, on_site, away = meus.open_from, meus.open_to, meus.on_site, meus.away
+        size, able, id_list = meus.cfg.team_size, [], ids.tolist()
+        if teams <= 0:  # [:teams] keeps none
             return
-        for k in able.tolist():
-            self.meus.send_team(int(ids[k]), i, float(dist[k]), t + float(lag[k]))
-        self.ledger.first_meu_s[i] = t + float(lag[able[0]])
-        self.ledger.meu_teams_sent[i] = able.size
+        for k, u in enumerate(id_list):
+            s, e = float(start[u]), float(end[u])
+            if ((hour >= s and hour < e) if s <= e else (hour >= s or hour < e)) and int(
+                on_site[u]
+            ) - int(away[u]) >= size:
+                able.append(k)
+                if len(able) == teams:
+                    break
+        if not able:
+            return
+        lag_list, dist_list = lag.tolist(), dist.tolist()
+        for k in able:
+            meus.send_team(id_list[k], i, dist_list[k], t + lag_list[k])
+        self.ledger.first_meu_s[i] = t + lag_list[able[0]]
+        self.ledger.meu_teams_sent[i] = len(able)
 
     def _police_call(self, t: float, i: int, _detail: int) -> None:
         kind = self._kind_of[i]
