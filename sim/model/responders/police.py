@@ -92,6 +92,24 @@ class PoliceUnit(mesa.Agent):
         return float(x), float(y)
 
 
+class _SyncedColumn:
+    """A numpy column of the fleet, written from the units' Python state when it is read
+    (:meth:`PoliceFleet._sync`): commits and releases change only Python values."""
+
+    def __init__(self, attribute: str, doc: str) -> None:
+        self.attribute = attribute
+        self.__doc__ = doc
+
+    def __get__(self, fleet: PoliceFleet | None, owner: type) -> np.ndarray:
+        if fleet is None:
+            return self  # type: ignore[return-value]
+        fleet._sync()
+        return getattr(fleet, self.attribute)
+
+    def __set__(self, fleet: PoliceFleet, value: object) -> None:
+        raise AttributeError(f"{self.attribute} is written only when read (_sync)")
+
+
 class PoliceFleet:
     """All police units of a run, as columns."""
 
@@ -282,46 +300,19 @@ class PoliceFleet:
                 self._home_dist_col[u] = way[5]
         dirty.clear()
 
-    @property
-    def state(self) -> np.ndarray:
-        """Every unit's UnitState code."""
-        self._sync()
-        return self._state_col
-
-    @property
-    def left_at(self) -> np.ndarray:
-        """When each unit driving back left its last scene (-inf: not driving back)."""
-        self._sync()
-        return self._left_at_col
-
-    @property
-    def back_from(self) -> np.ndarray:
-        """The scene each unit driving back left (stale for the others)."""
-        self._sync()
-        return self._back_from_col
-
-    @property
-    def back_from_bank(self) -> np.ndarray:
-        self._sync()
-        return self._back_from_bank_col
-
-    @property
-    def _free(self) -> np.ndarray:
-        """Available units as a mask."""
-        self._sync()
-        return self._free_col
-
-    @property
-    def _back_mask(self) -> np.ndarray:
-        """Units driving back as a mask."""
-        self._sync()
-        return self._back_mask_col
-
-    @property
-    def _home_dist(self) -> np.ndarray:
-        """From the scene each unit driving back left to its station, m."""
-        self._sync()
-        return self._home_dist_col
+    state = _SyncedColumn("_state_col", "Every unit's UnitState code.")
+    left_at = _SyncedColumn(
+        "_left_at_col", "When each unit driving back left its last scene (-inf: not driving back)."
+    )
+    back_from = _SyncedColumn(
+        "_back_from_col", "The scene each unit driving back left (stale for the others)."
+    )
+    back_from_bank = _SyncedColumn("_back_from_bank_col", "Bank of the scene in back_from.")
+    _free = _SyncedColumn("_free_col", "Available units as a mask.")
+    _back_mask = _SyncedColumn("_back_mask_col", "Units driving back as a mask.")
+    _home_dist = _SyncedColumn(
+        "_home_dist_col", "From the scene each unit driving back left to its station, m."
+    )
 
     # ------------------------------------------------------------------ commitments
     def commit(self, u: int, incident: int, t: float) -> None:
