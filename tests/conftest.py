@@ -44,3 +44,18 @@ def tmp_results(tmp_path) -> Path:
 
 def minutes(series: pd.Series) -> pd.Series:
     return series / 60.0
+
+
+#: The base scenario of the small sweep tests: a 12 x 12 city, a run takes a few hundredths of
+#: a second.
+TINY_SWEEP_BASE = """\
+name: tiny
+horizon_hours: 12
+drain_hours: 3
+replications: 1
+city: {width: 12, height: 12, cell_size_m: 100.0, population: 8000}
+police: {stations: 1, grids: 4, units: 2}
+volunteers: {count: 300}
+meus: {count: 2}
+incidents: {rate_per_day: 80}
+"""

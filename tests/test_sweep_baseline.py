@@ -19,19 +19,9 @@ from sim.experiment.batch import run_sweep
 from sim.experiment.sweep import BASELINE_ARM, load_sweep
 from sim.interface.cli import main
 from sim.model.config import ScenarioError
+from tests.conftest import TINY_SWEEP_BASE
 
-# A 12 x 12 city: a run takes a few hundredths of a second.
-BASE = """\
-name: tiny
-horizon_hours: 12
-drain_hours: 3
-replications: 1
-city: {width: 12, height: 12, cell_size_m: 100.0, population: 8000}
-police: {stations: 1, grids: 4, units: 2}
-volunteers: {count: 300}
-meus: {count: 2}
-incidents: {rate_per_day: 80}
-"""
+BASE = TINY_SWEEP_BASE
 GRID = "grid:\n  police.units: [1, 3]\n  meus.count: [0, 4]\n"
 
 

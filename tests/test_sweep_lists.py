@@ -14,18 +14,9 @@ import pytest
 
 from sim.experiment.sweep import load_sweep
 from sim.interface.cli import main
+from tests.conftest import TINY_SWEEP_BASE
 
-BASE = """\
-name: tiny
-horizon_hours: 12
-drain_hours: 3
-replications: 1
-city: {width: 12, height: 12, cell_size_m: 100.0, population: 8000}
-police: {stations: 1, grids: 4, units: 2}
-volunteers: {count: 300}
-meus: {count: 2}
-incidents: {rate_per_day: 80}
-"""
+BASE = TINY_SWEEP_BASE
 FLAT = [0.1] * 24
 PEAK = [0.05] * 8 + [0.3] * 8 + [0.1] * 8
 KEY = "volunteers.on_duty_share"
