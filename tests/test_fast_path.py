@@ -65,6 +65,9 @@ CASES = {
 
 
 def _both(monkeypatch, make, **run):
+    # The Python police loop here; the compiled one is compared with it in
+    # tests/test_police_kernel.py.
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
     out = []
     for fast in (True, False):
         monkeypatch.setattr(ResponseModel, "FAST_PATH", fast)
@@ -107,6 +110,7 @@ def test_runs_with_other_responders_take_the_general_loop(monkeypatch):
         meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3},
     )
     called: list[tuple] = []
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
     monkeypatch.setattr(ResponseModel, "_advance_police", lambda *a: called.append(a))
     for sc in (with_volunteers, with_meus):
         model = ResponseModel(sc, seed=0)

@@ -219,6 +219,7 @@ class ResponseModel(mesa.Model):
         self._region_of_bank = self.city.region_of_bank
         self.finished = False
         self.running = True
+        self.kernel_calls = 0  # advance calls the compiled police loop served
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "time_s": "time",
@@ -281,6 +282,9 @@ class ResponseModel(mesa.Model):
     #: Police-only runs (no MEUs, volunteers or plug-in fleets) go through
     #: :meth:`_advance_police`; False sends every run through the general loop (tests compare).
     FAST_PATH: ClassVar[bool] = True
+    #: Police-only runs the compiled loop covers (sim.model.police_kernel.why_not) go through
+    #: it when numba is installed (the fast extra); False keeps them in :meth:`_advance_police`.
+    KERNEL: ClassVar[bool] = True
 
     def police_only(self) -> bool:
         """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
@@ -289,6 +293,13 @@ class ResponseModel(mesa.Model):
 
     def _advance(self, until_s: float) -> None:
         if self.FAST_PATH and self.police_only():
+            if self.KERNEL:
+                from sim.model import police_kernel
+
+                if police_kernel.why_not(self) is None:
+                    police_kernel.advance(self, until_s)
+                    self.kernel_calls += 1
+                    return
             self._advance_police(until_s)
             return
         heap = self._heap

@@ -1,0 +1,576 @@
+"""A compiled event loop for police-only runs (issue 13): the queueing core, in numba.
+
+:meth:`sim.model.response.ResponseModel._advance_police` is the reference: this module runs
+the same events in the same order with the same arithmetic, so the tables are identical byte
+for byte (tests/test_police_kernel.py runs both on many scenarios and compares tables, traces
+of state and runs advanced in pieces). It covers the runs where the police alone respond
+(no MEUs, volunteers or plug-in fleets) on a grid city of one bank (no water), with the
+nearest-unit policy, no move-up and no event trace; every other run takes the Python loops.
+numba is the ``fast`` extra; without it every run takes the Python loops.
+
+Between calls the model's own Python structures (the fleet's unit state, the event heap, the
+call queue) hold the state: each :func:`advance` loads them into arrays, runs the compiled
+loop and writes them back, so a run may switch between this loop and the Python one at any
+call (a viewer's step, a streamed chunk) and anything reading the model between calls sees
+what the Python loop would have left.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.model.config import by_hour
+from sim.model.records import Assignment
+from sim.model.vocab import DetectedBy, EventKind
+
+if TYPE_CHECKING:
+    from sim.model.response import ResponseModel
+
+try:  # the fast extra
+    import numba
+except ImportError:  # pragma: no cover - exercised by the core-only install
+    numba = None
+
+#: What the compiled loop reports when it returns.
+DONE, NEED_SPOTS = 0, 1
+_OCCURS, _ALERT, _CALL = int(EventKind.OCCURS), int(EventKind.ALERT), int(EventKind.POLICE_CALL)
+_ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
+_HANDLED = frozenset({EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL,
+                      EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS})  # fmt: skip
+_KIND_OF_CODE = {int(k): k for k in EventKind}
+
+
+def available() -> bool:
+    """Whether numba is installed (the ``fast`` extra)."""
+    return numba is not None
+
+
+def why_not(model: ResponseModel) -> str | None:
+    """Why this call of ``model`` cannot take the compiled loop (None: it can)."""
+    if numba is None:
+        return "numba is not installed (the fast extra)"
+    if not model.police_only():
+        return "responders other than police"
+    if model.trace is not None:
+        return "an event trace is kept"
+    if not model._direct_small:
+        return "a dispatch policy other than nearest-unit, or a street network"
+    if model._moves_units or model.police.relocated:
+        return "move-up"
+    if not model.city.single_bank:
+        return "a city with water (bridges)"
+    if model._aside:
+        return "calls set aside"
+    if any(ev[1] not in _HANDLED for ev in model._heap):
+        return "events of other kinds are queued"
+    return None
+
+
+# ---------------------------------------------------------------- the compiled loop
+def _loop(
+    until_s, ints, floats,
+    occurred, call_delay, camera_delay, call_handling, police_units, priority, handling_s,
+    scene_x, scene_y, scene_bank,
+    alerted_s, police_call_s, police_pending, dispatched_s, wait_s, police_arrived,
+    first_police_s, last_police_s, cleared_s,
+    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank,
+    station_x, station_y, station_bank, car, top, sent_at, arrived_at, incident_of,
+    next_unit, head_of,
+    drive_by_hour, foot, spot_x, spot_y, legs_from, leg_s,
+    heap_t, heap_k, heap_s, heap_a, heap_b, queue_p, queue_t, queue_s, queue_i,
+):  # fmt: skip
+    """The police-only loop of ResponseModel._advance_police over arrays (see the module
+    docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed];
+    ``floats`` = [next_home]. Returns the heap, the queue, the detections
+    (incident, 0 call / 1 camera) and the released assignments (unit, incident, sent,
+    arrived, cleared), in the order they happened."""
+    seq, fed, n_free, n_back = ints[0], ints[1], ints[2], ints[3]
+    next_home = floats[0]
+    n_units = code.shape[0]
+    n_occurred = occurred.shape[0]
+    n_legs = spot_x.shape[0]
+    heap = [(0.0, 0, 0, 0, 0)]
+    heap.pop()
+    for j in range(heap_t.shape[0]):  # already in heap order
+        heap.append((heap_t[j], heap_k[j], heap_s[j], heap_a[j], heap_b[j]))
+    queue = [(0, 0.0, 0, 0)]
+    queue.pop()
+    for j in range(queue_t.shape[0]):
+        queue.append((queue_p[j], queue_t[j], queue_s[j], queue_i[j]))
+    det_i = np.empty(64, np.int64)
+    det_how = np.empty(64, np.int8)
+    n_det = 0
+    asg_u = np.empty(64, np.int64)
+    asg_i = np.empty(64, np.int64)
+    asg_f = np.empty((64, 3))
+    n_asg = 0
+    best_u = np.empty(n_units, np.int64)
+    best_dt = np.empty(n_units)
+    t_occ = occurred[fed] if fed < n_occurred else math.inf
+    status = 0
+    need_leg = -1
+    while True:
+        # The next event: the heap's first or the next occurrence, by (time, kind, seq).
+        from_heap = False
+        if len(heap) > 0:
+            h = heap[0]
+            if h[0] < t_occ or (
+                h[0] == t_occ and (h[1] < _OCCURS or (h[1] == _OCCURS and h[2] < fed))
+            ):
+                from_heap = True
+        if from_heap:
+            if heap[0][0] > until_s:
+                break
+            t, kind, s, i, d = heapq.heappop(heap)
+        else:
+            if t_occ > until_s:
+                break
+            t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
+        # A search reads the patrol spots of the leg of t: stop before the event if they
+        # are not in the block handed in (the caller draws that block and calls again).
+        if kind == _CALL or kind == _CLEARS:  # noqa: SIM109 (plain compares for numba)
+            leg = int(t // leg_s)
+            if leg < legs_from or leg >= legs_from + n_legs:
+                if from_heap:  # back where it was: the same order follows
+                    heapq.heappush(heap, (t, kind, s, i, d))
+                status, need_leg = NEED_SPOTS, leg
+                break
+        if not from_heap:
+            fed += 1
+            t_occ = occurred[fed] if fed < n_occurred else math.inf
+        if kind == _OCCURS:
+            delay = call_delay[i]
+            how = 0
+            if camera_delay[i] < delay:
+                delay, how = camera_delay[i], 1
+            if math.isfinite(delay):
+                alerted = t + delay
+                if n_det == det_i.shape[0]:
+                    det_i = grow_int(det_i)
+                    det_how = grow_int8(det_how)
+                det_i[n_det] = i
+                det_how[n_det] = how
+                n_det += 1
+                alerted_s[i] = alerted
+                heapq.heappush(heap, (alerted, _ALERT, seq, i, -1))
+                seq += 1
+        elif kind == _ALERT:
+            if police_units[i] > 0:
+                heapq.heappush(heap, (t + call_handling[i], _CALL, seq, i, -1))
+                seq += 1
+        elif kind == _CALL:
+            need = police_units[i]
+            police_call_s[i] = t
+            police_pending[i] = need
+            pending = need
+            if n_free > 0:
+                found, next_home, n_back = nearest(
+                    t, scene_x[i], scene_y[i], need, best_u, best_dt,
+                    is_free, back, way_left, way_x, way_y, way_same, way_manh,
+                    station_x, station_y, car, top, drive_by_hour, foot,
+                    spot_x, spot_y, legs_from, leg_s, next_home, n_back,
+                )  # fmt: skip
+                if found > 0:
+                    if math.isnan(dispatched_s[i]):
+                        dispatched_s[i] = t
+                    for k in range(found):
+                        u = best_u[k]
+                        n_back -= commit(u, i, t, code, is_free, back, sent_at, incident_of,
+                                         next_unit, head_of)  # fmt: skip
+                        n_free -= 1
+                        heapq.heappush(heap, (t + best_dt[k], _ARRIVES, seq, i, u))
+                        seq += 1
+                    pending = need - found
+                    police_pending[i] = pending
+                    if pending == 0:
+                        wait_s[i] = t - police_call_s[i]
+            if pending > 0:
+                heapq.heappush(queue, (priority[i], t, seq, i))
+                seq += 1
+        elif kind == _ARRIVES:
+            u = d
+            if is_free[u]:
+                is_free[u] = False
+                n_free -= 1
+            code[u] = 2  # on scene
+            arrived_at[u] = t
+            arrived = police_arrived[i] + 1
+            police_arrived[i] = arrived
+            if arrived == 1:
+                first_police_s[i] = t
+            if arrived == police_units[i]:
+                last_police_s[i] = t
+                done = first_police_s[i] + handling_s[i]
+                if t > done:
+                    done = t
+                heapq.heappush(heap, (done, _CLEARS, seq, i, -1))
+                seq += 1
+        elif kind == _CLEARS and math.isnan(cleared_s[i]):
+            cleared_s[i] = t
+            ax, ay, bank = scene_x[i], scene_y[i], scene_bank[i]
+            u = head_of[i]
+            head_of[i] = -1
+            while u >= 0:
+                if n_asg == asg_u.shape[0]:
+                    asg_u = grow_int(asg_u)
+                    asg_i = grow_int(asg_i)
+                    asg_f = grow_rows(asg_f)
+                asg_u[n_asg] = u
+                asg_i[n_asg] = i
+                asg_f[n_asg, 0] = sent_at[u]
+                asg_f[n_asg, 1] = arrived_at[u]
+                asg_f[n_asg, 2] = t
+                n_asg += 1
+                nxt = next_unit[u]
+                next_unit[u] = -1
+                incident_of[u] = -1
+                sent_at[u] = math.nan
+                arrived_at[u] = math.nan
+                # leave_scene: free again at the scene, driving back to the station
+                hx, hy = station_x[u], station_y[u]
+                manhattan = abs(hx - ax) + abs(hy - ay)
+                if not back[u]:
+                    n_back += 1
+                back[u] = True
+                way_left[u] = t
+                way_x[u] = ax
+                way_y[u] = ay
+                way_same[u] = bank == station_bank[u]
+                way_manh[u] = manhattan
+                way_bank[u] = bank
+                home = t + manhattan / top[u] * (1 - 1e-9) - 1e-6
+                if home < next_home:
+                    next_home = home
+                code[u] = 0  # available
+                if not is_free[u]:
+                    is_free[u] = True
+                    n_free += 1
+                u = nxt
+            if len(queue) > 0 and n_free > 0:
+                # _serve_queue for the nearest-unit policy, nothing set aside
+                kept = [(0, 0.0, 0, 0)]
+                kept.pop()
+                while len(queue) > 0 and n_free > 0:
+                    entry = heapq.heappop(queue)
+                    q = entry[3]
+                    before = police_pending[q]
+                    found, next_home, n_back = nearest(
+                        t, scene_x[q], scene_y[q], before, best_u, best_dt,
+                        is_free, back, way_left, way_x, way_y, way_same, way_manh,
+                        station_x, station_y, car, top, drive_by_hour, foot,
+                        spot_x, spot_y, legs_from, leg_s, next_home, n_back,
+                    )  # fmt: skip
+                    if found > 0:
+                        if math.isnan(dispatched_s[q]):
+                            dispatched_s[q] = t
+                        for k in range(found):
+                            u = best_u[k]
+                            n_back -= commit(u, q, t, code, is_free, back, sent_at,
+                                             incident_of, next_unit, head_of)  # fmt: skip
+                            n_free -= 1
+                            heapq.heappush(heap, (t + best_dt[k], _ARRIVES, seq, q, u))
+                            seq += 1
+                        left = before - found
+                        police_pending[q] = left
+                        if left == 0:
+                            wait_s[q] = t - police_call_s[q]
+                    if police_pending[q] == 0:
+                        continue
+                    kept.append(entry)  # never unreachable: one bank, finite speeds
+                for entry in kept:
+                    heapq.heappush(queue, entry)
+    # the heap and the queue back as columns (in heap order)
+    m = len(heap)
+    out_t = np.empty(m)
+    out_k = np.empty(m, np.int64)
+    out_s = np.empty(m, np.int64)
+    out_a = np.empty(m, np.int64)
+    out_b = np.empty(m, np.int64)
+    for j in range(m):
+        out_t[j], out_k[j], out_s[j], out_a[j], out_b[j] = heap[j]
+    mq = len(queue)
+    q_p = np.empty(mq, np.int64)
+    q_t = np.empty(mq)
+    q_s = np.empty(mq, np.int64)
+    q_i = np.empty(mq, np.int64)
+    for j in range(mq):
+        q_p[j], q_t[j], q_s[j], q_i[j] = queue[j]
+    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = (
+        seq, fed, n_free, n_back, status, need_leg)  # fmt: skip
+    floats[0] = next_home
+    return (out_t, out_k, out_s, out_a, out_b, q_p, q_t, q_s, q_i, det_i[:n_det],
+            det_how[:n_det], asg_u[:n_asg], asg_i[:n_asg], asg_f[:n_asg])  # fmt: skip
+
+
+def nearest(
+    t, sx, sy, need, best_u, best_dt, is_free, back, way_left, way_x, way_y, way_same,
+    way_manh, station_x, station_y, car, top, drive_by_hour, foot, spot_x, spot_y,
+    legs_from, leg_s, next_home, n_back,
+):  # fmt: skip
+    """PoliceFleet._nearest_small on one bank: the ``need`` available units that reach
+    (sx, sy) first (ties to the lower unit) into best_u/best_dt; returns how many, and the
+    fleet's next_home and count of units driving back after settling those home."""
+    n_units = is_free.shape[0]
+    drive = drive_by_hour[int(t // 3600.0) % 24]
+    if n_back > 0 and t >= next_home:  # _settle_units: drives back that have ended
+        homed = False
+        for u in range(n_units):
+            if back[u] and is_free[u]:
+                speed = drive if car[u] else foot
+                if (t - way_left[u]) * speed >= way_manh[u]:
+                    back[u] = False
+                    n_back -= 1
+                    homed = True
+        if homed:
+            next_home = math.inf
+            for u in range(n_units):
+                if back[u]:
+                    e = way_left[u] + way_manh[u] / top[u] * (1 - 1e-9) - 1e-6
+                    if e < next_home:
+                        next_home = e
+    k_leg = int(t // leg_s) - legs_from
+    found = 0
+    for u in range(n_units):  # ascending: a tie keeps the lower unit
+        if not is_free[u]:
+            continue
+        speed = drive if car[u] else foot
+        if back[u]:  # _back_position: along the way home
+            x, y = way_x[u], way_y[u]
+            if way_same[u]:
+                d = (t - way_left[u]) * speed
+                dx, dy = station_x[u] - x, station_y[u] - y
+                step_x = min(d, abs(dx))
+                step_y = min(max(d - abs(dx), 0.0), abs(dy))
+                x = x + step_x if dx > 0 else (x - step_x if dx < 0 else x + 0.0)
+                y = y + step_y if dy > 0 else (y - step_y if dy < 0 else y + 0.0)
+        else:
+            x, y = spot_x[k_leg, u], spot_y[k_leg, u]
+        dt = (abs(x - sx) + abs(y - sy)) / speed
+        if found == need and not dt < best_dt[found - 1]:
+            continue
+        k = found if found < need else need - 1
+        while k > 0 and dt < best_dt[k - 1]:
+            best_dt[k], best_u[k] = best_dt[k - 1], best_u[k - 1]
+            k -= 1
+        best_dt[k], best_u[k] = dt, u
+        if found < need:
+            found += 1
+    return found, next_home, n_back
+
+
+def commit(u, i, t, code, is_free, back, sent_at, incident_of, next_unit, head_of):
+    """PoliceFleet.commit: unit u sent to incident i at t (appended to i's units). Returns
+    1 if u was driving back (one fewer), else 0."""
+    code[u] = 1  # en route
+    is_free[u] = False
+    was_back = 1 if back[u] else 0
+    back[u] = False
+    next_unit[u] = -1
+    if head_of[i] < 0:
+        head_of[i] = u
+    else:
+        v = head_of[i]
+        while next_unit[v] >= 0:
+            v = next_unit[v]
+        next_unit[v] = u
+    incident_of[u] = i
+    sent_at[u] = t
+    return was_back
+
+
+def grow_int(a):
+    out = np.empty(2 * a.shape[0], a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def grow_int8(a):
+    out = np.empty(2 * a.shape[0], np.int8)
+    out[: a.shape[0]] = a
+    return out
+
+
+def grow_rows(a):
+    out = np.empty((2 * a.shape[0], a.shape[1]))
+    out[: a.shape[0]] = a
+    return out
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True)
+    nearest = _jit(nearest)
+    commit = _jit(commit)
+    grow_int = _jit(grow_int)
+    grow_int8 = _jit(grow_int8)
+    grow_rows = _jit(grow_rows)
+    _kernel = _jit(_loop)
+else:  # pragma: no cover
+    _kernel = _loop
+
+
+# ---------------------------------------------------------------- the model's side
+def _inputs(model: ResponseModel) -> tuple:
+    """The per-incident columns the loop reads (taken once per model)."""
+    got = getattr(model, "_kernel_inputs", None)
+    if got is None:
+        inc = model.incidents
+        kind_priority = np.array([k.priority for k in model._kinds], np.int64)
+        xy = np.asarray(inc.xy, np.float64)
+        got = (
+            np.ascontiguousarray(model._occurred, np.float64),
+            np.ascontiguousarray(inc.call_delay_s, np.float64),
+            np.ascontiguousarray(inc.camera_delay_s, np.float64),
+            np.ascontiguousarray(model._call_handling, np.float64),
+            np.ascontiguousarray(model._kind_columns["police_needed"], np.int64),
+            kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else np.zeros(0, np.int64),
+            np.ascontiguousarray(inc.handling_s, np.float64),
+            np.ascontiguousarray(xy[:, 0]),
+            np.ascontiguousarray(xy[:, 1]),
+            np.ascontiguousarray(model._bank, np.int64),
+        )
+        model._kernel_inputs = got
+        model._kernel_head = np.full(len(inc), -1, np.int64)  # incident -> first unit sent
+    return got
+
+
+def advance(model: ResponseModel, until_s: float) -> None:
+    """Process every event up to and including ``until_s`` in the compiled loop (the
+    caller has checked :func:`why_not`)."""
+    police, ledger = model.police, model.ledger
+    incident_columns = _inputs(model)
+    head_of = model._kernel_head
+    n = len(police)
+    # the fleet's unit state as columns
+    code = np.array(police._code, np.int8)
+    is_free = np.array(police._is_free, bool)
+    back = np.zeros(n, bool)
+    way_left, way_x, way_y, way_manh = (np.zeros(n) for _ in range(4))
+    way_same = np.zeros(n, bool)
+    way_bank = np.zeros(n, np.int64)
+    for u, way in police._way_back.items():
+        back[u] = True
+        way_left[u], way_x[u], way_y[u], way_same[u], way_manh[u], _, way_bank[u] = way
+    sent_at = np.full(n, math.nan)
+    arrived_at = np.full(n, math.nan)
+    incident_of = np.full(n, -1, np.int64)
+    for u, s in police._sent_at.items():
+        sent_at[u] = s
+    for u, s in police._arrived_at.items():
+        arrived_at[u] = s
+    for u, i in police._incident_of.items():
+        incident_of[u] = i
+    next_unit = np.full(n, -1, np.int64)
+    for i, units in police._units_of.items():
+        head_of[i] = units[0]
+        for a, b in itertools.pairwise(units):
+            next_unit[a] = b
+    drive_by_hour = np.array(
+        [model.config.travel.drive_m_s / c for c in by_hour(model.config.travel.congestion_by_hour)]
+    )
+    heap = model._heap
+    heap_cols = (
+        np.array([e[0] for e in heap], np.float64),
+        *(np.array([e[j] for e in heap], np.int64) for j in range(1, 5)),
+    )
+    queue = model._queue
+    queue_cols = (
+        np.array([e[0] for e in queue], np.int64),
+        np.array([e[1] for e in queue], np.float64),
+        np.array([e[2] for e in queue], np.int64),
+        np.array([e[3] for e in queue], np.int64),
+    )
+    ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
+                    np.int64)  # fmt: skip
+    floats = np.array([police._next_home])
+    leg_s = float(police._leg_s)
+    if police._legs_from < 0:
+        police.spots_at(max(float(model.time), 0.0))
+    detected_by, assignments, new = ledger.detected_by, model.assignments, tuple.__new__
+    how_of = (DetectedBy.CALL, DetectedBy.CAMERA)
+    while True:
+        spot_x = np.ascontiguousarray(police._spots[:, :, 0])
+        spot_y = np.ascontiguousarray(police._spots[:, :, 1])
+        out = _kernel(
+            float(until_s), ints, floats, *incident_columns,
+            ledger.alerted_s, ledger.police_call_s, ledger.police_pending,
+            ledger.police_dispatched_s, ledger.police_wait_s, ledger.police_arrived,
+            ledger.first_police_s, ledger.last_police_s, ledger.cleared_s,
+            code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank,
+            police.station_xy[:, 0].copy(), police.station_xy[:, 1].copy(),
+            np.asarray(police.station_bank, np.int64), police.is_car, police._top_speed,
+            sent_at, arrived_at, incident_of, next_unit, head_of,
+            drive_by_hour, float(police._foot), spot_x, spot_y, int(police._legs_from), leg_s,
+            *heap_cols, *queue_cols,
+        )  # fmt: skip
+        heap_cols, queue_cols = out[0:5], out[5:9]
+        det_i, det_how, asg_u, asg_i, asg_f = out[9:]
+        for i, how in zip(det_i.tolist(), det_how.tolist(), strict=True):
+            detected_by[i] = how_of[how]
+        rows = asg_f.tolist()
+        assignments.extend(
+            new(Assignment, ("police", u, i, *row))
+            for u, i, row in zip(asg_u.tolist(), asg_i.tolist(), rows, strict=True)
+        )
+        if ints[4] == DONE:
+            break
+        police.spots_at(int(ints[5]) * leg_s)  # the block holding the leg asked for
+        if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
+            raise RuntimeError("the patrol block does not hold the leg the loop needs")
+    _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,
+           way_manh, way_bank, sent_at, arrived_at, incident_of, next_unit, heap_cols,
+           queue_cols)  # fmt: skip
+
+
+def _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,
+           way_manh, way_bank, sent_at, arrived_at, incident_of, next_unit, heap_cols,
+           queue_cols) -> None:  # fmt: skip
+    """The arrays back into the model's and the fleet's Python state (what the Python loop
+    would have left)."""
+    police, head_of = model.police, model._kernel_head
+    n = len(police)
+    police._code[:] = code.tolist()
+    police._is_free[:] = is_free.tolist()
+    police.free_ids[:] = np.flatnonzero(is_free).tolist()
+    police._dirty.update(range(n))
+    backs = np.flatnonzero(back).tolist()
+    police._back.clear()
+    police._back.update(backs)
+    police._way_back.clear()
+    for u in backs:
+        manhattan = float(way_manh[u])
+        way = (float(way_left[u]), float(way_x[u]), float(way_y[u]), bool(way_same[u]))
+        police._way_back[u] = (*way, manhattan, manhattan, int(way_bank[u]))
+    committed = np.flatnonzero(incident_of >= 0).tolist()
+    police._sent_at.clear()
+    police._arrived_at.clear()
+    police._incident_of.clear()
+    police._units_of.clear()
+    for u in committed:
+        police._sent_at[u] = float(sent_at[u])
+        if not math.isnan(arrived_at[u]):
+            police._arrived_at[u] = float(arrived_at[u])
+        police._incident_of[u] = int(incident_of[u])
+    for i in sorted({int(incident_of[u]) for u in committed}):
+        units, u = [], int(head_of[i])
+        while u >= 0:
+            units.append(u)
+            u = int(next_unit[u])
+        police._units_of[i] = units
+        head_of[i] = -1
+    police._next_home = float(floats[0])
+    police._boxes_of = None  # the bound's boxes were not kept: taken again when needed
+    kinds = _KIND_OF_CODE
+    model._heap[:] = [
+        (t, kinds[k], s, a, b)
+        for t, k, s, a, b in zip(*(c.tolist() for c in heap_cols), strict=True)
+    ]
+    model._queue[:] = list(zip(*(c.tolist() for c in queue_cols), strict=True))
+    model._seq = int(ints[0])
+    model._fed = int(ints[1])
+    occurred = model._occurred
+    model._next_feed = float(occurred[model._fed]) if model._fed < len(occurred) else math.inf
