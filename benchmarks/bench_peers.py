@@ -9,7 +9,12 @@ load rho = 0.8 and 1.1, 100,000 calls) is simulated in one process by
 * jiefang: a police-only scenario through the public API (:class:`sim.model.config.Scenario`,
   :class:`sim.model.response.ResponseModel`), built as ``tests/validation/cases.py`` builds its
   Erlang C case: every call and the station in one 10 m cell, instant call handling and
-  driving, exponential on-scene times. Timed: model build + event loop + records.
+  driving, exponential on-scene times. Timed: model build + event loop + records. The run
+  takes the compiled police loop (sim/model/police_kernel.py, numba, the ``fast`` extra);
+  ``jiefang-py`` is the same run in the Python loop the compiled one is tested against.
+  What the compiled loop costs a process before its first call (numba's compilation into
+  an empty cache, or loading it from the cache) is measured first in child processes and
+  printed apart; this process warms up once before the timed runs.
 * SimPy (idiomatic: a ``Resource`` of c servers and one process per call),
 * Ciw (``ciw.Simulation`` of one M/M/c node, records included),
 * a plain ``heapq`` loop (the floor: what an event loop in Python costs at the least),
@@ -188,15 +193,24 @@ def mmc_scenario(q: Queue):
     })  # fmt: skip
 
 
-def run_jiefang(q: Queue, seed: int) -> tuple[int, float, Outcome]:
-    """Build, run and take the records; returns (calls, CPU s, outcome)."""
+def run_jiefang(q: Queue, seed: int, kernel: bool = True) -> tuple[int, float, Outcome]:
+    """Build, run and take the records; returns (calls, CPU s, outcome). ``kernel``: the
+    compiled police loop (sim/model/police_kernel.py; needs the fast extra) or the Python
+    loop it is tested against."""
+    from sim.model import police_kernel
     from sim.model.response import ResponseModel
 
+    if kernel and not police_kernel.available():
+        raise SystemExit("the compiled loop needs numba: pip install -e '.[bench]'")
     sc = mmc_scenario(q)  # configuration, not simulation: outside the timed part
+    ResponseModel.KERNEL = kernel
     c0 = time.process_time()
     model = ResponseModel(sc, seed=seed)
     records = model.run()
     cpu = time.process_time() - c0
+    ResponseModel.KERNEL = True
+    if kernel != (model.kernel_calls > 0):
+        raise AssertionError(f"asked for kernel={kernel}, ran {model.kernel_calls} kernel calls")
     arrival = np.array([r.police_call_s for r in records])
     start = np.array([r.police_dispatched_s for r in records])
     return len(records), cpu, Outcome(arrival, start)
@@ -297,6 +311,7 @@ def run_heapq(q: Queue, seed: int) -> tuple[int, float, Outcome]:
 
 SIMULATORS: dict[str, Callable[[Queue, int], tuple[int, float, Outcome]]] = {
     "jiefang": run_jiefang,
+    "jiefang-py": lambda q, seed: run_jiefang(q, seed, kernel=False),
     "simpy": run_simpy,
     "ciw": run_ciw,
     "heapq": run_heapq,
@@ -343,6 +358,47 @@ def measure(q: Queue, names: list[str], repeat: int, seed0: int = 0) -> dict[str
     return rows
 
 
+#: A child process's first police-only run, then a second: the difference is what the
+#: compiled loop costs a process before its first call (numba's import, and either its
+#: compilation or loading it from the cache).
+_WARMUP_CHILD = """
+import sys, time
+c0 = time.process_time()
+sys.path.insert(0, {bench!r}); sys.path.insert(0, {root!r})
+from bench_peers import Queue, run_jiefang
+first = run_jiefang(Queue(10, 0.8, 10_000), 0, kernel={kernel})[1]
+second = run_jiefang(Queue(10, 0.8, 10_000), 1, kernel={kernel})[1]
+print(time.process_time() - c0, first, second)
+"""
+
+
+def warm_up_cost() -> dict[str, float]:
+    """CPU a fresh process pays before its first compiled call, measured in child processes
+    (a 10,000-call M/M/10 run twice; first run less second run): with an empty numba cache
+    (compiling, once per install or source change), then with that cache (every later
+    process), and for the Python loop (the same first-run cost without numba)."""
+    import subprocess
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**__import__("os").environ, "NUMBA_CACHE_DIR": cache}
+        for label, kernel in (("compile (empty cache)", True), ("cached", True),
+                              ("python loop", False)):  # fmt: skip
+            code = _WARMUP_CHILD.format(bench=str(ROOT / "benchmarks"), root=str(ROOT),
+                                        kernel=kernel)  # fmt: skip
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True, cwd=ROOT, env=env)  # fmt: skip
+            total, first, second = map(float, run.stdout.split())
+            out[label] = first - second
+            print(
+                f"  {label:<22} first run {first:6.2f} s, second {second:6.3f} s CPU: "
+                f"warm-up {first - second:6.2f} s (child total {total:.2f} s)",
+                flush=True,
+            )
+    return out
+
+
 def model_cpu(repeat: int) -> dict[str, list[float]]:
     """Model CPU (build + loop + records) of each :data:`MODEL_TARGETS` case, one child
     process per run (``bench_scale.py --child``), seeds 0 .. repeat - 1."""
@@ -380,6 +436,11 @@ def main() -> int:
             profile(Queue(UNITS, rho, args.calls), args.top)
         return 0
     results = {}
+    warm = {}
+    if "jiefang" in args.only:
+        print("compiled police loop: warm-up per process (child processes)")
+        warm = warm_up_cost()
+        run_jiefang(Queue(UNITS, 0.8, 10_000), 0)  # this process's warm-up, outside the timing
     for rho in args.rho:
         results[rho] = measure(Queue(UNITS, rho, args.calls), args.only, args.repeat)
     rate = {rho: {n: statistics.median(r["calls_per_cpu_s"] for r in rows)
@@ -402,6 +463,10 @@ def main() -> int:
             targets.append((f"{n}: cost per call rho 1.1 / rho 0.8", ratio, target,
                             ratio <= TARGET_OVERLOAD if n == "jiefang" else None))  # fmt: skip
     model = {} if args.skip_model else model_cpu(args.repeat)
+    if "jiefang" in rate.get(0.8, {}) and "jiefang-py" in rate.get(0.8, {}):
+        for rho, r in rate.items():
+            print(f"  compiled / Python loop, rho {rho:.1f}: "
+                  f"{r['jiefang'] / r['jiefang-py']:.2f}x the calls per CPU-s")  # fmt: skip
     print("\nissue 13 targets")
     for what, value, target, met in targets:
         verdict = "" if met is None else ("met" if met else "NOT MET")
@@ -426,6 +491,7 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(
             {"machine": machine, "calls": args.calls, "rate": {str(k): v for k, v in rate.items()},
+             "warm_up_cpu_s": warm,
              "runs": {str(k): v for k, v in results.items()}}, indent=2) + "\n")  # fmt: skip
     return 0
 

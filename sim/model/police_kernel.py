@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 try:  # the fast extra
     import numba
 except ImportError:  # pragma: no cover - exercised by the core-only install
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 #: What the compiled loop reports when it returns.
 DONE, NEED_SPOTS = 0, 1
@@ -401,6 +401,7 @@ def grow_rows(a):
     return out
 
 
+_kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
 if numba is not None:
     _jit = numba.njit(cache=True)
     nearest = _jit(nearest)
