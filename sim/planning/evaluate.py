@@ -103,7 +103,7 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
             else:
                 n = int(counts.get((arm, tier), 0))
             rows.append({
-                "arm": arm, "tier": tier, "compliance": float(np.nanmean(values)),
+                "arm": arm, "tier": tier, "compliance": _mean_of_counted(values),
                 "diff_vs_base": diff if arm != "base" else 0.0,
                 "ci_low": diff - half if arm != "base" else 0.0,
                 "ci_high": diff + half if arm != "base" else 0.0,
@@ -114,6 +114,13 @@ def evaluation_table(per_rep: pd.DataFrame, added: dict[str, int]) -> pd.DataFra
                 "added_sites": added.get(arm, 0),
             })  # fmt: skip
     return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+
+
+def _mean_of_counted(values: np.ndarray) -> float:
+    """Mean over the replications where the tier counted an incident (NaN: none did, e.g. a
+    tier no incident of the run calls for), without numpy's empty-slice warning."""
+    counted = values[~np.isnan(values)]
+    return float(counted.mean()) if counted.size else math.nan
 
 
 def optimised_vs_random(per_rep: pd.DataFrame) -> pd.DataFrame:
