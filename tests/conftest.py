@@ -59,3 +59,22 @@ volunteers: {count: 300}
 meus: {count: 2}
 incidents: {rate_per_day: 80}
 """
+
+
+def assert_run_reproduces_optimised_arm(plan_dir: Path, run_dir: Path, seed: int) -> None:
+    """``jiefang run <plan_dir>/optimised.yaml --seed SEED`` gives, tier by tier, the
+    compliance ``evaluation.csv`` reports for the optimised arm (the same incidents, the same
+    placement: equal to float rounding). ``seed`` is the seed the plan was made with."""
+    from sim.interface.cli import main
+
+    code = main(["run", str(plan_dir / "optimised.yaml"), "--seed", str(seed), "--out",
+                 str(run_dir), "-q", "--no-plot"])  # fmt: skip
+    assert code == 0
+    summary = pd.read_csv(run_dir / "summary.csv")
+    own = summary[
+        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
+    ]
+    ev = pd.read_csv(plan_dir / "evaluation.csv")
+    want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
+    got = own.set_index("tier")["mean"].reindex(want.index)
+    assert got.to_numpy() == pytest.approx(want.to_numpy(), rel=1e-9)

@@ -25,7 +25,7 @@ from sim.planning.coverage import build_problem
 from sim.planning.demand import cell_demand, kind_rates_per_day, time_slots
 from sim.planning.evaluate import arm_compliance, evaluation_table, with_sites
 from sim.planning.plan import PlanRequest, objective_tiers, plan_placement
-from tests.conftest import scenario
+from tests.conftest import assert_run_reproduces_optimised_arm, scenario
 
 SUB = 2  # demand points per cell side in these tests
 REACH_M = 250.0  # min(coverage radius 250 m, (180 s - 30 s mobilisation) x 2 m/s = 300 m)
@@ -291,16 +291,7 @@ def test_optimize_writes_its_files_and_run_reproduces_the_optimised_arm(tmp_path
         "ci_high",
     ]
     assert set(ev["arm"]) == {"base", "optimised", "random-1", "random-2", "random-mean"}
-    run_out = tmp_path / "run"
-    assert main(["run", str(out / "optimised.yaml"), "--seed", "2", "--out", str(run_out),
-                 "-q", "--no-plot"]) == 0  # fmt: skip
-    summary = pd.read_csv(run_out / "summary.csv")
-    own = summary[
-        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
-    ]
-    got = own.set_index("tier")["mean"]
-    want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
-    assert got.reindex(want.index).to_numpy() == pytest.approx(want.to_numpy(), rel=1e-9)
+    assert_run_reproduces_optimised_arm(out, tmp_path / "run", seed=2)
 
 
 @pytest.mark.slow

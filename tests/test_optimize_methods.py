@@ -19,6 +19,7 @@ from sim.planning.coverage import NEVER_COST, CoverageProblem, build_problem
 from sim.planning.demand import cell_demand, time_slots
 from sim.planning.evaluate import with_sites
 from sim.planning.plan import PlanRequest, check_request, objective_tiers
+from tests.conftest import assert_run_reproduces_optimised_arm
 from tests.test_optimize import REACH_M, SUB, mutual, small
 
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
@@ -368,16 +369,7 @@ def test_optimize_police_posts_writes_a_runnable_plan(tmp_path, capsys, method):
     assert plan["police"]["units"] == 2 + len(placement)
     ev = pd.read_csv(out / "evaluation.csv")
     assert {"base", "optimised", "random-1"} <= set(ev["arm"])
-    assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
-                 "-q", "--no-plot"]) == 0  # fmt: skip
-    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    own = summary[
-        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
-    ]
-    want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
-    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(
-        want.to_numpy()
-    )
+    assert_run_reproduces_optimised_arm(out, tmp_path / "run", seed=1)
 
 
 # ---------------------------------------------------------------- volunteers
@@ -442,13 +434,4 @@ def test_optimize_volunteers_writes_a_recruitment_map_and_a_runnable_plan(tmp_pa
     assert sum(k for _, _, k in plan["volunteers"]["recruited"]) == 30
     ev = pd.read_csv(out / "evaluation.csv")
     assert {"base", "optimised", "by-residents", "random-mean"} <= set(ev["arm"])
-    assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
-                 "-q", "--no-plot"]) == 0  # fmt: skip
-    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    own = summary[
-        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
-    ]
-    want = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
-    assert own.set_index("tier")["mean"].reindex(want.index).to_numpy() == pytest.approx(
-        want.to_numpy()
-    )
+    assert_run_reproduces_optimised_arm(out, tmp_path / "run", seed=1)

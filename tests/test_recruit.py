@@ -12,6 +12,7 @@ from sim.interface.cli import main
 from sim.model.records import incidents_frame
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse
+from tests.conftest import assert_run_reproduces_optimised_arm
 from tests.test_optimize_methods import volunteer_city
 
 pytestmark = pytest.mark.filterwarnings("ignore:Constructing LpVariable:DeprecationWarning")
@@ -112,16 +113,7 @@ def test_optimize_volunteers_judges_the_map_by_simulation(tmp_path, capsys):
     # The arms differ (the map's recruits are simulated, not N more by residents).
     wide = per_rep.pivot_table(index=["tier", "replication"], columns="arm", values="compliance")
     assert not np.allclose(wide["optimised"], wide["by-residents"], equal_nan=True)
-    assert main(["run", str(out / "optimised.yaml"), "--seed", "1", "--out", str(tmp_path / "run"),
-                 "-q", "--no-plot"]) == 0  # fmt: skip
-    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    own = summary[
-        (summary["scope"] == "all") & (summary["metric"] == "compliance") & summary["own_clock"]
-    ]
-    got = ev[ev["arm"] == "optimised"].set_index("tier")["compliance"]
-    assert own.set_index("tier")["mean"].reindex(got.index).to_numpy() == pytest.approx(
-        got.to_numpy(), rel=1e-9
-    )
+    assert_run_reproduces_optimised_arm(out, tmp_path / "run", seed=1)
 
 
 def test_random_allocations_move_the_maps_counts_to_populated_cells():
