@@ -586,18 +586,10 @@ def test_a_traced_run_is_the_compiled_runs(monkeypatch):
 
 
 # ---------------------------------------------------------------- patrol legs of 12.3 s
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="police_kernel.advance asks for the block of leg L as spots_at(L * leg_s); with a "
-    "leg not exact in binary that time can fall in leg L - 1 (1280 * 12.3 = 15744.0, and "
-    "15744.0 // 12.3 = 1279.0), so at a block's first leg it draws the block before and "
-    "raises 'the patrol block does not hold the leg the loop needs'; the Python loop asks "
-    "with the event's own time",
-)
 def test_legs_not_exact_in_binary_cross_blocks(monkeypatch):
     """One call at 15745 s, in leg 1280 = 5 * LEGS_PER_BLOCK of legs of 12.3 s: the compiled
-    loop needs the sixth block of spots; the Python loop sends the nearest unit."""
+    loop needs the sixth block of spots, and 1280 * 12.3 lies in leg 1279 (a block asked for
+    by its leg's start time would be the block before)."""
     assert (1280 * 12.3) // 12.3 == 1279 and 15745.0 // 12.3 == 1280 == 5 * LEGS_PER_BLOCK
     sc = scenario(
         police={"units": 2, "patrol_leg_s": 12.3, "call_handling": FIXED(0.0)},
@@ -644,14 +636,9 @@ def _no_core_dump() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="advance_to(nan) (min(nan, end_s) is nan) passes NaN to the compiled loop, whose "
-    "exit tests (t > until_s) are then never true: past the last occurrence it takes incident "
-    "n (one past the arrays, unchecked in numba) and writes beyond the ledger's columns; the "
-    "process dies (SIGSEGV or malloc abort) where the Python loop raises IndexError",
-)
 def test_a_stop_at_nan_ends_as_in_the_python_loop():
+    """NaN is refused before either loop runs (it once sent the compiled loop past the
+    incident arrays: numba checks no bounds)."""
     ended = {}
     for kernel in ("off", "on"):
         done = subprocess.run(
@@ -665,4 +652,4 @@ def test_a_stop_at_nan_ends_as_in_the_python_loop():
         )
         assert done.returncode == 0, (kernel, done.returncode, done.stderr[-300:])
         ended[kernel] = done.stdout
-    assert ended["on"] == ended["off"]
+    assert ended["on"] == ended["off"] == "raised ValueError\n"

@@ -128,7 +128,7 @@ def _loop(
                 break
             t, kind, s, i, d = heapq.heappop(heap)
         else:
-            if t_occ > until_s:
+            if t_occ > until_s or fed >= n_occurred:  # (the second: never past the arrays)
                 break
             t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
         # A search reads the patrol spots of the leg of t: stop before the event if they
@@ -519,7 +519,9 @@ def advance(model: ResponseModel, until_s: float) -> None:
         )
         if ints[4] == DONE:
             break
-        police.spots_at(int(ints[5]) * leg_s)  # the block holding the leg asked for
+        # the block holding the leg asked for, by a time inside that leg (leg * leg_s itself
+        # can fall in the leg before when leg_s is not exact in binary)
+        police.spots_at((int(ints[5]) + 0.5) * leg_s)
         if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
             raise RuntimeError("the patrol block does not hold the leg the loop needs")
     _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,

@@ -17,6 +17,7 @@ import functools
 import gc
 import heapq
 import math
+import numbers
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -271,6 +272,12 @@ class ResponseModel(mesa.Model):
 
     def advance_to(self, until_s: float) -> None:
         """Process every event up to and including ``until_s`` (capped at the run's end)."""
+        if (
+            isinstance(until_s, bool)
+            or not isinstance(until_s, numbers.Real)
+            or math.isnan(until_s)
+        ):
+            raise ValueError(f"until_s must be a number of seconds, got {until_s!r}")
         until_s = min(until_s, self.end_s)
         with _collector_paused():
             self._advance(until_s)
