@@ -531,8 +531,15 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
     elif cfg.stations >= cfg.grids:
         station_xy = grid_xy.copy()
     else:
-        means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
-        _, pick = cKDTree(grid_xy).query(means)
+        first = np.unique(grid_xy, axis=0, return_index=True)[1]
+        if first.size <= cfg.stations:
+            # Fewer distinct grid centres than stations (a few populated cells, centres drawn
+            # with replacement): k-means would leave clusters empty. Every distinct centre
+            # gets a station, the rest go to other grids.
+            pick = np.sort(first)
+        else:
+            means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
+            _, pick = cKDTree(grid_xy).query(means)
         station_xy = grid_xy[_distinct(pick, cfg.stations, grid_xy.shape[0], rng)]
     if city.roads is not None:
         # Each grid to the station nearest its centre along the streets: one search from all
