@@ -532,7 +532,7 @@ FALLBACKS = {
         {},
         "move-up",
     ),
-    "water": (lambda: _divided_city(8, True), {}, "water"),
+    "unbridged-river": (lambda: _divided_city(8, True), {}, "no bridge joins"),
     "own-grid-first": (
         lambda: _sc(8, 20.0, police={"dispatch": "own_grid_first"}, horizon_hours=4.0),
         {},

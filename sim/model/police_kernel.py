@@ -4,8 +4,9 @@
 the same events in the same order with the same arithmetic, so the tables are identical byte
 for byte (tests/test_police_kernel.py runs both on many scenarios and compares tables, traces
 of state and runs advanced in pieces). It covers the runs where the police alone respond
-(no MEUs, volunteers or plug-in fleets) on a grid city of one bank (no water), with the
-nearest-unit policy, no move-up and no event trace; every other run takes the Python loops.
+(no MEUs, volunteers or plug-in fleets) on a grid city whose banks bridges join into one
+region (so every unit can reach every scene), with the nearest-unit policy, no move-up and no
+event trace; every other run takes the Python loops.
 numba is the ``fast`` extra; without it every run takes the Python loops.
 
 Between calls the model's own Python structures (the fleet's unit state, the event heap, the
@@ -62,8 +63,8 @@ def why_not(model: ResponseModel) -> str | None:
         return "a dispatch policy other than nearest-unit, or a street network"
     if model._moves_units or model.police.relocated:
         return "move-up"
-    if not model.city.single_bank:
-        return "a city with water (bridges)"
+    if np.unique(model.city.region_of_bank).size > 1:
+        return "banks no bridge joins (calls a unit cannot reach wait aside)"
     if model._aside:
         return "calls set aside"
     if any(ev[1] not in _HANDLED for ev in model._heap):
@@ -81,7 +82,7 @@ def _loop(
     code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank,
     station_x, station_y, station_bank, car, top, sent_at, arrived_at, incident_of,
     next_unit, head_of,
-    drive_by_hour, foot, spot_x, spot_y, legs_from, leg_s,
+    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s, geo,
     heap_t, heap_k, heap_s, heap_a, heap_b, queue_p, queue_t, queue_s, queue_i,
 ):  # fmt: skip
     """The police-only loop of ResponseModel._advance_police over arrays (see the module
@@ -170,11 +171,13 @@ def _loop(
             pending = need
             if n_free > 0:
                 found, next_home, n_back = nearest(
-                    t, scene_x[i], scene_y[i], need, best_u, best_dt,
+                    t, scene_x[i], scene_y[i], scene_bank[i], need, best_u, best_dt,
                     is_free, back, way_left, way_x, way_y, way_same, way_manh,
                     station_x, station_y, car, top, drive_by_hour, foot,
-                    spot_x, spot_y, legs_from, leg_s, next_home, n_back,
+                    spot_x, spot_y, spot_bank, legs_from, leg_s, next_home, n_back, geo,
                 )  # fmt: skip
+                while found > 0 and not math.isfinite(best_dt[found - 1]):
+                    found -= 1  # units that cannot reach the scene are not sent
                 if found > 0:
                     if math.isnan(dispatched_s[i]):
                         dispatched_s[i] = t
@@ -260,11 +263,13 @@ def _loop(
                     q = entry[3]
                     before = police_pending[q]
                     found, next_home, n_back = nearest(
-                        t, scene_x[q], scene_y[q], before, best_u, best_dt,
+                        t, scene_x[q], scene_y[q], scene_bank[q], before, best_u, best_dt,
                         is_free, back, way_left, way_x, way_y, way_same, way_manh,
                         station_x, station_y, car, top, drive_by_hour, foot,
-                        spot_x, spot_y, legs_from, leg_s, next_home, n_back,
+                        spot_x, spot_y, spot_bank, legs_from, leg_s, next_home, n_back, geo,
                     )  # fmt: skip
+                    while found > 0 and not math.isfinite(best_dt[found - 1]):
+                        found -= 1  # units that cannot reach the scene are not sent
                     if found > 0:
                         if math.isnan(dispatched_s[q]):
                             dispatched_s[q] = t
@@ -281,7 +286,7 @@ def _loop(
                             wait_s[q] = t - police_call_s[q]
                     if police_pending[q] == 0:
                         continue
-                    kept.append(entry)  # never unreachable: one bank, finite speeds
+                    kept.append(entry)  # never unreachable: one region, finite speeds
                 for entry in kept:
                     heapq.heappush(queue, entry)
     # the heap and the queue back as columns (in heap order)
@@ -308,13 +313,16 @@ def _loop(
 
 
 def nearest(
-    t, sx, sy, need, best_u, best_dt, is_free, back, way_left, way_x, way_y, way_same,
-    way_manh, station_x, station_y, car, top, drive_by_hour, foot, spot_x, spot_y,
-    legs_from, leg_s, next_home, n_back,
+    t, sx, sy, sbank, need, best_u, best_dt, is_free, back, way_left, way_x, way_y, way_same,
+    way_manh, station_x, station_y, car, top, drive_by_hour, foot, spot_x, spot_y, spot_bank,
+    legs_from, leg_s, next_home, n_back, geo,
 ):  # fmt: skip
-    """PoliceFleet._nearest_small on one bank: the ``need`` available units that reach
-    (sx, sy) first (ties to the lower unit) into best_u/best_dt; returns how many, and the
-    fleet's next_home and count of units driving back after settling those home."""
+    """PoliceFleet._nearest_small: the ``need`` available units that reach (sx, sy) on bank
+    ``sbank`` first, ties to the lower unit, into best_u/best_dt (ascending); returns how
+    many, and the fleet's next_home and count of units driving back after settling those
+    home. Units across water are taken in order of their Manhattan bound and skipped once the
+    bound exceeds the ``need``-th best, as the Python search does."""
+    single, bank_near, inv, width, height, bridge_x, bridge_y, bank_bridges, bridge_dist = geo
     n_units = is_free.shape[0]
     drive = drive_by_hour[int(t // 3600.0) % 24]
     if n_back > 0 and t >= next_home:  # _settle_units: drives back that have ended
@@ -335,11 +343,18 @@ def nearest(
                         next_home = e
     k_leg = int(t // leg_s) - legs_from
     found = 0
+    n_across = 0
+    across_bound = np.empty(0)
+    across_u = np.empty(0, np.int64)
+    across_x = np.empty(0)
+    across_y = np.empty(0)
+    across_b = np.empty(0, np.int64)
+    across_speed = np.empty(0)
     for u in range(n_units):  # ascending: a tie keeps the lower unit
         if not is_free[u]:
             continue
         speed = drive if car[u] else foot
-        if back[u]:  # _back_position: along the way home
+        if back[u]:  # _back_position: along the way home, or at the scene across water
             x, y = way_x[u], way_y[u]
             if way_same[u]:
                 d = (t - way_left[u]) * speed
@@ -348,19 +363,94 @@ def nearest(
                 step_y = min(max(d - abs(dx), 0.0), abs(dy))
                 x = x + step_x if dx > 0 else (x - step_x if dx < 0 else x + 0.0)
                 y = y + step_y if dy > 0 else (y - step_y if dy < 0 else y + 0.0)
+            b = 0 if single else bank_at(x, y, bank_near, inv, width, height)
         else:
             x, y = spot_x[k_leg, u], spot_y[k_leg, u]
-        dt = (abs(x - sx) + abs(y - sy)) / speed
-        if found == need and not dt < best_dt[found - 1]:
-            continue
-        k = found if found < need else need - 1
-        while k > 0 and dt < best_dt[k - 1]:
-            best_dt[k], best_u[k] = best_dt[k - 1], best_u[k - 1]
-            k -= 1
-        best_dt[k], best_u[k] = dt, u
-        if found < need:
-            found += 1
+            b = spot_bank[k_leg, u]
+        if single or b == sbank:
+            found = insert(best_dt, best_u, found, need, (abs(x - sx) + abs(y - sy)) / speed, u)
+        else:
+            if n_across == 0:
+                across_bound = np.empty(n_units)
+                across_u = np.empty(n_units, np.int64)
+                across_x = np.empty(n_units)
+                across_y = np.empty(n_units)
+                across_b = np.empty(n_units, np.int64)
+                across_speed = np.empty(n_units)
+            across_bound[n_across] = (abs(x - sx) + abs(y - sy)) / speed
+            across_u[n_across] = u
+            across_x[n_across] = x
+            across_y[n_across] = y
+            across_b[n_across] = b
+            across_speed[n_across] = speed
+            n_across += 1
+    if n_across > 0:
+        # by (bound, unit): stable on the bound, the units having come in ascending order
+        order = np.argsort(across_bound[:n_across], kind="mergesort")
+        via = np.empty(0)
+        for j in order:
+            if found == need and across_bound[j] > best_dt[need - 1] * (1 + 1e-9):
+                break  # this unit and the rest cannot be among the first
+            if via.shape[0] == 0:
+                via = bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist)
+            d = via_bridges_from(across_x[j], across_y[j], across_b[j], via, bridge_x,
+                                 bridge_y, bank_bridges)  # fmt: skip
+            found = insert(best_dt, best_u, found, need, d / across_speed[j], across_u[j])
     return found, next_home, n_back
+
+
+def insert(best_dt, best_u, found, need, dt, u):
+    """(dt, u) into the ``found`` best (ascending by time, then unit), keeping ``need``."""
+    if found == need:
+        last = need - 1
+        if not (dt < best_dt[last] or (dt == best_dt[last] and u < best_u[last])):
+            return found
+        k = last
+    else:
+        k = found
+        found += 1
+    while k > 0 and (dt < best_dt[k - 1] or (dt == best_dt[k - 1] and u < best_u[k - 1])):
+        best_dt[k], best_u[k] = best_dt[k - 1], best_u[k - 1]
+        k -= 1
+    best_dt[k], best_u[k] = dt, u
+    return found
+
+
+def bank_at(x, y, bank_near, inv, width, height):
+    """City.bank_at: the bank of the cell holding (x, y) (its nearest bank on water)."""
+    col = max(min(int(x * inv), width - 1), 0)
+    row = max(min(int(y * inv), height - 1), 0)
+    return bank_near[row, col]
+
+
+def bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist):
+    """PoliceFleet._bridge_legs: from each bridge to the scene, through further bridges."""
+    n = bridge_x.shape[0]
+    to_dst = np.empty(n)
+    for j in range(n):
+        to_dst[j] = (
+            abs(bridge_x[j] - sx) + abs(bridge_y[j] - sy) if bank_bridges[sbank, j] else math.inf
+        )
+    via = np.empty(n)
+    for i in range(n):
+        best = math.inf
+        for j in range(n):
+            v = bridge_dist[i, j] + to_dst[j]
+            if v < best:
+                best = v
+        via[i] = best
+    return via
+
+
+def via_bridges_from(x, y, bank, via, bridge_x, bridge_y, bank_bridges):
+    """City.via_bridges_from: from (x, y) on ``bank`` over its bridges, then ``via``."""
+    best = math.inf
+    for i in range(bridge_x.shape[0]):
+        if bank_bridges[bank, i]:
+            v = (abs(x - bridge_x[i]) + abs(y - bridge_y[i])) + via[i]
+            if v < best:
+                best = v
+    return best
 
 
 def commit(u, i, t, code, is_free, back, sent_at, incident_of, next_unit, head_of):
@@ -406,6 +496,10 @@ if numba is not None:
     _jit = numba.njit(cache=True)
     nearest = _jit(nearest)
     commit = _jit(commit)
+    insert = _jit(insert)
+    bank_at = _jit(bank_at)
+    bridge_legs = _jit(bridge_legs)
+    via_bridges_from = _jit(via_bridges_from)
     grow_int = _jit(grow_int)
     grow_int8 = _jit(grow_int8)
     grow_rows = _jit(grow_rows)
@@ -493,9 +587,22 @@ def advance(model: ResponseModel, until_s: float) -> None:
         police.spots_at(max(float(model.time), 0.0))
     detected_by, assignments, new = ledger.detected_by, model.assignments, tuple.__new__
     how_of = (DetectedBy.CALL, DetectedBy.CAMERA)
+    city = model.city
+    geo = (
+        bool(city.single_bank),
+        np.ascontiguousarray(city.bank_near, np.int64),
+        1.0 / city.cell_size_m,
+        int(city.width),
+        int(city.height),
+        np.ascontiguousarray(city.bridge_xy[:, 0], np.float64),
+        np.ascontiguousarray(city.bridge_xy[:, 1], np.float64),
+        np.ascontiguousarray(city.bank_bridges, np.bool_),
+        np.ascontiguousarray(city.bridge_dist, np.float64),
+    )
     while True:
         spot_x = np.ascontiguousarray(police._spots[:, :, 0])
         spot_y = np.ascontiguousarray(police._spots[:, :, 1])
+        spot_bank = np.ascontiguousarray(police._spot_bank, np.int64)
         out = _kernel(
             float(until_s), ints, floats, *incident_columns,
             ledger.alerted_s, ledger.police_call_s, ledger.police_pending,
@@ -505,7 +612,8 @@ def advance(model: ResponseModel, until_s: float) -> None:
             police.station_xy[:, 0].copy(), police.station_xy[:, 1].copy(),
             np.asarray(police.station_bank, np.int64), police.is_car, police._top_speed,
             sent_at, arrived_at, incident_of, next_unit, head_of,
-            drive_by_hour, float(police._foot), spot_x, spot_y, int(police._legs_from), leg_s,
+            drive_by_hour, float(police._foot), spot_x, spot_y, spot_bank,
+            int(police._legs_from), leg_s, geo,
             *heap_cols, *queue_cols,
         )  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
