@@ -28,6 +28,7 @@ from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit
 from sim.model.response import ResponseModel
+from sim.model.vocab import LandUse
 from tests.conftest import ROOT, SCENARIOS, scenario
 from tests.test_fast_path import CASES as FAST_PATH_CASES
 from tests.test_identical_dispatch import _divided_city, _mmc
@@ -257,14 +258,16 @@ def test_bridged_cities_give_the_python_loops_tables(monkeypatch, name):
     assert model.kernel_calls == 1
 
 
-def _exercised(monkeypatch, name: str) -> Counter:
+def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Counter:
     """What case ``name`` makes the Python loop do (its searches, units sent while driving
     back, the longest queue; on bridged cities units sent from across water), counted by
     wrapping the fleet's methods. A unit's bank when sent: where the search placed it (its
     patrol spot of the leg, or along its way back, or the scene it left while that way
-    crosses water), read with the fleet's own pure helpers."""
+    crosses water), read with the fleet's own pure helpers. ``model``: that model (not yet
+    run) instead of the case's."""
     _set_kernel(monkeypatch, False)
-    model = ResponseModel(ALL[name](), seed=11)
+    if model is None:
+        model = ResponseModel(ALL[name](), seed=11)
     police, city, seen = model.police, model.city, Counter[str]()
     search = [""]
 
@@ -630,6 +633,48 @@ def test_events_tied_in_time_and_place(monkeypatch, name):
         _assert_same_state(compiled, python)
     assert compiled.kernel_calls == 12 and python.kernel_calls == 0
     _assert_same_tables(compiled, python)
+
+
+def test_scenes_on_water_bridges_and_cell_edges(monkeypatch):
+    """Scenes handed in on every water cell, on every bridge and on cell corners beside the
+    water of a meandering river (their bank is the nearest land's), on the minute: units
+    sent across water and driving back from such scenes, placed by bank_at on both sides."""
+    sc = _bridged(
+        12, 1.0, [_river(bridges=2, meander=3.0, width=2), _river("vertical", 0.3, 1)],
+        police={"stations": 2, "patrol_when_idle": False, "call_handling": FIXED(0.0)},
+        incidents={"kinds": MIXED}, horizon_hours=30.0,
+    )  # fmt: skip
+    city = ResponseModel(sc, seed=3).city
+    assert np.unique(city.region_of_bank).size == 1 and not city.single_bank
+    size = city.cell_size_m
+    rows, cols = np.nonzero(city.land_use == LandUse.WATER)
+    spots = [*((cols + 0.5) * size).tolist(), *city.bridge_xy[:, 0].tolist()]
+    ys = [*((rows + 0.5) * size).tolist(), *city.bridge_xy[:, 1].tolist()]
+    corners = [(c * size, r * size) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+    spots += [x for x, _ in corners]
+    ys += [y for _, y in corners]
+    rng = np.random.default_rng(5)
+    order = rng.permutation(len(spots))
+    kinds = ("one", "two", "three")
+    scene_rows = [
+        {"occurred_s": 3600.0 + 120.0 * k, "x_m": spots[j], "y_m": ys[j],
+         "kind": kinds[int(rng.integers(0, 3))], "handling_s": 600.0 * int(rng.integers(1, 4))}
+        for k, j in enumerate(order.tolist())
+    ]  # fmt: skip
+    stream = IncidentStream.from_rows(kinds, scene_rows)
+    assert len(stream) > 100
+    compiled, python = (ResponseModel(sc, seed=3, incidents=stream) for _ in range(2))
+    for t in np.linspace(0.0, python.end_s, 9)[1:]:
+        _set_kernel(monkeypatch, True)
+        compiled.advance_to(t)
+        _set_kernel(monkeypatch, False)
+        python.advance_to(t)
+        _assert_same_state(compiled, python)
+    assert compiled.kernel_calls == 8 and python.kernel_calls == 0
+    _assert_same_tables(compiled, python)
+    seen = _exercised(monkeypatch, "", ResponseModel(sc, seed=3, incidents=stream))
+    assert seen["sent"] > 100 and seen["sent across water"] > 20, seen
+    assert seen["sent while driving back across water"] > 20, seen
 
 
 # ---------------------------------------------------------------- random small scenarios
