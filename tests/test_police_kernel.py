@@ -19,15 +19,17 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sim.model import police_kernel
+from sim.model.config import load_scenario
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit
 from sim.model.response import ResponseModel
-from tests.conftest import ROOT, scenario
+from sim.model.vocab import LandUse
+from tests.conftest import ROOT, SCENARIOS, scenario
 from tests.test_fast_path import CASES as FAST_PATH_CASES
 from tests.test_identical_dispatch import _divided_city, _mmc
 from tests.test_identical_outputs import table_digests
@@ -121,6 +123,91 @@ CASES = {
 }
 
 
+# ---------------------------------------------------------------- rivers and bridges
+def _river(axis: str = "horizontal", position: float = 0.5, bridges: int = 3,
+           meander: float = 2.0, width: int = 2) -> dict:  # fmt: skip
+    return {"axis": axis, "position": position, "width_cells": width,
+            "meander_cells": meander, "bridges": bridges}  # fmt: skip
+
+
+def _bridged(units: int, per_unit_day: float, rivers: list[dict], **changes):
+    """:func:`_city` with ``rivers`` (each bridged: every bank of one region)."""
+    city = {**changes.pop("city", {}), "rivers": rivers}
+    return _sc(units, per_unit_day, city=city, **changes)
+
+
+def _baseline_police_only():
+    """The shipped scenario as it is: a river branch with three bridges, 20 days."""
+    return load_scenario(SCENARIOS / "baseline-police-only.yaml")
+
+
+#: Cities whose rivers bridges join into one region (the compiled loop takes them).
+BRIDGED = {
+    # One bridge: every unit across water drives to it.
+    "river-1-bridge": lambda: _bridged(8, 20.0, [_river(bridges=1)], horizon_hours=20.0),
+    # Three bridges and 30 units (more available than SMALL_FLEET at times: the vectorised
+    # search with units across water, and units sent while driving back across it).
+    "river-3-bridges-30": lambda: _bridged(
+        30, 14.0, [_river(position=0.4)], police={"patrol_leg_s": 300.0}, horizon_hours=20.0
+    ),
+    # Two rivers crossing (four banks), two bridges each, no patrol (units at stations).
+    "crossing-rivers-30": lambda: _bridged(
+        30,
+        14.0,
+        [_river(bridges=2), _river("vertical", 0.6, 2, meander=1.0)],
+        police={"patrol_when_idle": False},
+        horizon_hours=20.0,
+    ),
+    # Twelve bridges (PoliceFleet._bridge_legs takes numpy above eight), 80 units.
+    "bridges-12-80": lambda: _bridged(
+        80,
+        25.0,
+        [_river("vertical", 0.5, 12, meander=3.0)],
+        city={"width": 40, "height": 48},
+        horizon_hours=8.0,
+    ),
+    # Foot patrols and hourly congestion on a river with two bridges.
+    "river-foot-congestion": lambda: _bridged(
+        12,
+        20.0,
+        [_river(bridges=2)],
+        police={"car_share": 0.4},
+        travel={
+            "congestion_by_hour": [1.0] * 7 + [2.5, 3.0, 2.0] + [1.3] * 7 + [2.8] * 3 + [1.0] * 4
+        },
+        horizon_hours=30.0,
+    ),
+    # Overloaded, kinds of one, two and three units by priority: the queue grows.
+    "river-overload": lambda: _bridged(
+        6, 60.0, [_river(position=0.3, bridges=1)], drain_hours=24.0
+    ),
+    # Cells of 1 km, one bridge: drives back across water take hours; units are sent from
+    # the scene they left.
+    "river-far-drive-back": lambda: _bridged(
+        10,
+        20.0,
+        [_river(bridges=1)],
+        city={"width": 40, "height": 30, "cell_size_m": 1000.0},
+        police={"stations": 2, "grids": 6, "car_share": 0.5},
+        travel={"congestion_by_hour": [1.0] * 12 + [1.8] * 12},
+        horizon_hours=24.0,
+    ),
+    # Two crossing rivers, 60 units all at one station, no patrol: ties, and the vectorised
+    # search's many-candidates branch (City.distances_to) with units across water.
+    "crossing-rivers-60-ties": lambda: _bridged(
+        60,
+        20.0,
+        [_river(bridges=3), _river("vertical", 0.5, 2, meander=0.0)],
+        police={"stations": 1, "patrol_when_idle": False},
+        horizon_hours=10.0,
+    ),
+    "baseline-police-only": _baseline_police_only,
+}
+
+#: Every case by name.
+ALL = {**CASES, **BRIDGED}
+
+
 def _count_kernel(monkeypatch) -> list[int]:
     """Count the compiled loop's calls (police_kernel.advance) from now on."""
     calls = [0]
@@ -156,31 +243,100 @@ def test_compiled_loop_gives_the_python_loops_tables(monkeypatch, name):
     assert model.kernel_calls == 1
 
 
-def _exercised(monkeypatch, name: str) -> Counter:
-    """What case ``name`` makes the Python loop do (its searches, units sent while driving
-    back, the longest queue), counted by wrapping the fleet's methods."""
-    _set_kernel(monkeypatch, False)
-    model = ResponseModel(CASES[name](), seed=11)
-    police, city, seen = model.police, model.city, Counter[str]()
+@pytest.mark.parametrize("name", sorted(BRIDGED))
+def test_bridged_cities_give_the_python_loops_tables(monkeypatch, name):
+    """Rivers whose bridges join every bank: units across water reach scenes over bridges,
+    in the compiled loop as in the Python one."""
+    sc = BRIDGED[name]()
+    model = ResponseModel(sc, seed=11)
+    city = model.city
+    assert np.unique(city.region_of_bank).size == 1 and city.bridge_xy.shape[0] > 0
+    assert not city.single_bank and police_kernel.why_not(model) is None
+    compiled, python = _digests_both_ways(monkeypatch, sc)
+    assert compiled == python
+    model.run()  # KERNEL is on
+    assert model.kernel_calls == 1
 
-    def counting(key, method, of_back=False):
+
+def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Counter:
+    """What case ``name`` makes the Python loop do (its searches, units sent while driving
+    back, the longest queue; on bridged cities units sent from across water), counted by
+    wrapping the fleet's methods. A unit's bank when sent: where the search placed it (its
+    patrol spot of the leg, or along its way back, or the scene it left while that way
+    crosses water), read with the fleet's own pure helpers. ``model``: that model (not yet
+    run) instead of the case's."""
+    _set_kernel(monkeypatch, False)
+    if model is None:
+        model = ResponseModel(ALL[name](), seed=11)
+    police, city, seen = model.police, model.city, Counter[str]()
+    search = [""]
+
+    def counting(key, method):
         def wrapped(*args):
             seen[key] += 1
-            if of_back and args[0] in police._back:
-                seen["sent while driving back"] += 1
+            search[0] = key
             return method(*args)
 
         return wrapped
 
+    def commit(u, i, t):
+        seen["sent"] += 1
+        if u in police._back:
+            seen["sent while driving back"] += 1
+            speed = police._speeds(t)[0] if police._car[u] else police._foot
+            bank = police._back_position(u, t, speed)[2]
+            if not police._way_back[u][3]:  # the way home crosses water
+                seen["sent while driving back across water"] += 1
+        else:
+            bank = police._leg_view(t).bank[u]
+        if not city.single_bank and bank != model._bank[i]:
+            seen["sent across water"] += 1
+            seen[f"sent across water by {search[0]}"] += 1
+        return sent(u, i, t)
+
+    def bridge_legs(*args):
+        seen["bridge legs, numpy" if len(city._bridge_list) > 8 else "bridge legs"] += 1
+        return legs(*args)
+
     police._nearest_small = counting("plain search", police._nearest_small)
     police.nearest_free = counting("vectorised search", police.nearest_free)
-    police.commit = counting("sent", police.commit, of_back=True)
-    many = counting("many candidates", type(city).distances_to)
+    sent, legs = police.commit, police._bridge_legs
+    police.commit, police._bridge_legs = commit, bridge_legs
+    distances_to = type(city).distances_to
+
+    def many(self, dst, src, src_bank, dst_bank=None):
+        seen["many candidates"] += 1
+        if np.any(np.asarray(src_bank) != dst_bank):
+            seen["many candidates across water"] += 1
+        return distances_to(self, dst, src, src_bank, dst_bank)
+
     monkeypatch.setattr(type(city), "distances_to", many)  # a frozen dataclass
     while not model.finished:
         model.advance_to(model.time + 600.0)
         seen["longest queue"] = max(seen["longest queue"], model.calls_waiting())
     return seen
+
+
+def test_the_bridged_cases_reach_what_they_are_for(monkeypatch):
+    """Units are sent to scenes across water (over bridges), from along or at the start of
+    ways home that cross it, by both searches; the bridge legs of both _bridge_legs paths."""
+    seen = {name: _exercised(monkeypatch, name) for name in sorted(BRIDGED)}
+    for name, got in seen.items():
+        assert got["sent across water"] >= 10, name
+        assert got["sent while driving back across water"] >= 10, name
+        numpy_legs = name == "bridges-12-80"
+        assert got["bridge legs, numpy" if numpy_legs else "bridge legs"] > 10, name
+        assert got["bridge legs" if numpy_legs else "bridge legs, numpy"] == 0, name
+    for name in ("river-3-bridges-30", "crossing-rivers-30", "bridges-12-80",
+                 "crossing-rivers-60-ties"):  # fmt: skip
+        assert seen[name]["vectorised search"] > 10 and seen[name]["plain search"] > 10, name
+    for name in ("crossing-rivers-30", "bridges-12-80", "crossing-rivers-60-ties"):
+        assert seen[name]["sent across water by vectorised search"] > 10, name
+    assert seen["crossing-rivers-60-ties"]["many candidates across water"] > 10
+    for name in ("river-overload", "river-far-drive-back"):
+        assert seen[name]["longest queue"] > 50, name
+    sizes = {BRIDGED[name]().police.units for name in BRIDGED}
+    assert {8, 30, 80} <= sizes and max(sizes) > _LIST_BLOCK_UNITS
 
 
 def test_the_cases_reach_what_they_are_for(monkeypatch):
@@ -310,7 +466,8 @@ def _assert_same_tables(model: ResponseModel, reference: ResponseModel) -> None:
 
 
 PIECES = ["mmc-rho-1.1", "patrol-short-legs", "fleet-40-busy", "fleet-100-busy",
-          "overload-priorities", "far-drive-back", "cameras-watching"]  # fmt: skip
+          "overload-priorities", "far-drive-back", "cameras-watching",
+          "river-far-drive-back", "crossing-rivers-30", "bridges-12-80"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PIECES)
@@ -318,7 +475,7 @@ def test_state_between_calls_is_the_python_loops(monkeypatch, name):
     """Stopped at the same times (random, at and just before occurrences, twice at one time,
     behind the clock), the compiled and the Python loop leave the same state; the compiled
     model runs on to the same tables as one run of the Python loop."""
-    sc = CASES[name]()
+    sc = ALL[name]()
     compiled, python = ResponseModel(sc, seed=7), ResponseModel(sc, seed=7)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     stops = _stops(python, rng, 40)
@@ -334,11 +491,12 @@ def test_state_between_calls_is_the_python_loops(monkeypatch, name):
 
 
 @pytest.mark.parametrize("name", ["mmc-rho-1.1", "patrol-short-legs", "fleet-40-busy",
-                                  "overload-priorities", "far-drive-back"])  # fmt: skip
+                                  "overload-priorities", "far-drive-back",
+                                  "river-far-drive-back", "crossing-rivers-30"])  # fmt: skip
 def test_random_pieces_give_one_runs_tables(monkeypatch, name):
     """advance_to in many steps of random sizes (a millisecond to a thirtieth of the run)
     in the compiled loop: the tables of one run of the Python loop."""
-    sc = CASES[name]()
+    sc = ALL[name]()
     reference = _reference(monkeypatch, sc, 5)
     _set_kernel(monkeypatch, True)
     model = ResponseModel(sc, seed=5)
@@ -364,7 +522,7 @@ def test_steps_and_run_for_give_one_runs_tables(monkeypatch, name):
     place, and once draws the spots of a block of patrol legs far ahead), then run_for,
     run_until and run: the same collected series and places as the Python loop's, and the
     tables of one run of it."""
-    sc = CASES[name]()
+    sc = ALL[name]()
     _set_kernel(monkeypatch, False)
     python = ResponseModel(sc, seed=2)
     seen = []
@@ -414,12 +572,14 @@ def test_spots_drawn_ahead_of_the_clock_are_drawn_again(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["mmc-rho-1.1", "patrol-short-legs", "fleet-100-busy",
-                                  "overload-priorities", "far-drive-back", "foot-congestion"])  # fmt: skip
+                                  "overload-priorities", "far-drive-back", "foot-congestion",
+                                  "river-far-drive-back", "crossing-rivers-30",
+                                  "bridges-12-80"])  # fmt: skip
 def test_switching_loops_part_way_gives_one_runs_tables(monkeypatch, name):
     """One run switched between the compiled loop, the Python police loop and the general
     loop (FAST_PATH off: occurrences then wait in the heap) at random steps: the tables of
     one run of the Python loop."""
-    sc = CASES[name]()
+    sc = ALL[name]()
     reference = _reference(monkeypatch, sc, 9)
     model = ResponseModel(sc, seed=9)
     rng = np.random.default_rng(zlib.crc32(name.encode()) + 2)
@@ -456,11 +616,12 @@ def _on_the_minute(sc, seed: int) -> IncidentStream:
     )
 
 
-@pytest.mark.parametrize("name", ["overload-priorities", "fleet-60-ties", "foot-congestion"])
+@pytest.mark.parametrize("name", ["overload-priorities", "fleet-60-ties", "foot-congestion",
+                                  "river-overload", "crossing-rivers-60-ties"])  # fmt: skip
 def test_events_tied_in_time_and_place(monkeypatch, name):
     """Incidents on the minute at cell centres (a stream handed to the model): ties between
     events, between occurrences and events, and between units, broken the same way."""
-    sc = CASES[name]()
+    sc = ALL[name]()
     stream = _on_the_minute(sc, 1)
     assert len(np.unique(stream.occurred_s)) < len(stream)
     compiled, python = (ResponseModel(sc, seed=1, incidents=stream) for _ in range(2))
@@ -474,11 +635,66 @@ def test_events_tied_in_time_and_place(monkeypatch, name):
     _assert_same_tables(compiled, python)
 
 
+def test_scenes_on_water_bridges_and_cell_edges(monkeypatch):
+    """Scenes handed in on every water cell, on every bridge and on cell corners beside the
+    water of a meandering river (their bank is the nearest land's), on the minute: units
+    sent across water and driving back from such scenes, placed by bank_at on both sides."""
+    sc = _bridged(
+        12, 1.0, [_river(bridges=2, meander=3.0, width=2), _river("vertical", 0.3, 1)],
+        police={"stations": 2, "patrol_when_idle": False, "call_handling": FIXED(0.0)},
+        incidents={"kinds": MIXED}, horizon_hours=30.0,
+    )  # fmt: skip
+    city = ResponseModel(sc, seed=3).city
+    assert np.unique(city.region_of_bank).size == 1 and not city.single_bank
+    size = city.cell_size_m
+    rows, cols = np.nonzero(city.land_use == LandUse.WATER)
+    spots = [*((cols + 0.5) * size).tolist(), *city.bridge_xy[:, 0].tolist()]
+    ys = [*((rows + 0.5) * size).tolist(), *city.bridge_xy[:, 1].tolist()]
+    corners = [(c * size, r * size) for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+    spots += [x for x, _ in corners]
+    ys += [y for _, y in corners]
+    rng = np.random.default_rng(5)
+    order = rng.permutation(len(spots))
+    kinds = ("one", "two", "three")
+    scene_rows = [
+        {"occurred_s": 3600.0 + 120.0 * k, "x_m": spots[j], "y_m": ys[j],
+         "kind": kinds[int(rng.integers(0, 3))], "handling_s": 600.0 * int(rng.integers(1, 4))}
+        for k, j in enumerate(order.tolist())
+    ]  # fmt: skip
+    stream = IncidentStream.from_rows(kinds, scene_rows)
+    assert len(stream) > 100
+    compiled, python = (ResponseModel(sc, seed=3, incidents=stream) for _ in range(2))
+    for t in np.linspace(0.0, python.end_s, 9)[1:]:
+        _set_kernel(monkeypatch, True)
+        compiled.advance_to(t)
+        _set_kernel(monkeypatch, False)
+        python.advance_to(t)
+        _assert_same_state(compiled, python)
+    assert compiled.kernel_calls == 8 and python.kernel_calls == 0
+    _assert_same_tables(compiled, python)
+    seen = _exercised(monkeypatch, "", ResponseModel(sc, seed=3, incidents=stream))
+    assert seen["sent"] > 100 and seen["sent across water"] > 20, seen
+    assert seen["sent while driving back across water"] > 20, seen
+
+
 # ---------------------------------------------------------------- random small scenarios
 @st.composite
-def _small_scenarios(draw):
+def _drawn_river(draw) -> dict:
+    """A river across or down the city with 1-4 bridges."""
+    return _river(
+        draw(st.sampled_from(["horizontal", "vertical"])),
+        draw(st.floats(0.2, 0.8)),
+        draw(st.integers(1, 4)),
+        draw(st.sampled_from([0.0, 0.5, 1.5, 3.0])),
+        draw(st.integers(1, 2)),
+    )
+
+
+@st.composite
+def _small_scenarios(draw, bridged: bool = False):
     """Small eligible scenarios: 1-30 units, kinds needing 1-3 units, patrol on or off, foot
-    patrols, hourly congestion, and fixed durations (events tied in time) at times."""
+    patrols, hourly congestion, and fixed durations (events tied in time) at times;
+    ``bridged``: one or two rivers of 1-4 bridges each (a city of 6-30 cells a side)."""
     stations = draw(st.integers(1, 3))
     fixed = st.sampled_from([0.0, 60.0, 600.0]).map(FIXED)
     kinds = {
@@ -506,12 +722,16 @@ def _small_scenarios(draw):
     if draw(st.booleans()):  # alerts and calls at the time of the incident
         police["call_handling"] = FIXED(0.0)
         incidents["call_delay"] = FIXED(0.0)
+    side = st.integers(6 if bridged else 1, 30)
+    city = {"width": draw(side), "height": draw(side),
+            "cell_size_m": draw(st.sampled_from([50.0, 200.0, 1000.0])), "population": 50000}  # fmt: skip
+    if bridged:
+        city["rivers"] = draw(st.lists(_drawn_river(), min_size=1, max_size=2))
     return scenario(
         horizon_hours=draw(st.floats(2.0, 10.0)),
         drain_hours=draw(st.sampled_from([0.0, 2.0, 8.0])),
-        city={"width": draw(st.integers(1, 30)), "height": draw(st.integers(1, 30)),
-              "cell_size_m": draw(st.sampled_from([50.0, 200.0, 1000.0])), "population": 50000},
-        police=police, travel={"congestion_by_hour": congestion}, incidents=incidents,
+        city=city, police=police, travel={"congestion_by_hour": congestion},
+        incidents=incidents,
     )  # fmt: skip
 
 
@@ -520,6 +740,22 @@ def _small_scenarios(draw):
 @given(sc=_small_scenarios(), seed=st.integers(0, 10_000))
 def test_random_small_scenarios_give_the_same_tables(monkeypatch, sc, seed):
     assert police_kernel.why_not(ResponseModel(sc, seed=seed)) is None
+    compiled, python = _digests_both_ways(monkeypatch, sc, seed)
+    assert compiled == python
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(sc=_small_scenarios(bridged=True), seed=st.integers(0, 10_000))
+def test_random_bridged_scenarios_give_the_same_tables(monkeypatch, sc, seed):
+    """Small cities with rivers of 1-4 bridges (the river's bends come of the seed and the
+    replication: a city whose banks the bridges leave apart, or that has one bank, in
+    either replication compared, is not one of these)."""
+    for replication in (0, 1):
+        model = ResponseModel(sc, seed=seed, replication=replication)
+        city = model.city
+        assume(not city.single_bank and np.unique(city.region_of_bank).size == 1)
+        assert police_kernel.why_not(model) is None
     compiled, python = _digests_both_ways(monkeypatch, sc, seed)
     assert compiled == python
 
