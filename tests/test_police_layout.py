@@ -35,3 +35,26 @@ def test_few_grid_centres_give_every_centre_a_station_without_warnings(
         assert centres <= stations_at
         assert len(centres) <= width * height < stations
         assert np.all(city.station_of_grid >= 0) and np.all(city.station_of_grid < stations)
+
+
+def test_a_layout_whose_river_bends_leave_no_land_exits_2_naming_the_key(tmp_path, capsys):
+    """The check before the run knows only the water every bend gives (exact for straight
+    rivers); a layout whose bends cover the rest is refused at build, not a traceback."""
+    from sim.interface.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "name: tiny rivers\nhorizon_hours: 1\ncity:\n  width: 3\n  height: 3\n  rivers:\n"
+        "    - {axis: horizontal, position: 0.3, width_cells: 2, meander_cells: 1.5, bridges: 1}\n"
+        "    - {axis: vertical, position: 0.6, width_cells: 2, meander_cells: 1.5, bridges: 1}\n"
+    )
+    codes = {}
+    for seed in range(12):
+        codes[seed] = main(["run", str(path), "--seed", str(seed), "--out",
+                            str(tmp_path / f"out{seed}"), "-q", "--no-plot"])  # fmt: skip
+        err = capsys.readouterr().err
+        if codes[seed] == 2:
+            assert err.count("\n") == 1 and "Traceback" not in err
+            assert "city.rivers" in err and "no land" in err
+            assert not (tmp_path / f"out{seed}").exists()
+    assert set(codes.values()) == {0, 2}  # some layouts have land, some do not

@@ -12,6 +12,7 @@ the two points and is the model's stated approximation otherwise.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -337,6 +338,14 @@ def build_city(
         land_use = np.full((cfg.height, cfg.width), LandUse.RESIDENTIAL, dtype=np.int8)
     else:
         land_use = _generate_land_use(cfg, rng)
+        if not np.any((land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)):
+            # The check before the run knows only the water every bend gives; this layout's
+            # bends covered the rest.
+            raise ScenarioError(
+                "city.rivers: in this layout the rivers' bends cover every cell of the "
+                f"{cfg.width} x {cfg.height} city, leaving no land (narrow them, lower "
+                "meander_cells or enlarge the city)"
+            )
     h, w = land_use.shape
     if cfg.population_raster is not None:
         from sim.geo.inputs import population_for
@@ -434,6 +443,8 @@ def _density(cfg: CityConfig, w: int, h: int) -> np.ndarray:
 def _distribute(density: np.ndarray, land_use: np.ndarray, total: int) -> np.ndarray:
     habitable = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
     weights = np.where(habitable, density, 0.0)
+    if not weights.sum() > 0:  # every habitable cell far beyond the centres (exp underflows)
+        weights = habitable.astype(float)
     return total * weights / weights.sum()
 
 
@@ -538,7 +549,12 @@ def _police_layout(city: City, cfg: PoliceConfig, rng: np.random.Generator):
             # gets a station, the rest go to other grids.
             pick = np.sort(first)
         else:
-            means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
+            with warnings.catch_warnings():
+                # A cluster k-means leaves empty keeps its old centre; _distinct below makes
+                # the stations distinct whatever k-means returns, so scipy's warning says
+                # nothing a user can act on.
+                warnings.filterwarnings("ignore", "One of the clusters is empty", UserWarning)
+                means, _ = kmeans2(grid_xy, cfg.stations, minit="++", seed=rng)
             _, pick = cKDTree(grid_xy).query(means)
         station_xy = grid_xy[_distinct(pick, cfg.stations, grid_xy.shape[0], rng)]
     if city.roads is not None:
