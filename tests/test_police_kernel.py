@@ -889,3 +889,68 @@ def test_a_stop_at_nan_ends_as_in_the_python_loop():
         assert done.returncode == 0, (kernel, done.returncode, done.stderr[-300:])
         ended[kernel] = done.stdout
     assert ended["on"] == ended["off"] == "raised ValueError\n"
+
+
+# ---------------------------------------------------------------- when the compiled loop pays
+def test_the_automatic_choice_weighs_the_step_against_the_state(monkeypatch):
+    """KERNEL None (the default): a process loads the compiled loop only for a run with
+    KERNEL_LOAD_INCIDENTS incidents to come or once it is loaded; then each call takes it only
+    when the incidents ahead outweigh copying the heap, queue and units (a long queue and a
+    short step stay in the Python loop); JIEFANG_KERNEL=off turns it off."""
+    monkeypatch.setattr(ResponseModel, "KERNEL", None)
+    model = ResponseModel(_mmc(1.1, 4000), seed=3)
+    n = len(model.incidents)
+    assert police_kernel.why_not(model) is None
+    end = model.end_s
+    monkeypatch.setattr(police_kernel, "_LOADED", False)
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n + 1)
+    assert not model._kernel_pays(end)  # not worth loading numba for this run
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n)
+    assert model._kernel_pays(end)  # long enough
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n + 1)
+    monkeypatch.setattr(police_kernel, "_LOADED", True)
+    assert model._kernel_pays(end)  # loaded already
+    monkeypatch.setenv("JIEFANG_KERNEL", "off")
+    assert not model._kernel_pays(end)
+    monkeypatch.delenv("JIEFANG_KERNEL")
+    # Overloaded: run most of the way in the Python loop, then a long queue against a
+    # one-minute step (a viewer's) and against the rest of the run.
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
+    model.advance_to(0.9 * model.horizon_s)
+    monkeypatch.setattr(ResponseModel, "KERNEL", None)
+    assert len(model._queue) > 100
+    assert not model._kernel_pays(model.time + 60.0)
+    assert model._kernel_pays(end) == (
+        10 * (n - model._fed) >= 60 + 1.5 * (len(model._heap) + len(model._queue) + 10)
+    )
+    before = model.kernel_calls
+    model.advance_to(model.time + 60.0)
+    assert model.kernel_calls == before  # the minute went through the Python loop
+
+
+#: Importing the module where numba cannot cache (read-only package folder and home): its
+#: decorator raises RuntimeError; stood in for here by a decorator that raises it.
+_NO_CACHE = """
+import numba
+def refuse(*args, **kwargs):
+    raise RuntimeError("cannot cache function: no locator available")
+numba.njit = refuse
+from sim.model import police_kernel
+from sim.model.response import ResponseModel
+from tests.conftest import scenario
+ResponseModel.KERNEL = True
+model = ResponseModel(scenario(), seed=0)
+model.run()
+print(police_kernel.available(), model.kernel_calls, "|", police_kernel.why_not(model))
+"""
+
+
+def test_no_place_to_cache_the_compiled_loop_falls_back_to_python():
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_CACHE], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-500:]
+    available, calls, reason = done.stdout.strip().split(" ", 2)
+    assert (available, calls) == ("False", "0")
+    assert "NUMBA_CACHE_DIR" in reason

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 try:  # the fast extra
     import numba
-except ImportError:  # pragma: no cover - exercised by the core-only install
+except Exception:  # pragma: no cover - the core-only install (or a broken numba)
     numba = None  # type: ignore[assignment]
 
 #: What the compiled loop reports when it returns.
@@ -47,14 +47,30 @@ _KIND_OF_CODE = {int(k): k for k in EventKind}
 
 
 def available() -> bool:
-    """Whether numba is installed (the ``fast`` extra)."""
-    return numba is not None
+    """Whether the compiled loop can run here: numba installed (the ``fast`` extra) and a
+    place to cache its compilation."""
+    return numba is not None and _UNUSABLE is None
+
+
+def why_not_here() -> str:
+    """Why the compiled loop cannot run in this process ('' if it can)."""
+    if numba is None:
+        return "numba is not installed (pip install -e '.[fast]')"
+    return _UNUSABLE or ""
+
+
+def loaded() -> bool:
+    """Whether this process has run the compiled loop already (numba loaded, the loop
+    compiled or read from the cache)."""
+    return _LOADED
 
 
 def why_not(model: ResponseModel) -> str | None:
     """Why this call of ``model`` cannot take the compiled loop (None: it can)."""
     if numba is None:
         return "numba is not installed (the fast extra)"
+    if _UNUSABLE is not None:
+        return _UNUSABLE
     if not model.police_only():
         return "responders other than police"
     if model.trace is not None:
@@ -492,20 +508,28 @@ def grow_rows(a):
 
 
 _kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
+_kernel = _loop
+#: Why the compiled loop cannot run here although numba is installed (None: it can).
+_UNUSABLE: str | None = None
+_LOADED = False  # set by the first compiled call of this process
 if numba is not None:
-    _jit = numba.njit(cache=True)
-    nearest = _jit(nearest)
-    commit = _jit(commit)
-    insert = _jit(insert)
-    bank_at = _jit(bank_at)
-    bridge_legs = _jit(bridge_legs)
-    via_bridges_from = _jit(via_bridges_from)
-    grow_int = _jit(grow_int)
-    grow_int8 = _jit(grow_int8)
-    grow_rows = _jit(grow_rows)
-    _kernel = _jit(_loop)
-else:  # pragma: no cover
-    _kernel = _loop
+    try:
+        _jit = numba.njit(cache=True)
+        nearest = _jit(nearest)
+        commit = _jit(commit)
+        insert = _jit(insert)
+        bank_at = _jit(bank_at)
+        bridge_legs = _jit(bridge_legs)
+        via_bridges_from = _jit(via_bridges_from)
+        grow_int = _jit(grow_int)
+        grow_int8 = _jit(grow_int8)
+        grow_rows = _jit(grow_rows)
+        _kernel = _jit(_loop)
+    except RuntimeError:  # no writable cache beside the package or in the user's cache
+        _UNUSABLE = (
+            "numba has nowhere to cache the compiled loop (set NUMBA_CACHE_DIR to a writable "
+            "folder)"
+        )
 
 
 # ---------------------------------------------------------------- the model's side
@@ -632,6 +656,8 @@ def advance(model: ResponseModel, until_s: float) -> None:
         police.spots_at((int(ints[5]) + 0.5) * leg_s)
         if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
             raise RuntimeError("the patrol block does not hold the leg the loop needs")
+    global _LOADED
+    _LOADED = True
     _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,
            way_manh, way_bank, sent_at, arrived_at, incident_of, next_unit, heap_cols,
            queue_cols)  # fmt: skip

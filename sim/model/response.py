@@ -18,6 +18,8 @@ import gc
 import heapq
 import math
 import numbers
+import os
+import sys
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -289,9 +291,30 @@ class ResponseModel(mesa.Model):
     #: Police-only runs (no MEUs, volunteers or plug-in fleets) go through
     #: :meth:`_advance_police`; False sends every run through the general loop (tests compare).
     FAST_PATH: ClassVar[bool] = True
-    #: Police-only runs the compiled loop covers (sim.model.police_kernel.why_not) go through
-    #: it when numba is installed (the fast extra); False keeps them in :meth:`_advance_police`.
-    KERNEL: ClassVar[bool] = True
+    #: Police-only runs the compiled loop covers (sim.model.police_kernel.why_not, numba: the
+    #: fast extra) go through it: None (default) where it pays (:meth:`_kernel_pays`), True
+    #: whenever it covers the run (tests, benchmarks), False never (the Python loops).
+    KERNEL: ClassVar[bool | None] = None
+    #: A process loads numba and the compiled loop (about 0.4 s of CPU) only for a run with at
+    #: least this many incidents still to come (the Python loop costs ~12 µs per incident
+    #: more), or once something has loaded it already.
+    KERNEL_LOAD_INCIDENTS: ClassVar[int] = 50_000
+
+    def _kernel_pays(self, until_s: float) -> bool:
+        """Whether the compiled loop is worth it for this call: each call copies the event
+        heap, the call queue and the units into arrays and back (~1.5 µs per entry and ~60 µs
+        a call, against ~2 µs per event saved), so a short step with a long queue (a viewer's
+        minute, an hour of an overloaded run) stays in the Python loop."""
+        if os.environ.get("JIEFANG_KERNEL", "").strip().lower() in ("0", "off", "no", "false"):
+            return False
+        occurred = self._occurred
+        kernel = sys.modules.get("sim.model.police_kernel")
+        loaded = kernel is not None and kernel.loaded()
+        if not loaded and len(occurred) - self._fed < self.KERNEL_LOAD_INCIDENTS:
+            return False
+        ahead = int(np.searchsorted(occurred, until_s, side="right")) - self._fed
+        state = len(self._heap) + len(self._queue) + len(self.police)
+        return 10 * ahead >= 60 + 1.5 * state
 
     def police_only(self) -> bool:
         """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
@@ -300,7 +323,7 @@ class ResponseModel(mesa.Model):
 
     def _advance(self, until_s: float) -> None:
         if self.FAST_PATH and self.police_only():
-            if self.KERNEL:
+            if self.KERNEL or (self.KERNEL is None and self._kernel_pays(until_s)):
                 from sim.model import police_kernel
 
                 if police_kernel.why_not(self) is None:
