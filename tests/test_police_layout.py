@@ -55,6 +55,6 @@ def test_a_layout_whose_river_bends_leave_no_land_exits_2_naming_the_key(tmp_pat
         err = capsys.readouterr().err
         if codes[seed] == 2:
             assert err.count("\n") == 1 and "Traceback" not in err
-            assert "city.rivers" in err and "no land" in err
+            assert f"{path}: city.rivers:" in err and "no land" in err
             assert not (tmp_path / f"out{seed}").exists()
     assert set(codes.values()) == {0, 2}  # some layouts have land, some do not

@@ -308,7 +308,7 @@ def cmd_run(args) -> int:
     from sim.analysis.summary import summary_text
     from sim.experiment.runfolder import write_run
     from sim.experiment.store import safe_name
-    from sim.model.config import load_scenario
+    from sim.model.config import ScenarioError, load_scenario
 
     budget = _budget(args)
     scenario = load_scenario(args.scenario, budget=budget, replay=args.incidents)
@@ -327,6 +327,10 @@ def cmd_run(args) -> int:
         tables, elapsed = write_run(scenario, args.seed, reps, out, progress=progress,
                                     plot=not args.no_plot, source_file=str(args.scenario),
                                     command=sys.argv)  # fmt: skip
+    except ScenarioError as err:
+        # What only building the city can find (a layout's rivers leaving no land, a cell
+        # given for a station that this layout puts on water) names its key; add the file.
+        raise ScenarioError(f"{args.scenario}: {err}") from None
     finally:
         bar.close()
     if not args.quiet:
