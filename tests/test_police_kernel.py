@@ -436,6 +436,17 @@ def _set_kernel(monkeypatch, on: bool) -> None:
     monkeypatch.setattr(ResponseModel, "KERNEL", on)
 
 
+def _advance_side_by_side(monkeypatch, compiled, python, stops) -> None:
+    """Advance ``compiled`` in the compiled loop and ``python`` in the Python loop to each
+    time of ``stops``, comparing their state at every stop."""
+    for t in stops:
+        _set_kernel(monkeypatch, True)
+        compiled.advance_to(t)
+        _set_kernel(monkeypatch, False)
+        python.advance_to(t)
+        _assert_same_state(compiled, python)
+
+
 def _stops(model: ResponseModel, rng: np.random.Generator, count: int) -> list[float]:
     """Times to stop at: random, at occurrences and just before them, repeated, and before
     the clock (nothing to do)."""
@@ -479,12 +490,7 @@ def test_state_between_calls_is_the_python_loops(monkeypatch, name):
     compiled, python = ResponseModel(sc, seed=7), ResponseModel(sc, seed=7)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     stops = _stops(python, rng, 40)
-    for t in stops:
-        _set_kernel(monkeypatch, True)
-        compiled.advance_to(t)
-        _set_kernel(monkeypatch, False)
-        python.advance_to(t)
-        _assert_same_state(compiled, python)
+    _advance_side_by_side(monkeypatch, compiled, python, stops)
     assert compiled.finished and compiled.kernel_calls == len(stops)
     assert python.kernel_calls == 0
     _assert_same_tables(compiled, _reference(monkeypatch, sc, 7))
@@ -625,12 +631,7 @@ def test_events_tied_in_time_and_place(monkeypatch, name):
     stream = _on_the_minute(sc, 1)
     assert len(np.unique(stream.occurred_s)) < len(stream)
     compiled, python = (ResponseModel(sc, seed=1, incidents=stream) for _ in range(2))
-    for t in np.linspace(0.0, python.end_s, 13)[1:]:
-        _set_kernel(monkeypatch, True)
-        compiled.advance_to(t)
-        _set_kernel(monkeypatch, False)
-        python.advance_to(t)
-        _assert_same_state(compiled, python)
+    _advance_side_by_side(monkeypatch, compiled, python, np.linspace(0.0, python.end_s, 13)[1:])
     assert compiled.kernel_calls == 12 and python.kernel_calls == 0
     _assert_same_tables(compiled, python)
 
@@ -664,12 +665,7 @@ def test_scenes_on_water_bridges_and_cell_edges(monkeypatch):
     stream = IncidentStream.from_rows(kinds, scene_rows)
     assert len(stream) > 100
     compiled, python = (ResponseModel(sc, seed=3, incidents=stream) for _ in range(2))
-    for t in np.linspace(0.0, python.end_s, 9)[1:]:
-        _set_kernel(monkeypatch, True)
-        compiled.advance_to(t)
-        _set_kernel(monkeypatch, False)
-        python.advance_to(t)
-        _assert_same_state(compiled, python)
+    _advance_side_by_side(monkeypatch, compiled, python, np.linspace(0.0, python.end_s, 9)[1:])
     assert compiled.kernel_calls == 8 and python.kernel_calls == 0
     _assert_same_tables(compiled, python)
     seen = _exercised(monkeypatch, "", ResponseModel(sc, seed=3, incidents=stream))
