@@ -1,0 +1,395 @@
+"""Every performance target of issue 23, measured side by side in one run.
+
+    python -m benchmarks [--only NAME ...] [--repeat N] [--json PATH]
+    python -m benchmarks --smoke          # CI: tiny sizes, correctness checked, nothing timed
+
+Each case runs in its own child process (``python -m benchmarks --child CASE``), so a peak
+resident memory is that case's alone and imports are paid where a user pays them. Figures
+are CPU time (user + system of the process that did the work; ``time.process_time`` inside
+it), never wall time, and ratios are taken between figures of this one run on this one
+machine. The table at the end gives, per target, the figure, the target, figure / target
+and whether it is met.
+
+``--smoke`` runs every case at a size that takes seconds (a sub-district of a few hours,
+M/M/10 of a few thousand calls) and checks what can be checked against theory (the M/M/10
+waits against Erlang C, tables non-empty, counts consistent); its figures mean nothing and
+the verdict column says so. The suite runs it (tests/test_benchmarks.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CITY = "scenarios/guangzhou-2023.yaml"
+CITY_YEAR = "scenarios/guangzhou-2023-year.yaml"
+SUBDISTRICT = "scenarios/guangzhou-2023-subdistrict.yaml"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One line of issue 23's targets: ``figure <= limit`` (or ``>=`` when ``at_least``)."""
+
+    key: str
+    what: str
+    unit: str
+    limit: float
+    at_least: bool = False
+
+    def met(self, figure: float) -> bool:
+        return figure >= self.limit if self.at_least else figure <= self.limit
+
+    def ratio(self, figure: float) -> float:
+        """Figure over target, oriented so that <= 1 is met either way."""
+        return self.limit / figure if self.at_least else figure / self.limit
+
+
+TARGETS = {t.key: t for t in (
+    Target("year-cpu", "city year: jiefang run guangzhou-2023-year -r 1, CPU", "s", 60.0),
+    Target("year-peak", "city year: peak resident memory", "GB", 1.0),
+    Target("growth", "memory growth per incident (6-day run vs 1-day run)", "B", 500.0),
+    Target("event-python", "loop per event on the city mix / bare heapq, Python path", "x", 25.0),
+    Target("event-compiled", "loop per event on the city mix / bare heapq, compiled", "x", 10.0),
+    Target("mmc", "M/M/10 rho 0.8, default path, calls per CPU-s / SimPy's (worst size)", "x",
+           2.0, at_least=True),
+    Target("fleet-police", "10x incidents and police: CPU per incident ratio", "x", 1.5),
+    Target("fleet-meus", "10x MEUs: CPU per incident ratio", "x", 1.5),
+    Target("fleet-volunteers", "10x volunteers: CPU per incident ratio", "x", 1.5),
+    Target("volunteer-memory", "10x volunteers: peak memory ratio", "x", 2.0),
+    Target("run-day", "jiefang run guangzhou-2023 -r 1, CPU in all", "s", 1.5),
+    Target("import", "import sim, CPU", "s", 0.3),
+    Target("build", "the city day's model built (city, responders, incidents), CPU", "s", 0.2),
+    Target("sweep-run", "sweep: CPU per run / that run's event loop CPU", "x", 1.5),
+    Target("optimize-import", "jiefang optimize's imports, CPU", "s", 0.5),
+)}  # fmt: skip
+
+
+# --- measurements, each in a child process ---------------------------------------------
+
+
+def _scenario(path: str, changes: dict):
+    from sim.model.config import load_scenario
+
+    scenario = load_scenario(ROOT / path)
+    return scenario.with_changes(changes) if changes else scenario
+
+
+def model_case(path: str, changes: dict, seed: int = 0, count_events: bool = False) -> dict:
+    """Build and run one replication in this process: CPU of the build and of the event
+    loop, incidents, peak RSS; with ``count_events`` the events popped (a separate run:
+    counting slows the loop)."""
+    from sim.model.response import ResponseModel
+
+    scenario = _scenario(path, changes)
+    pops = [0]
+    if count_events:
+        real_pop = heapq.heappop
+
+        def counting_pop(heap):
+            pops[0] += 1
+            return real_pop(heap)
+
+        heapq.heappop = counting_pop  # the model binds heapq.heappop when its loop starts
+    c0 = time.process_time()
+    model = ResponseModel(scenario, seed=seed)
+    c1 = time.process_time()
+    model.advance_to(model.end_s)
+    c2 = time.process_time()
+    n = len(model.records())
+    c3 = time.process_time()
+    return {"incidents": n, "build_cpu_s": c1 - c0, "loop_cpu_s": c2 - c1,
+            "records_cpu_s": c3 - c2, "cpu_s": c3 - c0, "events": pops[0],
+            "kernel_calls": int(getattr(model, "kernel_calls", 0)),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def bare_heapq(events: int, in_flight: int = 2000, seed: int = 0) -> dict:
+    """A bare heapq event loop: pop the earliest of ``in_flight`` events, push its successor,
+    ``events`` times (tuples shaped like the model's: time, kind, sequence, subject, detail)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(60.0, events).tolist()
+    kinds = rng.integers(0, 8, events).tolist()
+    heap = [(float(g), 0, k, k, -1) for k, g in enumerate(rng.exponential(60.0, in_flight))]
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    c0 = time.process_time()
+    for k in range(events):
+        t, _kind, _seq, i, d = pop(heap)
+        push(heap, (t + gaps[k], kinds[k], in_flight + k, i, d))
+    return {"events": events, "cpu_s": time.process_time() - c0}
+
+
+def mmc_case(calls: int, seed: int, simulator: str) -> dict:
+    """One M/M/10 run at rho 0.8 of ``calls`` expected calls, through benchmarks/bench_peers.py
+    (its construction is the validated one). jiefang runs its default path (the automatic
+    choice of loop, nothing forced); each run is checked against Erlang C."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_peers as bp
+
+    q = bp.Queue(10, 0.8, calls)
+    if simulator == "jiefang":
+        from sim.model.response import ResponseModel
+
+        sc = bp.mmc_scenario(q)
+        c0 = time.process_time()
+        model = ResponseModel(sc, seed=seed)
+        records = model.run()
+        cpu = time.process_time() - c0
+        arrival = np.array([r.police_call_s for r in records])
+        start = np.array([r.police_dispatched_s for r in records])
+        n, out = len(records), bp.Outcome(arrival, start)
+    else:
+        n, cpu, out = bp.SIMULATORS[simulator](q, seed)
+    failed = [c for c in bp.checks(q, out) if not c.passed]
+    return {"calls": n, "cpu_s": cpu, "failed_checks": [str(c) for c in failed]}
+
+
+def run_cli(args: list[str]) -> dict:
+    """CPU and peak memory of ``jiefang ARGS`` as a child of this process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-m", "sim", *args], check=True, cwd=ROOT,
+                   capture_output=True, text=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"cpu_s": cpu, "peak_gb": after.ru_maxrss * 1024 / 1e9}
+
+
+def import_cpu(statement: str) -> dict:
+    """CPU of a fresh interpreter running ``statement`` minus that of an empty one."""
+
+    def child(code: str) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+    return {"cpu_s": max(0.0, child(statement) - child("pass"))}
+
+
+CHILDREN: dict[str, Callable[..., dict]] = {
+    "model": model_case, "heapq": bare_heapq, "mmc": mmc_case, "cli": run_cli,
+    "import": import_cpu,
+}  # fmt: skip
+
+
+def child(kind: str, *args) -> dict:
+    """Run one measurement in a fresh process; its JSON result."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--child", kind, json.dumps(args)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the targets --------------------------------------------------------------------------
+
+
+class Sizes:
+    """What each case runs: issue 23's sizes, or seconds-long ones for ``--smoke``."""
+
+    def __init__(self, smoke: bool) -> None:
+        self.smoke = smoke
+        short = {"horizon_hours": 6.0, "warmup_hours": 0.0, "replications": 1}
+        self.day = (SUBDISTRICT, short) if smoke else (CITY, {})
+        self.year = (SUBDISTRICT, {**short, "horizon_hours": 24.0}) if smoke else (CITY_YEAR, {})
+        self.growth = (
+            [(SUBDISTRICT, {**short, "horizon_hours": h}) for h in (12.0, 48.0)]
+            if smoke
+            else [(CITY, {"horizon_hours": h}) for h in (26.0, 146.0)]
+        )
+        self.mmc_calls = [20_000] if smoke else [10_000, 100_000, 1_000_000]
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def measure_event_cost(sizes: Sizes, repeat: int) -> dict[str, float]:
+    path, changes = sizes.day
+    counted = child("model", path, changes, 0, True)
+    timed = [child("model", path, changes, seed) for seed in range(repeat)]
+    bare = [child("heapq", max(counted["events"], 1000)) for _ in range(repeat)]
+    per_event = _median(timed, "loop_cpu_s") / max(counted["events"], 1)
+    bare_per_event = _median(bare, "cpu_s") / max(counted["events"], 1000)
+    ratio = per_event / bare_per_event
+    compiled = any(r["kernel_calls"] > 0 for r in timed)
+    print(f"  city mix: {counted['events']:,} events, {per_event * 1e6:.2f} us per event "
+          f"({'compiled' if compiled else 'Python'} path), bare heapq "
+          f"{bare_per_event * 1e6:.3f} us", flush=True)  # fmt: skip
+    return {"event-compiled" if compiled else "event-python": ratio}
+
+
+def measure_mmc(sizes: Sizes, repeat: int) -> dict[str, float]:
+    import importlib.util
+
+    peers = ["jiefang", "simpy"] if importlib.util.find_spec("simpy") else ["jiefang"]
+    if len(peers) == 1:
+        print("  SimPy is not installed (the bench extra): jiefang's runs are checked only")
+    worst = float("inf")
+    for calls in sizes.mmc_calls:
+        rates = {}
+        for sim in peers:
+            rows = [child("mmc", calls, seed, sim) for seed in range(repeat)]
+            for r in rows:
+                if r["failed_checks"]:
+                    raise SystemExit(f"M/M/10 {sim} {calls} calls failed: {r['failed_checks']}")
+            rates[sim] = statistics.median(r["calls"] / r["cpu_s"] for r in rows)
+        if "simpy" not in rates:
+            print(f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s; "
+                  "Erlang C checks passed", flush=True)
+            continue
+        ratio = rates["jiefang"] / rates["simpy"]
+        worst = min(worst, ratio)
+        print(f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s, SimPy "
+              f"{rates['simpy']:,.0f} ({ratio:.2f}x); Erlang C checks passed", flush=True)
+    return {"mmc": worst} if worst < float("inf") else {}
+
+
+def measure_fleets(sizes: Sizes, repeat: int) -> dict[str, float]:
+    path, base = sizes.day
+    scale = {
+        "fleet-police": {"police.units": "x10", "incidents.rate_per_day": "x10"},
+        "fleet-meus": {"meus.count": "x10"},
+        "fleet-volunteers": {"volunteers.count": "x10"},
+    }
+    scenario = _scenario(path, base)
+    raw = scenario.model_dump(mode="python")
+
+    def value(dotted: str):
+        node = raw
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    def per_incident(rows: list[dict]) -> float:
+        # The event loop and records: the part that runs per incident (the build is its own
+        # target; a 10x fleet built once is a fixed cost, not a per-incident one).
+        return statistics.median((r["loop_cpu_s"] + r["records_cpu_s"]) / r["incidents"]
+                                 for r in rows)  # fmt: skip
+
+    ref = [child("model", path, base, seed) for seed in range(repeat)]
+    out = {}
+    for key, changes in scale.items():
+        bigger = {**base, **{k: value(k) * 10 for k in changes}}
+        for k in ("police.units", "meus.count", "volunteers.count"):
+            if k in bigger:
+                bigger[k] = int(bigger[k])
+        rows = [child("model", path, bigger, seed) for seed in range(repeat)]
+        out[key] = per_incident(rows) / per_incident(ref)
+        if key == "fleet-volunteers":
+            out["volunteer-memory"] = _median(rows, "peak_rss_mb") / _median(ref, "peak_rss_mb")
+        print(f"  {key}: {per_incident(rows) * 1e6:.1f} us per incident against "
+              f"{per_incident(ref) * 1e6:.1f} ({out[key]:.2f}x)", flush=True)
+    return out
+
+
+def measure_city(sizes: Sizes, repeat: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        path, changes = sizes.year
+        sets = [a for k, v in changes.items() for a in ("--set", f"{k}={v}")]
+        year = child("cli", ["run", path, "-r", "1", "-q", "--no-plot", "--out",
+                             f"{tmp}/year", "--budget-cpu-minutes", "1200", *sets])  # fmt: skip
+        out["year-cpu"], out["year-peak"] = year["cpu_s"], year["peak_gb"]
+        print(f"  year: {year['cpu_s']:.1f} s CPU, peak {year['peak_gb']:.2f} GB", flush=True)
+        path, changes = sizes.day
+        sets = [a for k, v in changes.items() for a in ("--set", f"{k}={v}")]
+        days = [child("cli", ["run", path, "-r", "1", "-q", "--out", f"{tmp}/day{k}", *sets])
+                for k in range(repeat)]  # fmt: skip
+        out["run-day"] = _median(days, "cpu_s")
+    built = [child("model", *sizes.day, seed) for seed in range(repeat)]
+    out["build"] = _median(built, "build_cpu_s")
+    (short, c1), (long, c6) = sizes.growth
+    one, six = child("model", short, c1), child("model", long, c6)
+    grown = (six["peak_rss_mb"] - one["peak_rss_mb"]) * 2**20
+    out["growth"] = grown / max(six["incidents"] - one["incidents"], 1)
+    out["import"] = statistics.median(child("import", "import sim")["cpu_s"]
+                                      for _ in range(max(repeat, 3)))  # fmt: skip
+    out["optimize-import"] = statistics.median(
+        child("import", "import sim.interface.cli, sim.planning.optimize")["cpu_s"]
+        for _ in range(max(repeat, 3))
+    )
+    return out
+
+
+def measure_sweep(sizes: Sizes, repeat: int) -> dict[str, float]:
+    """CPU per run of a small sweep (one worker, in the driver) against the event-loop CPU of
+    the same runs measured alone."""
+    path, changes = sizes.day
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        sweep = Path(tmp) / "sweep.yaml"
+        # Two points x two replications (docs/sweeps.md), each run as `jiefang run` runs it.
+        sets = "".join(f"  {k}: {v}\n" for k, v in changes.items() if k != "replications")
+        block = f"set:\n{sets}" if sets else "set: {}\n"
+        sweep.write_text(f"name: bench\nbase: {ROOT / path}\nseed: 0\nreplications: 2\n"
+                         f"{block}"
+                         "grid:\n  volunteers.acceptance: [0.4, 0.5]\n")
+        result = child("cli", ["sweep", str(sweep), "--workers", "1", "-q", "--out",
+                               f"{tmp}/out"])  # fmt: skip
+    loop = [child("model", path, {**changes, "volunteers.acceptance": a}, seed)
+            for a in (0.4, 0.5) for seed in range(2)]  # fmt: skip
+    return {"sweep-run": (result["cpu_s"] / 4) / statistics.mean(r["loop_cpu_s"] for r in loop)}
+
+
+GROUPS = {"event": measure_event_cost, "mmc": measure_mmc, "fleets": measure_fleets,
+          "city": measure_city, "sweep": measure_sweep}  # fmt: skip
+
+
+def report(figures: dict[str, float], smoke: bool) -> None:
+    print("\nissue 23 targets (ratio = figure / target, oriented so that <= 1 is met)")
+    for key, t in TARGETS.items():
+        if key not in figures:
+            print(f"  {t.what:<72} {'not measured here':>12}")
+            continue
+        figure = figures[key]
+        verdict = "smoke: not timed" if smoke else ("met" if t.met(figure) else "NOT MET")
+        sign = ">=" if t.at_least else "<="
+        print(f"  {t.what:<72} {figure:10.3f} {t.unit:<2} target {sign} {t.limit:g} {t.unit:<2}"
+              f" ratio {t.ratio(figure):6.2f}  {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", choices=list(GROUPS), default=list(GROUPS))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure, median (default 3)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, correctness only")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        kind, payload = args.child
+        print(json.dumps(CHILDREN[kind](*json.loads(payload))))
+        return 0
+    sizes = Sizes(args.smoke)
+    repeat = 1 if args.smoke else args.repeat
+    figures: dict[str, float] = {}
+    for name in args.only:
+        print(f"{name}:", flush=True)
+        figures.update(GROUPS[name](sizes, repeat))
+    report(figures, args.smoke)
+    if args.json:
+        machine = {"python": platform.python_version(), "machine": platform.machine(),
+                   "cpus": os.cpu_count()}  # fmt: skip
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": machine, "smoke": args.smoke,
+                                         "figures": figures}, indent=2) + "\n")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
