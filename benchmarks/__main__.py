@@ -250,13 +250,19 @@ def measure_mmc(sizes: Sizes, repeat: int) -> dict[str, float]:
                     raise SystemExit(f"M/M/10 {sim} {calls} calls failed: {r['failed_checks']}")
             rates[sim] = statistics.median(r["calls"] / r["cpu_s"] for r in rows)
         if "simpy" not in rates:
-            print(f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s; "
-                  "Erlang C checks passed", flush=True)
+            print(
+                f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s; "
+                "Erlang C checks passed",
+                flush=True,
+            )
             continue
         ratio = rates["jiefang"] / rates["simpy"]
         worst = min(worst, ratio)
-        print(f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s, SimPy "
-              f"{rates['simpy']:,.0f} ({ratio:.2f}x); Erlang C checks passed", flush=True)
+        print(
+            f"  M/M/10 {calls:>9,} calls: jiefang {rates['jiefang']:,.0f} calls/CPU-s, SimPy "
+            f"{rates['simpy']:,.0f} ({ratio:.2f}x); Erlang C checks passed",
+            flush=True,
+        )
     return {"mmc": worst} if worst < float("inf") else {}
 
 
@@ -293,8 +299,11 @@ def measure_fleets(sizes: Sizes, repeat: int) -> dict[str, float]:
         out[key] = per_incident(rows) / per_incident(ref)
         if key == "fleet-volunteers":
             out["volunteer-memory"] = _median(rows, "peak_rss_mb") / _median(ref, "peak_rss_mb")
-        print(f"  {key}: {per_incident(rows) * 1e6:.1f} us per incident against "
-              f"{per_incident(ref) * 1e6:.1f} ({out[key]:.2f}x)", flush=True)
+        print(
+            f"  {key}: {per_incident(rows) * 1e6:.1f} us per incident against "
+            f"{per_incident(ref) * 1e6:.1f} ({out[key]:.2f}x)",
+            flush=True,
+        )
     return out
 
 
@@ -336,9 +345,11 @@ def measure_sweep(sizes: Sizes, repeat: int) -> dict[str, float]:
         # Two points x two replications (docs/sweeps.md), each run as `jiefang run` runs it.
         sets = "".join(f"  {k}: {v}\n" for k, v in changes.items() if k != "replications")
         block = f"set:\n{sets}" if sets else "set: {}\n"
-        sweep.write_text(f"name: bench\nbase: {ROOT / path}\nseed: 0\nreplications: 2\n"
-                         f"{block}"
-                         "grid:\n  volunteers.acceptance: [0.4, 0.5]\n")
+        sweep.write_text(
+            f"name: bench\nbase: {ROOT / path}\nseed: 0\nreplications: 2\n"
+            f"{block}"
+            "grid:\n  volunteers.acceptance: [0.4, 0.5]\n"
+        )
         result = child("cli", ["sweep", str(sweep), "--workers", "1", "-q", "--out",
                                f"{tmp}/out"])  # fmt: skip
     loop = [child("model", path, {**changes, "volunteers.acceptance": a}, seed)
@@ -359,8 +370,10 @@ def report(figures: dict[str, float], smoke: bool) -> None:
         figure = figures[key]
         verdict = "smoke: not timed" if smoke else ("met" if t.met(figure) else "NOT MET")
         sign = ">=" if t.at_least else "<="
-        print(f"  {t.what:<72} {figure:10.3f} {t.unit:<2} target {sign} {t.limit:g} {t.unit:<2}"
-              f" ratio {t.ratio(figure):6.2f}  {verdict}")
+        print(
+            f"  {t.what:<72} {figure:10.3f} {t.unit:<2} target {sign} {t.limit:g} {t.unit:<2}"
+            f" ratio {t.ratio(figure):6.2f}  {verdict}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
