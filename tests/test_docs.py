@@ -96,6 +96,36 @@ def test_no_document_cites_the_shared_folder_a_clone_lacks():
     assert citing == []
 
 
+def nav_pages() -> list[str]:
+    """The pages mkdocs.yml's nav names (its ``!ENV`` tags read as their defaults)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
+
+    def walk(entry) -> list[str]:
+        if isinstance(entry, str):
+            return [entry]
+        if isinstance(entry, list):
+            return [page for item in entry for page in walk(item)]
+        return [page for item in entry.values() for page in walk(item)]
+
+    return walk(config["nav"])
+
+
+def test_every_page_of_the_docs_is_in_the_site_nav():
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")} | {TUTORIAL.name}
+    nav = nav_pages()
+    assert "index.md" in nav and len(nav) == len(set(nav))
+    assert {"left out of mkdocs.yml's nav": sorted(pages - set(nav))} == {
+        "left out of mkdocs.yml's nav": []
+    }
+    assert sorted(set(nav) - pages) == []  # and the nav names no page that is not there
+
+
 def cited_seeds() -> dict[str, set[str]]:
     """Seed articles cited by number ("seed 002") in the scenario files and the calibration
     tables: seed -> the files citing it."""
