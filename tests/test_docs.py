@@ -82,6 +82,28 @@ def test_link_check_finds_links_that_leave_the_repository(tmp_path):
     ]
 
 
+def test_links_to_repository_files_that_are_not_pages_show_as_paths_in_the_site(tmp_path):
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from repo_links import site_text
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    docs = tmp_path / "docs"
+    (docs / "img").mkdir(parents=True)
+    (tmp_path / "tests" / "plugins").mkdir(parents=True)
+    (tmp_path / "sim.py").write_text("", encoding="utf-8")
+    page = (
+        "See [the plug-in](../tests/plugins) and [`sim.py`](../sim.py#L3), [a page](other.md),\n"
+        "[gone](../gone.py), [web](https://example.org), ![img](img/x.png), [up](../../x.md)\n"
+        "```\n[kept](../sim.py)\n```\n"
+    )
+    assert site_text(page, docs, docs.resolve(), tmp_path.resolve()) == (
+        "See the plug-in (`tests/plugins`) and `sim.py`, [a page](other.md),\n"
+        "[gone](../gone.py), [web](https://example.org), ![img](img/x.png), [up](../../x.md)\n"
+        "```\n[kept](../sim.py)\n```\n"
+    )
+
+
 def test_every_link_in_the_docs_resolves_inside_the_repository():
     docs = documents()
     assert len(docs) > 10 and SOURCES in docs
