@@ -56,7 +56,8 @@ def write_run(
         out: the run folder; replaced whole if it holds an earlier run.
         progress: called with the fraction done, 0-1.
         plot: also draw response_ecdf.png.
-        source_file, command: recorded in the manifest (what the run came from).
+        source_file: recorded in the manifest (the scenario file the run came from).
+        command: recorded in the manifest (the command line the run came from).
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
     to disk included). When the incidents were streamed (a table longer than

@@ -27,6 +27,9 @@ STREAM_INCIDENTS = 16_384
 
 @dataclass(frozen=True)
 class RunTables:
+    """The tables of one run (:func:`run_replications`, ``sim.run``): the files of a run
+    folder, held in memory (docs/outputs.md describes every column)."""
+
     incidents: pd.DataFrame  # one row per incident per replication (sim.model.records columns)
     assignments: pd.DataFrame | None  # one row per responder commitment (None: streamed)
     summary: pd.DataFrame  # tidy long summary (sim.analysis.metrics.summarise)
