@@ -209,8 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Runs already stored in the output folder are skipped, so an interrupted sweep "
         "resumes where it stopped.",
     )
-    sweep.add_argument("sweep", type=_in_path,
-                       help="sweep YAML file, or a shipped sweep by name (`jiefang scenarios`)")
+    sweep.add_argument(
+        "sweep",
+        type=_in_path,
+        help="sweep YAML file, or a shipped sweep by name (`jiefang scenarios`)",
+    )
     sweep.add_argument(
         "--workers", "-w", type=_bounded(1, 512, "worker processes"), default=1,
         help="worker processes (default 1: run in this process)",
@@ -587,8 +590,9 @@ def _copy_scenario(name: str, dest: Path | None, force: bool) -> int:
     from sim.experiment.store import OutputError, atomic_write_bytes, check_replaceable
     from sim.model.catalogue import Kind, copy_plan, shipped
 
-    kind: Kind = "sweep" if name in shipped("sweep") and name not in shipped("scenario") \
-        else "scenario"
+    kind: Kind = (
+        "sweep" if name in shipped("sweep") and name not in shipped("scenario") else "scenario"
+    )
     plan = copy_plan(name, dest, kind)
     for target in plan:  # every target checked before the first is written
         check_replaceable(target)

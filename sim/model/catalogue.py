@@ -70,11 +70,14 @@ def find(name: str, kind: Kind = "scenario", *, echo: bool = True) -> Path:
 def locate(text: str | Path, folder: Path | None = None, kind: Kind = "scenario",
            *, echo: bool = True) -> Path:  # fmt: skip
     """The file ``text`` names, relative to ``folder``: a file when one of that text exists
-    (or it does not look like a name), else the shipped file of that name."""
+    (or it does not look like a name), else the shipped file of that name. A folder of that
+    name does not hide a shipped name (a copied ``helsinki`` keeps its data in ``helsinki/``)."""
     path = Path(text) if folder is None else folder / text
-    if is_name(text) and not path.exists():
+    if not is_name(text) or path.is_file():
+        return path
+    if str(text) in shipped(kind) or not path.exists():
         return find(str(text), kind, echo=echo)
-    return path
+    return path  # something else of that name: reading it says what it is
 
 
 def name_of(path: Path, kind: Kind = "scenario") -> str | None:
