@@ -10,6 +10,7 @@ that exact text wins over a name, so a name never hides a file the user has.
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import re
 from pathlib import Path
@@ -37,7 +38,10 @@ def shipped_folder() -> Path:
         import sim
 
         return Path(sim.__file__).resolve().parents[1] / "scenarios"
-    return Path(str(root))
+    if isinstance(root, Path):
+        return root
+    # Not a plain folder (a namespace portion): the package's first folder on disk.
+    return Path(next(iter(importlib.import_module(PACKAGE).__path__)))
 
 
 def shipped(kind: Kind = "scenario") -> dict[str, Path]:
