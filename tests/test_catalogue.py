@@ -404,3 +404,53 @@ def test_facts_are_read_from_the_scenario():
                            "135 MEUs, 10 police units")  # fmt: skip
     short = demo.with_changes({"horizon_hours": 8, "warmup_hours": 0, "replications": 1})
     assert facts(short).startswith("8 h; 1 replication; ")
+
+
+def test_a_checkout_that_is_not_installed_finds_the_folder_beside_the_package(monkeypatch):
+    def missing(anchor):
+        raise ModuleNotFoundError(anchor)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    assert shipped_folder() == SCENARIOS
+    assert list(shipped()) == NAMES
+
+
+def test_copy_and_show_of_an_unknown_name_are_one_short_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["scenarios", "copy", "x" * 5000]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 1000 and "no scenario file and no shipped" in err
+    assert main(["scenarios", "show", "nosuch"]) == 2
+    assert "'nosuch': no scenario file and no shipped scenario" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_records_the_overrides_on_its_base(tmp_path):
+    sweep = tmp_path / "w.yaml"
+    sweep.write_text("name: w\nbase: demo\nreplications: 1\ngrid: {police.units: [4, 8]}\n",
+                     encoding="utf-8")  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["sweep", str(sweep), "--set", "horizon_hours=6", "--set", "volunteers.count=10",
+            "-q", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    meta = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert meta["overrides"] == {"horizon_hours": 6, "volunteers.count": 10}
+    assert meta["base_scenario"]["horizon_hours"] == 6
+    assert meta["base_scenario"]["volunteers"]["count"] == 10
+
+
+@pytest.mark.slow
+def test_optimize_by_name_with_overrides_writes_a_plan_that_runs_them(tmp_path):
+    pytest.importorskip("spopt")
+    out = tmp_path / "opt"
+    argv = ["optimize", "demo", "--add", "meus=2", "--set", "horizon_hours=26",
+            "--set", "volunteers.count=500", "-r", "2", "--random-arms", "1", "-q",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    meta = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert meta["optimize"]["overrides"] == {"horizon_hours": 26, "volunteers.count": 500}
+    plan = yaml.safe_load((out / "optimised.yaml").read_text(encoding="utf-8"))
+    assert plan["extends"] == "demo" and plan["horizon_hours"] == 26
+    planned = load_scenario(out / "optimised.yaml")
+    assert planned.horizon_hours == 26 and planned.volunteers.count == 500
+    assert planned.meus.count == load_scenario("demo").meus.count + 2

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from sim.model.config import PATH_KEYS, Scenario, ScenarioError, read_yaml_mapping
+from sim.model.config import PATH_KEYS, Scenario, ScenarioError, _show, read_yaml_mapping
 
 PACKAGE = "sim.scenarios"
 Kind = Literal["scenario", "sweep"]
@@ -63,7 +63,7 @@ def find(name: str, kind: Kind = "scenario", *, echo: bool = True) -> Path:
     """The file of a shipped name, or one error naming the choices."""
     found = shipped(kind).get(name)
     if found is None:
-        shown = repr(name) if echo else "the name given"
+        shown = _show(name) if echo else "the name given"
         raise ScenarioError(
             f"{shown}: no {kind} file and no shipped {kind} of that name; shipped {kind}s: "
             f"{choices(kind)} (`jiefang scenarios` describes them)"
