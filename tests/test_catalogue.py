@@ -11,6 +11,8 @@ import tomllib
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.interface.cli import main
 from sim.model.catalogue import copy_text, facts, find, shipped, shipped_folder
@@ -454,3 +456,16 @@ def test_optimize_by_name_with_overrides_writes_a_plan_that_runs_them(tmp_path):
     planned = load_scenario(out / "optimised.yaml")
     assert planned.horizon_hours == 26 and planned.volunteers.count == 500
     assert planned.meus.count == load_scenario("demo").meus.count + 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_any_set_text_is_a_value_or_one_short_line(text):
+    try:
+        key, _ = parse_set(text)
+    except ScenarioError as err:
+        message = str(err)
+        assert message.startswith("--set") and "\n" not in message and len(message) < 600
+        assert "\x1b" not in message
+    else:
+        assert "=" in text and key == text.partition("=")[0].strip()

@@ -317,7 +317,10 @@ def load_sweep(
         # The base is another file (or a shipped scenario by name): none of its text is
         # echoed (it may be any file).
         base_path = locate(spec.base, path.parent)
-        base = load_scenario(base_path, budget=budget, own=False, overrides=overrides)
+        # A shipped base is named by its name in messages, not by its path in the package.
+        shipped = base_path != path.parent / spec.base
+        base = load_scenario(spec.base if shipped else base_path, budget=budget, own=False,
+                             overrides=overrides)  # fmt: skip
     except ScenarioError as err:
         raise ScenarioError(f"{source}: base: {err}") from None
     budget = budget or budgets.Budget.from_env()
