@@ -469,3 +469,12 @@ def test_any_set_text_is_a_value_or_one_short_line(text):
         assert "\x1b" not in message
     else:
         assert "=" in text and key == text.partition("=")[0].strip()
+
+
+def test_a_set_file_path_is_relative_to_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    log = (SCENARIOS / "replay" / "demo-incidents.csv").read_bytes()
+    (tmp_path / "log.csv").write_bytes(log)
+    sc = load_scenario("demo-replay", overrides=[parse_set("incidents.replay=log.csv")])
+    assert sc.incidents.replay == str(tmp_path / "log.csv")
+    assert len(sc.replay.occurred_s) == 40

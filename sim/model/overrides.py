@@ -20,12 +20,14 @@ import yaml
 from pydantic import BaseModel
 
 from sim.model.config import (
+    PATH_KEYS,
     SET_ORIGIN,
     Origins,
     Scenario,
     ScenarioError,
     _escape,
     _parse_yaml,
+    check_path_text,
     deep_merge,
     set_path,
 )
@@ -117,9 +119,14 @@ def _is_mapping(annotation: Any) -> bool:
 
 def apply_overrides(raw: dict, origins: Origins, overrides: Sequence[tuple[str, Any]]) -> None:
     """Set each value on the merged mapping ``raw``; its key paths are then the command
-    line's (errors name ``--set KEY`` and may echo the value: the user typed it)."""
+    line's (errors name ``--set KEY`` and may echo the value: the user typed it). A file
+    path (``--set incidents.replay=log.csv``) is relative to the working folder, as
+    ``--incidents`` is."""
     for key, value in overrides:
         check_key(key)
+        if tuple(key.split(".")) in PATH_KEYS and isinstance(value, str):
+            check_path_text(value, f"--set {key}")
+            value = str(Path(value).resolve())
         set_path(raw, key, value)
         path = tuple(key.split("."))
         for stale in [k for k in origins if k[: len(path)] == path]:
