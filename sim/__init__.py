@@ -3,7 +3,7 @@
 The public API, enough for a notebook::
 
     import sim
-    scenario = sim.load_scenario("scenarios/demo.yaml")
+    scenario = sim.load_scenario("demo")      # a shipped scenario by name, or a YAML path
     tables = sim.run(scenario, seed=0, replications=3)   # incidents, summary, ... as tables
     model = sim.ResponseModel(scenario, seed=0)           # or drive the model yourself
     outcome = sim.sweep("scenarios/sweeps/subdistrict-staffing.yaml", "results/sweeps/x")

@@ -121,6 +121,7 @@ def _run_locked(sweep, out, workers, scheduler, progress, notice) -> SweepOutcom
         {
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
             "source_file": str(sweep.source),
+            "overrides": dict(sweep.overrides),
             "base_scenario": sweep.base.model_dump(mode="json"),
             "points": len(sweep.points),
             "baseline": {"point_id": sweep.baseline_id,

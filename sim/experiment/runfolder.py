@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sim.experiment import runner
 from sim.experiment.runner import RunTables
@@ -46,6 +47,7 @@ def write_run(
     plot: bool = True,
     source_file: str | None = None,
     command: Sequence[str] | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
 ) -> tuple[RunTables, float]:
     """Run replications ``0..replications-1`` of ``(scenario, seed)`` into the folder ``out``.
 
@@ -58,6 +60,8 @@ def write_run(
         plot: also draw response_ecdf.png.
         source_file: recorded in the manifest (the scenario file the run came from).
         command: recorded in the manifest (the command line the run came from).
+        overrides: the ``--set`` (key, value) pairs the scenario was loaded with; recorded in
+            the manifest as ``overrides`` (the scenario recorded there already has them).
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
     to disk included). When the incidents were streamed (a table longer than
@@ -127,7 +131,7 @@ def write_run(
         if plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
             _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
-        extra = {}
+        extra: dict[str, Any] = {"overrides": dict(overrides)}
         if scenario.incidents.replay is not None:  # what the replayed incidents came from
             extra["replay"] = {"path": scenario.replay.source, "sha256": scenario.replay.sha256}
         meta = manifest(scenario, seed, replications, files, source_file=source_file,

@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -182,6 +183,8 @@ class Sweep:
     #: point has its scenario, an extra arm with id BASELINE_ARM. None only for a Sweep built
     #: by hand without one; then point 0 is the baseline, as before baselines existed.
     baseline: Point | None = None
+    #: ``--set`` (key, value) pairs applied to the base scenario (recorded in the manifest).
+    overrides: tuple[tuple[str, Any], ...] = ()
 
     @property
     def varied(self) -> list[str]:
@@ -289,15 +292,21 @@ def _largest_changes(spec: SweepSpec) -> dict[str, Any]:
 
 
 def load_sweep(
-    path: str | Path, *, budget: budgets.Budget | None = None, workers: int = 1
-) -> Sweep:
-    """Load a sweep file and validate it and every point's scenario before anything runs.
+    path: str | Path, *, budget: budgets.Budget | None = None, workers: int = 1,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> Sweep:  # fmt: skip
+    """Load a sweep file (or a shipped sweep by name) and validate it and every point's
+    scenario before anything runs.
 
     The work the sweep asks for (points x replications, and its costliest point) is
     estimated before any point is built and refused over ``budget`` (see :mod:`sim.model.budget`).
+    ``overrides``: ``--set`` (key, value) pairs applied to the base scenario, before the
+    sweep's own ``set:`` and grid.
     """
-    path = Path(path)
+    from sim.model.catalogue import locate
+
     source = _show_path(path)
+    path = locate(path, kind="sweep")
     raw = read_yaml_mapping(path, source)
     try:
         spec = SweepSpec.model_validate(raw)
@@ -305,8 +314,13 @@ def load_sweep(
         raise ScenarioError(format_validation_error(source, err)) from None
     check_path_text(spec.base, f"{source}: base")
     try:
-        # The base is another file: none of its text is echoed (it may be any file).
-        base = load_scenario(path.parent / spec.base, budget=budget, own=False)
+        # The base is another file (or a shipped scenario by name): none of its text is
+        # echoed (it may be any file).
+        base_path = locate(spec.base, path.parent)
+        # A shipped base is named by its name in messages, not by its path in the package.
+        shipped = base_path != path.parent / spec.base
+        base = load_scenario(spec.base if shipped else base_path, budget=budget, own=False,
+                             overrides=overrides)  # fmt: skip
     except ScenarioError as err:
         raise ScenarioError(f"{source}: base: {err}") from None
     budget = budget or budgets.Budget.from_env()
@@ -339,7 +353,7 @@ def load_sweep(
             f"{budgets.replication_estimate(baseline.scenario).what}",
         )
         budgets.check(both, budget, source, "baseline")
-    return Sweep(spec, path, base, tuple(points), baseline)
+    return Sweep(spec, path, base, tuple(points), baseline, tuple(overrides))
 
 
 def _value_at(raw: Any, path: str) -> tuple[bool, Any]:

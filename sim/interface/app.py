@@ -11,8 +11,8 @@ density raster, at most 3,000 MEU sites drawn) so that a step stays interactive.
 
 from __future__ import annotations
 
+import json
 import os
-from pathlib import Path
 
 import numpy as np
 import solara
@@ -27,8 +27,10 @@ from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import UnitState
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml"
-SCENARIO = Path(os.environ.get("JIEFANG_VIEW_SCENARIO", DEFAULT_SCENARIO))
+DEFAULT_SCENARIO = "demo"  # a shipped scenario by name (sim.model.catalogue)
+SCENARIO = os.environ.get("JIEFANG_VIEW_SCENARIO", DEFAULT_SCENARIO)
+#: `jiefang view --set KEY=VALUE`, passed on as JSON [[key, value], ...] (checked there).
+OVERRIDES = [(k, v) for k, v in json.loads(os.environ.get("JIEFANG_VIEW_SET", "[]"))]
 MAX_CELLS = 200
 MAX_SITES = 3000
 LAND_COLOURS = [
@@ -65,7 +67,7 @@ class ViewModel(ResponseModel):
 
     def __init__(self, volunteers=None, meus=None, police_units=None, rate_per_day=None,
                  probes_per_day=None, seed=0):  # fmt: skip
-        base = load_scenario(SCENARIO)
+        base = load_scenario(SCENARIO, overrides=OVERRIDES)
         changes = {
             "volunteers.count": volunteers,
             "meus.count": meus,

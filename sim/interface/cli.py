@@ -133,6 +133,21 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="change one scenario value, e.g. --set police.units=12 (repeatable; the value "
+        "is read as YAML and checked like the file; recorded in the manifest)",
+    )  # fmt: skip
+
+
+def _overrides(args) -> list:
+    """``--set`` pairs, parsed and their keys checked (one clear error, exit 2)."""
+    from sim.model.overrides import parse_sets
+
+    return parse_sets(getattr(args, "overrides", None))
+
+
 def _budget(args):
     from sim.model.budget import Budget
 
@@ -163,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "also layers.gpkg (cells, police stations, MEU sites, responders) and "
         "sites.geojson (stations and MEU sites in lon/lat; docs/outputs.md).",
     )
-    run.add_argument("scenario", type=_in_path, help="scenario YAML file")
+    run.add_argument("scenario", type=_in_path,
+                     help="scenario YAML file, or a shipped scenario by name "
+                     "(`jiefang scenarios`)")  # fmt: skip
     run.add_argument("--seed", type=_non_negative_int, default=0, help="base seed (default 0)")
     run.add_argument(
         "--replications", "-r", type=_bounded(1, 100_000, "as in a scenario file"), default=None,
@@ -180,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_set(run)
     _add_budget(run)
 
     sweep = sub.add_parser(
@@ -191,7 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Runs already stored in the output folder are skipped, so an interrupted sweep "
         "resumes where it stopped.",
     )
-    sweep.add_argument("sweep", type=_in_path, help="sweep YAML file")
+    sweep.add_argument(
+        "sweep",
+        type=_in_path,
+        help="sweep YAML file, or a shipped sweep by name (`jiefang scenarios`)",
+    )
     sweep.add_argument(
         "--workers", "-w", type=_bounded(1, 512, "worker processes"), default=1,
         help="worker processes (default 1: run in this process)",
@@ -205,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=_out_path, default=None, help="output folder (default results/sweeps/<name>)"
     )
     sweep.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    _add_set(sweep)  # on the base scenario, before the sweep's own `set:` and grid
     _add_budget(sweep)
 
     plot = sub.add_parser(
@@ -225,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         "view", help="watch a scenario in the browser (Mesa SolaraViz on 127.0.0.1)"
     )
     view.add_argument("scenario", type=_in_path, nargs="?", default=None,
-                      help="scenario YAML file (default scenarios/demo.yaml)")  # fmt: skip
+                      help="scenario YAML file or shipped name (default: demo)")  # fmt: skip
+    _add_set(view)
     view.add_argument("--host", default="127.0.0.1", help="address to listen on")
     view.add_argument("--port", type=_bounded(1, 65535, "a TCP port"), default=8765,
                       help="port (default 8765)")  # fmt: skip
@@ -239,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
         "placement.geojson, optimised.yaml (runnable with `jiefang run`), evaluation.csv, "
         "per_replication.csv, placement.png and manifest.json (docs/planning.md).",
     )
-    opt.add_argument("scenario", type=_in_path, help="scenario YAML file")
+    opt.add_argument("scenario", type=_in_path,
+                     help="scenario YAML file, or a shipped scenario by name "
+                     "(`jiefang scenarios`)")  # fmt: skip
     opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N",
                      help="what to add: meus=N, police_posts=N (a station with one unit "
                      "each) or volunteers=N (a recruitment map by cell)")  # fmt: skip
@@ -269,7 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default results/optimize/<scenario>-<kind>-<N>)",
                      )  # fmt: skip
     opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
+    _add_set(opt)
     _add_budget(opt)
+
+    scen = sub.add_parser(
+        "scenarios",
+        help="the scenarios shipped with jiefang: list, show one resolved, copy one to edit",
+        description="With no action: every shipped scenario and sweep, one line each (its "
+        "description, then what it runs, read from the file). `show NAME` prints a scenario "
+        "with its extends: chain merged; `copy NAME [DEST]` writes an editable copy (its "
+        "extends: names the shipped parent; data files it names are copied beside it).",
+    )
+    scen_sub = scen.add_subparsers(dest="action", parser_class=_Parser)
+    show = scen_sub.add_parser("show", help="print a shipped scenario with extends: resolved")
+    show.add_argument("name", help="shipped scenario (or sweep) name, or a scenario file")
+    copy = scen_sub.add_parser("copy", help="write an editable copy of a shipped scenario")
+    copy.add_argument("name", help="shipped scenario or sweep name")
+    copy.add_argument("dest", type=_out_path, nargs="?", default=None,
+                      help="file or folder to write (default ./NAME.yaml)")  # fmt: skip
+    copy.add_argument("--force", action="store_true", help="replace files that exist")
 
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
@@ -285,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     from sim.model.config import ScenarioError
 
     commands = {"run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot, "compare": cmd_compare,
-                "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize}  # fmt: skip
+                "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize,
+                "scenarios": cmd_scenarios}  # fmt: skip
     command = commands.get(args.command)
     if command is None:
         return EXIT_INTERNAL
@@ -311,7 +356,9 @@ def cmd_run(args) -> int:
     from sim.model.config import ScenarioError, load_scenario
 
     budget = _budget(args)
-    scenario = load_scenario(args.scenario, budget=budget, replay=args.incidents)
+    overrides = _overrides(args)
+    scenario = load_scenario(args.scenario, budget=budget, replay=args.incidents,
+                             overrides=overrides)  # fmt: skip
     reps = args.replications or scenario.replications
     _check_run_budget(scenario, reps, args.scenario, budget)
     out = args.out or Path("results") / safe_name(scenario.name) / f"seed-{args.seed}"
@@ -326,7 +373,7 @@ def cmd_run(args) -> int:
     try:
         tables, elapsed = write_run(scenario, args.seed, reps, out, progress=progress,
                                     plot=not args.no_plot, source_file=str(args.scenario),
-                                    command=sys.argv)  # fmt: skip
+                                    command=sys.argv, overrides=overrides)  # fmt: skip
     except ScenarioError as err:
         # What only building the city can find (a layout's rivers leaving no land, a cell
         # given for a station that this layout puts on water) names its key; add the file.
@@ -345,7 +392,8 @@ def cmd_sweep(args) -> int:
     from sim.experiment.store import safe_name
     from sim.experiment.sweep import load_sweep
 
-    sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
+    sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers,
+                       overrides=_overrides(args))  # fmt: skip
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
     total = len(sweep.tasks())  # the grid's runs and the baseline arm's, if it is extra
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
@@ -451,6 +499,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_view(args) -> int:
+    import json
     import signal
     import subprocess
 
@@ -458,11 +507,16 @@ def cmd_view(args) -> int:
     from sim.model.config import load_scenario
 
     require("viz")
+    from sim.model.catalogue import locate
+
     app = Path(__file__).with_name("app.py")
     env = dict(os.environ)
-    if args.scenario is not None:
-        load_scenario(args.scenario)  # a bad file is a clear error before any server starts
-        env["JIEFANG_VIEW_SCENARIO"] = str(args.scenario.resolve())
+    scenario = args.scenario or Path("demo")
+    overrides = _overrides(args)
+    # A bad file or --set is a clear error before any server starts.
+    load_scenario(scenario, overrides=overrides)
+    env["JIEFANG_VIEW_SCENARIO"] = str(locate(scenario).resolve())
+    env["JIEFANG_VIEW_SET"] = json.dumps(overrides)
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
                "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
@@ -484,6 +538,73 @@ def cmd_view(args) -> int:
     except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
         code = server.wait()
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
+
+
+def cmd_scenarios(args) -> int:
+    """``jiefang scenarios [show NAME | copy NAME [DEST]]``."""
+    if args.action == "show":
+        print(_scenario_text(args.name), end="")
+        return EXIT_OK
+    if args.action == "copy":
+        return _copy_scenario(args.name, args.dest, args.force)
+    from sim.model.catalogue import description, facts, shipped
+    from sim.model.config import Scenario, resolve_extends
+
+    print("Shipped scenarios: jiefang run NAME (or view, optimize); "
+          "jiefang scenarios show NAME; jiefang scenarios copy NAME [DEST]")  # fmt: skip
+    names = shipped("scenario")
+    width = max(map(len, names))
+    for name, path in names.items():
+        # What it runs is read from the merged file (schema only: no data file is opened).
+        what = facts(Scenario.model_validate(resolve_extends(path)))
+        print(f"  {name:<{width}}  {_first_sentence(description(path))} [{what}]")
+    print("Shipped sweeps: jiefang sweep NAME")
+    for name, path in shipped("sweep").items():
+        print(f"  {name:<{width}}  {_first_sentence(description(path))}")
+    return EXIT_OK
+
+
+def _first_sentence(text: str, limit: int = 110) -> str:
+    head = text.split(". ")[0].rstrip(".")
+    return head if len(head) <= limit else head[: limit - 3] + "..."
+
+
+def _scenario_text(name: str) -> str:
+    """A shipped scenario (or a scenario file) with its extends: chain merged, as YAML; a
+    sweep as its file."""
+    import yaml
+
+    from sim.model.catalogue import find, is_name, locate, shipped
+    from sim.model.config import resolve_extends
+
+    if is_name(name) and name in shipped("sweep") and name not in shipped("scenario"):
+        return find(name, "sweep").read_text(encoding="utf-8")
+    path = locate(name)
+    merged = resolve_extends(path)
+    head = (f"# {name}: its extends: chain merged (file paths made absolute); "
+            f"jiefang scenarios copy {name} writes an editable copy\n")  # fmt: skip
+    return head + yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _copy_scenario(name: str, dest: Path | None, force: bool) -> int:
+    from sim.experiment.store import OutputError, atomic_write_bytes, check_replaceable
+    from sim.model.catalogue import Kind, copy_plan, shipped
+
+    kind: Kind = (
+        "sweep" if name in shipped("sweep") and name not in shipped("scenario") else "scenario"
+    )
+    plan = copy_plan(name, dest, kind)
+    for target in plan:  # every target checked before the first is written
+        check_replaceable(target)
+        if target.exists() and not force:
+            raise OutputError(f"{target}: exists; give another DEST or --force to replace it")
+    for target, data in plan.items():
+        atomic_write_bytes(target, data)
+    first, *data_files = plan
+    extra = f" and {len(data_files)} data file(s) beside it" if data_files else ""
+    how = "sweep" if kind == "sweep" else "run"
+    print(f"wrote {first}{extra}; edit it, then: jiefang {how} {first}")
+    return EXIT_OK
 
 
 #: How compare prints each metric: compliance in %, times in minutes (the table keeps seconds).
@@ -527,11 +648,14 @@ def cmd_optimize(args) -> int:
         write_csv,
         write_json,
     )
+    from sim.model.catalogue import locate
     from sim.model.config import load_scenario
     from sim.planning.plan import PlanRequest, check_request, plan_placement
 
     budget = _budget(args)
-    scenario = load_scenario(args.scenario, budget=budget)
+    overrides = _overrides(args)
+    scenario = load_scenario(args.scenario, budget=budget, overrides=overrides)
+    source = locate(args.scenario)  # a shipped name: its file, which optimised.yaml extends
     kind, count = args.add
     req = PlanRequest(kind=kind, budget=count, objective=args.objective, method=args.method,
                       seed=args.seed, replications=args.replications,
@@ -563,7 +687,7 @@ def cmd_optimize(args) -> int:
     with RunFolder(out) as staging:
         started = time.perf_counter()
         if kind == "volunteers":
-            return _recruit(args, scenario, req, out, staging, started)
+            return _recruit(args, scenario, req, out, staging, started, source, overrides)
         total = args.replications * (2 + args.random_arms)
         if req.method == "sim":
             total += args.search_evaluations * args.search_replications
@@ -590,7 +714,9 @@ def cmd_optimize(args) -> int:
         }
         write_csv(table, files["placement"])
         write_json(report.placement_geojson(result, table), files["placement_geojson"])
-        text = report.optimised_yaml(result, args.scenario, out)
+        from sim.model.overrides import optimised_text
+
+        text = optimised_text(report.optimised_yaml(result, source, out), overrides, source)
         atomic_write_bytes(files["optimised"], text.encode("utf-8"))
         write_csv(result.evaluation, files["evaluation"])
         write_csv(result.per_replication, files["per_replication"])
@@ -599,6 +725,7 @@ def cmd_optimize(args) -> int:
         meta = {
             "optimize": {
                 "source_file": str(args.scenario), "kind": kind, "added": count,
+                "overrides": dict(overrides),
                 "objective": req.objective, "method": req.method, "seed": args.seed,
                 "replications": args.replications, "random_arms": args.random_arms,
                 "placed": int(result.added.size),
@@ -640,12 +767,13 @@ def cmd_optimize(args) -> int:
     return EXIT_OK
 
 
-def _recruit(args, scenario, req, out: Path, staging: Path, started: float) -> int:
+def _recruit(args, scenario, req, out: Path, staging: Path, started: float, source: Path,
+             overrides: list) -> int:  # fmt: skip
     """``jiefang optimize --add volunteers=N``: the recruitment map (sim.planning.recruit)."""
     from sim.planning.recruit import write_recruitment
 
-    lines = write_recruitment(scenario, req, args.scenario, out, staging, started,
-                              quiet=args.quiet)  # fmt: skip
+    lines = write_recruitment(scenario, req, source, out, staging, started,
+                              quiet=args.quiet, overrides=overrides)  # fmt: skip
     if not args.quiet:
         print(lines)
     return EXIT_OK

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -1317,6 +1318,8 @@ def set_path(raw: dict, path: str, value: Any) -> None:
 
 #: key path (tuple of keys) -> file its value was read from (see :func:`resolve_origins`).
 Origins = dict[tuple, str]
+#: The origin of a value given on the command line (``--set KEY=VALUE``).
+SET_ORIGIN = "--set"
 
 
 def resolve_extends(path: Path) -> dict[str, Any]:
@@ -1353,8 +1356,14 @@ def resolve_origins(
     check_path_text(parent, f"{where}: extends", echo=own)
     # A path read from another file is not shown either: it is that file's text.
     shown = _show_path(parent) if own else "(the file it names)"
+    from sim.model.catalogue import locate
+
+    try:  # a file beside this one, or a shipped scenario by name (`extends: demo`)
+        parent_path = locate(parent, path.parent, echo=own)
+    except ScenarioError as err:
+        raise ScenarioError(f"{where}: extends: {err}") from None
     base, base_origins = resolve_origins(
-        path.parent / parent, f"{where}: extends: {shown}", (*_chain, path), own=False
+        parent_path, f"{where}: extends: {shown}", (*_chain, path), own=False
     )
     return deep_merge(base, raw), {**base_origins, **origins}
 
@@ -1435,7 +1444,7 @@ def _render_loc(loc: tuple, own: str, origins: Origins | None, default: str | No
     for i, part in enumerate(loc):
         if origins is not None and loc[: i + 1] in origins:
             origin = origins[loc[: i + 1]]
-        mine = origin is None or origin == own
+        mine = origin is None or origin in (own, SET_ORIGIN)
         if mine or (isinstance(part, str) and part in _SCHEMA_NAMES):
             parts.append(_key_text(part))
         elif (
@@ -1480,6 +1489,8 @@ def format_validation_error(
             msg = f"unknown `dist` (expected one of {e.get('ctx', {}).get('expected_tags')})"
         msg = _escape(msg.removeprefix("Value error, "), 300)
         quiet = e["type"] in ("missing", "extra_forbidden") or isinstance(e["input"], dict)
+        if origin == SET_ORIGIN:  # the user's own --set value: named as such, echoed
+            text, origin = f"--set {text}", None
         if origin is not None:
             got = f" (from {_show_path(origin)}, whose text is not shown)"
         else:
@@ -1566,22 +1577,29 @@ def _attach_replay(scenario: Scenario, source: str, own: bool) -> None:
 
 
 def load_scenario(
-    path: str | Path, *, budget: Any = None, own: bool = True, replay: str | Path | None = None
-) -> Scenario:
-    """Load, merge ``extends`` chains, and validate a scenario file.
+    path: str | Path, *, budget: Any = None, own: bool = True, replay: str | Path | None = None,
+    overrides: Sequence[tuple[str, Any]] = (),
+) -> Scenario:  # fmt: skip
+    """Load, merge ``extends`` chains, and validate a scenario file or a shipped scenario by
+    name (``"demo"``; :mod:`sim.model.catalogue`; a file of that name wins).
 
     ``budget``: a :class:`sim.model.budget.Budget` for the estimate of one replication (default:
     the stated default, raised by the environment variables in :mod:`sim.model.budget`).
     ``own=False``: the file was named by another file (a sweep's base), so none of its text
     is echoed in errors. ``replay``: a CSV of incidents to replay instead of the file's
     ``incidents.replay`` (``jiefang run --incidents``; relative to the working folder).
+    ``overrides``: (dotted key, value) pairs set after the ``extends`` chain is merged and
+    checked with the file (``--set``; :mod:`sim.model.overrides`); errors name ``--set KEY``.
     """
     from sim.model import budget as budgets
+    from sim.model.catalogue import is_name, locate
 
     if isinstance(path, str):
         check_path_text(path, _show_path(path))
-    path = Path(path)
     source = _show_path(path)
+    if is_name(path):
+        path = locate(path, echo=own)
+    path = Path(path)
     raw, origins = resolve_origins(path, source, own=own)
     if own:
         top = str(path.resolve()) if path.exists() else str(path)
@@ -1590,6 +1608,10 @@ def load_scenario(
         check_path_text(str(replay), "--incidents")
         set_path(raw, "incidents.replay", str(Path(replay).resolve()))
         origins[("incidents", "replay")] = source
+    if overrides:
+        from sim.model.overrides import apply_overrides
+
+        apply_overrides(raw, origins, overrides)
     # Not own: no key path is the user's own text ("" is never a file's label).
     scenario = validate_scenario(raw, source, origins, source if own else "")
     budgets.check_scenario(scenario, source, budget or budgets.Budget.from_env())

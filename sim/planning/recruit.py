@@ -268,12 +268,14 @@ def recruited_cells(scenario: Scenario, city, problem: RecruitProblem,
 
 
 def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging: Path,
-                      started: float, quiet: bool = False) -> str:  # fmt: skip
-    """Plan, evaluate and write the recruitment files; returns the lines to print."""
+                      started: float, quiet: bool = False, overrides=()) -> str:  # fmt: skip
+    """Plan, evaluate and write the recruitment files; returns the lines to print.
+    ``overrides``: the ``--set`` values the scenario was loaded with (kept in optimised.yaml)."""
     from tqdm import tqdm
 
     from sim.analysis.plots import save_figure
     from sim.experiment.store import atomic_write_bytes, environment, sha256, write_csv, write_json
+    from sim.model.overrides import optimised_text
 
     tier = mutual_tier(scenario)
     n = req.budget
@@ -348,6 +350,7 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
     write_csv(table, files["recruitment"])
     write_json(recruitment_geojson(layout, table, n), files["recruitment_geojson"])
     text = optimised_yaml(layout, req, source, out, recruited_cells(base, city, problem, recruits))
+    text = optimised_text(text, overrides, source)  # --set values and a shipped parent's name
     atomic_write_bytes(files["optimised"], text.encode())
     write_csv(evaluation, files["evaluation"])
     write_csv(per_rep, files["per_replication"])
@@ -358,6 +361,7 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
     meta = {
         "optimize": {
             "source_file": str(source), "kind": "volunteers", "added": n,
+            "overrides": dict(overrides),
             "objective": "mutual", "method": "recruit", "seed": req.seed,
             "replications": req.replications, "random_arms": req.random_arms,
             "home_cells": int(problem.cells.size),
