@@ -1,0 +1,25 @@
+"""A fleet whose radio fails: it raises at its n-th alert (how a run reports a plug-in that
+fails mid-run; tests/test_plugins.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FaultyRadio:
+    name = "faulty_radio"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        fail_at_alert: int = Field(1, ge=1)  # the alert that raises (1: the first)
+
+    def __init__(self, model, config) -> None:
+        self.model, self.cfg, self.alerts = model, config, 0
+
+    def alert(self, t: float, incident: int, needed: int) -> None:
+        self.alerts += 1
+        if self.alerts == self.cfg.fail_at_alert:
+            raise RuntimeError("radio link lost")
+
+    def clear(self, t: float, incident: int) -> None:
+        return None
