@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -562,6 +563,11 @@ Clock = Literal["occurrence", "alert", "dispatch"]
 TierScope = Literal["all", "reported", "on_scene"]
 
 
+#: Validation context for a tier table read back from a run folder (``{RECORDED: True}``): its
+#: responders are whatever the run recorded, whether or not their plug-in is installed here.
+RECORDED = "recorded"
+
+
 class TierConfig(Strict):
     """One tier of the standard: who counts, by when, from which clock, for which incidents."""
 
@@ -592,7 +598,9 @@ class TierConfig(Strict):
 
     @field_validator("responders")
     @classmethod
-    def _known_responders(cls, v):
+    def _known_responders(cls, v, info: ValidationInfo):
+        if info.context is not None and info.context.get(RECORDED):
+            return v  # what a run measured: its columns are in its tables
         unknown = [r for r in v if r not in known_responders()]
         if unknown:
             raise ValueError(

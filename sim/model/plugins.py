@@ -84,6 +84,7 @@ class PlugInGroup:
                 if all(ep.value != other.value for other in found.get(ep.name, [])):
                     found.setdefault(ep.name, []).append(ep)
             self._listed = (key, found)
+            self._loaded.clear()  # what a name stands for may have changed
         return self._listed[1]
 
     def names(self) -> tuple[str, ...]:
@@ -103,9 +104,9 @@ class PlugInGroup:
         traceback)."""
         if name in self.known:
             return self.known[name]
+        entry_points = self.installed().get(name)
         if name in self._loaded:
             return self._loaded[name]
-        entry_points = self.installed().get(name)
         if not entry_points:
             raise PlugInError(f"unknown {self.what} {name!r}; installed: {self.choices()}")
         if len(entry_points) > 1:

@@ -172,7 +172,8 @@ class ResponseModel(mesa.Model):
             "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
             "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
             "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
-            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of])
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of],
+                                          np.int64)
                for name in scenario.fleets},
         }  # fmt: skip
         travel = scenario.travel
@@ -1103,8 +1104,7 @@ class ResponseModel(mesa.Model):
         hi = len(self.incidents) if hi is None else hi
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
-            kinds = [self._kinds[k] for k in self.incidents.kind[lo:hi].tolist()]
-            df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
+            df[f"{fleet.name}_needed"] = self._kind_columns[f"{fleet.name}_needed"][lo:hi]
         for column, values in self.ledger.extra.items():
             df[column] = values[lo:hi]
         return df

@@ -1,5 +1,5 @@
 """The same ambulance fleet written the Mesa way: each ambulance is a ``mesa.Agent`` with its
-own behaviour (dispatch, arrive, release), the fleet a ``mesa.AgentSet`` of them, and an
+own behaviour (dispatch, arrive, release), the fleet a ``mesa.agentset.AgentSet`` of them, and an
 arrival an event scheduled with Mesa's ``Model.schedule_event``. Slower than the arrays of
 :mod:`jiefang_ambulance.fleet`, and gives the same incidents (tests/test_plugins.py)."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import deque
 
 import mesa
+from mesa.agentset import AgentSet
 
 from jiefang_ambulance.common import AmbulanceConfig, station_xy, travel_s
 from sim.model.records import Assignment
@@ -64,7 +65,7 @@ class AmbulanceAgents:
 
     def __init__(self, model, config: AmbulanceConfig) -> None:
         self.cfg = config
-        self.agents = mesa.AgentSet(
+        self.agents = AgentSet(
             [Ambulance(model, self, k, xy) for k, xy in enumerate(station_xy(model, config))],
             random=model.random,
         )
