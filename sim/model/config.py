@@ -732,17 +732,21 @@ class Scenario(Strict):
         return self
 
     def _check_fleets(self) -> None:
+        """Each fleet's section checked by its plug-in's Config and kept with its defaults
+        filled in (a sweep's baseline reads a default the scenario does not write)."""
+        sections = {}
         for name, section in self.fleets.items():
             try:
                 fleet = FLEET_PLUGINS.get(name)
             except PlugInError as err:
                 raise ValueError(f"fleets.{name}: {err}") from None
             try:
-                fleet.Config.model_validate(section)
+                sections[name] = fleet.Config.model_validate(section).model_dump(mode="json")
             except ValidationError as err:
                 first = err.errors(include_url=False)[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"fleets.{name}.{where}: {first['msg']}") from None
+        object.__setattr__(self, "fleets", sections)
         for kind_name, kind in self.incidents.kinds.items():
             for name in kind.fleets:
                 if name not in self.fleets:
