@@ -290,7 +290,7 @@ def test_an_installed_dispatch_policy_is_honoured():
         sc = ambulance_scenario(**deep_merge(base, {"police": {"dispatch": policy}}))
         model = run(sc, incidents=IncidentStream.from_rows(("theft", "injury"), rows))
         trips = assignments_frame(model.assignments).query("responder == 'police'")
-        units[policy] = trips.sort_values("incident_id")["unit_id"].tolist()
+        units[policy] = trips.sort_values("incident_id")["responder_id"].tolist()
     assert units == {"nearest": [0] * 6, "least_used": [0, 1, 0, 1, 0, 1]}
 
 
