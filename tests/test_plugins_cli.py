@@ -150,3 +150,14 @@ def test_plot_and_report_read_a_plug_in_tier_without_the_plug_in(folder, tmp_pat
         done = subprocess.run([sys.executable, "-m", "sim", *map(str, args)], cwd=folder,
                               capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr
+
+
+def test_optimize_judges_a_placement_on_an_ambulance_scenario(folder):
+    done = jiefang("optimize", "ambulances.yaml", "--add", "police_posts=1", "--replications",
+                   2, "--random-arms", 1, "--out", "opt", "-q", cwd=folder)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    evaluation = pd.read_csv(folder / "opt" / "evaluation.csv")
+    assert set(evaluation["tier"]) == {"police", "medical", "joint"}
+    # Police posts do not move ambulances: the medical tier is the base's in every arm.
+    medical = evaluation[evaluation["tier"] == "medical"]
+    assert medical["compliance"].nunique() == 1
