@@ -78,6 +78,22 @@ def test_the_installed_package_is_found_through_its_entry_points_only():
     assert importing == []
 
 
+def test_provenance_names_the_plug_ins_a_scenario_uses_and_not_the_built_ins():
+    from tests.test_fleets import FireBrigade, fire_scenario
+
+    sc = ambulance_scenario(police={"dispatch": "own_grid_first"})
+    assert plugins.provenance(sc) == {
+        "fleets.ambulance": "jiefang_ambulance.fleet:Ambulances (jiefang-ambulance 0.1.0)"
+    }
+    plugins.FLEETS["fire_brigade"] = FireBrigade
+    try:
+        assert plugins.provenance(fire_scenario()) == {
+            "fleets.fire_brigade": "tests.test_fleets:FireBrigade (registered in-process)"
+        }
+    finally:
+        del plugins.FLEETS["fire_brigade"]
+
+
 def test_an_incident_kind_served_by_the_ambulance_alone_clears_after_it_arrives():
     model = run(ambulance_scenario(), seed=3)
     df = model.incidents_table()

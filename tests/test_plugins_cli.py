@@ -5,6 +5,7 @@ line and exit 2; a plug-in failing mid-run fails that run only."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,10 @@ def test_run_plot_report_compare_on_an_ambulance_scenario(folder):
         assert done.returncode == 0, done.stderr
         assert "medical" in done.stdout  # the plug-in tier in the printed summary
         injuries_cleared(pd.read_parquet(folder / f"run{seed}" / "incidents.parquet"))
+    manifest = json.loads((folder / "run1" / "manifest.json").read_text())
+    assert manifest["plugins"] == {
+        "fleets.ambulance": "jiefang_ambulance.fleet:Ambulances (jiefang-ambulance 0.1.0)"
+    }
     summary = pd.read_csv(folder / "run1" / "summary.csv")
     assert "medical" in set(summary["tier"])
     plotted = jiefang("plot", "run1", "--out", "figures", cwd=folder)

@@ -166,3 +166,28 @@ def describe() -> list[str]:
                 dist = ep.dist.name if ep.dist is not None else "?"
                 lines.append(f"{group.group}: {name} = {ep.value} ({dist})")
     return lines
+
+
+def provenance(scenario: Any) -> dict[str, str]:
+    """Where each plug-in a scenario names comes from, by scenario key (built-ins left out):
+    ``{"fleets.ambulance": "jiefang_ambulance.fleet:Ambulances (jiefang-ambulance 0.1.0)"}``;
+    a class registered in-process is ``module:qualname (registered in-process)``. For run
+    manifests: what produced a run folder, beside the package versions."""
+    out = {}
+    police = scenario.police
+    named = [(f"fleets.{n}", FLEET_PLUGINS, n) for n in scenario.fleets]
+    named += [("police.dispatch", DISPATCH_PLUGINS, police.dispatch),
+              ("police.move_up", MOVE_UP_PLUGINS, police.move_up)]  # fmt: skip
+    for key, group, name in named:
+        if name in group.known:
+            cls = group.known[name]
+            if cls.__module__.startswith("sim."):
+                continue  # built in
+            out[key] = f"{cls.__module__}:{cls.__qualname__} (registered in-process)"
+        else:
+            eps = group.installed().get(name, [])
+            out[key] = "; ".join(
+                f"{ep.value} ({ep.dist.name} {ep.dist.version})" if ep.dist else ep.value
+                for ep in eps
+            )
+    return out
