@@ -134,8 +134,9 @@ def test_a_call_with_every_ambulance_out_waits_for_the_first_one_released():
     ]
 
 
-def test_a_plug_in_fleet_keeps_records_streaming():
-    sc = ambulance_scenario()
+@pytest.mark.parametrize("mesa_agents", [False, True], ids=["arrays", "mesa-agents"])
+def test_a_plug_in_fleet_keeps_records_streaming(mesa_agents):
+    sc = as_agents(ambulance_scenario()) if mesa_agents else ambulance_scenario()
     whole = run(sc, seed=5).incidents_table()
     model = ResponseModel(sc, seed=5)
     chunks, before_end = [], 0
