@@ -34,6 +34,7 @@ from sim.model.plugins import (
     FLEET_PLUGINS,
     MOVE_UP_PLUGINS,
     PlugInError,
+    is_responder,
     known_responders,
 )
 
@@ -601,7 +602,7 @@ class TierConfig(Strict):
     def _known_responders(cls, v, info: ValidationInfo):
         if info.context is not None and info.context.get(RECORDED):
             return v  # what a run measured: its columns are in its tables
-        unknown = [r for r in v if r not in known_responders()]
+        unknown = [r for r in v if not is_responder(r)]
         if unknown:
             raise ValueError(
                 f"unknown responder {unknown[0]!r}; installed: {', '.join(known_responders())} "
