@@ -202,6 +202,9 @@ class Clock(mesa.Agent):
     def chime(self) -> None:
         self.rang.append((float(self.model.time), "chime"))
 
+    def jam(self) -> None:
+        raise ZeroDivisionError("clapper stuck")
+
 
 def test_schedule_event_runs_on_the_model_clock_as_mesa_says():
     model = ResponseModel(ambulance_scenario(), seed=0)
@@ -221,6 +224,18 @@ def test_schedule_event_runs_on_the_model_clock_as_mesa_says():
         model.schedule_event(clock.ring, at=5.0)
     with pytest.raises(ValueError, match="priority"):
         model.schedule_event(clock.ring, at=20_000.0, priority=mesa.time.Priority.HIGH)
+
+
+def test_a_mesa_event_raising_fails_the_run_naming_it():
+    model = ResponseModel(ambulance_scenario(), seed=0)
+    clock = Clock(model)
+    model.schedule_event(clock.jam, at=600.0)
+    with pytest.raises(
+        PlugInFailed,
+        match=r"^plug-in Mesa event Clock\.jam at t=600\.0 s raised "
+        r"ZeroDivisionError: clapper stuck \(.*test_plugins\.py:\d+\)$",
+    ):
+        model.run_for(3600.0)
 
 
 def test_a_plug_in_raising_mid_run_fails_the_run_naming_it():

@@ -343,8 +343,9 @@ class ResponseModel(mesa.Model):
         except PlugInFailed:
             raise
         except Exception as err:
-            raise self._failure(err, f"Mesa event {getattr(event.fn, '__name__', '')}"
-                                     f" at t={t:.1f} s") from err  # fmt: skip
+            function = event.fn() if event.fn is not None else None  # the weak reference
+            name = getattr(function, "__qualname__", "?")
+            raise self._failure(err, f"Mesa event {name} at t={t:.1f} s") from err
 
     # ------------------------------------------------------------------ running
     def _push(self, t: float, kind: EventKind, subject: int, detail: int = -1) -> None:
