@@ -226,6 +226,36 @@ def test_schedule_event_runs_on_the_model_clock_as_mesa_says():
         model.schedule_event(clock.ring, at=20_000.0, priority=mesa.time.Priority.HIGH)
 
 
+class Recorder:
+    """Collects a DataCollector when the model's recurring event says."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.data = mesa.DataCollector(
+            model_reporters={"time_s": "time", "open": lambda m: m.live_counts()["open"]}
+        )
+
+    def collect(self) -> None:
+        self.data.collect(self.model)
+
+
+def test_schedule_recurring_runs_on_the_model_clock_as_mesa_says():
+    model = ResponseModel(ambulance_scenario(), seed=0)
+    hourly, twice = Recorder(model), Recorder(model)
+    every_hour = model.schedule_recurring(hourly.collect, mesa.time.Schedule(interval=3600.0))
+    model.schedule_recurring(twice.collect, mesa.time.Schedule(interval=600.0, start=60.0,
+                                                               count=2))  # fmt: skip
+    model.run_until(5 * 3600.0)
+    assert every_hour.next_scheduled_time == 6 * 3600.0 and every_hour.execution_count == 5
+    every_hour.stop()
+    model.run_until(10 * 3600.0)
+    assert hourly.data.get_model_vars_dataframe()["time_s"].tolist() == [
+        3600.0 * h for h in range(1, 6)
+    ]
+    assert twice.data.get_model_vars_dataframe()["time_s"].tolist() == [60.0, 660.0]
+    assert model.recurring == set()
+
+
 def test_a_mesa_event_raising_fails_the_run_naming_it():
     model = ResponseModel(ambulance_scenario(), seed=0)
     clock = Clock(model)

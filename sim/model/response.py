@@ -37,6 +37,7 @@ from sim.model.ledger import IncidentLedger
 from sim.model.plugins import DISPATCH_PLUGINS, FLEET_PLUGINS, MOVE_UP_PLUGINS, PlugInFailed
 from sim.model.policies import NearestUnit
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.recurring import RecurringEvent
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool
@@ -50,6 +51,14 @@ _DETECTED_VALUE = {d: d.value for d in DetectedBy}
 _RESCUE_VALUE: dict[HelpSource | None, str] = {None: "", **{b: b.value for b in HelpSource}}
 _RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
 _NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
+
+
+def _default_priority_only(priority: mesa.time.Priority) -> None:
+    """Mesa events of one time run in the order scheduled (the model's heap has no priority
+    field): another priority is refused rather than ignored."""
+    if priority != mesa.time.Priority.DEFAULT:
+        raise ValueError("the model orders events of one time by when they were scheduled: "
+                         "priority must be Priority.DEFAULT")  # fmt: skip
 
 
 @contextmanager
@@ -252,6 +261,7 @@ class ResponseModel(mesa.Model):
         # Mesa events (schedule_event) by sequence number with the time they were scheduled.
         self._fleet_pending = np.zeros(len(self.incidents) if scenario.fleets else 0, np.int32)
         self._mesa_pending: dict[int, tuple[mesa.time.Event, float]] = {}
+        self.recurring: set[RecurringEvent] = set()  # active ones (schedule_recurring)
         # Incidents needing no police, by the time their clearance is due: a plug-in's arrival
         # comes later than the help known at the alert and may be earlier.
         self._clear_due: dict[int, float] = {}
@@ -316,9 +326,7 @@ class ResponseModel(mesa.Model):
         other than the default is refused rather than ignored."""
         if (at is None) == (after is None):
             raise ValueError("give exactly one of 'at' or 'after'")
-        if priority != mesa.time.Priority.DEFAULT:
-            raise ValueError("the model orders events of one time by when they were "
-                             "scheduled: priority must be Priority.DEFAULT")  # fmt: skip
+        _default_priority_only(priority)
         time = float(at) if at is not None else float(self.time) + float(after or 0.0)
         if not math.isfinite(time) or time < self.time:
             raise ValueError(f"cannot schedule at {time!r}: the clock is at {self.time}")
@@ -327,13 +335,14 @@ class ResponseModel(mesa.Model):
         self._push(time, EventKind.MESA, self._seq)
         return event
 
-    def schedule_recurring(self, function, schedule, priority=mesa.time.Priority.DEFAULT):
-        """Not on this model's clock: schedule the next call with :meth:`schedule_event`
-        from the callback (Mesa's recurring events bypass ``schedule_event``)."""
-        raise NotImplementedError(
-            "ResponseModel runs Mesa events through schedule_event only: reschedule from "
-            "the callback"
-        )
+    def schedule_recurring(
+        self, function: Callable, schedule: mesa.time.Schedule,
+        priority: mesa.time.Priority = mesa.time.Priority.DEFAULT,
+    ) -> RecurringEvent:  # fmt: skip
+        """Mesa's ``Model.schedule_recurring`` on the model's clock (:mod:`sim.model.recurring`):
+        ``function`` runs at the times ``schedule`` gives, through :meth:`schedule_event`."""
+        _default_priority_only(priority)
+        return RecurringEvent(self, function, schedule).start()
 
     def _mesa_event(self, t: float, key: int, _detail: int) -> None:
         event, _ = self._mesa_pending.pop(key)
