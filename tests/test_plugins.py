@@ -282,6 +282,20 @@ def test_a_plug_in_raising_mid_run_fails_the_run_naming_it():
         model.run()
 
 
+def test_a_plug_in_policy_raising_fails_the_run_naming_it():
+    model = ResponseModel(ambulance_scenario(police={"dispatch": "jammed"}), seed=0)
+    with pytest.raises(
+        PlugInFailed,
+        match=r"^plug-in dispatch policy 'jammed' \(choose\) raised "
+        r"RuntimeError: dispatch console frozen \(.*faulty\.py:\d+\)$",
+    ):
+        model.run()
+    # Built-in policies are not wrapped (the model calls them in its hot loop).
+    assert (
+        type(ResponseModel(ambulance_scenario(), seed=0).dispatch_policy).__name__ == "NearestUnit"
+    )
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"fleets": {"ambulanse": {}}}, r"fleets\.ambulanse: unknown fleet 'ambulanse'; installed: "
                                     r"ambulance, ambulance_agents, faulty_radio"),
@@ -290,7 +304,7 @@ def test_a_plug_in_raising_mid_run_fails_the_run_naming_it():
      r"ambulance_agents"),
     ({"police": {"dispatch": "least_usd"}},
      r"police\.dispatch: .*unknown policy 'least_usd'; installed: nearest, own_grid_first, "
-     r"least_used"),
+     r"jammed, least_used"),
     ({"police": {"move_up": "teleport"}}, r"police\.move_up: .*unknown policy 'teleport'"),
 ])  # fmt: skip
 def test_a_scenario_naming_what_no_installed_package_provides_is_one_line(

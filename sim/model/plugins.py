@@ -23,6 +23,7 @@ import functools
 import importlib
 import importlib.metadata as metadata
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -206,3 +207,39 @@ def provenance(scenario: Any) -> dict[str, str]:
                 for ep in eps
             )
     return out
+
+
+class GuardedPolicy:
+    """A plug-in policy whose ``choose``/``rebalance`` failing fails the run as
+    :class:`PlugInFailed` naming it (what a fleet's hooks get from the model); every other
+    attribute is the policy's own (``sends_nearest``, ``reach_only``, its state)."""
+
+    def __init__(self, policy: Any, what: str) -> None:
+        self._policy, self._what = policy, what
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._policy, name)
+        if name in ("choose", "rebalance") and callable(value):
+            return functools.partial(self._call, value, name)
+        return value
+
+    def _call(self, method: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except PlugInFailed:
+            raise
+        except Exception as err:
+            frame = traceback.extract_tb(err.__traceback__)[-1]
+            raise PlugInFailed(
+                f"plug-in {self._what} ({name}) raised {type(err).__name__}: {err} "
+                f"({frame.filename}:{frame.lineno})"
+            ) from err
+
+
+def policy(group: PlugInGroup, name: str) -> Any:
+    """A new instance of the policy ``name``: a plug-in's guarded (:class:`GuardedPolicy`),
+    a built-in as it is (the model calls it in its hot loop)."""
+    instance = group.get(name)()
+    if type(instance).__module__.startswith("sim."):
+        return instance
+    return GuardedPolicy(instance, f"{group.what} {name!r}")

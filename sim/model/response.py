@@ -34,7 +34,13 @@ from sim.model.config import Scenario
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
-from sim.model.plugins import DISPATCH_PLUGINS, FLEET_PLUGINS, MOVE_UP_PLUGINS, PlugInFailed
+from sim.model.plugins import (
+    DISPATCH_PLUGINS,
+    FLEET_PLUGINS,
+    MOVE_UP_PLUGINS,
+    PlugInFailed,
+    policy,
+)
 from sim.model.policies import NearestUnit
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
 from sim.model.recurring import RecurringEvent
@@ -146,7 +152,7 @@ class ResponseModel(mesa.Model):
             scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
-        self.dispatch_policy = DISPATCH_PLUGINS.get(scenario.police.dispatch)()
+        self.dispatch_policy = policy(DISPATCH_PLUGINS, scenario.police.dispatch)
         # Built-in policies choose among all available units without their list; a call
         # they cannot serve waits aside until a unit of its region is free (_serve_queue).
         self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
@@ -154,7 +160,7 @@ class ResponseModel(mesa.Model):
         # The nearest-unit policy on a grid city: a few available units are searched by the
         # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
         self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
-        self.move_up = MOVE_UP_PLUGINS.get(scenario.police.move_up)()
+        self.move_up = policy(MOVE_UP_PLUGINS, scenario.police.move_up)
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))

@@ -1,5 +1,5 @@
-"""A fleet whose radio fails: it raises at its n-th alert (how a run reports a plug-in that
-fails mid-run; tests/test_plugins.py)."""
+"""Plug-ins that fail mid-run (how a run reports them; tests/test_plugins.py): a fleet whose
+radio fails at its n-th alert, a dispatch policy that raises at its first call."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ class FaultyRadio:
 
     def clear(self, t: float, incident: int) -> None:
         return None
+
+
+class JammedDispatch:
+    """A dispatch policy whose console freezes: it raises at its first call."""
+
+    name = "jammed"
+
+    def choose(self, *call_and_units):
+        raise RuntimeError("dispatch console frozen")
