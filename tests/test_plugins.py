@@ -13,6 +13,8 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mesa.agentset import AgentSet
 
 from sim.model import plugins
@@ -53,7 +55,8 @@ def as_agents(sc: Scenario) -> Scenario:
     """The scenario with the Mesa-agent ambulances in place of the array ones."""
     raw = sc.model_dump(mode="json", exclude_unset=True)
     raw["fleets"] = {"ambulance_agents": raw["fleets"].pop("ambulance")}
-    raw["incidents"]["kinds"]["injury"]["fleets"] = {"ambulance_agents": 1}
+    injury = raw["incidents"]["kinds"]["injury"]
+    injury["fleets"] = {"ambulance_agents": injury["fleets"]["ambulance"]}
     raw["tiers"][1]["responders"] = ["ambulance_agents"]
     return Scenario.model_validate(raw)
 
@@ -166,6 +169,39 @@ def test_the_same_fleet_as_mesa_agents_gives_the_same_incidents_table():
     pd.testing.assert_frame_equal(trips, assignments_frame(arrays.assignments))
     fleet = agents.fleets[0]
     assert isinstance(fleet.agents, AgentSet) and len(fleet.agents) == 2
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(0, 2**31), per_station=st.integers(1, 2),
+       stations=st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19)), min_size=1,
+                         max_size=3, unique=True),
+       rate=st.floats(20.0, 400.0), needed=st.integers(1, 2))  # fmt: skip
+def test_any_ambulance_layout_clears_every_injury_and_agents_agree(
+    seed, per_station, stations, rate, needed
+):
+    sc = ambulance_scenario(
+        horizon_hours=6.0,
+        fleets={"ambulance": {"stations": [list(c) for c in stations], "per_station": per_station}},
+        incidents={"rate_per_day": rate, "kinds": {"injury": {"fleets": {"ambulance": needed}}}},
+    )
+    arrays = run(sc, seed=seed)
+    table = arrays.incidents_table()
+    injury = table[table["kind"] == "injury"]
+    # Every injury clears (a call waits for an ambulance rather than being dropped), at its
+    # first ambulance plus its handling time; each got one at least, and no more than it
+    # needed or the fleet has (a second one may come only while the incident is open).
+    assert (injury["status"] == "cleared").all()
+    np.testing.assert_array_equal(injury["cleared_s"], injury["first_ambulance_s"]
+                                  + arrays.incidents.handling_s[injury.index])  # fmt: skip
+    assert injury["ambulance_sent"].between(1, min(needed, len(stations) * per_station)).all()
+    agents = run(as_agents(sc), seed=seed).incidents_table()
+    renamed = agents.rename(columns=lambda c: c.replace("ambulance_agents", "ambulance"))
+    renamed["first_help_by"] = renamed["first_help_by"].replace("ambulance_agents", "ambulance")
+    pd.testing.assert_frame_equal(renamed, table)
 
 
 def test_mesa_datacollector_reads_the_agents_and_the_model_on_its_clock():
