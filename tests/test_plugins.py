@@ -4,7 +4,9 @@ the same fleet as Mesa agents gives the same incidents. The command line: test_p
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -326,6 +328,11 @@ def test_a_plug_in_policy_raising_fails_the_run_naming_it():
         r"RuntimeError: dispatch console frozen \(.*faulty\.py:\d+\)$",
     ):
         model.run()
+    # The guard copies and pickles with the policy's state (least_used counts calls).
+    guarded = plugins.policy(plugins.DISPATCH_PLUGINS, "least_used")
+    guarded.calls[3] = 2
+    assert pickle.loads(pickle.dumps(guarded)).calls == {3: 2}
+    assert copy.deepcopy(guarded).calls == {3: 2}
     # Built-in policies are not wrapped (the model calls them in its hot loop).
     assert (
         type(ResponseModel(ambulance_scenario(), seed=0).dispatch_policy).__name__ == "NearestUnit"

@@ -218,6 +218,8 @@ class GuardedPolicy:
         self._policy, self._what = policy, what
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_policy", "_what"):
+            raise AttributeError(name)  # copy and pickle ask before _policy is set
         value = getattr(self._policy, name)
         if name in ("choose", "rebalance") and callable(value):
             return functools.partial(self._call, value, name)
