@@ -420,3 +420,27 @@ def test_the_fixture_installs_nothing_into_the_environment():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=ROOT, check=True)  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+def test_jiefang_run_streams_a_plug_in_scenario_to_the_same_tables(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    import yaml
+
+    from sim.experiment import runner, store
+    from sim.interface.cli import main
+
+    path = tmp_path / "ambulances.yaml"
+    path.write_text(yaml.safe_dump(ambulance_scenario().model_dump(mode="json",
+                                                                   exclude_unset=True)))  # fmt: skip
+    args = ["run", str(path), "-r", "2", "-q", "--no-plot", "--out"]
+    assert main([*args, str(tmp_path / "whole")]) == 0
+    monkeypatch.setattr(store, "STREAM_ROWS", 16)
+    monkeypatch.setattr(runner, "STREAM_INCIDENTS", 8)
+    assert main([*args, str(tmp_path / "streamed")]) == 0
+    for name in ("incidents", "assignments"):
+        whole = pd.read_parquet(tmp_path / "whole" / f"{name}.parquet")
+        streamed = pd.read_parquet(tmp_path / "streamed" / f"{name}.parquet")
+        assert len(whole) > 2 * 16
+        pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    assert pq.ParquetFile(tmp_path / "streamed" / "incidents.parquet").num_row_groups > 1
+    assert "first_ambulance_s" in pq.read_schema(tmp_path / "streamed" / "incidents.parquet").names
