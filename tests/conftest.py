@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +37,28 @@ def run(sc: Scenario, seed: int = 0, replication: int = 0, **kwargs):
     model = ResponseModel(sc, seed=seed, replication=replication, **kwargs)
     model.run()
     return model, incidents_frame(model.records()), assignments_frame(model.assignments)
+
+
+@pytest.fixture(scope="session")
+def ambulance_plugin(tmp_path_factory):
+    """The plug-in package tests/plugins/jiefang_ambulance installed through its entry points
+    (tests/plugins/editable.py): on sys.path for this process, on PYTHONPATH for the
+    subprocesses it starts (jiefang run, sweep workers, Dask). Nothing under sim/ names it."""
+    from sim.model import plugins
+    from tests.plugins.editable import install
+
+    paths = [str(p) for p in install("jiefang_ambulance", tmp_path_factory.mktemp("site"))]
+    old_path, old_env = list(sys.path), os.environ.get("PYTHONPATH")
+    sys.path[:0] = paths
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, *([old_env] if old_env else [])])
+    plugins.refresh()
+    yield paths
+    sys.path[:] = old_path
+    if old_env is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old_env
+    plugins.refresh()
 
 
 @pytest.fixture

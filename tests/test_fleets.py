@@ -1,5 +1,7 @@
-"""A new kind of responder added from outside the package: a fire brigade for the official
-20-minute professional circle, written here, registered, configured, counted by a tier."""
+"""A new kind of responder added from outside the package through the Python API: a fire
+brigade for the official 20-minute professional circle, written here, registered with
+register_fleet, configured, counted by a tier. (Installed packages with entry points:
+tests/test_plugins.py.)"""
 
 from __future__ import annotations
 
@@ -148,3 +150,15 @@ def test_unregistered_fleet_and_bad_fleet_settings_are_clear_errors(brigade, tmp
 
     with pytest.raises(ScenarioError, match=r"tiers\.0\.responders.*unknown responder"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"name": "police"}, r"new identifier as its name .*got 'police'"),
+    ({"name": "fire brigade"}, r"new identifier as its name .*got 'fire brigade'"),
+    ({"Config": dict}, r"fleet 'fire_brigade' needs a pydantic Config class"),
+    ({"clear": None}, r"fleet 'fire_brigade' needs the method clear"),
+])  # fmt: skip
+def test_register_fleet_refuses_a_class_the_model_cannot_use(change, message):
+    broken = type("Broken", (FireBrigade,), change)
+    with pytest.raises(ValueError, match=message):
+        register_fleet(broken)

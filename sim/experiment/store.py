@@ -34,6 +34,8 @@ from typing import Any
 
 import pandas as pd
 
+from sim.model.plugins import provenance
+
 
 class OutputError(OSError):
     """The output folder cannot be written. The message is meant for the user as is."""
@@ -280,6 +282,7 @@ def manifest(scenario, seed: int, replications: int, files: dict[str, Path], **e
         "replications": replications,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(),
+        "plugins": provenance(scenario),
         "files": {name: {"path": p.name, "sha256": sha256(p)} for name, p in files.items()},
         **extra,
     }

@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     from sim.experiment.store import OutputError
     from sim.extras import MissingExtraError
     from sim.model.config import ScenarioError
+    from sim.model.plugins import PlugInFailed
 
     commands = {"run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot, "compare": cmd_compare,
                 "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize,
@@ -339,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except PlugInFailed as err:  # a plug-in raised mid-run: that run failed (nothing written)
+        print(f"jiefang: run failed: {err}", file=sys.stderr)
+        return EXIT_FAILED_RUNS
     except KeyboardInterrupt:
         print("jiefang: interrupted; files already written are complete", file=sys.stderr)
         return EXIT_INTERRUPTED

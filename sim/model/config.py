@@ -24,11 +24,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from sim.model.distributions import Duration, Exponential, Fixed, Lognormal
+from sim.model.plugins import (
+    DISPATCH_PLUGINS,
+    FLEET_PLUGINS,
+    MOVE_UP_PLUGINS,
+    PlugInError,
+    is_responder,
+    known_responders,
+)
 
 LandUseName = Literal[
     "residential",
@@ -248,14 +257,15 @@ class PoliceConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES
-
-        if self.dispatch not in DISPATCH_POLICIES:
-            raise ValueError(f"dispatch: unknown policy {self.dispatch!r}; "
-                             f"known: {', '.join(sorted(DISPATCH_POLICIES))}")  # fmt: skip
-        if self.move_up not in MOVE_UP_POLICIES:
-            raise ValueError(f"move_up: unknown policy {self.move_up!r}; "
-                             f"known: {', '.join(sorted(MOVE_UP_POLICIES))}")  # fmt: skip
+        for key, plugins in (("dispatch", DISPATCH_PLUGINS), ("move_up", MOVE_UP_PLUGINS)):
+            name = getattr(self, key)
+            if name not in plugins:
+                raise ValueError(f"{key}: unknown policy {name!r}; installed: "
+                                 f"{plugins.choices()}")  # fmt: skip
+            try:
+                plugins.get(name)  # an installed one that cannot be loaded is named here
+            except PlugInError as err:
+                raise ValueError(f"{key}: {err}") from None
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
@@ -555,6 +565,11 @@ Clock = Literal["occurrence", "alert", "dispatch"]
 TierScope = Literal["all", "reported", "on_scene"]
 
 
+#: Validation context for a tier table read back from a run folder (``{RECORDED: True}``): its
+#: responders are whatever the run recorded, whether or not their plug-in is installed here.
+RECORDED = "recorded"
+
+
 class TierConfig(Strict):
     """One tier of the standard: who counts, by when, from which clock, for which incidents."""
 
@@ -585,13 +600,13 @@ class TierConfig(Strict):
 
     @field_validator("responders")
     @classmethod
-    def _known_responders(cls, v):
-        from sim.model.fleets import known_responders
-
-        unknown = [r for r in v if r not in known_responders()]
+    def _known_responders(cls, v, info: ValidationInfo):
+        if info.context is not None and info.context.get(RECORDED):
+            return v  # what a run measured: its columns are in its tables
+        unknown = [r for r in v if not is_responder(r)]
         if unknown:
             raise ValueError(
-                f"unknown responder {unknown[0]!r}; known: {', '.join(known_responders())} "
+                f"unknown responder {unknown[0]!r}; installed: {', '.join(known_responders())} "
                 "(other kinds of responder are plug-in fleets: docs/extending.md)"
             )
         return v
@@ -719,17 +734,21 @@ class Scenario(Strict):
         return self
 
     def _check_fleets(self) -> None:
-        from sim.model.fleets import FLEETS
-
+        """Each fleet's section checked by its plug-in's Config and kept with its defaults
+        filled in (a sweep's baseline reads a default the scenario does not write)."""
+        sections = {}
         for name, section in self.fleets.items():
-            if name not in FLEETS:
-                raise ValueError(f"fleets.{name}: no plug-in fleet of that name is registered")
             try:
-                FLEETS[name].Config.model_validate(section)
+                fleet = FLEET_PLUGINS.get(name)
+            except PlugInError as err:
+                raise ValueError(f"fleets.{name}: {err}") from None
+            try:
+                sections[name] = fleet.Config.model_validate(section).model_dump(mode="json")
             except ValidationError as err:
                 first = err.errors(include_url=False)[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"fleets.{name}.{where}: {first['msg']}") from None
+        object.__setattr__(self, "fleets", sections)
         for kind_name, kind in self.incidents.kinds.items():
             for name in kind.fleets:
                 if name not in self.fleets:

@@ -3,8 +3,9 @@
 Volunteers, MEUs and police are built into the model. Any other responder (a fire brigade
 for the official 20-minute professional circle, ambulances, town and street forces for the
 10-minute circle) is a class with a ``name``, a pydantic ``Config`` for its section of the
-scenario (``fleets: {<name>: {...}}``), and three hooks the model calls; register it with
-:func:`register_fleet` and scenarios can then
+scenario (``fleets: {<name>: {...}}``), and the hooks of :class:`ResponderFleet`. An installed
+package declares it as an entry point in the group ``jiefang.fleets`` (:mod:`sim.model.plugins`);
+in one process :func:`register_fleet` does too. Scenarios can then
 
 - configure it under ``fleets.<name>``,
 - ask for it from incident kinds (``kinds.<kind>.fleets: {<name>: units}``),
@@ -12,7 +13,8 @@ scenario (``fleets: {<name>: {...}}``), and three hooks the model calls; registe
 
 The ledger gets ``first_<name>_s`` and ``<name>_sent`` columns, and the incidents table a
 ``<name>_needed`` column, so metrics and plots treat it like any built-in responder. See
-docs/extending.md for a worked example (tests/test_fleets.py runs it).
+docs/extending.md for a worked example (tests/plugins/jiefang_ambulance is one, installed
+by the suite through its entry points).
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ if TYPE_CHECKING:
 
 
 class ResponderFleet(Protocol):
-    """What the model needs from a plug-in fleet."""
+    """What the model needs from a plug-in fleet.
+
+    The model streams an incident's record out once the incident is cleared and no event a
+    fleet scheduled for it (:meth:`ResponseModel.schedule` with that incident, or a Mesa
+    event scheduled before the clearance) is still to come. So a fleet writes an incident's
+    ledger entries only before its clearance or from such an event, never from anything
+    scheduled later. An incident whose kind needs no police is cleared after its first help
+    (a fleet's first arrival included) plus its handling time."""
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
@@ -40,7 +49,9 @@ class ResponderFleet(Protocol):
         ...
 
     def event(self, t: float, incident: int, payload: int) -> None:
-        """An event this fleet scheduled is due (``payload`` is what it passed)."""
+        """An event this fleet scheduled is due (``payload`` is what it passed). Needed only
+        by a fleet that schedules through :meth:`ResponseModel.schedule`; a fleet of Mesa
+        agents schedules their methods with ``model.schedule_event`` instead."""
         ...
 
     def clear(self, t: float, incident: int) -> None:
@@ -53,21 +64,34 @@ FLEETS: dict[str, type[Any]] = {}
 BUILT_IN = ("meu_staff", "volunteer_on_site", "meu_team", "volunteer", "police")
 
 
-def register_fleet(fleet: type[Any]) -> type[Any]:
-    """Make a fleet class available to scenarios under its ``name`` (usable as a decorator)."""
-    name = getattr(fleet, "name", None)
+def fleet_class_problem(name: object, fleet: Any) -> str | None:
+    """What keeps ``fleet`` from being used as the fleet ``name`` (None: nothing)."""
     if not isinstance(name, str) or not name.isidentifier() or name in BUILT_IN:
-        raise ValueError(f"a fleet needs a new identifier as its name, got {name!r}")
-    if not (isinstance(getattr(fleet, "Config", None), type)
-            and issubclass(fleet.Config, BaseModel)):  # fmt: skip
-        raise ValueError(f"fleet {name!r} needs a pydantic Config class for its section")
-    FLEETS[name] = fleet
+        return (
+            f"a fleet needs a new identifier as its name (built in: {', '.join(BUILT_IN)}), "
+            f"got {name!r}"
+        )
+    if getattr(fleet, "name", None) != name:
+        return f"fleet {name!r}: the class's name is {getattr(fleet, 'name', None)!r}"
+    config = getattr(fleet, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        return f"fleet {name!r} needs a pydantic Config class for its section"
+    missing = [hook for hook in ("alert", "clear") if not callable(getattr(fleet, hook, None))]
+    if missing:
+        return f"fleet {name!r} needs the method {missing[0]}"
+    return None
+
+
+def register_fleet(fleet: type[Any]) -> type[Any]:
+    """Make a fleet class available to scenarios under its ``name`` in this process (usable
+    as a decorator). Worker processes of a sweep do not see it: a package installed with an
+    entry point in ``jiefang.fleets`` is seen everywhere (docs/extending.md)."""
+    problem = fleet_class_problem(getattr(fleet, "name", None), fleet)
+    if problem:
+        raise ValueError(problem)
+    FLEETS[fleet.name] = fleet
     return fleet
 
 
 def unregister_fleet(name: str) -> None:
     FLEETS.pop(name, None)
-
-
-def known_responders() -> tuple[str, ...]:
-    return (*BUILT_IN, *FLEETS)

@@ -9,6 +9,7 @@ record field it becomes have the same name. Responder kinds added as plug-ins
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,6 +49,9 @@ class IncidentLedger:
         self.police_pending = np.zeros(n, np.int64)  # units still to be sent
         self.police_arrived = np.zeros(n, np.int64)
         self.extra: dict[str, np.ndarray] = {}
+        # Told (incident, t) when a plug-in responder's first arrival at an incident is
+        # recorded or brought forward (the model clears kinds needing no police after it).
+        self.on_arrival: Callable[[int, float], None] | None = None
 
     # These accessors spell out the ledger's vocabulary for readers (viewers, tests).
     alerted_s: np.ndarray
@@ -76,6 +80,8 @@ class IncidentLedger:
         column = self.extra[f"first_{name}_s"]
         if math.isnan(column[incident]) or t < column[incident]:
             column[incident] = t
+            if self.on_arrival is not None:
+                self.on_arrival(incident, t)
 
     def sent(self, name: str, incident: int, count: int = 1) -> None:
         self.extra[f"{name}_sent"][incident] += count

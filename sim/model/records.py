@@ -47,7 +47,7 @@ class IncidentRecord(NamedTuple):
     first_police_s: float  # first police unit on scene
     last_police_s: float  # last needed police unit on scene
     first_help_s: float  # earliest help of any kind
-    first_help_by: str  # meu_staff, volunteer_on_site, meu_team, volunteer, police or ""
+    first_help_by: str  # meu_staff, volunteer_on_site, meu_team, volunteer, police, a fleet, ""
     cleared_s: float  # incident cleared (NaN: still open at the end)
     status: str  # cleared or open
 

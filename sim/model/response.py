@@ -20,8 +20,9 @@ import math
 import numbers
 import os
 import sys
+import traceback
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
@@ -31,11 +32,18 @@ import numpy as np
 from sim.model.city import City, build_city
 from sim.model.config import Scenario
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
-from sim.model.fleets import FLEETS
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
-from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, NearestUnit
+from sim.model.plugins import (
+    DISPATCH_PLUGINS,
+    FLEET_PLUGINS,
+    MOVE_UP_PLUGINS,
+    PlugInFailed,
+    policy,
+)
+from sim.model.policies import NearestUnit
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.recurring import RecurringEvent
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool
@@ -49,6 +57,14 @@ _DETECTED_VALUE = {d: d.value for d in DetectedBy}
 _RESCUE_VALUE: dict[HelpSource | None, str] = {None: "", **{b: b.value for b in HelpSource}}
 _RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
 _NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
+
+
+def _default_priority_only(priority: mesa.time.Priority) -> None:
+    """Mesa events of one time run in the order scheduled (the model's heap has no priority
+    field): another priority is refused rather than ignored."""
+    if priority != mesa.time.Priority.DEFAULT:
+        raise ValueError("the model orders events of one time by when they were scheduled: "
+                         "priority must be Priority.DEFAULT")  # fmt: skip
 
 
 @contextmanager
@@ -136,7 +152,7 @@ class ResponseModel(mesa.Model):
             scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
-        self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
+        self.dispatch_policy = policy(DISPATCH_PLUGINS, scenario.police.dispatch)
         # Built-in policies choose among all available units without their list; a call
         # they cannot serve waits aside until a unit of its region is free (_serve_queue).
         self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
@@ -144,7 +160,7 @@ class ResponseModel(mesa.Model):
         # The nearest-unit policy on a grid city: a few available units are searched by the
         # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
         self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
-        self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
+        self.move_up = policy(MOVE_UP_PLUGINS, scenario.police.move_up)
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
@@ -171,7 +187,8 @@ class ResponseModel(mesa.Model):
             "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
             "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
             "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
-            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of])
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of],
+                                          np.int64)
                for name in scenario.fleets},
         }  # fmt: skip
         travel = scenario.travel
@@ -243,13 +260,24 @@ class ResponseModel(mesa.Model):
         self.ledger = IncidentLedger(n)
 
     def _plug_in_fleets(self, scenario: Scenario) -> list:
-        """The scenario's plug-in fleets (sim.model.fleets), each with its ledger columns."""
+        """The scenario's plug-in fleets (sim.model.plugins), each with its ledger columns."""
         out = []
+        # Events still to come that plug-in code scheduled (they may write an incident's
+        # ledger after its clearance: settled() waits for them): fleet events by incident,
+        # Mesa events (schedule_event) by sequence number with the time they were scheduled.
+        self._fleet_pending = np.zeros(len(self.incidents) if scenario.fleets else 0, np.int32)
+        self._mesa_pending: dict[int, tuple[mesa.time.Event, float]] = {}
+        self.recurring: set[RecurringEvent] = set()  # active ones (schedule_recurring)
+        # Incidents needing no police, by the time their clearance is due: a plug-in's arrival
+        # comes later than the help known at the alert and may be earlier.
+        self._clear_due: dict[int, float] = {}
         for name, section in scenario.fleets.items():
-            fleet_type = FLEETS[name]
+            fleet_type = FLEET_PLUGINS.get(name)
             self.ledger.add_responder(name)
             out.append(fleet_type(self, fleet_type.Config.model_validate(section)))
         self._fleet_index = {f.name: k for k, f in enumerate(out)}
+        if out:
+            self.ledger.on_arrival = self._plug_in_arrival
         return out
 
     def schedule(self, t: float, fleet, incident: int, payload: int = 0) -> None:
@@ -259,12 +287,80 @@ class ResponseModel(mesa.Model):
         if payload < 0:
             raise ValueError(f"payload must be >= 0, got {payload}")
         code = payload * max(len(self.fleets), 1) + self._fleet_index[fleet.name]
+        self._fleet_pending[incident] += 1
         self._push(t, EventKind.FLEET, incident, code)
 
     def _fleet_event(self, t: float, i: int, code: int) -> None:
         # code packs (payload, fleet index) into the event's one detail integer.
         n = max(len(self.fleets), 1)
-        self.fleets[code % n].event(t, i, code // n)
+        self._fleet_pending[i] -= 1
+        fleet = self.fleets[code % n]
+        self._plug_in_call(fleet.event, f"fleet {fleet.name!r} (event)", t, i, code // n)
+
+    def _plug_in_call(self, hook: Callable, what: str, t: float, i: int, *args) -> None:
+        """``hook(t, i, *args)`` with the clock at ``t``; what it raises fails the run as
+        :class:`PlugInFailed`, naming the plug-in, the time and the incident."""
+        self.time = t  # plug-in code may read model.time or schedule "after" it
+        try:
+            hook(t, i, *args)
+        except PlugInFailed:
+            raise
+        except Exception as err:
+            raise self._failure(err, f"{what} at t={t:.1f} s, incident {i}") from err
+
+    @staticmethod
+    def _failure(err: Exception, where: str) -> PlugInFailed:
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        return PlugInFailed(f"plug-in {where} raised {type(err).__name__}: {err} "
+                            f"({frame.filename}:{frame.lineno})")  # fmt: skip
+
+    def _plug_in_arrival(self, i: int, t: float) -> None:
+        """A plug-in responder reached incident ``i``: first help for a kind needing no police."""
+        if math.isnan(self.ledger.cleared_s[i]):
+            self._clear_without_police(i)
+
+    # ------------------------------------------------------------------ Mesa's time API
+    def schedule_event(
+        self, function: Callable, *, at: float | None = None, after: float | None = None,
+        priority: mesa.time.Priority = mesa.time.Priority.DEFAULT,
+    ) -> mesa.time.Event:  # fmt: skip
+        """Mesa's ``Model.schedule_event`` on the model's own clock: ``function`` runs at
+        ``at`` (or ``after`` seconds from now) among the model's events, after every built-in
+        event of that time, in the order scheduled. As in Mesa, the event holds ``function``
+        by weak reference (an agent's method; a lambda is refused) and ``cancel()`` on the
+        returned event drops it. Events of one time run in the order scheduled: a priority
+        other than the default is refused rather than ignored."""
+        if (at is None) == (after is None):
+            raise ValueError("give exactly one of 'at' or 'after'")
+        _default_priority_only(priority)
+        time = float(at) if at is not None else float(self.time) + float(after or 0.0)
+        if not math.isfinite(time) or time < self.time:
+            raise ValueError(f"cannot schedule at {time!r}: the clock is at {self.time}")
+        event = mesa.time.Event(time, function)
+        self._mesa_pending[self._seq] = (event, float(self.time))
+        self._push(time, EventKind.MESA, self._seq)
+        return event
+
+    def schedule_recurring(
+        self, function: Callable, schedule: mesa.time.Schedule,
+        priority: mesa.time.Priority = mesa.time.Priority.DEFAULT,
+    ) -> RecurringEvent:  # fmt: skip
+        """Mesa's ``Model.schedule_recurring`` on the model's clock (:mod:`sim.model.recurring`):
+        ``function`` runs at the times ``schedule`` gives, through :meth:`schedule_event`."""
+        _default_priority_only(priority)
+        return RecurringEvent(self, function, schedule).start()
+
+    def _mesa_event(self, t: float, key: int, _detail: int) -> None:
+        event, _ = self._mesa_pending.pop(key)
+        self.time = t
+        try:
+            event.execute()
+        except PlugInFailed:
+            raise
+        except Exception as err:
+            function = event.fn() if event.fn is not None else None  # the weak reference
+            name = getattr(function, "__qualname__", "?")
+            raise self._failure(err, f"Mesa event {name} at t={t:.1f} s") from err
 
     # ------------------------------------------------------------------ running
     def _push(self, t: float, kind: EventKind, subject: int, detail: int = -1) -> None:
@@ -319,7 +415,8 @@ class ResponseModel(mesa.Model):
     def police_only(self) -> bool:
         """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
         occurrence and alert handlers then reduce to what :meth:`_advance_police` inlines."""
-        return not self.fleets and not len(self.meus) and not len(self.volunteers)
+        return (not self.fleets and not len(self.meus) and not len(self.volunteers)
+                and not self._mesa_pending)  # fmt: skip
 
     def _advance(self, until_s: float) -> None:
         if self.FAST_PATH and self.police_only():
@@ -698,7 +795,8 @@ class ResponseModel(mesa.Model):
         kind = self._kind_of[i]
         for fleet in self.fleets:
             if kind.fleets.get(fleet.name, 0):
-                fleet.alert(t, i, kind.fleets[fleet.name])
+                self._plug_in_call(fleet.alert, f"fleet {fleet.name!r} (alert)", t, i,
+                                   kind.fleets[fleet.name])  # fmt: skip
         if kind.volunteers and len(self.volunteers):
             self._alert_volunteers(t, i)
         if kind.meu_teams and len(self.meus):
@@ -823,6 +921,14 @@ class ResponseModel(mesa.Model):
         for v in (ledger.self_rescue_s[i], ledger.first_meu_s[i], ledger.first_volunteer_s[i]):
             if v < first:  # False for NaN
                 first = float(v)
+        if self.fleets:  # plug-in arrivals are help too (the earliest clearance due wins)
+            for fleet in self.fleets:
+                v = ledger.extra[f"first_{fleet.name}_s"][i]
+                if v < first:
+                    first = float(v)
+            if first + self.incidents.handling_s[i] >= self._clear_due.get(i, math.inf):
+                return
+            self._clear_due[i] = float(first + self.incidents.handling_s[i])
         if math.isfinite(first):
             self._push(float(first + self.incidents.handling_s[i]), EventKind.UNIT_CLEARS, i)
 
@@ -837,8 +943,10 @@ class ResponseModel(mesa.Model):
             for u, sent, arrived in released:
                 self.police.leave_scene(u, t, scene, bank)
                 self.assignments.append(Assignment("police", u, i, sent, arrived, t))
-        for fleet in self.fleets:
-            fleet.clear(t, i)
+        if self.fleets:
+            self._clear_due.pop(i, None)
+            for fleet in self.fleets:
+                self._plug_in_call(fleet.clear, f"fleet {fleet.name!r} (clear)", t, i)
         for m, dist, arrival in self.meus.release_teams(i):
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
@@ -943,6 +1051,7 @@ class ResponseModel(mesa.Model):
         EventKind.TEAM_RETURNS: _team_returns,
         EventKind.READINESS_TEST: _readiness_test,
         EventKind.FLEET: _fleet_event,
+        EventKind.MESA: _mesa_event,
     }
 
     # ------------------------------------------------------------------ records
@@ -1011,8 +1120,7 @@ class ResponseModel(mesa.Model):
         hi = len(self.incidents) if hi is None else hi
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
-            kinds = [self._kinds[k] for k in self.incidents.kind[lo:hi].tolist()]
-            df[f"{fleet.name}_needed"] = [k.fleets.get(fleet.name, 0) for k in kinds]
+            df[f"{fleet.name}_needed"] = self._kind_columns[f"{fleet.name}_needed"][lo:hi]
         for column, values in self.ledger.extra.items():
             df[column] = values[lo:hi]
         return df
@@ -1021,19 +1129,23 @@ class ResponseModel(mesa.Model):
         """How many leading incidents have a settled fate: nothing later changes their
         records. An incident is settled once it happened and was cleared, or happened
         unreported with nobody at the scene (no event will ever name it again); at the end
-        of the run every incident is. Plug-in fleets may record arrivals after a clearance,
-        so with any of them nothing is settled before the end."""
+        of the run every incident is. Plug-in code may record arrivals after a clearance,
+        from events it scheduled: an incident with a fleet event still to come, or cleared
+        no earlier than a pending Mesa event was scheduled, is not settled yet."""
         n = len(self.incidents)
         if self.finished:
             return n
-        if self.fleets:
-            return 0
         lo = self._taken
         hi = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
         ledger = self.ledger
         done = ~np.isnan(ledger.cleared_s[lo:hi]) | (
             np.isnan(ledger.alerted_s[lo:hi]) & np.isnan(ledger.self_rescue_s[lo:hi])
         )
+        if self.fleets:
+            done &= self._fleet_pending[lo:hi] == 0
+        if self._mesa_pending:
+            since = min(scheduled for _, scheduled in self._mesa_pending.values())
+            done &= ~(ledger.cleared_s[lo:hi] >= since)
         pending = np.flatnonzero(~done)
         return lo + int(pending[0]) if pending.size else hi
 
@@ -1068,7 +1180,8 @@ class ResponseModel(mesa.Model):
     def _first_help_columns(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_first_help` for incidents ``lo .. hi - 1`` as columns: the earliest help
         and its source, ties to the earlier source in the order self-rescue, MEU team,
-        volunteer, police (what ``min`` over the options in that order keeps)."""
+        volunteer, police, plug-in fleets (what ``min`` over the options in that order
+        keeps)."""
         ledger = self.ledger
         rescue_by = list(map(_RESCUE_OR_STAFF.__getitem__, ledger.self_rescue_by[lo:hi]))
         options = [
@@ -1076,6 +1189,8 @@ class ResponseModel(mesa.Model):
             (ledger.first_meu_s[lo:hi], HelpSource.MEU_TEAM.value),
             (ledger.first_volunteer_s[lo:hi], HelpSource.VOLUNTEER.value),
             (ledger.first_police_s[lo:hi], HelpSource.POLICE.value),
+            # plug-in fleets after the built-ins (their arrivals are help: _clear_without_police)
+            *((ledger.extra[f"first_{f.name}_s"][lo:hi], f.name) for f in self.fleets),
         ]
         best = np.full(hi - lo, NAN)
         source = np.full(hi - lo, "", dtype=object)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.model.config import ON_SITE_RESPONDERS, TierConfig, default_tiers
+from sim.model.config import ON_SITE_RESPONDERS, RECORDED, TierConfig, default_tiers
 
 #: Where each clock starts, as a record column.
 CLOCK_COLUMN = {
@@ -29,10 +29,13 @@ PRESENT_COLUMN = {"meu_staff": "meu_staff_on_scene", "volunteer_on_site": "volun
 
 
 def as_tiers(tiers: Iterable[Any] | None) -> list[TierConfig]:
-    """A tier table from the scenario's tiers, their dicts (a manifest), or the default."""
+    """A tier table from the scenario's tiers, their dicts (a manifest), or the default. A
+    manifest's responders are not checked against the plug-ins installed here: reading a
+    run folder needs its columns, not the fleet that wrote them."""
     if tiers is None:
         return default_tiers()
-    return [t if isinstance(t, TierConfig) else TierConfig.model_validate(t) for t in tiers]
+    return [t if isinstance(t, TierConfig)
+            else TierConfig.model_validate(t, context={RECORDED: True}) for t in tiers]  # fmt: skip
 
 
 def clocks_of(tier: TierConfig) -> list[str]:

@@ -90,6 +90,7 @@ class EventKind(IntEnum):
     POLICE_ARRIVES = 5  # a police unit reaches the scene
     READINESS_TEST = 6  # an unannounced radio/video test of one MEU
     FLEET = 7  # an event a plug-in fleet scheduled (sim.model.fleets)
+    MESA = 8  # a callable scheduled through Mesa's Model.schedule_event
 
 
 # What the two integers of each event name: (subject, detail). The event queue holds plain
@@ -104,6 +105,7 @@ EVENT_PAYLOAD: dict[EventKind, tuple[str, str | None]] = {
     EventKind.POLICE_ARRIVES: ("incident", "unit"),
     EventKind.READINESS_TEST: ("test", "meu"),
     EventKind.FLEET: ("incident", "fleet_payload"),
+    EventKind.MESA: ("event", None),
 }
 
 

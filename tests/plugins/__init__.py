@@ -1,0 +1,1 @@
+"""Plug-in packages the suite installs through their entry points (editable.py)."""
