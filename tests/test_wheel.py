@@ -72,6 +72,18 @@ def _dependency_view(folder: Path) -> Path:
     return folder
 
 
+def _link_jupyter_config(venv: Path) -> None:
+    """The notebook-extension settings the viz extra's packages install under their
+    environment's ``etc/jupyter`` (a pip install puts them in the new venv): Solara's page
+    fails without them (KeyError 'load_extensions')."""
+    for path in sys.path:
+        config = Path(path).parents[2] / "etc" / "jupyter" if path.endswith("-packages") else None
+        if config is not None and (config / "nbconfig").is_dir():
+            (venv / "etc").mkdir(exist_ok=True)
+            (venv / "etc" / "jupyter").symlink_to(config)
+            return
+
+
 @pytest.fixture(scope="session")
 def installed(wheel, tmp_path_factory) -> Path:
     """``bin/`` of a fresh virtual environment with the wheel and its ``viz`` extra."""
@@ -81,6 +93,7 @@ def installed(wheel, tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     (site,) = glob.glob(str(venv / "lib" / "python3*" / "site-packages"))
     Path(site, "zz_dependencies.pth").write_text(f"{deps}\n", encoding="utf-8")
+    _link_jupyter_config(venv)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
          "--no-index", "-q", f"jiefang[viz] @ {wheel.as_uri()}"],
