@@ -465,7 +465,9 @@ def cmd_view(args) -> int:
         env["JIEFANG_VIEW_SCENARIO"] = str(args.scenario.resolve())
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
-               "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
+               "--port", str(args.port), "--production", "--no-open",
+               # no upgrade prompt: solara-assets (the offline front end) holds Solara at 1.58
+               "--no-check-version"]  # fmt: skip
     from sim.experiment.executors import signal_at_parent_death
 
     # The server is a child process: it must stop when `jiefang view` is told to stop
