@@ -450,6 +450,10 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+#: Seconds `jiefang view` gives the server to stop after Ctrl-C before killing it.
+VIEW_STOP_S = 5.0
+
+
 def cmd_view(args) -> int:
     import signal
     import subprocess
@@ -484,7 +488,16 @@ def cmd_view(args) -> int:
     try:
         code = server.wait()
     except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
-        code = server.wait()
+        # Ctrl-C is how a server is meant to stop. Solara's shutdown waits on its open pages
+        # (for good while a page plays); the view holds nothing but models in memory, so a
+        # server still shutting down after a few seconds is killed.
+        try:
+            server.wait(timeout=VIEW_STOP_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        print("jiefang view: stopped", file=sys.stderr)
+        return EXIT_OK
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
 
 
