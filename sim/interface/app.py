@@ -171,23 +171,28 @@ class Knob:
 
 
 def knobs(scenario: Scenario) -> list[Knob]:
-    """Sliders from 0 to three times the scenario's value, in whole steps for counts."""
+    """Sliders from 0 to three times the scenario's value (a floor where it is small), in
+    whole steps for counts and tenths of the scenario's value for rates: the scenario's value
+    is always a step (a slider snaps to its steps, and would change the scenario unasked)."""
 
     def count(key: str, label: str, unit: str, value: int, floor: int) -> Knob:
         return Knob(key, label, unit, value, max(3 * value, floor), 1)
 
-    rate = float(scenario.incidents.rate_per_day)
-    probes = float(scenario.incidents.probes_per_day)
-    rate_step = max(round(rate * 3 / 100, 1), 0.1)
+    def rate(key: str, label: str, value: float, floor: float) -> Knob:
+        step = value / 10 if value > 0 else floor / 30
+        return Knob(key, label, "a day", value, max(3 * value, floor), step, whole=False)
+
+    incidents = scenario.incidents
     out = [
         count("volunteers", "Volunteers", "registered", scenario.volunteers.count, 100),
         count("meus", "MEUs", "units", scenario.meus.count, 20),
         count("police_units", "Police units", "on duty", scenario.police.units, 10),
-        Knob("rate_per_day", "Incidents", "a day", rate, max(3 * rate, 10.0), rate_step, False),
+        rate("rate_per_day", "Incidents", float(incidents.rate_per_day), 10.0),
     ]
-    if any(k.sudden for k in scenario.incidents.kinds.values()):  # probes are sudden incidents
-        out.append(Knob("probes_per_day", "Probe emergencies", "a day", probes,
-                        max(3 * probes, 48.0), 1.0, whole=False))  # fmt: skip
+    if any(k.sudden for k in incidents.kinds.values()):  # probes are sudden incidents
+        out.append(
+            rate("probes_per_day", "Probe emergencies", float(incidents.probes_per_day), 48.0)
+        )
     return out
 
 
@@ -305,8 +310,9 @@ def compliance_figure(model: ResponseModel) -> Figure:
         minutes = series["time_s"].to_numpy() / 60
         for t in tiers:
             share = series[f"{t.name} <= {t.target_s / 60:g} min"].to_numpy(float)
-            ax.plot(minutes, share, color=tier_colour(t.name, tiers),
-                    label=tier_label(t.name, tiers))  # fmt: skip
+            dots = 3 if len(minutes) < 60 else 0  # a line of a few points is hard to see
+            ax.plot(minutes, share, color=tier_colour(t.name, tiers), marker=".",
+                    markersize=dots, label=tier_label(t.name, tiers))  # fmt: skip
         ax.set_xlim(0, max(minutes[-1], 1))
     else:
         ax.set_xlim(0, 1)
@@ -403,14 +409,14 @@ warnings.filterwarnings("ignore", message="Cookies with samesite=none require ht
 # Mesa's controller bumps `update_counter` (one per session) after each step; reading it
 # subscribes a component to re-render then (the model object itself stays the same).
 @solara.component
-def FigureImage(make, model, alt: str = ""):
+def FigureImage(make, model, width: str = "100%"):
     update_counter.get()
     fig = make(model)
-    text = alt or fig.axes[0].get_title()
+    text = fig.axes[0].get_title()
     if fig.legends:
         text += ". Legend: " + "; ".join(legend_labels(fig))
     solara.HTML(tag="img", attributes={"src": png_uri(fig), "alt": text, "title": text},
-                style="max-width: 100%; max-height: 88vh; width: auto; height: auto; "
+                style=f"max-width: {width}; max-height: 88vh; width: auto; height: auto; "
                 "object-fit: contain; display: block")  # fmt: skip
 
 
@@ -452,12 +458,19 @@ def Controls(model: solara.Reactive, params: dict, pause_ms: int, per_redraw: in
     Solara by widgetti/solara#1180); ``use_thread`` ends with the session."""
     playing = solara.use_reactive(False)
     running = model.value.running
+    # Set once the page has drawn the latest step: Play waits for it, or a step every pause
+    # would outrun a redraw that takes longer (at city scale, on a busy machine) and the
+    # page, redrawn again before it is sent, would never change.
+    drawn = solara.use_memo(threading.Event, [])
+    solara.use_effect(drawn.set, [update_counter.value])
 
     def play(cancel: threading.Event) -> None:
         while playing.value and model.value.running and not cancel.is_set():
             for _ in range(per_redraw):
                 model.value.step()
+            drawn.clear()
             force_update()
+            drawn.wait(timeout=60)
             cancel.wait(pause_ms / 1000)
         if not model.value.running:
             playing.set(False)
@@ -513,6 +526,6 @@ def Page():
     with solara.Column():
         StateText(model.value)
         FigureImage(city_figure, model.value)
-        with solara.Row(style="flex-wrap: wrap"):
-            FigureImage(compliance_figure, model.value)
-            FigureImage(ecdf_figure, model.value)
+        with solara.Row():
+            FigureImage(compliance_figure, model.value, "49%")
+            FigureImage(ecdf_figure, model.value, "49%")

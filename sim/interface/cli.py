@@ -482,6 +482,7 @@ def cmd_view(args) -> int:
 
     def stop(signum, frame) -> None:
         server.terminate()
+        raise KeyboardInterrupt  # then as Ctrl-C
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
