@@ -406,7 +406,7 @@ warnings.filterwarnings("ignore", message="Cookies with samesite=none require ht
 
 
 # ------------------------------------------------------------------ page
-# Mesa's controller bumps `update_counter` (one per session) after each step; reading it
+# Step and Play bump Mesa's `update_counter` (one per session) after each step; reading it
 # subscribes a component to re-render then (the model object itself stays the same).
 @solara.component
 def FigureImage(make, model, width: str = "100%"):
