@@ -502,6 +502,10 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+#: Seconds `jiefang view` gives the server to stop after Ctrl-C before killing it.
+VIEW_STOP_S = 5.0
+
+
 def cmd_view(args) -> int:
     import json
     import signal
@@ -523,7 +527,9 @@ def cmd_view(args) -> int:
     env["JIEFANG_VIEW_SET"] = json.dumps(overrides)
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
-               "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
+               "--port", str(args.port), "--production", "--no-open",
+               # no upgrade prompt: solara-assets (the offline front end) holds Solara at 1.58
+               "--no-check-version"]  # fmt: skip
     from sim.experiment.executors import signal_at_parent_death
 
     # The server is a child process: it must stop when `jiefang view` is told to stop
@@ -534,13 +540,23 @@ def cmd_view(args) -> int:
 
     def stop(signum, frame) -> None:
         server.terminate()
+        raise KeyboardInterrupt  # then as Ctrl-C
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
     try:
         code = server.wait()
     except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
-        code = server.wait()
+        # Ctrl-C is how a server is meant to stop. Solara's shutdown waits on its open pages
+        # (for good while a page plays); the view holds nothing but models in memory, so a
+        # server still shutting down after a few seconds is killed.
+        try:
+            server.wait(timeout=VIEW_STOP_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        print("jiefang view: stopped", file=sys.stderr)
+        return EXIT_OK
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
 
 
