@@ -20,6 +20,16 @@ from sim.model.config import ScenarioError
 
 #: The grid's largest side, cells (the config's limit on width and height).
 MAX_CELLS = 4000
+#: The most pixels read: the raster is read whole, so its size is checked from its header
+#: first (a 1.2 MB sparse GeoTIFF can declare 100,000 x 100,000 pixels). 64 million is an
+#: 8000 x 8000 raster, twice the largest grid's resolution, about 1.3 GB as float32 while read.
+MAX_PIXELS = 64_000_000
+#: Bytes a pixel takes while read besides its own type: its mask, the float64 copy, the
+#: copy with no-data filled.
+_BYTES_PER_PIXEL_READ = 1 + 8 + 8
+#: More residents than any city has: the sum of a raster of 1e308 residents a pixel is not
+#: a population (and overflows to infinity).
+MAX_RESIDENTS = 1e10
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ def _read(name: str, where: str):
                 )
             if ds.count < 1 or ds.width == 0 or ds.height == 0:
                 raise ScenarioError(f"{where}: the raster is empty (no band or no pixels)")
+            _check_size(ds, where)
             band = ds.read(1, masked=True)
             transform, crs = ds.transform, ds.crs.to_wkt()
     except RasterioError:
@@ -90,9 +101,29 @@ def _read(name: str, where: str):
     data[~np.isfinite(data)] = 0.0  # NaN pixels are no data, as the mask's
     if np.any(data < 0):
         raise ScenarioError(f"{where}: the raster has negative residents per pixel")
-    if not data.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = data.sum()
+    if not total > 0:
         raise ScenarioError(f"{where}: the raster is empty (no residents in any pixel)")
+    if not total <= MAX_RESIDENTS:
+        raise ScenarioError(
+            f"{where}: the raster holds more than {MAX_RESIDENTS:.0e} residents in all (its "
+            "values are not residents per pixel)"
+        )
     return data, transform, crs
+
+
+def _check_size(ds, where: str) -> None:
+    """Refuse a raster too big to read, from its header, before any pixel is read."""
+    pixels = ds.width * ds.height
+    itemsize = np.dtype(ds.dtypes[0]).itemsize
+    if pixels > MAX_PIXELS:
+        need = pixels * (itemsize + _BYTES_PER_PIXEL_READ)
+        raise ScenarioError(
+            f"{where}: the raster has {ds.width:,} x {ds.height:,} pixels of {ds.dtypes[0]} "
+            f"(about {need / 1e9:.3g} GB to read), more than the {MAX_PIXELS:,} read; "
+            "resample it coarser first (e.g. gdalwarp -tr)"
+        )
 
 
 def utm_of(lon: float, lat: float) -> str:

@@ -268,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", type=_run_out_path, default=None,
                      help="output folder (default results/optimize/<scenario>-<kind>-<N>)",
                      )  # fmt: skip
+    opt.add_argument("--force", action="store_true",
+                     help="replace the results of an earlier `jiefang optimize` in --out")
     opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
     _add_budget(opt)
 
@@ -560,7 +562,7 @@ def cmd_optimize(args) -> int:
     _check_run_budget(grown, runs, args.scenario, budget)
     name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
     out = args.out or Path("results") / "optimize" / name
-    with RunFolder(out) as staging:
+    with RunFolder(out, made_by="optimize", replace=args.force) as staging:
         started = time.perf_counter()
         if kind == "volunteers":
             return _recruit(args, scenario, req, out, staging, started)
