@@ -10,6 +10,7 @@ line reports with exit status 2.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -88,9 +89,21 @@ def _read_bounded(fd: int, cap: int, path: Path) -> bytes:
             raise ResultsError(f"{path}: more than the {cap} bytes a results file may be")
 
 
+def _short(path: Path) -> str:
+    """A path for a message: at most 200 characters (it may be a hostile 5,000)."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:97] + "..." + text[-100:]
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        st = os.stat(folder)
+    except OSError as err:  # missing, a name too long, a loop of links...
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ResultsError(f"{folder}: no such results folder") from None
+        raise ResultsError(f"{_short(folder)}: cannot read ({err.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise ResultsError(f"{folder}: no such results folder")
     path = folder / "manifest.json"
     if not os.path.lexists(path):

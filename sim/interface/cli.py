@@ -8,6 +8,7 @@ recorded with its error); 130 interrupted; 1 an internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -96,6 +97,17 @@ def _out_path(text: str) -> Path:
     if len(text.encode("utf-8", "surrogateescape")) > 4095:
         raise argparse.ArgumentTypeError(f"path longer than 4095 bytes: {_show_arg(text)}")
     return Path(text)
+
+
+def _results_path(text: str) -> Path:
+    """A results folder to read: a path the system can take (a 5,000-character name would
+    be ENAMETOOLONG deep in the reader)."""
+    path = _out_path(text)
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.parts):
+        raise argparse.ArgumentTypeError(
+            f"a folder name is longer than 255 bytes: {_show_arg(text)}"
+        )
+    return path
 
 
 def _run_out_path(text: str) -> Path:
@@ -210,14 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser(
         "plot", help="figures (PNG and SVG) from a run's or a sweep's results folder"
     )
-    plot.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    plot.add_argument("results", type=_results_path,
+                      help="folder written by `jiefang run` or `sweep`")  # fmt: skip
     plot.add_argument("--out", type=_out_path, default=None, help="default RESULTS/figures")
 
     compare = sub.add_parser(
         "compare", help="two runs side by side: differences with 95 %% CIs, overlaid ECDFs"
     )
-    compare.add_argument("a", type=Path, help="results folder of run A")
-    compare.add_argument("b", type=Path, help="results folder of run B")
+    compare.add_argument("a", type=_results_path, help="results folder of run A")
+    compare.add_argument("b", type=_results_path, help="results folder of run B")
     compare.add_argument("--out", type=_out_path, default=None,
                          help="default results/compare/<A>-vs-<B>")  # fmt: skip
 
@@ -269,12 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default results/optimize/<scenario>-<kind>-<N>)",
                      )  # fmt: skip
     opt.add_argument("--force", action="store_true",
-                     help="replace the results of an earlier `jiefang optimize` in --out")
+                     help="replace the results of an earlier `jiefang optimize` in --out",
+                     )  # fmt: skip
     opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
     _add_budget(opt)
 
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
-    report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    report.add_argument("results", type=_results_path,
+                        help="folder written by `jiefang run` or `sweep`")  # fmt: skip
     report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
     return parser
 
@@ -348,6 +363,7 @@ def cmd_sweep(args) -> int:
     from sim.experiment.sweep import load_sweep
 
     sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
+    _check_scheduler(args.scheduler)
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
     total = len(sweep.tasks())  # the grid's runs and the baseline arm's, if it is extra
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
@@ -365,8 +381,9 @@ def cmd_sweep(args) -> int:
         bar.clear()
         print(f"jiefang: {message}", file=sys.stderr)
 
-    outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
-                        progress=progress, notice=notice)  # fmt: skip
+    with _scheduler_errors(args.scheduler):
+        outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                            progress=progress, notice=notice)  # fmt: skip
     bar.close()
     if not args.quiet:
         extra = " + a baseline arm" if len(sweep.arms) > len(sweep.points) else ""
@@ -382,6 +399,27 @@ def cmd_sweep(args) -> int:
             print(marginal_text(outcome.marginal, sweep.varied))
         print(f"results in {out}/")
     return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
+
+
+def _check_scheduler(address: str | None) -> None:
+    """A remote Dask scheduler's address has its form and answers, before any folder is
+    written (else Dask's ValueError, or its OSError after 30 s)."""
+    if address not in (None, "local"):
+        from sim.experiment.executors import reach_scheduler
+
+        with _scheduler_errors(address):
+            reach_scheduler(address)
+
+
+@contextlib.contextmanager
+def _scheduler_errors(address: str | None):
+    from sim.experiment.executors import SchedulerError
+    from sim.model.config import ScenarioError
+
+    try:
+        yield
+    except SchedulerError as err:
+        raise ScenarioError(f"--scheduler {_show_arg(address or '')}: {err}") from None
 
 
 def _results_folder(path: Path) -> Path:
