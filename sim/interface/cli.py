@@ -503,6 +503,7 @@ def cmd_view(args) -> int:
     if args.scenario is not None:
         load_scenario(args.scenario)  # a bad file is a clear error before any server starts
         env["JIEFANG_VIEW_SCENARIO"] = str(args.scenario.resolve())
+    _check_listen(args.host, args.port)
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
                "--port", str(args.port), "--production", "--no-open"]  # fmt: skip
@@ -524,6 +525,40 @@ def cmd_view(args) -> int:
     except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
         code = server.wait()
     return EXIT_OK if code in (0, -signal.SIGTERM) else code
+
+
+#: Hosts that listen on every interface: only these spellings, asked for by name.
+_EVERY_INTERFACE = ("0.0.0.0", "::", "[::]")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """The view listens where it was asked to, and only there: an empty or ``*`` host (every
+    interface, by accident) is refused, ``0.0.0.0`` or ``::`` is a warning, and the port
+    must be free before the URL is printed (else uvicorn's error came after it, exit 3)."""
+    import socket
+
+    from sim.experiment.store import OutputError
+
+    if host.strip() in ("", "*"):
+        raise OutputError(
+            f"--host {_show_arg(host)}: would listen on every interface; give --host 0.0.0.0 "
+            "if the page is meant to be reachable from other machines"
+        )
+    if host in _EVERY_INTERFACE:
+        print(f"jiefang view: warning: listening on every interface ({host}): anyone who can "
+              "reach this machine can open the page and run simulations", file=sys.stderr)  # fmt: skip
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT is free, one listened on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise OutputError(f"--host {_show_arg(host)} --port {port}: cannot listen there "
+                          f"({reason})") from None  # fmt: skip
 
 
 #: How compare prints each metric: compliance in %, times in minutes (the table keeps seconds).
