@@ -218,7 +218,37 @@ def write_json(obj: Any, path: Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    atomic_write_bytes(path, df.to_csv(index=False, float_format="%.6g").encode("utf-8"))
+    """Every CSV jiefang writes, with text cells made safe to open in a spreadsheet."""
+    data = formula_safe(df).to_csv(index=False, float_format="%.6g")
+    atomic_write_bytes(path, data.encode("utf-8"))
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP's list): a kind named
+#: ``=HYPERLINK(...)`` would be a live link in summary.csv.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each text cell that starts like a formula prefixed by ``'`` (which a
+    spreadsheet shows as text and hides); numbers, and text that is a number (``-1.5``),
+    are left alone. Parquet and JSON outputs keep names as they are."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
+    text = [c for c in df.columns
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]  # fmt: skip
+    if not text:
+        return df
+    out = df.copy(deep=False)
+    for c in text:
+        out[c] = df[c].map(safe)
+    return out
 
 
 def _json_safe(obj: Any) -> Any:

@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per_replication.csv, placement.png and manifest.json (docs/planning.md).",
     )
     opt.add_argument("scenario", type=_in_path, help="scenario YAML file")
-    opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N",
+    opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N", action="append",
                      help="what to add: meus=N, police_posts=N (a station with one unit "
                      "each) or volunteers=N (a recruitment map by cell)")  # fmt: skip
     opt.add_argument("--objective", choices=["mutual", "self", "police", "joint"],
@@ -546,7 +546,8 @@ def _check_listen(host: str, port: int) -> None:
         )
     if host in _EVERY_INTERFACE:
         print(f"jiefang view: warning: listening on every interface ({host}): anyone who can "
-              "reach this machine can open the page and run simulations", file=sys.stderr)  # fmt: skip
+              "reach this machine can open the page and run simulations",
+              file=sys.stderr)  # fmt: skip
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -607,7 +608,7 @@ def cmd_optimize(args) -> int:
 
     budget = _budget(args)
     scenario = load_scenario(args.scenario, budget=budget)
-    kind, count = args.add
+    kind, count = _one_add(args.add)
     req = PlanRequest(kind=kind, budget=count, objective=args.objective, method=args.method,
                       seed=args.seed, replications=args.replications,
                       random_arms=args.random_arms,
@@ -713,6 +714,21 @@ def cmd_optimize(args) -> int:
         print(f"results in {out}/; run the plan: jiefang run {out}/optimised.yaml "
               f"--seed {args.seed}")  # fmt: skip
     return EXIT_OK
+
+
+def _one_add(adds: list[tuple[str, int]]) -> tuple[str, int]:
+    """The one ``--add KIND=N`` of an optimisation: a repeated one was the last silently."""
+    from sim.model.config import ScenarioError
+
+    kinds = [kind for kind, _ in adds]
+    if len(adds) > 1:
+        same = len(set(kinds)) == 1
+        raise ScenarioError(
+            f"--add: {_show_arg(kinds[0])} given {len(adds)} times; give it once"
+            if same else f"--add: one kind at a time, got {len(set(kinds))} "
+            f"({', '.join(_show_arg(k) for k in dict.fromkeys(kinds))})"
+        )  # fmt: skip
+    return adds[0]
 
 
 def _recruit(args, scenario, req, out: Path, staging: Path, started: float) -> int:
