@@ -121,8 +121,8 @@ def _check_size(ds, where: str) -> None:
         need = pixels * (itemsize + _BYTES_PER_PIXEL_READ)
         raise ScenarioError(
             f"{where}: the raster has {ds.width:,} x {ds.height:,} pixels of {ds.dtypes[0]} "
-            f"(about {need / 1e9:.3g} GB to read), more than the {MAX_PIXELS:,} read; "
-            "resample it coarser first (e.g. gdalwarp -tr)"
+            f"(about {need / 1e9:.3g} GB to read), more than the {MAX_PIXELS:,} pixels read at "
+            "most; resample it coarser first (e.g. gdalwarp -tr)"
         )
 
 

@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         return EXIT_INTERNAL
     try:
-        return command(args)
+        with _library_noise_captured():
+            return command(args)
     except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -317,6 +318,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return EXIT_OK
+
+
+#: Loggers of the libraries that read user files: GDAL and PROJ speak through them.
+_LIBRARY_LOGGERS = ("rasterio", "pyproj", "pyogrio", "fiona", "shapely", "geopandas", "pyrosm",
+                    "numexpr", "matplotlib")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _library_noise_captured():
+    """Warnings and log lines of the libraries a command calls on user data (PROJ, shapely,
+    pyogrio, rasterio printed up to 26 lines before a clean one-line error) are captured,
+    not printed: the command's own lines are what the user reads. Logging gets a handler
+    that drops them (else Python's last-resort handler prints every WARNING)."""
+    import logging
+    import warnings
+
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    with warnings.catch_warnings(record=True):  # the filters as they are; kept in a list
+        yield
 
 
 def cmd_run(args) -> int:
@@ -634,6 +658,9 @@ def cmd_optimize(args) -> int:
     if req.method == "sim":
         runs += args.search_evaluations * args.search_replications
     _check_run_budget(grown, runs, args.scenario, budget)
+    from sim.planning.plan import check_plan_budget
+
+    check_plan_budget(scenario, req, str(args.scenario), budget)
     name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
     out = args.out or Path("results") / "optimize" / name
     with RunFolder(out, made_by="optimize", replace=args.force) as staging:
