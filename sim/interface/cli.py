@@ -383,12 +383,13 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from sim.experiment.batch import run_sweep
-    from sim.experiment.store import safe_name
+    from sim.experiment.store import check_made_by, safe_name
     from sim.experiment.sweep import load_sweep
 
     sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers)
     _check_scheduler(args.scheduler)
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
+    check_made_by(out, "sweep")  # before anything is written: a run's folder is left alone
     total = len(sweep.tasks())  # the grid's runs and the baseline arm's, if it is extra
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
