@@ -109,6 +109,8 @@ NAMED = {
     "optimize-2000x2000-meus=2": "coverage problem: mutual/meu_team",
     "geo-graphml-engineering-crs": "roads.graphml: the network's CRS is not one pyproj knows",
     "geo-graphml-self-loops": "roads.graphml: the road network has no streets (every edge is a loop)",
+    "geo-city-crs-engineering": "s.yaml: city.crs: not a CRS pyproj knows and can transform",
+    "geo-city-crs-degrees-extends": "s.yaml: city.crs: expected a projected CRS in metres",
     "geo-geojson-crs-unknown-epsg": "st.geojson: the file declares a CRS that pyproj does not know",
     "replay-time-1600": "log.csv: line 2: time: expected a date and time from 1678 to 2261",
     "replay-start-1600": "incidents.replay_start: expected a date and time from 1678 to 2261",

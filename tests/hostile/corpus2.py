@@ -236,6 +236,29 @@ def library_cases() -> list[Case]:
         )
         for name, text in graphs.items()
     ]
+    for name, crs in (
+        ("unknown", "EPSG:999999"),
+        ("engineering", engineering.replace('"', "'")),
+        ("degrees", "EPSG:4326"),
+        ("text", "not a crs"),
+    ):
+        city = f'city: {{crs: "{crs}", origin: [0, 0], width: 10, height: 10}}\n'
+        cases.append(
+            Case(
+                LIBRARY,
+                f"geo-city-crs-{name}",
+                {"s.yaml": SMALL + city},
+                ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
+            )
+        )
+        cases.append(
+            Case(
+                LIBRARY,
+                f"geo-city-crs-{name}-extends",
+                {"s.yaml": "extends: b.yaml\nname: s\n", "b.yaml": SMALL + city},
+                ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
+            )
+        )
     stations = SMALL + FRAME + "\npolice: {stations_file: st.geojson}\n"
     crs_members: dict[str, object] = {
         "unknown-epsg": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::999999"}},
