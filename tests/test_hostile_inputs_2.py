@@ -104,6 +104,7 @@ NAMED = {
     "optimize-force-over-run": "is a `jiefang run` results folder",
     "run-over-damaged": "manifest.json that no jiefang command wrote (or a damaged one)",
     "geo-raster-100000x100000": "pop.tif: the raster has 100,000 x 100,000 pixels",
+    "geo-points-file-65MiB-st.csv": "st.csv: the file is over 64 MiB",
     "geo-raster-residents-1e308": "pop.tif: the raster holds more than 1e+10 residents",
     "optimize-4000x4000-meus=2": "--add meus=2: needs about",
     "optimize-2000x2000-meus=2": "coverage problem: mutual/meu_team",

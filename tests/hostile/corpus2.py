@@ -14,7 +14,7 @@ import json
 import socket
 from collections.abc import Callable
 
-from tests.hostile.corpus import BASE, Case
+from tests.hostile.corpus import BASE, Case, Sparse
 
 FOLDERS, MEMORY, LIBRARY, VIEW, ARGUMENTS = (
     "r2a results folders replaced by the wrong command",
@@ -190,6 +190,16 @@ def memory_cases() -> list[Case]:
             ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
         ),
     ]
+    for name in ("st.geojson", "st.csv", "st.gpkg"):
+        body = SMALL + FRAME + f"\npolice: {{stations_file: {name}}}\n"
+        cases.append(
+            Case(
+                MEMORY,
+                f"geo-points-file-65MiB-{name}",
+                {"s.yaml": body, name: Sparse(65 << 20)},
+                ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
+            )
+        )
     for value in ("1e308", "1.7e308", "1e11", "inf"):
         pop = geotiff(4, 4, float(value), "float64")
         cases.append(
