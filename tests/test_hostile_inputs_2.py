@@ -397,3 +397,27 @@ def test_library_warnings_and_log_lines_are_not_printed(tmp_path, capsys, monkey
 def test_classes_of_round_two_are_the_issues():
     names = {c.cls for c in CASES}
     assert {FOLDERS, MEMORY, LIBRARY} <= names
+
+
+def test_optimize_replaces_its_own_folder_only_with_force(tmp_path, capsys):
+    import yaml
+
+    from tests.test_optimize import small
+
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small(horizon_hours=6.0).model_dump(mode="json")))
+    out = tmp_path / "o"
+    argv = ["optimize", str(path), "--add", "meus=1", "-r", "2", "--random-arms", "0",
+            "--out", str(out), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    first = snapshot(out)
+    assert main(argv) == 2
+    assert "holds the results of an earlier `jiefang optimize`; add --force" in (
+        capsys.readouterr().err
+    )
+    assert snapshot(out) == first
+    assert main([*argv, "--force"]) == 0
+    assert results.made_by(out) == "optimize" and (out / "placement.csv").is_file()
+    run = ["run", str(out / "optimised.yaml"), "--out", str(out), "-q", "--no-plot"]
+    assert main(run) == 2  # the plan's own folder is not a run's to replace
+    assert "is a `jiefang optimize` results folder" in capsys.readouterr().err
