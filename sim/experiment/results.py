@@ -124,10 +124,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def kind_of(folder: Path, meta: dict | None = None) -> str:
     """``run`` or ``sweep``, from the manifest."""
     meta = read_manifest(folder) if meta is None else meta
-    if isinstance(meta.get("scenario"), dict) and isinstance(meta.get("files"), dict):
-        return "run"
-    if isinstance(meta.get("sweep"), dict):
-        return "sweep"
+    kind = _written_by(meta)
+    if kind in ("run", "sweep"):
+        return kind
     raise ResultsError(
         f"{Path(folder) / 'manifest.json'}: not a jiefang manifest (no scenario and files, "
         "nor sweep); expected a folder written by `jiefang run` or `jiefang sweep`"
@@ -143,14 +142,18 @@ def made_by(folder: Path) -> str:
     its manifest.json; ``unknown`` for a manifest none of them wrote or one that cannot be
     read. Only that command may replace the folder (:func:`sim.experiment.store.check_made_by`)."""
     try:
-        meta = read_manifest(Path(folder))
+        return _written_by(read_manifest(Path(folder)))
     except ResultsError:
         return "unknown"
-    for key in ("optimize", "compare", "sweep"):
-        if isinstance(meta.get(key), dict):
-            return key
+
+
+def _written_by(meta: dict) -> str:
+    """The command a manifest names (:data:`MADE_BY`), or ``unknown``."""
     if isinstance(meta.get("scenario"), dict) and isinstance(meta.get("files"), dict):
         return "run"
+    for key in ("sweep", "optimize", "compare"):
+        if isinstance(meta.get(key), dict):
+            return key
     return "unknown"
 
 
