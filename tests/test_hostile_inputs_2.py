@@ -105,6 +105,7 @@ NAMED = {
     "run-over-damaged": "manifest.json that no jiefang command wrote (or a damaged one)",
     "geo-raster-100000x100000": "pop.tif: the raster has 100,000 x 100,000 pixels",
     "geo-points-file-65MiB-st.csv": "st.csv: the file is over 64 MiB",
+    "geo-raster-local-crs-city-crs": "pop.tif: cannot transform the raster's CRS into city.crs",
     "geo-raster-residents-1e308": "pop.tif: the raster holds more than 1e+10 residents",
     "optimize-4000x4000-meus=2": "--add meus=2: needs about",
     "optimize-2000x2000-meus=2": "coverage problem: mutual/meu_team",
@@ -142,6 +143,7 @@ REPRESENTATIVE = [
     "geo-raster-residents-1e308",
     "optimize-4000x4000-meus=2",
     "geo-graphml-engineering-crs",
+    "geo-raster-local-crs-no-city-crs",  # GDAL printed "ERROR 6:" and the CRS as JSON
     "replay-time-1600",
     "dask-scheduler-refused",
     "path-compare-5000",

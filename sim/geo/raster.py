@@ -151,13 +151,20 @@ def raster_grid(
 
     data, transform, src_crs = read_population(path, where)
     bounds = array_bounds(data.shape[0], data.shape[1], transform)  # west, south, east, north
-    if crs is None:
-        w, s, e, n = transform_bounds(src_crs, "EPSG:4326", *bounds, densify_pts=21)
-        crs = utm_of((w + e) / 2, (s + n) / 2)
     try:
-        west, south, east, north = transform_bounds(src_crs, crs, *bounds, densify_pts=21)
+        with _gdal_quiet():
+            if crs is None:
+                w, s, e, n = transform_bounds(src_crs, "EPSG:4326", *bounds, densify_pts=21)
+                if not all(math.isfinite(v) for v in (w, s, e, n)):
+                    raise ValueError("no lon/lat")
+                crs = utm_of((w + e) / 2, (s + n) / 2)
+            west, south, east, north = transform_bounds(src_crs, crs, *bounds, densify_pts=21)
     except Exception:  # pyproj/GDAL raise several kinds for a CRS they cannot use
-        raise ScenarioError(f"{where}: cannot transform the raster into city.crs") from None
+        into = "city.crs" if crs is not None else "longitude/latitude to choose a UTM zone"
+        raise ScenarioError(
+            f"{where}: cannot transform the raster's CRS into {into} (an engineering or "
+            "local CRS cannot be placed on the Earth)"
+        ) from None
     if not all(math.isfinite(v) for v in (west, south, east, north)):
         raise ScenarioError(f"{where}: the raster's extent does not transform into city.crs")
     if origin is None:
@@ -194,11 +201,23 @@ def population_on_grid(
         cell_size_m: side of a cell, m.
         where: the file and key, for messages.
     """
+    data, transform, src_crs = read_population(path, where)
+    grid = np.zeros((height, width), np.float64)
+    with _gdal_quiet():
+        _reproject_sum(data, grid, transform, src_crs, crs, origin, cell_size_m)
+    grid[~np.isfinite(grid)] = 0.0
+    got = grid.sum()
+    if not got > 0:
+        raise ScenarioError(f"{where}: no resident of the raster falls on the grid")
+    # Resampling sums by overlap; the scale makes the total exactly the raster's.
+    return grid * (float(data.sum()) / got)
+
+
+def _reproject_sum(data, grid, transform, src_crs, crs, origin, cell_size_m) -> None:
+    """``data`` summed onto ``grid`` by overlap (GDAL's ``sum`` resampling), in place."""
     from affine import Affine
     from rasterio.warp import Resampling, reproject
 
-    data, transform, src_crs = read_population(path, where)
-    grid = np.zeros((height, width), np.float64)
     reproject(
         source=data,
         destination=grid,
@@ -210,9 +229,12 @@ def population_on_grid(
         src_nodata=None,
         dst_nodata=None,
     )
-    grid[~np.isfinite(grid)] = 0.0
-    got = grid.sum()
-    if not got > 0:
-        raise ScenarioError(f"{where}: no resident of the raster falls on the grid")
-    # Resampling sums by overlap; the scale makes the total exactly the raster's.
-    return grid * (float(data.sum()) / got)
+
+
+def _gdal_quiet():
+    """GDAL's messages through rasterio's handler into Python logging (captured by the
+    command line), not GDAL's default handler, which prints ``ERROR 6: ...`` and the whole
+    CRS as JSON on stderr."""
+    import rasterio
+
+    return rasterio.Env()

@@ -33,13 +33,19 @@ SMALL = "name: s\nhorizon_hours: 1\nreplications: 1\n"
 
 # ---------------------------------------------------------------------------- generators
 def geotiff(
-    width: int, height: int, value: float = 1.0, dtype: str = "float32", block: int = 256
+    width: int,
+    height: int,
+    value: float = 1.0,
+    dtype: str = "float32",
+    crs: str = "EPSG:3067",
+    block: int = 256,
 ) -> Callable[[], bytes]:
     """A GeoTIFF of ``width`` x ``height`` pixels, tiled and sparse: only the first block
     is written, so 100,000 x 100,000 pixels take about a megabyte."""
 
     def make() -> bytes:
         import numpy as np
+        from rasterio.crs import CRS
         from rasterio.io import MemoryFile
         from rasterio.transform import from_origin
 
@@ -50,7 +56,7 @@ def geotiff(
             height=height,
             count=1,
             dtype=dtype,
-            crs="EPSG:3067",
+            crs=CRS.from_user_input(crs),
             transform=from_origin(385000, 6673000, 50, 50),
             tiled=width >= 256 and height >= 256,
             blockxsize=256,
@@ -197,6 +203,16 @@ def memory_cases() -> list[Case]:
                 MEMORY,
                 f"geo-points-file-65MiB-{name}",
                 {"s.yaml": body, name: Sparse(65 << 20)},
+                ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
+            )
+        )
+    local = 'LOCAL_CS["site",UNIT["metre",1]]'
+    for name, city in (("no-city-crs", raster), ("city-crs", raster + "  crs: 'EPSG:3067'\n")):
+        cases.append(
+            Case(
+                LIBRARY,
+                f"geo-raster-local-crs-{name}",
+                {"s.yaml": SMALL + city, "pop.tif": geotiff(4, 4, crs=local)},
                 ["run", "{d}/s.yaml", "--out", "{d}/out", "-q"],
             )
         )
