@@ -224,8 +224,7 @@ def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult
             client = Client(scheduler, timeout="30s")
         except (OSError, ValueError) as err:  # it answered the probe, then not Dask
             raise SchedulerError(
-                f"the Dask scheduler at {scheduler} did not accept a client "
-                f"({type(err).__name__})"
+                f"the Dask scheduler at {scheduler} did not accept a client ({type(err).__name__})"
             ) from None
     try:
         futures = client.map(run_task, tasks, pure=False)
