@@ -40,6 +40,11 @@ _timings: dict[str, float] = {}
 
 def run_in_process(case: Case, folder: Path, capsys, monkeypatch) -> tuple[int, str, str, float]:
     materialise(case, folder)
+    return run_materialised(case, folder, capsys, monkeypatch)
+
+
+def run_materialised(case: Case, folder: Path, capsys, monkeypatch) -> tuple[int, str, str, float]:
+    """``case`` through ``main`` in this process, its files already in ``folder``."""
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
     # Nothing may get as far as simulating or serving: fail at once instead of running.

@@ -22,6 +22,7 @@ from sim.experiment.store import (
     FolderLock,
     SweepStore,
     atomic_write_bytes,
+    check_made_by,
     ensure_folder,
     environment,
     parquet_bytes,
@@ -74,6 +75,7 @@ def run_sweep(
     """
     out = ensure_folder(Path(out))
     with FolderLock(out / ".lock", str(out)):
+        check_made_by(out, "sweep")  # a run's or an optimisation's folder is never mixed in
         probe_writable(out)  # before any run: an unwritable folder is found at once
         return _run_locked(sweep, out, workers, scheduler, progress, notice)
 

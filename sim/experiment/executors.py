@@ -16,6 +16,7 @@ import ctypes
 import itertools
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -157,6 +158,52 @@ def _run_inherited(batch: int, index: int) -> TaskResult:
     return run_task(_inherited[batch][index])
 
 
+#: A Dask scheduler address as `--scheduler` takes it: ``tcp://`` (the default) or
+#: ``tls://``, a host name or address ([...] for IPv6) and a port (Dask's default 8786).
+SCHEDULER_ADDRESS = re.compile(
+    r"(?:(?P<scheme>tcp|tls)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+    r"(?::(?P<port>[0-9]{1,5}))?/?"
+)
+DASK_PORT = 8786
+#: Seconds to wait for the scheduler to answer a connection before refusing the sweep.
+CONNECT_TIMEOUT_S = 10.0
+
+
+class SchedulerError(ValueError):
+    """`--scheduler` names no usable Dask scheduler. The message is meant for the user."""
+
+
+def check_scheduler(address: str) -> tuple[str, int]:
+    """(host, port) of a Dask scheduler address; SchedulerError for any other form (Dask
+    raises a bare ValueError for ``gopher://x`` deep inside)."""
+    found = SCHEDULER_ADDRESS.fullmatch(address)
+    port = int(found["port"]) if found and found["port"] else DASK_PORT
+    if found is None or not 1 <= port <= 65535:
+        raise SchedulerError(
+            "expected 'local' or a Dask scheduler address tcp://HOST:PORT (or tls://)"
+        )
+    return found["host"].strip("[]"), port
+
+
+def reach_scheduler(address: str) -> None:
+    """A TCP connection to the scheduler, within ``CONNECT_TIMEOUT_S``: a refused or
+    silent address is one SchedulerError before any folder is written (Dask's own Client
+    retries for 30 s and raises OSError)."""
+    import socket
+
+    host, port = check_scheduler(address)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except TimeoutError:
+        raise SchedulerError(
+            f"no answer from a Dask scheduler at {host}:{port} within {CONNECT_TIMEOUT_S:g} s"
+        ) from None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise SchedulerError(f"cannot reach a Dask scheduler at {host}:{port} ({reason})") from None
+
+
 def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult]:
     """Runs on a Dask distributed cluster: ``scheduler`` is its address (tcp://host:8786),
     or ``local`` for a LocalCluster of ``workers`` single-threaded processes here."""
@@ -173,7 +220,12 @@ def dask(tasks: list[Task], scheduler: str, workers: int) -> Iterator[TaskResult
         )
         client = Client(cluster)
     else:
-        client = Client(scheduler, timeout="30s")
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, ValueError) as err:  # it answered the probe, then not Dask
+            raise SchedulerError(
+                f"the Dask scheduler at {scheduler} did not accept a client ({type(err).__name__})"
+            ) from None
     try:
         futures = client.map(run_task, tasks, pure=False)
         try:

@@ -10,6 +10,7 @@ line reports with exit status 2.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -63,20 +64,46 @@ def read_regular(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ResultsError(f"{path}: not a regular file; refusing to read it")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(cap + 1)
+        data = _read_bounded(fd, cap, path)
     except OSError as err:
         raise ResultsError(f"{path}: cannot read ({err.strerror})") from None
     finally:
         os.close(fd)
-    if len(data) > cap:
-        raise ResultsError(f"{path}: more than the {cap} bytes a results file may be")
     return data
+
+
+#: Bytes read at a time: what a read allocates up front is its size, not the cap's 2 GiB
+#: (which alone failed every reader under `ulimit -v 3000000`).
+READ_CHUNK = 1 << 20
+
+
+def _read_bounded(fd: int, cap: int, path: Path) -> bytes:
+    """The rest of ``fd``, read in chunks; ResultsError once it passes ``cap`` bytes."""
+    buffer = bytearray()
+    while True:
+        chunk = os.read(fd, READ_CHUNK)
+        if not chunk:
+            return bytes(buffer)
+        buffer += chunk
+        if len(buffer) > cap:
+            raise ResultsError(f"{path}: more than the {cap} bytes a results file may be")
+
+
+def _short(path: Path) -> str:
+    """A path for a message: at most 200 characters (it may be a hostile 5,000)."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:97] + "..." + text[-100:]
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        st = os.stat(folder)
+    except OSError as err:  # missing, a name too long, a loop of links...
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ResultsError(f"{folder}: no such results folder") from None
+        raise ResultsError(f"{_short(folder)}: cannot read ({err.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
         raise ResultsError(f"{folder}: no such results folder")
     path = folder / "manifest.json"
     if not os.path.lexists(path):
@@ -97,14 +124,37 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def kind_of(folder: Path, meta: dict | None = None) -> str:
     """``run`` or ``sweep``, from the manifest."""
     meta = read_manifest(folder) if meta is None else meta
-    if isinstance(meta.get("scenario"), dict) and isinstance(meta.get("files"), dict):
-        return "run"
-    if isinstance(meta.get("sweep"), dict):
-        return "sweep"
+    kind = _written_by(meta)
+    if kind in ("run", "sweep"):
+        return kind
     raise ResultsError(
         f"{Path(folder) / 'manifest.json'}: not a jiefang manifest (no scenario and files, "
         "nor sweep); expected a folder written by `jiefang run` or `jiefang sweep`"
     )
+
+
+#: The commands that write results folders, by what their manifest.json holds.
+MADE_BY = ("run", "sweep", "optimize", "compare")
+
+
+def made_by(folder: Path) -> str:
+    """Which command wrote ``folder``: ``run``, ``sweep``, ``optimize`` or ``compare`` from
+    its manifest.json; ``unknown`` for a manifest none of them wrote or one that cannot be
+    read. Only that command may replace the folder (:func:`sim.experiment.store.check_made_by`)."""
+    try:
+        return _written_by(read_manifest(Path(folder)))
+    except ResultsError:
+        return "unknown"
+
+
+def _written_by(meta: dict) -> str:
+    """The command a manifest names (:data:`MADE_BY`), or ``unknown``."""
+    if isinstance(meta.get("scenario"), dict) and isinstance(meta.get("files"), dict):
+        return "run"
+    for key in ("sweep", "optimize", "compare"):
+        if isinstance(meta.get(key), dict):
+            return key
+    return "unknown"
 
 
 def _listed(folder: Path, meta: dict) -> dict[str, tuple[Path, str]]:

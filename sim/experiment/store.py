@@ -220,7 +220,37 @@ def write_json(obj: Any, path: Path) -> None:
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    atomic_write_bytes(path, df.to_csv(index=False, float_format="%.6g").encode("utf-8"))
+    """Every CSV jiefang writes, with text cells made safe to open in a spreadsheet."""
+    data = formula_safe(df).to_csv(index=False, float_format="%.6g")
+    atomic_write_bytes(path, data.encode("utf-8"))
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP's list): a kind named
+#: ``=HYPERLINK(...)`` would be a live link in summary.csv.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each text cell that starts like a formula prefixed by ``'`` (which a
+    spreadsheet shows as text and hides); numbers, and text that is a number (``-1.5``),
+    are left alone. Parquet and JSON outputs keep names as they are."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            try:
+                float(value)
+            except ValueError:
+                return "'" + value
+        return value
+
+    text = [c for c in df.columns
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]  # fmt: skip
+    if not text:
+        return df
+    out = df.copy(deep=False)
+    for c in text:
+        out[c] = df[c].map(safe)
+    return out
 
 
 def _json_safe(obj: Any) -> Any:
@@ -699,6 +729,32 @@ def fault_point(label: str) -> None:
 _steps = 0
 
 
+def check_made_by(out: Path, command: str, replace: bool = True) -> None:
+    """A results folder is replaced only by the command that wrote it (a run by a run, a
+    sweep by a sweep, an optimisation by an optimisation): OutputError naming the folder and
+    what wrote it otherwise, and for any earlier results when ``replace`` is False."""
+    if not os.path.lexists(Path(out) / "manifest.json"):
+        return
+    from sim.experiment.results import made_by
+
+    kind = made_by(Path(out))
+    if kind == "unknown":
+        raise OutputError(
+            f"{out}: holds a manifest.json that no jiefang command wrote (or a damaged one); "
+            f"`jiefang {command}` does not replace it: choose a new folder"
+        )
+    if kind != command:
+        raise OutputError(
+            f"{out}: is a `jiefang {kind}` results folder; `jiefang {command}` replaces only "
+            f"its own: choose a new folder"
+        )
+    if not replace:
+        raise OutputError(
+            f"{out}: holds the results of an earlier `jiefang {command}`; add --force to "
+            "replace them, or choose a new folder"
+        )
+
+
 class RunFolder:
     """Write a run folder as a whole: files go into a staging folder beside ``out``, which
     replaces ``out`` in one atomic swap on success (the old run is then removed). A kill at
@@ -713,8 +769,15 @@ class RunFolder:
             write_parquet(table, staging / "incidents.parquet")
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, made_by: str = "run", replace: bool = True) -> None:
+        """Args:
+        out: the results folder.
+        made_by: the command writing it; a folder another command wrote is refused.
+        replace: False: a folder this command wrote earlier is refused too (``optimize``
+            without ``--force``).
+        """
         self.out = Path(os.path.abspath(out))
+        self.made_by, self.replace = made_by, replace
         self.lock = FolderLock(self.out.parent / f".{self.out.name}.lock", str(out))
         self.staging: Path | None = None
 
@@ -739,9 +802,10 @@ class RunFolder:
         if entries and "manifest.json" not in entries:
             # The whole folder is replaced: never take a folder holding other things with it.
             raise OutputError(
-                f"{self.out}: exists and is not a `jiefang run` results folder (no "
+                f"{self.out}: exists and is not a `jiefang {self.made_by}` results folder (no "
                 "manifest.json); choose a new or empty folder"
             )
+        check_made_by(self.out, self.made_by, self.replace)
 
     def __enter__(self) -> Path:
         parent = ensure_folder(self.out.parent)

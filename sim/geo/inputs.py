@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: The largest GIS file read, bytes (a bigger one is refused before it is opened).
 MAX_GIS_BYTES = 2 << 30
+#: The largest file of points (stations, sites): read whole by pandas or geopandas, which
+#: hold several times its size; 64 MiB is about half a million points.
+MAX_POINT_FILE_BYTES = 64 << 20
+_POINT_KEYS = {"stations_file", "sites_file"}
 
 
 def _where(source: str, key: str, path: str) -> str:
@@ -34,7 +38,7 @@ def _where(source: str, key: str, path: str) -> str:
     return f"{source}: {key}: {_show_path(Path(path).name)}"
 
 
-def _check_regular(path: str, where: str) -> None:
+def _check_regular(path: str, where: str, cap: int = MAX_GIS_BYTES) -> None:
     """A GIS file must be a regular file of bounded size: a device, FIFO or folder is refused
     before any reader opens it (``/dev/zero`` would never end)."""
     import os
@@ -46,8 +50,8 @@ def _check_regular(path: str, where: str) -> None:
         raise ScenarioError(f"{where}: cannot read the file (missing or not accessible)") from None
     if not stat.S_ISREG(st.st_mode):
         raise ScenarioError(f"{where}: not a regular file")
-    if st.st_size > MAX_GIS_BYTES:
-        raise ScenarioError(f"{where}: the file is over {MAX_GIS_BYTES >> 30} GiB")
+    if st.st_size > cap:
+        raise ScenarioError(f"{where}: the file is over {cap >> 20:,} MiB")
 
 
 def resolve_files(sc: Scenario, source: str) -> Scenario:
@@ -67,7 +71,8 @@ def resolve_files(sc: Scenario, source: str) -> Scenario:
     for section, key in PATH_KEYS:
         value = getattr(getattr(sc, section), key)
         if value is not None and key != "map_file":  # the map file has its own reader
-            _check_regular(value, _where(source, f"{section}.{key}", value))
+            cap = MAX_POINT_FILE_BYTES if key in _POINT_KEYS else MAX_GIS_BYTES
+            _check_regular(value, _where(source, f"{section}.{key}", value), cap)
     changes: dict[str, typing.Any] = {}
     width, height, cell = city.width, city.height, city.cell_size_m
     frame = frame_of(city)

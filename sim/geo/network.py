@@ -105,6 +105,8 @@ def graph_on_grid(
     length = np.maximum(length, 1e-3)
     keep = u != v
     u, v, length = u[keep], v[keep], length[keep]
+    if u.size == 0:
+        raise ScenarioError(f"{where}: the road network has no streets (every edge is a loop)")
     # Both directions; of parallel edges the shortest (coo would sum duplicates).
     a, b = np.r_[u, v], np.r_[v, u]
     w = np.r_[length, length]
@@ -128,13 +130,17 @@ def graph_on_grid(
 
 def _project(x, y, crs, frame: GridFrame, where: str):
     from pyproj import Transformer
-    from pyproj.exceptions import CRSError
+    from pyproj.exceptions import ProjError
 
+    # ProjError: every pyproj error (CRSError for an unknown CRS is one; an engineering CRS
+    # is known but has no transformation into city.crs).
     try:
         tr = Transformer.from_crs(crs, frame.crs, always_xy=True)
-    except CRSError:
-        raise ScenarioError(f"{where}: the network's CRS is not one pyproj knows") from None
-    e, n = tr.transform(np.asarray(x, float), np.asarray(y, float))
+        e, n = tr.transform(np.asarray(x, float), np.asarray(y, float))
+    except ProjError:
+        raise ScenarioError(
+            f"{where}: the network's CRS is not one pyproj knows or can transform into city.crs"
+        ) from None
     e, n = np.asarray(e, float), np.asarray(n, float)
     if not (np.all(np.isfinite(e)) and np.all(np.isfinite(n))):
         raise ScenarioError(f"{where}: some street nodes do not transform into city.crs")

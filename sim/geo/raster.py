@@ -20,6 +20,16 @@ from sim.model.config import ScenarioError
 
 #: The grid's largest side, cells (the config's limit on width and height).
 MAX_CELLS = 4000
+#: The most pixels read: the raster is read whole, so its size is checked from its header
+#: first (a 1.2 MB sparse GeoTIFF can declare 100,000 x 100,000 pixels). 64 million is an
+#: 8000 x 8000 raster, twice the largest grid's resolution, about 1.3 GB as float32 while read.
+MAX_PIXELS = 64_000_000
+#: Bytes a pixel takes while read besides its own type: its mask, the float64 copy, the
+#: copy with no-data filled.
+_BYTES_PER_PIXEL_READ = 1 + 8 + 8
+#: More residents than any city has: the sum of a raster of 1e308 residents a pixel is not
+#: a population (and overflows to infinity).
+MAX_RESIDENTS = 1e10
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ def _read(name: str, where: str):
                 )
             if ds.count < 1 or ds.width == 0 or ds.height == 0:
                 raise ScenarioError(f"{where}: the raster is empty (no band or no pixels)")
+            _check_size(ds, where)
             band = ds.read(1, masked=True)
             transform, crs = ds.transform, ds.crs.to_wkt()
     except RasterioError:
@@ -90,9 +101,29 @@ def _read(name: str, where: str):
     data[~np.isfinite(data)] = 0.0  # NaN pixels are no data, as the mask's
     if np.any(data < 0):
         raise ScenarioError(f"{where}: the raster has negative residents per pixel")
-    if not data.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = data.sum()
+    if not total > 0:
         raise ScenarioError(f"{where}: the raster is empty (no residents in any pixel)")
+    if not total <= MAX_RESIDENTS:
+        raise ScenarioError(
+            f"{where}: the raster holds more than {MAX_RESIDENTS:.0e} residents in all (its "
+            "values are not residents per pixel)"
+        )
     return data, transform, crs
+
+
+def _check_size(ds, where: str) -> None:
+    """Refuse a raster too big to read, from its header, before any pixel is read."""
+    pixels = ds.width * ds.height
+    itemsize = np.dtype(ds.dtypes[0]).itemsize
+    if pixels > MAX_PIXELS:
+        need = pixels * (itemsize + _BYTES_PER_PIXEL_READ)
+        raise ScenarioError(
+            f"{where}: the raster has {ds.width:,} x {ds.height:,} pixels of {ds.dtypes[0]} "
+            f"(about {need / 1e9:.3g} GB to read), more than the {MAX_PIXELS:,} pixels read at "
+            "most; resample it coarser first (e.g. gdalwarp -tr)"
+        )
 
 
 def utm_of(lon: float, lat: float) -> str:
@@ -120,13 +151,20 @@ def raster_grid(
 
     data, transform, src_crs = read_population(path, where)
     bounds = array_bounds(data.shape[0], data.shape[1], transform)  # west, south, east, north
-    if crs is None:
-        w, s, e, n = transform_bounds(src_crs, "EPSG:4326", *bounds, densify_pts=21)
-        crs = utm_of((w + e) / 2, (s + n) / 2)
     try:
-        west, south, east, north = transform_bounds(src_crs, crs, *bounds, densify_pts=21)
+        with _gdal_quiet():
+            if crs is None:
+                w, s, e, n = transform_bounds(src_crs, "EPSG:4326", *bounds, densify_pts=21)
+                if not all(math.isfinite(v) for v in (w, s, e, n)):
+                    raise ValueError("no lon/lat")
+                crs = utm_of((w + e) / 2, (s + n) / 2)
+            west, south, east, north = transform_bounds(src_crs, crs, *bounds, densify_pts=21)
     except Exception:  # pyproj/GDAL raise several kinds for a CRS they cannot use
-        raise ScenarioError(f"{where}: cannot transform the raster into city.crs") from None
+        into = "city.crs" if crs is not None else "longitude/latitude to choose a UTM zone"
+        raise ScenarioError(
+            f"{where}: cannot transform the raster's CRS into {into} (an engineering or "
+            "local CRS cannot be placed on the Earth)"
+        ) from None
     if not all(math.isfinite(v) for v in (west, south, east, north)):
         raise ScenarioError(f"{where}: the raster's extent does not transform into city.crs")
     if origin is None:
@@ -163,11 +201,23 @@ def population_on_grid(
         cell_size_m: side of a cell, m.
         where: the file and key, for messages.
     """
+    data, transform, src_crs = read_population(path, where)
+    grid = np.zeros((height, width), np.float64)
+    with _gdal_quiet():
+        _reproject_sum(data, grid, transform, src_crs, crs, origin, cell_size_m)
+    grid[~np.isfinite(grid)] = 0.0
+    got = grid.sum()
+    if not got > 0:
+        raise ScenarioError(f"{where}: no resident of the raster falls on the grid")
+    # Resampling sums by overlap; the scale makes the total exactly the raster's.
+    return grid * (float(data.sum()) / got)
+
+
+def _reproject_sum(data, grid, transform, src_crs, crs, origin, cell_size_m) -> None:
+    """``data`` summed onto ``grid`` by overlap (GDAL's ``sum`` resampling), in place."""
     from affine import Affine
     from rasterio.warp import Resampling, reproject
 
-    data, transform, src_crs = read_population(path, where)
-    grid = np.zeros((height, width), np.float64)
     reproject(
         source=data,
         destination=grid,
@@ -179,9 +229,12 @@ def population_on_grid(
         src_nodata=None,
         dst_nodata=None,
     )
-    grid[~np.isfinite(grid)] = 0.0
-    got = grid.sum()
-    if not got > 0:
-        raise ScenarioError(f"{where}: no resident of the raster falls on the grid")
-    # Resampling sums by overlap; the scale makes the total exactly the raster's.
-    return grid * (float(data.sum()) / got)
+
+
+def _gdal_quiet():
+    """GDAL's messages through rasterio's handler into Python logging (captured by the
+    command line), not GDAL's default handler, which prints ``ERROR 6: ...`` and the whole
+    CRS as JSON on stderr."""
+    import rasterio
+
+    return rasterio.Env()

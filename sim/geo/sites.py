@@ -99,6 +99,8 @@ def _numbers(table, column, where: str, name: str) -> np.ndarray:
 def _vector_points(path: Path, frame: GridFrame | None, where: str):
     import geopandas as gpd
 
+    if path.suffix.lower() != ".gpkg":
+        _check_declared_crs(path, where)
     try:
         table = gpd.read_file(path, engine="pyogrio")
     except Exception:  # pyogrio raises its own and GDAL's errors for a damaged file
@@ -123,6 +125,54 @@ def _vector_points(path: Path, frame: GridFrame | None, where: str):
     points = projected.geometry.representative_point()
     x, y = frame.from_crs(points.x.to_numpy(), points.y.to_numpy())
     return np.asarray(x, float), np.asarray(y, float), table
+
+
+#: How far into a GeoJSON file its ``crs`` member is looked for, bytes (it comes before the
+#: features; the member itself is read from at most ``_CRS_MEMBER_BYTES``).
+_CRS_MEMBER_BYTES = 1 << 16
+
+
+def _check_declared_crs(path: Path, where: str) -> None:
+    """A GeoJSON's ``crs`` member (2008 GeoJSON; RFC 7946 has none) must name a CRS pyproj
+    knows: GDAL reads an unknown one as WGS 84 without a word, which would put every point
+    somewhere else. The member is found before the features without loading the file."""
+    import json
+    import mmap
+    import re
+
+    from pyproj import CRS
+    from pyproj.exceptions import ProjError
+
+    with open(path, "rb") as fh:
+        if not fh.seek(0, 2):
+            return  # empty: the reader's own message
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            features = data.find(b'"features"')
+            end = features if features >= 0 else len(data)
+            found = re.compile(rb'"crs"\s*:\s*').search(data, 0, end)
+            if found is None:
+                return
+            text = bytes(data[found.end() : found.end() + _CRS_MEMBER_BYTES])
+    try:
+        member, _ = json.JSONDecoder().raw_decode(text.decode("utf-8", "replace"))
+    except ValueError:
+        raise ScenarioError(f"{where}: the file's crs member is not readable JSON") from None
+    if member is None:
+        return
+    props = member.get("properties") if isinstance(member, dict) else None
+    name = props.get("name") if isinstance(props, dict) else None
+    if not (isinstance(member, dict) and member.get("type") == "name" and isinstance(name, str)):
+        raise ScenarioError(
+            f"{where}: the file declares its CRS in a form not read here (expected "
+            '"crs": {"type": "name", "properties": {"name": ...}}, or no crs for WGS 84)'
+        )
+    try:
+        CRS.from_user_input(name)
+    except ProjError:
+        raise ScenarioError(
+            f"{where}: the file declares a CRS that pyproj does not know (it would be read as "
+            "WGS 84); give its EPSG code, or reproject the file"
+        ) from None
 
 
 def cells_of(

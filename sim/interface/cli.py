@@ -8,6 +8,7 @@ recorded with its error); 130 interrupted; 1 an internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -96,6 +97,17 @@ def _out_path(text: str) -> Path:
     if len(text.encode("utf-8", "surrogateescape")) > 4095:
         raise argparse.ArgumentTypeError(f"path longer than 4095 bytes: {_show_arg(text)}")
     return Path(text)
+
+
+def _results_path(text: str) -> Path:
+    """A results folder to read: a path the system can take (a 5,000-character name would
+    be ENAMETOOLONG deep in the reader)."""
+    path = _out_path(text)
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.parts):
+        raise argparse.ArgumentTypeError(
+            f"a folder name is longer than 255 bytes: {_show_arg(text)}"
+        )
+    return path
 
 
 def _run_out_path(text: str) -> Path:
@@ -233,14 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser(
         "plot", help="figures (PNG and SVG) from a run's or a sweep's results folder"
     )
-    plot.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    plot.add_argument("results", type=_results_path,
+                      help="folder written by `jiefang run` or `sweep`")  # fmt: skip
     plot.add_argument("--out", type=_out_path, default=None, help="default RESULTS/figures")
 
     compare = sub.add_parser(
         "compare", help="two runs side by side: differences with 95 %% CIs, overlaid ECDFs"
     )
-    compare.add_argument("a", type=Path, help="results folder of run A")
-    compare.add_argument("b", type=Path, help="results folder of run B")
+    compare.add_argument("a", type=_results_path, help="results folder of run A")
+    compare.add_argument("b", type=_results_path, help="results folder of run B")
     compare.add_argument("--out", type=_out_path, default=None,
                          help="default results/compare/<A>-vs-<B>")  # fmt: skip
 
@@ -266,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("scenario", type=_in_path,
                      help="scenario YAML file, or a shipped scenario by name "
                      "(`jiefang scenarios`)")  # fmt: skip
-    opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N",
+    opt.add_argument("--add", type=_add_spec, required=True, metavar="KIND=N", action="append",
                      help="what to add: meus=N, police_posts=N (a station with one unit "
                      "each) or volunteers=N (a recruitment map by cell)")  # fmt: skip
     opt.add_argument("--objective", choices=["mutual", "self", "police", "joint"],
@@ -294,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", type=_run_out_path, default=None,
                      help="output folder (default results/optimize/<scenario>-<kind>-<N>)",
                      )  # fmt: skip
+    opt.add_argument("--force", action="store_true",
+                     help="replace the results of an earlier `jiefang optimize` in --out",
+                     )  # fmt: skip
     opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
     _add_set(opt)
     _add_budget(opt)
@@ -316,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--force", action="store_true", help="replace files that exist")
 
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
-    report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
+    report.add_argument("results", type=_results_path,
+                        help="folder written by `jiefang run` or `sweep`")  # fmt: skip
     report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
     return parser
 
@@ -336,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         return EXIT_INTERNAL
     try:
-        return command(args)
+        with _library_noise_captured():
+            return command(args)
     except (ScenarioError, OutputError, ResultsError, MissingExtraError) as err:
         print(f"jiefang: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -349,6 +367,29 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return EXIT_OK
+
+
+#: Loggers of the libraries that read user files: GDAL and PROJ speak through them.
+_LIBRARY_LOGGERS = ("rasterio", "pyproj", "pyogrio", "fiona", "shapely", "geopandas", "pyrosm",
+                    "numexpr", "matplotlib")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _library_noise_captured():
+    """Warnings and log lines of the libraries a command calls on user data (PROJ, shapely,
+    pyogrio, rasterio printed up to 26 lines before a clean one-line error) are captured,
+    not printed: the command's own lines are what the user reads. Logging gets a handler
+    that drops them (else Python's last-resort handler prints every WARNING)."""
+    import logging
+    import warnings
+
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    with warnings.catch_warnings(record=True):  # the filters as they are; kept in a list
+        yield
 
 
 def cmd_run(args) -> int:
@@ -393,12 +434,14 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from sim.experiment.batch import run_sweep
-    from sim.experiment.store import safe_name
+    from sim.experiment.store import check_made_by, safe_name
     from sim.experiment.sweep import load_sweep
 
     sweep = load_sweep(args.sweep, budget=_budget(args), workers=args.workers,
                        overrides=_overrides(args))  # fmt: skip
+    _check_scheduler(args.scheduler)
     out = args.out or Path("results") / "sweeps" / safe_name(sweep.spec.name)
+    check_made_by(out, "sweep")  # before anything is written: a run's folder is left alone
     total = len(sweep.tasks())  # the grid's runs and the baseline arm's, if it is extra
     bar = tqdm(total=total, disable=True if args.quiet else None, unit="run", leave=False,
                desc=sweep.spec.name, file=sys.stderr)  # fmt: skip
@@ -415,8 +458,9 @@ def cmd_sweep(args) -> int:
         bar.clear()
         print(f"jiefang: {message}", file=sys.stderr)
 
-    outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
-                        progress=progress, notice=notice)  # fmt: skip
+    with _scheduler_errors(args.scheduler):
+        outcome = run_sweep(sweep, out, workers=args.workers, scheduler=args.scheduler,
+                            progress=progress, notice=notice)  # fmt: skip
     bar.close()
     if not args.quiet:
         extra = " + a baseline arm" if len(sweep.arms) > len(sweep.points) else ""
@@ -432,6 +476,27 @@ def cmd_sweep(args) -> int:
             print(marginal_text(outcome.marginal, sweep.varied))
         print(f"results in {out}/")
     return EXIT_FAILED_RUNS if outcome.failed else EXIT_OK
+
+
+def _check_scheduler(address: str | None) -> None:
+    """A remote Dask scheduler's address has its form and answers, before any folder is
+    written (else Dask's ValueError, or its OSError after 30 s)."""
+    if address not in (None, "local"):
+        from sim.experiment.executors import reach_scheduler
+
+        with _scheduler_errors(address):
+            reach_scheduler(address)
+
+
+@contextlib.contextmanager
+def _scheduler_errors(address: str | None):
+    from sim.experiment.executors import SchedulerError
+    from sim.model.config import ScenarioError
+
+    try:
+        yield
+    except SchedulerError as err:
+        raise ScenarioError(f"--scheduler {_show_arg(address or '')}: {err}") from None
 
 
 def _results_folder(path: Path) -> Path:
@@ -525,6 +590,7 @@ def cmd_view(args) -> int:
     load_scenario(scenario, overrides=overrides)
     env["JIEFANG_VIEW_SCENARIO"] = str(locate(scenario).resolve())
     env["JIEFANG_VIEW_SET"] = json.dumps(overrides)
+    _check_listen(args.host, args.port)
     print(f"jiefang view: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
                "--port", str(args.port), "--production", "--no-open",
@@ -627,6 +693,41 @@ def _copy_scenario(name: str, dest: Path | None, force: bool) -> int:
     return EXIT_OK
 
 
+#: Hosts that listen on every interface: only these spellings, asked for by name.
+_EVERY_INTERFACE = ("0.0.0.0", "::", "[::]")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """The view listens where it was asked to, and only there: an empty or ``*`` host (every
+    interface, by accident) is refused, ``0.0.0.0`` or ``::`` is a warning, and the port
+    must be free before the URL is printed (else uvicorn's error came after it, exit 3)."""
+    import socket
+
+    from sim.experiment.store import OutputError
+
+    if host.strip() in ("", "*"):
+        raise OutputError(
+            f"--host {_show_arg(host)}: would listen on every interface; give --host 0.0.0.0 "
+            "if the page is meant to be reachable from other machines"
+        )
+    if host in _EVERY_INTERFACE:
+        print(f"jiefang view: warning: listening on every interface ({host}): anyone who can "
+              "reach this machine can open the page and run simulations",
+              file=sys.stderr)  # fmt: skip
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT is free, one listened on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise OutputError(f"--host {_show_arg(host)} --port {port}: cannot listen there "
+                          f"({reason})") from None  # fmt: skip
+
+
 #: How compare prints each metric: compliance in %, times in minutes (the table keeps seconds).
 _METRIC_LABELS = {"compliance": "compliance, %", "p50_s": "P50, min", "p90_s": "P90, min"}
 
@@ -676,7 +777,7 @@ def cmd_optimize(args) -> int:
     overrides = _overrides(args)
     scenario = load_scenario(args.scenario, budget=budget, overrides=overrides)
     source = locate(args.scenario)  # a shipped name: its file, which optimised.yaml extends
-    kind, count = args.add
+    kind, count = _one_add(args.add)
     req = PlanRequest(kind=kind, budget=count, objective=args.objective, method=args.method,
                       seed=args.seed, replications=args.replications,
                       random_arms=args.random_arms,
@@ -702,9 +803,12 @@ def cmd_optimize(args) -> int:
     if req.method == "sim":
         runs += args.search_evaluations * args.search_replications
     _check_run_budget(grown, runs, args.scenario, budget)
+    from sim.planning.plan import check_plan_budget
+
+    check_plan_budget(scenario, req, str(args.scenario), budget)
     name = f"{safe_name(scenario.name)}-{safe_name(kind)}-{count}"
     out = args.out or Path("results") / "optimize" / name
-    with RunFolder(out) as staging:
+    with RunFolder(out, made_by="optimize", replace=args.force) as staging:
         started = time.perf_counter()
         if kind == "volunteers":
             return _recruit(args, scenario, req, out, staging, started, source, overrides)
@@ -785,6 +889,21 @@ def cmd_optimize(args) -> int:
         print(f"results in {out}/; run the plan: jiefang run {out}/optimised.yaml "
               f"--seed {args.seed}")  # fmt: skip
     return EXIT_OK
+
+
+def _one_add(adds: list[tuple[str, int]]) -> tuple[str, int]:
+    """The one ``--add KIND=N`` of an optimisation: a repeated one was the last silently."""
+    from sim.model.config import ScenarioError
+
+    kinds = [kind for kind, _ in adds]
+    if len(adds) > 1:
+        same = len(set(kinds)) == 1
+        raise ScenarioError(
+            f"--add: {_show_arg(kinds[0])} given {len(adds)} times; give it once"
+            if same else f"--add: one kind at a time, got {len(set(kinds))} "
+            f"({', '.join(_show_arg(k) for k in dict.fromkeys(kinds))})"
+        )  # fmt: skip
+    return adds[0]
 
 
 def _recruit(args, scenario, req, out: Path, staging: Path, started: float, source: Path,

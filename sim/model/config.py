@@ -1566,6 +1566,10 @@ def validate_scenario(
     except ValidationError as err:
         default = None if own is None or own == source else "another file"
         raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
+    if scenario.city.crs is not None:
+        from sim.geo.crs import check_city_crs
+
+        check_city_crs(scenario.city.crs, f"{source}: city.crs")
     if uses_geo_files(scenario):
         from sim.geo.inputs import resolve_files
 

@@ -182,6 +182,8 @@ def _parse(data: bytes) -> _Table:
         parsed = pd.to_datetime(frame["time"], format="ISO8601", errors="coerce", utc=True)
         _first_bad(parsed.isna().to_numpy(), "time", "an ISO 8601 date and time")
         naive = parsed.dt.tz_convert(None)  # UTC wall time: numpy has no time zones
+        seconds = naive.to_numpy().astype("datetime64[s]")
+        _first_bad((seconds < _EARLIEST) | (seconds >= _LATEST), "time", _YEARS)
         times = naive.to_numpy().astype("datetime64[ns]").astype(np.int64)
     what = "metres" if place == ("x_m", "y_m") else "degrees"
     a = _numbers(frame, place[0], what)
@@ -223,7 +225,12 @@ def _check(table: _Table, sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndar
         else:
             start = int(np.datetime64(int(table.times.min()), "ns").astype("datetime64[D]")
                         .astype("datetime64[ns]").astype(np.int64))  # fmt: skip
-        occurred = (table.times - start) / 1e9
+        # Exact in int64 ns, except where two times 292 years apart would wrap around:
+        # those (far outside any horizon) keep the float difference, refused below.
+        rough = table.times / 1e9 - start / 1e9
+        with np.errstate(over="ignore"):
+            exact = (table.times - np.int64(start)) / 1e9
+        occurred = np.where(np.abs(rough) < 9e9, exact, rough)
     _first_bad(
         ~((occurred >= 0) & (occurred < horizon_s)),
         table.time_column,
@@ -266,6 +273,12 @@ def _shape_and_land(sc: Scenario):
     return config._MAP_SEEN.get(key, (None, None)) if key is not None else (None, None)
 
 
+#: Times are held as int64 nanoseconds since 1970, which span 1677-09-21 to 2262-04-11:
+#: whole years inside that, so a date outside is one clear message, not an overflow.
+_EARLIEST, _LATEST = np.datetime64("1678-01-01", "s"), np.datetime64("2262-01-01", "s")
+_YEARS = "a date and time from 1678 to 2261"
+
+
 def _epoch_ns(text: str) -> int:
     """An ISO 8601 time as ns since the epoch; no offset: UTC."""
     t = datetime.fromisoformat(text)
@@ -277,9 +290,11 @@ def _epoch_ns(text: str) -> int:
 def check_start(text: str) -> str:
     """``incidents.replay_start``'s check: an ISO 8601 date and time."""
     try:
-        datetime.fromisoformat(text)
+        t = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("expected an ISO 8601 date and time, e.g. 2024-05-01T00:00") from None
+    if not _EARLIEST <= np.datetime64(t.replace(tzinfo=None), "s") < _LATEST:
+        raise ValueError(f"expected {_YEARS}")
     return text
 
 

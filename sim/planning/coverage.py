@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from sim.model.config import ScenarioError, TierConfig, by_hour
+from sim.model.config import Scenario, ScenarioError, TierConfig, by_hour
 from sim.model.vocab import LandUse
 from sim.planning.candidates import PlanningLayout
 from sim.planning.demand import SLOTS_PER_HOUR, cell_demand, open_by_slot, time_slots
@@ -195,13 +195,16 @@ def _pairs(layout: PlanningLayout, sites: np.ndarray, points_xy, points_cell, sv
     # Manhattan on the grid; on a road network a trip is never shorter than the straight
     # line, so the straight-line ball holds every pair within reach.
     metric = 2 if city.roads is not None else 1
-    hits = cKDTree(points_xy).query_ball_point(site_xy, r=limit + 1e-6, p=metric)
-    counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+    tree = cKDTree(points_xy)
+    # Counted first: the lists of a query past MAX_PAIRS would take gigabytes themselves.
+    lengths = tree.query_ball_point(site_xy, r=limit + 1e-6, p=metric, return_length=True)
+    counts = np.asarray(lengths, np.int64).reshape(-1)
     if int(counts.sum()) > MAX_PAIRS:
         raise ScenarioError(
             f"the coverage problem would hold {int(counts.sum()):,} site-demand pairs (more "
             f"than {MAX_PAIRS:,}): give fewer candidates with --candidates, or plan a smaller area"
         )
+    hits = tree.query_ball_point(site_xy, r=limit + 1e-6, p=metric)
     s = np.repeat(np.arange(sites.size), counts)
     p = np.fromiter((i for h in hits for i in h), dtype=np.int64, count=int(counts.sum()))
     d = city.pair_distances(site_xy[s], city.bank_of(site_xy[s]), points_xy[p], None)
@@ -218,6 +221,59 @@ def _site_open(layout: PlanningLayout, cells: np.ndarray, responder: str) -> np.
     codes, inverse = np.unique(flat_use, return_inverse=True)
     uses = [LandUse(int(c)).name.lower() for c in codes]
     return open_by_slot(layout.scenario, uses)[:, inverse.reshape(-1)]
+
+
+def _open_by_use(layout: PlanningLayout, cells: np.ndarray, responder: str) -> np.ndarray:
+    """(slots, uses) bool: :func:`_site_open`'s distinct columns, one per use of ``cells``."""
+    if responder == "police":
+        return np.ones((24 * SLOTS_PER_HOUR, 1), bool)
+    codes = np.unique(layout.city.land_use.reshape(-1)[cells])
+    return open_by_slot(layout.scenario, [LandUse(int(c)).name.lower() for c in codes])
+
+
+def time_classes_at_most(scenario: Scenario, responder: str, speed: np.ndarray) -> int:
+    """Time classes the problem can have, from the scenario alone: the distinct slots of
+    every use's opening hours and the speed (the layout's uses are some of them)."""
+    uses = [u.name.lower() for u in LandUse] if responder != "police" else []
+    key = np.concatenate([open_by_slot(scenario, uses), speed[:, None]], axis=1)
+    return int(np.unique(key, axis=0).shape[0])
+
+
+#: Bytes held while the problem is built, measured on the development machine and rounded
+#: up: per demand point and time class (the existing units' best time, covered or not, the
+#: row's weight and cap, the class loop's masks) and per point (its place, cell, weight);
+#: per candidate cell (its opening by slot, its pairs' share of the sparse matrix).
+_BYTES_PER_POINT_CLASS = 48
+_BYTES_PER_POINT = 64
+_BYTES_PER_CANDIDATE = 24 * SLOTS_PER_HOUR + 200
+_CPU_PER_POINT_CLASS = 1e-7
+
+
+def problem_estimate(scenario: Scenario, objective: list[tuple[TierConfig, str]],
+                     subdivide: int) -> tuple[float, float, str]:  # fmt: skip
+    """(bytes, CPU seconds, what) the coverage problem of ``objective`` may need at most,
+    from the scenario alone, before any layout is built: every cell a demand cell and a
+    candidate, every time class the opening hours allow."""
+    city = scenario.city
+    cells = float(city.width) * float(city.height)
+    memory = cells * _BYTES_PER_CANDIDATE
+    cpu = 0.0
+    parts = []
+    for tier, responder in objective:
+        k = 1 if responder in ("police", "meu_staff") else subdivide
+        if responder == "police":
+            congestion = np.repeat(np.asarray(by_hour(scenario.travel.congestion_by_hour)),
+                                   SLOTS_PER_HOUR)  # fmt: skip
+            speed = scenario.travel.drive_m_s / congestion
+        else:
+            speed = np.ones(24 * SLOTS_PER_HOUR)
+        classes = time_classes_at_most(scenario, responder, speed)
+        points = cells * k * k
+        memory += points * (_BYTES_PER_POINT + classes * _BYTES_PER_POINT_CLASS)
+        cpu += points * classes * _CPU_PER_POINT_CLASS
+        parts.append(f"{tier.name}/{responder}: {points:,.0f} demand points x {classes} time "
+                     "classes")  # fmt: skip
+    return memory, cpu, f"coverage problem: {'; '.join(parts)}"
 
 
 @dataclass(frozen=True)
@@ -272,8 +328,11 @@ def build_problem(
         base = base_cells_for(layout, responder)
         base_open = _site_open(layout, base, responder)
         cand_open = _site_open(layout, candidates, responder)
-        # Time classes: quarter-hours with the same open sites and the same speed.
-        key = np.concatenate([base_open, cand_open, svc.speed[:, None]], axis=1)
+        # Time classes: quarter-hours with the same open sites and the same speed (a site's
+        # hours are its use's: one column a use, not a site, which for every populated
+        # cell of a 4000 x 4000 city was a 2.3 GiB key).
+        uses = _open_by_use(layout, np.concatenate([base, candidates]), responder)
+        key = np.concatenate([uses, svc.speed[:, None]], axis=1)
         _, first, slot_class = np.unique(key, axis=0, return_index=True, return_inverse=True)
         slot_class = slot_class.reshape(-1)
         n_cls = first.size

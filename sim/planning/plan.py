@@ -124,6 +124,24 @@ def objective_tiers(
     return pairs
 
 
+def check_plan_budget(scenario: Scenario, req: PlanRequest, source: str, budget) -> None:
+    """Refuse, before any layout is built, a coverage problem whose estimate (with the city
+    it is built on) is over ``budget`` (a :class:`sim.model.budget.Budget`, the flags of
+    ``run`` and ``sweep``): one message with the estimate, as for a run."""
+    from sim.model import budget as budgets
+    from sim.planning.coverage import problem_estimate
+
+    if req.kind == "volunteers":
+        return  # a recruitment map is by cell: no coverage matrix
+    assert req.objective is not None
+    pairs = objective_tiers(scenario, req.objective, req.kind)
+    subdivide = 1 if req.method == "pmedian" else req.subdivide
+    memory, cpu, what = problem_estimate(scenario, pairs, subdivide)
+    city = budgets.run_estimate(scenario, 1)  # the interpreter and the city it is built on
+    estimate = budgets.Estimate(city.memory_bytes + memory, city.cpu_seconds + cpu, what)
+    budgets.check(estimate, budget, source, key=f"--add {req.kind}={req.budget}")
+
+
 def _has_kind(scenario: Scenario, kind: str) -> bool:
     if kind == "meus":
         return scenario.meus.count > 0
