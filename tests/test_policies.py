@@ -92,9 +92,8 @@ def _four_grid_model() -> ResponseModel:
 def test_move_up_covers_the_grid_left_uncovered_and_hands_it_back():
     model = _four_grid_model()
     fleet, policy = model.police, UncoveredLongest()
-    assert [g.tolist() for g in fleet.beat_grids] == [[0], [1], [2], [3]] or all(
-        g.size == 1 for g in fleet.beat_grids
-    )
+    # One station, four grids, four units: unit u of rank u patrols grid u alone.
+    assert [g.tolist() for g in fleet.beat_grids] == [[0], [1], [2], [3]]
     owner = {int(fleet.beat_grids[u][0]): u for u in range(4)}
     # Two grids' units go busy, first grid 2's then grid 0's: both grids uncovered.
     fleet.set_state(owner[2], UnitState.EN_ROUTE)
