@@ -76,7 +76,7 @@ def why_not(model: ResponseModel) -> str | None:
     if model.trace is not None:
         return "an event trace is kept"
     if not model._direct_small:
-        return "a dispatch policy other than nearest-unit, or a street network"
+        return "a dispatch policy that does not declare sends_nearest, or a street network"
     if model._moves_units or model.police.relocated:
         return "move-up"
     if np.unique(model.city.region_of_bank).size > 1:

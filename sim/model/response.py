@@ -34,7 +34,7 @@ from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candida
 from sim.model.fleets import FLEETS
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
-from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, NearestUnit
+from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, AvailableUnits, Call
 from sim.model.records import Assignment, IncidentRecord, ReadinessTest
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
@@ -137,13 +137,14 @@ class ResponseModel(mesa.Model):
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
         self.dispatch_policy = DISPATCH_POLICIES[scenario.police.dispatch]()
-        # Built-in policies choose among all available units without their list; a call
-        # they cannot serve waits aside until a unit of its region is free (_serve_queue).
-        self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
+        # What the policy declares (sim.model.policies.DispatchPolicy), never its class: a
+        # policy that sends the nearest units has the fleet's search run directly (what its
+        # choose comes to); a call a reach-only policy cannot serve waits aside until a unit
+        # of its region is free (_serve_queue).
+        self._sends_nearest = bool(getattr(self.dispatch_policy, "sends_nearest", False))
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
-        # The nearest-unit policy on a grid city: a few available units are searched by the
-        # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
-        self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
+        # On a grid city the small-fleet search of a few available units is called directly.
+        self._direct_small = self._sends_nearest and self.city.roads is None
         self.move_up = MOVE_UP_POLICIES[scenario.police.move_up]()
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -374,14 +375,15 @@ class ResponseModel(mesa.Model):
         police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
         handlers, queue = self._handlers, self._queue
         police, assignments, moves = self.police, self.assignments, self._moves_units
-        free_ids, choose_free = police.free_ids, self._choose_free
-        xy, bank_of, grid_of, handling_s = inc.xy, self._bank_of, self._grid, inc.handling_s
+        free_ids = police.free_ids
+        nearest_free = police.nearest_free if self._sends_nearest else None
+        xy, bank_of, handling_s = inc.xy, self._bank_of, inc.handling_s
         dispatched_s, wait_s = ledger.police_dispatched_s, ledger.police_wait_s
         police_arrived, first_police_s = ledger.police_arrived, ledger.first_police_s
         last_police_s, cleared_s = ledger.last_police_s, ledger.cleared_s
         isfinite, isnan = math.isfinite, math.isnan
         # The nearest-unit policy on a grid city: its small-fleet search called directly
-        # (what NearestUnit.choose_free and PoliceFleet.nearest_free call for a few units).
+        # (what PoliceFleet.nearest_free calls for a few units).
         small = police.small_fleet if self._direct_small else -1
         nearest_small = police._nearest_small
         new_assignment = tuple.__new__  # Assignment(...) without its Python-level __new__
@@ -441,7 +443,7 @@ class ResponseModel(mesa.Model):
                         police_call_s[i] = t
                         police_pending[i] = need
                         pending = need  # police_pending[i], read without numpy
-                        if choose_free is None:
+                        if nearest_free is None:
                             self._dispatch(t, i)
                             pending = police_pending[i]
                         elif free_ids:
@@ -449,8 +451,7 @@ class ResponseModel(mesa.Model):
                                 units, travel = nearest_small(free_ids, t, xy[i], bank_of[i],
                                                               need)  # fmt: skip
                             else:
-                                units, travel = choose_free(police, t, xy[i], bank_of[i],
-                                                            grid_of[i], need)  # fmt: skip
+                                units, travel = nearest_free(t, xy[i], bank_of[i], need)
                             sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
                                     if isfinite(dt)]  # fmt: skip
                             if sent:
@@ -511,10 +512,9 @@ class ResponseModel(mesa.Model):
                                         units, travel = nearest_small(free_ids, t, xy[q],
                                                                       bank_of[q], need)  # fmt: skip
                                     else:
-                                        assert choose_free is not None  # NearestUnit's
-                                        units, travel = choose_free(police, t, xy[q],
-                                                                    bank_of[q], grid_of[q],
-                                                                    need)  # fmt: skip
+                                        assert nearest_free is not None  # sends_nearest
+                                        units, travel = nearest_free(t, xy[q], bank_of[q],
+                                                                     need)  # fmt: skip
                                     sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
                                             if isfinite(dt)]  # fmt: skip
                                     if sent:
@@ -774,15 +774,13 @@ class ResponseModel(mesa.Model):
         ledger = self.ledger
         need = int(ledger.police_pending[i])
         scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
-        if self._direct_small and len(police.free_ids) <= police.small_fleet:
-            units, travel = police._nearest_small(police.free_ids, t, scene, bank, need)
-        elif self._choose_free is not None:
-            units, travel = self._choose_free(police, t, scene, bank, grid, need)
+        if self._sends_nearest:
+            units, travel = police.nearest_free(t, scene, bank, need)
         else:
-            chosen = self.dispatch_policy.choose(
-                police, police.available(), t, scene, bank, grid, need
-            )
-            units, travel = chosen[0].tolist(), np.asarray(chosen[1], float).tolist()
+            call = Call(i, t, scene, bank, grid, need)
+            chosen = self.dispatch_policy.choose(call, AvailableUnits(police, call))
+            units = np.asarray(chosen[0], np.int64).tolist()
+            travel = np.asarray(chosen[1], float).tolist()
         sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
         if not sent:
             return
