@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from sim.model.responders.police import PoliceFleet
 
 
+#: Units (ids) and their travel times (s), in the order they are sent: lists or arrays.
+Choice = tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]
+
+
 class Call(NamedTuple):
     """A call for police units: what a dispatch policy chooses for."""
 
@@ -56,9 +60,7 @@ class AvailableUnits:
     def __len__(self) -> int:
         return self.fleet.free_count
 
-    def nearest(
-        self, n: int, among: np.ndarray | None = None
-    ) -> tuple[Sequence[int], Sequence[float]]:
+    def nearest(self, n: int, among: np.ndarray | None = None) -> Choice:
         """The ``n`` units (of ``among``, ascending ids of available units; default: all of
         them) that reach the call's scene first, and their travel times (s, inf: cannot
         reach), quickest first."""
@@ -76,7 +78,7 @@ class AvailableUnits:
 class DispatchPolicy(Protocol):
     name: ClassVar[str]
 
-    def choose(self, call: Call, units: AvailableUnits) -> tuple[Sequence[int], Sequence[float]]:
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
         """Up to ``call.need`` of ``units`` and their travel times (s, inf: cannot reach),
         in the order they are sent (units whose time is inf are not sent).
 
@@ -110,7 +112,7 @@ class NearestUnit:
     #: aside in its queue instead of asking again at every clearance).
     reach_only: ClassVar[bool] = True
 
-    def choose(self, call: Call, units: AvailableUnits):
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
         return units.nearest(call.need)
 
 
@@ -122,7 +124,7 @@ class OwnGridFirst:
     name: ClassVar[str] = "own_grid_first"
     reach_only: ClassVar[bool] = True  # as NearestUnit's
 
-    def choose(self, call: Call, units: AvailableUnits):
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
         n, available = call.need, units.ids
         own = np.array([u for u in available.tolist() if units.covers(u)], np.int64)
         chosen, travel = units.nearest(n, own) if own.size else (own, own)
