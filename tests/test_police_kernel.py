@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sim.model import police_kernel
+from sim.model import police_kernel, spatial
 from sim.model.config import load_scenario
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
@@ -295,22 +295,22 @@ def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Co
         return sent(u, i, t)
 
     def bridge_legs(*args):
-        seen["bridge legs, numpy" if len(city._bridge_list) > 8 else "bridge legs"] += 1
+        seen["bridge legs"] += 1
         return legs(*args)
 
     police._nearest_small = counting("plain search", police._nearest_small)
     police.nearest_free = counting("vectorised search", police.nearest_free)
-    sent, legs = police.commit, police._bridge_legs
-    police.commit, police._bridge_legs = commit, bridge_legs
-    distances_to = type(city).distances_to
+    sent, legs = police.commit, spatial.bridge_legs
+    police.commit = commit
+    monkeypatch.setattr(spatial, "bridge_legs", bridge_legs)
+    search_among = police._search
 
-    def many(self, dst, src, src_bank, dst_bank=None):
-        seen["many candidates"] += 1
-        if np.any(np.asarray(src_bank) != dst_bank):
-            seen["many candidates across water"] += 1
-        return distances_to(self, dst, src, src_bank, dst_bank)
+    def among(ids, *args):
+        if len(ids) > 32:
+            seen["many candidates"] += 1
+        return search_among(ids, *args)
 
-    monkeypatch.setattr(type(city), "distances_to", many)  # a frozen dataclass
+    police._search = among
     while not model.finished:
         model.advance_to(model.time + 600.0)
         seen["longest queue"] = max(seen["longest queue"], model.calls_waiting())
@@ -319,20 +319,17 @@ def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Co
 
 def test_the_bridged_cases_reach_what_they_are_for(monkeypatch):
     """Units are sent to scenes across water (over bridges), from along or at the start of
-    ways home that cross it, by both searches; the bridge legs of both _bridge_legs paths."""
+    ways home that cross it, by both searches, taking bridge legs."""
     seen = {name: _exercised(monkeypatch, name) for name in sorted(BRIDGED)}
     for name, got in seen.items():
         assert got["sent across water"] >= 10, name
         assert got["sent while driving back across water"] >= 10, name
-        numpy_legs = name == "bridges-12-80"
-        assert got["bridge legs, numpy" if numpy_legs else "bridge legs"] > 10, name
-        assert got["bridge legs" if numpy_legs else "bridge legs, numpy"] == 0, name
+        assert got["bridge legs"] > 10, name
     for name in ("river-3-bridges-30", "crossing-rivers-30", "bridges-12-80",
                  "crossing-rivers-60-ties"):  # fmt: skip
         assert seen[name]["vectorised search"] > 10 and seen[name]["plain search"] > 10, name
     for name in ("crossing-rivers-30", "bridges-12-80", "crossing-rivers-60-ties"):
         assert seen[name]["sent across water by vectorised search"] > 10, name
-    assert seen["crossing-rivers-60-ties"]["many candidates across water"] > 10
     for name in ("river-overload", "river-far-drive-back"):
         assert seen[name]["longest queue"] > 50, name
     sizes = {BRIDGED[name]().police.units for name in BRIDGED}
@@ -931,7 +928,7 @@ import numba
 def refuse(*args, **kwargs):
     raise RuntimeError("cannot cache function: no locator available")
 numba.njit = refuse
-from sim.model import police_kernel
+from sim.model import police_kernel, spatial
 from sim.model.response import ResponseModel
 from tests.conftest import scenario
 ResponseModel.KERNEL = True

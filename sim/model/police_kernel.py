@@ -21,12 +21,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import types
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.model import spatial
 from sim.model.config import by_hour
 from sim.model.records import Assignment
+from sim.model.spatial import (
+    along_way_home,
+    bank_at,
+    drive_ended,
+    earliest_home,
+    nearest_in,
+)
 from sim.model.vocab import DetectedBy, EventKind
 
 if TYPE_CHECKING:
@@ -262,9 +271,7 @@ def _loop(
                 way_same[u] = bank == station_bank[u]
                 way_manh[u] = manhattan
                 way_bank[u] = bank
-                home = t + manhattan / top[u] * (1 - 1e-9) - 1e-6
-                if home < next_home:
-                    next_home = home
+                next_home = min(next_home, earliest_home(t, manhattan, top[u]))
                 code[u] = 0  # available
                 if not is_free[u]:
                     is_free[u] = True
@@ -333,140 +340,48 @@ def nearest(
     way_manh, station_x, station_y, car, top, drive_by_hour, foot, spot_x, spot_y, spot_bank,
     legs_from, leg_s, next_home, n_back, geo,
 ):  # fmt: skip
-    """PoliceFleet._nearest_small: the ``need`` available units that reach (sx, sy) on bank
-    ``sbank`` first, ties to the lower unit, into best_u/best_dt (ascending); returns how
-    many, and the fleet's next_home and count of units driving back after settling those
-    home. Units across water are taken in order of their Manhattan bound and skipped once the
-    bound exceeds the ``need``-th best, as the Python search does."""
+    """PoliceFleet._nearest_small on the arrays: units whose drive back has ended are home,
+    then every available unit where it is at ``t`` goes to the one search,
+    :func:`sim.model.spatial.nearest_in`, filling best_u/best_dt. Returns how many were
+    found, and the fleet's next_home and count of units driving back after settling."""
     single, bank_near, inv, width, height, bridge_x, bridge_y, bank_bridges, bridge_dist = geo
     n_units = is_free.shape[0]
     drive = drive_by_hour[int(t // 3600.0) % 24]
     if n_back > 0 and t >= next_home:  # _settle_units: drives back that have ended
         homed = False
         for u in range(n_units):
-            if back[u] and is_free[u]:
-                speed = drive if car[u] else foot
-                if (t - way_left[u]) * speed >= way_manh[u]:
-                    back[u] = False
-                    n_back -= 1
-                    homed = True
+            speed = drive if car[u] else foot
+            if back[u] and is_free[u] and drive_ended(t, way_left[u], speed, way_manh[u]):
+                back[u] = False
+                n_back -= 1
+                homed = True
         if homed:
             next_home = math.inf
             for u in range(n_units):
                 if back[u]:
-                    e = way_left[u] + way_manh[u] / top[u] * (1 - 1e-9) - 1e-6
-                    if e < next_home:
-                        next_home = e
+                    next_home = min(next_home, earliest_home(way_left[u], way_manh[u], top[u]))
     k_leg = int(t // leg_s) - legs_from
-    found = 0
-    n_across = 0
-    across_bound = np.empty(0)
-    across_u = np.empty(0, np.int64)
-    across_x = np.empty(0)
-    across_y = np.empty(0)
-    across_b = np.empty(0, np.int64)
-    across_speed = np.empty(0)
-    for u in range(n_units):  # ascending: a tie keeps the lower unit
+    units = np.empty(n_units, np.int64)
+    xs, ys = spot_x[k_leg].copy(), spot_y[k_leg].copy()
+    banks = spot_bank[k_leg].copy()
+    count = 0
+    for u in range(n_units):
         if not is_free[u]:
             continue
-        speed = drive if car[u] else foot
+        units[count] = u
+        count += 1
         if back[u]:  # _back_position: along the way home, or at the scene across water
             x, y = way_x[u], way_y[u]
             if way_same[u]:
-                d = (t - way_left[u]) * speed
-                dx, dy = station_x[u] - x, station_y[u] - y
-                step_x = min(d, abs(dx))
-                step_y = min(max(d - abs(dx), 0.0), abs(dy))
-                x = x + step_x if dx > 0 else (x - step_x if dx < 0 else x + 0.0)
-                y = y + step_y if dy > 0 else (y - step_y if dy < 0 else y + 0.0)
-            b = 0 if single else bank_at(x, y, bank_near, inv, width, height)
-        else:
-            x, y = spot_x[k_leg, u], spot_y[k_leg, u]
-            b = spot_bank[k_leg, u]
-        if single or b == sbank:
-            found = insert(best_dt, best_u, found, need, (abs(x - sx) + abs(y - sy)) / speed, u)
-        else:
-            if n_across == 0:
-                across_bound = np.empty(n_units)
-                across_u = np.empty(n_units, np.int64)
-                across_x = np.empty(n_units)
-                across_y = np.empty(n_units)
-                across_b = np.empty(n_units, np.int64)
-                across_speed = np.empty(n_units)
-            across_bound[n_across] = (abs(x - sx) + abs(y - sy)) / speed
-            across_u[n_across] = u
-            across_x[n_across] = x
-            across_y[n_across] = y
-            across_b[n_across] = b
-            across_speed[n_across] = speed
-            n_across += 1
-    if n_across > 0:
-        # by (bound, unit): stable on the bound, the units having come in ascending order
-        order = np.argsort(across_bound[:n_across], kind="mergesort")
-        via = np.empty(0)
-        for j in order:
-            if found == need and across_bound[j] > best_dt[need - 1] * (1 + 1e-9):
-                break  # this unit and the rest cannot be among the first
-            if via.shape[0] == 0:
-                via = bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist)
-            d = via_bridges_from(across_x[j], across_y[j], across_b[j], via, bridge_x,
-                                 bridge_y, bank_bridges)  # fmt: skip
-            found = insert(best_dt, best_u, found, need, d / across_speed[j], across_u[j])
+                speed = drive if car[u] else foot
+                x, y = along_way_home(x, y, station_x[u], station_y[u], (t - way_left[u]) * speed)
+            xs[u], ys[u] = x, y
+            banks[u] = 0 if single else bank_at(x, y, bank_near, inv, width, height)
+    via = np.empty(bridge_x.shape[0])
+    found = nearest_in(units, count, xs, ys, banks, car, drive, foot, sx, sy, sbank, need,
+                       best_u, best_dt, single, bridge_x, bridge_y, bank_bridges, bridge_dist,
+                       via)  # fmt: skip
     return found, next_home, n_back
-
-
-def insert(best_dt, best_u, found, need, dt, u):
-    """(dt, u) into the ``found`` best (ascending by time, then unit), keeping ``need``."""
-    if found == need:
-        last = need - 1
-        if not (dt < best_dt[last] or (dt == best_dt[last] and u < best_u[last])):
-            return found
-        k = last
-    else:
-        k = found
-        found += 1
-    while k > 0 and (dt < best_dt[k - 1] or (dt == best_dt[k - 1] and u < best_u[k - 1])):
-        best_dt[k], best_u[k] = best_dt[k - 1], best_u[k - 1]
-        k -= 1
-    best_dt[k], best_u[k] = dt, u
-    return found
-
-
-def bank_at(x, y, bank_near, inv, width, height):
-    """City.bank_at: the bank of the cell holding (x, y) (its nearest bank on water)."""
-    col = max(min(int(x * inv), width - 1), 0)
-    row = max(min(int(y * inv), height - 1), 0)
-    return bank_near[row, col]
-
-
-def bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist):
-    """PoliceFleet._bridge_legs: from each bridge to the scene, through further bridges."""
-    n = bridge_x.shape[0]
-    to_dst = np.empty(n)
-    for j in range(n):
-        to_dst[j] = (
-            abs(bridge_x[j] - sx) + abs(bridge_y[j] - sy) if bank_bridges[sbank, j] else math.inf
-        )
-    via = np.empty(n)
-    for i in range(n):
-        best = math.inf
-        for j in range(n):
-            v = bridge_dist[i, j] + to_dst[j]
-            if v < best:
-                best = v
-        via[i] = best
-    return via
-
-
-def via_bridges_from(x, y, bank, via, bridge_x, bridge_y, bank_bridges):
-    """City.via_bridges_from: from (x, y) on ``bank`` over its bridges, then ``via``."""
-    best = math.inf
-    for i in range(bridge_x.shape[0]):
-        if bank_bridges[bank, i]:
-            v = (abs(x - bridge_x[i]) + abs(y - bridge_y[i])) + via[i]
-            if v < best:
-                best = v
-    return best
 
 
 def commit(u, i, t, code, is_free, back, sent_at, incident_of, next_unit, head_of):
@@ -507,6 +422,9 @@ def grow_rows(a):
     return out
 
 
+#: The functions of sim.model.spatial the loop calls (their callees compiled with them).
+_SHARED = ("along_way_home", "bank_at", "drive_ended", "earliest_home", "nearest_in",
+           "keep_best", "bridge_legs", "via_bridges_from")  # fmt: skip
 _kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
 _kernel = _loop
 #: Why the compiled loop cannot run here although numba is installed (None: it can).
@@ -515,12 +433,17 @@ _LOADED = False  # set by the first compiled call of this process
 if numba is not None:
     try:
         _jit = numba.njit(cache=True)
+        # The rules of sim.model.spatial compiled, calling one another compiled (each
+        # function again over a namespace where its callees are the compiled ones).
+        _compiled = dict(vars(spatial))
+        for _name in _SHARED:
+            _py = getattr(spatial, _name)
+            _compiled[_name] = _jit(types.FunctionType(_py.__code__, _compiled, _name))
+        along_way_home, bank_at, drive_ended, earliest_home, nearest_in = (
+            _compiled[name] for name in _SHARED[:5]
+        )
         nearest = _jit(nearest)
         commit = _jit(commit)
-        insert = _jit(insert)
-        bank_at = _jit(bank_at)
-        bridge_legs = _jit(bridge_legs)
-        via_bridges_from = _jit(via_bridges_from)
         grow_int = _jit(grow_int)
         grow_int8 = _jit(grow_int8)
         grow_rows = _jit(grow_rows)
