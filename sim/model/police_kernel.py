@@ -1,6 +1,7 @@
 """A compiled event loop for police-only runs (issue 13): the queueing core, in numba.
 
-:meth:`sim.model.response.ResponseModel._advance_police` is the reference: this module runs
+The Python loop (:meth:`sim.model.response.ResponseModel._advance` and its handlers) is the
+reference: this module runs
 the same events in the same order with the same arithmetic, so the tables are identical byte
 for byte (tests/test_police_kernel.py runs both on many scenarios and compares tables, traces
 of state and runs advanced in pieces). It covers the runs where the police alone respond
@@ -26,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.model import spatial
+from sim.model import lifecycle, spatial
 from sim.model.config import by_hour
+from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
 from sim.model.spatial import (
     along_way_home,
@@ -36,7 +38,7 @@ from sim.model.spatial import (
     earliest_home,
     nearest_in,
 )
-from sim.model.vocab import DetectedBy, EventKind
+from sim.model.vocab import EventKind
 
 if TYPE_CHECKING:
     from sim.model.response import ResponseModel
@@ -110,7 +112,7 @@ def _loop(
     drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s, geo,
     heap_t, heap_k, heap_s, heap_a, heap_b, queue_p, queue_t, queue_s, queue_i,
 ):  # fmt: skip
-    """The police-only loop of ResponseModel._advance_police over arrays (see the module
+    """The police-only events of ResponseModel._advance over arrays (see the module
     docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed];
     ``floats`` = [next_home]. Returns the heap, the queue, the detections
     (incident, 0 call / 1 camera) and the released assignments (unit, incident, sent,
@@ -170,10 +172,7 @@ def _loop(
             fed += 1
             t_occ = occurred[fed] if fed < n_occurred else math.inf
         if kind == _OCCURS:
-            delay = call_delay[i]
-            how = 0
-            if camera_delay[i] < delay:
-                delay, how = camera_delay[i], 1
+            delay, how = first_alert(call_delay[i], camera_delay[i], math.inf)
             if math.isfinite(delay):
                 alerted = t + delay
                 if n_det == det_i.shape[0]:
@@ -233,9 +232,7 @@ def _loop(
                 first_police_s[i] = t
             if arrived == police_units[i]:
                 last_police_s[i] = t
-                done = first_police_s[i] + handling_s[i]
-                if t > done:
-                    done = t
+                done = clears_at(first_police_s[i], handling_s[i], t)
                 heapq.heappush(heap, (done, _CLEARS, seq, i, -1))
                 seq += 1
         elif kind == _CLEARS and math.isnan(cleared_s[i]):
@@ -422,9 +419,10 @@ def grow_rows(a):
     return out
 
 
-#: The functions of sim.model.spatial the loop calls (their callees compiled with them).
+#: The rules of sim.model.spatial and sim.model.lifecycle the loop calls (their callees
+#: compiled with them).
 _SHARED = ("along_way_home", "bank_at", "drive_ended", "earliest_home", "nearest_in",
-           "keep_best", "bridge_legs", "via_bridges_from")  # fmt: skip
+           "keep_best", "bridge_legs", "via_bridges_from", "clears_at", "first_alert")  # fmt: skip
 _kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
 _kernel = _loop
 #: Why the compiled loop cannot run here although numba is installed (None: it can).
@@ -435,13 +433,14 @@ if numba is not None:
         _jit = numba.njit(cache=True)
         # The rules of sim.model.spatial compiled, calling one another compiled (each
         # function again over a namespace where its callees are the compiled ones).
-        _compiled = dict(vars(spatial))
+        _compiled = {**vars(spatial), **vars(lifecycle)}
         for _name in _SHARED:
-            _py = getattr(spatial, _name)
+            _py = getattr(spatial, _name, None) or getattr(lifecycle, _name)
             _compiled[_name] = _jit(types.FunctionType(_py.__code__, _compiled, _name))
         along_way_home, bank_at, drive_ended, earliest_home, nearest_in = (
             _compiled[name] for name in _SHARED[:5]
         )
+        clears_at, first_alert = _compiled["clears_at"], _compiled["first_alert"]
         nearest = _jit(nearest)
         commit = _jit(commit)
         grow_int = _jit(grow_int)
@@ -533,7 +532,6 @@ def advance(model: ResponseModel, until_s: float) -> None:
     if police._legs_from < 0:
         police.spots_at(max(float(model.time), 0.0))
     detected_by, assignments, new = ledger.detected_by, model.assignments, tuple.__new__
-    how_of = (DetectedBy.CALL, DetectedBy.CAMERA)
     city = model.city
     geo = (
         bool(city.single_bank),
@@ -566,7 +564,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
         heap_cols, queue_cols = out[0:5], out[5:9]
         det_i, det_how, asg_u, asg_i, asg_f = out[9:]
         for i, how in zip(det_i.tolist(), det_how.tolist(), strict=True):
-            detected_by[i] = how_of[how]
+            detected_by[i] = DETECTED_BY[how]
         rows = asg_f.tolist()
         assignments.extend(
             new(Assignment, ("police", u, i, *row))
