@@ -36,11 +36,18 @@ from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.policies import DISPATCH_POLICIES, MOVE_UP_POLICIES, AvailableUnits, Call
-from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.records import (
+    Assignment,
+    IncidentRecord,
+    ReadinessTest,
+    assignments_frame,
+    frame_of_columns,
+)
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool
 from sim.model.rng import CounterRng, Stream, generator, stream_seed
+from sim.model.tiers import times_on_own_clock
 from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
@@ -432,8 +439,6 @@ class ResponseModel(mesa.Model):
         """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
         that have happened and that the tier counts (definitions: :mod:`sim.analysis.metrics`);
         incidents in the warm-up included."""
-        from sim.model.tiers import times_on_own_clock
-
         cols = self.columns_so_far()
         return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
 
@@ -818,8 +823,6 @@ class ResponseModel(mesa.Model):
     def incidents_table(self, lo: int = 0, hi: int | None = None):
         """The records (incidents ``lo .. hi - 1``; all by default) as a DataFrame, with the
         columns of plug-in fleets: ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
-        from sim.model.records import frame_of_columns
-
         hi = len(self.incidents) if hi is None else hi
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
@@ -859,8 +862,6 @@ class ResponseModel(mesa.Model):
         made) and leave ``self.assignments``, so a long run holds neither; readiness tests
         stay (a few a day). Concatenated in order, the chunks are :meth:`incidents_table`
         and the assignments' table of a run that never called this."""
-        from sim.model.records import assignments_frame
-
         hi = self.settled()
         if hi - self._taken < max(min_incidents, 1) and not self.finished:
             return None
