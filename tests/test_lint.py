@@ -32,7 +32,6 @@ def test_ruff_finds_nothing():
 LONG_KNOWN = {
     ("sim/model/config.py", "_infeasible"),  # with splitting config.py by concern
     ("sim/model/city.py", "build_city"),
-    ("sim/model/responders/police.py", "__init__"),
     ("sim/model/response.py", "__init__"),
     ("sim/geo/inputs.py", "resolve_files"),
 }

@@ -128,6 +128,24 @@ class PoliceFleet:
         self.travel = travel
         self.city = city
         self.draws = draws
+        rank = self._place(cfg, city)
+        self._unit_state(len(self))
+        self._search_state(cfg, travel, city)
+        self._beats(rank)
+        if city.roads is not None:
+            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
+            self.reach[:] = np.inf
+            self._home_reach = self.reach.copy()
+        # On streets: the leg view whose spots were snapped, and the scene each unit driving
+        # back left, snapped (the search reads node and access leg of every candidate).
+        self._road_view: LegView | None = None
+        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._back_node = np.full(len(self), -1, np.int64)
+        self._back_access = np.full(len(self), np.inf)
+
+    def _place(self, cfg: PoliceConfig, city: City) -> np.ndarray:
+        """Units to stations in proportion to the population their grids hold, cars spread
+        over stations; returns each unit's rank within its station."""
         n = cfg.units
         n_st = city.station_xy.shape[0]
         weight = np.bincount(
@@ -148,6 +166,10 @@ class PoliceFleet:
         rank = np.arange(n) - first
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
+        return rank
+
+    def _unit_state(self, n: int) -> None:
+        """Every unit available at its station, nothing committed."""
         # The unit columns below (state, the available mask, the way back) are numpy for the
         # vectorised search and the viewers, but the simulation keeps their values as Python
         # values (`_code`, `_is_free`, `_way_back`) and writes the columns only when read:
@@ -178,6 +200,10 @@ class PoliceFleet:
         self._station_bank_of = self.station_bank.tolist()
         self._back_mask_col = np.zeros(n, bool)  # the same as a mask
         self._home_dist_col = np.zeros(n)  # from the scene left to the station, m
+
+    def _search_state(self, cfg: PoliceConfig, travel: TravelConfig, city: City) -> None:
+        """What the search keeps between calls: speeds, the bridges as lists, the leg view
+        and the bound's boxes (taken when first needed)."""
         # No unit driving back can be home before this (at the fastest speed there is): a
         # search before it settles nobody, so it skips looking (kept low, never too late).
         self._next_home = math.inf
@@ -210,17 +236,6 @@ class PoliceFleet:
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._leg_s = cfg.patrol_leg_s
         self._foot = travel.foot_patrol_m_s
-        self._beats(rank)
-        if city.roads is not None:
-            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
-            self.reach[:] = np.inf
-            self._home_reach = self.reach.copy()
-        # On streets: the leg view whose spots were snapped, and the scene each unit driving
-        # back left, snapped (the search reads node and access leg of every candidate).
-        self._road_view: LegView | None = None
-        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._back_node = np.full(n, -1, np.int64)
-        self._back_access = np.full(n, np.inf)
 
     def _beats(self, rank: np.ndarray) -> None:
         """Each unit's beat: the grids of its station dealt out among the station's units
