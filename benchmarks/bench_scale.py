@@ -164,7 +164,7 @@ def child_cpu(cmd: list[str]) -> float:
 #: Functions whose cumulative share of the profiled total ``--profile`` prints.
 FOCUS = ("ResponseModel.__init__", "advance_to", "records", "station_distances",
          "_police_call", "_dispatch", "nearest", "nearest_free", "_nearest_small",
-         "_nearest_pruned", "_exact", "distances_to",
+         "_nearest_pruned", "_search", "nearest_in", "distances_to",
          "pair_distances", "_serve_queue", "_occurs", "_alert", "_clears", "_police_arrives",
          "build_city", "generate_incidents")  # fmt: skip
 

@@ -1,14 +1,17 @@
-"""The police-only loop (``ResponseModel._advance_police``) gives what the general loop gives.
+"""Police-only runs (no MEUs, volunteers or plug-in fleets): the compiled loop gives the
+Python loop's tables, and the Python loop gives the same events however it is advanced.
 
-Police-only runs (no MEUs, volunteers or plug-in fleets) take the fast loop unless
-``ResponseModel.FAST_PATH`` is False; here every case runs both ways and the tables (hashed
-as tests/test_identical_outputs.py hashes them), the trace and the ledger must be equal.
+There is one Python loop (ResponseModel._advance with the model's handlers), the reference;
+the compiled loop (sim.model.police_kernel, the fast extra) runs the rules of
+sim.model.spatial and sim.model.lifecycle compiled. Every case here runs both ways and the
+tables (hashed as tests/test_identical_outputs.py hashes them) must be equal.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from sim.model import police_kernel
 from sim.model.response import ResponseModel
 from tests.conftest import scenario
 from tests.test_identical_dispatch import _divided_city, _mmc
@@ -64,44 +67,45 @@ CASES = {
 }
 
 
-def _both(monkeypatch, make, **run):
-    # The Python police loop here; the compiled one is compared with it in
-    # tests/test_police_kernel.py.
-    monkeypatch.setattr(ResponseModel, "KERNEL", False)
-    out = []
-    for fast in (True, False):
-        monkeypatch.setattr(ResponseModel, "FAST_PATH", fast)
-        out.append(make(**run))
-    return out
+needs_numba = pytest.mark.skipif(
+    not police_kernel.available(), reason="numba (the fast extra) is absent"
+)
 
 
+@needs_numba
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fast_loop_gives_the_general_loops_tables(monkeypatch, name):
+def test_compiled_loop_gives_the_python_loops_tables(monkeypatch, name):
     sc = CASES[name]()
     assert ResponseModel(sc, seed=3).police_only()
-    fast, general = _both(monkeypatch, table_digests, sc=sc, seed=3)
-    assert fast == general
+    out = []
+    for kernel in (True, False):
+        monkeypatch.setattr(ResponseModel, "KERNEL", kernel)
+        out.append(table_digests(sc, seed=3))
+    assert out[0] == out[1]
 
 
 @pytest.mark.parametrize("name", ["mmc-rho-1.1", "divided-few", "probes-cameras"])
-def test_fast_loop_gives_the_same_trace_in_steps(monkeypatch, name):
-    """Advancing in uneven steps (the bound at until_s) and tracing: the same events."""
+def test_the_python_loop_gives_the_same_trace_in_steps(monkeypatch, name):
+    """Advancing in uneven steps (the bound at until_s) and tracing: the events of one
+    advance to the end."""
     sc = CASES[name]()
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
 
-    def trace(sc):
+    def trace(step):
         model = ResponseModel(sc, seed=5, trace=True)
         t = 0.0
         while not model.finished:
-            t += 1234.5
+            t += step
             model.advance_to(t)
         assert model.trace is not None
         return model.trace, repr(model.records())  # repr: NaN equals NaN
 
-    fast, general = _both(monkeypatch, trace, sc=sc)
-    assert fast == general
+    stepped, whole = trace(1234.5), trace(1e12)
+    assert len(stepped[0]) > 100
+    assert stepped == whole
 
 
-def test_runs_with_other_responders_take_the_general_loop(monkeypatch):
+def test_only_police_only_runs_take_the_compiled_loop_and_the_model_says_why(monkeypatch):
     with_volunteers = scenario(
         volunteers={"count": 200, "on_duty_share": 0.5},
         incidents={"kinds": {"fight": {"share": 1.0, "volunteers": True, "police_units": 1}}},
@@ -110,14 +114,21 @@ def test_runs_with_other_responders_take_the_general_loop(monkeypatch):
         meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3},
     )
     called: list[tuple] = []
-    monkeypatch.setattr(ResponseModel, "KERNEL", False)
-    monkeypatch.setattr(ResponseModel, "_advance_police", lambda *a: called.append(a))
+    monkeypatch.setattr(ResponseModel, "KERNEL", True)
+    monkeypatch.setattr(police_kernel, "advance", lambda *a: called.append(a))
+    monkeypatch.setattr(police_kernel, "why_not", lambda model: None)
     for sc in (with_volunteers, with_meus):
         model = ResponseModel(sc, seed=0)
         assert not model.police_only()
         model.advance_to(3600.0)
-        assert not called
+        assert not called and model.kernel_calls == 0
+        assert model.why_not_compiled == "responders other than police"
     model = ResponseModel(scenario(), seed=0)
     assert model.police_only()
     model.advance_to(3600.0)
-    assert called
+    assert len(called) == 1 and model.kernel_calls == 1 and model.why_not_compiled is None
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
+    model.advance_to(7200.0)
+    assert (
+        len(called) == 1 and model.why_not_compiled == "turned off (ResponseModel.KERNEL = False)"
+    )

@@ -34,14 +34,20 @@ def test_police_units_are_mesa_agents_that_show_the_fleet():
     model = ResponseModel(sc, seed=2)
     units = list(model.agents_by_type[PoliceUnit])
     assert sorted(u.index for u in units) == [0, 1, 2]
-    model.run_for(4 * 3600.0)
-    for u in units:
-        assert u.state is list(UnitState)[int(model.police.state[u.index])]
-        if u.incident >= 0:
-            assert np.allclose(u.position, model.incidents.xy[u.incident])
-        else:
-            assert np.allclose(u.position, model.police.spots_at(model.time)[0][u.index])
-    assert any(u.incident >= 0 for u in units) or model.police.available().size == 3
+    seen_committed = seen_free = 0
+    for _ in range(48):  # every 5 minutes for 4 hours: units both busy and free are seen
+        model.run_for(300.0)
+        for u in units:
+            assert u.state is list(UnitState)[int(model.police.state[u.index])]
+            if u.incident >= 0:
+                assert u.state is not UnitState.AVAILABLE
+                assert np.allclose(u.position, model.incidents.xy[u.incident])
+                seen_committed += 1
+            else:
+                assert u.state is UnitState.AVAILABLE
+                assert np.allclose(u.position, model.police.spots_at(model.time)[0][u.index])
+                seen_free += 1
+    assert seen_committed > 0 and seen_free > 0, (seen_committed, seen_free)
 
 
 def test_meus_are_mesa_agents():

@@ -1,9 +1,11 @@
-"""The police search's fast paths give the reference search's answers, exactly.
+"""The police search (sim.model.spatial through PoliceFleet.nearest / nearest_free) gives
+brute force's answers, exactly.
 
-``PoliceFleet.nearest_reference`` is the vectorised search of before issue 13. Two fleets
-built alike take the same random run of commitments, arrivals and departures (units driving
-back from scenes, some across water); at each step one answers with a fast path, the other
-with the reference, and units, travel times (to the bit) and who is home must agree.
+:func:`brute_nearest` times every candidate with numpy (its own way-home arithmetic and
+City.distances_to) and sorts by (time, unit). Two fleets built alike take the same random run
+of commitments, arrivals and departures (units driving back from scenes, some across water);
+at each step one answers with the search, the other by brute force, and units, travel times
+(to the bit) and who is home must agree.
 """
 
 from __future__ import annotations
@@ -13,6 +15,40 @@ import pytest
 
 from sim.model.response import ResponseModel
 from tests.test_identical_dispatch import CASES
+
+
+def _along_l_path(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Point at distance ``d`` along the path from a to b that moves in x, then in y."""
+    dx, dy = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
+    step_x = np.minimum(d, np.abs(dx))
+    step_y = np.clip(d - np.abs(dx), 0, np.abs(dy))
+    return np.stack([a[:, 0] + np.sign(dx) * step_x, a[:, 1] + np.sign(dy) * step_y], axis=1)
+
+
+def brute_nearest(fleet, avail: np.ndarray, t: float, scene, scene_bank: int, n: int):
+    """Every unit of ``avail`` timed, sorted by (time, unit): units whose drive back has
+    ended are home (at their patrol spot) first; the others along their way home, or at the
+    scene they left while that way crosses water."""
+    speed = fleet.speed(avail, t)
+    back = avail[fleet.left_at[avail] > -np.inf]
+    if back.size:
+        travelled = (t - fleet.left_at[back]) * fleet.speed(back, t)
+        home = travelled >= np.abs(fleet.station_xy[back] - fleet.back_from[back]).sum(axis=1)
+        for u in back[home].tolist():
+            fleet._home(u)
+    spots, banks = fleet.spots_at(t)
+    pos, bank = spots[avail], banks[avail]
+    back = np.flatnonzero(fleet.left_at[avail] > -np.inf)
+    if back.size:
+        r = avail[back]
+        start, base = fleet.back_from[r], fleet.station_xy[r]
+        travelled = (t - fleet.left_at[r]) * fleet.speed(r, t)
+        same_bank = fleet.back_from_bank[r] == fleet.station_bank[r]
+        pos[back] = np.where(same_bank[:, None], _along_l_path(start, base, travelled), start)
+        bank[back] = fleet.city.bank_of(pos[back])
+    travel = fleet.city.distances_to(scene, pos, bank, scene_bank) / speed
+    order = np.lexsort((avail, travel))[:n]
+    return avail[order], travel[order]
 
 
 def _twins(case: str, small_fleet: int):
@@ -47,9 +83,9 @@ def test_fast_searches_equal_the_reference(case, small_fleet):
             got = fa.nearest(subset, t, scene, bank, n)
             got = (got[0].tolist(), got[1].tolist())
         if step % 3:
-            want = fb.nearest_reference(fb.available(), t, scene, bank, n)
+            want = brute_nearest(fb, fb.available(), t, scene, bank, n)
         else:
-            want = fb.nearest_reference(subset, t, scene, bank, n)
+            want = brute_nearest(fb, subset, t, scene, bank, n)
         assert list(got[0]) == want[0].tolist()
         assert list(got[1]) == want[1].tolist()  # the same floats, not merely close
         assert np.array_equal(fa.left_at, fb.left_at)

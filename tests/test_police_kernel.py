@@ -1,7 +1,7 @@
 """The compiled police loop (sim/model/police_kernel.py) gives what the Python loop gives.
 
-``ResponseModel._advance_police`` is the reference (tests/test_fast_path.py checks it against
-the general loop). Every case here runs with ``ResponseModel.KERNEL`` on and off and compares
+The Python loop (``ResponseModel._advance`` with the model's handlers) is the reference. Every
+case here runs with ``ResponseModel.KERNEL`` on and off and compares
 the tables (hashed as tests/test_identical_outputs.py hashes them), the model's and the fleet's
 state at stops along the way, and runs advanced in pieces or switched between the two loops
 part way; each checks the compiled loop did run, and the runs it must not take fall back.
@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sim.model import police_kernel
+from sim.model import police_kernel, spatial
 from sim.model.config import load_scenario
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit
 from sim.model.response import ResponseModel
-from sim.model.vocab import LandUse
+from sim.model.vocab import EventKind, LandUse
 from tests.conftest import ROOT, SCENARIOS, scenario
 from tests.test_fast_path import CASES as FAST_PATH_CASES
 from tests.test_identical_dispatch import _divided_city, _mmc
@@ -295,22 +295,22 @@ def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Co
         return sent(u, i, t)
 
     def bridge_legs(*args):
-        seen["bridge legs, numpy" if len(city._bridge_list) > 8 else "bridge legs"] += 1
+        seen["bridge legs"] += 1
         return legs(*args)
 
     police._nearest_small = counting("plain search", police._nearest_small)
     police.nearest_free = counting("vectorised search", police.nearest_free)
-    sent, legs = police.commit, police._bridge_legs
-    police.commit, police._bridge_legs = commit, bridge_legs
-    distances_to = type(city).distances_to
+    sent, legs = police.commit, spatial.bridge_legs
+    police.commit = commit
+    monkeypatch.setattr(spatial, "bridge_legs", bridge_legs)
+    search_among = police._search
 
-    def many(self, dst, src, src_bank, dst_bank=None):
-        seen["many candidates"] += 1
-        if np.any(np.asarray(src_bank) != dst_bank):
-            seen["many candidates across water"] += 1
-        return distances_to(self, dst, src, src_bank, dst_bank)
+    def among(ids, *args):
+        if len(ids) > 32:
+            seen["many candidates"] += 1
+        return search_among(ids, *args)
 
-    monkeypatch.setattr(type(city), "distances_to", many)  # a frozen dataclass
+    police._search = among
     while not model.finished:
         model.advance_to(model.time + 600.0)
         seen["longest queue"] = max(seen["longest queue"], model.calls_waiting())
@@ -319,20 +319,17 @@ def _exercised(monkeypatch, name: str, model: ResponseModel | None = None) -> Co
 
 def test_the_bridged_cases_reach_what_they_are_for(monkeypatch):
     """Units are sent to scenes across water (over bridges), from along or at the start of
-    ways home that cross it, by both searches; the bridge legs of both _bridge_legs paths."""
+    ways home that cross it, by both searches, taking bridge legs."""
     seen = {name: _exercised(monkeypatch, name) for name in sorted(BRIDGED)}
     for name, got in seen.items():
         assert got["sent across water"] >= 10, name
         assert got["sent while driving back across water"] >= 10, name
-        numpy_legs = name == "bridges-12-80"
-        assert got["bridge legs, numpy" if numpy_legs else "bridge legs"] > 10, name
-        assert got["bridge legs" if numpy_legs else "bridge legs, numpy"] == 0, name
+        assert got["bridge legs"] > 10, name
     for name in ("river-3-bridges-30", "crossing-rivers-30", "bridges-12-80",
                  "crossing-rivers-60-ties"):  # fmt: skip
         assert seen[name]["vectorised search"] > 10 and seen[name]["plain search"] > 10, name
     for name in ("crossing-rivers-30", "bridges-12-80", "crossing-rivers-60-ties"):
         assert seen[name]["sent across water by vectorised search"] > 10, name
-    assert seen["crossing-rivers-60-ties"]["many candidates across water"] > 10
     for name in ("river-overload", "river-far-drive-back"):
         assert seen[name]["longest queue"] > 50, name
     sizes = {BRIDGED[name]().police.units for name in BRIDGED}
@@ -368,11 +365,19 @@ def test_the_cases_reach_what_they_are_for(monkeypatch):
 
 
 # ---------------------------------------------------------------- state between calls
+def _due(model: ResponseModel) -> list[tuple]:
+    """The events due (occurrences fed into the heap apart) in order, then the call queue."""
+    return [*sorted(e for e in model._heap if e[1] != EventKind.OCCURS), *model._queue]
+
+
 def _state(model: ResponseModel) -> dict:
-    """What the model and its fleet hold between calls, as comparable values. The event heap
-    and the call queue are compared as lists, layout and all: the compiled loop takes the
-    same pushes and pops (a push of a new first entry then its pop leave a heap as it was)."""
+    """What the model and its fleet hold between calls, as comparable values. The call queue
+    is compared as a list, layout and all: the compiled loop takes the same pushes and pops.
+    The Python loop feeds occurrences into the event heap a block at a time, the compiled
+    loop merges them from the incidents: the events due are compared in order, without the
+    occurrences, and the next occurrence to happen by its incident."""
     police, ledger = model.police, model.ledger
+    occurs = [e[3] for e in model._heap if e[1] == EventKind.OCCURS]
     return {
         "time": model.time,
         "finished": model.finished,
@@ -385,11 +390,10 @@ def _state(model: ResponseModel) -> dict:
         "arrived_at": dict(police._arrived_at),
         "incident_of": dict(police._incident_of),
         "units_of": dict(police._units_of),
-        "heap": list(model._heap),
+        "events": _due(model)[: len(model._heap) - len(occurs)],
+        "next_occurrence": min(occurs, default=model._fed),
         "queue": list(model._queue),
         "seq": model._seq,
-        "fed": model._fed,
-        "next_feed": model._next_feed,
         "detected_by": list(ledger.detected_by),
         "ledger": {c: getattr(ledger, c).tobytes() for c in TIME_COLUMNS},
         "pending": ledger.police_pending.tolist(),
@@ -419,7 +423,7 @@ def _assert_same_state(compiled: ResponseModel, python: ResponseModel) -> None:
     def types(model: ResponseModel) -> list:
         police = model.police
         return [
-            [tuple(map(type, e)) for e in (*model._heap, *model._queue)],
+            [tuple(map(type, e)) for e in _due(model)],
             [(type(u), *map(type, way)) for u, way in police._way_back.items()],
             [
                 (type(u), type(s))
@@ -582,9 +586,8 @@ def test_spots_drawn_ahead_of_the_clock_are_drawn_again(monkeypatch):
                                   "river-far-drive-back", "crossing-rivers-30",
                                   "bridges-12-80"])  # fmt: skip
 def test_switching_loops_part_way_gives_one_runs_tables(monkeypatch, name):
-    """One run switched between the compiled loop, the Python police loop and the general
-    loop (FAST_PATH off: occurrences then wait in the heap) at random steps: the tables of
-    one run of the Python loop."""
+    """One run switched between the compiled loop and the Python loop at random steps: the
+    tables of one run of the Python loop."""
     sc = ALL[name]()
     reference = _reference(monkeypatch, sc, 9)
     model = ResponseModel(sc, seed=9)
@@ -592,9 +595,8 @@ def test_switching_loops_part_way_gives_one_runs_tables(monkeypatch, name):
     t, compiled = 0.0, 0
     while not model.finished:
         t += float(rng.exponential(model.end_s / 60))
-        loop = int(rng.integers(0, 4))  # 0, 1: compiled; 2: Python police; 3: general
+        loop = int(rng.integers(0, 4))  # 0, 1: compiled; 2, 3: Python
         _set_kernel(monkeypatch, loop < 2)
-        monkeypatch.setattr(ResponseModel, "FAST_PATH", loop < 3)
         before = model.kernel_calls
         model.advance_to(t)
         assert model.kernel_calls == before + (loop < 2)
@@ -889,25 +891,27 @@ def test_a_stop_at_nan_ends_as_in_the_python_loop():
 
 # ---------------------------------------------------------------- when the compiled loop pays
 def test_the_automatic_choice_weighs_the_step_against_the_state(monkeypatch):
-    """KERNEL None (the default): a process loads the compiled loop only for a run with
-    KERNEL_LOAD_INCIDENTS incidents to come or once it is loaded; then each call takes it only
-    when the incidents ahead outweigh copying the heap, queue and units (a long queue and a
-    short step stay in the Python loop); JIEFANG_KERNEL=off turns it off."""
+    """KERNEL None (the default): a process loads the compiled loop only for a run whose
+    incidents to come save more than loading costs (KERNEL_LOAD_S against KERNEL_SAVES_S per
+    incident), or once it is loaded; then each call takes it only when the incidents ahead
+    outweigh copying the heap, queue and units (a long queue and a short step stay in the
+    Python loop); JIEFANG_KERNEL=off turns it off. Each reason is the model's
+    why_not_compiled."""
     monkeypatch.setattr(ResponseModel, "KERNEL", None)
     model = ResponseModel(_mmc(1.1, 4000), seed=3)
     n = len(model.incidents)
     assert police_kernel.why_not(model) is None
     end = model.end_s
     monkeypatch.setattr(police_kernel, "_LOADED", False)
-    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n + 1)
-    assert not model._kernel_pays(end)  # not worth loading numba for this run
-    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n)
-    assert model._kernel_pays(end)  # long enough
-    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_INCIDENTS", n + 1)
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_S", 2 * n * ResponseModel.KERNEL_SAVES_S)
+    assert "loading numba" in model._why_not_compiled(end)  # not worth it for this run
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_S", n * ResponseModel.KERNEL_SAVES_S)
+    assert model._why_not_compiled(end) is None  # long enough
+    monkeypatch.setattr(ResponseModel, "KERNEL_LOAD_S", 2 * n * ResponseModel.KERNEL_SAVES_S)
     monkeypatch.setattr(police_kernel, "_LOADED", True)
-    assert model._kernel_pays(end)  # loaded already
+    assert model._why_not_compiled(end) is None  # loaded already
     monkeypatch.setenv("JIEFANG_KERNEL", "off")
-    assert not model._kernel_pays(end)
+    assert model._why_not_compiled(end) == "turned off (JIEFANG_KERNEL=off)"
     monkeypatch.delenv("JIEFANG_KERNEL")
     # Overloaded: run most of the way in the Python loop, then a long queue against a
     # one-minute step (a viewer's) and against the rest of the run.
@@ -915,13 +919,13 @@ def test_the_automatic_choice_weighs_the_step_against_the_state(monkeypatch):
     model.advance_to(0.9 * model.horizon_s)
     monkeypatch.setattr(ResponseModel, "KERNEL", None)
     assert len(model._queue) > 100
-    assert not model._kernel_pays(model.time + 60.0)
-    assert model._kernel_pays(end) == (
-        10 * (n - model._fed) >= 60 + 1.5 * (len(model._heap) + len(model._queue) + 10)
-    )
+    assert "copying the state" in model._why_not_compiled(model.time + 60.0)
+    pays = 10 * (n - model._fed) >= 60 + 1.5 * (len(model._heap) + len(model._queue) + 10)
+    assert (model._why_not_compiled(end) is None) == pays
     before = model.kernel_calls
     model.advance_to(model.time + 60.0)
     assert model.kernel_calls == before  # the minute went through the Python loop
+    assert "copying the state" in model.why_not_compiled
 
 
 #: Importing the module where numba cannot cache (read-only package folder and home): its
@@ -931,7 +935,7 @@ import numba
 def refuse(*args, **kwargs):
     raise RuntimeError("cannot cache function: no locator available")
 numba.njit = refuse
-from sim.model import police_kernel
+from sim.model import police_kernel, spatial
 from sim.model.response import ResponseModel
 from tests.conftest import scenario
 ResponseModel.KERNEL = True

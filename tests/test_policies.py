@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from sim.model.config import ScenarioError, load_scenario
-from sim.model.policies import NearestUnit, OwnGridFirst, UncoveredLongest
+from sim.model.policies import (
+    AvailableUnits,
+    Call,
+    NearestUnit,
+    OwnGridFirst,
+    UncoveredLongest,
+)
 from sim.model.response import ResponseModel
 from sim.model.vocab import UnitState
 from tests.conftest import run, scenario
@@ -43,20 +49,30 @@ def _a_cell_whose_own_unit_is_not_nearest():
     pytest.fail("no layout puts a cell nearer to another grid's unit")
 
 
+def _choose(policy, fleet, scene, grid, need, available=None):
+    """``policy``'s choice for a call at ``scene`` (bank 0) among ``available`` units (the
+    others made busy first)."""
+    if available is not None:
+        for u in np.setdiff1d(np.arange(len(fleet)), available).tolist():
+            fleet.set_state(u, UnitState.EN_ROUTE)
+    call = Call(incident=0, t=0.0, scene=scene, bank=0, grid=grid, need=need)
+    units, travel = policy.choose(call, AvailableUnits(fleet, call))
+    return np.asarray(units).tolist(), np.asarray(travel, float)
+
+
 def test_nearest_sends_the_nearer_unit_and_own_grid_first_the_grids_own():
     model, scene, grid, own, nearer, dist = _a_cell_whose_own_unit_is_not_nearest()
-    fleet, avail = model.police, np.arange(2)
+    fleet = model.police
     speed = fleet.travel.drive_m_s
-    units, travel = NearestUnit().choose(fleet, avail, 0.0, scene, 0, grid, 1)
-    assert units.tolist() == [nearer] and travel[0] == pytest.approx(dist[nearer] / speed)
-    units, travel = OwnGridFirst().choose(fleet, avail, 0.0, scene, 0, grid, 1)
-    assert units.tolist() == [own] and travel[0] == pytest.approx(dist[own] / speed)
+    units, travel = _choose(NearestUnit(), fleet, scene, grid, 1)
+    assert units == [nearer] and travel[0] == pytest.approx(dist[nearer] / speed)
+    units, travel = _choose(OwnGridFirst(), fleet, scene, grid, 1)
+    assert units == [own] and travel[0] == pytest.approx(dist[own] / speed)
     # Two units needed: the grid's own first, then the nearest of the others.
-    units, _ = OwnGridFirst().choose(fleet, avail, 0.0, scene, 0, grid, 2)
-    assert units.tolist() == [own, nearer]
+    assert _choose(OwnGridFirst(), fleet, scene, grid, 2)[0] == [own, nearer]
+    assert _choose(NearestUnit(), fleet, scene, grid, 2)[0] == [nearer, own]
     # The own unit busy: the call still gets the other one.
-    units, _ = OwnGridFirst().choose(fleet, np.array([nearer]), 0.0, scene, 0, grid, 1)
-    assert units.tolist() == [nearer]
+    assert _choose(OwnGridFirst(), fleet, scene, grid, 1, np.array([nearer]))[0] == [nearer]
 
 
 def _covering_share(policy: str) -> float:
@@ -92,9 +108,8 @@ def _four_grid_model() -> ResponseModel:
 def test_move_up_covers_the_grid_left_uncovered_and_hands_it_back():
     model = _four_grid_model()
     fleet, policy = model.police, UncoveredLongest()
-    assert [g.tolist() for g in fleet.beat_grids] == [[0], [1], [2], [3]] or all(
-        g.size == 1 for g in fleet.beat_grids
-    )
+    # One station, four grids, four units: unit u of rank u patrols grid u alone.
+    assert [g.tolist() for g in fleet.beat_grids] == [[0], [1], [2], [3]]
     owner = {int(fleet.beat_grids[u][0]): u for u in range(4)}
     # Two grids' units go busy, first grid 2's then grid 0's: both grids uncovered.
     fleet.set_state(owner[2], UnitState.EN_ROUTE)

@@ -1,6 +1,7 @@
 """A compiled event loop for police-only runs (issue 13): the queueing core, in numba.
 
-:meth:`sim.model.response.ResponseModel._advance_police` is the reference: this module runs
+The Python loop (:meth:`sim.model.response.ResponseModel._advance` and its handlers) is the
+reference: this module runs
 the same events in the same order with the same arithmetic, so the tables are identical byte
 for byte (tests/test_police_kernel.py runs both on many scenarios and compares tables, traces
 of state and runs advanced in pieces). It covers the runs where the police alone respond
@@ -21,13 +22,23 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import types
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.model import lifecycle, spatial
 from sim.model.config import by_hour
+from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
-from sim.model.vocab import DetectedBy, EventKind
+from sim.model.spatial import (
+    along_way_home,
+    bank_at,
+    drive_ended,
+    earliest_home,
+    nearest_in,
+)
+from sim.model.vocab import EventKind
 
 if TYPE_CHECKING:
     from sim.model.response import ResponseModel
@@ -76,7 +87,7 @@ def why_not(model: ResponseModel) -> str | None:
     if model.trace is not None:
         return "an event trace is kept"
     if not model._direct_small:
-        return "a dispatch policy other than nearest-unit, or a street network"
+        return "a dispatch policy that does not declare sends_nearest, or a street network"
     if model._moves_units or model.police.relocated:
         return "move-up"
     if np.unique(model.city.region_of_bank).size > 1:
@@ -89,389 +100,289 @@ def why_not(model: ResponseModel) -> str | None:
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _loop(
-    until_s, ints, floats,
-    occurred, call_delay, camera_delay, call_handling, police_units, priority, handling_s,
-    scene_x, scene_y, scene_bank,
-    alerted_s, police_call_s, police_pending, dispatched_s, wait_s, police_arrived,
-    first_police_s, last_police_s, cleared_s,
-    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank,
-    station_x, station_y, station_bank, car, top, sent_at, arrived_at, incident_of,
-    next_unit, head_of,
-    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s, geo,
-    heap_t, heap_k, heap_s, heap_a, heap_b, queue_p, queue_t, queue_s, queue_i,
-):  # fmt: skip
-    """The police-only loop of ResponseModel._advance_police over arrays (see the module
-    docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed];
-    ``floats`` = [next_home]. Returns the heap, the queue, the detections
-    (incident, 0 call / 1 camera) and the released assignments (unit, incident, sent,
-    arrived, cleared), in the order they happened."""
-    seq, fed, n_free, n_back = ints[0], ints[1], ints[2], ints[3]
-    next_home = floats[0]
-    n_units = code.shape[0]
-    n_occurred = occurred.shape[0]
-    n_legs = spot_x.shape[0]
-    heap = [(0.0, 0, 0, 0, 0)]
-    heap.pop()
-    for j in range(heap_t.shape[0]):  # already in heap order
-        heap.append((heap_t[j], heap_k[j], heap_s[j], heap_a[j], heap_b[j]))
-    queue = [(0, 0.0, 0, 0)]
-    queue.pop()
-    for j in range(queue_t.shape[0]):
-        queue.append((queue_p[j], queue_t[j], queue_s[j], queue_i[j]))
-    det_i = np.empty(64, np.int64)
-    det_how = np.empty(64, np.int8)
-    n_det = 0
-    asg_u = np.empty(64, np.int64)
-    asg_i = np.empty(64, np.int64)
-    asg_f = np.empty((64, 3))
-    n_asg = 0
-    best_u = np.empty(n_units, np.int64)
-    best_dt = np.empty(n_units)
-    t_occ = occurred[fed] if fed < n_occurred else math.inf
-    status = 0
-    need_leg = -1
+def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_cols):
+    """The police-only events of ResponseModel._advance over arrays (see the module
+    docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed]
+    and ``floats`` = [next_home] are updated in place; ``inc``, ``led``, ``units`` and
+    ``patrol``: the columns of :func:`advance`. Returns the heap, the queue, the detections
+    (incident, way of sim.model.lifecycle.first_alert) and the released assignments (unit,
+    incident, sent, arrived, cleared), in the order they happened."""
+    occurred = inc[0]
+    leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
+    heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
+    det = [(0, 0)]
+    det.pop()
+    asg = [(0, 0, 0.0, 0.0, 0.0)]
+    asg.pop()
+    n_units = units[0].shape[0]
+    # the search's lists, reused: best units and times, candidates, their positions, legs
+    best = (np.empty(n_units, np.int64), np.empty(n_units), np.empty(n_units, np.int64),
+            np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
+            np.empty(geo[5].shape[0]))  # fmt: skip
+    ints[4], ints[5] = DONE, -1
     while True:
+        fed = ints[1]
+        t_occ = occurred[fed] if fed < occurred.shape[0] else math.inf
         # The next event: the heap's first or the next occurrence, by (time, kind, seq).
-        from_heap = False
-        if len(heap) > 0:
-            h = heap[0]
-            if h[0] < t_occ or (
-                h[0] == t_occ and (h[1] < _OCCURS or (h[1] == _OCCURS and h[2] < fed))
-            ):
-                from_heap = True
+        from_heap = len(heap) > 0 and (heap[0][0], heap[0][1], heap[0][2]) < (t_occ, _OCCURS, fed)
         if from_heap:
             if heap[0][0] > until_s:
                 break
             t, kind, s, i, d = heapq.heappop(heap)
         else:
-            if t_occ > until_s or fed >= n_occurred:  # (the second: never past the arrays)
+            if t_occ > until_s or fed >= occurred.shape[0]:  # (never past the arrays)
                 break
             t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
         # A search reads the patrol spots of the leg of t: stop before the event if they
         # are not in the block handed in (the caller draws that block and calls again).
-        if kind == _CALL or kind == _CLEARS:  # noqa: SIM109 (plain compares for numba)
-            leg = int(t // leg_s)
-            if leg < legs_from or leg >= legs_from + n_legs:
-                if from_heap:  # back where it was: the same order follows
-                    heapq.heappush(heap, (t, kind, s, i, d))
-                status, need_leg = NEED_SPOTS, leg
-                break
+        leg = int(t // leg_s)
+        if (kind == _CALL or kind == _CLEARS) and not legs_from <= leg < legs_from + n_legs:  # noqa: SIM109
+            if from_heap:  # back where it was: the same order follows
+                heapq.heappush(heap, (t, kind, s, i, d))
+            ints[4], ints[5] = NEED_SPOTS, leg
+            break
         if not from_heap:
-            fed += 1
-            t_occ = occurred[fed] if fed < n_occurred else math.inf
-        if kind == _OCCURS:
-            delay = call_delay[i]
-            how = 0
-            if camera_delay[i] < delay:
-                delay, how = camera_delay[i], 1
-            if math.isfinite(delay):
-                alerted = t + delay
-                if n_det == det_i.shape[0]:
-                    det_i = grow_int(det_i)
-                    det_how = grow_int8(det_how)
-                det_i[n_det] = i
-                det_how[n_det] = how
-                n_det += 1
-                alerted_s[i] = alerted
-                heapq.heappush(heap, (alerted, _ALERT, seq, i, -1))
-                seq += 1
-        elif kind == _ALERT:
-            if police_units[i] > 0:
-                heapq.heappush(heap, (t + call_handling[i], _CALL, seq, i, -1))
-                seq += 1
-        elif kind == _CALL:
-            need = police_units[i]
-            police_call_s[i] = t
-            police_pending[i] = need
-            pending = need
-            if n_free > 0:
-                found, next_home, n_back = nearest(
-                    t, scene_x[i], scene_y[i], scene_bank[i], need, best_u, best_dt,
-                    is_free, back, way_left, way_x, way_y, way_same, way_manh,
-                    station_x, station_y, car, top, drive_by_hour, foot,
-                    spot_x, spot_y, spot_bank, legs_from, leg_s, next_home, n_back, geo,
-                )  # fmt: skip
-                while found > 0 and not math.isfinite(best_dt[found - 1]):
-                    found -= 1  # units that cannot reach the scene are not sent
-                if found > 0:
-                    if math.isnan(dispatched_s[i]):
-                        dispatched_s[i] = t
-                    for k in range(found):
-                        u = best_u[k]
-                        n_back -= commit(u, i, t, code, is_free, back, sent_at, incident_of,
-                                         next_unit, head_of)  # fmt: skip
-                        n_free -= 1
-                        heapq.heappush(heap, (t + best_dt[k], _ARRIVES, seq, i, u))
-                        seq += 1
-                    pending = need - found
-                    police_pending[i] = pending
-                    if pending == 0:
-                        wait_s[i] = t - police_call_s[i]
-            if pending > 0:
-                heapq.heappush(queue, (priority[i], t, seq, i))
-                seq += 1
-        elif kind == _ARRIVES:
-            u = d
-            if is_free[u]:
-                is_free[u] = False
-                n_free -= 1
-            code[u] = 2  # on scene
-            arrived_at[u] = t
-            arrived = police_arrived[i] + 1
-            police_arrived[i] = arrived
-            if arrived == 1:
-                first_police_s[i] = t
-            if arrived == police_units[i]:
-                last_police_s[i] = t
-                done = first_police_s[i] + handling_s[i]
-                if t > done:
-                    done = t
-                heapq.heappush(heap, (done, _CLEARS, seq, i, -1))
-                seq += 1
-        elif kind == _CLEARS and math.isnan(cleared_s[i]):
-            cleared_s[i] = t
-            ax, ay, bank = scene_x[i], scene_y[i], scene_bank[i]
-            u = head_of[i]
-            head_of[i] = -1
-            while u >= 0:
-                if n_asg == asg_u.shape[0]:
-                    asg_u = grow_int(asg_u)
-                    asg_i = grow_int(asg_i)
-                    asg_f = grow_rows(asg_f)
-                asg_u[n_asg] = u
-                asg_i[n_asg] = i
-                asg_f[n_asg, 0] = sent_at[u]
-                asg_f[n_asg, 1] = arrived_at[u]
-                asg_f[n_asg, 2] = t
-                n_asg += 1
-                nxt = next_unit[u]
-                next_unit[u] = -1
-                incident_of[u] = -1
-                sent_at[u] = math.nan
-                arrived_at[u] = math.nan
-                # leave_scene: free again at the scene, driving back to the station
-                hx, hy = station_x[u], station_y[u]
-                manhattan = abs(hx - ax) + abs(hy - ay)
-                if not back[u]:
-                    n_back += 1
-                back[u] = True
-                way_left[u] = t
-                way_x[u] = ax
-                way_y[u] = ay
-                way_same[u] = bank == station_bank[u]
-                way_manh[u] = manhattan
-                way_bank[u] = bank
-                home = t + manhattan / top[u] * (1 - 1e-9) - 1e-6
-                if home < next_home:
-                    next_home = home
-                code[u] = 0  # available
-                if not is_free[u]:
-                    is_free[u] = True
-                    n_free += 1
-                u = nxt
-            if len(queue) > 0 and n_free > 0:
-                # _serve_queue for the nearest-unit policy, nothing set aside
-                kept = [(0, 0.0, 0, 0)]
-                kept.pop()
-                while len(queue) > 0 and n_free > 0:
-                    entry = heapq.heappop(queue)
-                    q = entry[3]
-                    before = police_pending[q]
-                    found, next_home, n_back = nearest(
-                        t, scene_x[q], scene_y[q], scene_bank[q], before, best_u, best_dt,
-                        is_free, back, way_left, way_x, way_y, way_same, way_manh,
-                        station_x, station_y, car, top, drive_by_hour, foot,
-                        spot_x, spot_y, spot_bank, legs_from, leg_s, next_home, n_back, geo,
-                    )  # fmt: skip
-                    while found > 0 and not math.isfinite(best_dt[found - 1]):
-                        found -= 1  # units that cannot reach the scene are not sent
-                    if found > 0:
-                        if math.isnan(dispatched_s[q]):
-                            dispatched_s[q] = t
-                        for k in range(found):
-                            u = best_u[k]
-                            n_back -= commit(u, q, t, code, is_free, back, sent_at,
-                                             incident_of, next_unit, head_of)  # fmt: skip
-                            n_free -= 1
-                            heapq.heappush(heap, (t + best_dt[k], _ARRIVES, seq, q, u))
-                            seq += 1
-                        left = before - found
-                        police_pending[q] = left
-                        if left == 0:
-                            wait_s[q] = t - police_call_s[q]
-                    if police_pending[q] == 0:
-                        continue
-                    kept.append(entry)  # never unreachable: one region, finite speeds
-                for entry in kept:
-                    heapq.heappush(queue, entry)
-    # the heap and the queue back as columns (in heap order)
+            ints[1] = fed + 1
+        _handle(t, kind, i, d, ints, floats, heap, queue, det, asg, inc, led, units, patrol,
+                geo, best)  # fmt: skip
+    return (*_heap_cols(heap), *_queue_cols(queue), *_logs(det, asg))
+
+
+def _handle(t, kind, i, d, ints, floats, heap, queue, det, asg, inc, led, units, patrol, geo,
+            best):  # fmt: skip
+    """One event of the police-only handlers (sim.model.response)."""
+    if kind == _OCCURS:
+        delay, how = first_alert(inc[1][i], inc[2][i], math.inf)
+        if math.isfinite(delay):
+            det.append((i, how))
+            led[0][i] = t + delay
+            _push(heap, ints, t + delay, _ALERT, i, -1)
+    elif kind == _ALERT:
+        if inc[4][i] > 0:
+            _push(heap, ints, t + inc[3][i], _CALL, i, -1)
+    elif kind == _CALL:
+        need = inc[4][i]
+        led[1][i] = t
+        led[2][i] = need
+        if ints[2] > 0:
+            _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best)
+        if led[2][i] > 0:
+            heapq.heappush(queue, (inc[5][i], t, ints[0], i))
+            ints[0] += 1
+    elif kind == _ARRIVES:
+        _arrives(t, i, d, ints, heap, inc, led, units)
+    elif kind == _CLEARS and math.isnan(led[8][i]):
+        led[8][i] = t
+        _release(t, i, ints, floats, asg, inc, units)
+        _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
+
+
+def _push(heap, ints, t, kind, i, d):
+    heapq.heappush(heap, (t, kind, ints[0], i, d))
+    ints[0] += 1
+
+
+def _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best):
+    """_dispatch: the nearest available units that can reach incident i, up to ``need``,
+    are sent (arrivals scheduled); police_pending[i] becomes what is still needed."""
+    best_u, best_dt = best[0], best[1]
+    found, floats[0], ints[3] = nearest(
+        t, inc[7][i], inc[8][i], inc[9][i], need, best, units, patrol, floats[0], ints[3], geo
+    )
+    while found > 0 and not math.isfinite(best_dt[found - 1]):
+        found -= 1  # units that cannot reach the scene are not sent
+    if found == 0:
+        return
+    if math.isnan(led[3][i]):
+        led[3][i] = t
+    for k in range(found):
+        u = best_u[k]
+        ints[3] -= commit(u, i, t, units)
+        ints[2] -= 1
+        _push(heap, ints, t + best_dt[k], _ARRIVES, i, u)
+    left = need - found
+    led[2][i] = left
+    if left == 0:
+        led[4][i] = t - led[1][i]
+
+
+def _arrives(t, i, u, ints, heap, inc, led, units):
+    """_police_arrives: unit u on scene; the last needed unit schedules the clearance."""
+    code, is_free, arrived_at = units[0], units[1], units[15]
+    if is_free[u]:
+        is_free[u] = False
+        ints[2] -= 1
+    code[u] = 2  # on scene
+    arrived_at[u] = t
+    arrived = led[5][i] + 1
+    led[5][i] = arrived
+    if arrived == 1:
+        led[6][i] = t
+    if arrived == inc[4][i]:
+        led[7][i] = t
+        _push(heap, ints, clears_at(led[6][i], inc[6][i], t), _CLEARS, i, -1)
+
+
+def _release(t, i, ints, floats, asg, inc, units):
+    """_clears: every unit of incident i is released and drives back to its station."""
+    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank = units[:9]
+    station_x, station_y, station_bank, top = units[9], units[10], units[11], units[13]
+    sent_at, arrived_at, incident_of, next_unit, head_of = units[14:19]
+    ax, ay, bank = inc[7][i], inc[8][i], inc[9][i]
+    u = head_of[i]
+    head_of[i] = -1
+    while u >= 0:
+        asg.append((u, i, sent_at[u], arrived_at[u], t))
+        nxt = next_unit[u]
+        next_unit[u] = -1
+        incident_of[u] = -1
+        sent_at[u] = math.nan
+        arrived_at[u] = math.nan
+        # leave_scene: free again at the scene, driving back to the station
+        manhattan = abs(station_x[u] - ax) + abs(station_y[u] - ay)
+        if not back[u]:
+            ints[3] += 1
+        back[u] = True
+        way_left[u], way_x[u], way_y[u] = t, ax, ay
+        way_same[u] = bank == station_bank[u]
+        way_manh[u], way_bank[u] = manhattan, bank
+        floats[0] = min(floats[0], earliest_home(t, manhattan, top[u]))
+        code[u] = 0  # available
+        if not is_free[u]:
+            is_free[u] = True
+            ints[2] += 1
+        u = nxt
+
+
+def _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best):
+    """_serve_queue for the nearest-unit policy, nothing set aside: waiting calls in
+    priority order while units are free (one region: no call is unreachable)."""
+    kept = [(0, 0.0, 0, 0)]
+    kept.pop()
+    while len(queue) > 0 and ints[2] > 0:
+        entry = heapq.heappop(queue)
+        q = entry[3]
+        _send(t, q, led[2][q], ints, floats, heap, inc, led, units, patrol, geo, best)
+        if led[2][q] > 0:
+            kept.append(entry)
+    for entry in kept:
+        heapq.heappush(queue, entry)
+
+
+def _heap_of(cols):
+    heap_t, heap_k, heap_s, heap_a, heap_b = cols
+    heap = [(0.0, 0, 0, 0, 0)]
+    heap.pop()
+    for j in range(heap_t.shape[0]):  # already in heap order
+        heap.append((heap_t[j], heap_k[j], heap_s[j], heap_a[j], heap_b[j]))
+    return heap
+
+
+def _queue_of(cols):
+    queue_p, queue_t, queue_s, queue_i = cols
+    queue = [(0, 0.0, 0, 0)]
+    queue.pop()
+    for j in range(queue_t.shape[0]):
+        queue.append((queue_p[j], queue_t[j], queue_s[j], queue_i[j]))
+    return queue
+
+
+def _heap_cols(heap):
+    """The heap back as columns (in heap order)."""
     m = len(heap)
-    out_t = np.empty(m)
-    out_k = np.empty(m, np.int64)
-    out_s = np.empty(m, np.int64)
-    out_a = np.empty(m, np.int64)
-    out_b = np.empty(m, np.int64)
+    out_t, out_k, out_s = np.empty(m), np.empty(m, np.int64), np.empty(m, np.int64)
+    out_a, out_b = np.empty(m, np.int64), np.empty(m, np.int64)
     for j in range(m):
         out_t[j], out_k[j], out_s[j], out_a[j], out_b[j] = heap[j]
+    return out_t, out_k, out_s, out_a, out_b
+
+
+def _queue_cols(queue):
     mq = len(queue)
-    q_p = np.empty(mq, np.int64)
-    q_t = np.empty(mq)
-    q_s = np.empty(mq, np.int64)
-    q_i = np.empty(mq, np.int64)
+    q_p, q_t, q_s, q_i = (
+        np.empty(mq, np.int64),
+        np.empty(mq),
+        np.empty(mq, np.int64),
+        np.empty(mq, np.int64),
+    )
     for j in range(mq):
         q_p[j], q_t[j], q_s[j], q_i[j] = queue[j]
-    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = (
-        seq, fed, n_free, n_back, status, need_leg)  # fmt: skip
-    floats[0] = next_home
-    return (out_t, out_k, out_s, out_a, out_b, q_p, q_t, q_s, q_i, det_i[:n_det],
-            det_how[:n_det], asg_u[:n_asg], asg_i[:n_asg], asg_f[:n_asg])  # fmt: skip
+    return q_p, q_t, q_s, q_i
 
 
-def nearest(
-    t, sx, sy, sbank, need, best_u, best_dt, is_free, back, way_left, way_x, way_y, way_same,
-    way_manh, station_x, station_y, car, top, drive_by_hour, foot, spot_x, spot_y, spot_bank,
-    legs_from, leg_s, next_home, n_back, geo,
-):  # fmt: skip
-    """PoliceFleet._nearest_small: the ``need`` available units that reach (sx, sy) on bank
-    ``sbank`` first, ties to the lower unit, into best_u/best_dt (ascending); returns how
-    many, and the fleet's next_home and count of units driving back after settling those
-    home. Units across water are taken in order of their Manhattan bound and skipped once the
-    bound exceeds the ``need``-th best, as the Python search does."""
+def _logs(det, asg):
+    """The detections (incident, way) and assignments (unit, incident, times) as columns."""
+    det_i, det_how = np.empty(len(det), np.int64), np.empty(len(det), np.int8)
+    for j in range(len(det)):
+        det_i[j], det_how[j] = det[j]
+    asg_u, asg_i = np.empty(len(asg), np.int64), np.empty(len(asg), np.int64)
+    asg_f = np.empty((len(asg), 3))
+    for j in range(len(asg)):
+        asg_u[j], asg_i[j], asg_f[j, 0], asg_f[j, 1], asg_f[j, 2] = asg[j]
+    return det_i, det_how, asg_u, asg_i, asg_f
+
+
+def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo):
+    """PoliceFleet._nearest_small on the arrays: units whose drive back has ended are home,
+    then every available unit where it is at ``t`` goes to the one search,
+    :func:`sim.model.spatial.nearest_in`, filling the best units and times of ``lists``
+    (see _loop). Returns how many were found, and the fleet's next_home and count of units
+    driving back after settling."""
+    best_u, best_dt, ids, xs, ys, banks, via = lists
     single, bank_near, inv, width, height, bridge_x, bridge_y, bank_bridges, bridge_dist = geo
-    n_units = is_free.shape[0]
+    is_free, back, way_left, way_x, way_y, way_same = units[1:7]
+    station_x, station_y, car = units[9], units[10], units[12]
+    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s = patrol
     drive = drive_by_hour[int(t // 3600.0) % 24]
-    if n_back > 0 and t >= next_home:  # _settle_units: drives back that have ended
-        homed = False
-        for u in range(n_units):
-            if back[u] and is_free[u]:
-                speed = drive if car[u] else foot
-                if (t - way_left[u]) * speed >= way_manh[u]:
-                    back[u] = False
-                    n_back -= 1
-                    homed = True
-        if homed:
-            next_home = math.inf
-            for u in range(n_units):
-                if back[u]:
-                    e = way_left[u] + way_manh[u] / top[u] * (1 - 1e-9) - 1e-6
-                    if e < next_home:
-                        next_home = e
+    if n_back > 0 and t >= next_home:
+        next_home, n_back = _settle(t, drive, foot, next_home, n_back, units)
+    n_units = is_free.shape[0]
     k_leg = int(t // leg_s) - legs_from
-    found = 0
-    n_across = 0
-    across_bound = np.empty(0)
-    across_u = np.empty(0, np.int64)
-    across_x = np.empty(0)
-    across_y = np.empty(0)
-    across_b = np.empty(0, np.int64)
-    across_speed = np.empty(0)
-    for u in range(n_units):  # ascending: a tie keeps the lower unit
+    count = 0
+    for u in range(n_units):
         if not is_free[u]:
             continue
-        speed = drive if car[u] else foot
+        ids[count] = u
+        count += 1
         if back[u]:  # _back_position: along the way home, or at the scene across water
             x, y = way_x[u], way_y[u]
             if way_same[u]:
-                d = (t - way_left[u]) * speed
-                dx, dy = station_x[u] - x, station_y[u] - y
-                step_x = min(d, abs(dx))
-                step_y = min(max(d - abs(dx), 0.0), abs(dy))
-                x = x + step_x if dx > 0 else (x - step_x if dx < 0 else x + 0.0)
-                y = y + step_y if dy > 0 else (y - step_y if dy < 0 else y + 0.0)
-            b = 0 if single else bank_at(x, y, bank_near, inv, width, height)
+                speed = drive if car[u] else foot
+                x, y = along_way_home(x, y, station_x[u], station_y[u], (t - way_left[u]) * speed)
+            xs[u], ys[u] = x, y
+            banks[u] = 0 if single else bank_at(x, y, bank_near, inv, width, height)
         else:
-            x, y = spot_x[k_leg, u], spot_y[k_leg, u]
-            b = spot_bank[k_leg, u]
-        if single or b == sbank:
-            found = insert(best_dt, best_u, found, need, (abs(x - sx) + abs(y - sy)) / speed, u)
-        else:
-            if n_across == 0:
-                across_bound = np.empty(n_units)
-                across_u = np.empty(n_units, np.int64)
-                across_x = np.empty(n_units)
-                across_y = np.empty(n_units)
-                across_b = np.empty(n_units, np.int64)
-                across_speed = np.empty(n_units)
-            across_bound[n_across] = (abs(x - sx) + abs(y - sy)) / speed
-            across_u[n_across] = u
-            across_x[n_across] = x
-            across_y[n_across] = y
-            across_b[n_across] = b
-            across_speed[n_across] = speed
-            n_across += 1
-    if n_across > 0:
-        # by (bound, unit): stable on the bound, the units having come in ascending order
-        order = np.argsort(across_bound[:n_across], kind="mergesort")
-        via = np.empty(0)
-        for j in order:
-            if found == need and across_bound[j] > best_dt[need - 1] * (1 + 1e-9):
-                break  # this unit and the rest cannot be among the first
-            if via.shape[0] == 0:
-                via = bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist)
-            d = via_bridges_from(across_x[j], across_y[j], across_b[j], via, bridge_x,
-                                 bridge_y, bank_bridges)  # fmt: skip
-            found = insert(best_dt, best_u, found, need, d / across_speed[j], across_u[j])
+            xs[u], ys[u], banks[u] = spot_x[k_leg, u], spot_y[k_leg, u], spot_bank[k_leg, u]
+    found = nearest_in(ids, count, xs, ys, banks, car, drive, foot, sx, sy, sbank, need,
+                       best_u, best_dt, single, bridge_x, bridge_y, bank_bridges, bridge_dist,
+                       via)  # fmt: skip
     return found, next_home, n_back
 
 
-def insert(best_dt, best_u, found, need, dt, u):
-    """(dt, u) into the ``found`` best (ascending by time, then unit), keeping ``need``."""
-    if found == need:
-        last = need - 1
-        if not (dt < best_dt[last] or (dt == best_dt[last] and u < best_u[last])):
-            return found
-        k = last
-    else:
-        k = found
-        found += 1
-    while k > 0 and (dt < best_dt[k - 1] or (dt == best_dt[k - 1] and u < best_u[k - 1])):
-        best_dt[k], best_u[k] = best_dt[k - 1], best_u[k - 1]
-        k -= 1
-    best_dt[k], best_u[k] = dt, u
-    return found
+def _settle(t, drive, foot, next_home, n_back, units):
+    """_settle_units: available units whose drive back has ended are home."""
+    is_free, back, way_left, way_manh, car, top = (
+        units[1], units[2], units[3], units[7], units[12], units[13])  # fmt: skip
+    homed = False
+    for u in range(is_free.shape[0]):
+        speed = drive if car[u] else foot
+        if back[u] and is_free[u] and drive_ended(t, way_left[u], speed, way_manh[u]):
+            back[u] = False
+            n_back -= 1
+            homed = True
+    if homed:
+        next_home = math.inf
+        for u in range(is_free.shape[0]):
+            if back[u]:
+                next_home = min(next_home, earliest_home(way_left[u], way_manh[u], top[u]))
+    return next_home, n_back
 
 
-def bank_at(x, y, bank_near, inv, width, height):
-    """City.bank_at: the bank of the cell holding (x, y) (its nearest bank on water)."""
-    col = max(min(int(x * inv), width - 1), 0)
-    row = max(min(int(y * inv), height - 1), 0)
-    return bank_near[row, col]
-
-
-def bridge_legs(sx, sy, sbank, bridge_x, bridge_y, bank_bridges, bridge_dist):
-    """PoliceFleet._bridge_legs: from each bridge to the scene, through further bridges."""
-    n = bridge_x.shape[0]
-    to_dst = np.empty(n)
-    for j in range(n):
-        to_dst[j] = (
-            abs(bridge_x[j] - sx) + abs(bridge_y[j] - sy) if bank_bridges[sbank, j] else math.inf
-        )
-    via = np.empty(n)
-    for i in range(n):
-        best = math.inf
-        for j in range(n):
-            v = bridge_dist[i, j] + to_dst[j]
-            if v < best:
-                best = v
-        via[i] = best
-    return via
-
-
-def via_bridges_from(x, y, bank, via, bridge_x, bridge_y, bank_bridges):
-    """City.via_bridges_from: from (x, y) on ``bank`` over its bridges, then ``via``."""
-    best = math.inf
-    for i in range(bridge_x.shape[0]):
-        if bank_bridges[bank, i]:
-            v = (abs(x - bridge_x[i]) + abs(y - bridge_y[i])) + via[i]
-            if v < best:
-                best = v
-    return best
-
-
-def commit(u, i, t, code, is_free, back, sent_at, incident_of, next_unit, head_of):
+def commit(u, i, t, units):
     """PoliceFleet.commit: unit u sent to incident i at t (appended to i's units). Returns
     1 if u was driving back (one fewer), else 0."""
+    code, is_free, back = units[0], units[1], units[2]
+    sent_at, incident_of, next_unit, head_of = units[14], units[16], units[17], units[18]
     code[u] = 1  # en route
     is_free[u] = False
     was_back = 1 if back[u] else 0
@@ -489,24 +400,10 @@ def commit(u, i, t, code, is_free, back, sent_at, incident_of, next_unit, head_o
     return was_back
 
 
-def grow_int(a):
-    out = np.empty(2 * a.shape[0], a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-def grow_int8(a):
-    out = np.empty(2 * a.shape[0], np.int8)
-    out[: a.shape[0]] = a
-    return out
-
-
-def grow_rows(a):
-    out = np.empty((2 * a.shape[0], a.shape[1]))
-    out[: a.shape[0]] = a
-    return out
-
-
+#: The rules of sim.model.spatial and sim.model.lifecycle the loop calls (their callees
+#: compiled with them).
+_SHARED = ("along_way_home", "bank_at", "drive_ended", "earliest_home", "nearest_in",
+           "keep_best", "bridge_legs", "via_bridges_from", "clears_at", "first_alert")  # fmt: skip
 _kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
 _kernel = _loop
 #: Why the compiled loop cannot run here although numba is installed (None: it can).
@@ -515,15 +412,30 @@ _LOADED = False  # set by the first compiled call of this process
 if numba is not None:
     try:
         _jit = numba.njit(cache=True)
-        nearest = _jit(nearest)
-        commit = _jit(commit)
-        insert = _jit(insert)
-        bank_at = _jit(bank_at)
-        bridge_legs = _jit(bridge_legs)
-        via_bridges_from = _jit(via_bridges_from)
-        grow_int = _jit(grow_int)
-        grow_int8 = _jit(grow_int8)
-        grow_rows = _jit(grow_rows)
+        # The handlers are inlined into the loop (numba's IR inlining): called, each would
+        # take the tuples of columns by value at every event.
+        _inline = numba.njit(cache=True, inline="always")
+        # The rules of sim.model.spatial compiled, calling one another compiled (each
+        # function again over a namespace where its callees are the compiled ones).
+        _compiled = {**vars(spatial), **vars(lifecycle)}
+        for _name in _SHARED:
+            _py = getattr(spatial, _name, None) or getattr(lifecycle, _name)
+            _compiled[_name] = _jit(types.FunctionType(_py.__code__, _compiled, _name))
+        along_way_home, bank_at, drive_ended, earliest_home, nearest_in = (
+            _compiled[name] for name in _SHARED[:5]
+        )
+        clears_at, first_alert = _compiled["clears_at"], _compiled["first_alert"]
+        _handle, _push, _send, _arrives, _release, _serve_queue = (
+            _inline(_handle), _inline(_push), _inline(_send), _inline(_arrives),
+            _inline(_release), _inline(_serve_queue))  # fmt: skip
+        _heap_of, _queue_of, _heap_cols, _queue_cols, _logs = (
+            _jit(_heap_of),
+            _jit(_queue_of),
+            _jit(_heap_cols),
+            _jit(_queue_cols),
+            _jit(_logs),
+        )
+        nearest, _settle, commit = _inline(nearest), _jit(_settle), _inline(commit)
         _kernel = _jit(_loop)
     except RuntimeError:  # no writable cache beside the package or in the user's cache
         _UNUSABLE = (
@@ -562,11 +474,57 @@ def advance(model: ResponseModel, until_s: float) -> None:
     caller has checked :func:`why_not`)."""
     police, ledger = model.police, model.ledger
     incident_columns = _inputs(model)
-    head_of = model._kernel_head
+    fleet = _unit_columns(model)
+    drive_by_hour = np.array(
+        [model.config.travel.drive_m_s / c for c in by_hour(model.config.travel.congestion_by_hour)]
+    )
+    heap, queue = model._heap, model._queue
+    heap_cols = (
+        np.array([e[0] for e in heap], np.float64),
+        *(np.array([e[j] for e in heap], np.int64) for j in range(1, 5)),
+    )
+    queue_cols = (
+        np.array([e[0] for e in queue], np.int64),
+        np.array([e[1] for e in queue], np.float64),
+        np.array([e[2] for e in queue], np.int64),
+        np.array([e[3] for e in queue], np.int64),
+    )
+    ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
+                    np.int64)  # fmt: skip
+    floats = np.array([police._next_home])
+    leg_s = float(police._leg_s)
+    if police._legs_from < 0:
+        police.spots_at(max(float(model.time), 0.0))
+    led = (ledger.alerted_s, ledger.police_call_s, ledger.police_pending,
+           ledger.police_dispatched_s, ledger.police_wait_s, ledger.police_arrived,
+           ledger.first_police_s, ledger.last_police_s, ledger.cleared_s)  # fmt: skip
+    geo = _geo(model.city)
+    while True:
+        patrol = (drive_by_hour, float(police._foot),
+                  np.ascontiguousarray(police._spots[:, :, 0]),
+                  np.ascontiguousarray(police._spots[:, :, 1]),
+                  np.ascontiguousarray(police._spot_bank, np.int64),
+                  int(police._legs_from), leg_s)  # fmt: skip
+        out = _kernel(float(until_s), ints, floats, incident_columns, led, fleet, patrol, geo,
+                      heap_cols, queue_cols)  # fmt: skip
+        heap_cols, queue_cols = out[0:5], out[5:9]
+        _record(model, *out[9:])
+        if ints[4] == DONE:
+            break
+        # the block holding the leg asked for, by a time inside that leg (leg * leg_s itself
+        # can fall in the leg before when leg_s is not exact in binary)
+        police.spots_at((int(ints[5]) + 0.5) * leg_s)
+        if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
+            raise RuntimeError("the patrol block does not hold the leg the loop needs")
+    global _LOADED
+    _LOADED = True
+    _store(model, ints, floats, fleet, heap_cols, queue_cols)
+
+
+def _unit_columns(model: ResponseModel) -> tuple:
+    """The fleet's unit state as the loop's columns (see ``units`` of _release)."""
+    police, head_of = model.police, model._kernel_head
     n = len(police)
-    # the fleet's unit state as columns
-    code = np.array(police._code, np.int8)
-    is_free = np.array(police._is_free, bool)
     back = np.zeros(n, bool)
     way_left, way_x, way_y, way_manh = (np.zeros(n) for _ in range(4))
     way_same = np.zeros(n, bool)
@@ -584,35 +542,20 @@ def advance(model: ResponseModel, until_s: float) -> None:
     for u, i in police._incident_of.items():
         incident_of[u] = i
     next_unit = np.full(n, -1, np.int64)
-    for i, units in police._units_of.items():
-        head_of[i] = units[0]
-        for a, b in itertools.pairwise(units):
+    for i, sent in police._units_of.items():
+        head_of[i] = sent[0]
+        for a, b in itertools.pairwise(sent):
             next_unit[a] = b
-    drive_by_hour = np.array(
-        [model.config.travel.drive_m_s / c for c in by_hour(model.config.travel.congestion_by_hour)]
-    )
-    heap = model._heap
-    heap_cols = (
-        np.array([e[0] for e in heap], np.float64),
-        *(np.array([e[j] for e in heap], np.int64) for j in range(1, 5)),
-    )
-    queue = model._queue
-    queue_cols = (
-        np.array([e[0] for e in queue], np.int64),
-        np.array([e[1] for e in queue], np.float64),
-        np.array([e[2] for e in queue], np.int64),
-        np.array([e[3] for e in queue], np.int64),
-    )
-    ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
-                    np.int64)  # fmt: skip
-    floats = np.array([police._next_home])
-    leg_s = float(police._leg_s)
-    if police._legs_from < 0:
-        police.spots_at(max(float(model.time), 0.0))
-    detected_by, assignments, new = ledger.detected_by, model.assignments, tuple.__new__
-    how_of = (DetectedBy.CALL, DetectedBy.CAMERA)
-    city = model.city
-    geo = (
+    return (np.array(police._code, np.int8), np.array(police._is_free, bool), back, way_left,
+            way_x, way_y, way_same, way_manh, way_bank, police.station_xy[:, 0].copy(),
+            police.station_xy[:, 1].copy(), np.asarray(police.station_bank, np.int64),
+            police.is_car, police._top_speed, sent_at, arrived_at, incident_of, next_unit,
+            head_of)  # fmt: skip
+
+
+def _geo(city) -> tuple:
+    """The city as the search reads it (sim.model.spatial)."""
+    return (
         bool(city.single_bank),
         np.ascontiguousarray(city.bank_near, np.int64),
         1.0 / city.cell_size_m,
@@ -623,51 +566,25 @@ def advance(model: ResponseModel, until_s: float) -> None:
         np.ascontiguousarray(city.bank_bridges, np.bool_),
         np.ascontiguousarray(city.bridge_dist, np.float64),
     )
-    while True:
-        spot_x = np.ascontiguousarray(police._spots[:, :, 0])
-        spot_y = np.ascontiguousarray(police._spots[:, :, 1])
-        spot_bank = np.ascontiguousarray(police._spot_bank, np.int64)
-        out = _kernel(
-            float(until_s), ints, floats, *incident_columns,
-            ledger.alerted_s, ledger.police_call_s, ledger.police_pending,
-            ledger.police_dispatched_s, ledger.police_wait_s, ledger.police_arrived,
-            ledger.first_police_s, ledger.last_police_s, ledger.cleared_s,
-            code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank,
-            police.station_xy[:, 0].copy(), police.station_xy[:, 1].copy(),
-            np.asarray(police.station_bank, np.int64), police.is_car, police._top_speed,
-            sent_at, arrived_at, incident_of, next_unit, head_of,
-            drive_by_hour, float(police._foot), spot_x, spot_y, spot_bank,
-            int(police._legs_from), leg_s, geo,
-            *heap_cols, *queue_cols,
-        )  # fmt: skip
-        heap_cols, queue_cols = out[0:5], out[5:9]
-        det_i, det_how, asg_u, asg_i, asg_f = out[9:]
-        for i, how in zip(det_i.tolist(), det_how.tolist(), strict=True):
-            detected_by[i] = how_of[how]
-        rows = asg_f.tolist()
-        assignments.extend(
-            new(Assignment, ("police", u, i, *row))
-            for u, i, row in zip(asg_u.tolist(), asg_i.tolist(), rows, strict=True)
-        )
-        if ints[4] == DONE:
-            break
-        # the block holding the leg asked for, by a time inside that leg (leg * leg_s itself
-        # can fall in the leg before when leg_s is not exact in binary)
-        police.spots_at((int(ints[5]) + 0.5) * leg_s)
-        if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
-            raise RuntimeError("the patrol block does not hold the leg the loop needs")
-    global _LOADED
-    _LOADED = True
-    _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,
-           way_manh, way_bank, sent_at, arrived_at, incident_of, next_unit, heap_cols,
-           queue_cols)  # fmt: skip
 
 
-def _store(model, ints, floats, code, is_free, back, way_left, way_x, way_y, way_same,
-           way_manh, way_bank, sent_at, arrived_at, incident_of, next_unit, heap_cols,
-           queue_cols) -> None:  # fmt: skip
+def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
+    """The detections and released assignments of a compiled call into the model."""
+    detected_by = model.ledger.detected_by
+    for i, how in zip(det_i.tolist(), det_how.tolist(), strict=True):
+        detected_by[i] = DETECTED_BY[how]
+    new = tuple.__new__
+    model.assignments.extend(
+        new(Assignment, ("police", u, i, *row))
+        for u, i, row in zip(asg_u.tolist(), asg_i.tolist(), asg_f.tolist(), strict=True)
+    )
+
+
+def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
     """The arrays back into the model's and the fleet's Python state (what the Python loop
     would have left)."""
+    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank = fleet[:9]
+    sent_at, arrived_at, incident_of, next_unit = fleet[14:18]
     police, head_of = model.police, model._kernel_head
     n = len(police)
     police._code[:] = code.tolist()

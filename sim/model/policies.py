@@ -1,18 +1,24 @@
 """Police policies, chosen by name in the scenario: which units a call gets (dispatch) and
 where idle units stand (move-up).
 
-A dispatch policy answers one question: given the available units, which ``n`` go to this
+A dispatch policy answers one question: given the call (:class:`Call`: the incident, where
+and when, how many units it still needs) and its candidate units (:class:`AvailableUnits`:
+the fleet's available units and the one nearest-available search over them), which go to the
 scene, with their travel times. A move-up policy is told whenever the set of available units
 changes and may move idle units to other grids. Both are plug-ins: a class with a ``name``
 registered with :func:`register_dispatch_policy` / :func:`register_move_up_policy` can be
 named in a scenario (``police.dispatch``, ``police.move_up``) without editing the model.
 docs/extending.md walks through writing one.
+
+The model never asks which class a policy is: what it may do in place of asking ``choose``
+is declared by the policy itself (``sends_nearest``, ``reach_only`` below).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -20,15 +26,71 @@ if TYPE_CHECKING:
     from sim.model.responders.police import PoliceFleet
 
 
+#: Units (ids) and their travel times (s), in the order they are sent: lists or arrays.
+Choice = tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]
+
+
+class Call(NamedTuple):
+    """A call for police units: what a dispatch policy chooses for."""
+
+    incident: int  # row of the incidents table
+    t: float  # when the units are chosen, s
+    scene: np.ndarray  # (x, y) of the incident, m
+    bank: int  # the scene's bank (sim.model.city.City.bank_of)
+    grid: int  # the police grid of the scene (-1: none)
+    need: int  # units the call still needs (>= 1)
+
+
+class AvailableUnits:
+    """The candidate units of one call: the fleet's available units and the fleet's one
+    nearest-available search over them (exact travel times: water and bridges, streets,
+    congestion, units driving back from a scene; ties to the lower unit id)."""
+
+    __slots__ = ("call", "fleet")
+
+    def __init__(self, fleet: PoliceFleet, call: Call) -> None:
+        self.fleet = fleet
+        self.call = call
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The available units, ascending."""
+        return self.fleet.available()
+
+    def __len__(self) -> int:
+        return self.fleet.free_count
+
+    def nearest(self, n: int, among: np.ndarray | None = None) -> Choice:
+        """The ``n`` units (of ``among``, ascending ids of available units; default: all of
+        them) that reach the call's scene first, and their travel times (s, inf: cannot
+        reach), quickest first."""
+        call = self.call
+        if among is None:
+            return self.fleet.nearest_free(call.t, call.scene, call.bank, n)
+        return self.fleet.nearest(among, call.t, call.scene, call.bank, n)
+
+    def covers(self, u: int) -> bool:
+        """Whether unit ``u`` patrols the call's grid now (its beat, or a grid it was moved
+        to)."""
+        return self.fleet.covers(u, self.call.grid)
+
+
 class DispatchPolicy(Protocol):
     name: ClassVar[str]
 
-    def choose(
-        self, fleet: PoliceFleet, available: np.ndarray, t: float, scene: np.ndarray,
-        scene_bank: int, grid: int, n: int,
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """Up to ``n`` of ``available`` (ascending unit ids) and their travel times (s, inf:
-        cannot reach), in the order they are sent."""
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
+        """Up to ``call.need`` of ``units`` and their travel times (s, inf: cannot reach),
+        in the order they are sent (units whose time is inf are not sent).
+
+        Optional class attributes the model reads (absent: False):
+
+        - ``sends_nearest``: ``choose`` is ``units.nearest(call.need)``; the model may then
+          run that search itself (the compiled loop has it built in).
+        - ``reach_only``: ``choose`` sends nothing only when no available unit can reach the
+          scene, and has no side effect but the search's; the model then sets such calls
+          aside until a unit of the scene's region is free, instead of asking at every
+          clearance.
+        """
         ...
 
 
@@ -44,17 +106,14 @@ class NearestUnit:
     """The available units that reach the scene first (ties to the lower unit id)."""
 
     name: ClassVar[str] = "nearest"
+    sends_nearest: ClassVar[bool] = True
     #: Sends nothing only when no available unit can reach the scene, and changes nothing
     #: then but settling units home from their last scene (ResponseModel sets such calls
     #: aside in its queue instead of asking again at every clearance).
     reach_only: ClassVar[bool] = True
 
-    def choose(self, fleet, available, t, scene, scene_bank, grid, n):
-        return fleet.nearest(available, t, scene, scene_bank, n)
-
-    def choose_free(self, fleet, t, scene, scene_bank, grid, n):
-        """:meth:`choose` among all available units, without listing them; as two lists."""
-        return fleet.nearest_free(t, scene, scene_bank, n)
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
+        return units.nearest(call.need)
 
 
 class OwnGridFirst:
@@ -65,18 +124,20 @@ class OwnGridFirst:
     name: ClassVar[str] = "own_grid_first"
     reach_only: ClassVar[bool] = True  # as NearestUnit's
 
-    def choose(self, fleet, available, t, scene, scene_bank, grid, n):
-        own = np.array([u for u in available.tolist() if fleet.covers(u, grid)], np.int64)
-        units, travel = fleet.nearest(own, t, scene, scene_bank, n) if own.size else (own, own)
+    def choose(self, call: Call, units: AvailableUnits) -> Choice:
+        n, available = call.need, units.ids
+        own = np.array([u for u in available.tolist() if units.covers(u)], np.int64)
+        chosen, travel = units.nearest(n, own) if own.size else (own, own)
+        chosen, travel = np.asarray(chosen, np.int64), np.asarray(travel, float)
         reachable = np.isfinite(travel)
-        units, travel = units[reachable], travel[reachable]
-        if units.size < n:
-            rest = np.setdiff1d(available, units, assume_unique=True)
+        chosen, travel = chosen[reachable], travel[reachable]
+        if chosen.size < n:
+            rest = np.setdiff1d(available, chosen, assume_unique=True)
             if rest.size:
-                more, more_t = fleet.nearest(rest, t, scene, scene_bank, n - units.size)
-                units = np.concatenate([units, more])
+                more, more_t = units.nearest(n - chosen.size, rest)
+                chosen = np.concatenate([chosen, more])
                 travel = np.concatenate([travel, more_t])
-        return units, travel.astype(float)
+        return chosen, travel.astype(float)
 
 
 class NoMoveUp:

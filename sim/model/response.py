@@ -34,6 +34,7 @@ from sim.model.config import Scenario
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
+from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.plugins import (
     DISPATCH_PLUGINS,
     FLEET_PLUGINS,
@@ -41,13 +42,20 @@ from sim.model.plugins import (
     PlugInFailed,
     policy,
 )
-from sim.model.policies import NearestUnit
-from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.policies import AvailableUnits, Call
+from sim.model.records import (
+    Assignment,
+    IncidentRecord,
+    ReadinessTest,
+    assignments_frame,
+    frame_of_columns,
+)
 from sim.model.recurring import RecurringEvent
 from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool
 from sim.model.rng import CounterRng, Stream, generator, stream_seed
+from sim.model.tiers import times_on_own_clock
 from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
@@ -153,13 +161,14 @@ class ResponseModel(mesa.Model):
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
         self.dispatch_policy = policy(DISPATCH_PLUGINS, scenario.police.dispatch)
-        # Built-in policies choose among all available units without their list; a call
-        # they cannot serve waits aside until a unit of its region is free (_serve_queue).
-        self._choose_free = getattr(self.dispatch_policy, "choose_free", None)
+        # What the policy declares (sim.model.policies.DispatchPolicy), never its class: a
+        # policy that sends the nearest units has the fleet's search run directly (what its
+        # choose comes to); a call a reach-only policy cannot serve waits aside until a unit
+        # of its region is free (_serve_queue).
+        self._sends_nearest = bool(getattr(self.dispatch_policy, "sends_nearest", False))
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
-        # The nearest-unit policy on a grid city: a few available units are searched by the
-        # fleet's small-fleet search directly (what NearestUnit.choose_free comes to).
-        self._direct_small = type(self.dispatch_policy) is NearestUnit and self.city.roads is None
+        # On a grid city the small-fleet search of a few available units is called directly.
+        self._direct_small = self._sends_nearest and self.city.roads is None
         self.move_up = policy(MOVE_UP_PLUGINS, scenario.police.move_up)
         self._moves_units = scenario.police.move_up != "none"
         self.draws = draws
@@ -240,6 +249,9 @@ class ResponseModel(mesa.Model):
         self.finished = False
         self.running = True
         self.kernel_calls = 0  # advance calls the compiled police loop served
+        #: Why the last advance did not take the compiled loop (None: it did; for ``-v``
+        #: and the manifest).
+        self.why_not_compiled: str | None = "not advanced yet"
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "time_s": "time",
@@ -384,50 +396,64 @@ class ResponseModel(mesa.Model):
             self.finished = True
             self.running = False
 
-    #: Police-only runs (no MEUs, volunteers or plug-in fleets) go through
-    #: :meth:`_advance_police`; False sends every run through the general loop (tests compare).
-    FAST_PATH: ClassVar[bool] = True
-    #: Police-only runs the compiled loop covers (sim.model.police_kernel.why_not, numba: the
-    #: fast extra) go through it: None (default) where it pays (:meth:`_kernel_pays`), True
-    #: whenever it covers the run (tests, benchmarks), False never (the Python loops).
+    #: The compiled loop (sim.model.police_kernel, numba: the fast extra) for the runs it
+    #: covers: None (default) where it pays (:meth:`_why_not_compiled`), True whenever it
+    #: covers the run (tests, benchmarks), False never (the Python loop, the reference).
     KERNEL: ClassVar[bool | None] = None
-    #: A process loads numba and the compiled loop (about 0.4 s of CPU) only for a run with at
-    #: least this many incidents still to come (the Python loop costs ~12 µs per incident
-    #: more), or once something has loaded it already.
-    KERNEL_LOAD_INCIDENTS: ClassVar[int] = 50_000
+    #: CPU a process spends loading numba and the compiled loop from its cache, s (0.4-0.7 s
+    #: measured), and what the compiled loop saves per incident against the Python loop, s
+    #: (~14 µs): loading pays for a run whose incidents to come save more than it costs.
+    KERNEL_LOAD_S: ClassVar[float] = 0.6
+    KERNEL_SAVES_S: ClassVar[float] = 14e-6
 
-    def _kernel_pays(self, until_s: float) -> bool:
-        """Whether the compiled loop is worth it for this call: each call copies the event
-        heap, the call queue and the units into arrays and back (~1.5 µs per entry and ~60 µs
-        a call, against ~2 µs per event saved), so a short step with a long queue (a viewer's
-        minute, an hour of an overloaded run) stays in the Python loop."""
+    def _why_not_compiled(self, until_s: float) -> str | None:
+        """Why this call does not take the compiled loop (None: it does)."""
+        if self.KERNEL is False:
+            return "turned off (ResponseModel.KERNEL = False)"
         if os.environ.get("JIEFANG_KERNEL", "").strip().lower() in ("0", "off", "no", "false"):
-            return False
+            return "turned off (JIEFANG_KERNEL=off)"
+        if not self.police_only():
+            return "responders other than police"
+        if self.KERNEL is None:
+            why = self._compiled_costs_more(until_s)
+            if why is not None:
+                return why
+        from sim.model import police_kernel  # numba (the fast extra) only from here
+
+        return police_kernel.why_not(self)
+
+    def _compiled_costs_more(self, until_s: float) -> str | None:
+        """Why the compiled loop would cost more than it saves here (None: it pays). Each
+        call copies the event heap, the call queue and the units into arrays and back (~1.5
+        µs per entry and ~60 µs a call, against ~2 µs per event saved), so a short step with
+        a long queue (a viewer's minute, an hour of an overloaded run) stays in Python; and
+        a process loads numba only for a run whose incidents to come repay loading it."""
         occurred = self._occurred
         kernel = sys.modules.get("sim.model.police_kernel")
-        loaded = kernel is not None and kernel.loaded()
-        if not loaded and len(occurred) - self._fed < self.KERNEL_LOAD_INCIDENTS:
-            return False
+        if not (kernel is not None and kernel.loaded()):
+            saves = (len(occurred) - self._fed) * self.KERNEL_SAVES_S
+            if saves < self.KERNEL_LOAD_S:
+                return (f"loading numba (~{self.KERNEL_LOAD_S:g} s) costs more than the "
+                        f"compiled loop saves on this run (~{saves:.2g} s)")  # fmt: skip
         ahead = int(np.searchsorted(occurred, until_s, side="right")) - self._fed
         state = len(self._heap) + len(self._queue) + len(self.police)
-        return 10 * ahead >= 60 + 1.5 * state
+        if 10 * ahead < 60 + 1.5 * state:
+            return "copying the state in and out costs more than this step saves"
+        return None
 
     def police_only(self) -> bool:
-        """Whether the run has police alone (no MEUs, volunteers or plug-in fleets): the
-        occurrence and alert handlers then reduce to what :meth:`_advance_police` inlines."""
+        """Whether the run has police alone (no MEUs, volunteers, plug-in fleets or Mesa
+        events), what the compiled loop covers."""
         return (not self.fleets and not len(self.meus) and not len(self.volunteers)
                 and not self._mesa_pending)  # fmt: skip
 
     def _advance(self, until_s: float) -> None:
-        if self.FAST_PATH and self.police_only():
-            if self.KERNEL or (self.KERNEL is None and self._kernel_pays(until_s)):
-                from sim.model import police_kernel
+        self.why_not_compiled = self._why_not_compiled(until_s)
+        if self.why_not_compiled is None:
+            from sim.model import police_kernel
 
-                if police_kernel.why_not(self) is None:
-                    police_kernel.advance(self, until_s)
-                    self.kernel_calls += 1
-                    return
-            self._advance_police(until_s)
+            police_kernel.advance(self, until_s)
+            self.kernel_calls += 1
             return
         heap = self._heap
         handlers = self._handlers
@@ -452,206 +478,6 @@ class ResponseModel(mesa.Model):
                     trace.append(Event(t, kind, a, b))
                 handlers[kind](self, t, a, b)
             self._feed()
-
-    def _advance_police(self, until_s: float) -> None:
-        """:meth:`_advance` for police-only runs: the same events in the same order, with the
-        occurrence, alert and call handlers inlined (what :meth:`_occurs` and :meth:`_alert`
-        do when nobody but the police responds), and an event that would be the next one
-        popped anyway (before every event in the heap and within the bound) processed at
-        once, without going through the heap; its sequence number is taken all the same.
-        tests/test_fast_path.py checks tables and traces equal the general loop's."""
-        heap, trace, ledger, inc = self._heap, self.trace, self.ledger, self.incidents
-        pop, push = heapq.heappop, heapq.heappush
-        occurs, alert_kind, police_call = EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL
-        arrives, clears = EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS
-        call_delay, camera_delay = inc.call_delay_s, inc.camera_delay_s
-        kind_of, call_handling = self._kind_of, self._call_handling
-        call, camera = DetectedBy.CALL, DetectedBy.CAMERA
-        detected_by, alerted_s = ledger.detected_by, ledger.alerted_s
-        police_call_s, police_pending = ledger.police_call_s, ledger.police_pending
-        handlers, queue = self._handlers, self._queue
-        police, assignments, moves = self.police, self.assignments, self._moves_units
-        free_ids, choose_free = police.free_ids, self._choose_free
-        xy, bank_of, grid_of, handling_s = inc.xy, self._bank_of, self._grid, inc.handling_s
-        dispatched_s, wait_s = ledger.police_dispatched_s, ledger.police_wait_s
-        police_arrived, first_police_s = ledger.police_arrived, ledger.first_police_s
-        last_police_s, cleared_s = ledger.last_police_s, ledger.cleared_s
-        isfinite, isnan = math.isfinite, math.isnan
-        # The nearest-unit policy on a grid city: its small-fleet search called directly
-        # (what NearestUnit.choose_free and PoliceFleet.nearest_free call for a few units).
-        small = police.small_fleet if self._direct_small else -1
-        nearest_small = police._nearest_small
-        new_assignment = tuple.__new__  # Assignment(...) without its Python-level __new__
-        occurred, feed = self._occurred, self.FEED_BLOCK
-        n_occurred = len(occurred)
-        # Occurrences do not go into the heap: the next one is merged with the heap by its
-        # key (time, OCCURS, sequence number = incident), the order one heap of all gives.
-        fed = self._fed
-        block, block_lo = occurred[fed : fed + feed].tolist(), fed
-        t_occ = block[0] if fed < n_occurred else math.inf
-        occ_key = (t_occ, occurs, fed)
-        ev: tuple | None
-        try:
-            while True:
-                if heap and heap[0] < occ_key:
-                    if heap[0][0] > until_s:
-                        break
-                    ev = pop(heap)
-                else:
-                    if t_occ > until_s:
-                        break
-                    ev = (t_occ, occurs, fed, fed, -1)
-                    fed += 1
-                    if fed - block_lo == len(block):
-                        block, block_lo = occurred[fed : fed + feed].tolist(), fed
-                    t_occ = block[fed - block_lo] if fed < n_occurred else math.inf
-                    occ_key = (t_occ, occurs, fed)
-                while ev is not None:
-                    t, kind, _, i, d = ev
-                    if trace is not None:
-                        trace.append(Event(t, kind, i, d))
-                    ev = None
-                    if kind == occurs:  # _occurs with nobody at the scene
-                        # min((call, 0, CALL), (camera, 1, CAMERA), (inf, 2, WITNESS)):
-                        # a later way wins only when strictly earlier
-                        delay, how = float(call_delay[i]), call
-                        cam = float(camera_delay[i])
-                        if cam < delay:
-                            delay, how = cam, camera
-                        if math.isfinite(delay):
-                            alerted = t + delay
-                            detected_by[i] = how
-                            alerted_s[i] = alerted
-                            ev = (alerted, alert_kind, self._seq, i, -1)
-                            self._seq += 1
-                        else:
-                            self._clear_without_police(i)
-                    elif kind == alert_kind:  # _alert with police alone
-                        if kind_of[i].police_units:
-                            ev = (t + float(call_handling[i]), police_call, self._seq, i, -1)
-                            self._seq += 1
-                        else:
-                            self._clear_without_police(i)
-                    elif kind == police_call:  # _police_call, with _dispatch inlined
-                        k = kind_of[i]
-                        need = k.police_units
-                        police_call_s[i] = t
-                        police_pending[i] = need
-                        pending = need  # police_pending[i], read without numpy
-                        if choose_free is None:
-                            self._dispatch(t, i)
-                            pending = police_pending[i]
-                        elif free_ids:
-                            if len(free_ids) <= small:
-                                units, travel = nearest_small(free_ids, t, xy[i], bank_of[i],
-                                                              need)  # fmt: skip
-                            else:
-                                units, travel = choose_free(police, t, xy[i], bank_of[i],
-                                                            grid_of[i], need)  # fmt: skip
-                            sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
-                                    if isfinite(dt)]  # fmt: skip
-                            if sent:
-                                if isnan(dispatched_s[i]):
-                                    dispatched_s[i] = t
-                                seq = self._seq
-                                for u, dt in sent:
-                                    police.commit(u, i, t)
-                                    if ev is not None:
-                                        push(heap, ev)
-                                    ev = (t + dt, arrives, seq, i, u)
-                                    seq += 1
-                                if len(sent) > 1 and ev is not None:  # a lone arrival may
-                                    push(heap, ev)  # skip the heap, not the last of several
-                                    ev = None
-                                self._seq = seq
-                                pending = need - len(sent)
-                                police_pending[i] = pending
-                                if pending == 0:
-                                    wait_s[i] = t - police_call_s[i]
-                                if moves:
-                                    self.move_up.rebalance(police, t)
-                        if pending > 0:
-                            push(queue, (k.priority, t, self._seq, i))
-                            self._seq += 1
-                    elif kind == arrives:  # _police_arrives
-                        police.reach_scene(d, t)
-                        arrived = int(police_arrived[i]) + 1
-                        police_arrived[i] = arrived
-                        if arrived == 1:
-                            first_police_s[i] = t
-                        if arrived == kind_of[i].police_units:
-                            last_police_s[i] = t
-                            done = max(float(first_police_s[i] + handling_s[i]), t)
-                            ev = (done, clears, self._seq, i, -1)
-                            self._seq += 1
-                    elif kind == clears:  # _clears with police alone
-                        if isnan(cleared_s[i]):
-                            cleared_s[i] = t
-                            released = police.release(i)
-                            if released:
-                                scene, bank = xy[i], bank_of[i]
-                                for u, sent_s, arrived_s in released:
-                                    police.leave_scene(u, t, scene, bank)
-                                    assignments.append(new_assignment(
-                                        Assignment, ("police", u, i, sent_s, arrived_s, t)
-                                    ))  # fmt: skip
-                            if queue and free_ids and not self._aside and small >= 0:
-                                # _serve_queue with nothing set aside, for the nearest-unit
-                                # policy (its dispatch inlined as at a call)
-                                kept = []
-                                while queue and free_ids:
-                                    entry = pop(queue)
-                                    q = entry[3]
-                                    before = police_pending[q]
-                                    need = int(before)
-                                    if len(free_ids) <= small:
-                                        units, travel = nearest_small(free_ids, t, xy[q],
-                                                                      bank_of[q], need)  # fmt: skip
-                                    else:
-                                        assert choose_free is not None  # NearestUnit's
-                                        units, travel = choose_free(police, t, xy[q],
-                                                                    bank_of[q], grid_of[q],
-                                                                    need)  # fmt: skip
-                                    sent = [(u, dt) for u, dt in zip(units, travel, strict=True)
-                                            if isfinite(dt)]  # fmt: skip
-                                    if sent:
-                                        if isnan(dispatched_s[q]):
-                                            dispatched_s[q] = t
-                                        seq = self._seq
-                                        for u, dt in sent:
-                                            police.commit(u, q, t)
-                                            push(heap, (t + dt, arrives, seq, q, u))
-                                            seq += 1
-                                        self._seq = seq
-                                        left = need - len(sent)
-                                        police_pending[q] = left
-                                        if left == 0:
-                                            wait_s[q] = t - police_call_s[q]
-                                        if moves:
-                                            self.move_up.rebalance(police, t)
-                                    if police_pending[q] == 0:
-                                        continue
-                                    if police_pending[q] == before:  # NearestUnit.reach_only
-                                        region = int(self._region_of_bank[bank_of[q]])
-                                        self._aside.setdefault(region, []).append(entry)
-                                    else:
-                                        kept.append(entry)
-                                for entry in kept:
-                                    push(queue, entry)
-                            elif queue or self._aside:
-                                self._serve_queue(t)
-                            if moves:
-                                self.move_up.rebalance(police, t)
-                    else:
-                        handlers[kind](self, t, i, d)
-                    if ev is not None:
-                        # The next event anyway? Then at once; else into the heap.
-                        if ev[0] <= until_s and ev < occ_key and (not heap or ev < heap[0]):
-                            continue
-                        push(heap, ev)
-                        ev = None
-        finally:
-            self._fed, self._next_feed = fed, t_occ
 
     #: Occurrences pushed into the heap at a time (see ``_feed``).
     FEED_BLOCK = 512
@@ -710,8 +536,6 @@ class ResponseModel(mesa.Model):
         """Time to each tier on its own clock (s; inf = not yet / never) for the incidents
         that have happened and that the tier counts (definitions: :mod:`sim.analysis.metrics`);
         incidents in the warm-up included."""
-        from sim.model.tiers import times_on_own_clock
-
         cols = self.columns_so_far()
         return {t.name: times_on_own_clock(cols, t) for t in self.config.tiers}
 
@@ -755,19 +579,12 @@ class ResponseModel(mesa.Model):
         if someone_there:  # the flags start False, and an incident occurs once
             self.ledger.meu_staff_on_scene[i] = staff.size > 0
             self.ledger.volunteer_on_scene[i] = witness >= 0
-        # The earliest way the alert is raised; ties go to call, then camera, then witness.
-        witness_delay = inc.witness_delay_s[i] if someone_there else math.inf
-        # min((call, 0, CALL), (camera, 1, CAMERA), (witness, 2, WITNESS)) without the
-        # tuples: a later way wins only when strictly earlier (ties to the first).
-        delay, how = float(inc.call_delay_s[i]), DetectedBy.CALL
-        other = float(inc.camera_delay_s[i])
-        if other < delay:
-            delay, how = other, DetectedBy.CAMERA
-        other = float(witness_delay)
-        if other < delay:
-            delay, how = other, DetectedBy.WITNESS
+        witness_delay = float(inc.witness_delay_s[i]) if someone_there else math.inf
+        delay, way = first_alert(float(inc.call_delay_s[i]), float(inc.camera_delay_s[i]),
+                                 witness_delay)  # fmt: skip
         alerted = NAN
         if math.isfinite(delay):
+            how = DETECTED_BY[way]
             # Event times stay Python floats (the same values as the ledger's float64):
             # numpy scalars would make every later comparison and sum in the heap and the
             # handlers several times slower.
@@ -872,15 +689,13 @@ class ResponseModel(mesa.Model):
         ledger = self.ledger
         need = int(ledger.police_pending[i])
         scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
-        if self._direct_small and len(police.free_ids) <= police.small_fleet:
-            units, travel = police._nearest_small(police.free_ids, t, scene, bank, need)
-        elif self._choose_free is not None:
-            units, travel = self._choose_free(police, t, scene, bank, grid, need)
+        if self._sends_nearest:
+            units, travel = police.nearest_free(t, scene, bank, need)
         else:
-            chosen = self.dispatch_policy.choose(
-                police, police.available(), t, scene, bank, grid, need
-            )
-            units, travel = chosen[0].tolist(), np.asarray(chosen[1], float).tolist()
+            call = Call(i, t, scene, bank, grid, need)
+            chosen = self.dispatch_policy.choose(call, AvailableUnits(police, call))
+            units = np.asarray(chosen[0], np.int64).tolist()
+            travel = np.asarray(chosen[1], float).tolist()
         sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
         if not sent:
             return
@@ -908,7 +723,9 @@ class ResponseModel(mesa.Model):
             ledger.first_police_s[i] = t
         if arrived == self._kind_of[i].police_units:
             ledger.last_police_s[i] = t
-            done = max(float(ledger.first_police_s[i] + self.incidents.handling_s[i]), t)
+            done = clears_at(
+                float(ledger.first_police_s[i]), float(self.incidents.handling_s[i]), t
+            )
             heapq.heappush(self._heap, (done, EventKind.UNIT_CLEARS, self._seq, i, -1))
             self._seq += 1
 
@@ -1115,8 +932,6 @@ class ResponseModel(mesa.Model):
     def incidents_table(self, lo: int = 0, hi: int | None = None):
         """The records (incidents ``lo .. hi - 1``; all by default) as a DataFrame, with the
         columns of plug-in fleets: ``<name>_needed``, ``first_<name>_s`` and ``<name>_sent``."""
-        from sim.model.records import frame_of_columns
-
         hi = len(self.incidents) if hi is None else hi
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
@@ -1159,8 +974,6 @@ class ResponseModel(mesa.Model):
         made) and leave ``self.assignments``, so a long run holds neither; readiness tests
         stay (a few a day). Concatenated in order, the chunks are :meth:`incidents_table`
         and the assignments' table of a run that never called this."""
-        from sim.model.records import assignments_frame
-
         hi = self.settled()
         if hi - self._taken < max(min_incidents, 1) and not self.finished:
             return None

@@ -21,6 +21,13 @@ from sim.model.city import City
 from sim.model.config import PoliceConfig, TravelConfig, by_hour
 from sim.model.rng import CounterRng, Purpose, split_uniforms
 from sim.model.roads import quickest
+from sim.model.spatial import (
+    BOUND_SLACK,
+    along_way_home,
+    drive_ended,
+    earliest_home,
+    nearest_in,
+)
 from sim.model.vocab import UnitState
 
 _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
@@ -28,9 +35,6 @@ _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
 LEGS_PER_BLOCK = 256
 #: Up to this many available units, dispatch runs in plain Python (same results, faster).
 SMALL_FLEET = 24
-#: Relative slack on the Manhattan lower bound of the pruned search: a route through bridges
-#: is never shorter than the Manhattan distance, but its float sum can be a few ulps shorter.
-_BOUND_SLACK = 1e-9
 #: First street search radius of the nearest-unit search, m (it grows until it is exact).
 ROAD_FIRST_M = 2000.0
 _AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
@@ -124,6 +128,24 @@ class PoliceFleet:
         self.travel = travel
         self.city = city
         self.draws = draws
+        rank = self._place(cfg, city)
+        self._unit_state(len(self))
+        self._search_state(cfg, travel, city)
+        self._beats(rank)
+        if city.roads is not None:
+            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
+            self.reach[:] = np.inf
+            self._home_reach = self.reach.copy()
+        # On streets: the leg view whose spots were snapped, and the scene each unit driving
+        # back left, snapped (the search reads node and access leg of every candidate).
+        self._road_view: LegView | None = None
+        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._back_node = np.full(len(self), -1, np.int64)
+        self._back_access = np.full(len(self), np.inf)
+
+    def _place(self, cfg: PoliceConfig, city: City) -> np.ndarray:
+        """Units to stations in proportion to the population their grids hold, cars spread
+        over stations; returns each unit's rank within its station."""
         n = cfg.units
         n_st = city.station_xy.shape[0]
         weight = np.bincount(
@@ -144,6 +166,10 @@ class PoliceFleet:
         rank = np.arange(n) - first
         self.is_car = np.zeros(n, bool)
         self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
+        return rank
+
+    def _unit_state(self, n: int) -> None:
+        """Every unit available at its station, nothing committed."""
         # The unit columns below (state, the available mask, the way back) are numpy for the
         # vectorised search and the viewers, but the simulation keeps their values as Python
         # values (`_code`, `_is_free`, `_way_back`) and writes the columns only when read:
@@ -174,6 +200,10 @@ class PoliceFleet:
         self._station_bank_of = self.station_bank.tolist()
         self._back_mask_col = np.zeros(n, bool)  # the same as a mask
         self._home_dist_col = np.zeros(n)  # from the scene left to the station, m
+
+    def _search_state(self, cfg: PoliceConfig, travel: TravelConfig, city: City) -> None:
+        """What the search keeps between calls: speeds, the bridges as lists, the leg view
+        and the bound's boxes (taken when first needed)."""
         # No unit driving back can be home before this (at the fastest speed there is): a
         # search before it settles nobody, so it skips looking (kept low, never too late).
         self._next_home = math.inf
@@ -185,6 +215,15 @@ class PoliceFleet:
         self._station_list = self.station_xy.tolist()
         self._view: LegView | None = None
         self._single = city.single_bank
+        # The bridges as Python lists for the search (sim.model.spatial), and its scratch
+        # list of bridge legs.
+        self._bridges = (
+            [float(bx) for bx, _ in city._bridge_list],
+            [float(by) for _, by in city._bridge_list],
+            city.bank_bridges.tolist(),
+            city._bridge_dist_list,
+        )
+        self._via = [0.0] * len(city._bridge_list)
         # A small fleet's spots of the cached block as Python lists (x, y, bank per leg):
         # each leg's view takes its rows instead of converting its columns.
         self._spot_lists: tuple[list, list, list, np.ndarray, np.ndarray] | None = None
@@ -197,17 +236,6 @@ class PoliceFleet:
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._leg_s = cfg.patrol_leg_s
         self._foot = travel.foot_patrol_m_s
-        self._beats(rank)
-        if city.roads is not None:
-            # A Manhattan reach bounds no street trip: the reference search prunes nothing.
-            self.reach[:] = np.inf
-            self._home_reach = self.reach.copy()
-        # On streets: the leg view whose spots were snapped, and the scene each unit driving
-        # back left, snapped (the search reads node and access leg of every candidate).
-        self._road_view: LegView | None = None
-        self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._back_node = np.full(n, -1, np.int64)
-        self._back_access = np.full(n, np.inf)
 
     def _beats(self, rank: np.ndarray) -> None:
         """Each unit's beat: the grids of its station dealt out among the station's units
@@ -406,7 +434,7 @@ class PoliceFleet:
             home_dist = manhattan
         self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
                              home_dist, int(scene_bank))  # fmt: skip
-        # min(_next_home, _earliest(...)), inlined
+        # min(_next_home, earliest_home(...)), inlined
         home = t + home_dist / self._top_speed_of[i] * (1 - 1e-9) - 1e-6
         if home < self._next_home:
             self._next_home = home
@@ -503,7 +531,7 @@ class PoliceFleet:
         arr = np.flatnonzero(self._free) if ids is self.free_ids else np.array(ids, np.int64)
         if self._back and t >= self._next_home:
             back = arr[self._back_mask[arr]]
-            home = back[(t - self.left_at[back]) * speed[back] >= self._home_dist[back]]
+            home = back[drive_ended(t, self.left_at[back], speed[back], self._home_dist[back])]
             for u in home.tolist():
                 self._home(u)
             self._next_home = self._earliest_home()
@@ -533,7 +561,7 @@ class PoliceFleet:
             return
         speed = self._speeds(t)[1]
         home = self._back_mask & self._free
-        home &= (t - self.left_at) * speed >= self._home_dist
+        home &= drive_ended(t, self.left_at, speed, self._home_dist)
         for u in np.flatnonzero(home).tolist():
             self._home(u)
         self._next_home = self._earliest_home()
@@ -544,7 +572,7 @@ class PoliceFleet:
             return math.inf
         back = self._back_mask
         top = self._top_speed[back]
-        return float(_earliest(self.left_at[back], self._home_dist[back], top).min())
+        return float(earliest_home(self.left_at[back], self._home_dist[back], top).min())
 
     def _home(self, u: int) -> None:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
@@ -565,7 +593,7 @@ class PoliceFleet:
 
     def _settle_units(self, ids, t: float, drive: float) -> None:
         """Units of ``ids`` whose drive back has ended are home (patrolling) from now on
-        (the same arithmetic as :meth:`_settle`)."""
+        (:func:`sim.model.spatial.drive_ended`)."""
         if t < self._next_home:
             return
         foot = self.travel.foot_patrol_m_s
@@ -575,14 +603,14 @@ class PoliceFleet:
             way = way_back.get(u)
             if way is None:  # not driving back (left_at is -inf)
                 continue
-            if (t - way[0]) * (drive if car[u] else foot) >= way[4]:
+            if drive_ended(t, way[0], drive if car[u] else foot, way[4]):
                 self._home(u)
                 homed = True
         if not homed:  # _next_home stays a lower bound (it only gates this loop)
             return
         top = self._top_speed_of
         self._next_home = min(
-            (_earliest(way[0], way[5], top[u]) for u, way in way_back.items()),
+            (earliest_home(way[0], way[5], top[u]) for u, way in way_back.items()),
             default=math.inf,
         )
 
@@ -608,7 +636,7 @@ class PoliceFleet:
             ax, ay = self.back_from[u].tolist()
             hx, hy = self._station_list[u]
             speed = drive if self._car[u] else foot
-            if (t - float(self.left_at[u])) * speed >= abs(hx - ax) + abs(hy - ay):
+            if drive_ended(t, float(self.left_at[u]), speed, abs(hx - ax) + abs(hy - ay)):
                 regions.add(int(region_of_bank[view.bank[u]]))
             else:
                 regions.add(int(region_of_bank[self._back_position(u, t, speed)[2]]))
@@ -616,47 +644,18 @@ class PoliceFleet:
 
     def _back_position(self, u: int, t: float, speed: float) -> tuple[float, float, int]:
         """Where unit ``u``, driving back from its last scene, is at ``t`` (and its bank):
-        along its way home, or at the scene left while its way crosses water, as
-        :func:`_along_l_path` places it."""
+        along its way home, or at the scene left while its way crosses water."""
         left, ax, ay, same_bank, _, _, _ = self._way_back[u]
-        hx, hy = self._station_list[u]
-        d = (t - left) * speed
         if same_bank:
-            dx, dy = hx - ax, hy - ay
-            step_x = min(d, abs(dx))
-            step_y = min(max(d - abs(dx), 0.0), abs(dy))
-            x = ax + ((dx > 0) - (dx < 0)) * step_x
-            y = ay + ((dy > 0) - (dy < 0)) * step_y
-        else:
-            x, y = ax, ay
-        return x, y, self.city.bank_at(x, y)
-
-    def _back_travel(
-        self,
-        u: int,
-        t: float,
-        sx: float,
-        sy: float,
-        scene_bank: int,
-        speed: float,
-        via: list[float] | None,
-    ) -> tuple[float, list[float] | None]:
-        """Travel time of unit ``u``, driving back from its last scene, to the scene at
-        (sx, sy) (see :meth:`_back_position`). Returns the bridge legs if computed."""
-        x, y, b = self._back_position(u, t, speed)
-        city = self.city
-        if city.single_bank or b == scene_bank:
-            return (abs(x - sx) + abs(y - sy)) / speed, via
-        if via is None:
-            via = self._bridge_legs(sx, sy, scene_bank)
-        return city.via_bridges_from(x, y, b, via) / speed, via
+            hx, hy = self._station_list[u]
+            ax, ay = along_way_home(ax, ay, hx, hy, (t - left) * speed)
+        return ax, ay, self.city.bank_at(ax, ay)
 
     def _nearest_small(self, ids: list[int], t, scene, scene_bank: int, n: int):
-        """:meth:`nearest` for a handful of units, in plain Python: the same arithmetic in the
-        same order as the vectorised distances (so the same floats), without numpy's per-call
-        cost, which dominates below a few dozen units. tests/test_dispatch.py checks both
-        paths give the same records."""
-        city = self.city
+        """:meth:`nearest` for a handful of units: every one of ``ids`` is looked at
+        (:func:`sim.model.spatial.nearest_in`), in plain Python, which below a few dozen
+        units costs less than numpy's per-call cost. Units whose drive back has ended are
+        home first."""
         view = self._view
         if (
             view is None
@@ -666,89 +665,35 @@ class PoliceFleet:
             view = self._leg_view(t)
         got = self._speed_of_hour.get(int(t // 3600) % 24)
         drive = (got or self._speeds(t))[0]
-        foot = self._foot
         back = self._back
         if back and t >= self._next_home:
             self._settle_units([u for u in ids if u in back], t, drive)
+        return self._search(ids, t, scene, scene_bank, n, view, drive)
+
+    def _search(self, ids: list[int], t: float, scene, scene_bank: int, n: int,
+                view: LegView, drive: float) -> tuple[list[int], list[float]]:  # fmt: skip
+        """:func:`sim.model.spatial.nearest_in` among ``ids`` (ascending), each where it is
+        at ``t``: its patrol spot of ``view``, or along its way back from its last scene
+        (written over its spot in the view's lists for the search, and put back)."""
+        xs, ys, banks = view.xs, view.ys, view.bank
+        back = self._back
+        moved = [u for u in ids if u in back] if back else ()
+        kept = []
+        if moved:
+            car, foot = self._car, self._foot
+            for u in moved:
+                kept.append((u, xs[u], ys[u], banks[u]))
+                xs[u], ys[u], banks[u] = self._back_position(u, t, drive if car[u] else foot)
+        best_u, best_dt = [0] * n, [0.0] * n
         sx, sy = scene.tolist()
-        xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
-        single = self._single
-        way_back, stations, bank_at = self._way_back, self._station_list, city.bank_at
-        if n == 1:  # min(found) below and the same pruning, without the list of found
-            best_dt, best_u = math.inf, -1
-            across = []
-            for u in ids:  # a tie keeps the lower unit, as min() of the tuples
-                speed = drive if car[u] else foot
-                if back and u in back:  # _back_position inlined
-                    left, x, y, same_bank, _, _, _ = way_back[u]
-                    if same_bank:
-                        hx, hy = stations[u]
-                        d = (t - left) * speed
-                        dx, dy = hx - x, hy - y
-                        step_x = min(d, abs(dx))
-                        step_y = min(max(d - abs(dx), 0.0), abs(dy))
-                        x = x + ((dx > 0) - (dx < 0)) * step_x
-                        y = y + ((dy > 0) - (dy < 0)) * step_y
-                    b = 0 if single else bank_at(x, y)
-                else:
-                    x, y, b = xs[u], ys[u], banks[u]
-                if single or b == scene_bank:
-                    dt = (abs(x - sx) + abs(y - sy)) / speed
-                    if best_u < 0 or dt < best_dt or (dt == best_dt and u < best_u):
-                        best_dt, best_u = dt, u
-                else:
-                    across.append(((abs(x - sx) + abs(y - sy)) / speed, u, x, y, b, speed))
-            if across:
-                across.sort()
-                via = None
-                for bound, u, x, y, b, speed in across:
-                    if best_u >= 0 and bound > best_dt * (1 + _BOUND_SLACK):
-                        break
-                    if via is None:
-                        via = self._bridge_legs(sx, sy, scene_bank)
-                    dt = city.via_bridges_from(x, y, b, via) / speed
-                    if best_u < 0 or (dt, u) < (best_dt, best_u):
-                        best_dt, best_u = dt, u
-            if best_u < 0:
-                return [], []
-            return [best_u], [best_dt]
-        found = []  # (travel time, unit): tuples order by time, then the lower unit
-        across = []  # units across water: their Manhattan time bounds their route's
-        for u in ids:
-            speed = drive if car[u] else foot
-            if back and u in back:  # _back_position inlined
-                left, x, y, same_bank, _, _, _ = way_back[u]
-                if same_bank:
-                    hx, hy = stations[u]
-                    d = (t - left) * speed
-                    dx, dy = hx - x, hy - y
-                    step_x = min(d, abs(dx))
-                    step_y = min(max(d - abs(dx), 0.0), abs(dy))
-                    x = x + ((dx > 0) - (dx < 0)) * step_x
-                    y = y + ((dy > 0) - (dy < 0)) * step_y
-                b = 0 if single else bank_at(x, y)
-            else:
-                x, y, b = xs[u], ys[u], banks[u]
-            if single or b == scene_bank:
-                found.append(((abs(x - sx) + abs(y - sy)) / speed, u))
-            else:
-                across.append(((abs(x - sx) + abs(y - sy)) / speed, u, x, y, b, speed))
-        if not across:
-            if n == 1 and found:
-                dt, u = min(found)
-                return [u], [dt]
-            found.sort()
-        else:
-            found.sort()
-            across.sort()
-            via = None  # bridge -> scene distances, once a unit across water may be first
-            for bound, u, x, y, b, speed in across:
-                if len(found) >= n and bound > found[n - 1][0] * (1 + _BOUND_SLACK):
-                    break  # this unit and the rest cannot be among the n first
-                if via is None:
-                    via = self._bridge_legs(sx, sy, scene_bank)
-                bisect.insort(found, (city.via_bridges_from(x, y, b, via) / speed, u))
-        return [u for _, u in found[:n]], [dt for dt, _ in found[:n]]
+        try:
+            found = nearest_in(ids, len(ids), xs, ys, banks, self._car, drive, self._foot,
+                               sx, sy, scene_bank, n, best_u, best_dt, self._single,
+                               *self._bridges, self._via)  # fmt: skip
+        finally:
+            for u, x, y, b in kept:
+                xs[u], ys[u], banks[u] = x, y, b
+        return best_u[:found], best_dt[:found]
 
     def _nearest_pruned(
         self,
@@ -758,87 +703,33 @@ class PoliceFleet:
         scene_bank: int,
         n: int,
     ):
-        """:meth:`nearest` for many units, exact, with pruning: a unit is never nearer in time
-        than the Manhattan distance from the scene to its box over its speed (a route
-        through bridges is no shorter), so units are evaluated exactly in the order of that
-        bound until it exceeds the n-th best exact time. ``box``: each candidate's box
+        """:meth:`nearest` for many units: the candidates narrowed by a bound first, then
+        :meth:`_search` among them. A unit is never nearer in time than the Manhattan
+        distance from the scene to its box over its speed (a route through bridges is no
+        shorter): the ``n`` best bounds are searched exactly, and every unit whose bound is
+        within the ``n``-th of their times joins the search. ``box``: each candidate's box
         (see ``_cx``; cx = inf: not a candidate). Units driving back are settled already."""
         drive, speed = self._speeds(t)
         cx, cy, r = box
         sx, sy = float(scene[0]), float(scene[1])
         # At a spot (r = 0) the bound is the exact time when no water is crossed.
         bound = (np.abs(cx - sx) + np.abs(cy - sy) - r) / speed
-        found: dict[int, float] = {}
-        via = None
-        for _ in range(n):  # the n best bounds seed the cut
-            u = int(bound.argmin())
-            if bound[u] == math.inf:
-                break
-            found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
-            bound[u] = math.inf
-        cut = sorted(found.values())[n - 1] if len(found) >= n else math.inf
-        more = np.flatnonzero(bound <= cut * (1 + _BOUND_SLACK) if cut < math.inf
-                              else bound < math.inf)  # fmt: skip
-        if more.size > 32:  # vectorised, same floats; units driving back apart
-            back = self._back_mask[more]
-            for u in more[back].tolist():
-                found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
-            more = more[~back]
-            view = self._view
-            assert view is not None
-            dist = self.city.distances_to(scene, np.stack([view.x[more], view.y[more]], 1),
-                                          view.bank_array[more], scene_bank)  # fmt: skip
-            found.update(zip(more.tolist(), (dist / speed[more]).tolist(), strict=True))
-        else:
-            for u in more.tolist():
-                found[u], via = self._travel_of(u, t, sx, sy, scene_bank, drive, via)
-        best = sorted(found.items(), key=_by_time_then_unit)[:n]
-        return [u for u, _ in best], [dt for _, dt in best]
-
-    def _travel_of(
-        self,
-        u: int,
-        t: float,
-        sx: float,
-        sy: float,
-        scene_bank: int,
-        drive: float,
-        via: list[float] | None,
-    ) -> tuple[float, list[float] | None]:
-        """Travel time of available unit ``u`` to the scene at (sx, sy)."""
-        if u in self._back:
-            speed = drive if self._car[u] else self.travel.foot_patrol_m_s
-            return self._back_travel(u, t, sx, sy, scene_bank, speed, via)
-        return self._spot_travel(u, sx, sy, scene_bank, drive, via)
-
-    def _spot_travel(
-        self, u: int, sx: float, sy: float, scene_bank: int, drive: float, via: list[float] | None
-    ) -> tuple[float, list[float] | None]:
-        """Travel time of unit ``u`` from its patrol spot to the scene at (sx, sy)."""
         view = self._view
         assert view is not None
-        speed = drive if self._car[u] else self.travel.foot_patrol_m_s
-        b = view.bank[u]
-        city = self.city
-        if city.single_bank or b == scene_bank:
-            return (abs(view.xs[u] - sx) + abs(view.ys[u] - sy)) / speed, via
-        if via is None:
-            via = self._bridge_legs(sx, sy, scene_bank)
-        return city.via_bridges_from(view.xs[u], view.ys[u], b, via) / speed, via
-
-    def _bridge_legs(self, sx: float, sy: float, scene_bank: int) -> list[float]:
-        """h[i]: from bridge i to the scene, through further bridges where needed (the same
-        sums as :meth:`sim.model.city.City.distances_to`)."""
-        city = self.city
-        if len(city._bridge_list) > 8:  # numpy's sums and minima are the same floats
-            to_dst = np.abs(city.bridge_xy - np.array([sx, sy])).sum(axis=1)
-            to_dst[~city.bank_bridges[scene_bank]] = np.inf
-            return (city.bridge_dist + to_dst[None, :]).min(axis=1).tolist()
-        on_bank = set(city._bridges_of_bank[scene_bank])
-        to_dst = [(abs(bx - sx) + abs(by - sy)) if j in on_bank else math.inf
-                  for j, (bx, by) in enumerate(city._bridge_list)]  # fmt: skip
-        return [min(d + e for d, e in zip(row, to_dst, strict=True))
-                for row in city._bridge_dist_list]  # fmt: skip
+        seeds, seed_bound = [], bound.copy()
+        for _ in range(n):  # the n best bounds (argmin: cheaper than a partition for a few)
+            u = int(seed_bound.argmin())
+            if seed_bound[u] == math.inf:
+                break
+            seeds.append(u)
+            seed_bound[u] = math.inf
+        first = self._search(sorted(seeds), t, scene, scene_bank, n, view, drive)
+        cut = first[1][n - 1] if len(first[1]) >= n else math.inf
+        more = np.flatnonzero(bound <= cut * (1 + BOUND_SLACK) if cut < math.inf
+                              else bound < math.inf)  # fmt: skip
+        if more.size == len(seeds):  # the seeds alone (they are within the cut)
+            return first
+        return self._search(more.tolist(), t, scene, scene_bank, n, view, drive)
 
     def _leg_view(self, t: float) -> LegView:
         """The patrol spots of the leg containing ``t`` (cached until the leg changes or a
@@ -880,59 +771,6 @@ class PoliceFleet:
             self._boxes_of = view
             for u in self._back:
                 self._refresh_bound(u)
-
-    def nearest_reference(
-        self, avail: np.ndarray, t: float, scene: np.ndarray, scene_bank: int, n: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The vectorised search of before issue 13, kept as the reference the faster paths
-        are tested against (tests/test_dispatch.py): exact, pruned by each unit's station
-        distance less its patrol reach, two passes of :meth:`_exact`."""
-        if self._returning:
-            self._settle(avail, t)
-        speed = self.speed(avail, t)
-        if avail.size <= 4 * n + 16:
-            travel = self._exact(avail, t, scene, scene_bank) / speed
-            # `avail` is ascending, so a stable sort breaks ties by the lower unit index.
-            order = np.argsort(travel, kind="stable")[:n]
-            return avail[order], travel[order]
-        st = self.station_xy[avail]
-        bound = np.abs(st[:, 0] - scene[0]) + np.abs(st[:, 1] - scene[1]) - self.reach[avail]
-        bound = np.where(self.left_at[avail] > -np.inf, 0.0, np.maximum(bound, 0.0)) / speed
-        first = np.argpartition(bound, 4 * n + 8)[: 4 * n + 8]
-        travel = self._exact(avail[first], t, scene, scene_bank) / speed[first]
-        cut = np.sort(travel)[n - 1]
-        more = np.flatnonzero(bound <= cut)
-        more = np.setdiff1d(more, first, assume_unique=True)
-        if more.size:
-            first = np.concatenate([first, more])
-            extra = self._exact(avail[more], t, scene, scene_bank) / speed[more]
-            travel = np.concatenate([travel, extra])
-        order = np.lexsort((avail[first], travel))[:n]
-        return avail[first][order], travel[order]
-
-    def _settle(self, ids: np.ndarray, t: float) -> None:
-        """Units whose drive back has ended are home (patrolling) from now on."""
-        back = ids[self.left_at[ids] > -np.inf]
-        if back.size:
-            travelled = (t - self.left_at[back]) * self.speed(back, t)
-            home = travelled >= np.abs(self.station_xy[back] - self.back_from[back]).sum(axis=1)
-            for u in back[home].tolist():
-                self._home(u)
-
-    def _exact(self, ids: np.ndarray, t: float, scene: np.ndarray, scene_bank: int) -> np.ndarray:
-        """Travel distance from where each unit is at ``t`` to ``scene``, m."""
-        spots, banks = self.spots_at(t)
-        pos, bank = spots[ids], banks[ids]
-        back = np.flatnonzero(self.left_at[ids] > -np.inf) if self._returning else ()
-        if len(back):
-            r = ids[back]
-            start, base = self.back_from[r], self.station_xy[r]
-            travelled = (t - self.left_at[r]) * self.speed(r, t)
-            same_bank = self.back_from_bank[r] == self.station_bank[r]
-            on_way = np.where(same_bank[:, None], _along_l_path(start, base, travelled), start)
-            pos[back] = on_way
-            bank[back] = self.city.bank_of(on_way)
-        return self.city.distances_to(scene, pos, bank, scene_bank)
 
     def spots_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Every unit's patrol spot (and its bank) during the patrol leg containing ``t``."""
@@ -976,25 +814,6 @@ class PoliceFleet:
         s, w = self.city.cell_size_m, self.city.width
         patrol = np.stack([(cell % w + ux) * s, (cell // w + uy) * s], axis=1)
         return np.where((count > 0)[:, None], patrol, self.station_xy[ids])
-
-
-def _earliest(left_at, home_dist, top_speed):
-    """When a unit that left a scene at ``left_at``, ``home_dist`` from home, can be home at
-    the soonest, a little early (rounding never makes it late)."""
-    return left_at + home_dist / top_speed * (1 - 1e-9) - 1e-6
-
-
-def _by_time_then_unit(item: tuple[int, float]) -> tuple[float, int]:
-    return item[1], item[0]
-
-
-def _along_l_path(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Point at distance ``d`` along the path from a to b that moves in x, then in y."""
-    dx = b[:, 0] - a[:, 0]
-    dy = b[:, 1] - a[:, 1]
-    step_x = np.minimum(d, np.abs(dx))
-    step_y = np.clip(d - np.abs(dx), 0, np.abs(dy))
-    return np.stack([a[:, 0] + np.sign(dx) * step_x, a[:, 1] + np.sign(dy) * step_y], axis=1)
 
 
 def _apportion(n: int, weight: np.ndarray) -> np.ndarray:

@@ -1,0 +1,267 @@
+"""Imports go one way (issue 22; docs/architecture.md draws the layers).
+
+The imports of every module of sim/ are read with ``ast`` (those under ``if TYPE_CHECKING:``
+apart: they are never run). Layers, lowest first: ``model`` < ``geo`` < ``experiment``,
+``analysis``, ``planning`` < ``interface``; the package root (``sim``, ``sim.extras``,
+``sim.api``...) sits outside them. A module may import its own layer and those below, never
+one above; no import circle among modules; no import inside a function except of an
+optional extra (a library of an extra in pyproject.toml, or a module of sim/ that needs one).
+
+What main still does wrong is listed below, explicitly: each list must only shrink. A pair
+that is fixed must leave its list (the test fails on a stale entry too), and a new one fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SIM = ROOT / "sim"
+LAYER = {"model": 0, "geo": 1, "experiment": 2, "analysis": 2, "planning": 2, "interface": 3}
+#: Libraries of the optional extras, and the modules of sim/ that load one at import:
+#: imported inside functions so that the core install and ``import sim`` stay light.
+OPTIONAL = {
+    "numba", "geopandas", "shapely", "rasterio", "affine", "pyproj", "pyrosm", "networkx",
+    "scipy", "pandas", "matplotlib", "dask", "distributed", "solara", "optuna", "ortools",
+    "plotly", "pyarrow", "pulp", "spopt", "tqdm", "sim.model.police_kernel", "sim.extras",
+}  # fmt: skip
+
+#: Imports from a lower layer up into a higher one (importer, imported), to be removed.
+KNOWN_UPWARD = {
+    ("sim.model.config", "sim.geo.inputs"),  # the scenario resolves its files: geo should
+    ("sim.model.city", "sim.geo.inputs"),  # build the city from them and hand it down
+    ("sim.model.replay", "sim.geo.crs"),
+    ("sim.geo.layers", "sim.analysis.metrics"),  # GIS layers of results: an output, not geo
+    ("sim.geo.layers", "sim.experiment.store"),
+}
+#: Import circles (each as its sorted modules), to be broken.
+KNOWN_CIRCLES = {
+    # config <-> replay/budget/geo.inputs/city: the scenario schema reads files, and the model
+    # builds its city from them through sim.geo (geo should build it and hand it down)
+    ("sim.geo.inputs", "sim.geo.network", "sim.geo.raster", "sim.geo.sites", "sim.model.budget",
+     "sim.model.city", "sim.model.config", "sim.model.replay"),
+}  # fmt: skip
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module(p): p for p in SIM.rglob("*.py")}
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYER.get(parts[1]) if len(parts) > 1 else None
+
+
+def _run_time_imports(tree: ast.AST):
+    """(node, inside a function) for each import that runs (not under TYPE_CHECKING)."""
+
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for orelse in child.orelse:
+                    yield from visit(orelse, in_function)
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                yield child, in_function
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            yield from visit(child, inner)
+
+    yield from visit(tree, False)
+
+
+def _targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The modules an import names (a sim module, or a library by its top name)."""
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    else:
+        base = node.module or ""
+        if node.level:
+            package = module.split(".")
+            is_package = MODULES[module].name == "__init__.py"
+            package = package[: len(package) - node.level + is_package]
+            base = ".".join([*package, *([node.module] if node.module else [])])
+        names = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES]
+        names = names or [base]
+    out = []
+    for name in names:
+        while name not in MODULES and "." in name and name.startswith("sim."):
+            name = name.rsplit(".", 1)[0]
+        out.append(name if name in MODULES else name.split(".")[0])
+    return out
+
+
+def _graph():
+    edges: dict[str, set[str]] = defaultdict(set)
+    inner: set[tuple[str, str]] = set()
+    for module, path in MODULES.items():
+        for node, in_function in _run_time_imports(ast.parse(path.read_text())):
+            for target in _targets(module, node):
+                if target in MODULES and target != module:
+                    edges[module].add(target)
+                if in_function:
+                    inner.add((module, target))
+    return edges, inner
+
+
+def _circles(edges) -> set[tuple[str, ...]]:
+    """Strongly connected components of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out = set()
+
+    def strong(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.add(tuple(sorted(comp)))
+
+    for v in sorted({*edges, *(w for ws in edges.values() for w in ws)}):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def test_no_import_goes_up_a_layer():
+    edges, _ = _graph()
+    upward = {
+        (a, b)
+        for a, targets in edges.items()
+        for b in targets
+        if _layer(a) is not None and _layer(b) is not None and _layer(b) > _layer(a)
+    }
+    assert upward - KNOWN_UPWARD == set(), "new imports up a layer"
+    assert KNOWN_UPWARD - upward == set(), "fixed: take them off KNOWN_UPWARD"
+
+
+def test_no_import_circle():
+    circles = _circles(_graph()[0])
+    assert circles - KNOWN_CIRCLES == set(), "new or grown import circles"
+    assert KNOWN_CIRCLES - circles == set(), "broken or shrunk: update KNOWN_CIRCLES"
+
+
+def test_the_model_core_imports_nothing_above_it_and_is_in_no_circle():
+    """The engine core and its rules (issue 22) stand on numpy alone, out of every circle."""
+    edges, _ = _graph()
+    core = {"sim.model.spatial", "sim.model.lifecycle", "sim.model.policies",
+            "sim.model.vocab", "sim.model.ledger"}  # fmt: skip
+    for module in core:
+        assert edges[module] <= {"sim.model.vocab", "sim.model.config"}, module
+    assert not any(core & set(c) for c in _circles(edges))
+
+
+def test_imports_inside_functions_are_optional_extras_only():
+    _, inner = _graph()
+    internal = {(a, b) for a, b in inner if b not in OPTIONAL and b.split(".")[0] not in OPTIONAL}
+    assert internal - KNOWN_INNER == set(), "new import inside a function"
+    assert KNOWN_INNER - internal == set(), "fixed: take it off KNOWN_INNER"
+
+
+def test_the_graph_is_read_as_python_reads_it():
+    """The reader sees what it claims to: a real circle and a deferred import of main."""
+    edges, inner = _graph()
+    assert "sim.model.response" in edges["sim.model"]  # sim/model/__init__.py
+    assert ("sim.model.response", "sim.model.police_kernel") in inner
+    assert "sim.model.responders.police" in edges["sim.model.response"]
+    assert "sim.model.response" not in edges["sim.model.fleets"]  # under TYPE_CHECKING
+    assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == {("a", "b")}
+
+
+#: Imports of sim modules (or the standard library) inside functions, to be moved up or
+#: removed (importer, imported).
+KNOWN_INNER = {
+    ("sim", "sim.experiment.batch"),
+    ("sim", "sim.experiment.runfolder"),
+    ("sim", "sim.experiment.runner"),
+    ("sim", "sim.experiment.sweep"),
+    ("sim", "sim.model.config"),
+    ("sim.analysis.compare", "sim.analysis.metrics"),
+    ("sim.analysis.compare", "sim.analysis.plots"),
+    ("sim.analysis.report", "sim.geo.crs"),
+    ("sim.experiment.results", "sim.experiment.values"),
+    ("sim.experiment.runfolder", "sim.analysis.metrics"),
+    ("sim.experiment.runfolder", "sim.analysis.plots"),
+    ("sim.experiment.runfolder", "sim.analysis.summary"),
+    ("sim.experiment.runfolder", "sim.geo.layers"),
+    ("sim.experiment.runner", "contextlib"),
+    ("sim.experiment.runner", "ctypes"),
+    ("sim.experiment.runner", "gc"),
+    ("sim.geo.inputs", "os"),
+    ("sim.geo.inputs", "sim.geo.network"),
+    ("sim.geo.inputs", "sim.geo.raster"),
+    ("sim.geo.inputs", "sim.geo.sites"),
+    ("sim.geo.inputs", "sim.model.city"),
+    ("sim.geo.inputs", "sim.model.config"),
+    ("sim.geo.inputs", "sim.model.vocab"),
+    ("sim.geo.inputs", "stat"),
+    ("sim.geo.layers", "sim.analysis.metrics"),
+    ("sim.geo.layers", "sim.experiment.store"),
+    ("sim.geo.layers", "sim.model.vocab"),
+    ("sim.geo.network", "warnings"),
+    ("sim.interface.cli", "datetime"),
+    ("sim.interface.cli", "math"),
+    ("sim.interface.cli", "numpy"),
+    ("sim.interface.cli", "signal"),
+    ("sim.interface.cli", "sim.analysis.compare"),
+    ("sim.interface.cli", "sim.analysis.metrics"),
+    ("sim.interface.cli", "sim.analysis.plots"),
+    ("sim.interface.cli", "sim.analysis.report"),
+    ("sim.interface.cli", "sim.analysis.summary"),
+    ("sim.interface.cli", "sim.experiment.batch"),
+    ("sim.interface.cli", "sim.experiment.executors"),
+    ("sim.interface.cli", "sim.experiment.results"),
+    ("sim.interface.cli", "sim.experiment.runfolder"),
+    ("sim.interface.cli", "sim.experiment.store"),
+    ("sim.interface.cli", "sim.experiment.sweep"),
+    ("sim.interface.cli", "sim.experiment.values"),
+    ("sim.interface.cli", "sim.model.budget"),
+    ("sim.interface.cli", "sim.model.config"),
+    ("sim.interface.cli", "sim.planning.plan"),
+    ("sim.interface.cli", "sim.planning.recruit"),
+    ("sim.interface.cli", "sim.planning.report"),
+    ("sim.interface.cli", "subprocess"),
+    ("sim.model", "sim.model.response"),
+    ("sim.model.budget", "sim.model.config"),
+    ("sim.model.city", "sim.geo.inputs"),
+    ("sim.model.config", "numpy"),
+    ("sim.model.config", "sim.geo.inputs"),
+    ("sim.model.config", "sim.model.budget"),
+    ("sim.model.config", "sim.model.fleets"),
+    ("sim.model.config", "sim.model.policies"),
+    ("sim.model.config", "sim.model.replay"),
+    ("sim.model.config", "sim.model.vocab"),
+    ("sim.model.replay", "sim.geo.crs"),
+    ("sim.model.replay", "sim.model.config"),
+    ("sim.planning.candidates", "csv"),
+    ("sim.planning.candidates", "io"),
+    ("sim.planning.candidates", "json"),
+    ("sim.planning.candidates", "sim.geo.crs"),
+    ("sim.planning.candidates", "sim.geo.sites"),
+    ("sim.planning.recruit", "os"),
+    ("sim.planning.recruit", "sim.analysis.plots"),
+    ("sim.planning.recruit", "sim.analysis.stats"),
+    ("sim.planning.recruit", "sim.experiment.store"),
+    ("sim.planning.recruit", "sim.planning.optimize"),
+    ("sim.planning.report", "sim.analysis.plots"),
+    ("sim.planning.report", "sim.geo.crs"),
+}

@@ -1,0 +1,122 @@
+"""The one nearest-available search (sim.model.spatial.nearest_in) equals brute force: every
+candidate timed, sorted by (time, unit), to the bit, ties included; and the compiled search
+the numba loop calls equals the plain one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.model import police_kernel
+from sim.model.spatial import along_way_home, keep_best, nearest_in
+
+#: Coordinates on a coarse lattice and two speeds: many candidates tie on time.
+coord = st.integers(0, 6).map(lambda v: 100.0 * v)
+
+
+@st.composite
+def searches(draw):
+    n_banks = draw(st.integers(1, 3))
+    n_bridges = draw(st.integers(0, 3)) if n_banks > 1 else 0
+    bridge_x = [draw(coord) for _ in range(n_bridges)]
+    bridge_y = [draw(coord) for _ in range(n_bridges)]
+    # each bridge joins two banks; bridge_dist: shortest walks between bridges (symmetric)
+    bank_bridges = [[False] * n_bridges for _ in range(n_banks)]
+    for j in range(n_bridges):
+        for b in draw(st.sets(st.integers(0, n_banks - 1), min_size=1, max_size=2)):
+            bank_bridges[b][j] = True
+    bridge_dist = [
+        [0.0 if i == j else abs(bridge_x[i] - bridge_x[j]) + abs(bridge_y[i] - bridge_y[j])
+         for j in range(n_bridges)]
+        for i in range(n_bridges)
+    ]  # fmt: skip
+    n_units = draw(st.integers(1, 12))
+    xs = [draw(coord) for _ in range(n_units)]
+    ys = [draw(coord) for _ in range(n_units)]
+    banks = [draw(st.integers(0, n_banks - 1)) for _ in range(n_units)]
+    car = [draw(st.booleans()) for _ in range(n_units)]
+    units = sorted(draw(st.sets(st.integers(0, n_units - 1), min_size=1)))
+    scene = (draw(coord), draw(coord), draw(st.integers(0, n_banks - 1)))
+    need = draw(st.integers(1, 4))
+    geo = (bridge_x, bridge_y, bank_bridges, bridge_dist)
+    return units, xs, ys, banks, car, scene, need, n_banks == 1, geo
+
+
+def brute_force(units, xs, ys, banks, car, scene, need, single, geo, drive=2.0, foot=1.0):
+    """Every unit's time, sorted by (time, unit): Manhattan on the scene's bank, else the
+    best way over a bridge of the unit's bank, then the best bridge-to-bridge walk to a
+    bridge of the scene's bank and on to the scene."""
+    bridge_x, bridge_y, bank_bridges, bridge_dist = geo
+    sx, sy, sbank = scene
+    n = len(bridge_x)
+    to_scene = [
+        min((bridge_dist[i][j] + (abs(bridge_x[j] - sx) + abs(bridge_y[j] - sy))
+             for j in range(n) if bank_bridges[sbank][j]), default=math.inf)
+        for i in range(n)
+    ]  # fmt: skip
+    timed = []
+    for u in units:
+        speed = drive if car[u] else foot
+        if single or banks[u] == sbank:
+            d = abs(xs[u] - sx) + abs(ys[u] - sy)
+        else:
+            d = min(((abs(xs[u] - bridge_x[i]) + abs(ys[u] - bridge_y[i])) + to_scene[i]
+                     for i in range(n) if bank_bridges[banks[u]][i]), default=math.inf)  # fmt: skip
+        timed.append((d / speed, u))
+    timed.sort()
+    return [u for _, u in timed[:need]], [dt for dt, _ in timed[:need]]
+
+
+def run_search(search, case, as_arrays=False):
+    units, xs, ys, banks, car, (sx, sy, sbank), need, single, geo = case
+    best_u, best_dt = [0] * need, [0.0] * need
+    via = [0.0] * len(geo[0])
+    args = [units, xs, ys, banks, car]
+    if as_arrays:  # what the compiled loop passes
+        args = [np.array(units, np.int64), np.array(xs), np.array(ys),
+                np.array(banks, np.int64), np.array(car, bool)]  # fmt: skip
+        best_u, best_dt = np.zeros(need, np.int64), np.zeros(need)
+        via = np.zeros(len(geo[0]))
+        geo = (np.array(geo[0], float), np.array(geo[1], float),
+               np.array(geo[2], bool).reshape(len(geo[2]), len(geo[0])),
+               np.array(geo[3], float).reshape(len(geo[0]), len(geo[0])))  # fmt: skip
+    found = search(args[0], len(units), *args[1:], 2.0, 1.0, sx, sy, sbank, need, best_u,
+                   best_dt, single, *geo, via)  # fmt: skip
+    return [int(u) for u in best_u[:found]], [float(dt) for dt in best_dt[:found]]
+
+
+@settings(max_examples=400, deadline=None)
+@given(searches())
+def test_nearest_in_equals_brute_force(case):
+    assert run_search(nearest_in, case) == brute_force(*case)
+
+
+@pytest.mark.skipif(not police_kernel.available(), reason="numba (the fast extra) is absent")
+@settings(max_examples=150, deadline=None)
+@given(searches())
+def test_the_compiled_search_is_the_plain_search(case):
+    assert police_kernel.nearest_in is not nearest_in  # the compiled one
+    assert run_search(police_kernel.nearest_in, case, as_arrays=True) == brute_force(*case)
+
+
+def test_ties_go_to_the_lower_unit_in_any_order_of_arrival():
+    best_u, best_dt = [0] * 3, [0.0] * 3
+    found = 0
+    for dt, u in [(5.0, 7), (5.0, 2), (1.0, 9), (5.0, 4), (5.0, 1)]:
+        found = keep_best(best_dt, best_u, found, 3, dt, u)
+    assert (found, best_u, best_dt) == (3, [9, 1, 2], [1.0, 5.0, 5.0])
+
+
+@pytest.mark.parametrize(
+    ("start", "home", "d", "want"),
+    [((0.0, 0.0), (300.0, 200.0), 100.0, (100.0, 0.0)),  # x first
+     ((0.0, 0.0), (300.0, 200.0), 400.0, (300.0, 100.0)),  # then y
+     ((300.0, 200.0), (0.0, 0.0), 350.0, (0.0, 150.0)),  # either way round
+     ((0.0, 0.0), (300.0, 200.0), 9e9, (300.0, 200.0))],  # home, not beyond
+)  # fmt: skip
+def test_the_way_home_runs_along_x_then_y(start, home, d, want):
+    assert along_way_home(*start, *home, d) == want
