@@ -10,7 +10,8 @@ incidents it counts after the warm-up:
   :func:`equity_change` the zones are picked from run A and held fixed for B.
 - ``land_use``: incidents in the focus land use (urban villages by default) against the rest.
 
-Per replication, each group's share met; the group's compliance is the mean over
+Per replication, each group's share met (no share where the group or the rest has fewer
+than ``min_incidents`` counted incidents in all: ``too_few``); the group's compliance is the mean over
 replications with the summary's interval (:func:`sim.analysis.stats.proportion_ci`), and the
 gap (group minus rest) is the mean of the per-replication gaps with its paired Student-t
 interval, clipped to [-1, 1]. :func:`equity_change` gives B minus A of each group's share,
@@ -38,7 +39,7 @@ WORST_SHARE = 0.1
 COLUMNS = ["tier", "clock", "comparison", "group", "zones", "group_incidents", "rest_incidents",
            "group_compliance", "group_ci95_low", "group_ci95_high", "rest_compliance",
            "rest_ci95_low", "rest_ci95_high", "gap", "gap_ci95_low", "gap_ci95_high",
-           "pairs"]  # fmt: skip
+           "pairs", "too_few"]  # fmt: skip
 
 
 def worst_zones(area: pd.DataFrame, tier: str) -> list[int]:
@@ -71,9 +72,13 @@ def _share(n: np.ndarray, met: np.ndarray) -> np.ndarray:
         return np.where(n > 0, met / np.maximum(n, 1), np.nan)
 
 
-def _row(tier: str, clock: str, comparison: str, group: str, zones: str, parts) -> tuple:
+def _row(tier: str, clock: str, comparison: str, group: str, zones: str, parts,
+         min_incidents: int) -> tuple:  # fmt: skip
     (n_in, m_in), (n_out, m_out) = parts
     s_in, s_out = _share(n_in, m_in), _share(n_out, m_out)
+    few = min(n_in.sum(), n_out.sum()) < min_incidents
+    if few:  # a share of so few is noise: the row says so instead
+        s_in = s_out = np.full(len(n_in), np.nan)
     g = proportion_ci(s_in, n_in)
     r = proportion_ci(s_out, n_out)
     gap, half = paired_difference(s_out, s_in)  # group minus rest, within each replication
@@ -81,7 +86,7 @@ def _row(tier: str, clock: str, comparison: str, group: str, zones: str, parts) 
         math.nan, math.nan)  # fmt: skip
     pairs = int(np.count_nonzero(np.isfinite(s_in) & np.isfinite(s_out)))
     return (tier, clock, comparison, group, zones, int(n_in.sum()), int(n_out.sum()), *g, *r,
-            gap, low, high, pairs)  # fmt: skip
+            gap, low, high, pairs, bool(few))  # fmt: skip
 
 
 def _times(incidents: pd.DataFrame, tiers, cells: pd.DataFrame, settings: Settings):
@@ -106,11 +111,12 @@ def equity_table(
             inside = sub["zone"].isin(worst).to_numpy()
             label = f"worst {len(worst)} of {_eligible(area, str(tier))} zones"
             rows.append(_row(str(tier), str(clock), "worst_zones", label,
-                             ",".join(map(str, worst)), _per_replication(sub, inside, reps)))  # fmt: skip
+                             ",".join(map(str, worst)), _per_replication(sub, inside, reps),
+                             settings.min_incidents))  # fmt: skip
         if focus is not None:
             inside = (sub["land_use"].astype(str) == focus).to_numpy()
             rows.append(_row(str(tier), str(clock), "land_use", focus, "",
-                             _per_replication(sub, inside, reps)))  # fmt: skip
+                             _per_replication(sub, inside, reps), settings.min_incidents))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -48,6 +48,7 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
             inc, f"{name}: demand and response by hour of day", tiers
         ),
     }
+    figures.update(_breakdown_figures(run, tiers))
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
             inc,
@@ -57,6 +58,23 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
             frame=_frame_of(run.manifest),
         )
     return figures
+
+
+def breakdown_tables(run: results.RunResults) -> dict[str, pd.DataFrame]:
+    """The run's breakdown tables (sim.analysis.breakdown), empty for a folder written before
+    they existed."""
+    from sim.analysis.breakdown import TABLES
+
+    return results.read_listed(run, [*TABLES, "breakdown_equity"])
+
+
+def _breakdown_figures(run: results.RunResults, tiers) -> dict[str, Figure]:
+    from sim.analysis.breakdown_plots import breakdown_figures
+
+    tables = breakdown_tables(run)
+    if "breakdown_hour" not in tables:
+        return {}
+    return breakdown_figures(tables, run.name, tiers, _frame_of(run.manifest))
 
 
 def _frame_of(manifest: dict):
