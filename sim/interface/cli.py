@@ -271,6 +271,24 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--quiet", "-q", action="store_true", help="no progress or table")
     _add_budget(opt)
 
+    bd = sub.add_parser(
+        "breakdown",
+        help="each tier by hour, planning zone, land use and kind, from a run folder",
+        description="Recompute a run folder's breakdown tables (breakdown_hour, _area, "
+        "_landuse, _kind and _equity .parquet; docs/outputs.md) with other zones, minimum "
+        "count or focus land use, write them into --out and print where and when each tier "
+        "fails most.",
+    )
+    bd.add_argument("results", type=Path, help="folder written by `jiefang run`")
+    bd.add_argument("--zone-cells", type=_bounded(1, 4000, "cells"), default=None,
+                    help="side of a planning zone in cells; must divide the city "
+                    "(default: the run's breakdown.zone_cells)")  # fmt: skip
+    bd.add_argument("--min-incidents", type=_bounded(1, 1_000_000, "incidents"), default=None,
+                    help="fewest counted incidents a zone needs for a share")  # fmt: skip
+    bd.add_argument("--land-use", default=None, metavar="USE",
+                    help="land use compared with the rest (default urban_village)")  # fmt: skip
+    bd.add_argument("--out", type=_out_path, default=None, help="default RESULTS/breakdown")
+
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=Path, help="folder written by `jiefang run` or `sweep`")
     report.add_argument("--out", type=_out_path, default=None, help="default RESULTS/report.html")
@@ -285,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     from sim.model.config import ScenarioError
 
     commands = {"run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot, "compare": cmd_compare,
-                "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize}  # fmt: skip
+                "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize,
+                "breakdown": cmd_breakdown}  # fmt: skip
     command = commands.get(args.command)
     if command is None:
         return EXIT_INTERNAL
@@ -399,6 +418,18 @@ def cmd_plot(args) -> int:
     ensure_folder(out)
     written = write_figures(figures_for(opened), out)
     print(f"{len(written)} files in {out}/: " + ", ".join(sorted({p.stem for p in written})))
+    return EXIT_OK
+
+
+def cmd_breakdown(args) -> int:
+    from sim.experiment.breakdown_folder import worst_text, write_breakdown_folder
+
+    out = args.out or args.results / "breakdown"
+    tables = write_breakdown_folder(args.results, out, zone_cells=args.zone_cells,
+                                    min_incidents=args.min_incidents,
+                                    focus_land_use=args.land_use)  # fmt: skip
+    print(worst_text(tables))
+    print(f"results in {out}/")
     return EXIT_OK
 
 

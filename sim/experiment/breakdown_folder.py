@@ -1,0 +1,84 @@
+"""``jiefang breakdown``: the breakdown tables of an existing run folder, recomputed with
+other zones, minimum count or focus land use, into a folder of their own.
+
+The run folder is read only through its manifest (:mod:`sim.experiment.results`); a folder
+written before the layout tables existed cannot be cut into zones, which is one
+:class:`~sim.experiment.results.ResultsError` (exit 2), never a traceback or an empty table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from sim.analysis.breakdown import TABLES, Settings, breakdowns, worst
+from sim.analysis.equity import equity_table
+from sim.experiment.results import ResultsError, open_run
+from sim.experiment.store import RunFolder, sha256, write_json, write_parquet
+
+
+def folder_breakdowns(
+    folder: Path,
+    zone_cells: int | None = None,
+    min_incidents: int | None = None,
+    focus_land_use: str | None = None,
+) -> tuple[dict[str, pd.DataFrame], Settings, dict]:
+    """The breakdown and equity tables of the run in ``folder``; settings not given come
+    from the run's scenario. Returns (tables by manifest name, settings, run manifest)."""
+    run = open_run(folder)
+    if run.layout_cells is None or not len(run.layout_cells):
+        raise ResultsError(
+            f"{folder}: written by an older jiefang (its manifest lists no layout_cells): "
+            "a breakdown by zone needs the layout; run the scenario again with this version"
+        )
+    settings = Settings.of((run.manifest.get("scenario") or {}).get("breakdown"))
+    if zone_cells is not None:
+        settings = replace(settings, zone_cells=zone_cells)
+    if min_incidents is not None:
+        settings = replace(settings, min_incidents=min_incidents)
+    if focus_land_use is not None:
+        settings = replace(settings, focus_land_use=focus_land_use)
+    tiers = (run.manifest.get("scenario") or {}).get("tiers")
+    cells = run.layout_cells
+    first = cells[cells["layout"] == cells["layout"].iloc[0]]
+    tables = breakdowns(run.incidents, tiers, first, settings, int(run.manifest["replications"]))
+    tables["breakdown_equity"] = equity_table(run.incidents, tiers, first, settings,
+                                              tables["breakdown_area"])  # fmt: skip
+    return tables, settings, run.manifest
+
+
+def write_breakdown_folder(folder: Path, out: Path, **settings) -> dict[str, pd.DataFrame]:
+    """Write the tables of :func:`folder_breakdowns` and a manifest into ``out`` (replaced
+    whole, as a run folder is)."""
+    tables, used, meta = folder_breakdowns(folder, **settings)
+    with RunFolder(Path(out)) as staging:
+        files = {}
+        for name, table in tables.items():
+            file = TABLES[name][0] if name in TABLES else f"{name}.parquet"
+            files[name] = staging / file
+            write_parquet(table, files[name])
+        write_json({"breakdown": {"run": str(folder), "zone_cells": used.zone_cells,
+                                  "min_incidents": used.min_incidents,
+                                  "focus_land_use": used.focus_land_use,
+                                  "run_seed": meta.get("seed"),
+                                  "run_replications": meta.get("replications")},
+                    "files": {n: {"path": p.name, "sha256": sha256(p)} for n, p in files.items()}},
+                   staging / "manifest.json")  # fmt: skip
+    return tables
+
+
+def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
+    """Per tier, the zones and hours where it is met least (printed by the command)."""
+    lines = []
+    hour, area = tables["breakdown_hour"], tables["breakdown_area"]
+    for tier in dict.fromkeys(hour["tier"]):
+        zones = worst(area, ["zone", "zone_col", "zone_row"], tier, count)
+        hours = worst(hour, ["hour"], tier, count)
+        z = ", ".join(f"zone {int(r.zone)} (col {int(r.zone_col)}, row {int(r.zone_row)}) "
+                      f"{r.compliance:.0%}" for r in zones.itertuples()) or "no zone has enough"  # fmt: skip
+        h = ", ".join(f"{int(r.hour):02d}:00 {r.compliance:.0%}" for r in hours.itertuples()) \
+            or "no hour has enough"  # fmt: skip
+        lines.append(f"{tier:<8} worst zones: {z}; worst hours: {h}")
+    return "\n".join(lines)
