@@ -180,6 +180,8 @@ def _complete(table: pd.DataFrame, by: list[str], groups: pd.DataFrame, tiers,
     full = groups.merge(pd.DataFrame({"tier": names}), how="cross")
     clocks = {t.name: t.clock for t in as_tiers(tiers)} | {"joint": "own"}
     targets = {t.name: t.target_s for t in as_tiers(tiers)}
+    if table.empty:  # no counted incident: the keys take the groups' types
+        table = table.astype({c: groups[c].dtype for c in by} | {"tier": object})
     out = full.merge(table.drop(columns=["clock", "target_s"]), on=[*by, "tier"], how="left")
     out["clock"] = out["tier"].map(clocks)
     out["target_s"] = out["tier"].map(targets).astype(float)

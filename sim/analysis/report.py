@@ -281,10 +281,15 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 def _points_table(points: pd.DataFrame) -> str:
     keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
+                                                   "ci95_low", "ci95_high",
                                                    "replications")]  # fmt: skip
     # No interval (one replication, or a tier that counted an incident in one) shows none.
-    half = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
-    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + half)
+    if {"ci95_low", "ci95_high"} <= set(keep.columns):  # a share's interval, inside [0, 1]
+        band = [("" if pd.isna(lo) or pd.isna(hi) else f" ({lo:.1%}–{hi:.1%})")
+                for lo, hi in zip(keep["ci95_low"], keep["ci95_high"], strict=True)]  # fmt: skip
+    else:
+        band = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
+    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + band)
     # A list's label (24 hourly shares) shown short; numbers as they are.
     wide = wide.assign(**{c: wide[c].map(plots.tick_text) for c in index
                           if wide[c].dtype.kind not in "biufc"})  # fmt: skip

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.metrics import (
+    _of_class_and_kind,
     as_tiers,
     counted,
     empirical_quantile,
@@ -35,13 +36,45 @@ def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
     }
     fast = _own_clock_metrics(incidents, tiers)
     if fast is not None:
-        return out | fast
+        return _fixed_denominators(out | fast, incidents, tiers)
     table = per_replication(incidents.assign(replication=0), tiers)
     for row in table[table["own_clock"]].itertuples(index=False):
         for metric in METRICS:
             value = getattr(row, metric)
             if not (row.tier == "joint" and metric != "compliance"):
                 out[f"{row.tier}_{metric}"] = float(value)
+    return _fixed_denominators(out, incidents, tiers)
+
+
+def _fixed_denominators(out: dict[str, float], incidents: pd.DataFrame, tiers) -> dict[str, float]:
+    """A sweep's shares keep a fixed denominator: ``<tier>_compliance`` becomes the share of
+    the incidents of the tier's class and kinds (``<tier>_incidents``, before its scope:
+    present on scene, reported) that it reached within its target. An incident outside the
+    scope counts as not met, so more staff (more incidents with someone on scene) can never
+    show as less self-rescue; the run summary's share of the scope is ``<tier>_compliance``
+    times ``<tier>_scope_share``. The joint standard: of the incidents some tier applies to,
+    those every such tier counted and met."""
+    df = incidents[~incidents["in_warmup"].to_numpy(bool)]
+    union = np.zeros(len(df), bool)
+    joint_ok = np.ones(len(df), bool)
+    for tier in as_tiers(tiers):
+        of_kind = _of_class_and_kind(df, tier)
+        mask = counted(df, tier)
+        met = np.zeros(len(df), bool)
+        if mask.any():
+            met[mask] = times_on_own_clock(df, tier) <= tier.target_s
+        union |= of_kind
+        joint_ok &= ~of_kind | met
+        key = f"{tier.name}_compliance"
+        if key in out:
+            n = int(np.count_nonzero(of_kind))
+            out[key] = float(np.count_nonzero(met) / n)
+            out[f"{tier.name}_incidents"] = float(n)
+            out[f"{tier.name}_scope_share"] = float(np.count_nonzero(mask) / n)
+    if "joint_compliance" in out:
+        n = int(np.count_nonzero(union))
+        out["joint_compliance"] = float(np.count_nonzero(joint_ok & union) / n)
+        out["joint_incidents"] = float(n)
     return out
 
 
