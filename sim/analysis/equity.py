@@ -137,8 +137,9 @@ def equity_change(
     area_a: pd.DataFrame,
 ) -> pd.DataFrame:
     """B minus A for the worst places: per tier, the compliance of A's worst decile of zones
-    (held fixed) and of the focus land use, in A and in B, and B - A paired by replication
-    with its 95 % interval (clipped to [-1, 1]); also the rest of the city for contrast."""
+    (held fixed) and of the focus land use, in A and in B (means over the replications
+    both have incidents there), and B - A paired by replication with its 95 % interval
+    (clipped to [-1, 1]); also the rest of the city for contrast."""
     focus = focus_land_use(cells, settings.focus_land_use)
     ta, tb = _times(a, tiers, cells, settings), _times(b, tiers, cells, settings)
     reps = np.union1d(ta["replication"].to_numpy(), tb["replication"].to_numpy())
@@ -163,9 +164,11 @@ def equity_change(
                 diff, half = paired_difference(shares[0], shares[1])
                 low, high = (max(diff - half, -1.0), min(diff + half, 1.0)) \
                     if math.isfinite(half) else (math.nan, math.nan)  # fmt: skip
-                pairs = int(np.count_nonzero(np.isfinite(shares[0]) & np.isfinite(shares[1])))
+                both = np.isfinite(shares[0]) & np.isfinite(shares[1])
+                pairs = int(np.count_nonzero(both))
+                # A and B over the replications paired, so that B - A is their difference.
                 rows.append((str(tier), str(clock), comparison, name, zones,
-                             float(np.nanmean(shares[0])) if pairs else math.nan,
-                             float(np.nanmean(shares[1])) if pairs else math.nan,
+                             float(shares[0][both].mean()) if pairs else math.nan,
+                             float(shares[1][both].mean()) if pairs else math.nan,
                              diff, low, high, pairs))  # fmt: skip
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)

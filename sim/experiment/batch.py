@@ -17,7 +17,11 @@ import pandas as pd
 from sim.analysis.metrics import mean_ci, proportion_ci
 from sim.analysis.stats import welch_difference
 from sim.experiment import executors
-from sim.experiment.outcome import METRICS, run_metrics  # noqa: F401  (re-exported)
+from sim.experiment.outcome import (  # noqa: F401  (re-exported)
+    METRICS,
+    SWEEP_MEASURES,
+    run_metrics,
+)
 from sim.experiment.store import (
     FolderLock,
     SweepStore,
@@ -194,7 +198,7 @@ def sweep_tables(
             for t in tasks if t.key in by_key]  # fmt: skip
     runs = pd.DataFrame(rows).sort_values(["point_id", "replication"], kind="stable")
     runs = runs.reset_index(drop=True)
-    metric_cols = [c for c in runs.columns if c.endswith(METRICS) or c in ("incidents",
+    metric_cols = [c for c in runs.columns if c.endswith(SWEEP_MEASURES) or c in ("incidents",
                    "open_share")]  # fmt: skip
     grid = runs[runs["point_id"] != BASELINE_ARM]  # the extra arm is no point of the design
     varied = sweep.varied
@@ -242,7 +246,7 @@ def _interval(ok: pd.DataFrame, where, metric: str, values: np.ndarray,
 def tier_of(metric: str) -> tuple[str | None, str]:
     """(tier, measure) of a run metric: ``mutual_p90_s`` -> (mutual, p90_s); the counts
     (``incidents``, ``open_share``) have no tier."""
-    for measure in METRICS:
+    for measure in SWEEP_MEASURES:
         if metric.endswith(f"_{measure}"):
             return metric[: -len(measure) - 1], measure
     return None, metric
@@ -250,7 +254,8 @@ def tier_of(metric: str) -> tuple[str | None, str]:
 
 #: Measures that are shares (0..1): a difference of two of them lies in [-1, 1], and the
 #: paired interval is clipped to that range (a t interval over 2-3 replications is not).
-SHARE_MEASURES = ("compliance", "open_share", "never_reported_share")
+SHARE_MEASURES = ("compliance", "open_share", "never_reported_share", "worst_zones_share",
+                  "focus_share")  # fmt: skip
 
 
 def _clip(mean: float, half: float, bound: float | None) -> tuple[float, float]:

@@ -82,3 +82,39 @@ def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
             or "no hour has enough"  # fmt: skip
         lines.append(f"{tier:<8} worst zones: {z}; worst hours: {h}")
     return "\n".join(lines)
+
+
+def compare_equity(folder_a: Path, folder_b: Path) -> pd.DataFrame | None:
+    """What B does for A's worst places: :func:`sim.analysis.equity.equity_change` with A's
+    zones, settings and worst decile (None when A has no layout tables to cut into zones:
+    a folder from an older version)."""
+    from sim.analysis.equity import equity_change
+
+    run_a, run_b = open_run(folder_a), open_run(folder_b)
+    cells = run_a.layout_cells
+    if cells is None or not len(cells):
+        return None
+    scenario = run_a.manifest.get("scenario") or {}
+    settings = Settings.of(scenario.get("breakdown"))
+    first = cells[cells["layout"] == cells["layout"].iloc[0]]
+    tiers = scenario.get("tiers")
+    area = breakdowns(run_a.incidents, tiers, first, settings,
+                      int(run_a.manifest["replications"]))["breakdown_area"]  # fmt: skip
+    return equity_change(run_a.incidents, run_b.incidents, tiers, first, settings, area)
+
+
+def equity_change_text(table: pd.DataFrame) -> str:
+    """The equity rows of `jiefang compare`, one line each."""
+    lines = [f"  {'tier':<7} {'group':<34} {'A':>7} {'B':>7}   B - A (95% CI)"]
+    for r in table.itertuples(index=False):
+        a = "-" if pd.isna(r.a) else f"{r.a:.1%}"
+        b = "-" if pd.isna(r.b) else f"{r.b:.1%}"
+        if pd.isna(r.difference):
+            diff = "-"
+        elif pd.isna(r.ci95_low):
+            diff = f"{r.difference * 100:+.1f} pp (n={r.pairs}, no interval)"
+        else:
+            diff = (f"{r.difference * 100:+.1f} pp ({r.ci95_low * 100:+.1f} to "
+                    f"{r.ci95_high * 100:+.1f})")  # fmt: skip
+        lines.append(f"  {r.tier:<7} {str(r.group)[:34]:<34} {a:>7} {b:>7}   {diff}")
+    return "\n".join(lines)

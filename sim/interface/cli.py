@@ -459,12 +459,18 @@ def cmd_compare(args) -> int:
                           "a compare manifest); choose a new folder")  # fmt: skip
     write_csv(table, out / "compare.csv")
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    from sim.experiment.breakdown_folder import compare_equity, equity_change_text
     from sim.experiment.store import sha256, write_json
 
+    equity = compare_equity(args.a, args.b) if paired else None
+    written = [("compare", "csv"), ("compare_ecdf", "png")]
+    if equity is not None:
+        write_csv(equity, out / "compare_equity.csv")
+        written.append(("compare_equity", "csv"))
     write_json({"compare": {"a": str(args.a), "b": str(args.b), "labels": list(labels),
                             "paired": bool(paired)},
                 "files": {n: {"path": f"{n}.{ext}", "sha256": sha256(out / f"{n}.{ext}")}
-                          for n, ext in (("compare", "csv"), ("compare_ecdf", "png"))}},
+                          for n, ext in written}},
                out / "manifest.json")  # fmt: skip
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
@@ -477,6 +483,9 @@ def cmd_compare(args) -> int:
                 else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
         print(f"  {row.tier:<7} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
               f"   {diff}")  # fmt: skip
+    if equity is not None and len(equity):
+        print("the worst places (A's worst zones held fixed), compliance, paired by replication:")
+        print(equity_change_text(equity))
     print(f"results in {out}/")
     return EXIT_OK
 
