@@ -16,7 +16,7 @@ import pandas as pd
 from sim.analysis.breakdown import TABLES, Settings, breakdowns, worst
 from sim.analysis.equity import equity_table
 from sim.experiment.results import ResultsError, open_run
-from sim.experiment.store import RunFolder, sha256, write_json, write_parquet
+from sim.experiment.store import RunFolder, sha256, write_csv, write_json, write_parquet
 
 
 def folder_breakdowns(
@@ -53,12 +53,16 @@ def write_breakdown_folder(folder: Path, out: Path, **settings) -> dict[str, pd.
     """Write the tables of :func:`folder_breakdowns` and a manifest into ``out`` (replaced
     whole, as a run folder is)."""
     tables, used, meta = folder_breakdowns(folder, **settings)
+    cells = open_run(folder).layout_cells
     with RunFolder(Path(out)) as staging:
         files = {}
         for name, table in tables.items():
             file = TABLES[name][0] if name in TABLES else f"{name}.parquet"
             files[name] = staging / file
             write_parquet(table, files[name])
+        for tier, table in candidate_cells(tables["breakdown_area"], cells).items():
+            files[f"candidates_{tier}"] = staging / f"candidates_{tier}.csv"
+            write_csv(table, files[f"candidates_{tier}"])
         write_json({"breakdown": {"run": str(folder), "zone_cells": used.zone_cells,
                                   "min_incidents": used.min_incidents,
                                   "focus_land_use": used.focus_land_use,
@@ -67,6 +71,25 @@ def write_breakdown_folder(folder: Path, out: Path, **settings) -> dict[str, pd.
                     "files": {n: {"path": p.name, "sha256": sha256(p)} for n, p in files.items()}},
                    staging / "manifest.json")  # fmt: skip
     return tables
+
+
+def candidate_cells(area: pd.DataFrame, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per tier, the land cells (col, row) of its worst tenth of zones, as `jiefang optimize
+    --candidates` reads them: new units placed there target where the tier fails most."""
+    from sim.analysis.equity import worst_zones
+
+    first = cells[cells["layout"] == cells["layout"].iloc[0]]
+    land = first[~first["land_use"].astype(str).isin(["water", "bridge"])]
+    size = int(round(float(area["zone_m"].iloc[0]) / float(first["cell_size_m"].iloc[0])))
+    wide = int(area["zone_col"].max()) + 1
+    zone = (land["row"] // size) * wide + land["col"] // size
+    out = {}
+    for tier in dict.fromkeys(area["tier"]):
+        worst = worst_zones(area, str(tier))
+        if worst:
+            at = land[zone.isin(worst).to_numpy()]
+            out[str(tier)] = at[["col", "row"]].reset_index(drop=True)
+    return out
 
 
 def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
