@@ -66,7 +66,7 @@ def _fixed_denominators(out: dict[str, float], incidents: pd.DataFrame, tiers) -
     present on scene, reported) that it reached within its target. An incident outside the
     scope counts as not met, so more staff (more incidents with someone on scene) can never
     show as less self-rescue; the run summary's share of the scope is ``<tier>_compliance``
-    times ``<tier>_scope_share``. The joint standard: of the incidents some tier applies to,
+    divided by ``<tier>_scope_share``. The joint standard: of the incidents some tier applies to,
     those every such tier counted and met."""
     df = incidents[~incidents["in_warmup"].to_numpy(bool)]
     union = np.zeros(len(df), bool)
@@ -126,8 +126,9 @@ def _own_clock_metrics(incidents: pd.DataFrame, tiers) -> dict[str, float] | Non
 
 
 def _reached(df: pd.DataFrame, tier) -> tuple[np.ndarray, np.ndarray]:
-    """(incidents of the tier's class and kinds, those it counted and met within target)."""
-    of_kind = _of_class_and_kind(df, tier)
+    """(incidents of the tier's class and kinds, those it counted and met within target).
+    The first ignores the tier's scope (present on scene, reported): staffing changes it."""
+    of_kind = _of_class_and_kind(df, tier.model_copy(update={"scope": "all"}))
     mask = counted(df, tier)
     met = np.zeros(len(df), bool)
     if mask.any():
