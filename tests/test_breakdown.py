@@ -213,5 +213,5 @@ def test_bad_zone_size_and_absent_land_use_are_one_message_exit_2(tmp_path, caps
 
 
 def test_scenario_errors_name_the_key(tmp_path):
-    with pytest.raises(ScenarioError, match="breakdown.zone_cells"):
+    with pytest.raises(ScenarioError, match=r"breakdown\.zone_cells"):
         _scenario(tmp_path, {"breakdown.zone_cells": 3})

@@ -32,7 +32,7 @@ def _check_folder(out, tiers):
     assert sorted(set(hour["hour"])) == list(range(24))
     assert sorted(set(hour["tier"])) == sorted([*tiers, "joint"])
     area = pd.read_parquet(out / "breakdown_area.parquet")
-    assert list(area.columns[-len(VALUE_COLUMNS):]) == VALUE_COLUMNS
+    assert list(area.columns[-len(VALUE_COLUMNS) :]) == VALUE_COLUMNS
     # Every zone of the city, once per tier; shares only where enough incidents.
     assert len(area) == area["zone"].nunique() * (len(tiers) + 1)
     shown = area[~area["too_few"]]
@@ -75,8 +75,10 @@ def test_guangzhou_city_preset_shortened(tmp_path):
 def test_helsinki_writes_tables_figures_and_a_layer_per_tier(tmp_path):
     pyogrio = pytest.importorskip("pyogrio")
     out = _run(tmp_path, SCENARIOS / "helsinki.yaml", "hel", "-r", "1")
-    meta = _check_folder(out, [t["name"] for t in json.loads(
-        (out / "manifest.json").read_text())["scenario"]["tiers"]])
+    meta = _check_folder(
+        out,
+        [t["name"] for t in json.loads((out / "manifest.json").read_text())["scenario"]["tiers"]],
+    )
     tiers = [t["name"] for t in meta["scenario"]["tiers"]]
     layers = {name for name, _ in pyogrio.list_layers(out / "layers.gpkg")}
     assert {f"zones_{t}" for t in [*tiers, "joint"]} <= layers
@@ -108,7 +110,8 @@ def test_breakdown_command_and_old_folders(tmp_path, capsys):
     cand = pd.read_csv(tmp_path / "bd" / "candidates_police.csv")
     area = pd.read_parquet(tmp_path / "bd" / "breakdown_area.parquet")
     ranked = area[(area["tier"] == "police") & ~area["too_few"]].sort_values(
-        ["compliance", "incidents"], ascending=[True, False])
+        ["compliance", "incidents"], ascending=[True, False]
+    )
     tenth = -(-len(ranked) // 10)
     assert set((cand["row"] // 5) * 8 + cand["col"] // 5) == set(ranked["zone"].head(tenth))
     assert main(["breakdown", str(out), "--zone-cells", "1", "--out", str(tmp_path / "b1")]) == 0
@@ -136,8 +139,10 @@ def test_breakdown_command_and_old_folders(tmp_path, capsys):
 
 def test_compare_gives_the_worst_places_paired(tmp_path, capsys):
     a = tmp_path / "a.yaml"
-    common = ("horizon_hours: 26\nbreakdown: {min_incidents: 10}\n"
-              "incidents: {probes_per_day: 300}\n")  # probes: sudden, counted by the tiers
+    common = (
+        "horizon_hours: 26\nbreakdown: {min_incidents: 10}\n"
+        "incidents: {probes_per_day: 300}\n"
+    )  # probes: sudden, counted by the tiers
     a.write_text(f"extends: {SCENARIOS / 'demo.yaml'}\nname: a\n{common}")
     b = tmp_path / "b.yaml"
     b.write_text(f"extends: {SCENARIOS / 'demo.yaml'}\nname: b\n{common}police: {{units: 30}}\n")

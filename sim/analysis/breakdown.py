@@ -215,8 +215,7 @@ def breakdowns(
     out["breakdown_hour"] = _complete(breakdown(inc, tiers, ["hour"], min_incidents=m,
                                                 replications=replications),
                                       ["hour"], hours, tiers, m)  # fmt: skip
-    zc, zr = np.meshgrid(np.arange(zones.zones_wide), np.arange(zones.zones_high))
-    zc, zr = zc.ravel(), zr.ravel()
+    zr, zc = np.divmod(np.arange(zones.zones_wide * zones.zones_high), zones.zones_wide)
     area_keys = ["zone", "zone_col", "zone_row"]
     all_zones = pd.DataFrame({"zone": zones.zone_id(zc, zr), "zone_col": zc, "zone_row": zr})
     area = _complete(breakdown(inc, tiers, area_keys, min_incidents=m, replications=replications),

@@ -11,7 +11,8 @@ incidents it counts after the warm-up:
 - ``land_use``: incidents in the focus land use (urban villages by default) against the rest.
 
 Per replication, each group's share met (no share where the group or the rest has fewer
-than ``min_incidents`` counted incidents in all: ``too_few``); the group's compliance is the mean over
+than ``min_incidents`` counted incidents in all: ``too_few``); the group's compliance is the
+mean over
 replications with the summary's interval (:func:`sim.analysis.stats.proportion_ci`), and the
 gap (group minus rest) is the mean of the per-replication gaps with its paired Student-t
 interval, clipped to [-1, 1]. :func:`equity_change` gives B minus A of each group's share,
@@ -115,8 +116,17 @@ def equity_table(
                              settings.min_incidents))  # fmt: skip
         if focus is not None:
             inside = (sub["land_use"].astype(str) == focus).to_numpy()
-            rows.append(_row(str(tier), str(clock), "land_use", focus, "",
-                             _per_replication(sub, inside, reps), settings.min_incidents))
+            rows.append(
+                _row(
+                    str(tier),
+                    str(clock),
+                    "land_use",
+                    focus,
+                    "",
+                    _per_replication(sub, inside, reps),
+                    settings.min_incidents,
+                )
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -149,8 +159,15 @@ def equity_change(
         groups = []
         worst = worst_zones(area_a, str(tier))
         if worst:
-            groups.append(("worst_zones", f"A's worst {len(worst)} zones",
-                           ",".join(map(str, worst)), lambda t, w=worst: t["zone"].isin(w)))  # fmt: skip
+            ids = ",".join(map(str, worst))
+            groups.append(
+                (
+                    "worst_zones",
+                    f"A's worst {len(worst)} zones",
+                    ids,
+                    lambda t, w=worst: t["zone"].isin(w),
+                )
+            )
         if focus is not None:
             groups.append(("land_use", focus, "",
                            lambda t, f=focus: t["land_use"].astype(str) == f))  # fmt: skip

@@ -16,8 +16,12 @@ from sim.analysis.metrics import as_tiers
 #: `jiefang optimize` objective and what it adds, per tier of the 1-3-5 standard.
 OPTIMIZE = {"self": ("self", "meus=5"), "mutual": ("mutual", "meus=5"),
             "police": ("police", "police_posts=2"), "joint": ("joint", "meus=5")}  # fmt: skip
-_WORDS = {"occurrence": "from the moment it happened", "alert": "from the alert",
-          "dispatch": "from the first police dispatch", "own": "on each tier's own clock"}  # fmt: skip
+_WORDS = {
+    "occurrence": "from the moment it happened",
+    "alert": "from the alert",
+    "dispatch": "from the first police dispatch",
+    "own": "on each tier's own clock",
+}
 
 
 def _pct(v: float) -> str:
@@ -170,7 +174,7 @@ def definition_rows(tiers) -> list[list[str]]:
     rows = []
     for t in as_tiers(tiers):
         counts = {"on_scene": "its on-site responders were at the scene",
-                  "reported": "an alert was raised", "all": "all"}.get(t.scope, t.scope)  # fmt: skip
+                  "reported": "an alert was raised"}.get(t.scope, t.scope)  # fmt: skip
         rows.append([t.name, f"{t.target_s / 60:g} min", ", ".join(t.responders),
                      _WORDS.get(t.clock, t.clock),
                      f"{t.incidents} incidents of kinds calling for its responders"

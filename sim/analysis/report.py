@@ -416,8 +416,8 @@ def html_report(folder: Path) -> str:
                          "scenario again for where and when each tier fails.</p>")  # fmt: skip
         source = manifest.get("source_file")
         for tier in plots.tier_order(opened.summary["tier"]):
-            parts.append(findings.tier_finding(tier, opened.summary, tables, tiers,
-                                               source if isinstance(source, str) else None))  # fmt: skip
+            shown = source if isinstance(source, str) else None
+            parts.append(findings.tier_finding(tier, opened.summary, tables, tiers, shown))
         overrides, varied = None, None
     else:
         scenario = manifest.get("base_scenario") or {}
@@ -448,8 +448,10 @@ def html_report(folder: Path) -> str:
                      f"src='data:image/png;base64,{_png_data(fig)}'>"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
     parts.append("<h2 id='definitions'>Definitions</h2>" + _definitions(tiers, scenario))
-    parts.append("<h2 id='scenario'>Scenario</h2>" + _html_table(
-        ["key", "value", "note"], findings.scenario_rows(scenario, overrides, varied)))
+    parts.append(
+        "<h2 id='scenario'>Scenario</h2>"
+        + _html_table(["key", "value", "note"], findings.scenario_rows(scenario, overrides, varied))
+    )
     rest = {k: v for k, v in manifest.items() if k not in ("scenario", "base_scenario")}
     parts.append("<h2 id='appendix'>Appendix</h2><details><summary>Raw scenario and manifest "
                  "(JSON)</summary><h3>Scenario</h3><pre>"
@@ -516,13 +518,22 @@ def _equity_paired_table(sweep: results.SweepResults) -> str:
         values = ", ".join(f"{k}={plots.tick_text(r[k])}" for k in sweep.varied if k in r)
         label = {"worst_zones_share": "worst tenth of zones",
                  "focus_share": "focus land use"}[r["measure"]]  # fmt: skip
-        body.append([str(r["point_id"]), values or "-", str(r["tier"]), label,
-                     _pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100, r["n"])])
-    return ("<h2>The worst places</h2><p>Per run, the share met of the incidents of each "
-            "tier's kinds in that run's worst tenth of zones and in the focus land use; each "
-            "cell the point minus the baseline, paired by replication, percentage points with "
-            "the paired 95 % interval.</p>"
-            + _html_table(["point", "values", "tier", "where", "difference (pp)"], body))
+        body.append(
+            [
+                str(r["point_id"]),
+                values or "-",
+                str(r["tier"]),
+                label,
+                _pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100, r["n"]),
+            ]
+        )
+    return (
+        "<h2>The worst places</h2><p>Per run, the share met of the incidents of each "
+        "tier's kinds in that run's worst tenth of zones and in the focus land use; each "
+        "cell the point minus the baseline, paired by replication, percentage points with "
+        "the paired 95 % interval.</p>"
+        + _html_table(["point", "values", "tier", "where", "difference (pp)"], body)
+    )
 
 
 def is_compare_folder(folder: Path) -> bool:

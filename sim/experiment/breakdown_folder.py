@@ -80,7 +80,7 @@ def candidate_cells(area: pd.DataFrame, cells: pd.DataFrame) -> dict[str, pd.Dat
 
     first = cells[cells["layout"] == cells["layout"].iloc[0]]
     land = first[~first["land_use"].astype(str).isin(["water", "bridge"])]
-    size = int(round(float(area["zone_m"].iloc[0]) / float(first["cell_size_m"].iloc[0])))
+    size = round(float(area["zone_m"].iloc[0]) / float(first["cell_size_m"].iloc[0]))
     wide = int(area["zone_col"].max()) + 1
     zone = (land["row"] // size) * wide + land["col"] // size
     out = {}
@@ -100,7 +100,8 @@ def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
         zones = worst(area, ["zone", "zone_col", "zone_row"], tier, count)
         hours = worst(hour, ["hour"], tier, count)
         z = ", ".join(f"zone {int(r.zone)} (col {int(r.zone_col)}, row {int(r.zone_row)}) "
-                      f"{r.compliance:.0%}" for r in zones.itertuples()) or "no zone has enough"  # fmt: skip
+                      f"{r.compliance:.0%}" for r in zones.itertuples())  # fmt: skip
+        z = z or "no zone has enough"
         h = ", ".join(f"{int(r.hour):02d}:00 {r.compliance:.0%}" for r in hours.itertuples()) \
             or "no hour has enough"  # fmt: skip
         lines.append(f"{tier:<8} worst zones: {z}; worst hours: {h}")

@@ -84,9 +84,9 @@ class ZoneGrid:
         """(zone_col, zone_row) of positions in grid metres (clipped to the city, as cells
         are)."""
         s = self.cell_size_m
-        col = np.clip(np.floor_divide(np.asarray(x_m, float), s).astype(np.int64), 0, self.width - 1)
-        row = np.clip(np.floor_divide(np.asarray(y_m, float), s).astype(np.int64), 0,
-                      self.height - 1)  # fmt: skip
+        col = np.floor_divide(np.asarray(x_m, float), s).astype(np.int64)
+        row = np.floor_divide(np.asarray(y_m, float), s).astype(np.int64)
+        col, row = np.clip(col, 0, self.width - 1), np.clip(row, 0, self.height - 1)
         return col // self.zone_cells, row // self.zone_cells
 
     def zone_id(self, zone_col, zone_row) -> np.ndarray:
