@@ -96,16 +96,18 @@ def with_zones(incidents: pd.DataFrame, zones: ZoneGrid) -> pd.DataFrame:
     return incidents.assign(zone=zones.zone_id(col, row), zone_col=col, zone_row=row)
 
 
-def own_clock_times(incidents: pd.DataFrame, tiers, by: Sequence[str]) -> pd.DataFrame:
+def own_clock_times(
+    incidents: pd.DataFrame, tiers, by: Sequence[str], extra: Sequence[str] = ()
+) -> pd.DataFrame:
     """One row per (incident, tier) the tier counts, on the tier's own clock, plus the joint
-    tier (every tier that counts it met; time NaN). Columns: replication, ``by``, tier,
-    clock, time_s, met."""
+    tier (every tier that counts it met; time NaN). Columns: replication, ``by``, the
+    carried ``extra`` (hour, land_use, kind), tier, clock, time_s, met."""
     if "replication" not in incidents.columns:
         incidents = incidents.assign(replication=0)
     by = list(by)
     times = tier_times(incidents, tiers, by)
     joint = _joint_from_times(times, by).assign(time_s=np.nan)
-    keep = ["replication", *by, "tier", "clock", "time_s", "met"]
+    keep = ["replication", *dict.fromkeys([*by, *extra]), "tier", "clock", "time_s", "met"]
     return pd.concat([times[keep], joint[keep]], ignore_index=True)
 
 
@@ -127,6 +129,7 @@ def breakdown(
     *,
     min_incidents: int = 20,
     replications: int | None = None,
+    times: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per (group, tier): the tier's compliance with its interval, its counts and its
     P90 over the incidents of the group (columns: ``by`` then :data:`VALUE_COLUMNS`).
@@ -138,6 +141,8 @@ def breakdown(
         min_incidents: fewer counted incidents than this over all replications: no share.
         replications: the run's replications (default: those in the table), the
             denominator of incidents_per_replication.
+        times: :func:`own_clock_times` of these incidents with ``by`` among its columns, if
+            the caller has it (one long table serves every grouping of a city year).
     """
     if min_incidents < 1:
         raise ValueError(f"min_incidents must be >= 1, got {min_incidents}")
@@ -145,7 +150,8 @@ def breakdown(
     tiers = as_tiers(tiers)
     if replications is None:
         replications = int(incidents["replication"].nunique()) if "replication" in incidents else 1
-    times = own_clock_times(incidents, tiers, by)
+    if times is None:
+        times = own_clock_times(incidents, tiers, by)
     keys = ["replication", *by, "tier", "clock"]
     per = times.groupby(keys, sort=True, observed=True).agg(n=("met", "size"), met=("met", "sum"))
     per = per.reset_index()
@@ -210,16 +216,20 @@ def breakdowns(
     focus_land_use(cells, settings.focus_land_use)  # a land use the city lacks: refused now
     inc = with_zones(incidents, zones)
     m = settings.min_incidents
+    # One long table of (incident, tier) serves all four groupings.
+    times = own_clock_times(inc, tiers, ["zone", "zone_col", "zone_row"],
+                            ["hour", "land_use", "kind"])  # fmt: skip
+    r = replications
     out = {}
     hours = pd.DataFrame({"hour": np.arange(24, dtype=np.int64)})
     out["breakdown_hour"] = _complete(breakdown(inc, tiers, ["hour"], min_incidents=m,
-                                                replications=replications),
+                                                replications=r, times=times),
                                       ["hour"], hours, tiers, m)  # fmt: skip
     zr, zc = np.divmod(np.arange(zones.zones_wide * zones.zones_high), zones.zones_wide)
     area_keys = ["zone", "zone_col", "zone_row"]
     all_zones = pd.DataFrame({"zone": zones.zone_id(zc, zr), "zone_col": zc, "zone_row": zr})
-    area = _complete(breakdown(inc, tiers, area_keys, min_incidents=m, replications=replications),
-                     area_keys, all_zones, tiers, m)  # fmt: skip
+    area = _complete(breakdown(inc, tiers, area_keys, min_incidents=m, replications=r,
+                               times=times), area_keys, all_zones, tiers, m)  # fmt: skip
     area.insert(3, "x_m", area["zone_col"] * zones.zone_m)
     area.insert(4, "y_m", area["zone_row"] * zones.zone_m)
     area.insert(5, "zone_m", zones.zone_m)
@@ -227,11 +237,11 @@ def breakdowns(
     out["breakdown_area"] = area
     uses = sorted(set(cells["land_use"].astype(str)) - {"water", "bridge"})
     out["breakdown_landuse"] = _complete(
-        breakdown(inc, tiers, ["land_use"], min_incidents=m, replications=replications),
+        breakdown(inc, tiers, ["land_use"], min_incidents=m, replications=r, times=times),
         ["land_use"], pd.DataFrame({"land_use": uses}), tiers, m)  # fmt: skip
     kinds = sorted(set(inc.loc[~inc["in_warmup"].to_numpy(bool), "kind"].astype(str)))
     out["breakdown_kind"] = _complete(
-        breakdown(inc, tiers, ["kind"], min_incidents=m, replications=replications),
+        breakdown(inc, tiers, ["kind"], min_incidents=m, replications=r, times=times),
         ["kind"], pd.DataFrame({"kind": kinds}), tiers, m)  # fmt: skip
     return out
 
