@@ -158,6 +158,9 @@ def test_compare_gives_the_worst_places_paired(tmp_path, capsys):
     assert worst["pairs"] == 3 and worst["difference"] > 0
     assert worst["difference"] == pytest.approx(worst["b"] - worst["a"])
     assert -1 <= worst["ci95_low"] <= worst["difference"] <= worst["ci95_high"] <= 1
+    assert main(["report", str(tmp_path / "cmp")]) == 0
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert "<h2>The worst places</h2>" in page and "A&#x27;s worst" in page
 
 
 # ------------------------------------------------------------------ sweeps

@@ -594,5 +594,28 @@ def compare_report(folder: Path) -> str:
         f"<img alt='compare_ecdf' src='data:image/png;base64,{image}'><figcaption>Share of "
         "counted incidents helped within t minutes, A dashed, B solid; the gap left below "
         "100 % is the share never reached.</figcaption></figure>",
+        _compare_equity(folder, files),
         "</body></html>",
     ])  # fmt: skip
+
+
+def _compare_equity(folder: Path, files: dict) -> str:
+    """The worst places' table of a compare folder (none in folders written before it)."""
+    entry = files.get("compare_equity")
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return ""
+    data = results.verified(folder / Path(entry["path"]).name, str(entry.get("sha256")))
+    table = pd.read_csv(io.BytesIO(data))
+    rows = []
+    for r in table.itertuples(index=False):
+        a = "-" if pd.isna(r.a) else f"{r.a:.1%}"
+        b = "-" if pd.isna(r.b) else f"{r.b:.1%}"
+        diff = _pp(r.difference * 100, r.ci95_low * 100, r.ci95_high * 100, r.pairs)
+        rows.append([r.tier, r.group, a, b, diff])
+    return (
+        "<h2>The worst places</h2><p>Per tier, A's worst tenth of zones (held fixed) and the "
+        "focus land use, and the rest of the city beside each: compliance in A and in B "
+        "(over the replications both have incidents there) and B - A paired by replication, "
+        "percentage points with the paired 95 % interval.</p>"
+        + _html_table(["tier", "where", "A", "B", "B - A, pp (95 % CI)"], rows)
+    )
