@@ -124,8 +124,31 @@ def test_breakdown_command_and_old_folders(tmp_path, capsys):
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err and err.count("\n") == 1
         assert not (tmp_path / "no").exists()
-    # A folder from a version before layouts were written: one clear message, exit 2.
+    # A breakdown table of another version: plot and report say so in one line, exit 2.
+    from sim.experiment.store import sha256
+
     meta = json.loads((out / "manifest.json").read_text())
+    saved = (out / "breakdown_area.parquet").read_bytes()
+    pd.read_parquet(out / "breakdown_area.parquet").drop(columns=["width_m"]).to_parquet(
+        out / "breakdown_area.parquet"
+    )
+    changed = {
+        **meta,
+        "files": {
+            **meta["files"],
+            "breakdown_area": {
+                "path": "breakdown_area.parquet",
+                "sha256": sha256(out / "breakdown_area.parquet"),
+            },
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(changed))
+    for command in ("plot", "report"):
+        assert main([command, str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "breakdown_area.parquet: missing columns width_m" in err and err.count("\n") == 1
+    (out / "breakdown_area.parquet").write_bytes(saved)
+    # A folder from a version before layouts were written: one clear message, exit 2.
     for name in ("layout_cells", "layout_sites", *NAMES):
         meta["files"].pop(name)
     (out / "manifest.json").write_text(json.dumps(meta))

@@ -233,7 +233,10 @@ def breakdowns(
     area.insert(3, "x_m", area["zone_col"] * zones.zone_m)
     area.insert(4, "y_m", area["zone_row"] * zones.zone_m)
     area.insert(5, "zone_m", zones.zone_m)
-    area.insert(6, "cells", zones.cells_in(area["zone_col"], area["zone_row"]))
+    wide, high = zones.extent_cells(area["zone_col"], area["zone_row"])
+    area.insert(6, "width_m", wide * zones.cell_size_m)
+    area.insert(7, "height_m", high * zones.cell_size_m)
+    area.insert(8, "cells", wide * high)
     out["breakdown_area"] = area
     uses = sorted(set(cells["land_use"].astype(str)) - {"water", "bridge"})
     out["breakdown_landuse"] = _complete(

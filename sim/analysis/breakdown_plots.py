@@ -28,50 +28,62 @@ def _zone_raster(rows: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
+def _zone_edges(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Zone edges in km east and south of the north-west corner (edge zones clipped)."""
+    by_col = rows.drop_duplicates("zone_col").sort_values("zone_col")
+    by_row = rows.drop_duplicates("zone_row").sort_values("zone_row")
+    xs = np.r_[0.0, np.cumsum(by_col["width_m"].to_numpy(float))] / 1000
+    ys = np.r_[0.0, np.cumsum(by_row["height_m"].to_numpy(float))] / 1000
+    return xs, ys
+
+
 def zone_map(area: pd.DataFrame, tier: str, title: str, tiers=None, frame=None):
     """Compliance of ``tier`` by planning zone (left) and the incidents it counted there
-    (right); zones with fewer than the minimum count are hatched and show no share."""
-    from matplotlib.collections import PatchCollection
+    (right); zones with fewer than the minimum count are hatched and show no share. Edge
+    zones are drawn clipped to the city."""
     from matplotlib.patches import Patch, Rectangle
+    from matplotlib.ticker import MaxNLocator
 
     rows = area[area["tier"] == tier]
     if rows.empty:
         raise ValueError(f"breakdown_area has no rows for tier {tier!r}")
-    zone_km = float(rows["zone_m"].iloc[0]) / 1000
-    high, wide = int(rows["zone_row"].max()) + 1, int(rows["zone_col"].max()) + 1
+    xs, ys = _zone_edges(rows)
     share = _zone_raster(rows, "compliance") * 100
     counts = _zone_raster(rows, "incidents")
-    x0, y0 = 0.0, 0.0
     xlabel, ylabel = "km east", "km south"
-    extent = (0.0, wide * zone_km, high * zone_km, 0.0)
-    if frame is not None:
-        x0, y0 = frame.origin_e / 1000, frame.origin_n / 1000
-        extent = (x0, x0 + wide * zone_km, y0 - high * zone_km, y0)
+    if frame is not None:  # CRS km: northing grows north
+        xs, ys = frame.origin_e / 1000 + xs, frame.origin_n / 1000 - ys
         xlabel, ylabel = f"easting (km, {frame.crs})", f"northing (km, {frame.crs})"
-    sign = -1.0 if frame is not None else 1.0
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6 * high / max(wide, 1) + 1.8), dpi=110)
-    im = axes[0].imshow(share, cmap="RdYlGn", vmin=0, vmax=100, extent=extent,
-                        interpolation="nearest")  # fmt: skip
+    width_km, height_km = abs(xs[-1] - xs[0]), abs(ys[-1] - ys[0])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6 * height_km / max(width_km, 1e-9) + 1.8),
+                             dpi=110)  # fmt: skip
+    edges = {"edgecolors": "#999999", "linewidth": 0.3} if len(rows) <= 2500 else {}
+    im = axes[0].pcolormesh(xs, ys, np.ma.masked_invalid(share), cmap="RdYlGn", vmin=0,
+                            vmax=100, **edges)  # fmt: skip
     fig.colorbar(im, ax=axes[0], shrink=0.8, label="compliance, %")
-    im2 = axes[1].imshow(counts, cmap="Greys", extent=extent, interpolation="nearest",
-                         vmin=0)  # fmt: skip
+    im2 = axes[1].pcolormesh(xs, ys, counts, cmap="Greys", vmin=0, **edges)
     fig.colorbar(im2, ax=axes[1], shrink=0.8, label="counted incidents (all replications)")
     few = rows[rows["too_few"].astype(bool)]
     minimum = int(rows["min_incidents"].iloc[0])
     for ax in axes:
-        patches = [Rectangle((x0 + c * zone_km, y0 + sign * r * zone_km + (sign < 0) * -zone_km),
-                             zone_km, zone_km)
-                   for c, r in zip(few["zone_col"], few["zone_row"], strict=True)]  # fmt: skip
-        ax.add_collection(PatchCollection(patches, facecolor="none", edgecolor="#777777",
-                                          hatch="///", linewidth=0.0))  # fmt: skip
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
+        for c, r in zip(few["zone_col"], few["zone_row"], strict=True):
+            x0, x1 = sorted((xs[c], xs[c + 1]))
+            y0, y1 = sorted((ys[r], ys[r + 1]))
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="none",
+                                   edgecolor="#777777", hatch="///", linewidth=0.0))  # fmt: skip
+        ax.set_xlim(min(xs), max(xs))
+        if frame is None:
+            ax.set_ylim(max(ys), min(ys))  # south grows down the page
+        else:
+            ax.set_ylim(min(ys), max(ys))
+        ax.set_aspect("equal")
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     if len(rows) <= MAX_LABELLED_ZONES:
         for r in rows.itertuples(index=False):
-            cx = x0 + (r.zone_col + 0.5) * zone_km
-            cy = y0 + sign * (r.zone_row + 0.5) * zone_km
+            cx = (xs[r.zone_col] + xs[r.zone_col + 1]) / 2
+            cy = (ys[r.zone_row] + ys[r.zone_row + 1]) / 2
             axes[0].text(cx, cy, f"{int(r.incidents)}", ha="center", va="center", fontsize=7)
     clock = rows["clock"].iloc[0]
     axes[0].set_title(f"compliance ({_clock_text(tier, clock)}); numbers: counted incidents",
@@ -81,9 +93,10 @@ def zone_map(area: pd.DataFrame, tier: str, title: str, tiers=None, frame=None):
                                 label=f"fewer than {minimum} incidents: no share")]  # fmt: skip
     fig.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
     shown = int((~rows["too_few"].astype(bool)).sum())
-    fig.suptitle(f"{title}\n{tier_label(tier, tiers) if tier != 'joint' else 'joint'}: zones "
-                 f"of {zone_km * 1000:g} m; {shown} of {len(rows)} zones with at least "
-                 f"{minimum} incidents", fontsize=9)  # fmt: skip
+    zone_m = float(rows["zone_m"].iloc[0])
+    label = tier_label(tier, tiers) if tier != "joint" else "joint"
+    fig.suptitle(f"{title}\n{label}: zones of {zone_m:g} m; {shown} of {len(rows)} zones "
+                 f"with at least {minimum} incidents", fontsize=9)  # fmt: skip
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 

@@ -63,9 +63,20 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
 def breakdown_tables(run: results.RunResults) -> dict[str, pd.DataFrame]:
     """The run's breakdown tables (sim.analysis.breakdown), empty for a folder written before
     they existed."""
-    from sim.analysis.breakdown import TABLES
+    from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
 
-    return results.read_listed(run, [*TABLES, "breakdown_equity"])
+    tables = results.read_listed(run, [*TABLES, "breakdown_equity"])
+    for name, (file, keys) in TABLES.items():
+        table = tables.get(name)
+        extra = ["width_m", "height_m"] if name == "breakdown_area" else []
+        missing = [c for c in [*keys, *extra, *VALUE_COLUMNS] if table is not None
+                   and c not in table.columns]  # fmt: skip
+        if missing:
+            raise results.ResultsError(
+                f"{run.folder / file}: missing columns {', '.join(missing[:5])} (written by "
+                "another version); `jiefang breakdown` writes them afresh"
+            )
+    return tables
 
 
 def _breakdown_figures(run: results.RunResults, tiers) -> dict[str, Figure]:

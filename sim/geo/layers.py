@@ -258,9 +258,9 @@ def zone_layer_name(tier: str) -> str:
 
 def write_zone_layers(path: Path, frame: GridFrame, area: pd.DataFrame, tiers) -> list[str]:
     """Append to the GeoPackage ``path`` one polygon layer per tier (and ``zones_joint``):
-    every planning zone of breakdown_area.parquet (a clipped edge zone drawn whole: its
-    ``cells`` says how many city cells it holds), with that tier's row of the table
-    (compliance and interval, counts, P90, too_few). Returns the layers."""
+    every planning zone of breakdown_area.parquet (an edge zone clipped to the city), with
+    that tier's row of the table (compliance and interval, counts, P90, too_few). Returns the
+    layers."""
     from sim.extras import require
 
     require("geo")
@@ -276,9 +276,9 @@ def write_zone_layers(path: Path, frame: GridFrame, area: pd.DataFrame, tiers) -
         if rows.empty:
             continue
         x0, y0 = rows["x_m"].to_numpy(float), rows["y_m"].to_numpy(float)
-        size = rows["zone_m"].to_numpy(float)
+        wide, high = rows["width_m"].to_numpy(float), rows["height_m"].to_numpy(float)
         west, north = frame.to_crs(x0, y0)
-        geometry = box(west, north - size, west + size, north)
+        geometry = box(west, north - high, west + wide, north)
         layer = zone_layer_name(tier)
         gpd.GeoDataFrame(rows, geometry=geometry, crs=frame.crs).to_file(
             path, layer=layer, driver="GPKG", engine="pyogrio", append=True

@@ -92,12 +92,18 @@ class ZoneGrid:
     def zone_id(self, zone_col, zone_row) -> np.ndarray:
         return np.asarray(zone_row, np.int64) * self.zones_wide + np.asarray(zone_col, np.int64)
 
-    def cells_in(self, zone_col, zone_row) -> np.ndarray:
-        """City cells inside each zone (fewer than zone_cells² at a clipped edge)."""
+    def extent_cells(self, zone_col, zone_row) -> tuple[np.ndarray, np.ndarray]:
+        """(cells west-east, cells north-south) of each zone inside the city (fewer than
+        zone_cells at a clipped edge)."""
         z = self.zone_cells
         wide = np.minimum(self.width - np.asarray(zone_col) * z, z)
         high = np.minimum(self.height - np.asarray(zone_row) * z, z)
-        return (wide * high).astype(np.int64)
+        return wide.astype(np.int64), high.astype(np.int64)
+
+    def cells_in(self, zone_col, zone_row) -> np.ndarray:
+        """City cells inside each zone (fewer than zone_cells² at a clipped edge)."""
+        wide, high = self.extent_cells(zone_col, zone_row)
+        return wide * high
 
 
 def zone_grid(cell_size_m: float, width: int, height: int, zone_cells: int | None) -> ZoneGrid:
