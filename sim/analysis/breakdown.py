@@ -55,7 +55,7 @@ class Settings:
     """
 
     zone_cells: int | None = None
-    min_incidents: int = 20
+    min_incidents: int = 10
     focus_land_use: str | None = None
 
     @classmethod
@@ -64,7 +64,7 @@ class Settings:
         if section is None:
             return cls()
         get = section.get if isinstance(section, dict) else lambda k, d=None: getattr(section, k, d)
-        return cls(get("zone_cells", None), int(get("min_incidents", 20)),
+        return cls(get("zone_cells", None), int(get("min_incidents", 10)),
                    get("focus_land_use", None))  # fmt: skip
 
 
@@ -127,7 +127,7 @@ def breakdown(
     tiers,
     by: Sequence[str],
     *,
-    min_incidents: int = 20,
+    min_incidents: int = 10,
     replications: int | None = None,
     times: pd.DataFrame | None = None,
 ) -> pd.DataFrame:

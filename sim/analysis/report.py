@@ -507,7 +507,7 @@ def _definitions(tiers, scenario: dict) -> str:
         f"the incident happened, by planning zone (square zones of {html.escape(size)} over "
         "the city's cells), by land use of the incident's cell and by incident kind, with the "
         "same interval rules; a group with fewer than "
-        f"{settings.get('min_incidents', 20)} counted incidents (all replications) shows no "
+        f"{settings.get('min_incidents', 10)} counted incidents (all replications) shows no "
         "share. Worst tenth of zones: the tenth (at least one) of the zones with enough "
         "incidents where the tier is met least, picked from this run, against every other "
         "zone; the gap is the mean of the per-replication gaps with its paired interval.</p>"

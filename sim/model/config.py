@@ -655,7 +655,7 @@ class BreakdownConfig(Strict):
         "cells nearest 1 km, edge zones clipped to the city",
     )  # fmt: skip
     min_incidents: int = Field(
-        20, ge=1, le=1_000_000,
+        10, ge=1, le=1_000_000,
         description="a zone, hour, land use or kind with fewer counted incidents (all "
         "replications together) shows no share: too_few is set instead",
     )  # fmt: skip
