@@ -309,12 +309,12 @@ def _prepared(tmp_path: Path, old_and_new) -> Path:
     return out
 
 
-@pytest.mark.slow
 #: Files a tiny run writes before its folder is swapped in: the records, layouts, summary,
 #: figure and manifest (8) and the five breakdown tables (issue 25).
 FILES_WRITTEN = 8 + 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [FILES_WRITTEN + 1, FILES_WRITTEN + 2, FILES_WRITTEN + 3])
 def test_sigkill_at_the_swap_leaves_old_or_new_run(tmp_path, old_and_new, step):
     """The steps around the swap (staged, swapped, committed); every step is in the slow test."""
