@@ -90,9 +90,12 @@ def test_helsinki_writes_tables_figures_and_a_layer_per_tier(tmp_path):
         rows = area[area["tier"] == tier]
         assert len(layer) == len(rows)
         assert layer["incidents"].tolist() == rows["incidents"].tolist()
-        # Zones are squares of zone_m in the city's CRS.
+        # Zones are squares of zone_m in the city's CRS, edge zones clipped to the city.
         side = float(rows["zone_m"].iloc[0])
-        assert np.allclose(layer.geometry.area, side * side)
+        area_m2 = (rows["width_m"] * rows["height_m"]).to_numpy(float)
+        assert np.allclose(layer.geometry.area, area_m2) and (area_m2 <= side * side).all()
+        cell_m = float(meta["scenario"]["city"]["cell_size_m"])
+        assert area_m2.sum() == pytest.approx(rows["cells"].sum() * cell_m**2)  # the city
     _check_plots(out, tiers)
 
 
