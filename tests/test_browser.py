@@ -61,8 +61,11 @@ def test_report_loads_without_console_errors_and_shows_its_figures(chromium, tmp
     assert not failures, failures
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
     assert title == "jiefang report: demo"
-    assert sorted(a for a, _, _ in shown) == ["by_kind", "city_map", "hour_profile",
-                                              "response_ecdf"]  # fmt: skip
+    tiers = ["joint", "mutual", "police", "self"]  # the breakdown figures of issue 25
+    assert sorted(a for a, _, _ in shown) == sorted(["by_kind", "city_map", "hour_profile",
+                                                     "response_ecdf",
+                                                     *(f"zones_{t}" for t in tiers),
+                                                     *(f"hours_{t}" for t in tiers)])  # fmt: skip
     assert all(done and width > 300 for _, done, width in shown), shown
     assert (tmp_path / "report.png").stat().st_size > 10_000
 

@@ -165,7 +165,9 @@ def test_compare_pairs_by_replication_and_matches_by_hand(run_dir, other_dir, tm
 def test_report_is_self_contained_with_every_figure(run_dir):
     page = html_report(run_dir)
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(images) == len(run_figures(run_dir)) == 4
+    # Four figures, and per tier of the demo (self, mutual, police) and joint a zone map and
+    # an hour profile (issue 25).
+    assert len(images) == len(run_figures(run_dir)) == 4 + 2 * 4
     for data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG")
     assert "http://" not in page and "https://" not in page  # opens with no server or network

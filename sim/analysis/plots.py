@@ -411,6 +411,17 @@ def _legend_below(fig, axes) -> float:
     return min((0.3 + 0.13 * rows) / fig.get_figheight(), 0.5)
 
 
+def share_band(sub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A share's 95 % band in %, inside [0, 100]: the points table's ci95_low..ci95_high
+    (sweeps written before it had them: mean -+ half-width, clipped)."""
+    if {"ci95_low", "ci95_high"} <= set(sub.columns):
+        low, high = sub["ci95_low"].fillna(sub["mean"]), sub["ci95_high"].fillna(sub["mean"])
+    else:
+        half = sub["ci95_half_width"].fillna(0)
+        low, high = sub["mean"] - half, sub["mean"] + half
+    return (np.clip(low.to_numpy(float), 0, 1) * 100, np.clip(high.to_numpy(float), 0, 1) * 100)
+
+
 def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title: str):
     """Compliance of each tier, and each tier's P90, against one varied key, with 95 % CI
     bands (dropped when a panel has more than :data:`MAX_BANDS` lines); one line per value
@@ -434,11 +445,11 @@ def sweep_compliance(points: pd.DataFrame, param: str, others: list[str], title:
             sub, x = _along(grp[grp["metric"] == metric], param, cats)
             if not len(sub):
                 continue
-            y, e = sub["mean"] * 100, sub["ci95_half_width"].fillna(0) * 100
+            y = sub["mean"] * 100
             axes[0].plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                          label=f"{tier}" + (f" ({tag})" if tag else ""))  # fmt: skip
             if bands:
-                axes[0].fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+                axes[0].fill_between(x, *share_band(sub), color=tier_colour(tier), alpha=0.12)
         for metric, tier in sweep_tiers(points, "_p90_s"):
             sub = grp[grp["metric"] == metric]
             # P90 = never: more than 10 % never reached
@@ -489,11 +500,10 @@ def _sweep_facets(panels, param: str, line_key: str, title: str, cats=None):
                 if not len(sub):
                     continue
                 y = sub["mean"] * 100
-                e = sub["ci95_half_width"].fillna(0) * 100
                 ax.plot(x, y, styles[g % 4], marker="o", ms=3, color=tier_colour(tier),
                         label=f"{tier} ({line_key}={tick_text(value)})")  # fmt: skip
                 if bands:
-                    ax.fill_between(x, y - e, y + e, color=tier_colour(tier), alpha=0.12)
+                    ax.fill_between(x, *share_band(sub), color=tier_colour(tier), alpha=0.12)
         ax.set_title(", ".join(f"{k}={tick_text(v)}" for k, v in facet.items()), fontsize=8)
         ax.set_xlabel(param, fontsize=8)
         _category_ticks(ax, cats, fontsize=7)

@@ -48,6 +48,7 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
             inc, f"{name}: demand and response by hour of day", tiers
         ),
     }
+    figures.update(_breakdown_figures(run, tiers))
     if run.layout_cells is not None:
         figures["city_map"] = plots.city_map(
             inc,
@@ -57,6 +58,34 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
             frame=_frame_of(run.manifest),
         )
     return figures
+
+
+def breakdown_tables(run: results.RunResults) -> dict[str, pd.DataFrame]:
+    """The run's breakdown tables (sim.analysis.breakdown), empty for a folder written before
+    they existed."""
+    from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
+
+    tables = results.read_listed(run, [*TABLES, "breakdown_equity"])
+    for name, (file, keys) in TABLES.items():
+        table = tables.get(name)
+        extra = ["width_m", "height_m"] if name == "breakdown_area" else []
+        missing = [c for c in [*keys, *extra, *VALUE_COLUMNS] if table is not None
+                   and c not in table.columns]  # fmt: skip
+        if missing:
+            raise results.ResultsError(
+                f"{run.folder / file}: missing columns {', '.join(missing[:5])} (written by "
+                "another version); `jiefang breakdown` writes them afresh"
+            )
+    return tables
+
+
+def _breakdown_figures(run: results.RunResults, tiers) -> dict[str, Figure]:
+    from sim.analysis.breakdown_plots import breakdown_figures
+
+    tables = breakdown_tables(run)
+    if "breakdown_hour" not in tables:
+        return {}
+    return breakdown_figures(tables, run.name, tiers, _frame_of(run.manifest))
 
 
 def _frame_of(manifest: dict):
@@ -263,10 +292,15 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 def _points_table(points: pd.DataFrame) -> str:
     keep = points[points["metric"].isin([m for m, _ in plots.sweep_tiers(points, "_compliance")])]
     index = [c for c in keep.columns if c not in ("metric", "mean", "ci95_half_width",
+                                                   "ci95_low", "ci95_high",
                                                    "replications")]  # fmt: skip
     # No interval (one replication, or a tier that counted an incident in one) shows none.
-    half = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
-    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + half)
+    if {"ci95_low", "ci95_high"} <= set(keep.columns):  # a share's interval, inside [0, 1]
+        band = [("" if pd.isna(lo) or pd.isna(hi) else f" ({lo:.1%}–{hi:.1%})")
+                for lo, hi in zip(keep["ci95_low"], keep["ci95_high"], strict=True)]  # fmt: skip
+    else:
+        band = keep["ci95_half_width"].map(lambda h: "" if pd.isna(h) else f" ± {h:.1%}")
+    wide = keep.assign(text=keep["mean"].map("{:.1%}".format) + band)
     # A list's label (24 hourly shares) shown short; numbers as they are.
     wide = wide.assign(**{c: wide[c].map(plots.tick_text) for c in index
                           if wide[c].dtype.kind not in "biufc"})  # fmt: skip
@@ -368,43 +402,149 @@ def _marginal_table(sweep: results.SweepResults) -> str:
 
 
 def html_report(folder: Path) -> str:
-    """One self-contained HTML page: figures embedded, summary tables, scenario, manifest."""
+    """One self-contained HTML page a planner reads: the headline table, findings per tier
+    written from the numbers, the figures, the definitions and the scenario as a table; the
+    raw scenario and manifest only in a collapsed appendix."""
+    from sim.analysis import findings
+
     opened = results.open_results(Path(folder))
     manifest, name = opened.manifest, opened.name
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>jiefang report: {html.escape(name)}</title><style>{STYLE}</style>"
              f"</head><body><h1>jiefang report: {html.escape(name)}</h1>"]  # fmt: skip
     if isinstance(opened, results.RunResults):
-        parts.append(
-            f"<p>Seed {manifest['seed']}, {manifest['replications']} replication(s). Each"
-            " tier is timed on its own clock (named in the table); compliance = share of the"
-            " incidents the tier counts helped within its target, never reached counting as"
-            " not within it; mean over replications with its 95 % interval.</p>"
-        )
-        parts.append("<h2>Summary</h2>" + _summary_table(opened.summary))
+        scenario = manifest.get("scenario") or {}
+        tiers = scenario.get("tiers")
+        tables = breakdown_tables(opened)
+        parts.append(f"<p>{html.escape(_run_settings(manifest))} Each tier is timed on its own "
+                     "clock (named in the table); compliance = share of the incidents the tier "
+                     "counts helped within its target, never reached counting as not within "
+                     "it; mean over replications with its 95 % interval.</p>")  # fmt: skip
+        parts.append("<h2 id='headline'>Headline</h2>" + _summary_table(opened.summary))
+        parts.append("<h2 id='findings'>Findings by tier</h2>")
+        if "breakdown_hour" not in tables:
+            parts.append("<p>This run folder was written before breakdowns existed: run the "
+                         "scenario again for where and when each tier fails.</p>")  # fmt: skip
+        source = manifest.get("source_file")
+        for tier in plots.tier_order(opened.summary["tier"]):
+            shown = source if isinstance(source, str) else None
+            parts.append(findings.tier_finding(tier, opened.summary, tables, tiers, shown))
+        overrides, varied = None, None
     else:
-        parts.append(f"<p>{manifest['points']} points, {manifest['runs']} runs.</p>")
-        parts.append("<h2>Compliance by sweep point</h2><p>Mean over replications ± the "
-                     "95 % half-width of that mean (a level, not a difference: differences "
-                     "between points are below, with paired intervals).</p>"
+        scenario = manifest.get("base_scenario") or {}
+        tiers = scenario.get("tiers")
+        spec = manifest.get("sweep") or {}
+        overrides = {**(spec.get("set") or {}),
+                     "replications": spec.get("replications")}  # fmt: skip
+        varied = {**(spec.get("grid") or {}), **((spec.get("lhs") or {}).get("ranges") or {})}
+        parts.append(f"<p>{html.escape(_sweep_settings(manifest))}</p>")
+        parts.append("<h2 id='headline'>Compliance by sweep point</h2><p>Mean over "
+                     "replications with its 95 % interval, inside [0, 100] % (a level, not a "
+                     "difference: differences between points are below, with paired "
+                     "intervals). In a sweep a tier's share keeps a fixed denominator: the "
+                     "incidents of the kinds it applies to, an incident outside its scope "
+                     "(nobody on scene, never reported) counting as not met, so that adding "
+                     "staff never shows as a lower share.</p>"
                      + _points_table(opened.points))  # fmt: skip
         parts.append("<h2>Difference from the baseline</h2>" + _paired_table(opened))
+        parts.append(_equity_paired_table(opened))
         marginal = _marginal_table(opened)
         if marginal:
             parts.append("<h2>Marginal value per unit</h2>" + marginal)
-    parts.append("<h2>Figures</h2>")
+    parts.append("<h2 id='figures'>Figures</h2>")
     for fig_name, fig in figures_for(opened).items():
         heading, caption = figure_caption(fig_name, fig)
         parts.append(f"<figure><h3>{html.escape(heading)}</h3>"
                      f"<img alt='{html.escape(fig_name)}' "
                      f"src='data:image/png;base64,{_png_data(fig)}'>"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
-    scenario = manifest.get("scenario") or manifest.get("base_scenario")
-    parts.append("<h2>Scenario</h2><pre>" + html.escape(json.dumps(scenario, indent=2)) + "</pre>")
+    parts.append("<h2 id='definitions'>Definitions</h2>" + _definitions(tiers, scenario))
+    parts.append(
+        "<h2 id='scenario'>Scenario</h2>"
+        + _html_table(["key", "value", "note"], findings.scenario_rows(scenario, overrides, varied))
+    )
     rest = {k: v for k, v in manifest.items() if k not in ("scenario", "base_scenario")}
-    parts.append("<h2>Manifest</h2><pre>" + html.escape(json.dumps(rest, indent=2)) + "</pre>")
+    parts.append("<h2 id='appendix'>Appendix</h2><details><summary>Raw scenario and manifest "
+                 "(JSON)</summary><h3>Scenario</h3><pre>"
+                 + html.escape(json.dumps(scenario, indent=2)) + "</pre><h3>Manifest</h3><pre>"
+                 + html.escape(json.dumps(rest, indent=2)) + "</pre></details>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _run_settings(manifest: dict) -> str:
+    sc = manifest.get("scenario") or {}
+    return (f"Seed {manifest.get('seed')}, {manifest.get('replications')} replication(s) of "
+            f"{sc.get('horizon_hours')} h (the first {sc.get('warmup_hours')} h a warm-up, "
+            "not counted).")  # fmt: skip
+
+
+def _sweep_settings(manifest: dict) -> str:
+    """The sweep's own settings: its seed, replications and the values it set over the base
+    scenario (not the base's own horizon and replications)."""
+    spec = manifest.get("sweep") or {}
+    base = manifest.get("base_scenario") or {}
+    fixed = spec.get("set") or {}
+    horizon = fixed.get("horizon_hours", base.get("horizon_hours"))
+    warmup = fixed.get("warmup_hours", base.get("warmup_hours"))
+    return (f"{manifest.get('points')} points x {spec.get('replications')} replications "
+            f"= {manifest.get('runs')} runs, seed {spec.get('seed')}; each run {horizon} h "
+            f"(the first {warmup} h a warm-up, not counted). Every point sees the same "
+            "incidents in replication r (common random numbers).")  # fmt: skip
+
+
+def _definitions(tiers, scenario: dict) -> str:
+    from sim.analysis import findings
+    from sim.analysis.summary import NOTE
+
+    settings = scenario.get("breakdown") or {}
+    zone = settings.get("zone_cells")
+    size = "about 1 km (whole cells)" if zone is None else f"{zone} x {zone} cells"
+    return (
+        _html_table(["tier", "target", "responders", "clock", "counts"],
+                    findings.definition_rows(tiers))
+        + f"<p>{html.escape(NOTE)}</p><p>Breakdowns: each tier on its own clock by the hour "
+        f"the incident happened, by planning zone (square zones of {html.escape(size)} over "
+        "the city's cells), by land use of the incident's cell and by incident kind, with the "
+        "same interval rules; a group with fewer than "
+        f"{settings.get('min_incidents', 10)} counted incidents (all replications) shows no "
+        "share. Worst tenth of zones: the tenth (at least one) of the zones with enough "
+        "incidents where the tier is met least, picked from this run, against every other "
+        "zone; the gap is the mean of the per-replication gaps with its paired interval.</p>"
+    )  # fmt: skip
+
+
+def _equity_paired_table(sweep: results.SweepResults) -> str:
+    """The worst zones' and the focus land use's shares minus the baseline's, paired."""
+    paired = sweep.paired
+    if paired is None or paired.empty:
+        return ""
+    rows = paired[paired["measure"].isin(["worst_zones_share", "focus_share"])]
+    rows = rows[np.isfinite(rows["diff"].to_numpy(float))]
+    if rows.empty:
+        return ("<h2>The worst places</h2><p>No run had enough incidents per zone or in the "
+                "focus land use for these shares (breakdown.min_incidents).</p>")  # fmt: skip
+    body = []
+    for _, r in rows.iterrows():
+        values = ", ".join(f"{k}={plots.tick_text(r[k])}" for k in sweep.varied if k in r)
+        label = {"worst_zones_share": "worst tenth of zones",
+                 "focus_share": "focus land use"}[r["measure"]]  # fmt: skip
+        body.append(
+            [
+                str(r["point_id"]),
+                values or "-",
+                str(r["tier"]),
+                label,
+                _pp(r["diff"] * 100, r["ci_low"] * 100, r["ci_high"] * 100, r["n"]),
+            ]
+        )
+    return (
+        "<h2>The worst places</h2><p>Per run, the share met of the incidents of each "
+        "tier's kinds in that run's worst tenth of zones and in the focus land use; each "
+        "cell the point minus the baseline, paired by replication, percentage points with "
+        "the paired 95 % interval.</p>"
+        + _html_table(["point", "values", "tier", "where", "difference (pp)"], body)
+    )
 
 
 def is_compare_folder(folder: Path) -> bool:
@@ -465,5 +605,28 @@ def compare_report(folder: Path) -> str:
         f"<img alt='compare_ecdf' src='data:image/png;base64,{image}'><figcaption>Share of "
         "counted incidents helped within t minutes, A dashed, B solid; the gap left below "
         "100 % is the share never reached.</figcaption></figure>",
+        _compare_equity(folder, files),
         "</body></html>",
     ])  # fmt: skip
+
+
+def _compare_equity(folder: Path, files: dict) -> str:
+    """The worst places' table of a compare folder (none in folders written before it)."""
+    entry = files.get("compare_equity")
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return ""
+    data = results.verified(folder / Path(entry["path"]).name, str(entry.get("sha256")))
+    table = pd.read_csv(io.BytesIO(data))
+    rows = []
+    for r in table.itertuples(index=False):
+        a = "-" if pd.isna(r.a) else f"{r.a:.1%}"
+        b = "-" if pd.isna(r.b) else f"{r.b:.1%}"
+        diff = _pp(r.difference * 100, r.ci95_low * 100, r.ci95_high * 100, r.pairs)
+        rows.append([r.tier, r.group, a, b, diff])
+    return (
+        "<h2>The worst places</h2><p>Per tier, A's worst tenth of zones (held fixed) and the "
+        "focus land use, and the rest of the city beside each: compliance in A and in B "
+        "(over the replications both have incidents there) and B - A paired by replication, "
+        "percentage points with the paired 95 % interval.</p>"
+        + _html_table(["tier", "where", "A", "B", "B - A, pp (95 % CI)"], rows)
+    )

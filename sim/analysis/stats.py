@@ -54,7 +54,8 @@ def wilson(successes: float, n: float, level: float = 0.95) -> tuple[float, floa
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(centre - half, 0.0), min(centre + half, 1.0)
+    # The interval holds p exactly; rounding left 5.6e-17 above a share of 0 (issue 25).
+    return max(min(centre - half, p), 0.0), min(max(centre + half, p), 1.0)
 
 
 def proportion_ci(values, n, level: float = 0.95) -> tuple[float, float, float]:

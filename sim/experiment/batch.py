@@ -14,10 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import mean_ci
+from sim.analysis.metrics import mean_ci, proportion_ci
 from sim.analysis.stats import welch_difference
 from sim.experiment import executors
-from sim.experiment.outcome import METRICS, run_metrics  # noqa: F401  (re-exported)
+from sim.experiment.outcome import (  # noqa: F401  (re-exported)
+    METRICS,
+    SWEEP_MEASURES,
+    run_metrics,
+)
 from sim.experiment.store import (
     FolderLock,
     SweepStore,
@@ -197,7 +201,7 @@ def sweep_tables(
             for t in tasks if t.key in by_key]  # fmt: skip
     runs = pd.DataFrame(rows).sort_values(["point_id", "replication"], kind="stable")
     runs = runs.reset_index(drop=True)
-    metric_cols = [c for c in runs.columns if c.endswith(METRICS) or c in ("incidents",
+    metric_cols = [c for c in runs.columns if c.endswith(SWEEP_MEASURES) or c in ("incidents",
                    "open_share")]  # fmt: skip
     grid = runs[runs["point_id"] != BASELINE_ARM]  # the extra arm is no point of the design
     varied = sweep.varied
@@ -213,18 +217,39 @@ def _points(runs: pd.DataFrame, varied: list[str], metrics: list[str]) -> pd.Dat
     for point_id, where in _point_rows(ok):
         first = ok.iloc[where[0]]
         for metric, values in zip(metrics, block[:, where], strict=True):
-            values = values[~np.isnan(values)]  # NaN: the run had no incident the tier counts
-            mean, half = mean_ci(values)
+            keep = ~np.isnan(values)  # NaN: the run had no incident the tier counts
+            low, high, half = _interval(ok, where, metric, values, keep)
             rows.append({"point_id": point_id, **{k: first[k] for k in varied},
-                         "metric": metric, "mean": mean, "ci95_half_width": half,
-                         "replications": len(values)})  # fmt: skip
+                         "metric": metric, "mean": _mean(values[keep]), "ci95_half_width": half,
+                         "ci95_low": low, "ci95_high": high,
+                         "replications": int(keep.sum())})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _interval(ok: pd.DataFrame, where, metric: str, values: np.ndarray,
+              keep: np.ndarray) -> tuple[float, float, float]:  # fmt: skip
+    """(low, high, half-width) of a point's mean: a share takes the summary's interval,
+    which lies in [0, 1] (the hull of Student-t and the pooled Wilson interval of its
+    runs' ``<tier>_incidents``; without counts, the t interval clipped to [0, 1]); any
+    other metric the Student-t interval."""
+    tier, measure = tier_of(metric)
+    if measure not in SHARE_MEASURES:
+        mean, half = mean_ci(values[keep])
+        return mean - half, mean + half, half
+    counts = f"{tier}_incidents" if tier is not None else "incidents"
+    if measure == "compliance" and counts in ok.columns:
+        n = ok[counts].to_numpy(float)[where][keep]
+        _, low, high = proportion_ci(values[keep], n)
+    else:
+        mean, half = mean_ci(values[keep])
+        low, high = max(mean - half, 0.0), min(mean + half, 1.0)
+    return low, high, (high - low) / 2
 
 
 def tier_of(metric: str) -> tuple[str | None, str]:
     """(tier, measure) of a run metric: ``mutual_p90_s`` -> (mutual, p90_s); the counts
     (``incidents``, ``open_share``) have no tier."""
-    for measure in METRICS:
+    for measure in SWEEP_MEASURES:
         if metric.endswith(f"_{measure}"):
             return metric[: -len(measure) - 1], measure
     return None, metric
@@ -232,7 +257,8 @@ def tier_of(metric: str) -> tuple[str | None, str]:
 
 #: Measures that are shares (0..1): a difference of two of them lies in [-1, 1], and the
 #: paired interval is clipped to that range (a t interval over 2-3 replications is not).
-SHARE_MEASURES = ("compliance", "open_share", "never_reported_share")
+SHARE_MEASURES = ("compliance", "open_share", "never_reported_share", "worst_zones_share",
+                  "focus_share")  # fmt: skip
 
 
 def _clip(mean: float, half: float, bound: float | None) -> tuple[float, float]:

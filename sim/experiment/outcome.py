@@ -4,12 +4,14 @@ store keeps. Workers call this so that the sweep driver only writes what comes b
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.analysis.metrics import (
+    _of_class_and_kind,
     as_tiers,
     counted,
     empirical_quantile,
@@ -19,11 +21,24 @@ from sim.analysis.metrics import (
 from sim.experiment.sweep import Task
 
 METRICS = ("compliance", "p50_s", "p90_s", "p95_s")
+#: Equity measures of a sweep run (issue 25): the worst decile of zones and the focus land
+#: use, each tier's share met over the incidents of its kinds there (fixed denominators).
+EQUITY_MEASURES = ("worst_zones_share", "focus_share")
+#: Every per-tier measure a sweep's tables carry.
+SWEEP_MEASURES = (*METRICS, *EQUITY_MEASURES)
 
 
-def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
+def run_metrics(incidents: pd.DataFrame, tiers=None, places=None) -> dict[str, float]:
     """One run's headline metrics: ``<tier>_<metric>`` for every tier on its own clock, plus
-    counts (real incidents, probes, the share never reported)."""
+    counts (real incidents, probes, the share never reported). With ``places`` (the
+    scenario), also the equity measures :data:`EQUITY_MEASURES`."""
+    out = _headline(incidents, tiers)
+    if places is not None:
+        out |= _equity(incidents, tiers, places)
+    return out
+
+
+def _headline(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
     counted = incidents[~incidents["in_warmup"]]
     out: dict[str, float] = {
         "incidents": float((~counted["probe"]).sum()),
@@ -35,13 +50,42 @@ def run_metrics(incidents: pd.DataFrame, tiers=None) -> dict[str, float]:
     }
     fast = _own_clock_metrics(incidents, tiers)
     if fast is not None:
-        return out | fast
+        return _fixed_denominators(out | fast, incidents, tiers)
     table = per_replication(incidents.assign(replication=0), tiers)
     for row in table[table["own_clock"]].itertuples(index=False):
         for metric in METRICS:
             value = getattr(row, metric)
             if not (row.tier == "joint" and metric != "compliance"):
                 out[f"{row.tier}_{metric}"] = float(value)
+    return _fixed_denominators(out, incidents, tiers)
+
+
+def _fixed_denominators(out: dict[str, float], incidents: pd.DataFrame, tiers) -> dict[str, float]:
+    """A sweep's shares keep a fixed denominator: ``<tier>_compliance`` becomes the share of
+    the incidents of the tier's class and kinds (``<tier>_incidents``, before its scope:
+    present on scene, reported) that it reached within its target. An incident outside the
+    scope counts as not met, so more staff (more incidents with someone on scene) can never
+    show as less self-rescue; the run summary's share of the scope is ``<tier>_compliance``
+    divided by ``<tier>_scope_share``. The joint standard: of the incidents some tier applies to,
+    those every such tier counted and met."""
+    df = incidents[~incidents["in_warmup"].to_numpy(bool)]
+    union = np.zeros(len(df), bool)
+    joint_ok = np.ones(len(df), bool)
+    for tier in as_tiers(tiers):
+        of_kind, met = _reached(df, tier)
+        mask = counted(df, tier)
+        union |= of_kind
+        joint_ok &= ~of_kind | met
+        key = f"{tier.name}_compliance"
+        if key in out:
+            n = int(np.count_nonzero(of_kind))
+            out[key] = float(np.count_nonzero(met) / n)
+            out[f"{tier.name}_incidents"] = float(n)
+            out[f"{tier.name}_scope_share"] = float(np.count_nonzero(mask) / n)
+    if "joint_compliance" in out:
+        n = int(np.count_nonzero(union))
+        out["joint_compliance"] = float(np.count_nonzero(joint_ok & union) / n)
+        out["joint_incidents"] = float(n)
     return out
 
 
@@ -81,6 +125,58 @@ def _own_clock_metrics(incidents: pd.DataFrame, tiers) -> dict[str, float] | Non
     return out
 
 
+def _reached(df: pd.DataFrame, tier) -> tuple[np.ndarray, np.ndarray]:
+    """(incidents of the tier's class and kinds, those it counted and met within target).
+    The first ignores the tier's scope (present on scene, reported): staffing changes it."""
+    of_kind = _of_class_and_kind(df, tier.model_copy(update={"scope": "all"}))
+    mask = counted(df, tier)
+    met = np.zeros(len(df), bool)
+    if mask.any():
+        met[mask] = times_on_own_clock(df, tier) <= tier.target_s
+    return of_kind, met
+
+
+def _equity(incidents: pd.DataFrame, tiers, scenario) -> dict[str, float]:
+    """``<tier>_worst_zones_share``: of the incidents of the tier's kinds in this run's worst
+    tenth of planning zones (zones with at least breakdown.min_incidents of them, at least
+    one zone; lowest share first), the share met; ``<tier>_focus_share``: the same in the
+    focus land use (urban villages by default). NaN where there are not enough."""
+    from sim.analysis.breakdown import DEFAULT_FOCUS
+    from sim.analysis.equity import WORST_SHARE
+    from sim.model.zones import default_zone_cells
+
+    df = incidents[~incidents["in_warmup"].to_numpy(bool)]
+    settings = scenario.breakdown
+    size = settings.zone_cells or default_zone_cells(scenario.city.cell_size_m)
+    zone_m = size * scenario.city.cell_size_m
+    col = np.floor_divide(df["x_m"].to_numpy(float), zone_m).astype(np.int64)
+    row = np.floor_divide(df["y_m"].to_numpy(float), zone_m).astype(np.int64)
+    zone = row * (int(col.max(initial=0)) + 1) + col
+    focus = (df["land_use"].astype(str) == (settings.focus_land_use or DEFAULT_FOCUS)).to_numpy()
+    out: dict[str, float] = {}
+    for tier in as_tiers(tiers):
+        of_kind, met = _reached(df, tier)
+        if not of_kind.any():
+            continue
+        n = pd.Series(of_kind.astype(int)).groupby(zone).sum()
+        m = pd.Series((met & of_kind).astype(int)).groupby(zone).sum()
+        ok = n >= settings.min_incidents
+        share = (m[ok] / n[ok]).sort_values(kind="stable")
+        worst = share.index[: max(1, math.ceil(WORST_SHARE * len(share)))] if len(share) > 1 \
+            else []  # fmt: skip
+        inside = np.isin(zone, np.asarray(worst, dtype=np.int64)) & of_kind
+        out[f"{tier.name}_worst_zones_share"] = (
+            float(np.count_nonzero(met & inside) / np.count_nonzero(inside))
+            if inside.any() else math.nan
+        )  # fmt: skip
+        where = focus & of_kind
+        enough = np.count_nonzero(where) >= settings.min_incidents
+        out[f"{tier.name}_focus_share"] = (
+            float(np.count_nonzero(met & where) / np.count_nonzero(where)) if enough else math.nan
+        )
+    return out
+
+
 def run_record(
     task: Task, error: str | None, wall_s: float, incidents: pd.DataFrame | None
 ) -> dict:
@@ -95,5 +191,5 @@ def run_record(
         "wall_s": wall_s,
     }
     if incidents is not None:
-        record.update(run_metrics(incidents, task.scenario.tiers))
+        record.update(run_metrics(incidents, task.scenario.tiers, task.scenario))
     return record

@@ -341,3 +341,11 @@ def _as_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
 
 def open_results(folder: Path) -> RunResults | SweepResults:
     return open_run(folder) if kind_of(folder) == "run" else open_sweep(folder)
+
+
+def read_listed(run: RunResults, names) -> dict[str, pd.DataFrame]:
+    """The Parquet tables of a run folder that its manifest lists under ``names``, verified
+    against their SHA-256 (a name the manifest does not list is left out: folders written
+    before the table existed)."""
+    listed = _listed(run.folder, run.manifest)
+    return {n: _parquet(listed[n][0], verified(*listed[n])) for n in names if n in listed}

@@ -9,6 +9,9 @@ enough is written whole, byte for byte as before streaming existed. Files:
     readiness.parquet                        unannounced MEU readiness tests, if any
     layout_cells.parquet, layout_sites.parquet  each replication's synthetic layout
     summary.csv, summary.json                the tidy summary and the summary document
+    breakdown_hour/area/landuse/kind.parquet each tier by hour, zone, land use and kind;
+    breakdown_equity.parquet                 worst zones and the focus land use against the
+                                             rest (sim.analysis.breakdown, .equity)
     response_ecdf.png                        unless ``plot=False``
     layers.gpkg, sites.geojson               only where the city has a frame (city.crs):
                                              sim.geo.layers; incidents.parquet then has
@@ -110,7 +113,8 @@ def write_run(
         finally:
             incidents_out.abort()
             assignments_out.abort()
-        if incidents is None:  # streamed: the summary reads it back, without the model
+        streamed = incidents is None
+        if streamed:  # the summary reads it back, without the model
             incidents = incidents_out.read_back(summary_columns(incidents_out.columns))
         tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
                            readiness, cells, sites)  # fmt: skip
@@ -122,10 +126,17 @@ def write_run(
         files["layout_sites"] = staging / "layout_sites.parquet"
         write_parquet(tables.layout_cells, files["layout_cells"])
         write_parquet(tables.layout_sites, files["layout_sites"])
+        places = incidents_out.read_back(breakdown_columns(incidents_out.columns)) \
+            if streamed else tables.incidents  # fmt: skip
+        tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
+                                             staging, files)  # fmt: skip
+        del places
         if frame is not None:
-            from sim.geo.layers import write_layers
+            from sim.geo.layers import write_layers, write_zone_layers
 
             files.update(write_layers(staging, scenario, frame, tables.incidents, layouts))
+            write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
+                              scenario.tiers)  # fmt: skip
         write_csv(tables.summary, files["summary_table"])
         write_json(summary_document(scenario, seed, replications, tables), files["summary"])
         if plot:
@@ -150,6 +161,33 @@ SUMMARY_UNREAD = (
     "detected_by", "police_call_s", "police_wait_s", "last_police_s", "cleared_s",
     "first_help_s", "first_help_by", "volunteers_within_3min",
 )  # fmt: skip
+
+
+def breakdown_columns(columns: Sequence[str]) -> list[str]:
+    """The columns of an incidents table that the breakdowns read, in order: the summary's
+    and the incident's place and hour."""
+    from sim.analysis.breakdown import PLACE_COLUMNS
+
+    return [c for c in columns if c not in SUMMARY_UNREAD or c in PLACE_COLUMNS]
+
+
+def _write_breakdowns(scenario: Scenario, replications: int, incidents, cells, staging: Path,
+                      files: dict) -> dict:  # fmt: skip
+    """breakdown_hour/area/landuse/kind.parquet and breakdown_equity.parquet (docs/outputs.md)
+    from the incidents and the first layout's cells; returns the tables."""
+    from sim.analysis.breakdown import TABLES, Settings, breakdowns
+    from sim.analysis.equity import equity_table
+
+    first = cells[cells["layout"] == cells["layout"].iloc[0]]
+    settings = Settings.of(scenario.breakdown)
+    out = breakdowns(incidents, scenario.tiers, first, settings, replications)
+    for name, (file, _) in TABLES.items():
+        files[name] = staging / file
+        write_parquet(out[name], files[name])
+    files["breakdown_equity"] = staging / "breakdown_equity.parquet"
+    write_parquet(equity_table(incidents, scenario.tiers, first, settings,
+                               out["breakdown_area"]), files["breakdown_equity"])  # fmt: skip
+    return out
 
 
 def summary_columns(columns: Sequence[str]) -> list[str]:

@@ -249,3 +249,39 @@ def _write_sites_geojson(
             })  # fmt: skip
     doc = {"type": "FeatureCollection", "features": features}
     atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
+
+
+def zone_layer_name(tier: str) -> str:
+    """The GeoPackage layer of one tier's compliance by zone."""
+    return f"zones_{tier}"
+
+
+def write_zone_layers(path: Path, frame: GridFrame, area: pd.DataFrame, tiers) -> list[str]:
+    """Append to the GeoPackage ``path`` one polygon layer per tier (and ``zones_joint``):
+    every planning zone of breakdown_area.parquet (an edge zone clipped to the city), with
+    that tier's row of the table (compliance and interval, counts, P90, too_few). Returns the
+    layers."""
+    from sim.extras import require
+
+    require("geo")
+    import geopandas as gpd
+    from shapely import box
+
+    from sim.analysis.metrics import as_tiers
+
+    names = [*(t.name for t in as_tiers(tiers)), "joint"]
+    written = []
+    for tier in names:
+        rows = area[area["tier"] == tier].reset_index(drop=True)
+        if rows.empty:
+            continue
+        x0, y0 = rows["x_m"].to_numpy(float), rows["y_m"].to_numpy(float)
+        wide, high = rows["width_m"].to_numpy(float), rows["height_m"].to_numpy(float)
+        west, north = frame.to_crs(x0, y0)
+        geometry = box(west, north - high, west + wide, north)
+        layer = zone_layer_name(tier)
+        gpd.GeoDataFrame(rows, geometry=geometry, crs=frame.crs).to_file(
+            path, layer=layer, driver="GPKG", engine="pyogrio", append=True
+        )
+        written.append(layer)
+    return written

@@ -331,6 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help="file or folder to write (default ./NAME.yaml)")  # fmt: skip
     copy.add_argument("--force", action="store_true", help="replace files that exist")
 
+    bd = sub.add_parser(
+        "breakdown",
+        help="each tier by hour, planning zone, land use and kind, from a run folder",
+        description="Recompute a run folder's breakdown tables (breakdown_hour, _area, "
+        "_landuse, _kind and _equity .parquet; docs/outputs.md) with other zones, minimum "
+        "count or focus land use, write them into --out and print where and when each tier "
+        "fails most.",
+    )
+    bd.add_argument("results", type=_results_path, help="folder written by `jiefang run`")
+    bd.add_argument("--zone-cells", type=_bounded(1, 4000, "cells"), default=None,
+                    help="side of a planning zone in cells; must divide the city "
+                    "(default: the run's breakdown.zone_cells)")  # fmt: skip
+    bd.add_argument("--min-incidents", type=_bounded(1, 1_000_000, "incidents"), default=None,
+                    help="fewest counted incidents a zone needs for a share")  # fmt: skip
+    bd.add_argument("--land-use", default=None, metavar="USE",
+                    help="land use compared with the rest (default urban_village)")  # fmt: skip
+    bd.add_argument("--out", type=_out_path, default=None, help="default RESULTS/breakdown")
+
     report = sub.add_parser("report", help="one self-contained HTML report of a results folder")
     report.add_argument("results", type=_results_path,
                         help="folder written by `jiefang run` or `sweep`")  # fmt: skip
@@ -348,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"run": cmd_run, "sweep": cmd_sweep, "plot": cmd_plot, "compare": cmd_compare,
                 "report": cmd_report, "view": cmd_view, "optimize": cmd_optimize,
-                "scenarios": cmd_scenarios}  # fmt: skip
+                "scenarios": cmd_scenarios, "breakdown": cmd_breakdown}  # fmt: skip
     command = commands.get(args.command)
     if command is None:
         return EXIT_INTERNAL
@@ -519,6 +537,18 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
+def cmd_breakdown(args) -> int:
+    from sim.experiment.breakdown_folder import worst_text, write_breakdown_folder
+
+    out = args.out or args.results / "breakdown"
+    tables = write_breakdown_folder(args.results, out, zone_cells=args.zone_cells,
+                                    min_incidents=args.min_incidents,
+                                    focus_land_use=args.land_use)  # fmt: skip
+    print(worst_text(tables))
+    print(f"results in {out}/")
+    return EXIT_OK
+
+
 def cmd_compare(args) -> int:
     import numpy as np
 
@@ -545,12 +575,18 @@ def cmd_compare(args) -> int:
                           "a compare manifest); choose a new folder")  # fmt: skip
     write_csv(table, out / "compare.csv")
     save_figure(overlay_ecdf(args.a, args.b, labels), out / "compare_ecdf.png")
+    from sim.experiment.breakdown_folder import compare_equity, equity_change_text
     from sim.experiment.store import sha256, write_json
 
+    equity = compare_equity(args.a, args.b) if paired else None
+    written = [("compare", "csv"), ("compare_ecdf", "png")]
+    if equity is not None:
+        write_csv(equity, out / "compare_equity.csv")
+        written.append(("compare_equity", "csv"))
     write_json({"compare": {"a": str(args.a), "b": str(args.b), "labels": list(labels),
                             "paired": bool(paired)},
                 "files": {n: {"path": f"{n}.{ext}", "sha256": sha256(out / f"{n}.{ext}")}
-                          for n, ext in (("compare", "csv"), ("compare_ecdf", "png"))}},
+                          for n, ext in written}},
                out / "manifest.json")  # fmt: skip
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
@@ -563,6 +599,9 @@ def cmd_compare(args) -> int:
                 else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
         print(f"  {row.tier:<7} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
               f"   {diff}")  # fmt: skip
+    if equity is not None and len(equity):
+        print("the worst places (A's worst zones held fixed), compliance, paired by replication:")
+        print(equity_change_text(equity))
     print(f"results in {out}/")
     return EXIT_OK
 

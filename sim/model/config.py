@@ -659,6 +659,30 @@ def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
     return kind.fleets.get(responder, 0) > 0
 
 
+# ---------------------------------------------------------------------------- breakdowns
+class BreakdownConfig(Strict):
+    """How the run's breakdowns (sim.analysis.breakdown) cut the city: read after the run,
+    never by the model."""
+
+    zone_cells: int | None = Field(
+        None, ge=1, le=4000,
+        description="side of a planning zone in city cells (the cells aggregate to square "
+        "zones); must divide the city's width and height. Default: the whole number of "
+        "cells nearest 1 km, edge zones clipped to the city",
+    )  # fmt: skip
+    min_incidents: int = Field(
+        10, ge=1, le=1_000_000,
+        description="a zone, hour, land use or kind with fewer counted incidents (all "
+        "replications together) shows no share: too_few is set instead",
+    )  # fmt: skip
+    focus_land_use: LandUseName | None = Field(
+        None,
+        description="neighbourhood type compared with the rest of the city in the equity "
+        "table; default urban_village where the city has any (a land use the city lacks "
+        "is an error)",
+    )
+
+
 # ---------------------------------------------------------------------------- scenario
 class Scenario(Strict):
     name: str = Field(min_length=1, description="short name used in output folders")
@@ -681,6 +705,10 @@ class Scenario(Strict):
     meus: MeuConfig = Field(default_factory=MeuConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     travel: TravelConfig = Field(default_factory=TravelConfig)
+    breakdown: BreakdownConfig = Field(
+        default_factory=BreakdownConfig,
+        description="planning zones and the minimum count of the breakdown tables",
+    )
     tiers: list[TierConfig] = Field(
         default_factory=default_tiers,
         min_length=1,
@@ -909,6 +937,7 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
         shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
     if shape is None:
         return
+    yield from _breakdown_problems(sc, shape, land is not None)
     cells = shape[0] * shape[1]
     for count in ("grids", "stations"):
         if getattr(police, count) > cells:
@@ -933,6 +962,27 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                 )
             elif land is not None and not land[row, col]:
                 yield (section, name, i), f"[{col}, {row}] is on water or a bridge, not on land"
+
+
+def _breakdown_problems(sc: Scenario, shape: tuple[int, int], known: bool):
+    """A zone size that does not divide the city, or a focus land use it cannot have (only
+    where the grid is known before the build: a raster sets it at build, and the breakdown
+    checks again on the built city)."""
+    if sc.city.population_raster is not None:
+        return
+    from sim.model.zones import land_use_problem, zone_size_problem
+
+    problem = zone_size_problem(sc.breakdown.zone_cells, shape[1], shape[0])
+    if problem:
+        yield ("breakdown", "zone_cells"), problem
+    use = sc.breakdown.focus_land_use
+    if use is not None and sc.city.map_file is None and known:
+        present = {"residential"} if sum(sc.city.land_use_shares.values()) < 1 else set()
+        present |= {u for u, share in sc.city.land_use_shares.items() if share > 0}
+        present |= {site[2] for site in sc.city.key_sites or []}
+        problem = land_use_problem(use, present)
+        if problem:
+            yield ("breakdown", "focus_land_use"), problem
 
 
 #: Map files already checked, by (path, modification time, size).
