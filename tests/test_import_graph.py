@@ -41,8 +41,11 @@ KNOWN_UPWARD = {
 KNOWN_CIRCLES = {
     # config <-> replay/budget/geo.inputs/city: the scenario schema reads files, and the model
     # builds its city from them through sim.geo (geo should build it and hand it down)
+    # grown by the shipped-scenario catalogue and --set overrides (issue 26): config resolves
+    # extends: names through them and they read scenarios through config
     ("sim.geo.inputs", "sim.geo.network", "sim.geo.raster", "sim.geo.sites", "sim.model.budget",
-     "sim.model.city", "sim.model.config", "sim.model.replay"),
+     "sim.model.catalogue", "sim.model.city", "sim.model.config", "sim.model.overrides",
+     "sim.model.replay"),
 }  # fmt: skip
 
 
@@ -246,8 +249,6 @@ KNOWN_INNER = {
     ("sim.model.config", "numpy"),
     ("sim.model.config", "sim.geo.inputs"),
     ("sim.model.config", "sim.model.budget"),
-    ("sim.model.config", "sim.model.fleets"),
-    ("sim.model.config", "sim.model.policies"),
     ("sim.model.config", "sim.model.replay"),
     ("sim.model.config", "sim.model.vocab"),
     ("sim.model.replay", "sim.geo.crs"),
@@ -264,4 +265,30 @@ KNOWN_INNER = {
     ("sim.planning.recruit", "sim.planning.optimize"),
     ("sim.planning.report", "sim.analysis.plots"),
     ("sim.planning.report", "sim.geo.crs"),
+    # Added by the work on issues 25-27 beside issue 22 (breakdowns, shipped scenarios,
+    # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light, or
+    # through config.py, which still resolves names and files; they go with config.py's split.
+    ("sim.analysis.report", "sim.analysis.breakdown"),
+    ("sim.analysis.report", "sim.analysis.breakdown_plots"),
+    ("sim.analysis.report", "sim.analysis.findings"),
+    ("sim.analysis.report", "sim.analysis.summary"),
+    ("sim.experiment.breakdown_folder", "sim.analysis.equity"),
+    ("sim.experiment.outcome", "sim.analysis.breakdown"),
+    ("sim.experiment.outcome", "sim.analysis.equity"),
+    ("sim.experiment.outcome", "sim.model.zones"),
+    ("sim.experiment.runfolder", "sim.analysis.breakdown"),
+    ("sim.experiment.runfolder", "sim.analysis.equity"),
+    ("sim.experiment.store", "sim.experiment.results"),
+    ("sim.experiment.sweep", "sim.model.catalogue"),
+    ("sim.interface.cli", "sim.experiment.breakdown_folder"),
+    ("sim.interface.cli", "sim.model.catalogue"),
+    ("sim.interface.cli", "sim.model.overrides"),
+    ("sim.interface.cli", "sim.model.plugins"),
+    ("sim.model.config", "sim.model.catalogue"),
+    ("sim.model.config", "sim.model.overrides"),
+    ("sim.model.config", "sim.model.zones"),
+    ("sim.model.overrides", "sim.model.catalogue"),
+    ("sim.planning.plan", "sim.model.budget"),
+    ("sim.planning.plan", "sim.planning.coverage"),
+    ("sim.planning.recruit", "sim.model.overrides"),
 }

@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -189,7 +190,6 @@ def reach_scheduler(address: str) -> None:
     """A TCP connection to the scheduler, within ``CONNECT_TIMEOUT_S``: a refused or
     silent address is one SchedulerError before any folder is written (Dask's own Client
     retries for 30 s and raises OSError)."""
-    import socket
 
     host, port = check_scheduler(address)
     try:

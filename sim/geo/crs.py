@@ -13,7 +13,6 @@ Longitude/latitude go through pyproj (the ``geo`` extra), imported only when ask
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,43 +71,6 @@ def frame_of(city: CityConfig) -> GridFrame | None:
     if city.crs is None or city.origin is None:
         return None
     return GridFrame(city.crs, float(city.origin[0]), float(city.origin[1]))
-
-
-def check_city_crs(text: str, where: str) -> None:
-    """``city.crs`` must be a projected CRS in metres that pyproj can take to longitude and
-    latitude: else a ScenarioError naming ``where`` (the file and key) before anything runs.
-    An unknown or engineering CRS was pyproj's traceback after the whole simulation, when
-    the GIS layers were written; a CRS in degrees added metres to degrees. Without pyproj
-    (no geo extra) nothing is checked here: the layers' writer asks for the extra."""
-    from sim.model.config import ScenarioError
-
-    problem = _crs_problem(text)
-    if problem is not None:
-        raise ScenarioError(f"{where}: {problem}")
-
-
-@functools.lru_cache(maxsize=16)
-def _crs_problem(text: str) -> str | None:
-    """What is wrong with ``text`` as city.crs, or None (once per CRS: a sweep validates
-    every point)."""
-    import importlib.util
-
-    if importlib.util.find_spec("pyproj") is None:
-        return None
-    from pyproj import CRS
-    from pyproj.exceptions import ProjError
-
-    try:
-        crs = CRS.from_user_input(text)
-        _transformer(text, LONLAT)
-    except ProjError:
-        return ("not a CRS pyproj knows and can transform to longitude/latitude (give a "
-                "projected CRS in metres, e.g. EPSG:3067)")  # fmt: skip
-    units = {str(a.unit_name).lower() for a in crs.axis_info}
-    if not crs.is_projected or not units <= {"metre", "meter"}:
-        return ("expected a projected CRS in metres (e.g. EPSG:3067 or a UTM zone); the grid's "
-                "x and y are metres from city.origin")  # fmt: skip
-    return None
 
 
 def _transformer(src: str, dst: str):

@@ -11,6 +11,9 @@ file's text (its column names or values).
 
 from __future__ import annotations
 
+import json
+import mmap
+import re
 from pathlib import Path
 
 import numpy as np
@@ -136,9 +139,6 @@ def _check_declared_crs(path: Path, where: str) -> None:
     """A GeoJSON's ``crs`` member (2008 GeoJSON; RFC 7946 has none) must name a CRS pyproj
     knows: GDAL reads an unknown one as WGS 84 without a word, which would put every point
     somewhere else. The member is found before the features without loading the file."""
-    import json
-    import mmap
-    import re
 
     from pyproj import CRS
     from pyproj.exceptions import ProjError

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import logging
 import math
 import os
+import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 from sim import __version__
 
@@ -398,8 +404,6 @@ def _library_noise_captured():
     pyogrio, rasterio printed up to 26 lines before a clean one-line error) are captured,
     not printed: the command's own lines are what the user reads. Logging gets a handler
     that drops them (else Python's last-resort handler prints every WARNING)."""
-    import logging
-    import warnings
 
     for name in _LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
@@ -611,7 +615,6 @@ VIEW_STOP_S = 5.0
 
 
 def cmd_view(args) -> int:
-    import json
     import signal
     import subprocess
 
@@ -697,7 +700,6 @@ def _first_sentence(text: str, limit: int = 110) -> str:
 def _scenario_text(name: str) -> str:
     """A shipped scenario (or a scenario file) with its extends: chain merged, as YAML; a
     sweep as its file."""
-    import yaml
 
     from sim.model.catalogue import find, is_name, locate, shipped
     from sim.model.config import resolve_extends
@@ -740,7 +742,6 @@ def _check_listen(host: str, port: int) -> None:
     """The view listens where it was asked to, and only there: an empty or ``*`` host (every
     interface, by accident) is refused, ``0.0.0.0`` or ``::`` is a warning, and the port
     must be free before the URL is printed (else uvicorn's error came after it, exit 3)."""
-    import socket
 
     from sim.experiment.store import OutputError
 

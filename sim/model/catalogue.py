@@ -35,9 +35,7 @@ def shipped_folder() -> Path:
     except ModuleNotFoundError:
         # A source checkout run without installing (or an install made before the mapping
         # existed): the folder beside the package is the same one the wheel ships.
-        import sim
-
-        return Path(sim.__file__).resolve().parents[1] / "scenarios"
+        return Path(__file__).resolve().parents[2] / "scenarios"
     if isinstance(root, Path):
         return root
     # Not a plain folder (a namespace portion): the package's first folder on disk.

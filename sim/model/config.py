@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.model.crs import crs_problem
 from sim.model.distributions import Duration, Exponential, Fixed, Lognormal
 from sim.model.plugins import (
     DISPATCH_PLUGINS,
@@ -1617,9 +1618,9 @@ def validate_scenario(
         default = None if own is None or own == source else "another file"
         raise ScenarioError(format_validation_error(source, err, origins, default, own)) from None
     if scenario.city.crs is not None:
-        from sim.geo.crs import check_city_crs
-
-        check_city_crs(scenario.city.crs, f"{source}: city.crs")
+        problem = crs_problem(scenario.city.crs)
+        if problem is not None:
+            raise ScenarioError(f"{source}: city.crs: {problem}")
     if uses_geo_files(scenario):
         from sim.geo.inputs import resolve_files
 
