@@ -9,8 +9,8 @@ through a ``.pth`` file naming a folder of links to them, with jiefang itself an
 editable hooks left out; pip then resolves the wheel's declared requirements and the
 ``viz`` extra offline (``--no-index``) against them. It proves the wheel's contents (code,
 scenarios, their data), its entry point, its metadata and that the installed package never
-reads the repository; not that PyPI serves every dependency. ``jiefang view demo`` serving
-the page is the browser tests' (tests/test_browser.py).
+reads the repository; not that PyPI serves every dependency. ``jiefang view demo`` from the
+wheel serves its page to Debian's chromium (the last test).
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from sim.model.catalogue import shipped
 from tests.conftest import ROOT
+from tests.test_browser import CHROMIUM_FLAGS, chromium, free_port  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +77,18 @@ def _dependency_view(folder: Path) -> Path:
 
 
 def _link_jupyter_config(venv: Path) -> None:
-    """The notebook-extension settings the viz extra's packages install under their
-    environment's ``etc/jupyter`` (a pip install puts them in the new venv): Solara's page
-    fails without them (KeyError 'load_extensions')."""
+    """The data files the viz extra's packages install under their environment's prefix (a
+    pip install puts them in the new venv): the notebook-extension settings in
+    ``etc/jupyter`` (Solara's page fails without them: KeyError 'load_extensions') and the
+    offline front end in ``share/jupyter`` and ``share/solara`` (without them the page never
+    draws)."""
     for path in sys.path:
-        config = Path(path).parents[2] / "etc" / "jupyter" if path.endswith("-packages") else None
-        if config is not None and (config / "nbconfig").is_dir():
-            (venv / "etc").mkdir(exist_ok=True)
-            (venv / "etc" / "jupyter").symlink_to(config)
+        prefix = Path(path).parents[2] if path.endswith("-packages") else None
+        if prefix is not None and (prefix / "etc" / "jupyter" / "nbconfig").is_dir():
+            for part in ("etc/jupyter", "share/jupyter", "share/solara"):
+                if (prefix / part).is_dir():
+                    (venv / part).parent.mkdir(parents=True, exist_ok=True)
+                    (venv / part).symlink_to(prefix / part)
             return
 
 
@@ -208,3 +216,42 @@ def test_a_scenario_with_data_files_runs_from_the_package(installed, elsewhere):
     for path in (meta["replay"]["path"], meta["scenario"]["travel"]["road_network"],
                  meta["scenario"]["city"]["population_raster"]):  # fmt: skip
         assert Path(path).is_relative_to(package), path
+
+
+def test_view_serves_a_shipped_scenario_from_the_wheel(installed, elsewhere, chromium):  # noqa: F811
+    """`jiefang view demo` from the installed wheel, outside the repository: the page comes up
+    in Debian's chromium showing the shipped demo, and a step moves its clock."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_view import open_page, step
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
+    log = elsewhere / "view.log"
+    server = subprocess.Popen([str(installed / "jiefang"), "view", "demo", "--port", str(port)],
+                              cwd=elsewhere, env=env, stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"the installed view did not start:\n{log.read_text()}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            page = open_page(browser, url)
+            step(page, 1)
+            assert page.get_by_text("demo").count() > 0
+            browser.close()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
