@@ -134,7 +134,7 @@ def test_set_values_are_read_as_yaml(text, expected):
         ),
         (
             "nosuch.key=1",
-            "--set nosuch.key: unknown key 'nosuch'; the keys of the scenario are: city, description, drain_hours,",
+            "--set nosuch.key: unknown key 'nosuch'; the keys of the scenario are: breakdown, city, description, drain_hours,",
         ),
         (
             "police.nosuch=1",

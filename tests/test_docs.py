@@ -127,7 +127,9 @@ def nav_pages() -> list[str]:
 
     Loader.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
     # A Python name (the Mermaid fence's formatter) is only a name here: nothing is imported.
-    Loader.add_multi_constructor("tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix)
+    Loader.add_multi_constructor(
+        "tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix
+    )
     config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=Loader)
 
     def walk(entry) -> list[str]:

@@ -291,4 +291,5 @@ KNOWN_INNER = {
     ("sim.planning.plan", "sim.model.budget"),
     ("sim.planning.plan", "sim.planning.coverage"),
     ("sim.planning.recruit", "sim.model.overrides"),
+    ("sim.interface.cli", "yaml"),  # `jiefang --help` imports nothing heavy (test_cli)
 }

@@ -231,8 +231,10 @@ def test_a_city_with_a_frame_gets_layers_in_central_helsinki(tmp_path):
     import pyogrio
 
     sc, out = helsinki_run(tmp_path)
-    assert sorted(pyogrio.list_layers(out / "layers.gpkg")[:, 0]) == [
-        "cells", "incidents", "meu_sites", "police_stations", "responders"]  # fmt: skip
+    # The run's layers, and one zones_<tier> layer per tier of its tier table (issue 25).
+    zones = sorted(f"zones_{tier.name}" for tier in sc.tiers) + ["zones_joint"]
+    assert sorted(pyogrio.list_layers(out / "layers.gpkg")[:, 0]) == sorted([
+        "cells", "incidents", "meu_sites", "police_stations", "responders", *zones])  # fmt: skip
     for layer in ("cells", "police_stations", "meu_sites", "responders", "incidents"):
         gdf = gpd.read_file(out / "layers.gpkg", layer=layer)
         assert gdf.crs.to_epsg() == 3067 and len(gdf) > 0

@@ -152,15 +152,28 @@ class Server:
             self.proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def busy_view(tmp_path_factory):
+def busy_scenario(folder: Path) -> Path:
     """A busy demo (many incidents and probes, so a few steps show in the tier charts)."""
-    folder = tmp_path_factory.mktemp("view")
     scenario = folder / "busy.yaml"
     scenario.write_text(f"extends: {SCENARIOS / 'demo.yaml'}\nname: busy-demo\n"
                         "incidents: {rate_per_day: 3000, probes_per_day: 3000, "
                         "hourly_profile: 1.0}\n")  # fmt: skip
-    server = Server(scenario, folder / "server.log")
+    return scenario
+
+
+@pytest.fixture(scope="module")
+def busy_view(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("view")
+    server = Server(busy_scenario(folder), folder / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_view(tmp_path):
+    """A server of this test's alone: its session and model counts are this test's (pages
+    other tests left open on the shared one would count too)."""
+    server = Server(busy_scenario(tmp_path), tmp_path / "server.log")
     yield server
     server.stop()
 
@@ -204,7 +217,8 @@ def close_tab(page) -> None:
 
 
 @pytest.mark.slow
-def test_two_sessions_move_independently_and_a_closed_one_is_released(browser, busy_view):
+def test_two_sessions_move_independently_and_a_closed_one_is_released(browser, own_view):
+    busy_view = own_view
     opened = len(re.findall("session opened", busy_view.text()))
     first = open_page(browser, busy_view.url)
     second = open_page(browser, busy_view.url)

@@ -20,8 +20,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from sim import __version__
 
 if TYPE_CHECKING:
@@ -700,6 +698,7 @@ def _first_sentence(text: str, limit: int = 110) -> str:
 def _scenario_text(name: str) -> str:
     """A shipped scenario (or a scenario file) with its extends: chain merged, as YAML; a
     sweep as its file."""
+    import yaml  # `jiefang --help` imports nothing heavy (tests/test_cli.py)
 
     from sim.model.catalogue import find, is_name, locate, shipped
     from sim.model.config import resolve_extends
