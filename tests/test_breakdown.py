@@ -182,10 +182,17 @@ def test_an_hour_when_units_are_off_is_the_worst_hour(tmp_path):
         assert set(found["hour"]) == {2, 3}, tier
     # A real effect, beyond the intervals: the same hours did far better with units on duty
     # (the hours after 04:00 suffer too, from the backlog: hence the control run).
-    _, control = _tables(_scenario(tmp_path, {"meus.opening_hours": {"residential": [4, 2]},
-                                              "incidents.rate_per_day": 240}, "control.yaml"))
-    police = {name: t[t["tier"] == "police"].set_index("hour").loc[[2, 3]]
-              for name, t in (("planted", hours), ("control", control["breakdown_hour"]))}
+    _, control = _tables(
+        _scenario(
+            tmp_path,
+            {"meus.opening_hours": {"residential": [4, 2]}, "incidents.rate_per_day": 240},
+            "control.yaml",
+        )
+    )
+    police = {
+        name: t[t["tier"] == "police"].set_index("hour").loc[[2, 3]]
+        for name, t in (("planted", hours), ("control", control["breakdown_hour"]))
+    }
     assert (police["planted"]["ci95_high"] < police["control"]["ci95_low"]).all()
     assert (police["planted"]["compliance"] < 0.1).all()
 

@@ -3,6 +3,7 @@ the roster as an invariant of random runs, the default unchanged, bad rosters re
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -13,8 +14,8 @@ from hypothesis import strategies as st
 
 from sim.interface.cli import main
 from sim.model.config import on_duty_counts
-from sim.model.response import ResponseModel
 from sim.model.responders.police import PoliceUnit
+from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, UnitState
 from tests.conftest import scenario
 from tests.test_events import stream, strip_city
@@ -60,8 +61,9 @@ def test_the_units_off_duty_are_spread_over_stations():
 def test_an_off_duty_unit_is_not_sent_and_the_call_waits_for_the_one_on_duty():
     # Two units at the station; one on duty all day (0.5 x 2 -> 1): unit 0 (rank 0).
     sc = strip_city(police={"units": 2, "on_duty_share": 0.5})
-    model = ResponseModel(sc, seed=1, incidents=stream([fight(100.0, 250.0),
-                                                        fight(300.0, 150.0)]), trace=True)
+    model = ResponseModel(
+        sc, seed=1, incidents=stream([fight(100.0, 250.0), fight(300.0, 150.0)]), trace=True
+    )
     assert model.police.off_duty() == [1] and unit_state(model, 1) is UnitState.OFF_DUTY
     first, second = model.run()
     # Unit 1 idles at the station, off duty: the second call waits for unit 0 to clear
@@ -168,7 +170,7 @@ def test_every_unit_sent_is_on_duty_and_no_more_are_out_at_once_than_on_duty(sha
     # Each unit serves one incident at a time.
     for u in range(4):
         spells = sorted((a.sent_s, a.released_s) for a in police if a.responder_id == u)
-        assert all(s1[1] <= s2[0] for s1, s2 in zip(spells, spells[1:], strict=False))
+        assert all(s1[1] <= s2[0] for s1, s2 in itertools.pairwise(spells))
     # No call is dispatched in an hour nobody is on duty.
     table = model.incidents_table()
     sent = table["police_dispatched_s"].dropna()
