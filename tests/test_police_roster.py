@@ -82,9 +82,10 @@ def test_a_busy_unit_finishes_its_incident_then_goes_off_and_a_queued_call_waits
     inc = stream([fight(3000.0, 250.0, call_delay=30.0), fight(3800.0, 150.0)])
     model = ResponseModel(sc, seed=1, incidents=inc, trace=True)
     model.advance_to(3650.0)  # past 01:00: still at its scene
-    assert unit_state(model, 0) is UnitState.ON_SCENE
+    assert unit_state(model, 0) is UnitState.ON_SCENE and model.police.busy_count == 1
     model.advance_to(3720.0)  # released at 3710 s: off duty from there
     assert unit_state(model, 0) is UnitState.OFF_DUTY and model.police.free_units() == []
+    assert model.police.busy_count == 0  # off duty is neither free nor busy
     model.run()
     assert model.trace == [
         (3000.0, EventKind.OCCURS, 0, -1),

@@ -258,7 +258,7 @@ class ResponseModel(mesa.Model):
                 "time_s": "time",
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
-                "police_busy": lambda m: len(m.police) - m.police.free_count,
+                "police_busy": lambda m: m.police.busy_count,  # off duty is not busy
                 "calls_waiting": lambda m: m.calls_waiting(),
                 **{
                     f"{t.name} <= {t.target_s / 60:g} min": (

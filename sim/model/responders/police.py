@@ -400,6 +400,11 @@ class PoliceFleet:
         return np.flatnonzero(self._free)
 
     @property
+    def busy_count(self) -> int:
+        """How many units are committed to an incident (en route or on scene)."""
+        return len(self._sent_at)
+
+    @property
     def free_count(self) -> int:
         """How many units are available."""
         return len(self.free_ids)
