@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.interface.cli import main
-from sim.model.config import on_duty_counts
+from sim.model.config import load_scenario, on_duty_counts
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, UnitState
@@ -157,25 +157,60 @@ def test_every_unit_sent_is_on_duty_and_no_more_are_out_at_once_than_on_duty(sha
                   incidents={"rate_per_day": 120.0})  # fmt: skip
     model = ResponseModel(sc, seed=seed)
     model.run()
-    counts = on_duty_counts(shares, 4)
-    rank = np.argsort(model.police.duty_order)  # a unit's place in the roster order
-    police = [a for a in model.assignments if a.responder == "police"]
-    for a in police:
-        hour = int(a.sent_s // 3600) % 24
-        # Sent only when on duty: among the first counts[hour] of the roster order.
-        assert rank[a.responder_id] < counts[hour], (a, counts[hour])
-        # Units sent since this hour began and not yet released: never more than on duty.
-        start = a.sent_s - a.sent_s % 3600
-        out = {b.responder_id for b in police if start <= b.sent_s <= a.sent_s < b.released_s}
-        assert len(out) <= counts[hour]
+    police = assert_sent_on_duty(model, shares)
     # Each unit serves one incident at a time.
     for u in range(4):
         spells = sorted((a.sent_s, a.released_s) for a in police if a.responder_id == u)
         assert all(s1[1] <= s2[0] for s1, s2 in itertools.pairwise(spells))
     # No call is dispatched in an hour nobody is on duty.
-    table = model.incidents_table()
-    sent = table["police_dispatched_s"].dropna()
+    counts = on_duty_counts(shares, 4)
+    sent = model.incidents_table()["police_dispatched_s"].dropna()
     assert all(counts[int(t // 3600) % 24] > 0 for t in sent)
+
+
+def assert_sent_on_duty(model: ResponseModel, shares) -> list:
+    """Every police unit sent was on duty then (among the first of the roster order), and
+    the units sent since the hour began and not yet released never outnumber those on duty;
+    returns the police assignments."""
+    counts = on_duty_counts(shares, len(model.police))
+    rank = np.argsort(model.police.duty_order)  # a unit's place in the roster order
+    police = [a for a in model.assignments if a.responder == "police"]
+    for a in police:
+        hour = int(a.sent_s // 3600) % 24
+        assert rank[a.responder_id] < counts[hour], (a, counts[hour])
+        start = a.sent_s - a.sent_s % 3600
+        out = {b.responder_id for b in police if start <= b.sent_s <= a.sent_s < b.released_s}
+        assert len(out) <= counts[hour]
+    return police
+
+
+NIGHT_OFF = roster((0, 0.5), (1, 0.25), (2, 0.0), (3, 0.0), (4, 0.5))
+
+
+@pytest.mark.parametrize(
+    "police",
+    [{"dispatch": "own_grid_first"}, {"move_up": "uncovered_longest"}],
+)
+def test_the_other_policies_send_only_units_on_duty(police):
+    sc = scenario(police={"stations": 2, "grids": 4, "units": 4, "on_duty_share": NIGHT_OFF,
+                          **police},
+                  incidents={"rate_per_day": 150.0})  # fmt: skip
+    model = ResponseModel(sc, seed=4)
+    model.run()
+    assert len(assert_sent_on_duty(model, NIGHT_OFF)) > 100
+
+
+def test_on_a_road_network_only_units_on_duty_are_sent(tmp_path):
+    pytest.importorskip("rasterio")
+    from tests.test_geo_inputs import city_files  # needs the geo extra
+
+    share = [0.5] * 24
+    path = city_files(tmp_path, police="  stations_file: stations.csv\n  units: 6\n"
+                      "  on_duty_share: 0.5\n", incidents="  rate_per_day: 400\n")  # fmt: skip
+    model = ResponseModel(load_scenario(path), seed=2)
+    model.run()
+    assert model.police.city.roads is not None and len(model.police.off_duty()) == 3
+    assert len(assert_sent_on_duty(model, share)) >= 10
 
 
 def test_a_roster_that_keeps_every_unit_on_changes_nothing():
