@@ -259,7 +259,7 @@ def test_calls_in_the_hours_nobody_is_on_duty_wait_for_04_00_on_the_same_inciden
     [
         (1.5, "police.on_duty_share"),
         ([1.0] * 23, "police.on_duty_share"),
-        ([0.1] * 24, "police.on_duty_share: round(share x units) is 0 in every hour"),
+        ([0.1] * 24, "police.on_duty_share: share x units, rounded half up, is 0 in every hour"),
         ({"night": 0.5}, "police.on_duty_share"),
     ],
 )

@@ -293,7 +293,7 @@ class PoliceConfig(Strict):
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
         if self.units and max(on_duty_counts(self.on_duty_share, self.units)) == 0:
-            raise ValueError(f"on_duty_share: round(share x units) is 0 in every hour "
+            raise ValueError(f"on_duty_share: share x units, rounded half up, is 0 in every hour "
                              f"({self.units} units): no unit is ever on duty")  # fmt: skip
         return self
 
