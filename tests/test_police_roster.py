@@ -17,7 +17,7 @@ from sim.model.config import load_scenario, on_duty_counts
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, UnitState
-from tests.conftest import scenario
+from tests.conftest import SCENARIOS, scenario
 from tests.test_events import stream, strip_city
 
 
@@ -276,3 +276,12 @@ def test_a_roster_is_refused_in_python_with_the_key():
     with pytest.raises(ValueError, match=r"on_duty_share"):
         scenario(police={"units": 2, "on_duty_share": [0.2] * 24})
     assert math.isclose(scenario(police={"units": 0, "on_duty_share": 0.0}).police.units, 0)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_no_shipped_scenario_has_a_roster(path):
+    """Their tables stay byte-identical (tests/test_identical_outputs.py holds the digests
+    of several): without a roster no ROSTER event is pushed and no unit is ever off duty."""
+    sc = load_scenario(path)
+    assert not sc.police.has_roster
+    assert on_duty_counts(sc.police.on_duty_share, sc.police.units) == [sc.police.units] * 24
