@@ -142,7 +142,9 @@ def test_the_compiled_loop_is_not_forced_onto_a_roster(monkeypatch):
     model = ResponseModel(sc, seed=2)
     model.run()
     assert model.kernel_calls == 0
-    assert model.why_not_compiled == "a police roster (police.on_duty_share below 1 in some hour)"
+    assert model.why_not_compiled == (
+        "a police roster (police.on_duty_share: fewer units on duty in some hour)"
+    )
 
 
 # ------------------------------------------------------------------ invariants

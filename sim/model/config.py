@@ -276,7 +276,7 @@ class PoliceConfig(Strict):
     @property
     def has_roster(self) -> bool:
         """Whether some hour has fewer than all units on duty."""
-        return min(on_duty_counts(self.on_duty_share, self.units), default=0) < self.units
+        return min(on_duty_counts(self.on_duty_share, self.units)) < self.units
 
     @model_validator(mode="after")
     def _consistent(self):

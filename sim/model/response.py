@@ -455,7 +455,7 @@ class ResponseModel(mesa.Model):
         if not self.police_only():
             return "responders other than police"
         if self._roster is not None:
-            return "a police roster (police.on_duty_share below 1 in some hour)"
+            return "a police roster (police.on_duty_share: fewer units on duty in some hour)"
         return None
 
     def _advance(self, until_s: float) -> None:
