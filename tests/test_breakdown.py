@@ -168,16 +168,33 @@ def test_a_zone_stripped_of_police_and_meus_is_the_worst_zone_of_both_tiers(tmp_
 
 
 def test_an_hour_when_units_are_off_is_the_worst_hour(tmp_path):
-    # Cars crawl (twenty times slower) and every MEU is closed from 02:00 to 04:00.
-    crawl = [1.0] * 24
-    crawl[2] = crawl[3] = 20.0
-    sc = _scenario(tmp_path, {"police.car_share": 1.0, "travel.congestion_by_hour": crawl,
+    # Every police unit is off duty from 02:00 to 04:00 (police.on_duty_share) and every MEU
+    # is closed then (opening_hours): both tiers have nobody to send in those hours.
+    roster = [1.0] * 24
+    roster[2] = roster[3] = 0.0
+    sc = _scenario(tmp_path, {"police.on_duty_share": roster,
                               "meus.opening_hours": {"residential": [4, 2]},
                               "incidents.rate_per_day": 240})  # fmt: skip
     _, tables = _tables(sc)
+    hours = tables["breakdown_hour"]
     for tier in ("police", "mutual"):
-        found = worst(tables["breakdown_hour"], ["hour"], tier, 2)
+        found = worst(hours, ["hour"], tier, 2)
         assert set(found["hour"]) == {2, 3}, tier
+    # A real effect, beyond the intervals: the same hours did far better with units on duty
+    # (the hours after 04:00 suffer too, from the backlog: hence the control run).
+    _, control = _tables(
+        _scenario(
+            tmp_path,
+            {"meus.opening_hours": {"residential": [4, 2]}, "incidents.rate_per_day": 240},
+            "control.yaml",
+        )
+    )
+    police = {
+        name: t[t["tier"] == "police"].set_index("hour").loc[[2, 3]]
+        for name, t in (("planted", hours), ("control", control["breakdown_hour"]))
+    }
+    assert (police["planted"]["ci95_high"] < police["control"]["ci95_low"]).all()
+    assert (police["planted"]["compliance"] < 0.1).all()
 
 
 def test_equity_puts_the_stripped_zone_in_the_worst_tenth(tmp_path):

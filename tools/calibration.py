@@ -40,6 +40,7 @@ DEFAULT_REASONS = {
     "police.station_cells": "generated station sites (k-means over police grids)",
     "police.dispatch": "assumption: 110 sends the units that arrive first",
     "police.move_up": "assumption: idle units keep to their own beats",
+    "police.on_duty_share": "assumption: units is the strength on duty at every hour (no roster)",
     "volunteers.on_duty_share": "assumption: 5 % of registered volunteers on duty at any hour",
     "volunteers.patrol_radius_m": "assumption: volunteers patrol within 300 m of home",
     "volunteers.alert_radius_m": "Ringh et al. 2011: volunteers alerted within 500 m",

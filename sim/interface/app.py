@@ -73,6 +73,7 @@ UNIT_COLOURS = {
     UnitState.AVAILABLE: "#009E73",
     UnitState.EN_ROUTE: "#E69F00",
     UnitState.ON_SCENE: "#D55E00",
+    UnitState.OFF_DUTY: "#999999",
 }
 STREET_COLOUR = "#404040"
 #: Open incidents are coloured by minutes since they happened, capped here.

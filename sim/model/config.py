@@ -91,6 +91,12 @@ def by_hour(values: float | list[float]) -> list[float]:
     return values if isinstance(values, list) else [float(values)] * 24
 
 
+def on_duty_counts(share: float | list[float], units: int) -> list[int]:
+    """Police units on duty in each hour of the day: ``share x units`` rounded half up (so a
+    share of 0.5 of 3 units is 2), the one rounding rule of ``police.on_duty_share``."""
+    return [math.floor(s * units + 0.5) for s in by_hour(share)]
+
+
 def _check_cells(name: str, cells: list[list[int]] | None, count_name: str, count: int) -> None:
     """Explicit [column, row] cells: one per unit, whole and non-negative."""
     if cells is None:
@@ -255,6 +261,22 @@ class PoliceConfig(Strict):
         description="idle-unit relocation: none, or uncovered_longest (an idle unit covers the "
         "grid left uncovered longest); plug-ins: sim.model.policies",
     )
+    on_duty_share: float | list[float] = Field(
+        1.0,
+        description="share of units on duty, one value or 24 by hour of day: round(share x "
+        "units) (half up) from each hour's start, the last units of the roster order off "
+        "first (docs/model.md)",
+    )
+
+    @field_validator("on_duty_share", mode="before")
+    @classmethod
+    def _duty_by_hour(cls, v):
+        return _hourly("on_duty_share", v, 0.0, 1.0)
+
+    @property
+    def has_roster(self) -> bool:
+        """Whether some hour has fewer than all units on duty."""
+        return min(on_duty_counts(self.on_duty_share, self.units)) < self.units
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -270,6 +292,9 @@ class PoliceConfig(Strict):
         if self.grids < self.stations:
             raise ValueError(f"grids ({self.grids}) must be >= stations ({self.stations})")
         _check_cells("station_cells", self.station_cells, "stations", self.stations)
+        if self.units and max(on_duty_counts(self.on_duty_share, self.units)) == 0:
+            raise ValueError(f"on_duty_share: share x units, rounded half up, is 0 in every hour "
+                             f"({self.units} units): no unit is ever on duty")  # fmt: skip
         return self
 
 

@@ -82,8 +82,9 @@ def why_not(model: ResponseModel) -> str | None:
         return "numba is not installed (the fast extra)"
     if _UNUSABLE is not None:
         return _UNUSABLE
-    if not model.police_only():
-        return "responders other than police"
+    why = model.outside_kernel()
+    if why is not None:
+        return why
     if model.trace is not None:
         return "an event trace is kept"
     if not model._direct_small:

@@ -30,7 +30,7 @@ import mesa
 import numpy as np
 
 from sim.model.city import City, build_city
-from sim.model.config import Scenario
+from sim.model.config import PoliceConfig, Scenario, on_duty_counts
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
@@ -240,6 +240,7 @@ class ResponseModel(mesa.Model):
         self.readiness: list[ReadinessTest] = []
         self._seq = len(incidents)
         self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
+        self._start_roster(scenario.police)
         heapq.heapify(self._heap)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
         # Calls that no available unit could reach, by the region of their scene, out of the
@@ -257,7 +258,7 @@ class ResponseModel(mesa.Model):
                 "time_s": "time",
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
-                "police_busy": lambda m: len(m.police) - m.police.free_count,
+                "police_busy": lambda m: m.police.busy_count,  # off duty is not busy
                 "calls_waiting": lambda m: m.calls_waiting(),
                 **{
                     f"{t.name} <= {t.target_s / 60:g} min": (
@@ -412,8 +413,9 @@ class ResponseModel(mesa.Model):
             return "turned off (ResponseModel.KERNEL = False)"
         if os.environ.get("JIEFANG_KERNEL", "").strip().lower() in ("0", "off", "no", "false"):
             return "turned off (JIEFANG_KERNEL=off)"
-        if not self.police_only():
-            return "responders other than police"
+        why = self.outside_kernel()
+        if why is not None:
+            return why
         if self.KERNEL is None:
             why = self._compiled_costs_more(until_s)
             if why is not None:
@@ -446,6 +448,15 @@ class ResponseModel(mesa.Model):
         events), what the compiled loop covers."""
         return (not self.fleets and not len(self.meus) and not len(self.volunteers)
                 and not self._mesa_pending)  # fmt: skip
+
+    def outside_kernel(self) -> str | None:
+        """What of the run the compiled loop does not model (None: nothing): responders
+        other than police, or a police roster (it has no off-duty units)."""
+        if not self.police_only():
+            return "responders other than police"
+        if self._roster is not None:
+            return "a police roster (police.on_duty_share: fewer units on duty in some hour)"
+        return None
 
     def _advance(self, until_s: float) -> None:
         self.why_not_compiled = self._why_not_compiled(until_s)
@@ -829,6 +840,35 @@ class ResponseModel(mesa.Model):
             for entry in self._aside.pop(region):
                 heapq.heappush(self._queue, entry)
 
+    def _start_roster(self, cfg: PoliceConfig) -> None:
+        """Police on duty by hour (``police.on_duty_share``): the first hour's units from the
+        start, then a ROSTER event at each hour boundary where the count changes (the next
+        one pushed as each is handled). No random draw: the roster shifts no stream."""
+        self._roster = on_duty_counts(cfg.on_duty_share, cfg.units) if cfg.has_roster else None
+        if self._roster is not None:
+            self.police.set_on_duty(self._roster[0])
+            self._push_roster_change(0)
+
+    def _push_roster_change(self, hour: int) -> None:
+        """Push the first change of the roster after hour ``hour`` (hours since the start)."""
+        counts = self._roster
+        assert counts is not None
+        for k in range(hour + 1, hour + 25):
+            if counts[k % 24] != counts[(k - 1) % 24]:
+                if k * 3600.0 <= self.end_s:
+                    self._push(k * 3600.0, EventKind.ROSTER, k, counts[k % 24])
+                return
+
+    def _roster_change(self, t: float, hour: int, on_duty: int) -> None:
+        """An hour starts with ``on_duty`` police units on duty: units go off (a busy one once
+        released) or come on; calls waiting are served by those coming on."""
+        came = self.police.set_on_duty(on_duty)
+        self._push_roster_change(hour)
+        if came and (self._queue or self._aside):
+            self._serve_queue(t)
+        if self._moves_units:
+            self.move_up.rebalance(self.police, t)
+
     def _team_returns(self, t: float, i: int, meu: int) -> None:
         self.meus.team_back(meu)
 
@@ -869,6 +909,7 @@ class ResponseModel(mesa.Model):
         EventKind.READINESS_TEST: _readiness_test,
         EventKind.FLEET: _fleet_event,
         EventKind.MESA: _mesa_event,
+        EventKind.ROSTER: _roster_change,
     }
 
     # ------------------------------------------------------------------ records

@@ -91,6 +91,7 @@ class EventKind(IntEnum):
     READINESS_TEST = 6  # an unannounced radio/video test of one MEU
     FLEET = 7  # an event a plug-in fleet scheduled (sim.model.fleets)
     MESA = 8  # a callable scheduled through Mesa's Model.schedule_event
+    ROSTER = 9  # an hour starts whose police on duty differ from the hour before's
 
 
 # What the two integers of each event name: (subject, detail). The event queue holds plain
@@ -106,6 +107,7 @@ EVENT_PAYLOAD: dict[EventKind, tuple[str, str | None]] = {
     EventKind.READINESS_TEST: ("test", "meu"),
     EventKind.FLEET: ("incident", "fleet_payload"),
     EventKind.MESA: ("event", None),
+    EventKind.ROSTER: ("hour", "on_duty"),
 }
 
 
@@ -134,6 +136,7 @@ class UnitState(Enum):
     AVAILABLE = "available"  # at base, on patrol or driving back: can be sent
     EN_ROUTE = "en_route"
     ON_SCENE = "on_scene"
+    OFF_DUTY = "off_duty"  # not on the roster this hour (police.on_duty_share): never sent
 
 
 class IncidentStatus(Enum):

@@ -37,7 +37,7 @@ LEGS_PER_BLOCK = 256
 SMALL_FLEET = 24
 #: First street search radius of the nearest-unit search, m (it grows until it is exact).
 ROAD_FIRST_M = 2000.0
-_AVAILABLE, _EN_ROUTE, _ON_SCENE = (_STATE_CODE[s] for s in UnitState)
+_AVAILABLE, _EN_ROUTE, _ON_SCENE, _OFF_DUTY = (_STATE_CODE[s] for s in UnitState)
 #: Up to this many units, a block's patrol spots are also kept as Python lists.
 _LIST_BLOCK_UNITS = 64
 
@@ -142,6 +142,9 @@ class PoliceFleet:
         self._road_spots: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._back_node = np.full(len(self), -1, np.int64)
         self._back_access = np.full(len(self), np.inf)
+        #: Units on duty (police.on_duty_share): the first ``on_duty`` of ``duty_order``.
+        self.on_duty = len(self)
+        self._due_off: set[int] = set()  # committed units going off duty once released
 
     def _place(self, cfg: PoliceConfig, city: City) -> np.ndarray:
         """Units to stations in proportion to the population their grids hold, cars spread
@@ -164,8 +167,11 @@ class PoliceFleet:
         # Spread cars over stations: take units by their rank within their station first.
         first = np.searchsorted(self.station, self.station)
         rank = np.arange(n) - first
+        #: Units in the order that deals them out over stations (cars first): a roster keeps
+        #: the first ones on duty, so the units off duty are spread over stations too.
+        self.duty_order = np.lexsort((self.station, rank))
         self.is_car = np.zeros(n, bool)
-        self.is_car[np.lexsort((self.station, rank))[:n_cars]] = True
+        self.is_car[self.duty_order[:n_cars]] = True
         return rank
 
     def _unit_state(self, n: int) -> None:
@@ -394,6 +400,11 @@ class PoliceFleet:
         return np.flatnonzero(self._free)
 
     @property
+    def busy_count(self) -> int:
+        """How many units are committed to an incident (en route or on scene)."""
+        return len(self._sent_at)
+
+    @property
     def free_count(self) -> int:
         """How many units are available."""
         return len(self.free_ids)
@@ -419,9 +430,44 @@ class PoliceFleet:
             if self._boxes_of is not None:
                 self._refresh_bound(i)
 
+    # ------------------------------------------------------------------ roster
+    def set_on_duty(self, n: int) -> bool:
+        """The first ``n`` units of :attr:`duty_order` are on duty from now on: the others go
+        off duty, at once if available (a unit driving back goes off where it is), else when
+        released from their incident (:meth:`leave_scene`). Returns whether a unit came on
+        duty (available, at its patrol spot), so waiting calls may be served."""
+        self.on_duty = n
+        came = False
+        for k, u in enumerate(self.duty_order.tolist()):
+            if k < n:
+                self._due_off.discard(u)
+                if self._code[u] == _OFF_DUTY:
+                    self._set_code(u, _AVAILABLE)
+                    came = True
+            elif self._is_free[u]:
+                self._go_off(u)
+            elif self._code[u] != _OFF_DUTY:
+                self._due_off.add(u)
+        return came
+
+    def _go_off(self, u: int) -> None:
+        """Unit ``u``, free, goes off duty (out of every search until it comes back on)."""
+        if u in self._back:
+            self._home(u)
+        self._set_code(u, _OFF_DUTY)
+
+    def off_duty(self) -> list[int]:
+        """Units off duty now, ascending (those released off duty included)."""
+        return [u for u, code in enumerate(self._code) if code == _OFF_DUTY]
+
     def leave_scene(self, i: int, t: float, scene: np.ndarray, scene_bank: int) -> None:
-        """Unit ``i`` is free again at ``scene`` and drives back to its station."""
+        """Unit ``i`` is free again at ``scene`` and drives back to its station (or goes off
+        duty there, if its hour on the roster has ended meanwhile)."""
         i = int(i)
+        if self._due_off and i in self._due_off:
+            self._due_off.discard(i)
+            self._set_code(i, _OFF_DUTY)
+            return
         ax, ay = scene.tolist()
         self._back.add(i)
         hx, hy = self._station_list[i]
