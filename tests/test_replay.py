@@ -232,7 +232,7 @@ def test_a_city_with_a_frame_gets_layers_in_central_helsinki(tmp_path):
 
     sc, out = helsinki_run(tmp_path)
     # The run's layers, and one zones_<tier> layer per tier of its tier table (issue 25).
-    zones = sorted(f"zones_{tier.name}" for tier in sc.tiers) + ["zones_joint"]
+    zones = [*(f"zones_{tier.name}" for tier in sc.tiers), "zones_joint"]
     assert sorted(pyogrio.list_layers(out / "layers.gpkg")[:, 0]) == sorted([
         "cells", "incidents", "meu_sites", "police_stations", "responders", *zones])  # fmt: skip
     for layer in ("cells", "police_stations", "meu_sites", "responders", "incidents"):
