@@ -8,8 +8,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from sim.analysis.plots import plt, tier_colour, tier_label
+from sim.analysis.plots import tier_colour, tier_label
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure pyplot does not hold: a report draws two per tier, and pyplot keeps every
+    figure it made until closed (it warned past 20 on the city preset's report)."""
+    return Figure(figsize=figsize, dpi=110)
+
 
 #: Zones at most whose counts are written inside them (more would be unreadable).
 MAX_LABELLED_ZONES = 150
@@ -55,8 +63,8 @@ def zone_map(area: pd.DataFrame, tier: str, title: str, tiers=None, frame=None):
         xs, ys = frame.origin_e / 1000 + xs, frame.origin_n / 1000 - ys
         xlabel, ylabel = f"easting (km, {frame.crs})", f"northing (km, {frame.crs})"
     width_km, height_km = abs(xs[-1] - xs[0]), abs(ys[-1] - ys[0])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5.6 * height_km / max(width_km, 1e-9) + 1.8),
-                             dpi=110)  # fmt: skip
+    fig = _figure(figsize=(12, 5.6 * height_km / max(width_km, 1e-9) + 1.8))
+    axes = fig.subplots(1, 2)
     edges = {"edgecolors": "#999999", "linewidth": 0.3} if len(rows) <= 2500 else {}
     im = axes[0].pcolormesh(xs, ys, np.ma.masked_invalid(share), cmap="RdYlGn", vmin=0,
                             vmax=100, **edges)  # fmt: skip
@@ -107,7 +115,8 @@ def hour_band(hour: pd.DataFrame, tier: str, title: str, tiers=None):
     rows = hour[hour["tier"] == tier].sort_values("hour")
     if rows.empty:
         raise ValueError(f"breakdown_hour has no rows for tier {tier!r}")
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    fig = _figure(figsize=(8, 4.2))
+    ax = fig.subplots()
     ax2 = ax.twinx()
     ax2.bar(rows["hour"], rows["incidents_per_replication"], color="#DDDDDD", zorder=0,
             label="counted incidents per replication")  # fmt: skip
