@@ -5,16 +5,11 @@ layout (the view is being reworked): what is checked is that a plug-in does not 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from tests.test_browser import CHROMIUM_FLAGS, chromium, free_port  # noqa: F401 (a fixture)
+from tests.test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 (a fixture)
 from tests.test_plugins_cli import SCENARIO
+from tests.test_view import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ambulance_plugin")]
 
@@ -23,28 +18,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ambulance_plugin")]
 def ambulance_view(tmp_path):
     scenario = tmp_path / "ambulances.yaml"
     scenario.write_text(SCENARIO.replace("rate_per_day: 60", "rate_per_day: 2000"))
-    log = tmp_path / "server.log"
-    port = free_port()
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "view", str(scenario), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        os.killpg(proc.pid, 9)
-        pytest.fail(f"the view server did not start: {log.read_text()[-2000:]}")
-    yield url, log
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=30)
+    server = Server(scenario, tmp_path / "server.log")  # finds the plug-in through PYTHONPATH
+    yield server.url, server.log
+    server.stop()
 
 
 def test_the_view_runs_a_scenario_with_a_plug_in_fleet(chromium, ambulance_view):  # noqa: F811

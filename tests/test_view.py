@@ -113,18 +113,23 @@ def test_a_dropped_view_model_is_counted_as_released():
 
 # ------------------------------------------------------------------ the served page
 class Server:
-    """`jiefang view SCENARIO` on 127.0.0.1 in its own process group, its output in a file."""
+    """`jiefang view SCENARIO` on 127.0.0.1 in its own process group, its output in a file.
 
-    def __init__(self, scenario: Path, log: Path):
+    ``command`` is the `jiefang` to run (default: this interpreter's ``-m sim``); ``cwd`` and
+    ``env`` are the process's (an installed wheel's venv, a folder outside the repository)."""
+
+    def __init__(self, scenario: Path | str, log: Path, *, command: list[str] | None = None,
+                 cwd: Path | None = None, env: dict[str, str] | None = None):  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
+        jiefang = command or [sys.executable, "-m", "sim"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sim", "view", str(scenario), "--port", str(self.port)],
+            [*jiefang, "view", str(scenario), "--port", str(self.port)], cwd=cwd, env=env,
             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as response:
                     if response.status == 200:

@@ -20,18 +20,15 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from sim.model.catalogue import shipped
 from tests.conftest import ROOT
-from tests.test_browser import CHROMIUM_FLAGS, chromium, free_port  # noqa: F401 (fixture)
+from tests.test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -223,35 +220,19 @@ def test_view_serves_a_shipped_scenario_from_the_wheel(installed, elsewhere, chr
     in Debian's chromium showing the shipped demo, and a step moves its clock."""
     from playwright.sync_api import sync_playwright
 
-    from tests.test_view import open_page, step
+    from tests.test_view import Server, open_page, step
 
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
-    log = elsewhere / "view.log"
-    server = subprocess.Popen([str(installed / "jiefang"), "view", "demo", "--port", str(port)],
-                              cwd=elsewhere, env=env, stdout=log.open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    server = Server("demo", elsewhere / "view.log", command=[str(installed / "jiefang")],
+                    cwd=elsewhere, env=env)  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"the installed view did not start:\n{log.read_text()}")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-            page = open_page(browser, url)
+            page = open_page(browser, server.url)
             step(page, 1)
             assert page.get_by_text("demo").count() > 0
             browser.close()
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
-    assert "Traceback" not in log.read_text()
+        server.stop()
+    assert "Traceback" not in server.text()
