@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import time
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -393,8 +394,18 @@ def _session_started():
     return ended
 
 
+#: How long a closed session's report waits for its model to be released (seconds).
+RELEASE_WAIT_S = 10.0
+
+
 def _report_closed(closed: threading.Event) -> None:
     closed.wait(60)
+    # Solara tears the session's widgets down on its own thread after the close event; on a
+    # loaded machine the count taken at once still saw the model (1 where 0 was released a
+    # moment later). A model held past the wait is reported as held.
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while models_in_memory() > _open_sessions[0] and time.monotonic() < deadline:
+        time.sleep(0.2)
     _say(f"session closed ({_open_sessions[0]} open; models in memory: {models_in_memory()})")
 
 
