@@ -887,6 +887,17 @@ def check_feasible(
 
 
 def _infeasible(sc: Scenario, source: str, own_map: bool = True):
+    """(key path, what is wrong) for each way the scenario cannot run, in the order a reader
+    meets them: its name and shares, its incident kinds, its people, then its grid."""
+    yield from _name_and_share_problems(sc)
+    yield from _kind_problems(sc)
+    yield from _population_problems(sc)
+    shape, land = yield from _grid_of(sc, source, own_map)
+    if shape is not None:
+        yield from _grid_problems(sc, shape, land)
+
+
+def _name_and_share_problems(sc: Scenario):
     if not sc.name.isprintable() or len(sc.name) > MAX_NAME_CHARS:
         yield (
             ("name",),
@@ -904,6 +915,10 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                 "shares are relative frequencies, so use numbers of a sensible size"
             ),
         )
+
+
+def _kind_problems(sc: Scenario):
+    """Kinds that would wait for good or that nobody can help."""
     vol, meu, police = sc.volunteers, sc.meus, sc.police
     volunteers_can = (
         vol.total > 0 and vol.acceptance > 0 and vol.max_responders > 0
@@ -933,6 +948,11 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                     "MEU teams or police units can be sent to it"
                 ),
             )
+
+
+def _population_problems(sc: Scenario):
+    """Volunteers or MEU sites placed among residents of a city without any."""
+    vol, meu = sc.volunteers, sc.meus
     if sc.city.population == 0 and vol.count > 0:
         yield (
             ("city", "population"),
@@ -949,6 +969,11 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                 "(give meus.site_cells to place them by hand)"
             ),
         )
+
+
+def _grid_of(sc: Scenario, source: str, own_map: bool):
+    """The grid's (rows, cols) and land mask, read from the map file (once per map: every
+    sweep point names the same one) or generated; yields the map's own problems."""
     if sc.city.map_file is not None:
         key = _map_key(Path(sc.city.map_file))
         if key in _MAP_SEEN:  # every sweep point names the same map: read it once
@@ -961,8 +986,13 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
                 _MAP_SEEN[key] = (shape, land)
     else:
         shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
-    if shape is None:
-        return
+    return shape, land
+
+
+def _grid_problems(sc: Scenario, shape: tuple[int, int], land):
+    """Police grids and stations the cells cannot hold, a city of water, placed cells off the
+    grid or on water, and the breakdown's zones."""
+    vol, meu, police = sc.volunteers, sc.meus, sc.police
     yield from _breakdown_problems(sc, shape, land is not None)
     cells = shape[0] * shape[1]
     for count in ("grids", "stations"):
@@ -979,8 +1009,8 @@ def _infeasible(sc: Scenario, source: str, own_map: bool = True):
     placed = (("police", "station_cells", police.station_cells),
               ("meus", "site_cells", meu.site_cells),
               ("volunteers", "recruited", [c[:2] for c in vol.recruited]))  # fmt: skip
-    for section, name, cells in placed:
-        for i, (col, row) in enumerate(cells or []):
+    for section, name, given in placed:
+        for i, (col, row) in enumerate(given or []):
             if row >= shape[0] or col >= shape[1]:
                 yield (
                     (section, name, i),
