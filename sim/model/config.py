@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -79,6 +80,12 @@ def _hourly(name: str, v: Any, low: float, high: float | None = None) -> list[fl
             bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
             raise ValueError(f"{name}[{h}] must be {bound}, got {x!r}")
     return [float(x) for x in values]
+
+
+#: A share on duty by hour of day, one value or 24 (police units, volunteers), in [0, 1].
+OnDutyShare = Annotated[
+    float | list[float], BeforeValidator(lambda v: _hourly("on_duty_share", v, 0.0, 1.0))
+]
 
 
 def _by_use(values: dict[LandUseName, float]) -> dict[LandUseName, float]:
@@ -261,17 +268,12 @@ class PoliceConfig(Strict):
         description="idle-unit relocation: none, or uncovered_longest (an idle unit covers the "
         "grid left uncovered longest); plug-ins: sim.model.policies",
     )
-    on_duty_share: float | list[float] = Field(
+    on_duty_share: OnDutyShare = Field(
         1.0,
         description="share of units on duty, one value or 24 by hour of day: round(share x "
         "units) (half up) from each hour's start, the last units of the roster order off "
         "first (docs/model.md)",
     )
-
-    @field_validator("on_duty_share", mode="before")
-    @classmethod
-    def _duty_by_hour(cls, v):
-        return _hourly("on_duty_share", v, 0.0, 1.0)
 
     @property
     def has_roster(self) -> bool:
@@ -300,7 +302,7 @@ class PoliceConfig(Strict):
 
 class VolunteerConfig(Strict):
     count: int = Field(0, ge=0, description="registered volunteers")
-    on_duty_share: float | list[float] = Field(
+    on_duty_share: OnDutyShare = Field(
         0.05, description="share of volunteers on duty, one value or 24 by hour of day"
     )
     patrol_radius_m: NonNeg = Field(
@@ -323,11 +325,6 @@ class VolunteerConfig(Strict):
         "numbers >= 0), added to count's volunteers; each lives uniformly in its cell and "
         "behaves as any other (jiefang optimize --add volunteers writes it)",
     )
-
-    @field_validator("on_duty_share", mode="before")
-    @classmethod
-    def _duty_by_hour(cls, v):
-        return _hourly("on_duty_share", v, 0.0, 1.0)
 
     @field_validator("recruited")
     @classmethod
