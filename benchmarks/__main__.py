@@ -159,26 +159,26 @@ def mmc_case(calls: int, seed: int, simulator: str) -> dict:
     return {"calls": n, "cpu_s": cpu, "failed_checks": [str(c) for c in failed]}
 
 
-def run_cli(args: list[str]) -> dict:
-    """CPU and peak memory of ``jiefang ARGS`` as a child of this process."""
+def _child_cpu(cmd: list[str]) -> tuple[float, float]:
+    """CPU (user + system, s) of ``cmd`` run to its end as a child of this process, and the
+    peak resident memory (GB) of this process's children so far (one case per process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "sim", *args], check=True, cwd=ROOT,
-                   capture_output=True, text=True)  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return {"cpu_s": cpu, "peak_gb": after.ru_maxrss * 1024 / 1e9}
+    return cpu, after.ru_maxrss * 1024 / 1e9
+
+
+def run_cli(args: list[str]) -> dict:
+    """CPU and peak memory of ``jiefang ARGS`` as a child of this process."""
+    cpu, peak = _child_cpu([sys.executable, "-m", "sim", *args])
+    return {"cpu_s": cpu, "peak_gb": peak}
 
 
 def import_cpu(statement: str) -> dict:
     """CPU of a fresh interpreter running ``statement`` minus that of an empty one."""
-
-    def child(code: str) -> float:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-    return {"cpu_s": max(0.0, child(statement) - child("pass"))}
+    ran, empty = (_child_cpu([sys.executable, "-c", code])[0] for code in (statement, "pass"))
+    return {"cpu_s": max(0.0, ran - empty)}
 
 
 CHILDREN: dict[str, Callable[..., dict]] = {
