@@ -31,7 +31,7 @@ OPTIONAL = {
 
 #: Imports from a lower layer up into a higher one (importer, imported), to be removed.
 KNOWN_UPWARD = {
-    ("sim.model.config", "sim.geo.inputs"),  # the scenario resolves its files: geo should
+    ("sim.model.config.loading", "sim.geo.inputs"),  # the scenario resolves its files: geo should
     ("sim.model.city", "sim.geo.inputs"),  # build the city from them and hand it down
     ("sim.model.replay", "sim.geo.crs"),
     ("sim.geo.layers", "sim.analysis.metrics"),  # GIS layers of results: an output, not geo
@@ -44,8 +44,10 @@ KNOWN_CIRCLES = {
     # grown by the shipped-scenario catalogue and --set overrides (issue 26): config resolves
     # extends: names through them and they read scenarios through config
     ("sim.geo.inputs", "sim.geo.network", "sim.geo.raster", "sim.geo.sites", "sim.model.budget",
-     "sim.model.catalogue", "sim.model.city", "sim.model.config", "sim.model.overrides",
-     "sim.model.replay"),
+     "sim.model.catalogue", "sim.model.city", "sim.model.config", "sim.model.config.extends",
+     "sim.model.config.feasibility", "sim.model.config.loading", "sim.model.config.messages",
+     "sim.model.config.scenario", "sim.model.config.sections", "sim.model.config.tiers",
+     "sim.model.overrides", "sim.model.replay"),
 }  # fmt: skip
 
 
@@ -246,13 +248,13 @@ KNOWN_INNER = {
     ("sim.model", "sim.model.response"),
     ("sim.model.budget", "sim.model.config"),
     ("sim.model.city", "sim.geo.inputs"),
-    ("sim.model.config", "numpy"),
-    ("sim.model.config", "sim.geo.inputs"),
-    ("sim.model.config", "sim.model.budget"),
-    ("sim.model.config", "sim.model.replay"),
-    ("sim.model.config", "sim.model.vocab"),
+    ("sim.model.config.loading", "sim.geo.inputs"),
+    ("sim.model.config.loading", "sim.model.budget"),
+    ("sim.model.config.scenario", "sim.model.replay"),
+    ("sim.model.config.sections", "sim.model.replay"),
     ("sim.model.replay", "sim.geo.crs"),
     ("sim.model.replay", "sim.model.config"),
+    ("sim.model.replay", "sim.model.config.feasibility"),
     ("sim.planning.candidates", "csv"),
     ("sim.planning.candidates", "io"),
     ("sim.planning.candidates", "json"),
@@ -284,9 +286,9 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.model.catalogue"),
     ("sim.interface.cli", "sim.model.overrides"),
     ("sim.interface.cli", "sim.model.plugins"),
-    ("sim.model.config", "sim.model.catalogue"),
-    ("sim.model.config", "sim.model.overrides"),
-    ("sim.model.config", "sim.model.zones"),
+    ("sim.model.config.extends", "sim.model.catalogue"),
+    ("sim.model.config.loading", "sim.model.catalogue"),
+    ("sim.model.config.loading", "sim.model.overrides"),
     ("sim.model.overrides", "sim.model.catalogue"),
     ("sim.planning.plan", "sim.model.budget"),
     ("sim.planning.plan", "sim.planning.coverage"),

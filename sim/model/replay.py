@@ -264,7 +264,7 @@ def _check(table: _Table, sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndar
 def _shape_and_land(sc: Scenario):
     """(rows, columns) and the land mask as the feasibility check saw them (map files are
     read there once and kept)."""
-    from sim.model import config
+    from sim.model.config import feasibility as config
 
     city = sc.city
     if city.map_file is None:
