@@ -31,24 +31,13 @@ OPTIONAL = {
 
 #: Imports from a lower layer up into a higher one (importer, imported), to be removed.
 KNOWN_UPWARD = {
-    ("sim.model.config.loading", "sim.geo.inputs"),  # the scenario resolves its files: geo should
-    ("sim.model.city", "sim.geo.inputs"),  # build the city from them and hand it down
-    ("sim.model.replay", "sim.geo.crs"),
     ("sim.geo.layers", "sim.analysis.metrics"),  # GIS layers of results: an output, not geo
     ("sim.geo.layers", "sim.experiment.store"),
 }
-#: Import circles (each as its sorted modules), to be broken.
-KNOWN_CIRCLES = {
-    # config <-> replay/budget/geo.inputs/city: the scenario schema reads files, and the model
-    # builds its city from them through sim.geo (geo should build it and hand it down)
-    # grown by the shipped-scenario catalogue and --set overrides (issue 26): config resolves
-    # extends: names through them and they read scenarios through config
-    ("sim.geo.inputs", "sim.geo.network", "sim.geo.raster", "sim.geo.sites", "sim.model.budget",
-     "sim.model.catalogue", "sim.model.city", "sim.model.config", "sim.model.config.extends",
-     "sim.model.config.feasibility", "sim.model.config.loading", "sim.model.config.messages",
-     "sim.model.config.scenario", "sim.model.config.sections", "sim.model.config.tiers",
-     "sim.model.overrides", "sim.model.replay"),
-}  # fmt: skip
+#: Import circles (each as its sorted modules), to be broken. None since issue 22: the
+#: scenario loader (sim.geo.scenario) reads the files a scenario names and hands the model
+#: values, and sim.model.config is a package of modules that import one way.
+KNOWN_CIRCLES: set[tuple[str, ...]] = set()
 
 
 def _module(path: Path) -> str:
@@ -199,6 +188,7 @@ KNOWN_INNER = {
     ("sim", "sim.experiment.runfolder"),
     ("sim", "sim.experiment.runner"),
     ("sim", "sim.experiment.sweep"),
+    ("sim", "sim.geo.scenario"),  # load_scenario, from sim.model.config (issue 22)
     ("sim", "sim.model.config"),
     ("sim.analysis.compare", "sim.analysis.metrics"),
     ("sim.analysis.compare", "sim.analysis.plots"),
@@ -211,18 +201,9 @@ KNOWN_INNER = {
     ("sim.experiment.runner", "contextlib"),
     ("sim.experiment.runner", "ctypes"),
     ("sim.experiment.runner", "gc"),
-    ("sim.geo.inputs", "os"),
-    ("sim.geo.inputs", "sim.geo.network"),
-    ("sim.geo.inputs", "sim.geo.raster"),
-    ("sim.geo.inputs", "sim.geo.sites"),
-    ("sim.geo.inputs", "sim.model.city"),
-    ("sim.geo.inputs", "sim.model.config"),
-    ("sim.geo.inputs", "sim.model.vocab"),
-    ("sim.geo.inputs", "stat"),
     ("sim.geo.layers", "sim.analysis.metrics"),
     ("sim.geo.layers", "sim.experiment.store"),
     ("sim.geo.layers", "sim.model.vocab"),
-    ("sim.geo.network", "warnings"),
     ("sim.interface.cli", "datetime"),
     ("sim.interface.cli", "math"),
     ("sim.interface.cli", "numpy"),
@@ -240,21 +221,13 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.experiment.sweep"),
     ("sim.interface.cli", "sim.experiment.values"),
     ("sim.interface.cli", "sim.model.budget"),
+    ("sim.interface.cli", "sim.geo.scenario"),  # load_scenario, as sim.model.config was
     ("sim.interface.cli", "sim.model.config"),
     ("sim.interface.cli", "sim.planning.plan"),
     ("sim.interface.cli", "sim.planning.recruit"),
     ("sim.interface.cli", "sim.planning.report"),
     ("sim.interface.cli", "subprocess"),
     ("sim.model", "sim.model.response"),
-    ("sim.model.budget", "sim.model.config"),
-    ("sim.model.city", "sim.geo.inputs"),
-    ("sim.model.config.loading", "sim.geo.inputs"),
-    ("sim.model.config.loading", "sim.model.budget"),
-    ("sim.model.config.scenario", "sim.model.replay"),
-    ("sim.model.config.sections", "sim.model.replay"),
-    ("sim.model.replay", "sim.geo.crs"),
-    ("sim.model.replay", "sim.model.config"),
-    ("sim.model.replay", "sim.model.config.feasibility"),
     ("sim.planning.candidates", "csv"),
     ("sim.planning.candidates", "io"),
     ("sim.planning.candidates", "json"),
@@ -268,8 +241,7 @@ KNOWN_INNER = {
     ("sim.planning.report", "sim.analysis.plots"),
     ("sim.planning.report", "sim.geo.crs"),
     # Added by the work on issues 25-27 beside issue 22 (breakdowns, shipped scenarios,
-    # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light, or
-    # through config.py, which still resolves names and files; they go with config.py's split.
+    # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light.
     ("sim.analysis.report", "sim.analysis.breakdown"),
     ("sim.analysis.report", "sim.analysis.breakdown_plots"),
     ("sim.analysis.report", "sim.analysis.findings"),
@@ -286,10 +258,6 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.model.catalogue"),
     ("sim.interface.cli", "sim.model.overrides"),
     ("sim.interface.cli", "sim.model.plugins"),
-    ("sim.model.config.extends", "sim.model.catalogue"),
-    ("sim.model.config.loading", "sim.model.catalogue"),
-    ("sim.model.config.loading", "sim.model.overrides"),
-    ("sim.model.overrides", "sim.model.catalogue"),
     ("sim.planning.plan", "sim.model.budget"),
     ("sim.planning.plan", "sim.planning.coverage"),
     ("sim.planning.recruit", "sim.model.overrides"),

@@ -16,7 +16,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from sim.model.config import PATH_KEYS, Scenario, ScenarioError, _show, read_yaml_mapping
+from sim.model.config.errors import ScenarioError, _show
+from sim.model.config.raw import PATH_KEYS
+from sim.model.config.reading import read_yaml_mapping
+from sim.model.config.scenario import Scenario
 
 PACKAGE = "sim.scenarios"
 Kind = Literal["scenario", "sweep"]

@@ -1,8 +1,8 @@
 """Typed scenario files: YAML loading with ``extends``, validation, and clear errors.
 
-A scenario is validated completely at load, before anything runs. Every user mistake
-becomes one :class:`ScenarioError` whose message names the file, the key path and what was
-expected; the CLI prints it and exits with code 2.
+A scenario is validated completely at load (:mod:`sim.geo.scenario`), before anything runs.
+Every user mistake becomes one :class:`ScenarioError` whose message names the file, the key
+path and what was expected; the CLI prints it and exits with code 2.
 
 The package by concern (each module imports only those above it in this list):
 
@@ -14,11 +14,13 @@ The package by concern (each module imports only those above it in this list):
 - :mod:`~sim.model.config.messages`: validation errors as messages;
 - :mod:`~sim.model.config.feasibility`: what validates yet cannot run;
 - :mod:`~sim.model.config.scenario`: the :class:`Scenario`;
-- :mod:`~sim.model.config.extends`: ``extends`` chains and the file of each key;
-- :mod:`~sim.model.config.loading`: :func:`load_scenario`.
+- :mod:`~sim.model.config.files`: what the model is handed from the files a scenario names;
+- :mod:`~sim.model.config.extends`: ``extends`` chains and the file of each key.
 
-Everything is importable from ``sim.model.config`` as before; modules of the model import
-the module that defines a name.
+The schema validates values and reads no file but the YAML: loading a scenario, with the
+map, GIS and replay files it names, is :func:`sim.geo.scenario.load_scenario`. The names
+below are importable from ``sim.model.config``; modules of the model import the module that
+defines a name (this package's ``__init__`` imports them all).
 """
 
 from sim.model.config.errors import (
@@ -35,7 +37,6 @@ from sim.model.config.errors import (
 )
 from sim.model.config.extends import resolve_extends, resolve_origins
 from sim.model.config.feasibility import MAX_NAME_CHARS, check_feasible
-from sim.model.config.loading import load_scenario, uses_geo_files, validate_scenario
 from sim.model.config.messages import SET_ORIGIN, Origins, format_validation_error
 from sim.model.config.raw import PATH_KEYS, deep_merge, set_path
 from sim.model.config.reading import (
@@ -89,7 +90,6 @@ __all__ = [
     "River", "Scenario", "ScenarioError", "Share", "Strict", "TierConfig", "TierScope",
     "TravelConfig", "VolunteerConfig", "_escape", "_kind", "_parse_yaml", "_short", "_show",
     "_show_path", "by_hour", "check_feasible", "check_path_text", "deep_merge",
-    "default_tiers", "format_validation_error", "kind_calls_for", "load_scenario",
-    "on_duty_counts", "read_regular_file", "read_yaml_mapping", "resolve_extends",
-    "resolve_origins", "set_path", "uses_geo_files", "validate_scenario",
+    "default_tiers", "format_validation_error", "kind_calls_for", "on_duty_counts",
+    "read_regular_file", "read_yaml_mapping", "resolve_extends", "resolve_origins", "set_path",
 ]  # fmt: skip

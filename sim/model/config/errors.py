@@ -15,6 +15,13 @@ MAX_PATH_BYTES, MAX_NAME_BYTES = 4095, 255
 MAX_PROBLEMS = 20
 
 
+#: Why a scenario naming a file cannot be checked without the loader (the model reads no file).
+NOT_READ = (
+    "this file is read by the scenario loader: build scenarios with load_scenario "
+    "(sim.geo.scenario), or import it before changing them"
+)
+
+
 class ScenarioError(ValueError):
     """A scenario or sweep file is not valid. The message is meant for the user as is."""
 

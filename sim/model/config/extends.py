@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sim.model.catalogue import locate
 from sim.model.config.errors import ScenarioError, _kind, _show_path, check_path_text
 from sim.model.config.messages import Origins
 from sim.model.config.raw import PATH_KEYS, deep_merge
@@ -45,8 +46,6 @@ def resolve_origins(
     check_path_text(parent, f"{where}: extends", echo=own)
     # A path read from another file is not shown either: it is that file's text.
     shown = _show_path(parent) if own else "(the file it names)"
-    from sim.model.catalogue import locate
-
     try:  # a file beside this one, or a shipped scenario by name (`extends: demo`)
         parent_path = locate(parent, path.parent, echo=own)
     except ScenarioError as err:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.model.config.errors import MAX_PROBLEMS, ScenarioError, _show_path
+from sim.model.config.errors import MAX_PROBLEMS, NOT_READ, ScenarioError
 from sim.model.config.messages import Origins, _render_loc
-from sim.model.config.reading import MAX_MAP_BYTES, MAX_MAP_CELLS, read_regular_file
 from sim.model.config.sections import CityConfig, by_hour
-from sim.model.vocab import MAP_CHARS, LandUse
 from sim.model.zones import land_use_problem, zone_size_problem
 
 if TYPE_CHECKING:
@@ -23,32 +21,40 @@ if TYPE_CHECKING:
 MAX_NAME_CHARS = 200
 
 
+#: How the grid of ``city.map_file`` reaches the checks: ``(path, source, own)`` -> a
+#: generator of the map's own problems (key path, what is wrong) that returns its
+#: ``((rows, columns), land mask)``, or ``(None, None)`` where the map has a problem. The
+#: scenario loader (:func:`sim.geo.mapfile.map_grid`) reads the file: the model reads none.
+MapGrid = Callable[[Path, str, bool], Generator[tuple[tuple, str], None, tuple[Any, Any]]]
+
+
 def check_feasible(
-    scenario: Scenario, source: str, origins: Origins | None = None, own: str | None = None
-) -> None:
+    scenario: Scenario, source: str, origins: Origins | None = None, own: str | None = None,
+    map_grid: MapGrid | None = None,
+) -> None:  # fmt: skip
     """Refuse scenarios that validate key by key yet cannot be simulated meaningfully.
 
-    Each is found from the configuration alone (and the map file, read once with a size
-    cap), before anything is built. Behaviour that is allowed and defined instead is
+    Each is found from the configuration alone (and the map file, through ``map_grid``),
+    before anything is built. Behaviour that is allowed and defined instead is
     documented in docs/reliability.md (e.g. ``police.units: 0`` means no police tier).
     """
     own = source if own is None else own
     map_from = (origins or {}).get(("city", "map_file"), own)
     problems = [
         f"{source}: {_render_loc(loc, own, origins, None, type(scenario))[0]}: {what}"
-        for loc, what in _infeasible(scenario, source, map_from == own)
+        for loc, what in _infeasible(scenario, source, map_from == own, map_grid)
     ]
     if problems:
         raise ScenarioError("\n".join(problems[:MAX_PROBLEMS]))
 
 
-def _infeasible(sc: Scenario, source: str, own_map: bool = True):
+def _infeasible(sc: Scenario, source: str, own_map: bool = True, map_grid: MapGrid | None = None):
     """(key path, what is wrong) for each way the scenario cannot run, in the order a reader
     meets them: its name and shares, its incident kinds, its people, then its grid."""
     yield from _name_and_share_problems(sc)
     yield from _kind_problems(sc)
     yield from _population_problems(sc)
-    shape, land = yield from _grid_of(sc, source, own_map)
+    shape, land = yield from _grid_of(sc, source, own_map, map_grid)
     if shape is not None:
         yield from _grid_problems(sc, shape, land)
 
@@ -127,22 +133,14 @@ def _population_problems(sc: Scenario):
         )
 
 
-def _grid_of(sc: Scenario, source: str, own_map: bool):
-    """The grid's (rows, cols) and land mask, read from the map file (once per map: every
-    sweep point names the same one) or generated; yields the map's own problems."""
-    if sc.city.map_file is not None:
-        key = _map_key(Path(sc.city.map_file))
-        if key in _MAP_SEEN:  # every sweep point names the same map: read it once
-            shape, land = _MAP_SEEN[key]
-        else:
-            shape, land = yield from _map_problems(Path(sc.city.map_file), source, own_map)
-            if key is not None and shape is not None:
-                if len(_MAP_SEEN) > 16:
-                    _MAP_SEEN.clear()
-                _MAP_SEEN[key] = (shape, land)
-    else:
-        shape, land = (sc.city.height, sc.city.width), _generated_land(sc.city)
-    return shape, land
+def _grid_of(sc: Scenario, source: str, own_map: bool, map_grid: MapGrid | None):
+    """The grid's (rows, cols) and land mask, from the map file (through ``map_grid``) or
+    generated; yields the map's own problems."""
+    if sc.city.map_file is None:
+        return (sc.city.height, sc.city.width), generated_land(sc.city)
+    if map_grid is None:
+        raise ScenarioError(f"{source}: city.map_file: {NOT_READ}")
+    return (yield from map_grid(Path(sc.city.map_file), source, own_map))
 
 
 def _grid_problems(sc: Scenario, shape: tuple[int, int], land):
@@ -195,19 +193,7 @@ def _breakdown_problems(sc: Scenario, shape: tuple[int, int], known: bool):
             yield ("breakdown", "focus_land_use"), problem
 
 
-#: Map files already checked, by (path, modification time, size).
-_MAP_SEEN: dict[tuple, tuple] = {}
-
-
-def _map_key(path: Path) -> tuple | None:
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return (str(path), info.st_mtime_ns, info.st_size, info.st_ino)
-
-
-def _generated_land(city: CityConfig):
+def generated_land(city: CityConfig):
     """Cells of a generated city that may be land: only cells every river covers whatever
     the seed are water here (exact for rivers that do not meander)."""
     if city.width * city.height > 4_000_000:
@@ -228,63 +214,3 @@ def _generated_land(city: CityConfig):
         else:
             land[:, band] = False
     return land
-
-
-def _map_problems(path: Path, source: str, own: bool = True):
-    """Check a map file as the city will read it; return ((rows, columns), land mask).
-
-    Messages give row and column, never the file's text (it may be any file).
-    """
-    where = ("city", "map_file")
-    shown = _show_path(path) if own else "(the map file named in another file)"
-    try:
-        data = read_regular_file(path, MAX_MAP_BYTES, f"{source}: city.map_file: {shown}")
-    except ScenarioError as err:
-        raise ScenarioError(str(err)) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        yield where, f"{shown}: not a UTF-8 text file"
-        return None, None
-    lines = [ln.rstrip("\r\n") for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        yield where, f"{shown}: map file has no rows"
-        return None, None
-    width = len(lines[0])
-    if len(lines) > MAX_MAP_CELLS or width > MAX_MAP_CELLS:
-        yield (
-            where,
-            (
-                f"{shown}: map is {width:,} x {len(lines):,} cells; at most "
-                f"{MAX_MAP_CELLS} x {MAX_MAP_CELLS}"
-            ),
-        )
-        return None, None
-    codes = np.full(128, -1, dtype=np.int16)
-    for ch, use in MAP_CHARS.items():
-        codes[ord(ch)] = int(use)
-    grid = np.zeros((len(lines), width), dtype=np.int16)
-    for r, line in enumerate(lines):
-        if len(line) != width:
-            yield (
-                where,
-                (f"{shown}: map row {r + 1} has {len(line)} cells, expected {width} like row 1"),
-            )
-            return None, None
-        raw = np.frombuffer(line.encode("utf-32-le"), dtype=np.uint32)
-        row = np.where(raw < 128, codes[np.minimum(raw, 127)], -1)
-        bad = np.flatnonzero(row < 0)
-        if bad.size:
-            allowed = " ".join(MAP_CHARS)
-            yield (
-                where,
-                (
-                    f"{shown}: map row {r + 1}, column {bad[0] + 1}: not a map "
-                    f"character (expected one of {allowed})"
-                ),
-            )
-            return None, None
-        grid[r] = row
-    land = (grid != LandUse.WATER) & (grid != LandUse.BRIDGE)
-    return grid.shape, land

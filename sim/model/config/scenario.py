@@ -8,6 +8,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.model.config.errors import ScenarioError
 from sim.model.config.feasibility import check_feasible
+from sim.model.config.files import reads_files, scenario_files
 from sim.model.config.messages import format_validation_error
 from sim.model.config.raw import set_path
 from sim.model.config.sections import (
@@ -71,8 +72,9 @@ class Scenario(Strict):
         description="key path -> where its value comes from (seed file and figure, or "
         "'assumption: reason')",
     )
-    # The parsed incidents.replay file (sim.model.replay), attached by the loader: the model
-    # does no I/O, and pickling a scenario to a worker carries it.
+    # The parsed incidents.replay file (sim.model.replay), attached by the loader
+    # (sim.geo.scenario): the model does no I/O, and pickling a scenario to a worker
+    # carries it.
     _replay: Any = PrivateAttr(default=None)
 
     @property
@@ -167,16 +169,11 @@ class Scenario(Strict):
             raise ScenarioError(
                 format_validation_error("<changes>", err, changed, "the scenario", schema=Scenario)
             ) from None
-        check_feasible(scenario, "<changes>", changed)
-        if replay:
-            _attach_replay(scenario, "<changes>", "incidents.replay" in changes)
+        if reads_files(scenario, replay):
+            # Its map or replay file: read by the scenario loader (the model reads no file).
+            files = scenario_files("<changes>")
+            files.check(scenario, "<changes>", changed, replay=replay,
+                        own="incidents.replay" in changes)  # fmt: skip
+        else:
+            check_feasible(scenario, "<changes>", changed)
         return scenario
-
-
-def _attach_replay(scenario: Scenario, source: str, own: bool) -> None:
-    """Read and check the scenario's replay file (a cached parse when it was read before).
-    ``own``: the path was written in the file the user named (else it is not shown)."""
-    if scenario.incidents.replay is not None:
-        from sim.model.replay import load_replay
-
-        scenario._replay = load_replay(scenario, source, own)

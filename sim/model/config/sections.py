@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from sim.model.config.errors import _kind
 from sim.model.distributions import Duration, Lognormal
 from sim.model.plugins import DISPATCH_PLUGINS, MOVE_UP_PLUGINS, PlugInError
+from sim.model.replay import check_start
 
 LandUseName = Literal[
     "residential",
@@ -513,8 +514,6 @@ class IncidentsConfig(Strict):
     @field_validator("replay_start")
     @classmethod
     def _start_is_iso(cls, v):
-        from sim.model.replay import check_start
-
         return v if v is None else check_start(v)
 
     @field_validator("hourly_profile", mode="before")

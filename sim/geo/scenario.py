@@ -1,4 +1,13 @@
-"""Loading a scenario: files merged, validated, checked, replay attached."""
+"""Loading a scenario: every file it names read here, and handed to the model as values.
+
+:func:`load_scenario` reads the YAML (with its ``extends`` chain and ``--set`` overrides),
+validates it (:mod:`sim.model.config`), turns its GIS files into values
+(:mod:`sim.geo.inputs`), checks it with its map file (:mod:`sim.geo.mapfile`) and attaches
+its replay (:mod:`sim.geo.replay`). The model reads no file: this module is installed as
+the model's :class:`~sim.model.config.files.ScenarioFiles` when it is imported, through
+which a scenario changed later (``Scenario.with_changes``) is checked against its files
+again and a city is handed the arrays of its files (:class:`CityFiles`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +17,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sim.geo import inputs as gis
+from sim.geo.inputs import resolve_files
+from sim.geo.mapfile import map_grid, read_map_file
+from sim.geo.replay import load_replay
+from sim.model import budget as budgets
+from sim.model.catalogue import is_name, locate
 from sim.model.config.errors import ScenarioError, _show_path, check_path_text
 from sim.model.config.extends import resolve_origins
 from sim.model.config.feasibility import check_feasible
+from sim.model.config.files import CityInputs, install
 from sim.model.config.messages import Origins, format_validation_error
 from sim.model.config.raw import set_path
-from sim.model.config.scenario import Scenario, _attach_replay
+from sim.model.config.scenario import Scenario
+from sim.model.config.sections import CityConfig, TravelConfig
 from sim.model.crs import crs_problem
+from sim.model.overrides import apply_overrides
 
 
 def validate_scenario(
@@ -33,12 +51,10 @@ def validate_scenario(
         if problem is not None:
             raise ScenarioError(f"{source}: city.crs: {problem}")
     if uses_geo_files(scenario):
-        from sim.geo.inputs import resolve_files
-
         scenario = resolve_files(scenario, source)
-    check_feasible(scenario, source, origins, own)
+    check_feasible(scenario, source, origins, own, map_grid)
     mine = source if own is None else own
-    _attach_replay(scenario, source, (origins or {}).get(("incidents", "replay"), mine) == mine)
+    attach_replay(scenario, source, (origins or {}).get(("incidents", "replay"), mine) == mine)
     return scenario
 
 
@@ -67,9 +83,6 @@ def load_scenario(
     ``overrides``: (dotted key, value) pairs set after the ``extends`` chain is merged and
     checked with the file (``--set``; :mod:`sim.model.overrides`); errors name ``--set KEY``.
     """
-    from sim.model import budget as budgets
-    from sim.model.catalogue import is_name, locate
-
     if isinstance(path, str):
         check_path_text(path, _show_path(path))
     source = _show_path(path)
@@ -85,10 +98,39 @@ def load_scenario(
         set_path(raw, "incidents.replay", str(Path(replay).resolve()))
         origins[("incidents", "replay")] = source
     if overrides:
-        from sim.model.overrides import apply_overrides
-
         apply_overrides(raw, origins, overrides)
     # Not own: no key path is the user's own text ("" is never a file's label).
     scenario = validate_scenario(raw, source, origins, source if own else "")
     budgets.check_scenario(scenario, source, budget or budgets.Budget.from_env())
     return scenario
+
+
+def attach_replay(scenario: Scenario, source: str, own: bool) -> None:
+    """Read and check the scenario's replay file (a cached parse when it was read before).
+    ``own``: the path was written in the file the user named (else it is not shown)."""
+    if scenario.incidents.replay is not None:
+        scenario._replay = load_replay(scenario, source, own)
+
+
+class CityFiles:
+    """The model's :class:`~sim.model.config.files.ScenarioFiles`: the files of scenarios
+    changed after loading, and of the cities built from them, read here."""
+
+    def check(
+        self, scenario: Scenario, source: str, origins: Origins, *, replay: bool, own: bool
+    ) -> None:
+        check_feasible(scenario, source, origins, map_grid=map_grid)
+        if replay:
+            attach_replay(scenario, source, own)
+
+    def city_inputs(self, city: CityConfig, travel: TravelConfig | None) -> CityInputs:
+        # The road network first, then the map, then the raster: the order of their errors.
+        roads = None
+        if travel is not None and travel.road_network is not None:
+            roads = gis.roads_for(city, travel)  # looked up at call time: benchmarks swap it
+        land_use = read_map_file(Path(city.map_file)) if city.map_file is not None else None
+        population = gis.population_for(city) if city.population_raster is not None else None
+        return CityInputs(land_use, population, roads)
+
+
+install(CityFiles())
