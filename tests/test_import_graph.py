@@ -99,9 +99,23 @@ def _graph():
             for target in _targets(module, node):
                 if target in MODULES and target != module:
                     edges[module].add(target)
+                    if not in_function:
+                        edges[module] |= _packages_run(module, target)
                 if in_function:
                     inner.add((module, target))
     return edges, inner
+
+
+def _packages_run(module: str, target: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` runs first, except those
+    ``module`` is inside (already running): ``from sim.model.config.errors import ...`` in
+    sim.model.catalogue runs sim/model/config/__init__.py, and all that it imports."""
+    parts = target.split(".")
+    parents = {".".join(parts[:k]) for k in range(1, len(parts))}
+    return {
+        p for p in parents
+        if p in MODULES and p != module and not module.startswith(p + ".")
+    }  # fmt: skip
 
 
 def _circles(edges) -> set[tuple[str, ...]]:
@@ -179,6 +193,11 @@ def test_the_graph_is_read_as_python_reads_it():
     assert "sim.model.responders.police" in edges["sim.model.response"]
     assert "sim.model.response" not in edges["sim.model.fleets"]  # under TYPE_CHECKING
     assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == {("a", "b")}
+    # Importing a module of a package runs the package's __init__ first (a circle through
+    # it fails at import as any other), but not for a module inside that package.
+    assert _packages_run("sim.model.catalogue", "sim.model.config.errors") == {"sim.model.config"}
+    assert _packages_run("sim.model.config.scenario", "sim.model.config.errors") == set()
+    assert "sim.model.config" in edges["sim.geo.scenario"]
 
 
 #: Imports of sim modules (or the standard library) inside functions, to be moved up or

@@ -14,6 +14,7 @@ The package by concern (each module imports only those above it in this list):
 - :mod:`~sim.model.config.messages`: validation errors as messages;
 - :mod:`~sim.model.config.feasibility`: what validates yet cannot run;
 - :mod:`~sim.model.config.scenario`: the :class:`Scenario`;
+- :mod:`~sim.model.config.shipped`: the shipped scenarios' files by name;
 - :mod:`~sim.model.config.files`: what the model is handed from the files a scenario names;
 - :mod:`~sim.model.config.extends`: ``extends`` chains and the file of each key.
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sim.model.catalogue import locate
 from sim.model.config.errors import ScenarioError, _kind, _show_path, check_path_text
 from sim.model.config.messages import Origins
 from sim.model.config.raw import PATH_KEYS, deep_merge
 from sim.model.config.reading import read_yaml_mapping
+from sim.model.config.shipped import locate
 
 
 def resolve_extends(path: Path) -> dict[str, Any]:
