@@ -6,7 +6,7 @@ validates it (:mod:`sim.model.config`), turns its GIS files into values
 its replay (:mod:`sim.geo.replay`). The model reads no file: this module is installed as
 the model's :class:`~sim.model.config.files.ScenarioFiles` when it is imported, through
 which a scenario changed later (``Scenario.with_changes``) is checked against its files
-again and a city is handed the arrays of its files (:class:`CityFiles`).
+again and a city is handed the arrays of its files (:class:`FileReader`).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def attach_replay(scenario: Scenario, source: str, own: bool) -> None:
         scenario._replay = load_replay(scenario, source, own)
 
 
-class CityFiles:
+class FileReader:
     """The model's :class:`~sim.model.config.files.ScenarioFiles`: the files of scenarios
     changed after loading, and of the cities built from them, read here."""
 
@@ -133,4 +133,4 @@ class CityFiles:
         return CityInputs(land_use, population, roads)
 
 
-install(CityFiles())
+install(FileReader())
