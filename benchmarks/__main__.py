@@ -83,7 +83,7 @@ TARGETS = {t.key: t for t in (
 
 
 def _scenario(path: str, changes: dict):
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
 
     scenario = load_scenario(ROOT / path)
     return scenario.with_changes(changes) if changes else scenario

@@ -23,8 +23,8 @@ import numpy as np
 
 from sim.geo import inputs
 from sim.geo.network import graph_on_grid
+from sim.geo.scenario import load_scenario
 from sim.model import response
-from sim.model.config import load_scenario
 from sim.model.rng import Stream, generator
 from sim.model.vocab import LandUse
 

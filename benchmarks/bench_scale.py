@@ -76,7 +76,7 @@ TARGETS = {
 
 
 def _scenario(case: str):
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
 
     path, changes = CASES[case]
     scenario = load_scenario(ROOT / path)

@@ -25,7 +25,7 @@ def rss_mb() -> float:
 
 
 def soak(days: float, scenario_path: Path = ROOT / "scenarios" / "guangzhou-2023.yaml"):
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
     from sim.model.response import ResponseModel
 
     sc = load_scenario(scenario_path).with_changes({"horizon_hours": days * 24.0})

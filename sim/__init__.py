@@ -38,14 +38,15 @@ __all__ = [
 _LAZY = {
     "Scenario": "sim.model.config",
     "ScenarioError": "sim.model.config",
-    "load_scenario": "sim.model.config",
+    "load_scenario": "sim.geo.scenario",
     "ResponseModel": "sim.model.response",
     "RunTables": "sim.experiment.runner",
 }
 
 if TYPE_CHECKING:
     from sim.experiment.runner import RunTables
-    from sim.model.config import Scenario, ScenarioError, load_scenario
+    from sim.geo.scenario import load_scenario
+    from sim.model.config import Scenario, ScenarioError
     from sim.model.response import ResponseModel
 
 
@@ -68,7 +69,8 @@ def run(
     return its tables (:class:`sim.experiment.runner.RunTables`: incidents, assignments, summary,
     readiness, layout). With ``out``, also write the run folder ``jiefang run`` writes there
     (replaced whole; :mod:`sim.experiment.runfolder`); without, nothing is written."""
-    from sim.model.config import Scenario, load_scenario
+    from sim.geo.scenario import load_scenario
+    from sim.model.config import Scenario
 
     source = None if isinstance(scenario, Scenario) else str(scenario)
     if not isinstance(scenario, Scenario):

@@ -15,7 +15,7 @@ import warnings
 from types import ModuleType
 
 MOVED = {
-    "sim.config": "sim.model.config",
+    "sim.config": "sim._config_v01",  # the schema and its loader, now two modules
     "sim.vocab": "sim.model.vocab",
     "sim.rng": "sim.model.rng",
     "sim.distributions": "sim.model.distributions",
@@ -47,6 +47,9 @@ MOVED = {
     "sim.app": "sim.interface.app",
 }
 
+#: Where a module that split went, as the warning says it.
+SAYS = {"sim.config": "sim.model.config (load_scenario: sim.geo.scenario)"}
+
 
 class _Alias(importlib.abc.Loader):
     def __init__(self, new: str) -> None:
@@ -70,7 +73,7 @@ class MovedModules(importlib.abc.MetaPathFinder):
         if new is None:
             return None
         warnings.warn(
-            f"{fullname} moved to {new} (jiefang 0.2); import it from there",
+            f"{fullname} moved to {SAYS.get(fullname, new)} (jiefang 0.2); import it from there",
             DeprecationWarning,
             stacklevel=2,
         )

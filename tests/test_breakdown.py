@@ -16,8 +16,9 @@ from sim.analysis.breakdown import Settings, breakdown, breakdowns, worst
 from sim.analysis.equity import equity_table, worst_zones
 from sim.analysis.metrics import summarise
 from sim.experiment.runner import run_replications
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError
 from sim.model.zones import ZoneGrid, zone_grid, zone_size_problem
 
 # A strip city of five 500 m zones (50 x 10 cells of 50 m), nearly uniform population, one

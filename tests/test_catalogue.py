@@ -14,9 +14,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
 from sim.model.catalogue import copy_text, facts, find, shipped, shipped_folder
-from sim.model.config import PATH_KEYS, ScenarioError, load_scenario, resolve_extends
+from sim.model.config import PATH_KEYS, ScenarioError, resolve_extends
 from sim.model.overrides import parse_set
 from tests.conftest import ROOT, SCENARIOS
 

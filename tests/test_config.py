@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from sim.model.config import ScenarioError, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import ScenarioError
 from tests.conftest import SCENARIOS
 
 

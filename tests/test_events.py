@@ -244,7 +244,7 @@ def test_the_run_makes_no_reference_cycles_and_leaves_the_collector_on():
     tuple per event and per incident); that is free only while the model makes no cycles."""
     import gc
 
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
     from tests.conftest import SCENARIOS
 
     sc = load_scenario(SCENARIOS / "demo.yaml")

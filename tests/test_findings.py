@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sim.experiment.runner import run_replications
-from sim.model.config import load_scenario
+from sim.geo.scenario import load_scenario
 from tests.conftest import SCENARIOS
 from tools import findings
 

@@ -146,7 +146,7 @@ def test_unregistered_fleet_and_bad_fleet_settings_are_clear_errors(brigade, tmp
     unregister_fleet("fire_brigade")
     path = tmp_path / "s.yaml"
     path.write_text("name: t\ntiers: [{name: x, target_s: 60, responders: [fire_brigade]}]\n")
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
 
     with pytest.raises(ScenarioError, match=r"tiers\.0\.responders.*unknown responder"):
         load_scenario(path)

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.experiment.sweep import load_sweep
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import ScenarioError, load_scenario, resolve_extends
+from sim.model.config import ScenarioError, resolve_extends
 from tests.conftest import SCENARIOS
 
 BASE_RAW = resolve_extends(SCENARIOS / "guangzhou-2023-subdistrict.yaml")

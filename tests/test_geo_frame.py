@@ -39,7 +39,8 @@ def test_city_without_crs_has_no_frame_and_half_a_frame_is_refused():
 
 
 def test_origin_reads_from_yaml_as_a_two_item_list(tmp_path):
-    from sim.model.config import ScenarioError, load_scenario
+    from sim.geo.scenario import load_scenario
+    from sim.model.config import ScenarioError
 
     p = tmp_path / "s.yaml"
     p.write_text("name: s\ncity: {crs: 'EPSG:3067', origin: [385000, 6673000]}\n")

@@ -19,8 +19,9 @@ pytest.importorskip("geopandas")
 
 import networkx as nx
 
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "JIEFANG-SECRET-MARKER-7f3a9"

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.experiment.sweep import count_points, load_sweep
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
 from sim.model.budget import Budget
-from sim.model.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError
 from tests.hostile.corpus import (
     BASE,
     MARKER,

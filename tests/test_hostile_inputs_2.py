@@ -387,7 +387,7 @@ def test_library_warnings_and_log_lines_are_not_printed(tmp_path, capsys, monkey
         logging.getLogger("pyogrio._err").error("GDAL: Warning 1: bad geometry")
         raise ScenarioError("s.yaml: city.population_raster: pop.tif: cannot read the raster")
 
-    monkeypatch.setattr("sim.model.config.load_scenario", noisy)
+    monkeypatch.setattr("sim.geo.scenario.load_scenario", noisy)
     code = main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "-q"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""

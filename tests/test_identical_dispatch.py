@@ -71,7 +71,7 @@ def _divided_city(units: int, patrol: bool, per_unit_day: float = 30.0, **police
 
 
 def _city(hours: float, **changes):
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
 
     sc = load_scenario(SCENARIOS / "guangzhou-2023.yaml")
     return sc.with_changes({"horizon_hours": hours, "drain_hours": 2.0, **changes})

@@ -19,7 +19,8 @@ import sys
 import pandas as pd
 import pytest
 
-from sim.model.config import Scenario, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import Scenario
 from sim.model.records import assignments_frame, incidents_frame, readiness_frame
 from sim.model.response import ResponseModel
 from tests.conftest import ROOT, SCENARIOS, scenario

@@ -31,22 +31,13 @@ OPTIONAL = {
 
 #: Imports from a lower layer up into a higher one (importer, imported), to be removed.
 KNOWN_UPWARD = {
-    ("sim.model.config", "sim.geo.inputs"),  # the scenario resolves its files: geo should
-    ("sim.model.city", "sim.geo.inputs"),  # build the city from them and hand it down
-    ("sim.model.replay", "sim.geo.crs"),
     ("sim.geo.layers", "sim.analysis.metrics"),  # GIS layers of results: an output, not geo
     ("sim.geo.layers", "sim.experiment.store"),
 }
-#: Import circles (each as its sorted modules), to be broken.
-KNOWN_CIRCLES = {
-    # config <-> replay/budget/geo.inputs/city: the scenario schema reads files, and the model
-    # builds its city from them through sim.geo (geo should build it and hand it down)
-    # grown by the shipped-scenario catalogue and --set overrides (issue 26): config resolves
-    # extends: names through them and they read scenarios through config
-    ("sim.geo.inputs", "sim.geo.network", "sim.geo.raster", "sim.geo.sites", "sim.model.budget",
-     "sim.model.catalogue", "sim.model.city", "sim.model.config", "sim.model.overrides",
-     "sim.model.replay"),
-}  # fmt: skip
+#: Import circles (each as its sorted modules), to be broken. None since issue 22: the
+#: scenario loader (sim.geo.scenario) reads the files a scenario names and hands the model
+#: values, and sim.model.config is a package of modules that import one way.
+KNOWN_CIRCLES: set[tuple[str, ...]] = set()
 
 
 def _module(path: Path) -> str:
@@ -108,9 +99,23 @@ def _graph():
             for target in _targets(module, node):
                 if target in MODULES and target != module:
                     edges[module].add(target)
+                    if not in_function:
+                        edges[module] |= _packages_run(module, target)
                 if in_function:
                     inner.add((module, target))
     return edges, inner
+
+
+def _packages_run(module: str, target: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` runs first, except those
+    ``module`` is inside (already running): ``from sim.model.config.errors import ...`` in
+    sim.model.catalogue runs sim/model/config/__init__.py, and all that it imports."""
+    parts = target.split(".")
+    parents = {".".join(parts[:k]) for k in range(1, len(parts))}
+    return {
+        p for p in parents
+        if p in MODULES and p != module and not module.startswith(p + ".")
+    }  # fmt: skip
 
 
 def _circles(edges) -> set[tuple[str, ...]]:
@@ -188,6 +193,11 @@ def test_the_graph_is_read_as_python_reads_it():
     assert "sim.model.responders.police" in edges["sim.model.response"]
     assert "sim.model.response" not in edges["sim.model.fleets"]  # under TYPE_CHECKING
     assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == {("a", "b")}
+    # Importing a module of a package runs the package's __init__ first (a circle through
+    # it fails at import as any other), but not for a module inside that package.
+    assert _packages_run("sim.model.catalogue", "sim.model.config.errors") == {"sim.model.config"}
+    assert _packages_run("sim.model.config.scenario", "sim.model.config.errors") == set()
+    assert "sim.model.config" in edges["sim.geo.scenario"]
 
 
 #: Imports of sim modules (or the standard library) inside functions, to be moved up or
@@ -197,6 +207,7 @@ KNOWN_INNER = {
     ("sim", "sim.experiment.runfolder"),
     ("sim", "sim.experiment.runner"),
     ("sim", "sim.experiment.sweep"),
+    ("sim", "sim.geo.scenario"),  # load_scenario, from sim.model.config (issue 22)
     ("sim", "sim.model.config"),
     ("sim.analysis.compare", "sim.analysis.metrics"),
     ("sim.analysis.compare", "sim.analysis.plots"),
@@ -209,18 +220,9 @@ KNOWN_INNER = {
     ("sim.experiment.runner", "contextlib"),
     ("sim.experiment.runner", "ctypes"),
     ("sim.experiment.runner", "gc"),
-    ("sim.geo.inputs", "os"),
-    ("sim.geo.inputs", "sim.geo.network"),
-    ("sim.geo.inputs", "sim.geo.raster"),
-    ("sim.geo.inputs", "sim.geo.sites"),
-    ("sim.geo.inputs", "sim.model.city"),
-    ("sim.geo.inputs", "sim.model.config"),
-    ("sim.geo.inputs", "sim.model.vocab"),
-    ("sim.geo.inputs", "stat"),
     ("sim.geo.layers", "sim.analysis.metrics"),
     ("sim.geo.layers", "sim.experiment.store"),
     ("sim.geo.layers", "sim.model.vocab"),
-    ("sim.geo.network", "warnings"),
     ("sim.interface.cli", "datetime"),
     ("sim.interface.cli", "math"),
     ("sim.interface.cli", "numpy"),
@@ -238,21 +240,13 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.experiment.sweep"),
     ("sim.interface.cli", "sim.experiment.values"),
     ("sim.interface.cli", "sim.model.budget"),
+    ("sim.interface.cli", "sim.geo.scenario"),  # load_scenario, as sim.model.config was
     ("sim.interface.cli", "sim.model.config"),
     ("sim.interface.cli", "sim.planning.plan"),
     ("sim.interface.cli", "sim.planning.recruit"),
     ("sim.interface.cli", "sim.planning.report"),
     ("sim.interface.cli", "subprocess"),
     ("sim.model", "sim.model.response"),
-    ("sim.model.budget", "sim.model.config"),
-    ("sim.model.city", "sim.geo.inputs"),
-    ("sim.model.config", "numpy"),
-    ("sim.model.config", "sim.geo.inputs"),
-    ("sim.model.config", "sim.model.budget"),
-    ("sim.model.config", "sim.model.replay"),
-    ("sim.model.config", "sim.model.vocab"),
-    ("sim.model.replay", "sim.geo.crs"),
-    ("sim.model.replay", "sim.model.config"),
     ("sim.planning.candidates", "csv"),
     ("sim.planning.candidates", "io"),
     ("sim.planning.candidates", "json"),
@@ -266,8 +260,7 @@ KNOWN_INNER = {
     ("sim.planning.report", "sim.analysis.plots"),
     ("sim.planning.report", "sim.geo.crs"),
     # Added by the work on issues 25-27 beside issue 22 (breakdowns, shipped scenarios,
-    # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light, or
-    # through config.py, which still resolves names and files; they go with config.py's split.
+    # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light.
     ("sim.analysis.report", "sim.analysis.breakdown"),
     ("sim.analysis.report", "sim.analysis.breakdown_plots"),
     ("sim.analysis.report", "sim.analysis.findings"),
@@ -284,10 +277,6 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.model.catalogue"),
     ("sim.interface.cli", "sim.model.overrides"),
     ("sim.interface.cli", "sim.model.plugins"),
-    ("sim.model.config", "sim.model.catalogue"),
-    ("sim.model.config", "sim.model.overrides"),
-    ("sim.model.config", "sim.model.zones"),
-    ("sim.model.overrides", "sim.model.catalogue"),
     ("sim.planning.plan", "sim.model.budget"),
     ("sim.planning.plan", "sim.planning.coverage"),
     ("sim.planning.recruit", "sim.model.overrides"),

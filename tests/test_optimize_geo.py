@@ -12,8 +12,9 @@ import pytest
 pytest.importorskip("rasterio")
 pytest.importorskip("geopandas")
 
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError
 from tests.test_geo_inputs import city_files
 
 MEUS = "  sites_file: meus.csv\n  coverage_radius_m: 400\n"

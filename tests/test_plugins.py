@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from mesa.agentset import AgentSet
 
+from sim.geo.scenario import load_scenario
 from sim.model import plugins
-from sim.model.config import Scenario, ScenarioError, deep_merge, load_scenario
+from sim.model.config import Scenario, ScenarioError, deep_merge
 from sim.model.incidents import IncidentStream
 from sim.model.plugins import PlugInError, PlugInFailed
 from sim.model.records import assignments_frame

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from sim.geo.scenario import load_scenario
 from sim.model import police_kernel, spatial
-from sim.model.config import load_scenario
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit

@@ -12,8 +12,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import load_scenario, on_duty_counts
+from sim.model.config import on_duty_counts
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, UnitState

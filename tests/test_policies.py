@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.model.config import ScenarioError, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import ScenarioError
 from sim.model.policies import (
     AvailableUnits,
     Call,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.model.config import ScenarioError, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import ScenarioError
 
 pytest.importorskip("rasterio")
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ import pytest
 from sim.experiment.results import open_run
 from sim.experiment.runner import concat_chunks, run_replications
 from sim.experiment.store import TableStream, parquet_bytes
+from sim.geo.scenario import load_scenario
 from sim.model.city import City, build_city
-from sim.model.config import load_scenario
 from sim.model.records import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 from sim.model.rng import Stream, generator

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import ScenarioError, load_scenario
+from sim.model.config import ScenarioError
 from tests.conftest import run
 
 SCENARIO = """\
@@ -205,7 +206,7 @@ def test_replay_keys_without_a_file_are_refused(tmp_path):
 
 
 def test_too_many_rows_refused_before_parsing(tmp_path, monkeypatch):
-    from sim.model import replay
+    from sim.geo import replay
 
     monkeypatch.setattr(replay, "MAX_REPLAY_ROWS", 3)
     with pytest.raises(ScenarioError, match="about 5 rows; at most 3"):

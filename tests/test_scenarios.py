@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.analysis.metrics import summarise
-from sim.model.config import load_scenario
+from sim.geo.scenario import load_scenario
 from sim.model.records import incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS

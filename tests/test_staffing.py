@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.analysis.metrics import tier_times
-from sim.model.config import load_scenario
+from sim.geo.scenario import load_scenario
 from tests.conftest import SCENARIOS, run
 
 STREAM_COLUMNS = ["incident_id", "occurred_s", "kind", "x_m", "y_m", "land_use", "hour"]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim.geo.scenario import load_scenario
 from sim.interface import app
 from sim.interface.cli import VIEW_STOP_S
-from sim.model.config import load_scenario
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 from tests.test_browser import CHROMIUM_FLAGS, chromium, free_port  # noqa: F401 (fixture)

@@ -15,7 +15,8 @@ from math import nan
 from pathlib import Path
 from typing import Any
 
-from sim.model.config import PATH_KEYS, load_scenario, resolve_extends
+from sim.geo.scenario import load_scenario
+from sim.model.config import PATH_KEYS, resolve_extends
 from tools.paramdoc import rows as parameter_rows
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,8 @@ from sim.analysis.metrics import (
     tier_times,
 )
 from sim.experiment.runner import run_replications
-from sim.model.config import Scenario, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import Scenario
 from sim.model.incidents import IncidentStream
 from sim.model.records import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel

@@ -130,8 +130,8 @@ def replay_log(out: Path = OUT, n: int = REPLAY_N, seed: int = 15) -> Path:
     ``REPLAY_KINDS``. Drawn with a fixed seed from the files in ``out``: reproducible, and
     not a record of real incidents. Needs the geo extra (the scenario's city is built)."""
     from sim.geo.crs import frame_of
+    from sim.geo.scenario import load_scenario
     from sim.model.city import build_city
-    from sim.model.config import load_scenario
     from sim.model.rng import Stream, generator
 
     sc = load_scenario(out.parent / "helsinki.yaml")

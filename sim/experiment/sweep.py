@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy.stats import qmc
 
+from sim.geo.scenario import load_scenario
 from sim.model import budget as budgets
 from sim.model.config import (
     Scenario,
@@ -47,7 +48,6 @@ from sim.model.config import (
     _show_path,
     check_path_text,
     format_validation_error,
-    load_scenario,
     read_yaml_mapping,
 )
 

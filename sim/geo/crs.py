@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from sim.model.config import CityConfig
+    from sim.model.config.sections import CityConfig
 
 LONLAT = "EPSG:4326"
 

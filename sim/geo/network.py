@@ -14,12 +14,13 @@ straight line when absent).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from sim.geo.crs import LONLAT, GridFrame
-from sim.model.config import ScenarioError
+from sim.model.config.errors import ScenarioError
 from sim.model.roads import RoadNetwork
 
 
@@ -148,8 +149,6 @@ def _project(x, y, crs, frame: GridFrame, where: str):
 
 
 def _read_pbf(path: Path, network_type: str, where: str):
-    import warnings
-
     from sim.extras import require
 
     require("geo")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.model.config import ScenarioError
+from sim.model.config.errors import ScenarioError
 
 #: The grid's largest side, cells (the config's limit on width and height).
 MAX_CELLS = 4000

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.geo.crs import GridFrame
-from sim.model.config import ScenarioError
+from sim.model.config.errors import ScenarioError
 
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg")
 

@@ -44,7 +44,8 @@ from mesa.visualization.utils import force_update, update_counter
 from solara.server.kernel_context import without_context
 
 from sim.analysis.plots import step_ecdf, tier_colour, tier_label
-from sim.model.config import Scenario, load_scenario
+from sim.geo.scenario import load_scenario
+from sim.model.config import Scenario
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse, UnitState

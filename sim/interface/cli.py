@@ -418,7 +418,8 @@ def cmd_run(args) -> int:
     from sim.analysis.summary import summary_text
     from sim.experiment.runfolder import write_run
     from sim.experiment.store import safe_name
-    from sim.model.config import ScenarioError, load_scenario
+    from sim.geo.scenario import load_scenario
+    from sim.model.config import ScenarioError
 
     budget = _budget(args)
     overrides = _overrides(args)
@@ -617,7 +618,7 @@ def cmd_view(args) -> int:
     import subprocess
 
     from sim.extras import require
-    from sim.model.config import load_scenario
+    from sim.geo.scenario import load_scenario
 
     require("viz")
     from sim.model.catalogue import locate
@@ -808,8 +809,8 @@ def cmd_optimize(args) -> int:
         write_csv,
         write_json,
     )
+    from sim.geo.scenario import load_scenario
     from sim.model.catalogue import locate
-    from sim.model.config import load_scenario
     from sim.planning.plan import PlanRequest, check_request, plan_placement
 
     budget = _budget(args)

@@ -19,8 +19,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sim.model.config.errors import ScenarioError
+
 if TYPE_CHECKING:
-    from sim.model.config import Scenario
+    from sim.model.config.scenario import Scenario
 
 DEFAULT_MEMORY_GB = 4.0
 DEFAULT_CPU_MINUTES = 600.0
@@ -68,8 +70,6 @@ class Budget:
 
 
 def _env(name: str, default: float) -> float:
-    from sim.model.config import ScenarioError
-
     text = os.environ.get(name)
     if text is None or text == "":
         return default
@@ -201,8 +201,6 @@ def sweep_estimate(points: int, replications: int, worst: Scenario, workers: int
 
 def check(estimate: Estimate, budget: Budget, source: str, key: str | None = None) -> None:
     """Refuse an estimate over the budget with one message that gives the estimate."""
-    from sim.model.config import ScenarioError
-
     over = []
     if not estimate.memory_bytes <= budget.memory_gb * 1e9:
         over.append(f"memory budget of {budget.memory_gb:g} GB")

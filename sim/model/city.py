@@ -15,16 +15,17 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 from scipy.cluster.vq import kmeans2
 from scipy.spatial import cKDTree
 
-from sim.model.config import CityConfig, PoliceConfig, ScenarioError, TravelConfig
+from sim.model.config.errors import ScenarioError
+from sim.model.config.files import CityInputs, city_inputs
+from sim.model.config.sections import CityConfig, PoliceConfig, TravelConfig
 from sim.model.roads import RoadNetwork
-from sim.model.vocab import MAP_CHARS, LandUse
+from sim.model.vocab import LandUse
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
 #: First search radius of a trip on a road network, m: most trips are shorter; a longer
@@ -317,43 +318,29 @@ class City:
 # ---------------------------------------------------------------------------- building
 def build_city(
     cfg: CityConfig, police: PoliceConfig, rng: np.random.Generator,
-    travel: TravelConfig | None = None,
+    travel: TravelConfig | None = None, inputs: CityInputs | None = None,
 ) -> City:  # fmt: skip
-    """Generate (or read) the raster, then derive banks, bridges, grids and stations.
+    """Generate the raster (or take the one of the map file), then derive banks, bridges,
+    grids and stations.
 
     Args:
         cfg: the city section (GIS files already resolved: :mod:`sim.geo.inputs`).
         police: the police section (stations and grids).
         rng: the city's random stream.
         travel: the travel section; with ``road_network``, trips follow its streets.
+        inputs: the arrays of the files the sections name (:mod:`sim.geo.scenario`);
+            default: those the scenario loader reads
+            (:func:`sim.model.config.files.city_inputs`; none for a city without files).
     """
-    roads = None
-    if travel is not None and travel.road_network is not None:
-        from sim.geo.inputs import roads_for
-
-        roads = roads_for(cfg, travel)
-    if cfg.map_file is not None:
-        land_use = read_map_file(Path(cfg.map_file))
-    elif cfg.population_raster is not None:  # real geography: no generated rivers
-        land_use = np.full((cfg.height, cfg.width), LandUse.RESIDENTIAL, dtype=np.int8)
-    else:
-        land_use = _generate_land_use(cfg, rng)
-        if not np.any((land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)):
-            # The check before the run knows only the water every bend gives; this layout's
-            # bends covered the rest.
-            raise ScenarioError(
-                "city.rivers: in this layout the rivers' bends cover every cell of the "
-                f"{cfg.width} x {cfg.height} city, leaving no land (narrow them, lower "
-                "meander_cells or enlarge the city)"
-            )
+    if inputs is None:
+        inputs = city_inputs(cfg, travel)
+    roads = inputs.roads if travel is not None and travel.road_network is not None else None
+    land_use = _base_land_use(cfg, inputs, rng)
     h, w = land_use.shape
     if cfg.population_raster is not None:
-        from sim.geo.inputs import population_for
-
-        population = population_for(cfg)
+        population = _given("city.population_raster", inputs.population)
     else:
-        density = _density(cfg, w, h)
-        population = _distribute(density, land_use, cfg.population)
+        population = _distribute(_density(cfg, w, h), land_use, cfg.population)
     if roads is not None:
         # Cells no street reaches are water unless people live there (those stay land,
         # unreachable: docs/geography.md); the streets' own bridges cross the water.
@@ -367,15 +354,7 @@ def build_city(
         land_use = _place_sites(cfg, land_use, population, rng)
     land = (land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)
     camera = land & (rng.random((h, w)) < cfg.camera_share)
-    if roads is None:
-        bank, bridge_xy, bank_bridges, bridge_dist = _banks_and_bridges(land_use, cfg.cell_size_m)
-    else:
-        # On streets the network, not the water, joins places: bank 0 is the land the
-        # streets reach, bank 1 the land they do not (a region of its own: its calls wait
-        # aside, as nobody can come).
-        bank = np.where(land, np.where(roads.on_network, 0, 1), -1).astype(np.int32)
-        bridge_xy, bank_bridges = np.zeros((0, 2)), np.zeros((2, 0), bool)
-        bridge_dist = np.zeros((0, 0))
+    bank, bridge_xy, bank_bridges, bridge_dist = _banks(land_use, land, roads, cfg.cell_size_m)
     _, (near_r, near_c) = ndimage.distance_transform_edt(bank < 0, return_indices=True)
     bank_near = bank[near_r, near_c]
     partial = City(
@@ -385,46 +364,59 @@ def build_city(
     )  # fmt: skip
     grid_of_cell, grid_xy, station_xy, station_of_grid = _police_layout(partial, police, rng)
     if roads is not None:
-        off = np.flatnonzero(roads.snap(station_xy)[0] < 0)
-        if off.size:
-            c, r = (station_xy[off[0]] // cfg.cell_size_m).astype(int).tolist()
-            raise ScenarioError(
-                f"{roads.source}: police station at cell [{c}, {r}] is not on the connected "
-                f"street network (no node within travel.road_snap_m): it could reach nobody"
-            )
+        _stations_on_streets(roads, station_xy, cfg.cell_size_m)
     return City(
         cfg.cell_size_m, land_use, population, camera, bank, bank_near, bridge_xy, bank_bridges,
         bridge_dist, grid_of_cell, grid_xy, station_xy, station_of_grid, roads,
     )  # fmt: skip
 
 
-def read_map_file(path: Path) -> np.ndarray:
-    """Land use from a text raster: one character per cell (see ``sim.model.vocab.MAP_CHARS``)."""
-    try:
-        lines = [ln.rstrip("\r\n") for ln in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{path}: cannot read map file ({err})") from None
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        raise ScenarioError(f"{path}: map file has no rows")
-    width = len(lines[0])
-    grid = np.zeros((len(lines), width), dtype=np.int8)
-    for r, line in enumerate(lines):
-        if len(line) != width:
-            raise ScenarioError(
-                f"{path}: map row {r + 1} has {len(line)} cells, expected {width} like row 1"
-            )
-        for c, ch in enumerate(line):
-            if ch not in MAP_CHARS:
-                allowed = " ".join(MAP_CHARS)
-                raise ScenarioError(
-                    f"{path}: map row {r + 1}, column {c + 1}: unknown cell {ch!r} "
-                    f"(expected one of {allowed})"
-                )
-            grid[r, c] = MAP_CHARS[ch]
-    if not np.any((grid != LandUse.WATER) & (grid != LandUse.BRIDGE)):
-        raise ScenarioError(f"{path}: map has no land cells")
-    return grid
+def _given(key: str, array: np.ndarray | None) -> np.ndarray:
+    """An array of a file the scenario names, as the loader handed it over."""
+    if array is None:
+        raise ValueError(f"{key} is set but its file was not read: pass build_city its inputs")
+    return array
+
+
+def _base_land_use(cfg: CityConfig, inputs: CityInputs, rng: np.random.Generator) -> np.ndarray:
+    """Land use before the roads and the key sites: the map's, residential under a
+    population raster (real geography: no generated rivers), or generated."""
+    if cfg.map_file is not None:
+        return _given("city.map_file", inputs.land_use)
+    if cfg.population_raster is not None:
+        return np.full((cfg.height, cfg.width), LandUse.RESIDENTIAL, dtype=np.int8)
+    land_use = _generate_land_use(cfg, rng)
+    if not np.any((land_use != LandUse.WATER) & (land_use != LandUse.BRIDGE)):
+        # The check before the run knows only the water every bend gives; this layout's
+        # bends covered the rest.
+        raise ScenarioError(
+            "city.rivers: in this layout the rivers' bends cover every cell of the "
+            f"{cfg.width} x {cfg.height} city, leaving no land (narrow them, lower "
+            "meander_cells or enlarge the city)"
+        )
+    return land_use
+
+
+def _banks(land_use: np.ndarray, land: np.ndarray, roads: RoadNetwork | None, s: float):
+    """Bank of each cell, bridge centres, which bridges touch which bank, bridge distances."""
+    if roads is None:
+        return _banks_and_bridges(land_use, s)
+    # On streets the network, not the water, joins places: bank 0 is the land the streets
+    # reach, bank 1 the land they do not (a region of its own: its calls wait aside, as
+    # nobody can come).
+    bank = np.where(land, np.where(roads.on_network, 0, 1), -1).astype(np.int32)
+    return bank, np.zeros((0, 2)), np.zeros((2, 0), bool), np.zeros((0, 0))
+
+
+def _stations_on_streets(roads: RoadNetwork, station_xy: np.ndarray, s: float) -> None:
+    """A police station no street node is near could reach nobody: refused."""
+    off = np.flatnonzero(roads.snap(station_xy)[0] < 0)
+    if off.size:
+        c, r = (station_xy[off[0]] // s).astype(int).tolist()
+        raise ScenarioError(
+            f"{roads.source}: police station at cell [{c}, {r}] is not on the connected "
+            f"street network (no node within travel.road_snap_m): it could reach nobody"
+        )
 
 
 def _density(cfg: CityConfig, w: int, h: int) -> np.ndarray:

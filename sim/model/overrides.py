@@ -19,18 +19,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from sim.model.config import (
-    PATH_KEYS,
-    SET_ORIGIN,
-    Origins,
-    Scenario,
-    ScenarioError,
-    _escape,
-    _parse_yaml,
-    check_path_text,
-    deep_merge,
-    set_path,
-)
+from sim.model.catalogue import name_of
+from sim.model.config.errors import ScenarioError, _escape, check_path_text
+from sim.model.config.messages import SET_ORIGIN, Origins
+from sim.model.config.raw import PATH_KEYS, deep_merge, set_path
+from sim.model.config.reading import _parse_yaml
+from sim.model.config.scenario import Scenario
 
 #: Longest ``KEY=VALUE`` read from the command line (a profile of 24 numbers fits).
 MAX_SET_CHARS = 2000
@@ -152,8 +146,6 @@ def optimised_text(text: str, overrides: Sequence[tuple[str, Any]], source: Path
     extending a shipped scenario by its name and carrying the ``--set`` values, so that it
     runs the scenario that was planned on. The plan's own values win over ``--set`` ones:
     they were computed from the overridden scenario."""
-    from sim.model.catalogue import name_of
-
     name = name_of(source)
     if name is not None:
         text = re.sub(r"^extends: .*$", f"extends: {name}", text, count=1, flags=re.M)
