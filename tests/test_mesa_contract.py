@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.model import response
+from sim.model import recurring, response
 from sim.model.responders.meus import EmergencyUnit
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
@@ -63,8 +63,8 @@ def test_the_model_reads_no_private_part_of_mesa():
     DataCollector's), so it neither reads nor overwrites one."""
     names = {*vars(mesa.Model), *vars(mesa.Model(rng=0)), "_collection_steps"}
     private = {n for n in names if n.startswith("_") and not n.startswith("__")}
-    tree = ast.parse(inspect.getsource(response))
-    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    trees = [ast.parse(inspect.getsource(m)) for m in (response, recurring)]
+    used = {n.attr for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert used & private == set()
     assert {"_advance_time", "_default_schedule", "_event_list", "_seed"} <= private
 
