@@ -333,9 +333,9 @@ def figure_text(fig: Figure) -> str:
     """A figure's title and the labels of its legends, the figure's own and its axes' (the
     image's alt text and tooltip: what a reader without the picture, or a test, reads)."""
     text = fig.axes[0].get_title()
-    labels = legend_labels(fig) + [
-        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
-    ]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    labels = [t.get_text() for legend in legends if legend is not None
+              for t in legend.get_texts()]  # fmt: skip
     return text + (". Legend: " + "; ".join(labels) if labels else "")
 
 
