@@ -166,3 +166,53 @@ def test_optimize_judges_a_placement_on_an_ambulance_scenario(folder):
     # Police posts do not move ambulances: the medical tier is the base's in every arm.
     medical = evaluation[evaluation["tier"] == "medical"]
     assert medical["compliance"].nunique() == 1
+
+
+POLICE_ONLY = """\
+name: police-only
+horizon_hours: 12
+drain_hours: 6
+city: {width: 20, height: 20, cell_size_m: 100.0, population: 20000}
+police: {stations: 1, grids: 4, units: 2}
+incidents: {rate_per_day: 60}
+"""
+
+
+@pytest.mark.parametrize(
+    ("scenario", "hours", "why"),
+    [(SCENARIO, (24, 36), "responders other than police"),
+     (POLICE_ONLY, (12, 18), "turned off (JIEFANG_KERNEL=off)")],
+    ids=["plug-in", "police-only"],
+)  # fmt: skip
+def test_run_v_prints_why_not_compiled_as_the_manifest_records_it(
+    scenario, hours, why, tmp_path, monkeypatch, capsys
+):
+    from sim.interface.cli import main
+
+    if "KERNEL" in why:
+        monkeypatch.setenv("JIEFANG_KERNEL", "off")
+    else:
+        monkeypatch.delenv("JIEFANG_KERNEL", raising=False)
+    (tmp_path / "s.yaml").write_text(scenario)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "s.yaml"), "-v", "-r", "2", "--no-plot", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out.splitlines()
+    record = json.loads((out / "manifest.json").read_text())["compiled_loop"]
+    assert [r["replication"] for r in record] == [0, 1]
+    for rep in record:
+        # One advance call per simulated hour (sim.experiment.runner.PROGRESS_CHUNK_S), up to
+        # the hour the run's last event is done (the horizon, the drain); none compiled, each
+        # for the same reason.
+        assert hours[0] <= rep["advance_calls"] <= hours[1] and rep["compiled_calls"] == 0
+        assert rep["why_not_compiled"] == {why: rep["advance_calls"]}
+        line = (f"compiled loop, replication {rep['replication']}: 0 of {rep['advance_calls']} "
+                f"advance calls compiled; not compiled: {why} ({rep['advance_calls']})")  # fmt: skip
+        assert line in printed, printed
+    assert ("plug-in: jiefang.fleets: ambulance = jiefang_ambulance.fleet:Ambulances "
+            "(jiefang-ambulance)") in printed  # fmt: skip
+    quiet = tmp_path / "quiet"
+    assert main(["run", str(tmp_path / "s.yaml"), "--no-plot", "--quiet", "--out",
+                 str(quiet)]) == 0  # fmt: skip
+    assert capsys.readouterr().out == ""  # without -v: nothing of this
+    assert json.loads((quiet / "manifest.json").read_text())["compiled_loop"][0] == record[0]

@@ -16,7 +16,9 @@ enough is written whole, byte for byte as before streaming existed. Files:
     layers.gpkg, sites.geojson               only where the city has a frame (city.crs):
                                              sim.geo.layers; incidents.parquet then has
                                              lon/lat too
-    manifest.json                            scenario, seed, environment, SHA-256 of each file
+    manifest.json                            scenario, seed, environment, SHA-256 of each file,
+                                             and per replication whether the compiled loop
+                                             ran it and why not (``compiled_loop``)
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def write_run(
         # stay as they were, and no geo library is imported for it.
         frame = frame_of(scenario.city)
         layouts: list = []
+        compiled_loop = CompiledLoopRecord()
         on_layout = None
         if frame is not None:
             from sim.geo.layers import layout_geo, with_lonlat
@@ -106,7 +109,7 @@ def write_run(
 
         try:
             readiness, cells, sites = runner.stream_replications(
-                scenario, seed, replications, on_chunk, progress, on_layout
+                scenario, seed, replications, on_chunk, progress, on_layout, compiled_loop.note
             )
             incidents = incidents_out.close()
             assignments = assignments_out.close()
@@ -142,7 +145,8 @@ def write_run(
         if plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
             _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
-        extra: dict[str, Any] = {"overrides": dict(overrides)}
+        extra: dict[str, Any] = {"overrides": dict(overrides),
+                                 "compiled_loop": compiled_loop.replications}  # fmt: skip
         if scenario.incidents.replay is not None:  # what the replayed incidents came from
             extra["replay"] = {"path": scenario.replay.source, "sha256": scenario.replay.sha256}
         meta = manifest(scenario, seed, replications, files, source_file=source_file,
@@ -150,6 +154,31 @@ def write_run(
                         wall_time_s=round(elapsed, 3), **extra)  # fmt: skip
         write_json(meta, staging / "manifest.json")
     return tables, elapsed
+
+
+class CompiledLoopRecord:
+    """Per replication, how much of the run the compiled loop took and why not the rest
+    (``ResponseModel.compiled_record``): the manifest's ``compiled_loop``, printed by
+    ``jiefang run -v`` (:func:`compiled_loop_lines`)."""
+
+    def __init__(self) -> None:
+        self.replications: list[dict[str, Any]] = []
+
+    def note(self, model) -> None:
+        self.replications.append({"replication": model.replication, **model.compiled_record()})
+
+
+def compiled_loop_lines(manifest: dict[str, Any]) -> list[str]:
+    """What a run folder's manifest says of the compiled loop, a line per replication:
+    ``replication 0: 0 of 9 advance calls compiled; not compiled: responders other than
+    police (9)``."""
+    lines = []
+    for rep in manifest.get("compiled_loop", []):
+        why = "; ".join(f"{reason} ({calls})" for reason, calls in rep["why_not_compiled"].items())
+        lines.append(f"replication {rep['replication']}: {rep['compiled_calls']} of "
+                     f"{rep['advance_calls']} advance calls compiled"
+                     + (f"; not compiled: {why}" if why else ""))  # fmt: skip
+    return lines
 
 
 #: Incident columns that the summary (summary.csv, summary.json, the printed table) and

@@ -63,13 +63,15 @@ def stream_replications(
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None],
     progress: Callable[[float], None] | None = None,
     on_layout: Callable[[ResponseModel], None] | None = None,
+    on_finished: Callable[[ResponseModel], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Replications 0..R-1 in order, their records handed to ``on_chunk(incidents,
     assignments)`` in chunks of settled incidents as the runs go (with the replication
     column), so that no run holds its records to the end. Concatenated in order, the
     chunks are :func:`run_replications`' tables. Returns (readiness tests, layout cells,
     layout sites), which stay small. ``on_layout(model)`` is called with the first model of
-    each layout, before it runs (the GIS layers read the layout from it)."""
+    each layout, before it runs (the GIS layers read the layout from it); ``on_finished(model)``
+    with each model once it has run (the manifest reads how it ran from it)."""
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
     ready = []
@@ -86,6 +88,8 @@ def stream_replications(
             if progress is not None:
                 progress((r + min(model.time / model.end_s, 1.0)) / replications)
         _hand_over(model, on_chunk, 0)
+        if on_finished is not None:
+            on_finished(model)
         readiness = readiness_frame(model.readiness)
         readiness.insert(0, "replication", model.replication)
         ready.append(readiness)

@@ -46,6 +46,7 @@ from solara.server.kernel_context import without_context
 from sim.analysis.plots import step_ecdf, tier_colour, tier_label
 from sim.geo.scenario import load_scenario
 from sim.model.config import Scenario
+from sim.model.fleets import fleet_positions
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse, UnitState
@@ -78,6 +79,8 @@ UNIT_COLOURS = {
     UnitState.OFF_DUTY: "#999999",
 }
 STREET_COLOUR = "#404040"
+#: Plug-in fleets' markers, one per fleet in the scenario's order (police units are squares).
+FLEET_MARKERS = ("P", "D", "X", "h", "v", "p")
 #: Open incidents are coloured by minutes since they happened, capped here.
 WAIT_CAP_MIN = 30
 
@@ -277,6 +280,7 @@ def city_figure(model: ResponseModel) -> Figure:
         label = f"police unit: {state.value.replace('_', ' ')}"
         handles.append(ax.scatter(pos[at, 0] / 1000, pos[at, 1] / 1000, s=22, c=colour,
                                   marker="s", label=label))  # fmt: skip
+    handles.extend(_draw_fleets(ax, model))
     n = int(np.searchsorted(model.incidents.occurred_s, t, side="right"))
     open_ = np.flatnonzero(np.isnan(model.ledger.cleared_s[:n]))
     waits = Normalize(0, WAIT_CAP_MIN)
@@ -299,9 +303,41 @@ def city_figure(model: ResponseModel) -> Figure:
     return fig
 
 
+def _draw_fleets(ax, model: ResponseModel) -> list[Any]:
+    """The scenario's plug-in fleets, free and busy units in the police units' colours, a
+    marker per fleet (sim.model.fleets.DrawnFleet); a fleet that tells no positions is named
+    in the legend as not drawn. Returns the legend handles."""
+    handles: list[Any] = []
+    for k, fleet in enumerate(model.fleets):
+        marker = FLEET_MARKERS[k % len(FLEET_MARKERS)]
+        name = fleet.name.replace("_", " ")
+        where = fleet_positions(fleet, model.time)
+        if where is None:
+            handles.append(Patch(color="none", label=f"{name}: not drawn (no positions)"))
+            continue
+        xy, busy = where
+        for is_busy, state in ((False, UnitState.AVAILABLE), (True, UnitState.ON_SCENE)):
+            at = busy == is_busy
+            handles.append(ax.scatter(xy[at, 0] / 1000, xy[at, 1] / 1000, s=40, marker=marker,
+                                      c=UNIT_COLOURS[state], edgecolors="black", linewidths=0.4,
+                                      label=f"{name}: {'busy' if is_busy else 'free'} "
+                                      f"({int(at.sum()):,})"))  # fmt: skip
+    return handles
+
+
 def legend_labels(fig: Figure) -> list[str]:
     """The labels of a figure's legends, in order."""
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+def figure_text(fig: Figure) -> str:
+    """A figure's title and the labels of its legends, the figure's own and its axes' (the
+    image's alt text and tooltip: what a reader without the picture, or a test, reads)."""
+    text = fig.axes[0].get_title()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+    labels = [t.get_text() for legend in legends if legend is not None
+              for t in legend.get_texts()]  # fmt: skip
+    return text + (". Legend: " + "; ".join(labels) if labels else "")
 
 
 def compliance_figure(model: ResponseModel) -> Figure:
@@ -339,12 +375,13 @@ def ecdf_figure(model: ResponseModel) -> Figure:
     ax = fig.subplots()
     tiers = model.config.tiers
     times = model.tier_times_so_far()
-    for tier in tiers:
+    for tier in tiers:  # every tier of the tier table in the legend, counted yet or not
         t = times[tier.name]
+        colour, label = tier_colour(tier.name, tiers), tier_label(tier.name, tiers)
         if not t.size:
+            ax.plot([], [], color=colour, label=f"{label}: none counted yet")
             continue
-        colour = tier_colour(tier.name, tiers)
-        step_ecdf(ax, t / 60, 20.0, color=colour, label=tier_label(tier.name, tiers))
+        step_ecdf(ax, t / 60, 20.0, color=colour, label=label)
         ax.axvline(tier.target_s / 60, color=colour, ls="--", lw=0.8)
     ax.set_xlim(0, 20)
     ax.set_ylim(0, 1.02)
@@ -352,7 +389,7 @@ def ecdf_figure(model: ResponseModel) -> Figure:
     ax.set_ylabel("share helped so far")
     ax.set_title("Response-time ECDF of the incidents so far", fontsize=10)
     ax.grid(alpha=0.3)
-    if ax.lines:
+    if any(times[tier.name].size for tier in tiers):
         ax.legend(fontsize=7, loc="lower right")
     else:
         ax.text(10, 0.5, "no incident counted yet", ha="center")
@@ -427,12 +464,23 @@ warnings.filterwarnings("ignore", message="Cookies with samesite=none require ht
 def FigureImage(make, model, width: str = "100%"):
     update_counter.get()
     fig = make(model)
-    text = fig.axes[0].get_title()
-    if fig.legends:
-        text += ". Legend: " + "; ".join(legend_labels(fig))
+    text = figure_text(fig)
     solara.HTML(tag="img", attributes={"src": png_uri(fig), "alt": text, "title": text},
                 style=f"max-width: {width}; max-height: 88vh; width: auto; height: auto; "
                 "object-fit: contain; display: block")  # fmt: skip
+
+
+def fleet_texts(model: ResponseModel) -> list[str]:
+    """Each plug-in fleet in the state line: ``ambulance: 1 busy of 4`` (its name alone when
+    it tells no positions)."""
+    out = []
+    for fleet in model.fleets:
+        where = fleet_positions(fleet, model.time)
+        if where is None:
+            out.append(fleet.name)
+        else:
+            out.append(f"{fleet.name}: {int(where[1].sum()):,} busy of {len(where[1]):,}")
+    return out
 
 
 @solara.component
@@ -451,6 +499,7 @@ def StateText(model):
         f"{counts['incidents']:,} | open: {counts['open']:,} | volunteers: "
         f"{len(model.volunteers):,} | MEUs: {len(model.meus):,} | police units: "
         f"{len(model.police):,} | calls waiting: {model.calls_waiting():,}"
+        + "".join(f" | {text}" for text in fleet_texts(model))
     )
 
 

@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--no-plot", action="store_true", help="skip the figure")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar or table")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="also print the installed plug-ins and, per replication, whether the "
+                     "compiled loop ran it and why not (as the manifest records)")  # fmt: skip
     _add_set(run)
     _add_budget(run)
 
@@ -446,9 +449,23 @@ def cmd_run(args) -> int:
         raise ScenarioError(f"{args.scenario}: {err}") from None
     finally:
         bar.close()
+    if args.verbose:
+        _print_how_it_ran(out)
     if not args.quiet:
         print(summary_text(scenario, args.seed, reps, tables, elapsed, out))
     return EXIT_OK
+
+
+def _print_how_it_ran(out: Path) -> None:
+    """``run -v``: the installed plug-ins, and the compiled loop's part as the manifest says."""
+    from sim.experiment.results import read_manifest
+    from sim.experiment.runfolder import compiled_loop_lines
+    from sim.model.plugins import describe
+
+    for line in describe() or ["no plug-ins installed"]:
+        print(f"plug-in: {line}")
+    for line in compiled_loop_lines(read_manifest(out)):
+        print(f"compiled loop, {line}")
 
 
 def cmd_sweep(args) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
@@ -56,6 +57,18 @@ class ResponderFleet(Protocol):
 
     def clear(self, t: float, incident: int) -> None:
         """``incident`` is cleared at ``t``: release what was committed to it."""
+        ...
+
+
+class DrawnFleet(Protocol):
+    """What the view (``jiefang view``) draws of a plug-in fleet, optional: a fleet with
+    :meth:`positions` is drawn from it. A fleet of Mesa agents needs none: its ``agents``
+    are drawn where their ``position`` is (metres, ``(x, y)``), busy where ``busy`` is
+    true. Any other fleet is named in the map's legend as not drawn."""
+
+    def positions(self, t: float) -> tuple[Any, Any]:
+        """Every unit at ``t``: ``(xy, busy)``, an (n, 2) array of metres east and south of
+        the city's north-west corner and an (n,) array of bools (committed to an incident)."""
         ...
 
 
@@ -95,3 +108,22 @@ def register_fleet(fleet: type[Any]) -> type[Any]:
 
 def unregister_fleet(name: str) -> None:
     FLEETS.pop(name, None)
+
+
+def fleet_positions(fleet: Any, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where ``fleet``'s units are at ``t`` and which are busy (:class:`DrawnFleet`):
+    ``(xy (n, 2) metres, busy (n,) bool)``, or None for a fleet that says neither."""
+    if callable(getattr(fleet, "positions", None)):
+        xy, busy = fleet.positions(t)
+        xy = np.asarray(xy, float).reshape(-1, 2)
+        busy = np.asarray(busy, bool).reshape(-1)
+        if len(busy) != len(xy):
+            raise ValueError(f"fleet {fleet.name!r}: positions() gave {len(xy)} places and "
+                             f"{len(busy)} busy flags")  # fmt: skip
+        return xy, busy
+    agents = getattr(fleet, "agents", None)
+    if agents is None or not all(hasattr(a, "position") for a in agents):
+        return None
+    agents = list(agents)
+    xy = np.array([a.position for a in agents], float).reshape(-1, 2)
+    return xy, np.array([bool(getattr(a, "busy", False)) for a in agents], bool)

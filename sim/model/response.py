@@ -67,6 +67,17 @@ _RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
 _NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
 
 
+def _checked_seed(seed: object) -> int:
+    """The run's seed: an integer >= 0, or None for a fresh one from the operating system
+    (``mesa.batch_run`` passes None for each of its ``iterations``); the seed used is the
+    model's ``seed``, so such a run can be repeated."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) % 2**63  # type: ignore[arg-type]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return seed
+
+
 def _default_priority_only(priority: mesa.time.Priority) -> None:
     """Mesa events of one time run in the order scheduled (the model's heap has no priority
     field): another priority is refused rather than ignored."""
@@ -101,7 +112,9 @@ class ResponseModel(mesa.Model):
     Args:
         scenario: validated scenario (see :mod:`sim.model.config`); all quantities in its units
             (metres, seconds, hours where named ``*_hours``).
-        seed: base seed (int >= 0); every random stream is spawned from it.
+        seed: base seed (int >= 0); every random stream is spawned from it. None draws a
+            fresh one (what ``mesa.batch_run`` passes for each of its ``iterations``), kept
+            as ``model.seed`` and collected by the data collector, so the run can be repeated.
         replication: replication index (int >= 0). Replication ``r`` draws its own
             incidents and behaviour and, unless the scenario says ``layout: fixed``, its own
             layout (city, stations, volunteer homes, MEU sites); any scenario with the same
@@ -120,34 +133,62 @@ class ResponseModel(mesa.Model):
         self,
         scenario: Scenario,
         *,
-        seed: int = 0,
+        seed: int | None = 0,
         replication: int = 0,
         incidents: IncidentStream | None = None,
         trace: bool = False,
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise ValueError("scenario must be a sim.model.config.Scenario (use load_scenario)")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        seed = _checked_seed(seed)
         if isinstance(replication, bool) or not isinstance(replication, int) or replication < 0:
             raise ValueError(f"replication must be an integer >= 0, got {replication!r}")
         super().__init__(rng=generator(seed, replication, Stream.MESA))
-        # Time is continuous seconds driven by the model's own event heap. Mesa's default
-        # schedule would tick every time unit (every second here), and Model.__init__ wraps
-        # `step` in it; stop the schedule and unshadow our `step` (one simulated minute).
-        self._default_schedule.stop()
-        del self.step
+        # Model.__init__ (Mesa 3.5) points `step` at a wrapper that runs Mesa's own event list
+        # one time unit (a second here) at a time. The model's clock is its own heap, moved
+        # by its run_for, run_until, step and schedule_event (the Mesa names and contracts):
+        # the class's step stands, and Mesa's event list, never run, stays as Mesa built it
+        # (tests/test_mesa_contract.py pins both).
+        self.__dict__.pop("step", None)
         self.config = scenario
         self.seed = seed
         self.replication = replication
         self.horizon_s = scenario.horizon_hours * 3600.0
         self.end_s = self.horizon_s + scenario.drain_hours * 3600.0
         self.warmup_s = scenario.warmup_hours * 3600.0
-        draws = CounterRng(stream_seed(seed, replication, Stream.BEHAVIOUR))
+        self.draws = CounterRng(stream_seed(seed, replication, Stream.BEHAVIOUR))
+        self._lay_out_city(scenario)
+        self._choose_policies(scenario)
+        self._register_agents()
+        self.incidents = incidents if incidents is not None else self._draw_incidents(scenario)
+        self._read_incident_kinds(scenario)
+        self._prepare_candidates(scenario)
+        self.ledger = IncidentLedger(len(self.incidents))
+        self._has_meus = len(self.meus) > 0
+        self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
+        self.fleets = self._plug_in_fleets(scenario)
+        self._place_incidents()
+        self.trace: list[Event] | None = [] if trace else None
+        self.assignments: list[Assignment] = []
+        self.readiness: list[ReadinessTest] = []
+        self._start_clock(scenario)
+        self.finished = False
+        self.running = True
+        self.kernel_calls = 0  # advance calls the compiled police loop served
+        #: Why the last advance did not take the compiled loop (None: it did; for ``-v``
+        #: and the manifest).
+        self.why_not_compiled: str | None = "not advanced yet"
+        #: Advance calls by why each was not compiled ("compiled": those that were): the
+        #: run's record of the choice (:meth:`compiled_record`).
+        self.compiled_choices: dict[str, int] = {}
+        self.datacollector = self._live_data_collector(scenario)
 
-        # The layout (city, stations, homes, MEU sites) is part of what varies between
-        # replications unless the scenario pins one: a synthetic city is one draw of many.
-        self.layout = replication if scenario.layout == "per_replication" else 0
+    def _lay_out_city(self, scenario: Scenario) -> None:
+        """The city, the volunteers' homes, the MEU sites and the police. The layout is part
+        of what varies between replications unless the scenario pins one: a synthetic city is
+        one draw of many."""
+        seed = self.seed
+        self.layout = self.replication if scenario.layout == "per_replication" else 0
         self.city: City = build_city(
             scenario.city,
             scenario.police,
@@ -155,42 +196,53 @@ class ResponseModel(mesa.Model):
             scenario.travel,
         )
         homes = generator(seed, self.layout, Stream.PLACEMENT)
-        self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)
+        self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, self.draws)
         self.meus = EmergencyUnitFleet(
             scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
         )
-        self.police = PoliceFleet(scenario.police, scenario.travel, self.city, draws)
+        self.police = PoliceFleet(scenario.police, scenario.travel, self.city, self.draws)
+
+    def _choose_policies(self, scenario: Scenario) -> None:
+        """The police's dispatch and move-up policies, and what the dispatch one declares
+        (sim.model.policies.DispatchPolicy), never its class: a policy that sends the nearest
+        units has the fleet's search run directly (what its choose comes to); a call a
+        reach-only policy cannot serve waits aside until a unit of its region is free
+        (_serve_queue)."""
         self.dispatch_policy = policy(DISPATCH_PLUGINS, scenario.police.dispatch)
-        # What the policy declares (sim.model.policies.DispatchPolicy), never its class: a
-        # policy that sends the nearest units has the fleet's search run directly (what its
-        # choose comes to); a call a reach-only policy cannot serve waits aside until a unit
-        # of its region is free (_serve_queue).
         self._sends_nearest = bool(getattr(self.dispatch_policy, "sends_nearest", False))
         self._reach_only = bool(getattr(self.dispatch_policy, "reach_only", False))
         # On a grid city the small-fleet search of a few available units is called directly.
         self._direct_small = self._sends_nearest and self.city.roads is None
         self.move_up = policy(MOVE_UP_PLUGINS, scenario.police.move_up)
         self._moves_units = scenario.police.move_up != "none"
-        self.draws = draws
+
+    def _register_agents(self) -> None:
+        """MEUs and police units as Mesa agents (``model.agents_by_type``), MEUs first."""
         EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
         PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
 
-        if incidents is None:
-            replay = scenario.replay  # historical incidents (incidents.replay), or None
-            incidents = generate_incidents(
-                scenario.incidents,
-                self.city,
-                self.horizon_s,
-                generator(seed, replication, Stream.INCIDENTS),
-                generator(seed, replication, Stream.SUDDEN),
-                generator(seed, replication, Stream.PROBES),
-                replay,
-                None if replay is None else generator(seed, replication, Stream.REPLAY),
-            )
-        self.incidents = incidents
+    def _draw_incidents(self, scenario: Scenario) -> IncidentStream:
+        """The replication's incidents, each kind of draw from its own stream (or the
+        historical incidents of ``incidents.replay``)."""
+        seed, replication = self.seed, self.replication
+        replay = scenario.replay  # historical incidents (incidents.replay), or None
+        return generate_incidents(
+            scenario.incidents,
+            self.city,
+            self.horizon_s,
+            generator(seed, replication, Stream.INCIDENTS),
+            generator(seed, replication, Stream.SUDDEN),
+            generator(seed, replication, Stream.PROBES),
+            replay,
+            None if replay is None else generator(seed, replication, Stream.REPLAY),
+        )
+
+    def _read_incident_kinds(self, scenario: Scenario) -> None:
+        """Per incident, its kind and what the kind calls for (live tier counts read them)."""
+        incidents = self.incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
-        self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]  # per incident
-        self._kind_columns = {  # per incident, what its kind calls for (live tier counts)
+        self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]
+        self._kind_columns = {
             "sudden": np.array([k.sudden for k in self._kind_of], bool),
             "kind_self_rescue": np.array([k.self_rescue for k in self._kind_of], bool),
             "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
@@ -200,46 +252,51 @@ class ResponseModel(mesa.Model):
                                           np.int64)
                for name in scenario.fleets},
         }  # fmt: skip
-        travel = scenario.travel
+
+    def _prepare_candidates(self, scenario: Scenario) -> None:
+        """The volunteers and MEUs near each scene, worked out a block of incidents at a time
+        as the clock reaches them (sim.model.dispatch)."""
+        incidents, draws, travel = self.incidents, self.draws, scenario.travel
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
                 self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s
             ),
             len(incidents),
         )
-
         self._meu_lists = CandidateCache(
             lambda a, b: meu_candidates(
                 self.meus, self.city, incidents, a, b, draws, travel.run_with_equipment_m_s
             ),
             len(incidents),
         )
-        self._init_state(len(incidents))
-        self._has_meus = len(self.meus) > 0
-        self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
-        self.fleets = self._plug_in_fleets(scenario)
-        col, row = self.city.cell_of(incidents.xy)
+
+    def _place_incidents(self) -> None:
+        """Each scene's cell, police grid, bank (of water) and the call's handling time."""
+        incidents, city = self.incidents, self.city
+        col, row = city.cell_of(incidents.xy)
         # array('q') indexes to Python ints like a list, at 8 bytes per incident instead of
         # ~40 (a city year has 2.5 million incidents).
-        self._cell = array("q", (row * self.city.width + col).tolist())
-        self._grid = array("q", self.city.grid_of_cell[row, col].tolist())
-        self._bank = self.city.bank_of(incidents.xy)
+        self._cell = array("q", (row * city.width + col).tolist())
+        self._grid = array("q", city.grid_of_cell[row, col].tolist())
+        self._bank = city.bank_of(incidents.xy)
         self._bank_of = self._bank.tolist()  # read per dispatch: no numpy scalars
-        self._call_handling = scenario.police.call_handling.quantile(incidents.call_handling_u)
-        self.trace: list[Event] | None = [] if trace else None
-        self.assignments: list[Assignment] = []
-        # Occurrences are fed into the heap a block at a time as the clock reaches them
-        # (_feed), not pushed all at build: a city year has 2.4 million of them (about 140 B
-        # each as heap entries, 0.34 GB), and a small heap is cheaper per pop. Incident i's
-        # event keeps sequence number i (the incidents are sorted by time), so the order of
-        # events is what one heap of them all gave.
+        self._call_handling = self.config.police.call_handling.quantile(incidents.call_handling_u)
+
+    def _start_clock(self, scenario: Scenario) -> None:
+        """The event heap at time 0: readiness tests and the police roster, with the
+        occurrences fed in as the clock reaches them; the call queue empty.
+
+        Occurrences go into the heap a block at a time (_feed), not all at build: a city
+        year has 2.4 million of them (about 140 B each as heap entries, 0.34 GB), and a small
+        heap is cheaper per pop. Incident i's event keeps sequence number i (the incidents
+        are sorted by time), so the order of events is what one heap of them all gave."""
+        incidents = self.incidents
         self._occurred = incidents.occurred_s
         self._fed = 0  # incidents whose OCCURS event has gone into the heap
         self._next_feed = float(self._occurred[0]) if len(incidents) else math.inf
         self._heap: list[tuple] = []
-        self.readiness: list[ReadinessTest] = []
         self._seq = len(incidents)
-        self._schedule_readiness_tests(generator(seed, replication, Stream.READINESS))
+        self._schedule_readiness_tests(generator(self.seed, self.replication, Stream.READINESS))
         self._start_roster(scenario.police)
         heapq.heapify(self._heap)
         self._queue: list[tuple[int, float, int, int]] = []  # (priority, call_s, seq, incident)
@@ -247,15 +304,15 @@ class ResponseModel(mesa.Model):
         # heap until a unit of that region is free (see _serve_queue).
         self._aside: dict[int, list[tuple[int, float, int, int]]] = {}
         self._region_of_bank = self.city.region_of_bank
-        self.finished = False
-        self.running = True
-        self.kernel_calls = 0  # advance calls the compiled police loop served
-        #: Why the last advance did not take the compiled loop (None: it did; for ``-v``
-        #: and the manifest).
-        self.why_not_compiled: str | None = "not advanced yet"
-        self.datacollector = mesa.DataCollector(
+
+    def _live_data_collector(self, scenario: Scenario) -> mesa.DataCollector:
+        """Mesa's data collector that :meth:`step` feeds: the clock, the seed (a run of
+        ``mesa.batch_run`` with a seed drawn is repeatable from it), incidents so far, open,
+        police busy, calls waiting and each tier's compliance so far (the view's chart)."""
+        return mesa.DataCollector(
             model_reporters={
                 "time_s": "time",
+                "seed": "seed",
                 "incidents": lambda m: m.live_counts()["incidents"],
                 "open": lambda m: m.live_counts()["open"],
                 "police_busy": lambda m: m.police.busy_count,  # off duty is not busy
@@ -268,9 +325,6 @@ class ResponseModel(mesa.Model):
                 },
             }
         )
-
-    def _init_state(self, n: int) -> None:
-        self.ledger = IncidentLedger(n)
 
     def _plug_in_fleets(self, scenario: Scenario) -> list:
         """The scenario's plug-in fleets (sim.model.plugins), each with its ledger columns."""
@@ -392,6 +446,9 @@ class ResponseModel(mesa.Model):
         until_s = min(until_s, self.end_s)
         with _collector_paused():
             self._advance(until_s)
+        if self.why_not_compiled is not None:
+            why = self.why_not_compiled
+            self.compiled_choices[why] = self.compiled_choices.get(why, 0) + 1
         self.time = max(float(self.time), until_s)
         if until_s >= self.end_s or (not self._heap and self._fed == len(self.incidents)):
             self.finished = True
@@ -442,6 +499,17 @@ class ResponseModel(mesa.Model):
         if 10 * ahead < 60 + 1.5 * state:
             return "copying the state in and out costs more than this step saves"
         return None
+
+    def compiled_record(self) -> dict[str, int | dict[str, int]]:
+        """Where this run went through the compiled loop, for ``jiefang run -v`` and the run's
+        manifest: advance calls in all, those compiled, and the others by why they were not
+        (``_why_not_compiled``'s reasons; the rule is that method's, this only reports it)."""
+        not_compiled = dict(sorted(self.compiled_choices.items(), key=lambda kv: -kv[1]))
+        return {
+            "advance_calls": self.kernel_calls + sum(not_compiled.values()),
+            "compiled_calls": self.kernel_calls,
+            "why_not_compiled": not_compiled,
+        }
 
     def police_only(self) -> bool:
         """Whether the run has police alone (no MEUs, volunteers, plug-in fleets or Mesa
@@ -508,18 +576,25 @@ class ResponseModel(mesa.Model):
         self.advance_to(self.end_s)
         return self.records()
 
+    #: Simulated seconds one :meth:`step` advances (Mesa's step is one time unit; the
+    #: model's unit is the second, and a viewer or ``mesa.batch_run`` steps by the minute).
+    STEP_S: ClassVar[float] = 60.0
+
     def step(self) -> None:
-        """Advance one simulated minute (for viewers and ``mesa.batch_run``) and collect."""
-        self.advance_to(self.time + 60.0)
+        """Mesa's ``Model.step``: advance one simulated minute (:attr:`STEP_S`), count it in
+        ``steps`` and collect ``datacollector`` (viewers, ``run_model``, ``mesa.batch_run``)."""
+        self.advance_to(self.time + self.STEP_S)
         self.steps += 1
         self.datacollector.collect(self)
 
     def run_for(self, duration: float) -> None:
-        """Advance ``duration`` simulated seconds."""
+        """Mesa's ``Model.run_for``: process every event of the next ``duration`` simulated
+        seconds (Mesa events of ``schedule_event`` among them); ``steps`` is unchanged."""
         self.advance_to(self.time + duration)
 
     def run_until(self, end_time: float) -> None:
-        """Advance to ``end_time`` simulated seconds."""
+        """Mesa's ``Model.run_until``: process every event up to ``end_time`` simulated
+        seconds (capped at the run's end); a time already passed leaves the model as it is."""
         self.advance_to(end_time)
 
     def columns_so_far(self) -> dict[str, np.ndarray]:

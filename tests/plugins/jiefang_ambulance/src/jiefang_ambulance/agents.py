@@ -29,6 +29,16 @@ class Ambulance(mesa.Agent):
     def free(self) -> bool:
         return self.incident is None
 
+    @property
+    def busy(self) -> bool:
+        """Committed to an incident (the view colours a busy agent apart)."""
+        return self.incident is not None
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """Where the view draws it (m): its station, as in the array fleet."""
+        return self.x, self.y
+
     def distance_to(self, scene) -> float:
         return abs(self.x - float(scene[0])) + abs(self.y - float(scene[1]))
 

@@ -47,6 +47,11 @@ class Ambulances:
                 break
             self.waiting.popleft()
 
+    def positions(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """For the view: every ambulance's place (m) and whether it is busy (an ambulance
+        is drawn at its station, busy or not: it drives in no event of this model)."""
+        return self.xy, self.busy.copy()
+
     def _send(self, t: float, incident: int, needed: int) -> int:
         """Send up to ``needed`` free ambulances, nearest first; how many are still needed."""
         free = np.flatnonzero(~self.busy)
