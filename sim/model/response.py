@@ -157,7 +157,9 @@ class ResponseModel(mesa.Model):
         homes = generator(seed, self.layout, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, draws)
         self.meus = EmergencyUnitFleet(
-            scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES),
+            scenario.meus,
+            self.city,
+            generator(seed, self.layout, Stream.MEU_SITES),
             roster=generator(seed, replication, Stream.MEU_ROSTER),
             days=max(math.ceil(self.end_s / 86400.0), 1),
         )
