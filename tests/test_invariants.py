@@ -45,7 +45,7 @@ def small_scenarios(draw):
         },
         volunteers={
             "count": draw(st.integers(0, 400)),
-            "on_duty_share": draw(st.floats(0.0, 1.0)),
+            "on_duty_share": draw(st.floats(0.0, 1.0, exclude_min=True)),  # 0: refused
             "max_responders": draw(st.integers(0, 4)),
             "witness_radius_m": draw(st.sampled_from([0.0, 30.0, 200.0])),
         },
