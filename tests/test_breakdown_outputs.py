@@ -13,6 +13,7 @@ import pytest
 
 from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
 from sim.interface.cli import main
+from sim.model.config import load_scenario
 from tests.conftest import SCENARIOS
 
 NAMES = [*TABLES, "breakdown_equity"]
@@ -116,10 +117,12 @@ def test_breakdown_command_and_old_folders(tmp_path, capsys):
         ["compliance", "incidents"], ascending=[True, False]
     )
     tenth = -(-len(ranked) // 10)
-    assert set((cand["row"] // 5) * 8 + cand["col"] // 5) == set(ranked["zone"].head(tenth))
+    city = load_scenario(SCENARIOS / "demo.yaml").city
+    across = -(-city.width // 5)  # 1 km zones per row
+    assert set((cand["row"] // 5) * across + cand["col"] // 5) == set(ranked["zone"].head(tenth))
     assert main(["breakdown", str(out), "--zone-cells", "1", "--out", str(tmp_path / "b1")]) == 0
     area = pd.read_parquet(tmp_path / "b1" / "breakdown_area.parquet")
-    assert area["zone"].nunique() == 38 * 29 and (area["zone_m"] == 200).all()
+    assert area["zone"].nunique() == city.width * city.height and (area["zone_m"] == 200).all()
     # Bad sizes and land uses: one line, exit 2, nothing written.
     for args, expected in ((["--zone-cells", "4"], "breakdown.zone_cells: 4 cells does not"),
                            (["--land-use", "hospital_x"], "breakdown.focus_land_use")):  # fmt: skip

@@ -56,7 +56,7 @@ def error_of(path) -> str:
             "police",
             "grids (2) must be >= stations (5)",
         ),
-        ("name: x\nmeus: {count: 5, team_size: 20}\n", "meus", "no team could ever go"),
+        ("name: x\nmeus: {count: 5, team_size: 20}\n", "meus.team_size", "no team could ever go"),
         (
             "name: x\ncity: {land_use_shares: {school: 0.7, market: 0.6}}\n",
             "city.land_use_shares",

@@ -216,7 +216,10 @@ def test_readiness_tests_find_closed_and_stretched_units_not_ready():
     for t in tests:
         hour = (t.time_s / 3600) % 24
         assert 8 <= hour < 20
-        assert t.open == (hour >= 12) and t.ready == t.open  # nobody out: open means ready
+        # nobody out: an open unit has the day's members on post free
+        on_post = int(model.meus.on_post(int(t.time_s // 86400))[t.unit_id])
+        assert t.open == (hour >= 12) and t.members_free == (on_post if t.open else 0)
+        assert t.ready == (t.open and on_post >= 3)
 
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5])

@@ -45,7 +45,7 @@ def small_scenarios(draw):
         },
         volunteers={
             "count": draw(st.integers(0, 400)),
-            "on_duty_share": draw(st.floats(0.0, 1.0)),
+            "on_duty_share": draw(st.floats(0.0, 1.0, exclude_min=True)),  # 0: refused
             "max_responders": draw(st.integers(0, 4)),
             "witness_radius_m": draw(st.sampled_from([0.0, 30.0, 200.0])),
         },
@@ -85,14 +85,17 @@ def check_no_double_booking(asg: pd.DataFrame) -> None:
 
 
 def check_meu_capacity(model, asg: pd.DataFrame) -> None:
-    """An MEU never has more members out with teams than it has on site."""
+    """An MEU sends a team only from members on post that day and not out with a team: when
+    a team leaves, the members out (it included) are at most the day's members on post."""
     teams = asg[asg["responder"] == "meu"]
     size = model.config.meus.team_size
     for unit, g in teams.groupby("responder_id"):
         edges = sorted([(s, 1) for s in g["sent_s"]] + [(r, -1) for r in g["released_s"]],
                        key=lambda e: (e[0], e[1]))  # fmt: skip
         out = np.cumsum([d for _, d in edges]) * size
-        assert out.max() <= model.meus.on_site[unit]
+        for (t, step), members_out in zip(edges, out, strict=True):
+            if step == 1:
+                assert members_out <= model.meus.on_post(int(t // 86400))[unit]
 
 
 def check_queue_only_when_all_busy(model, df: pd.DataFrame, asg: pd.DataFrame) -> int:

@@ -54,7 +54,7 @@ def median_time(df, tier: str) -> float:
     ("key", "levels", "tier"),
     [
         ("volunteers.count", [0, 1000, 4000, 16000], "mutual"),
-        ("meus.count", [0, 40, 135, 400], "mutual"),
+        ("meus.count", [0, 40, 135, 400, 1600], "mutual"),
         ("police.units", [3, 6, 10, 20], "police"),
     ],
 )

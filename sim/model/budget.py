@@ -143,6 +143,7 @@ def replication_estimate(sc: Scenario) -> Estimate:
     h_rivers = sum(r.axis == "horizontal" for r in city.rivers)
     banks = (h_rivers + 1.0) * (len(city.rivers) - h_rivers + 1.0)
     incidents = _incidents(sc)
+    days = (_f(sc.horizon_hours) + _f(sc.drain_hours)) / 24.0 + 1.0  # whole days, at most
     # Recruited volunteers (volunteers.recruited) cost what the others cost.
     vol, meus, police = _f(sc.volunteers.total), _f(sc.meus.count), sc.police
     units, grids, stations = _f(police.units), _f(police.grids), _f(police.stations)
@@ -155,7 +156,8 @@ def replication_estimate(sc: Scenario) -> Estimate:
         ("incidents.rate_per_day", incidents * _BYTES_PER_INCIDENT,
          incidents * (_CPU_PER_INCIDENT + bridges * bridges * 3e-6)),
         ("volunteers.count", vol * _BYTES_PER_VOLUNTEER, vol * _CPU_PER_VOLUNTEER),
-        ("meus.count", meus * _BYTES_PER_UNIT, 0.0),
+        # members on post, drawn per unit per day (int32, sim.model.responders.meus)
+        ("meus.count", meus * (_BYTES_PER_UNIT + 4.0 * days), meus * days * 1e-7),
         ("police.units", units * _BYTES_PER_UNIT, 0.0),
         ("police.grids", grids * (100.0 + 8.0 * stations),
          grids * (_CPU_PER_GRID + stations * 1e-8)),

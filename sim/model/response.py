@@ -198,7 +198,11 @@ class ResponseModel(mesa.Model):
         homes = generator(seed, self.layout, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, self.draws)
         self.meus = EmergencyUnitFleet(
-            scenario.meus, self.city, generator(seed, self.layout, Stream.MEU_SITES)
+            scenario.meus,
+            self.city,
+            generator(seed, self.layout, Stream.MEU_SITES),
+            roster=generator(seed, replication, Stream.MEU_ROSTER),
+            days=max(math.ceil(self.end_s / 86400.0), 1),
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, self.draws)
 
@@ -737,7 +741,7 @@ class ResponseModel(mesa.Model):
         # np.flatnonzero(meus.can_send(ids, t))[:teams] in plain Python (a few units; numpy's
         # per-call cost dominates): the same comparisons, all made before any team is sent
         hour = (t / 3600.0) % 24.0
-        start, end, on_site, away = meus.open_from, meus.open_to, meus.on_site, meus.away
+        start, end, on_site, away = meus.open_from, meus.open_to, meus.roster_at(t), meus.away
         size, able, id_list = meus.cfg.team_size, [], ids.tolist()
         if teams <= 0:  # [:teams] keeps none
             return
@@ -968,7 +972,7 @@ class ResponseModel(mesa.Model):
     def _readiness_test(self, t: float, test: int, meu: int) -> None:
         meus = self.meus
         is_open = bool(meus.open_mask(t, np.array([meu]))[0])
-        free = int(meus.on_site[meu] - meus.away[meu]) if is_open else 0
+        free = max(int(meus.roster_at(t)[meu] - meus.away[meu]), 0) if is_open else 0
         self.readiness.append(
             ReadinessTest(test, t, meu, LandUse(int(meus.site_use[meu])).label, is_open, free,
                           is_open and free >= self.config.meus.team_size)

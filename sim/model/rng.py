@@ -38,6 +38,7 @@ class Stream(IntEnum):
     PROBES = 9  # probe emergencies (incidents.probes_per_day)
     PLANNING = 10  # random comparison placements of `jiefang optimize` (never the model's)
     REPLAY = 11  # handling and detection delays of replayed incidents (incidents.replay)
+    MEU_ROSTER = 12  # MEU members on post, per unit per day (meus.on_duty_share)
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:

@@ -306,11 +306,22 @@ class VolunteerConfig(Strict):
         """All volunteers: ``count`` spread by residents plus those ``recruited`` by cell."""
         return self.count + sum(c[2] for c in self.recruited)
 
+    @model_validator(mode="after")
+    def _someone_on_duty(self):
+        if self.total and max(by_hour(self.on_duty_share)) == 0:
+            raise ValueError("on_duty_share: 0 in every hour with volunteers registered: "
+                             "no volunteer is ever on duty")  # fmt: skip
+        return self
+
 
 class MeuConfig(Strict):
     count: int = Field(0, ge=0, description="minimal emergency units")
     members_per_unit: float = Field(12.6, ge=1, description="trained members per unit (mean)")
-    on_duty_share: Share = Field(0.3, description="share of members on site while a unit is open")
+    on_duty_share: Share = Field(
+        0.3,
+        description="probability a member is on post on a day (drawn per member and day: "
+        "Binomial(members, share) per unit, on site while the unit is open)",
+    )
     team_size: int = Field(3, ge=1, description="members sent as one team with equipment")
     site_shares: dict[LandUseName, Share] = Field(
         default_factory=lambda: _by_use(
@@ -364,11 +375,12 @@ class MeuConfig(Strict):
         _check_cells("site_cells", self.site_cells, "count", self.count)
         if self.count and sum(self.site_shares.values()) <= 0:
             raise ValueError("site_shares must have a positive share when count > 0")
-        on_site = self.on_duty_share * math.ceil(self.members_per_unit)
-        if self.count and self.team_size > math.ceil(on_site):
+        if self.count and self.on_duty_share == 0:
+            raise ValueError("on_duty_share: 0 with units to staff: no member is ever on post")
+        if self.count and self.team_size > math.ceil(self.members_per_unit):
             raise ValueError(
-                f"team_size ({self.team_size}) exceeds the members on site "
-                f"(on_duty_share x members_per_unit = {on_site:.1f}): no team could ever go"
+                f"team_size: {self.team_size} exceeds the members of a unit "
+                f"(members_per_unit {self.members_per_unit}): no team could ever go"
             )
         for use, hours in self.opening_hours.items():
             if len(hours) != 2:

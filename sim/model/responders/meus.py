@@ -1,10 +1,13 @@
 """Minimal emergency units (最小应急单元): trained teams fixed at key sites.
 
 Each unit is a Mesa agent whose state lives in the fleet's columns (so dispatch can query
-all units at once). A unit is open by its site's opening hours; while open, a share of its
-members is on site. Those members give self-rescue at the unit's own site and send teams of
-``team_size`` to incidents within ``coverage_radius_m`` (mutual rescue). Members out with a
-team are away until their team walks back, so a unit with members away can send fewer teams.
+all units at once). A unit is open by its site's opening hours; while open, the members on
+post that day are on site. Who is on post is drawn, day by day: each member of a unit checks in
+with probability ``on_duty_share`` (so a unit of 13 at 11 % has none on post on 22 % of days
+and two or more on 42 %), never rounded up to a full team. Those members give self-rescue at
+the unit's own site and send teams of ``team_size`` to incidents within ``coverage_radius_m``
+(mutual rescue). Members out with a team are away until their team walks back, so a unit with
+members away can send fewer teams.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 import mesa
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.stats import binom
 
 from sim.model.city import City
 from sim.model.config import MeuConfig
@@ -45,17 +49,57 @@ class EmergencyUnit(mesa.Agent):
 
     @property
     def members_free(self) -> int:
-        """Members on site now (when open) and not out with a team."""
-        return int(self.fleet.on_site[self.index] - self.fleet.away[self.index])
+        """Members on post today (on site when open) and not out with a team."""
+        return max(int(self.fleet.on_site[self.index] - self.fleet.away[self.index]), 0)
 
     def is_open(self, t: float) -> bool:
         return bool(self.fleet.open_mask(t)[self.index])
 
 
-class EmergencyUnitFleet:
-    """All MEUs of a run, as columns."""
+_DAY_S = 86400.0
+_ROSTER_BLOCK = 4096  # units drawn at a time (a city year is 23,000 x 366 uniforms)
 
-    def __init__(self, cfg: MeuConfig, city: City, rng: np.random.Generator) -> None:
+
+def members_on_post(members: np.ndarray, share: float, days: int,
+                    rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """Members on post, ``(days, units)``: Binomial(members, share) per unit per day.
+
+    Drawn by inversion of one uniform per (unit, day), unit after unit, so the first n units of
+    a larger fleet are on post as in this one, and a larger share never puts fewer on post.
+    """
+    n = members.shape[0]
+    out = np.zeros((days, n), np.int32)
+    cdfs = {int(m): binom.cdf(np.arange(int(m) + 1), int(m), share) for m in np.unique(members)}
+    for first in range(0, n, _ROSTER_BLOCK):
+        rows = slice(first, min(first + _ROSTER_BLOCK, n))
+        u = rng.random((rows.stop - rows.start, days))
+        block = np.zeros(u.shape, np.int32)
+        size = members[rows]
+        for m, cdf in cdfs.items():
+            at = size == m
+            # the least k with F(k) >= u; at most m (F(m) may round just below 1)
+            block[at] = np.minimum(np.searchsorted(cdf, u[at], side="left"), m)
+        out[:, rows] = block.T
+    return out
+
+
+class EmergencyUnitFleet:
+    """All MEUs of a run, as columns.
+
+    Args:
+        cfg: the scenario's ``meus`` section.
+        city: the city the units stand in.
+        rng: the layout stream of MEU sites and sizes (``Stream.MEU_SITES``).
+        roster: the stream of who is on post (``Stream.MEU_ROSTER``); None draws nobody on
+            post (a fleet built for its sites only, as planning does).
+        days: days of members on post to draw (the run's horizon and drain, whole days);
+            later times keep the last day's roster.
+    """
+
+    def __init__(self, cfg: MeuConfig, city: City, rng: np.random.Generator,
+                 roster: np.random.Generator | None = None, days: int = 1) -> None:  # fmt: skip
+        if days < 1:
+            raise ValueError(f"days must be >= 1, got {days}")
         self.cfg = cfg
         self.city = city
         n = cfg.count
@@ -86,7 +130,13 @@ class EmergencyUnitFleet:
             self._place_explicit(cfg.site_cells, city)
         base = math.floor(cfg.members_per_unit)
         self.members = base + (u[:, 4] < cfg.members_per_unit - base).astype(np.int64)
-        self.on_site = np.ceil(cfg.on_duty_share * self.members).astype(np.int64)
+        self._on_post = (
+            members_on_post(self.members, cfg.on_duty_share, days, roster)
+            if roster is not None else np.zeros((days, n), np.int32)
+        )  # fmt: skip
+        self._day = 0
+        #: Members on post today (read through :meth:`roster_at`, which turns the day).
+        self.on_site: np.ndarray = self._on_post[0]
         self.away = np.zeros(n, np.int64)
         self.bank = city.bank_of(self.xy) if n else np.zeros(0, np.int32)
         col, row = city.cell_of(self.xy)
@@ -114,6 +164,18 @@ class EmergencyUnitFleet:
     def __len__(self) -> int:
         return self.xy.shape[0]
 
+    def roster_at(self, t: float) -> np.ndarray:
+        """Members on post on the day of time t (s), made today's ``on_site``."""
+        day = min(int(t // _DAY_S), self._on_post.shape[0] - 1)
+        if day != self._day:
+            self._day = day
+            self.on_site = self._on_post[day]
+        return self.on_site
+
+    def on_post(self, day: int) -> np.ndarray:
+        """Members on post on ``day`` (0 is the first day of the run), per unit."""
+        return self._on_post[min(day, self._on_post.shape[0] - 1)]
+
     def open_mask(self, t: float, ids: np.ndarray | slice = slice(None)) -> np.ndarray:
         hour = (t / 3600.0) % 24.0
         start, end = self.open_from[ids], self.open_to[ids]
@@ -123,10 +185,13 @@ class EmergencyUnitFleet:
 
     def can_send(self, ids: np.ndarray, t: float) -> np.ndarray:
         """Which of these units are open and have a full team free at time t."""
-        return self.open_mask(t, ids) & (self.on_site[ids] - self.away[ids] >= self.cfg.team_size)
+        on_site = self.roster_at(t)
+        return self.open_mask(t, ids) & (on_site[ids] - self.away[ids] >= self.cfg.team_size)
 
-    def free_members(self, ids: np.ndarray) -> np.ndarray:
-        return self.on_site[ids] - self.away[ids]
+    def free_members(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """Members on post at time t and not out with a team (0 when more are out than on
+        post: a team out from an earlier day's roster)."""
+        return np.maximum(self.roster_at(t)[ids] - self.away[ids], 0)
 
     def at_cell(self, cell: int, t: float) -> np.ndarray:
         """Open units on this cell with at least one member free (self-rescue capacity)."""
@@ -136,7 +201,7 @@ class EmergencyUnitFleet:
         # open_mask and free_members per unit in plain Python (a cell has one or two units;
         # numpy's per-call cost dominates): the same comparisons
         hour = (t / 3600.0) % 24.0
-        start, end, on_site, away = self.open_from, self.open_to, self.on_site, self.away
+        start, end, on_site, away = self.open_from, self.open_to, self.roster_at(t), self.away
         keep = []
         for u in ids.tolist():
             s, e = float(start[u]), float(end[u])
