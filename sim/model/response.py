@@ -201,7 +201,7 @@ class ResponseModel(mesa.Model):
             scenario.meus,
             self.city,
             generator(seed, self.layout, Stream.MEU_SITES),
-            roster=generator(seed, replication, Stream.MEU_ROSTER),
+            roster=generator(seed, self.replication, Stream.MEU_ROSTER),
             days=max(math.ceil(self.end_s / 86400.0), 1),
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, self.draws)
