@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel
 
+from sim.model.responders.professional import ProfessionalTeams
+
 if TYPE_CHECKING:
     from sim.model.response import ResponseModel
 
@@ -72,8 +74,9 @@ class DrawnFleet(Protocol):
         ...
 
 
-#: Plug-in fleets by name. Built-in responders are not here.
-FLEETS: dict[str, type[Any]] = {}
+#: Fleets by name: the built-in professional teams (the official 20-minute circle, written to
+#: this protocol) and those registered in-process. Built-in responders are not here.
+FLEETS: dict[str, type[Any]] = {ProfessionalTeams.name: ProfessionalTeams}
 BUILT_IN = ("meu_staff", "volunteer_on_site", "meu_team", "volunteer", "police")
 
 

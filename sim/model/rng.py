@@ -39,6 +39,7 @@ class Stream(IntEnum):
     PLANNING = 10  # random comparison placements of `jiefang optimize` (never the model's)
     REPLAY = 11  # handling and detection delays of replayed incidents (incidents.replay)
     MEU_ROSTER = 12  # MEU members on post, per unit per day (meus.on_duty_share)
+    PROFESSIONAL = 13  # stations of the professional fleet (fleets.professional; layout stream)
 
 
 def stream_seed(seed: int, replication: int, stream: Stream) -> np.random.SeedSequence:

@@ -80,12 +80,14 @@ if TYPE_CHECKING:
     from sim.model.config.tiers import (
         ON_SITE_RESPONDERS,
         RECORDED,
+        TIER_TABLES,
         Clock,
         Responder,
         TierConfig,
         TierScope,
         default_tiers,
         kind_calls_for,
+        tier_table,
     )
     from sim.model.distributions import Exponential, Fixed, Lognormal
 
@@ -125,7 +127,7 @@ _LAZY = {
         ),
         "sim.model.config.tiers": (
             "Clock", "default_tiers", "kind_calls_for", "ON_SITE_RESPONDERS",
-            "RECORDED", "Responder", "TierConfig", "TierScope",
+            "RECORDED", "Responder", "TIER_TABLES", "TierConfig", "TierScope", "tier_table",
         ),
         "sim.model.distributions": (
             "Exponential", "Fixed", "Lognormal",
@@ -146,6 +148,7 @@ __all__ = [
     "PATH_KEYS",
     "RECORDED",
     "SET_ORIGIN",
+    "TIER_TABLES",
     "BreakdownConfig",
     "Centre",
     "CityConfig",
@@ -191,6 +194,7 @@ __all__ = [
     "resolve_extends",
     "resolve_origins",
     "set_path",
+    "tier_table",
 ]
 # fmt: on
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.model.config.errors import ScenarioError
 from sim.model.config.feasibility import check_feasible
@@ -22,7 +29,13 @@ from sim.model.config.sections import (
     TravelConfig,
     VolunteerConfig,
 )
-from sim.model.config.tiers import TierConfig, default_tiers, kind_calls_for
+from sim.model.config.tiers import (
+    TIER_TABLES,
+    TierConfig,
+    counted_kinds,
+    default_tiers,
+    tier_table,
+)
 from sim.model.plugins import FLEET_PLUGINS, PlugInError
 
 
@@ -54,8 +67,10 @@ class Scenario(Strict):
     tiers: list[TierConfig] = Field(
         default_factory=default_tiers,
         min_length=1,
-        description="the tiers of the standard measured (name, target, responders, clock, "
-        "scope); default: 1-3-5 (docs/model.md, Definitions)",
+        description="the tiers of the standard measured: a tier table by name ("
+        + ", ".join(TIER_TABLES)
+        + ") or a list of tiers (name, target, responders, clock, scope); default: 1-3-5 "
+        "(docs/model.md, Definitions)",
     )
     fleets: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -86,6 +101,23 @@ class Scenario(Strict):
                 "or with_changes, which read the file"
             )
         return self._replay
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _named_table(cls, v: Any, info: ValidationInfo) -> Any:
+        """``tiers: guangzhou-2024``: the named table (:data:`TIER_TABLES`), less the tiers
+        this scenario's kinds cannot use (as the default table: a scenario without the
+        professional fleet has no 20-minute circle)."""
+        if not isinstance(v, str):
+            return v
+        table = tier_table(v)
+        incidents = info.data.get("incidents")
+        if incidents is None:
+            return table  # the incidents section failed: its own error is reported
+        usable = [t for t in table if counted_kinds(t, incidents.kinds)]
+        if not usable:
+            raise ValueError(f"tier table {v!r}: no tier of it can count this scenario's kinds")
+        return usable
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -146,13 +178,7 @@ class Scenario(Strict):
 
     def counted_kinds(self, tier: TierConfig) -> list[str]:
         """Kinds whose incidents a tier counts (its class, calling for its responders)."""
-        kinds = self.incidents.kinds
-        listed = tier.kinds if tier.kinds is not None else list(kinds)
-        return [
-            k for k in listed
-            if any(kind_calls_for(kinds[k], r) for r in tier.responders)
-            and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
-        ]  # fmt: skip
+        return counted_kinds(tier, self.incidents.kinds)
 
     def with_changes(self, changes: dict[str, Any], *, replay: bool = True) -> Scenario:
         """A copy with values replaced at dotted key paths, validated again.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -86,16 +87,72 @@ class TierConfig(Strict):
         return self
 
 
-def default_tiers() -> list[TierConfig]:
-    """The 1-3-5 standard of seed 002: self-rescue in 1 minute, mutual rescue in 3, police in 5."""
+def _tier(name: str, minutes: float, responders: list[str], clock: Clock = "alert",
+          scope: TierScope = "reported") -> TierConfig:  # fmt: skip
+    return TierConfig(name=name, target_s=60.0 * minutes, responders=responders, clock=clock,
+                      scope=scope)  # fmt: skip
+
+
+#: The self-rescue tier: people at the scene act within a minute, counted over every sudden
+#: incident of a kind that allows self-rescue (scope ``all``), so that it rises with the staff
+#: and volunteers present. Scope ``on_scene`` (conditional on someone being there) restates
+#: the self-rescue delay instead (docs/model.md, Definitions).
+def _self_tier() -> TierConfig:
+    return _tier("self", 1, list(ON_SITE_RESPONDERS), clock="occurrence", scope="all")
+
+
+def tiers_1_3_5() -> list[TierConfig]:
+    """Seed 002's standard (1分钟自救、3分钟互救、5分钟增援到位): self-rescue in 1 minute,
+    mutual rescue by MEU teams and volunteers in 3, police reinforcement in 5."""
+    return [_self_tier(), _tier("mutual", 3, ["meu_team", "volunteer"]),
+            _tier("police", 5, ["police"])]  # fmt: skip
+
+
+def tiers_guangzhou_2024() -> list[TierConfig]:
+    """The official circles of Guangzhou's 2024 notice (穗应急委〔2024〕13号): 1 minute
+    self-rescue on post, 3 minutes mutual rescue, 5 minutes the unit where it happens or its
+    emergency grid (MEU teams, grid volunteers), 10 minutes town and street forces (police
+    here), 20 minutes the fire brigade and professional teams (the ``professional`` fleet)."""
     return [
-        TierConfig(name="self", target_s=60.0, responders=["meu_staff", "volunteer_on_site"],
-                   clock="occurrence", scope="on_scene"),
-        TierConfig(name="mutual", target_s=180.0, responders=["meu_team", "volunteer"],
-                   clock="alert", scope="reported"),
-        TierConfig(name="police", target_s=300.0, responders=["police"], clock="alert",
-                   scope="reported"),
-    ]  # fmt: skip
+        _self_tier(),
+        _tier("mutual", 3, ["meu_team", "volunteer"]),
+        _tier("unit_grid", 5, ["meu_team", "volunteer"]),
+        _tier("street", 10, ["police"]),
+        _tier("professional", 20, ["professional"]),
+    ]
+
+
+def tiers_police_1_3_5() -> list[TierConfig]:
+    """The police quick-response circles (1、3、5分钟快反圈, Tianjin and Wuhan police):
+    the first police unit on scene within 1, 3 and 5 minutes of the alarm."""
+    return [_tier(f"police_{m}", m, ["police"]) for m in (1, 3, 5)]
+
+
+#: Tier tables a scenario names (``tiers: guangzhou-2024``), each a builder of a new list.
+TIER_TABLES: dict[str, Callable[[], list[TierConfig]]] = {
+    "1-3-5": tiers_1_3_5,
+    "guangzhou-2024": tiers_guangzhou_2024,
+    "police-1-3-5": tiers_police_1_3_5,
+}
+#: The table a scenario that names none measures.
+DEFAULT_TIER_TABLE = "1-3-5"
+
+
+def tier_table(name: str) -> list[TierConfig]:
+    """The tier table called ``name`` (:data:`TIER_TABLES`); ValueError naming the known
+    tables otherwise."""
+    builder = TIER_TABLES.get(name)
+    if builder is None:
+        raise ValueError(
+            f"unknown tier table {name!r}; known: {', '.join(TIER_TABLES)} "
+            "(or a list of tiers: docs/model.md, Definitions)"
+        )
+    return builder()
+
+
+def default_tiers() -> list[TierConfig]:
+    """The default table, seed 002's 1-3-5 standard (:func:`tiers_1_3_5`)."""
+    return tier_table(DEFAULT_TIER_TABLE)
 
 
 def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
@@ -109,3 +166,14 @@ def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
     if responder == "police":
         return kind.police_units > 0
     return kind.fleets.get(responder, 0) > 0
+
+
+def counted_kinds(tier: TierConfig, kinds: Mapping[str, IncidentKind]) -> list[str]:
+    """Kinds whose incidents a tier counts (its class, calling for its responders); kinds it
+    lists that ``kinds`` lacks are left out (the scenario reports them)."""
+    listed = tier.kinds if tier.kinds is not None else list(kinds)
+    return [
+        k for k in listed
+        if k in kinds and any(kind_calls_for(kinds[k], r) for r in tier.responders)
+        and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
+    ]  # fmt: skip

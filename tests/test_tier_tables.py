@@ -1,0 +1,93 @@
+"""Tier tables by name (issue 24): ``tiers: guangzhou-2024`` and the others, and a bad name."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sim.geo.scenario import load_scenario
+from sim.interface.cli import main
+from sim.model.config import TIER_TABLES, Scenario, ScenarioError, default_tiers, tier_table
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+PROFESSIONAL_KIND = {"fire": {"share": 1.0, "fleets": {"professional": 1}}}
+
+
+def test_each_table_is_its_published_circles():
+    by_name = {n: [(t.name, t.target_s, t.responders, t.clock, t.scope) for t in tier_table(n)]
+               for n in TIER_TABLES}  # fmt: skip
+    on_site = ["meu_staff", "volunteer_on_site"]
+    self_tier = ("self", 60.0, on_site, "occurrence", "all")
+    assert by_name["1-3-5"] == [
+        self_tier,
+        ("mutual", 180.0, ["meu_team", "volunteer"], "alert", "reported"),
+        ("police", 300.0, ["police"], "alert", "reported"),
+    ]
+    assert by_name["guangzhou-2024"] == [
+        self_tier,
+        ("mutual", 180.0, ["meu_team", "volunteer"], "alert", "reported"),
+        ("unit_grid", 300.0, ["meu_team", "volunteer"], "alert", "reported"),
+        ("street", 600.0, ["police"], "alert", "reported"),
+        ("professional", 1200.0, ["professional"], "alert", "reported"),
+    ]
+    assert [(t[0], t[1]) for t in by_name["police-1-3-5"]] == [
+        ("police_1", 60.0), ("police_3", 180.0), ("police_5", 300.0)
+    ]  # fmt: skip
+    assert default_tiers() == tier_table("1-3-5")
+    assert tier_table("1-3-5") is not tier_table("1-3-5")  # a new list each time
+
+
+def test_a_scenario_names_its_table_and_keeps_the_tiers_its_kinds_can_use():
+    named = Scenario(name="x", tiers="guangzhou-2024", fleets={"professional": {"stations": 2}},
+                     incidents={"kinds": PROFESSIONAL_KIND})  # fmt: skip
+    assert [t.name for t in named.tiers] == [t.name for t in tier_table("guangzhou-2024")]
+    # Without kinds that call for the professional fleet, its circle cannot count anything.
+    plain = Scenario(name="x", tiers="guangzhou-2024")
+    assert [t.name for t in plain.tiers] == ["self", "mutual", "unit_grid", "street"]
+    assert Scenario(name="x", tiers="1-3-5").tiers == Scenario(name="x").tiers
+    # A dumped scenario validates again to the same tiers (sweeps and manifests do this).
+    again = Scenario.model_validate(named.model_dump(mode="json"))
+    assert again.tiers == named.tiers
+
+
+def test_an_unknown_table_is_one_error_naming_the_key_and_the_tables(tmp_path):
+    path = write(tmp_path, "name: x\ntiers: guangzhou-2042\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: tiers: ")
+    assert "unknown tier table 'guangzhou-2042'" in message
+    assert all(name in message for name in TIER_TABLES)
+    assert "Traceback" not in message
+
+
+def test_an_unknown_table_exits_2_through_the_cli(tmp_path, capsys):
+    path = write(tmp_path, "name: x\ntiers: 1-2-3\n")
+    code = main(["run", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "tiers: unknown tier table '1-2-3'" in err and "guangzhou-2024" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_table_with_nothing_to_count_is_refused(tmp_path):
+    police_only = """\
+        name: x
+        tiers: guangzhou-2024
+        incidents:
+          kinds:
+            theft: {share: 1, self_rescue: false, volunteers: false, meu_teams: 0}
+        """
+    assert [t.name for t in load_scenario(write(tmp_path, police_only)).tiers] == ["street"]
+    nothing = police_only.replace("tiers: guangzhou-2024", "tiers: police-1-3-5").replace(
+        "meu_teams: 0", "meu_teams: 0, police_units: 0"
+    )
+    with pytest.raises(ScenarioError, match="tiers: tier table 'police-1-3-5': no tier"):
+        load_scenario(write(tmp_path, nothing))
