@@ -146,20 +146,26 @@ def test_outcome_shares_partition_the_tier_incidents():
     assert police["waiting_at_end_share"] > 0  # a short drain leaves calls waiting
 
 
-def test_self_rescue_counts_only_incidents_with_someone_able_on_scene():
+def test_self_rescue_counts_every_sudden_self_rescue_incident_or_only_those_with_someone_able():
     sc = load_scenario(SCENARIOS / "guangzhou-2023-subdistrict.yaml").with_changes(
         {"horizon_hours": 72.0, "warmup_hours": 0.0}
     )
+    (self_tier,) = [t for t in sc.tiers if t.name == "self"]
+    conditional = self_tier.model_copy(update={"name": "self_on_scene", "scope": "on_scene"})
+    tiers = [self_tier, conditional]
     _, df, _ = run(sc, seed=2)
-    per = per_replication(df, sc.tiers)
-    n_self = int(per[(per.tier == "self") & per.own_clock]["n"].iloc[0])
-    able = (
-        df["sudden"]
-        & df["kind_self_rescue"]
-        & (df["meu_staff_on_scene"] | df["volunteer_on_scene"])
-    )
-    assert n_self == int(able.sum()) > 0
+    per = per_replication(df, tiers).query("own_clock").set_index("tier")
+    of_kind = df["sudden"] & df["kind_self_rescue"]
+    able = of_kind & (df["meu_staff_on_scene"] | df["volunteer_on_scene"])
+    # The default scope (all): every sudden incident of a self-rescue kind, so that the staff
+    # on site move the share; on_scene: only those where someone able to act was there.
+    assert self_tier.scope == "all"
+    assert int(per.loc["self", "n"]) == int(of_kind.sum()) > int(able.sum()) > 0
+    assert int(per.loc["self_on_scene", "n"]) == int(able.sum())
     assert (df.loc[able, "self_rescue_s"].notna()).all()
+    assert df.loc[of_kind & ~able, "self_rescue_s"].isna().all()  # nobody there acts
+    met = int(per.loc["self", "n"]) * per.loc["self", "compliance"]
+    assert met == pytest.approx(int(able.sum()) * per.loc["self_on_scene", "compliance"])
 
 
 # ---------------------------------------------------------------- intervals

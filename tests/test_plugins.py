@@ -347,9 +347,10 @@ def test_a_plug_in_policy_raising_fails_the_run_naming_it():
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"fleets": {"ambulanse": {}}}, r"fleets\.ambulanse: unknown fleet 'ambulanse'; installed: "
-                                    r"ambulance, ambulance_agents, faulty_radio"),
+                                    r"professional, ambulance, ambulance_agents, faulty_radio"),
     ({"tiers": [{"name": "x", "target_s": 60, "responders": ["ambulanse"]}]},
-     r"tiers\.0\.responders: .*unknown responder 'ambulanse'; installed: .*police, ambulance, "
+     r"tiers\.0\.responders: .*unknown responder 'ambulanse'; installed: .*police, "
+     r"professional, ambulance, "
      r"ambulance_agents"),
     ({"police": {"dispatch": "least_usd"}},
      r"police\.dispatch: .*unknown policy 'least_usd'; installed: nearest, own_grid_first, "
