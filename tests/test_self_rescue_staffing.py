@@ -42,8 +42,10 @@ def self_compliance(sc, replication):
 )
 def test_doubling_staff_raises_self_tier_compliance_paired(subdistrict, double):
     more = subdistrict.with_changes(
-        {key: 2 * subdistrict.model_dump()[key.split(".")[0]][key.split(".")[1]]
-         for key in double}  # fmt: skip
+        {
+            key: 2 * subdistrict.model_dump()[key.split(".")[0]][key.split(".")[1]]
+            for key in double
+        }  # fmt: skip
     )
     diffs = []
     for r in range(REPLICATIONS):

@@ -91,3 +91,54 @@ def test_a_table_with_nothing_to_count_is_refused(tmp_path):
     )
     with pytest.raises(ScenarioError, match="tiers: tier table 'police-1-3-5': no tier"):
         load_scenario(write(tmp_path, nothing))
+
+
+SMALL = """\
+    name: {name}
+    horizon_hours: 24
+    replications: 2
+    tiers: {tiers}
+    fleets:
+      professional: {{stations: 3}}
+    incidents:
+      rate_per_day: 200
+      kinds:
+        fire: {{share: 0.3, fleets: {{professional: 1}}}}
+        fight: {{share: 0.7}}
+    """
+
+
+def _run(tmp_path, tiers, capsys):
+    path = tmp_path / f"{tiers}.yaml"
+    path.write_text(textwrap.dedent(SMALL.format(name=tiers, tiers=tiers)), encoding="utf-8")
+    out = tmp_path / tiers
+    assert main(["run", str(path), "--out", str(out), "--no-plot"]) == 0
+    return out, capsys.readouterr().out
+
+
+def test_outputs_name_the_tiers_of_any_table(tmp_path, capsys):
+    official, printed = _run(tmp_path, "guangzhou-2024", capsys)
+    rows = {line.split()[0]: line for line in printed.splitlines()[2:8]}
+    assert list(rows) == ["self", "mutual", "unit_grid", "street", "professional", "joint"]
+    assert len({line.index("min") for name, line in rows.items() if name != "joint"}) == 1
+    assert "street within target, by clock: alert" in printed  # the police-only tier's clocks
+    assert "of street-tier incidents" in printed  # never reported: of the police tier
+    seed, printed = _run(tmp_path, "1-3-5", capsys)
+    assert main(["compare", str(official), str(seed), "--out", str(tmp_path / "cmp")]) == 0
+    printed = capsys.readouterr().out
+    # Tiers defined alike are compared; the others, and joint, are named as left out.
+    table = printed.split("tier tables differ")[0]
+    assert "  mutual  compliance" in table and "  self    compliance" in table
+    assert "joint" not in table and "street" not in table
+    assert ("tier tables differ: not compared (A only: unit_grid, street, professional; "
+            "B only: police;") in printed  # fmt: skip
+
+
+def test_the_police_objective_is_the_police_only_tier_of_any_table():
+    from sim.planning.plan import objective_tiers
+
+    chosen = {table: [t.name for t, _ in objective_tiers(Scenario(name="x", tiers=table),
+                                                         "police", "police_posts")]
+              for table in TIER_TABLES}  # fmt: skip
+    assert chosen == {"1-3-5": ["police"], "guangzhou-2024": ["street"],
+                      "police-1-3-5": ["police_5"]}  # fmt: skip

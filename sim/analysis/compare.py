@@ -31,16 +31,25 @@ def same_incidents(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 def compare(folder_a: Path, folder_b: Path) -> tuple[pd.DataFrame, bool]:
-    """Table of (tier, metric, a mean, b mean, difference b - a, CI half-width, method)."""
+    """Table of (tier, metric, a mean, b mean, difference b - a, CI half-width, method).
+
+    Only tiers defined alike in both runs are compared (name, target, responders, clock,
+    scope: runs may measure different tier tables), and ``joint`` only when the two tables
+    are the same; ``table.attrs["not_compared"]`` says what was left out."""
     inc_a, meta_a = _load(folder_a)
     inc_b, meta_b = _load(folder_b)
     paired = same_incidents(inc_a, inc_b)
     tiers_a, tiers_b = _tiers(meta_a), _tiers(meta_b)
     pa, pb = per_replication(inc_a, tiers_a), per_replication(inc_b, tiers_b)
     pa, pb = pa[pa["own_clock"]], pb[pb["own_clock"]]
-    names = [t.name for t in as_tiers(tiers_a) if t.name in {t.name for t in as_tiers(tiers_b)}]
+    table_a, table_b = as_tiers(tiers_a), as_tiers(tiers_b)
+    names = [t.name for t in table_a if t in table_b]
+    left_out = (
+        [t.name for t in table_a if t not in table_b],
+        [t.name for t in table_b if t not in table_a],
+    )
     rows = []
-    for tier in [*names, "joint"]:
+    for tier in [*names, *(["joint"] if table_a == table_b else [])]:
         for metric in METRICS:
             if tier == "joint" and metric != "compliance":
                 continue
@@ -53,7 +62,14 @@ def compare(folder_a: Path, folder_b: Path) -> tuple[pd.DataFrame, bool]:
                 "tier": tier, "metric": metric, "a": x.mean(), "b": y.mean(),
                 "difference": diff, "ci95_half_width": half, "method": method,
             })  # fmt: skip
-    return pd.DataFrame(rows), paired
+    table = pd.DataFrame(rows)
+    if any(left_out):
+        table.attrs["not_compared"] = (
+            f"tier tables differ: not compared (A only: {', '.join(left_out[0]) or 'none'}; "
+            f"B only: {', '.join(left_out[1]) or 'none'}; a tier of one name defined apart "
+            "is in both lists), nor joint"
+        )
+    return table, paired
 
 
 def _tiers(meta: dict):

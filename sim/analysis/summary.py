@@ -142,9 +142,12 @@ def summary_text(scenario: Scenario, seed: int, reps: int, tables, elapsed: floa
         f"({sudden} sudden) + {probes} probes "
         f"({'own layout each' if scenario.layout == 'per_replication' else 'one fixed layout'})"
         f", {elapsed:.1f} s",
-        f"{'tier':<8} {'target':>6} {'from':<10} {'compliance (95% CI)':<21} {'P50':>6} {'P90':>6}",
     ]
-    for tier in [*as_tiers(scenario.tiers), None]:
+    tiers = as_tiers(scenario.tiers)
+    w = max(8, *(len(t.name) for t in tiers))  # tier tables name tiers as they like
+    lines.append(f"{'tier':<{w}} {'target':>6} {'from':<10} {'compliance (95% CI)':<21} "
+                 f"{'P50':>6} {'P90':>6}")  # fmt: skip
+    for tier in [*tiers, None]:
         name = tier.name if tier else "joint"
         if (name, "compliance") not in own.index:
             continue
@@ -152,15 +155,18 @@ def summary_text(scenario: Scenario, seed: int, reps: int, tables, elapsed: floa
         target = f"{tier.target_s / 60:g} min" if tier else "all"
         clock = tier.clock if tier else "own"
         p50, p90 = _minutes(own, name, "p50_s"), _minutes(own, name, "p90_s")
-        lines.append(f"{name:<8} {target:>6} {clock:<10} {_pct_ci(c):<21} {p50:>6} {p90:>6}")
-    police = s[(s["metric"] == "compliance") & (s["tier"] == "police")]
-    if len(police):
-        by_clock = ", ".join(f"{r.clock} {_pct_ci(r)}" for r in police.itertuples())
-        lines.append(f"police within target, by clock: {by_clock}")
+        lines.append(f"{name:<{w}} {target:>6} {clock:<10} {_pct_ci(c):<21} {p50:>6} {p90:>6}")
+    police_tiers = [t.name for t in tiers if t.responders == ["police"]]
+    for name in police_tiers:  # police-only tiers: 'police' (1-3-5), 'street' (guangzhou-2024)
+        police = s[(s["metric"] == "compliance") & (s["tier"] == name)]
+        if len(police):
+            by_clock = ", ".join(f"{r.clock} {_pct_ci(r)}" for r in police.itertuples())
+            lines.append(f"{name} within target, by clock: {by_clock}")
     out_rows = s[s["metric"].isin(OUTCOMES)].set_index(["tier", "metric"])
-    reported = [t.name for t in as_tiers(scenario.tiers) if t.scope == "reported"]
+    reported = [t.name for t in tiers if t.scope == "reported"]
     if len(out_rows) and reported:
-        tier0 = reported[-1]
+        # the police tier where there is one (it counts the most kinds), else the last
+        tier0 = next((n for n in police_tiers if n in reported), reported[-1])
         unrep = out_rows.loc[(tier0, "never_reported_share"), "mean"]
         lines.append(f"never reported: {unrep:.1%} of {tier0}-tier incidents (not counted as "
                      "failures of tiers that need an alert)")  # fmt: skip

@@ -96,7 +96,9 @@ def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
     """Per tier, the zones and hours where it is met least (printed by the command)."""
     lines = []
     hour, area = tables["breakdown_hour"], tables["breakdown_area"]
-    for tier in dict.fromkeys(hour["tier"]):
+    tiers = list(dict.fromkeys(hour["tier"]))
+    w = max(8, *(len(str(t)) for t in tiers)) if tiers else 8  # names of any tier table
+    for tier in tiers:
         zones = worst(area, ["zone", "zone_col", "zone_row"], tier, count)
         hours = worst(hour, ["hour"], tier, count)
         z = ", ".join(f"zone {int(r.zone)} (col {int(r.zone_col)}, row {int(r.zone_row)}) "
@@ -104,7 +106,7 @@ def worst_text(tables: dict[str, pd.DataFrame], count: int = 3) -> str:
         z = z or "no zone has enough"
         h = ", ".join(f"{int(r.hour):02d}:00 {r.compliance:.0%}" for r in hours.itertuples()) \
             or "no hour has enough"  # fmt: skip
-        lines.append(f"{tier:<8} worst zones: {z}; worst hours: {h}")
+        lines.append(f"{tier:<{w}} worst zones: {z}; worst hours: {h}")
     return "\n".join(lines)
 
 
@@ -129,7 +131,8 @@ def compare_equity(folder_a: Path, folder_b: Path) -> pd.DataFrame | None:
 
 def equity_change_text(table: pd.DataFrame) -> str:
     """The equity rows of `jiefang compare`, one line each."""
-    lines = [f"  {'tier':<7} {'group':<34} {'A':>7} {'B':>7}   B - A (95% CI)"]
+    w = max(7, *(len(str(t)) for t in table["tier"])) if len(table) else 7
+    lines = [f"  {'tier':<{w}} {'group':<34} {'A':>7} {'B':>7}   B - A (95% CI)"]
     for r in table.itertuples(index=False):
         a = "-" if pd.isna(r.a) else f"{r.a:.1%}"
         b = "-" if pd.isna(r.b) else f"{r.b:.1%}"
@@ -140,5 +143,5 @@ def equity_change_text(table: pd.DataFrame) -> str:
         else:
             diff = (f"{r.difference * 100:+.1f} pp ({r.ci95_low * 100:+.1f} to "
                     f"{r.ci95_high * 100:+.1f})")  # fmt: skip
-        lines.append(f"  {r.tier:<7} {str(r.group)[:34]:<34} {a:>7} {b:>7}   {diff}")
+        lines.append(f"  {r.tier:<{w}} {str(r.group)[:34]:<34} {a:>7} {b:>7}   {diff}")
     return "\n".join(lines)

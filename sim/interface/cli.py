@@ -610,15 +610,18 @@ def cmd_compare(args) -> int:
                out / "manifest.json")  # fmt: skip
     how = "paired by replication (same incidents)" if paired else "independent (Welch t)"
     print(f"B - A, {how}; A = {args.a}, B = {args.b}")
-    print(f"  {'tier':<7} {'metric':<14} {'A':>9} {'B':>9}   B - A (95% CI)")
+    w = max(7, *(len(str(t)) for t in table.get("tier", [])))
+    print(f"  {'tier':<{w}} {'metric':<14} {'A':>9} {'B':>9}   B - A (95% CI)")
     for row in table.itertuples(index=False):
         scale, unit = (100, " pp") if row.metric == "compliance" else (1 / 60, " min")
         shown = _METRIC_LABELS.get(row.metric, row.metric)
         half = "" if np.isnan(row.ci95_half_width) else f" ± {row.ci95_half_width * scale:.2f}"
         diff = ("-" if not np.isfinite(row.difference)
                 else f"{row.difference * scale:+.2f}{half}{unit}")  # fmt: skip
-        print(f"  {row.tier:<7} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
+        print(f"  {row.tier:<{w}} {shown:<14} {_num(row.a * scale)} {_num(row.b * scale)}"
               f"   {diff}")  # fmt: skip
+    if table.attrs.get("not_compared"):
+        print(table.attrs["not_compared"])
     if equity is not None and len(equity):
         print("the worst places (A's worst zones held fixed), compliance, paired by replication:")
         print(equity_change_text(equity))

@@ -101,6 +101,12 @@ def objective_tiers(
             f"(use --objective {' or '.join(KIND_OBJECTIVES[kind])})"
         )
     names = [n for n in ("self", "mutual") if n in by_name] if objective == "joint" else [objective]
+    if names == ["police"] and "police" not in by_name:
+        # A tier table that names its police tier otherwise (guangzhou-2024: street, at 10
+        # minutes; police-1-3-5: police_1, _3, _5): the police-only tier with the longest target
+        police = [t for t in scenario.tiers if t.responders == ["police"]]
+        if police:
+            names = [max(police, key=lambda t: t.target_s).name]
     pairs = []
     for name in names:
         tier = by_name.get(name)
