@@ -41,12 +41,8 @@ def self_compliance(sc, replication):
     ids=["units-and-volunteers", "members-on-post"],
 )
 def test_doubling_staff_raises_self_tier_compliance_paired(subdistrict, double):
-    more = subdistrict.with_changes(
-        {
-            key: 2 * subdistrict.model_dump()[key.split(".")[0]][key.split(".")[1]]
-            for key in double
-        }  # fmt: skip
-    )
+    raw = subdistrict.model_dump()
+    more = subdistrict.with_changes({k: 2 * raw[k.split(".")[0]][k.split(".")[1]] for k in double})
     diffs = []
     for r in range(REPLICATIONS):
         ids, base = self_compliance(subdistrict, r)
