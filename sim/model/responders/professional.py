@@ -7,11 +7,11 @@ and asks for its teams from incident kinds (``kinds.<kind>.fleets: {professional
 ledger gets ``first_professional_s`` and ``professional_sent``. It is off unless a scenario
 configures it (``stations: 0`` sends nobody).
 
-Teams wait at their stations, sited at police grid centres (population-weighted places) drawn
-from the layout stream ``Stream.PROFESSIONAL``. An alert sends the nearest free teams (travel
-distance as every responder's, :meth:`sim.model.city.City.distances_to`; ties to the lower
-team) after the turnout time at a fixed speed; a call no team is free for waits, first come
-first served, until a team is released when the incident it serves is cleared (it is back at
+Teams wait at their stations, at the centres of distinct populated cells drawn by population
+(where people are) from the layout stream ``Stream.PROFESSIONAL``. An alert sends the nearest
+free teams (travel distance as every responder's, :meth:`sim.model.city.City.distances_to`;
+ties to the lower team) after the turnout time at a fixed speed; a call no team is free for
+waits, first come first served, until a team is released when the incident it serves is cleared (it is back at
 its station at once: a simplification, as is the speed without congestion).
 """
 
@@ -35,7 +35,7 @@ class ProfessionalConfig(BaseModel):
 
     Args:
         stations: fire and rescue stations; 0 (the default) has no team, so the 20-minute
-            circle is never met. At most one per police grid.
+            circle is never met. At most one per populated cell.
         per_station: teams at each station.
         speed_m_s: driving speed, m/s (fixed: no congestion).
         turnout_s: from the alert to leaving the station, s.
@@ -60,10 +60,14 @@ class ProfessionalTeams:
         self.model, self.cfg = model, config
         city = model.city
         rng = generator(model.seed, model.layout, Stream.PROFESSIONAL)
-        grids = city.grid_centre_xy
-        sites = rng.choice(grids.shape[0], size=min(config.stations, grids.shape[0]),
-                           replace=False)  # fmt: skip
-        self.xy = np.repeat(grids[np.sort(sites)], config.per_station, axis=0).reshape(-1, 2)
+        pop = city.population.reshape(-1)
+        land = np.flatnonzero(city.bank.reshape(-1) >= 0)
+        cells = land[pop[land] > 0] if (pop[land] > 0).any() else land
+        weight = pop[cells] + 1e-12 if cells is not land else np.ones(cells.size)
+        sites = np.sort(rng.choice(cells, size=min(config.stations, cells.size), replace=False,
+                                   p=weight / weight.sum()))  # fmt: skip
+        xy = city.cell_centre(sites % city.width, sites // city.width).reshape(-1, 2)
+        self.xy = np.repeat(xy, config.per_station, axis=0)
         self.bank = city.bank_of(self.xy)
         self.busy = np.zeros(len(self.xy), bool)
         self.serving: dict[int, list[tuple[int, float, float]]] = {}  # (team, sent, arrival)

@@ -1,0 +1,64 @@
+"""The built-in professional fleet (the official 20-minute circle): the fleet protocol, off
+unless configured, the nearest free teams after their turnout, and its section checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model.config import Scenario, ScenarioError
+from sim.model.plugins import provenance
+from tests.conftest import run
+
+KINDS = {"fire": {"share": 0.5, "fleets": {"professional": 1}}, "fight": {"share": 0.5}}
+
+
+def scenario(**professional):
+    return Scenario(name="p", horizon_hours=24.0, incidents={"rate_per_day": 150, "kinds": KINDS},
+                    fleets={"professional": professional}, tiers="guangzhou-2024")  # fmt: skip
+
+
+def test_off_unless_a_scenario_configures_it():
+    assert Scenario(name="x").fleets == {}
+    model, _, _ = run(scenario(), seed=3)  # configured with its default: no station
+    df = model.incidents_table()
+    fire = df["kind"] == "fire"
+    assert fire.any() and (df.loc[fire, "professional_needed"] == 1).all()
+    assert (df["professional_sent"] == 0).all() and df["first_professional_s"].isna().all()
+    assert provenance(scenario()) == {}  # built in: no plug-in package to name
+
+
+def test_the_nearest_free_teams_arrive_after_their_turnout():
+    sc = scenario(stations=4, per_station=1, speed_m_s=10.0, turnout_s=90.0)
+    model, _, assignments = run(sc, seed=3)
+    df = model.incidents_table()
+    fleet = model.fleets[0]
+    assert fleet.name == "professional" and len(fleet.xy) == 4
+    fire = df[df["kind"] == "fire"]
+    assert (fire["professional_sent"] <= 1).all() and fire["professional_sent"].sum() > 0
+    assert (df.loc[df["kind"] != "fire", "professional_sent"] == 0).all()
+    ours = assignments[assignments["responder"] == "professional"]
+    assert len(ours) == fire["professional_sent"].sum()
+    for a in ours.itertuples():
+        row = df.set_index("incident_id").loc[a.incident_id]
+        d = model.city.distances_to(np.array([row.x_m, row.y_m]), fleet.xy[[a.responder_id]],
+                                    fleet.bank[[a.responder_id]])[0]  # fmt: skip
+        assert a.arrived_s == pytest.approx(a.sent_s + 90.0 + d / 10.0)
+        assert row.first_professional_s == pytest.approx(a.arrived_s)
+        # ...and it was the nearest of the teams free when it was sent (ties: lower team)
+        busy = ours[(ours.sent_s <= a.sent_s) & (ours.released_s > a.sent_s)
+                    & (ours.index != a.Index)]["responder_id"]  # fmt: skip
+        free = np.setdiff1d(np.arange(len(fleet.xy)), busy.to_numpy())
+        all_d = model.city.distances_to(np.array([row.x_m, row.y_m]), fleet.xy[free],
+                                        fleet.bank[free])  # fmt: skip
+        assert a.responder_id == free[np.argmin(all_d)]
+    # A team is with one incident at a time: its commitments do not overlap.
+    for _, team in ours.sort_values("sent_s").groupby("responder_id"):
+        assert (team["sent_s"].to_numpy()[1:] >= team["released_s"].to_numpy()[:-1]).all()
+
+
+def test_a_bad_section_is_one_error_naming_the_key():
+    with pytest.raises(ScenarioError, match=r"fleets\.professional\.speed_m_s"):
+        Scenario(name="p").with_changes({"fleets": {"professional": {"speed_m_s": 0}}})
+    with pytest.raises(ScenarioError, match=r"fleets\.professional\.station: "):
+        Scenario(name="p").with_changes({"fleets": {"professional": {"station": 3}}})
