@@ -11,8 +11,9 @@ Teams wait at their stations, at the centres of distinct populated cells drawn b
 (where people are) from the layout stream ``Stream.PROFESSIONAL``. An alert sends the nearest
 free teams (travel distance as every responder's, :meth:`sim.model.city.City.distances_to`;
 ties to the lower team) after the turnout time at a fixed speed; a call no team is free for
-waits, first come first served, until a team is released when the incident it serves is cleared (it is back at
-its station at once: a simplification, as is the speed without congestion).
+waits, first come first served, until a team is released when the incident it serves is
+cleared (it is back at its station at once: a simplification, as is the speed without
+congestion).
 """
 
 from __future__ import annotations
