@@ -45,9 +45,9 @@ DEFAULT_REASONS = {
     "volunteers.on_duty_share": "assumption: 5 % of registered volunteers on duty at any hour",
     "volunteers.patrol_radius_m": "assumption: volunteers patrol within 300 m of home",
     "volunteers.alert_radius_m": "Ringh et al. 2011: volunteers alerted within 500 m",
-    "volunteers.acceptance": "assumption: half of alerted volunteers go",
+    "volunteers.acceptance": "Khalemsky et al., JMIR mHealth 2023: 17-47 % of alerted volunteers respond; 0.32, the middle of the range",
     "volunteers.max_responders": "assumption: the three who would arrive first go",
-    "volunteers.response_delay": "assumption: median 30 s from alert to setting off",
+    "volunteers.response_delay": "Ganter et al., Resuscitation 2025: median turnout (alert to leaving) 1:45 (1:42 by day, 2:22 at night); sigma 0.5 an assumption",
     "volunteers.on_scene_s": "assumption: a volunteer stays 15 minutes",
     "volunteers.witness_radius_m": "assumption: within 30 m a volunteer is at the scene",
     "meus.members_per_unit": "seed 002: 290,000 personnel / 23,000 units = 12.6",
@@ -68,7 +68,7 @@ DEFAULT_REASONS = {
     "incidents.camera_detect_probability": "assumption: an operator notices half of what is in view",
     "incidents.self_rescue_delay": "assumption: median 30 s for people at the scene to act",
     "travel.walk_m_s": "assumption: 1.4 m/s walking",
-    "travel.volunteer_m_s": "Resuscitation 2020 (Stockholm app responders): median 2.3 m/s",
+    "travel.volunteer_m_s": "Resuscitation 2020 (Stockholm app responders): median 2.3 m/s (1.8 m/s where density > 8,000/km2)",
     "travel.run_with_equipment_m_s": "assumption: 2 m/s running with equipment",
     "travel.foot_patrol_m_s": "assumption: 1.6 m/s hurrying on foot",
     "travel.drive_m_s": "assumption: 30 km/h urban patrol driving",
@@ -89,6 +89,61 @@ DEFAULT_REASONS = {
     "fleets": "no plug-in fleets",
     "incidents.kinds.<name>.fleets": "no plug-in fleets asked for",
 }
+
+#: Published ranges of volunteer behaviour (docs/sources.md), the one place they are kept: key
+#: path -> (low, high, where published). Every shipped scenario's value lies in its range
+#: (tests/test_calibration.py); docs/calibration.md lists them.
+VOLUNTEER_RANGES = {
+    "volunteers.acceptance": (
+        0.17, 0.47, "Khalemsky et al., JMIR mHealth 2023: 17-47 % of alerted volunteers respond"),
+    "travel.volunteer_m_s": (
+        1.8, 2.3, "Resuscitation 2020 (Stockholm app responders): median 2.3 m/s, 1.8 m/s where "
+        "density > 8,000/km2"),
+    "volunteers.alert_radius_m": (
+        402.0, 1800.0, "PulsePoint 0.25 / 0.5 mile (402 / 805 m, AHA ReSS 2025); Ringh et al. "
+        "2011: 500 m (Stockholm); Heartrunner 1.8 km (JACC 76(1), 2020)"),
+    "volunteers.response_delay.median_s": (
+        102.0, 142.0, "Ganter et al., Resuscitation 2025: median turnout (alert to leaving) "
+        "1:45 over 4,138 operations, 1:42 by day, 2:22 at night"),
+}  # fmt: skip
+#: Density above which lay responders move at the low end of the speed range, residents/km2.
+DENSE_PER_KM2 = 8000.0
+
+
+def volunteer_values(scenario) -> dict[str, float]:
+    """The values of :data:`VOLUNTEER_RANGES`' keys in a loaded scenario."""
+    v = scenario.volunteers
+    return {
+        "volunteers.acceptance": v.acceptance,
+        "travel.volunteer_m_s": scenario.travel.volunteer_m_s,
+        "volunteers.alert_radius_m": v.alert_radius_m,
+        "volunteers.response_delay.median_s": float(v.response_delay.quantile(0.5)),
+    }
+
+
+def out_of_range(scenario) -> list[str]:
+    """Each volunteer parameter of a scenario outside its published range, with the range."""
+    return [f"{key} = {value} outside [{lo}, {hi}] ({where})"
+            for key, value in volunteer_values(scenario).items()
+            for lo, hi, where in [VOLUNTEER_RANGES[key]] if not lo <= value <= hi]  # fmt: skip
+
+
+def ranges_table() -> list[str]:
+    """The published ranges as a markdown section of docs/calibration.md."""
+    lines = [
+        "## Volunteer behaviour: published ranges",
+        "",
+        "Every shipped scenario's volunteer parameters lie in these ranges (tested); the",
+        "mutual tier's level follows from them. Where residents per km2 exceed 8,000 the",
+        "scenario uses the dense-area speed (1.8 m/s).",
+        "",
+        "| key | published range | where published |",
+        "|---|---|---|",
+    ]
+    for key, (lo, hi, where) in VOLUNTEER_RANGES.items():
+        lines.append(f"| `{key}` | {lo:g} - {hi:g} | {where} |")
+    return [*lines, ""]
+
 
 #: Published activity and response figures (docs/sources.md) and how the model's value
 #: is measured: (figure, published per day, where published, scenario, measure, why if off).
@@ -244,6 +299,7 @@ def document() -> str:
         "Run settings (horizon, warm-up, drain, replications) are listed in each file.",
         "",
     ]
+    lines += ranges_table()
     if MEASURED.is_file():
         import json
 
