@@ -85,7 +85,7 @@ def test_the_stockholm_validation_reproduces_the_published_share():
 
     from tools.calibration import measure_run
 
-    got = measure_run("stockholm-2011", 3, 2, seed=1)
+    got = measure_run("stockholm-2011", 3, 4, seed=1)
     n = sum(got["sudden_counted"])
     pairs = zip(got["volunteer_before_police"], got["sudden_counted"], strict=True)
     share = sum(s * c for s, c in pairs) / n

@@ -1,10 +1,18 @@
 """docs/calibration.md: every parameter of every shipped scenario, its value, unit and source.
 
-    python -m tools.calibration --write    # regenerate docs/calibration.md
+    python -m tools.calibration --write              # regenerate docs/calibration.md
+    python -m tools.calibration --measure --write    # rerun the measured figures first
 
 Sources come from each scenario's ``sources:`` block (a key path covers the keys below it);
 parameters a scenario leaves at the model default carry the default's stated reason. A test
 fails when a scenario sets a parameter without a source, or when the document is stale.
+
+``--measure`` runs the scenarios of :data:`MEASURE_RUNS` and caches, per replication, every
+measure of :data:`PUBLISHED` in docs/calibration_measured.json; the document sets each
+published figure beside the model's mean (95 % interval), the ratio and a verdict (within 3x,
+or the reason). Tests (tests/test_calibration.py) check that every row is within 3x or
+carries its reason, that the cache equals a rerun of one scenario's first replication, and
+that every shipped scenario's volunteer parameters lie in :data:`VOLUNTEER_RANGES`.
 """
 
 from __future__ import annotations
