@@ -178,10 +178,10 @@ PUBLISHED = [
      "Ankang police weekly report", "guangzhou-2023", "police_within_5_min_of_alert", ""),
     ("share of police dispatches on scene in 5-10 min of the call (Ankang)", 0.127,
      "Ankang police weekly report", "guangzhou-2023", "police_5_to_10_min_of_alert",
-     "the model's first unit is on scene 6.0 min after the alert (median: 110's 90 s and a "
-     "drive from a patrol spot in a 4.4 km2 grid), so its times bunch around 5 minutes where "
-     "Ankang's spread wide (61.8 % within 5 min, 12.4 % over 30); the 0-5 row (x0.6) and "
-     "this one together hold 86 % of the model's dispatches and 74 % of Ankang's"),
+     "the model's first unit comes after 110's call handling (median 90 s) and a drive "
+     "from a patrol spot in its 4.4 km2 grid, so its times bunch either side of 5 minutes "
+     "(the median row above) where Ankang's spread wide (61.8 % within 5 min, 12.4 % over "
+     "30); read with the 0-5 row, the two bands hold most dispatches in both"),
     ("share of police dispatches on scene over 30 min after the call (Ankang)", 0.124,
      "Ankang police weekly report", "guangzhou-2023", "police_over_30_min_of_alert",
      "Ankang's week includes calls answered by appointment and from outlying townships; the "
@@ -196,13 +196,13 @@ PUBLISHED = [
      "first_volunteer_median_m",
      "the presets alert volunteers within 500 m straight-line (Ringh et al. 2011) and 5 % of "
      "Guangzhou's 670,000 volunteers are on duty at a time, so the first comes from close by; "
-     "the Stockholm app alerted over a wider area (Heartrunner: 1.8 km) with fewer "
-     "responders per km2"),
+     "a 956 m median needs alerts well beyond 500 m (the Heartrunner app alerts within "
+     "1.8 km, JACC 2020) and fewer responders per km2"),
     ("median distance of the first alerted volunteer to arrive, m (Stockholm app responders)",
      956, "Resuscitation 2020 (Stockholm app responders)", "stockholm-2011",
      "first_volunteer_median_m",
      "Ringh et al. 2011 alerted within 500 m straight-line; the 956 m median is of the later "
-     "app, which alerted over a wider area"),
+     "app, whose alerts reach well beyond 500 m"),
     ("share of incidents with a volunteer before the first police unit, against lay "
      "responders before the ambulance (Heartrunner)", 0.42,
      "Heartrunner, Denmark: JACC 76(1):43-53, 2020", "guangzhou-2023",
