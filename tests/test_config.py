@@ -38,6 +38,11 @@ def error_of(path) -> str:
             "volunteers.acceptance",
             "less than or equal to 1",
         ),
+        (
+            "name: x\nvolunteers: {acceptance: -0.1}\n",
+            "volunteers.acceptance",
+            "greater than or equal to 0",
+        ),
         ("name: x\nhorizon_hours: .nan\n", "horizon_hours", "finite number"),
         ("name: x\nhorizon_hours: 0\n", "horizon_hours", "greater than 0"),
         (

@@ -276,11 +276,14 @@ class VolunteerConfig(Strict):
         300.0, description="on duty, volunteers patrol this near home, m"
     )
     alert_radius_m: NonNeg = Field(500.0, description="on-duty volunteers this near are alerted, m")
-    acceptance: Share = Field(0.5, description="probability an alerted volunteer goes")
+    acceptance: Share = Field(
+        0.32,
+        description="probability an alerted volunteer goes (published: 17-47 %)",
+    )
     max_responders: int = Field(3, ge=0, description="at most this many nearest volunteers go")
     response_delay: Duration = Field(
-        default_factory=lambda: Lognormal(dist="lognormal", median_s=30.0, sigma=0.5),
-        description="from alert to setting off, s",
+        default_factory=lambda: Lognormal(dist="lognormal", median_s=105.0, sigma=0.5),
+        description="from alert to setting off, s (published median 1:45, docs/calibration.md)",
     )
     on_scene_s: NonNeg = Field(900.0, description="time a volunteer stays at a scene, s")
     witness_radius_m: NonNeg = Field(
