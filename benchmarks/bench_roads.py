@@ -25,6 +25,7 @@ from sim.geo import inputs
 from sim.geo.network import graph_on_grid
 from sim.geo.scenario import load_scenario
 from sim.model import response
+from sim.model.city import build_city
 from sim.model.rng import Stream, generator
 from sim.model.vocab import LandUse
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sc = load_scenario(args.scenario)
     # The same city (river and bridges) the model builds for seed 0.
-    city = response.build_city(sc.city, sc.police, generator(0, 0, Stream.CITY))
+    city = build_city(sc.city, sc.police, generator(0, 0, Stream.CITY))
     started = time.process_time()
     roads = street_grid(city, args.spacing)
     built = time.process_time() - started

@@ -29,7 +29,8 @@ from typing import ClassVar
 import mesa
 import numpy as np
 
-from sim.model.city import City, build_city
+from sim.model.city import City
+from sim.model.city_cache import city_for
 from sim.model.config import PoliceConfig, Scenario, on_duty_counts
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.incidents import IncidentStream, generate_incidents
@@ -189,11 +190,9 @@ class ResponseModel(mesa.Model):
         one draw of many."""
         seed = self.seed
         self.layout = self.replication if scenario.layout == "per_replication" else 0
-        self.city: City = build_city(
-            scenario.city,
-            scenario.police,
-            generator(seed, self.layout, Stream.CITY),
-            scenario.travel,
+        # Built once per layout per process and shared, read-only (sim.model.city_cache).
+        self.city: City = city_for(
+            scenario.city, scenario.police, scenario.travel, seed, self.layout
         )
         homes = generator(seed, self.layout, Stream.PLACEMENT)
         self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, self.draws)

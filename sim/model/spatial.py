@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: Relative slack on the Manhattan lower bound: a route through bridges is never shorter
 #: than the Manhattan distance, but its float sum can be a few ulps shorter.
 BOUND_SLACK = 1e-9
@@ -141,3 +143,73 @@ def nearest_in(
         d = via_bridges_from(xs[u], ys[u], banks[u], via, bridge_x, bridge_y, bank_bridges)
         found = keep_best(best_dt, best_u, found, need, d / speed, u)
     return found
+
+
+class BucketGrid:
+    """Points (units at their patrol spots) in square buckets of ``size`` m, for a search
+    that looks around a scene ring by ring instead of at every point.
+
+    Bucket (bx, by) holds the points with bx * size <= x < (bx + 1) * size (and alike in y),
+    except that the first and last buckets of each axis reach on to infinity (a point off
+    the grid is clipped into them). ``members[starts[b]:starts[b + 1]]`` are the points of
+    bucket b = by * nx + bx, ascending. :meth:`ring` gives the buckets at Chebyshev distance
+    k from the scene's bucket, :meth:`beyond` a lower bound on the Manhattan distance from
+    the scene to any point of a farther ring (inf when there is none), so a search may stop
+    once that bound, over the fastest speed, exceeds the time it needs to beat.
+    """
+
+    __slots__ = ("members", "nx", "ny", "size", "starts")
+
+    def __init__(self, x, y, size: float, width_m: float, height_m: float) -> None:
+        self.size = float(size)
+        self.nx = max(math.ceil(width_m / self.size), 1)
+        self.ny = max(math.ceil(height_m / self.size), 1)
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        bx = np.clip(np.floor(x / self.size), 0, self.nx - 1).astype(np.int64)
+        by = np.clip(np.floor(y / self.size), 0, self.ny - 1).astype(np.int64)
+        bucket = by * self.nx + bx
+        self.members = np.argsort(bucket, kind="stable").tolist()
+        counts = np.bincount(bucket, minlength=self.nx * self.ny)
+        self.starts = [0, *np.cumsum(counts).tolist()]
+
+    def cell(self, sx: float, sy: float) -> tuple[int, int]:
+        """The bucket (bx, by) of the scene (clipped to the grid, as points are)."""
+        bx = min(max(math.floor(sx / self.size), 0), self.nx - 1)
+        by = min(max(math.floor(sy / self.size), 0), self.ny - 1)
+        return bx, by
+
+    def ring(self, bx: int, by: int, k: int) -> list[int]:
+        """Buckets at Chebyshev distance ``k`` from (bx, by), within the grid."""
+        nx, ny = self.nx, self.ny
+        if k == 0:
+            return [by * nx + bx]
+        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+        out = []
+        for row in (by - k, by + k):  # the top and bottom sides, corners included
+            if 0 <= row < ny:
+                out.extend(range(row * nx + x0, row * nx + x1 + 1))
+        y0, y1 = max(by - k + 1, 0), min(by + k - 1, ny - 1)
+        for col in (bx - k, bx + k):  # the left and right sides, corners excluded
+            if 0 <= col < nx:
+                out.extend(range(y0 * nx + col, y1 * nx + col + 1, nx))
+        return out
+
+    def beyond(self, sx: float, sy: float, bx: int, by: int, k: int) -> float:
+        """A lower bound on the Manhattan distance from (sx, sy), in bucket (bx, by), to any
+        point of a bucket farther than ``k`` (Chebyshev) from it; inf when every bucket is
+        within ``k``. Such a point is past one side of the square of buckets within ``k``."""
+        s = self.size
+        best = math.inf
+        if bx + k < self.nx - 1:
+            best = min(best, (bx + k + 1) * s - sx)
+        if bx - k > 0:
+            best = min(best, sx - (bx - k) * s)
+        if by + k < self.ny - 1:
+            best = min(best, (by + k + 1) * s - sy)
+        if by - k > 0:
+            best = min(best, sy - (by - k) * s)
+        return max(best, 0.0)
+
+    def bucket_of(self, b: int) -> list[int]:
+        """The points of bucket ``b``, ascending."""
+        return self.members[self.starts[b] : self.starts[b + 1]]

@@ -23,6 +23,7 @@ from sim.model.rng import CounterRng, Purpose, split_uniforms
 from sim.model.roads import quickest
 from sim.model.spatial import (
     BOUND_SLACK,
+    BucketGrid,
     along_way_home,
     drive_ended,
     earliest_home,
@@ -31,8 +32,15 @@ from sim.model.spatial import (
 from sim.model.vocab import UnitState
 
 _STATE_CODE = {s: i for i, s in enumerate(UnitState)}
-#: Patrol legs whose spots are drawn together (one vectorised draw per block).
+#: Patrol legs whose spots are drawn together (one vectorised draw per block), at most.
 LEGS_PER_BLOCK = 256
+#: Spots drawn per block at most: a large fleet draws fewer legs at a time (a spot is drawn
+#: from its unit and leg alone, so the block's size changes no spot), which keeps a day of
+#: 17,000 units from drawing 256 legs where it needs a hundred.
+SPOTS_PER_BLOCK = 65_536
+#: Units per bucket, on average, of the grid the large-fleet search looks around a scene in
+#: (sim.model.spatial.BucketGrid).
+UNITS_PER_BUCKET = 1.0
 #: Up to this many available units, dispatch runs in plain Python (same results, faster).
 SMALL_FLEET = 24
 #: First street search radius of the nearest-unit search, m (it grows until it is exact).
@@ -188,6 +196,8 @@ class PoliceFleet:
         self._incident_of: dict[int, int] = {}  # committed unit -> its incident
         self._arrived_at: dict[int, float] = {}
         self._legs_from = -1  # first patrol leg of the cached block of spots
+        #: Patrol legs per block of spots (LEGS_PER_BLOCK, fewer for a large fleet).
+        self.legs_per_block = int(min(LEGS_PER_BLOCK, max(SPOTS_PER_BLOCK // max(n, 1), 1)))
         self.small_fleet = SMALL_FLEET
         self._back_from_col = self.station_xy.copy()  # scene left on the way back
         self._back_from_bank_col = self.station_bank.copy()
@@ -238,6 +248,12 @@ class PoliceFleet:
         # it is not available.
         self._cx = self._cy = self._r = np.zeros(0)
         self._boxes_of: LegView | None = None  # the view the boxes were taken in
+        # Every unit's spot of that view in buckets (the large-fleet search's grid), and
+        # the bucket side: UNITS_PER_BUCKET units per bucket on average over the city.
+        self._grid: BucketGrid | None = None
+        w_m, h_m = city.extent_m
+        self._bucket_m = max(math.sqrt(w_m * h_m * UNITS_PER_BUCKET / max(len(self), 1)),
+                             city.cell_size_m)  # fmt: skip
         self._relocations = 0  # bumped by relocate(): patrol spots of the view are stale
         self._speed_of_hour: dict[int, tuple[float, np.ndarray]] = {}
         self._leg_s = cfg.patrol_leg_s
@@ -559,7 +575,7 @@ class PoliceFleet:
         self._boxes(t)
         if self._back:
             self._settle_free_units(t)
-        return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
+        return self._nearest_grid(t, scene, scene_bank, n)
 
     def _nearest_roads(
         self, ids: list[int], t: float, scene: np.ndarray, n: int
@@ -606,17 +622,24 @@ class PoliceFleet:
         if t < self._next_home:
             return
         speed = self._speeds(t)[1]
-        home = self._back_mask & self._free
-        home &= drive_ended(t, self.left_at, speed, self._home_dist)
-        for u in np.flatnonzero(home).tolist():
+        back = self._back_ids()  # the units driving back alone: no pass over the fleet
+        back = back[self._free[back]]
+        home = back[drive_ended(t, self.left_at[back], speed[back], self._home_dist[back])]
+        for u in home.tolist():
             self._home(u)
         self._next_home = self._earliest_home()
+
+    def _back_ids(self) -> np.ndarray:
+        """Units driving back (maybe home by now), ascending."""
+        back = np.fromiter(self._back, np.int64, len(self._back))
+        back.sort()
+        return back
 
     def _earliest_home(self) -> float:
         """The earliest a unit now driving back can be home (inf: none is driving back)."""
         if not self._back:
             return math.inf
-        back = self._back_mask
+        back = self._back_ids()
         top = self._top_speed[back]
         return float(earliest_home(self.left_at[back], self._home_dist[back], top).min())
 
@@ -777,6 +800,75 @@ class PoliceFleet:
             return first
         return self._search(more.tolist(), t, scene, scene_bank, n, view, drive)
 
+    def _nearest_grid(
+        self, t: float, scene: np.ndarray, scene_bank: int, n: int
+    ) -> tuple[list[int], list[float]]:
+        """:meth:`nearest_free` for many units, at a cost that does not grow with the fleet:
+        the available units at their spots are looked for in the buckets of the view's grid
+        (:class:`sim.model.spatial.BucketGrid`) ring by ring around the scene until ``n``
+        are found; :meth:`_search` times them exactly, and the ``n``-th time is the cut. No
+        unit of a farther ring can beat the cut once the ring's distance over the fastest
+        speed exceeds it, and a unit driving back only where its box's bound is within it
+        (as in :meth:`_nearest_pruned`): those join the one exact search, so the result is
+        that of every available unit (tests/test_nearest.py). Units driving back are
+        settled already and the boxes taken (:meth:`_boxes`)."""
+        grid, view = self._grid, self._view
+        assert grid is not None and view is not None
+        drive, speed = self._speeds(t)
+        fastest = max(drive, self._foot)
+        sx, sy = float(scene[0]), float(scene[1])
+        bx, by = grid.cell(sx, sy)
+        is_free, back = self._is_free, self._back
+        members, starts = grid.members, grid.starts
+        found: list[int] = []
+        k = 0
+        while True:  # rings until n units at their spots are found (or no ring is left)
+            for b in grid.ring(bx, by, k):
+                for j in range(starts[b], starts[b + 1]):
+                    u = members[j]
+                    if is_free[u] and u not in back:
+                        found.append(u)
+            reach = grid.beyond(sx, sy, bx, by, k)
+            if len(found) >= n or reach == math.inf:
+                break
+            k += 1
+        first = self._search(sorted(found), t, scene, scene_bank, n, view, drive)
+        if len(first[1]) < n or first[1][n - 1] == math.inf:  # every unit may be needed
+            limit = math.inf
+            more = [u for u in range(len(self)) if is_free[u] and u not in back]
+            added = len(more) > len(found)
+        else:
+            # Units (at spots) of farther rings join while a ring's distance over the
+            # fastest speed is within the cut, each where its own Manhattan bound is.
+            limit = first[1][n - 1] * (1 + BOUND_SLACK)
+            xs, ys = view.xs, view.ys
+            more = [u for u in found if (abs(xs[u] - sx) + abs(ys[u] - sy)) / fastest <= limit]
+            kept = len(more)
+            while reach / fastest <= limit:  # (reach is inf past the last ring)
+                k += 1
+                for b in grid.ring(bx, by, k):
+                    for j in range(starts[b], starts[b + 1]):
+                        u = members[j]
+                        if (
+                            is_free[u]
+                            and u not in back
+                            and (abs(xs[u] - sx) + abs(ys[u] - sy)) / fastest <= limit
+                        ):
+                            more.append(u)  # fmt: skip
+                reach = grid.beyond(sx, sy, bx, by, k)
+            added = len(more) > kept
+        if back:  # units driving back whose box may beat the cut
+            ids = self._back_ids()
+            cx, cy, r = self._cx[ids], self._cy[ids], self._r[ids]
+            bound = (np.abs(cx - sx) + np.abs(cy - sy) - r) / speed[ids]
+            near = ids[bound <= limit] if limit < math.inf else ids[bound < math.inf]
+            if near.size:
+                more.extend(near.tolist())
+                added = True
+        if not added:  # no unit the first search did not time can beat its cut
+            return first
+        return self._search(sorted(more), t, scene, scene_bank, n, view, drive)
+
     def _leg_view(self, t: float) -> LegView:
         """The patrol spots of the leg containing ``t`` (cached until the leg changes or a
         unit is moved to another grid), and the bound's positions for it."""
@@ -787,7 +879,7 @@ class PoliceFleet:
                 self.relocated and self.cfg.patrol_when_idle
             ):
                 # spots_at without a relocated unit: rows of the cached block
-                first = leg - leg % LEGS_PER_BLOCK
+                first = leg - leg % self.legs_per_block
                 if first != self._legs_from:
                     self.spots_at(t)
                 lists = self._spot_lists
@@ -815,20 +907,23 @@ class PoliceFleet:
             self._cx = np.where(self._free & ~self._back_mask, view.x, np.inf)
             self._cy, self._r = view.y.copy(), np.zeros(len(self))
             self._boxes_of = view
+            w_m, h_m = self.city.extent_m
+            self._grid = BucketGrid(view.x, view.y, self._bucket_m, w_m, h_m)
             for u in self._back:
                 self._refresh_bound(u)
 
     def spots_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Every unit's patrol spot (and its bank) during the patrol leg containing ``t``."""
         leg = int(t // self.cfg.patrol_leg_s)
-        first = leg - leg % LEGS_PER_BLOCK
+        per_block = self.legs_per_block
+        first = leg - leg % per_block
         if first != self._legs_from:
             n = len(self)
-            legs = np.repeat(np.arange(first, first + LEGS_PER_BLOCK), n)
-            spots = self.patrol_spots(np.tile(np.arange(n), LEGS_PER_BLOCK), legs)
+            legs = np.repeat(np.arange(first, first + per_block), n)
+            spots = self.patrol_spots(np.tile(np.arange(n), per_block), legs)
             self._legs_from = first
-            self._spots = spots.reshape(LEGS_PER_BLOCK, n, 2)
-            self._spot_bank = self.city.bank_of(spots).reshape(LEGS_PER_BLOCK, n)
+            self._spots = spots.reshape(per_block, n, 2)
+            self._spot_bank = self.city.bank_of(spots).reshape(per_block, n)
             self._spot_lists = None
         spots, banks = self._spots[leg - first], self._spot_bank[leg - first]
         if self.relocated and self.cfg.patrol_when_idle:
