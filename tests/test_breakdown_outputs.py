@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
+from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
-from sim.model.config import load_scenario
 from tests.conftest import SCENARIOS
 
 NAMES = [*TABLES, "breakdown_equity"]
