@@ -267,7 +267,6 @@ KNOWN_INNER = {
     ("sim.experiment.outcome", "sim.model.zones"),
     ("sim.experiment.runfolder", "sim.analysis.breakdown"),
     ("sim.experiment.runfolder", "sim.analysis.equity"),
-    ("sim.experiment.store", "sim.experiment.results"),
     ("sim.experiment.sweep", "sim.model.catalogue"),
     ("sim.interface.cli", "sim.experiment.breakdown_folder"),
     ("sim.interface.cli", "sim.model.catalogue"),

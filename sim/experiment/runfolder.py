@@ -70,7 +70,7 @@ def write_run(
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
     to disk included). When the incidents were streamed (a table longer than
-    ``store.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
+    ``streams.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
     columns the summary reads (:func:`summary_columns`); the file has them all.
     """
     from sim.analysis.metrics import summarise
