@@ -1,7 +1,8 @@
 """Old flat module paths (``sim.config``, ``sim.runner``, ...) as aliases of their new homes.
 
-Version 0.1 kept every module directly in ``sim/``; code and notebooks written against it
-keep working, with a DeprecationWarning naming the new path. The alias *is* the new module
+Version 0.1 kept every module directly in ``sim/``, and issue 22 moved a few more between
+layers (``sim.analysis.report``, ...); code and notebooks written against them keep working,
+with a DeprecationWarning naming the new path. The alias *is* the new module
 (same object in ``sys.modules``), so classes, pickles and monkeypatches agree.
 """
 
@@ -39,12 +40,17 @@ MOVED = {
     "sim.store": "sim.experiment.store",
     "sim.metrics": "sim.analysis.metrics",
     "sim.stats": "sim.analysis.stats",
-    "sim.compare": "sim.analysis.compare",
+    "sim.compare": "sim.experiment.compare",
     "sim.plots": "sim.analysis.plots",
-    "sim.report": "sim.analysis.report",
+    "sim.report": "sim.experiment.report",
     "sim.summary": "sim.analysis.summary",
     "sim.cli": "sim.interface.cli",
     "sim.app": "sim.interface.app",
+    # Issue 22, analysis below experiment: what reads run folders went up, table helpers down.
+    "sim.analysis.report": "sim.experiment.report",
+    "sim.analysis.compare": "sim.experiment.compare",
+    "sim.experiment.values": "sim.analysis.values",
+    "sim.geo.layers": "sim.analysis.layers",
 }
 
 #: Where a module that split went, as the warning says it.

@@ -1,9 +1,10 @@
 """Imports go one way (issue 22; docs/architecture.md draws the layers).
 
 The imports of every module of sim/ are read with ``ast`` (those under ``if TYPE_CHECKING:``
-apart: they are never run). Layers, lowest first: ``model`` < ``geo`` < ``experiment``,
-``analysis``, ``planning`` < ``interface``; the package root (``sim``, ``sim.extras``,
-``sim.api``...) sits outside them. A module may import its own layer and those below, never
+apart: they are never run). Layers, lowest first: ``model`` < ``geo`` < ``analysis`` (works
+on tables) < ``experiment`` (runs things, writes and reads folders), ``planning`` <
+``interface``; the package root (``sim``, ``sim.extras``, ``sim.files``...) sits outside
+them. A module may import its own layer and those below, never
 one above; no import circle among modules; no import inside a function except of an
 optional extra (a library of an extra in pyproject.toml, or a module of sim/ that needs one).
 
@@ -14,13 +15,14 @@ that is fixed must leave its list (the test fails on a stale entry too), and a n
 from __future__ import annotations
 
 import ast
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 from tests.conftest import ROOT
 
 SIM = ROOT / "sim"
-LAYER = {"model": 0, "geo": 1, "experiment": 2, "analysis": 2, "planning": 2, "interface": 3}
+LAYER = {"model": 0, "geo": 1, "analysis": 2, "experiment": 3, "planning": 3, "interface": 4}
 #: Libraries of the optional extras, and the modules of sim/ that load one at import:
 #: imported inside functions so that the core install and ``import sim`` stay light.
 OPTIONAL = {
@@ -30,10 +32,10 @@ OPTIONAL = {
 }  # fmt: skip
 
 #: Imports from a lower layer up into a higher one (importer, imported), to be removed.
-KNOWN_UPWARD = {
-    ("sim.geo.layers", "sim.analysis.metrics"),  # GIS layers of results: an output, not geo
-    ("sim.geo.layers", "sim.experiment.store"),
-}
+#: None since issue 22: GIS layers of results are analysis (sim.analysis.layers), reading run
+#: folders back is experiment (sim.experiment.compare, .report), value labels of tables and
+#: atomic writes went down (sim.analysis.values, sim.files).
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 #: Import circles (each as its sorted modules), to be broken. None since issue 22: the
 #: scenario loader (sim.geo.scenario) reads the files a scenario names and hands the model
 #: values, and sim.model.config is a package of modules that import one way.
@@ -209,28 +211,22 @@ KNOWN_INNER = {
     ("sim", "sim.experiment.sweep"),
     ("sim", "sim.geo.scenario"),  # load_scenario, from sim.model.config (issue 22)
     ("sim", "sim.model.config"),
-    ("sim.analysis.compare", "sim.analysis.metrics"),
-    ("sim.analysis.compare", "sim.analysis.plots"),
-    ("sim.analysis.report", "sim.geo.crs"),
-    ("sim.experiment.results", "sim.experiment.values"),
+    ("sim.experiment.report", "sim.geo.crs"),
     ("sim.experiment.runfolder", "sim.analysis.metrics"),
     ("sim.experiment.runfolder", "sim.analysis.plots"),
     ("sim.experiment.runfolder", "sim.analysis.summary"),
-    ("sim.experiment.runfolder", "sim.geo.layers"),
+    ("sim.experiment.runfolder", "sim.analysis.layers"),
     ("sim.experiment.runner", "contextlib"),
     ("sim.experiment.runner", "ctypes"),
     ("sim.experiment.runner", "gc"),
-    ("sim.geo.layers", "sim.analysis.metrics"),
-    ("sim.geo.layers", "sim.experiment.store"),
-    ("sim.geo.layers", "sim.model.vocab"),
     ("sim.interface.cli", "datetime"),
     ("sim.interface.cli", "math"),
     ("sim.interface.cli", "numpy"),
     ("sim.interface.cli", "signal"),
-    ("sim.interface.cli", "sim.analysis.compare"),
+    ("sim.interface.cli", "sim.experiment.compare"),
     ("sim.interface.cli", "sim.analysis.metrics"),
     ("sim.interface.cli", "sim.analysis.plots"),
-    ("sim.interface.cli", "sim.analysis.report"),
+    ("sim.interface.cli", "sim.experiment.report"),
     ("sim.interface.cli", "sim.analysis.summary"),
     ("sim.interface.cli", "sim.experiment.batch"),
     ("sim.interface.cli", "sim.experiment.executors"),
@@ -238,7 +234,7 @@ KNOWN_INNER = {
     ("sim.interface.cli", "sim.experiment.runfolder"),
     ("sim.interface.cli", "sim.experiment.store"),
     ("sim.interface.cli", "sim.experiment.sweep"),
-    ("sim.interface.cli", "sim.experiment.values"),
+    ("sim.interface.cli", "sim.analysis.values"),
     ("sim.interface.cli", "sim.model.budget"),
     ("sim.interface.cli", "sim.geo.scenario"),  # load_scenario, as sim.model.config was
     ("sim.interface.cli", "sim.model.config"),
@@ -261,17 +257,16 @@ KNOWN_INNER = {
     ("sim.planning.report", "sim.geo.crs"),
     # Added by the work on issues 25-27 beside issue 22 (breakdowns, shipped scenarios,
     # --set, plug-ins): deferred so that `jiefang --help` and `import sim` stay light.
-    ("sim.analysis.report", "sim.analysis.breakdown"),
-    ("sim.analysis.report", "sim.analysis.breakdown_plots"),
-    ("sim.analysis.report", "sim.analysis.findings"),
-    ("sim.analysis.report", "sim.analysis.summary"),
+    ("sim.experiment.report", "sim.analysis.breakdown"),
+    ("sim.experiment.report", "sim.analysis.breakdown_plots"),
+    ("sim.experiment.report", "sim.analysis.findings"),
+    ("sim.experiment.report", "sim.analysis.summary"),
     ("sim.experiment.breakdown_folder", "sim.analysis.equity"),
     ("sim.experiment.outcome", "sim.analysis.breakdown"),
     ("sim.experiment.outcome", "sim.analysis.equity"),
     ("sim.experiment.outcome", "sim.model.zones"),
     ("sim.experiment.runfolder", "sim.analysis.breakdown"),
     ("sim.experiment.runfolder", "sim.analysis.equity"),
-    ("sim.experiment.store", "sim.experiment.results"),
     ("sim.experiment.sweep", "sim.model.catalogue"),
     ("sim.interface.cli", "sim.experiment.breakdown_folder"),
     ("sim.interface.cli", "sim.model.catalogue"),
@@ -282,3 +277,14 @@ KNOWN_INNER = {
     ("sim.planning.recruit", "sim.model.overrides"),
     ("sim.interface.cli", "yaml"),  # `jiefang --help` imports nothing heavy (test_cli)
 }
+
+
+def test_the_root_helpers_stand_under_every_layer():
+    """sim.files (atomic writes) and sim.extras (optional extras) serve every layer, so they
+    import none of them (sim.files is the standard library alone)."""
+    edges, _ = _graph()
+    for module in ("sim.files", "sim.extras"):
+        assert not {t for t in edges[module] if _layer(t) is not None}, module
+    tree = ast.parse(MODULES["sim.files"].read_text())
+    imported = {t for node, _ in _run_time_imports(tree) for t in _targets("sim.files", node)}
+    assert imported <= set(sys.stdlib_module_names), imported

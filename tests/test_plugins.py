@@ -433,7 +433,7 @@ def test_jiefang_run_streams_a_plug_in_scenario_to_the_same_tables(tmp_path, mon
     import pyarrow.parquet as pq
     import yaml
 
-    from sim.experiment import runner, store
+    from sim.experiment import runner, streams
     from sim.interface.cli import main
 
     path = tmp_path / "ambulances.yaml"
@@ -441,7 +441,7 @@ def test_jiefang_run_streams_a_plug_in_scenario_to_the_same_tables(tmp_path, mon
                                                                    exclude_unset=True)))  # fmt: skip
     args = ["run", str(path), "-r", "2", "-q", "--no-plot", "--out"]
     assert main([*args, str(tmp_path / "whole")]) == 0
-    monkeypatch.setattr(store, "STREAM_ROWS", 16)
+    monkeypatch.setattr(streams, "STREAM_ROWS", 16)
     monkeypatch.setattr(runner, "STREAM_INCIDENTS", 8)
     assert main([*args, str(tmp_path / "streamed")]) == 0
     for name in ("incidents", "assignments"):

@@ -130,12 +130,12 @@ def test_a_streamed_table_reads_back_equal_and_a_short_one_is_written_as_before(
 
 @pytest.mark.slow
 def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monkeypatch):
-    from sim.experiment import store
+    from sim.experiment import streams
     from sim.interface.cli import main
 
     path = SCENARIOS / "demo.yaml"
     assert main(["run", str(path), "-r", "3", "-q", "--no-plot", "--out", str(tmp_path / "a")]) == 0
-    monkeypatch.setattr(store, "STREAM_ROWS", 64)
+    monkeypatch.setattr(streams, "STREAM_ROWS", 64)
     assert main(["run", str(path), "-r", "3", "-q", "--no-plot", "--out", str(tmp_path / "b")]) == 0
     for name in ("incidents", "assignments"):
         a = pd.read_parquet(tmp_path / "a" / f"{name}.parquet")

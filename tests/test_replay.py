@@ -320,7 +320,7 @@ def test_a_grid_run_imports_no_geo_library_and_writes_nothing_geographic(tmp_pat
 
 
 def test_report_map_axes_are_the_city_crs(tmp_path):
-    from sim.analysis.report import run_figures
+    from sim.experiment.report import run_figures
 
     _, out = helsinki_run(tmp_path, replications=1)
     ax = run_figures(out)["city_map"].axes[0]

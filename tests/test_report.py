@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from sim.analysis import plots
-from sim.analysis.compare import compare
 from sim.analysis.metrics import tier_times
-from sim.analysis.report import html_report, run_figures, sweep_figures
+from sim.experiment.compare import compare
+from sim.experiment.report import html_report, run_figures, sweep_figures
 from sim.interface.cli import main
 from tests.conftest import SCENARIOS
 

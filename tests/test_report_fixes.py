@@ -121,7 +121,7 @@ def test_by_kind_counts_never_apart_and_draws_few_incidents_as_points():
 
 
 def test_every_report_figure_has_a_heading_and_a_caption_that_reads_never():
-    from sim.analysis.report import figure_caption
+    from sim.experiment.report import figure_caption
 
     names = ["response_ecdf", "by_kind", "hour_profile", "city_map",
              "compliance_vs_meus.count", "heatmap_mutual_compliance"]  # fmt: skip
@@ -215,7 +215,7 @@ def test_city_map_aggregates_to_blocks_and_colours_only_blocks_with_enough_incid
 
 
 def test_city_map_caption_says_what_is_shown():
-    from sim.analysis.report import figure_caption
+    from sim.experiment.report import figure_caption
 
     _, caption = figure_caption("city_map")
     assert "at least 10 incidents" in caption and "block" in caption and "Never" in caption

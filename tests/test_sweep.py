@@ -323,7 +323,7 @@ def test_dask_worker_killed_mid_sweep_loses_no_run(long_sweep, tmp_path):
 def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_path, monkeypatch):
     import errno
 
-    import sim.experiment.store
+    import sim.files
 
     path, clean = long_sweep
     out = tmp_path / "disk"
@@ -336,10 +336,10 @@ def test_full_disk_is_a_clear_error_and_keeps_what_was_written(long_sweep, tmp_p
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(sim.experiment.store.os, "replace", replace_until_full)
-    with pytest.raises(sim.experiment.store.OutputError, match="No space left on device"):
+    monkeypatch.setattr(sim.files.os, "replace", replace_until_full)
+    with pytest.raises(sim.files.OutputError, match="No space left on device"):
         run_sweep(load_sweep(path), out)
-    monkeypatch.setattr(sim.experiment.store.os, "replace", real_replace)
+    monkeypatch.setattr(sim.files.os, "replace", real_replace)
     kept = {p.name for p in (out / "runs").glob("*.parquet")}
     assert kept and not [p for p in (out / "runs").iterdir() if p.name.startswith(".")]
     for name in kept:  # every stored run is whole and readable

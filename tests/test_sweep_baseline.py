@@ -255,7 +255,7 @@ def test_difference_figure_draws_the_paired_differences_and_intervals(default_ba
 
 
 def test_report_shows_paired_differences_and_marginal_values(default_baseline):
-    from sim.analysis.report import html_report
+    from sim.experiment.report import html_report
 
     _, _, out = default_baseline
     page = html_report(out)

@@ -72,7 +72,7 @@ def test_never_percentiles_pair_silently_and_are_left_out():
 
 
 def test_one_pair_prints_its_difference_and_says_there_is_no_interval():
-    from sim.analysis.report import _pp as report_pp
+    from sim.experiment.report import _pp as report_pp
     from sim.interface.cli import marginal_text, paired_text
 
     # Levels differ (point 0: 100 %; baseline 75 %), but only replication 2 has incidents
@@ -138,7 +138,7 @@ def _bands(fig) -> int:
 
 @pytest.mark.parametrize("three", [False, True])
 def test_compliance_figure_legend_outside_bands_dropped_caption_as_drawn(three):
-    from sim.analysis.report import figure_caption
+    from sim.experiment.report import figure_caption
 
     keys = {"meus.count": [0, 1, 2], "police.units": [1, 2, 3, 4, 5, 6]}
     if three:

@@ -80,7 +80,7 @@ def mixed_sweep(tmp_path_factory):
 
 
 def test_labels_are_canonical_json_and_display_is_short():
-    from sim.experiment.values import value_label, value_text
+    from sim.analysis.values import value_label, value_text
 
     assert value_label(FLAT) == json.dumps(FLAT, separators=(",", ":"))
     assert json.loads(value_label(PEAK)) == PEAK  # the exact value, back from its label
@@ -96,7 +96,7 @@ def test_labels_are_canonical_json_and_display_is_short():
 def test_list_sweep_end_to_end(list_sweep, capsys):
     path, out = list_sweep
     printed, page = sweep_then_draw(path, out, capsys)
-    from sim.experiment.values import value_label
+    from sim.analysis.values import value_label
 
     flat, peak = value_label(FLAT), value_label(PEAK)
     runs = pd.read_parquet(out / "runs.parquet")
@@ -123,7 +123,7 @@ def test_list_sweep_end_to_end(list_sweep, capsys):
 
 def test_list_key_is_a_category_axis_in_the_figures(list_sweep, capsys):
     from sim.analysis import plots
-    from sim.analysis.report import sweep_figures
+    from sim.experiment.report import sweep_figures
 
     path, out = list_sweep
     if not (out / "points.parquet").exists():
@@ -151,7 +151,7 @@ def test_list_key_is_a_category_axis_in_the_figures(list_sweep, capsys):
 def test_mixed_sweep_end_to_end(mixed_sweep, capsys):
     path, out = mixed_sweep
     printed, page = sweep_then_draw(path, out, capsys)
-    from sim.experiment.values import value_label
+    from sim.analysis.values import value_label
 
     peak = value_label(PEAK)
     runs = pd.read_parquet(out / "runs.parquet")
@@ -177,7 +177,7 @@ def test_scalar_sweeps_keep_their_columns_and_keys(tmp_path):
     """Labels are only for keys that need them: a scalar sweep's tables and run keys are
     what they were (tests/test_sweep_store.py compares its tables byte for byte); run keys
     come from the scenarios, which labels never touch."""
-    from sim.experiment.values import table_values
+    from sim.analysis.values import table_values
 
     path = write(tmp_path, "name: plain\ngrid: {police.units: [1, 3], meus.count: [0, 4]}\n")
     sweep = load_sweep(path)
@@ -191,8 +191,8 @@ def test_folders_written_before_labels_still_report_and_plot(list_sweep, capsys,
     import hashlib
     import shutil
 
+    from sim.analysis.values import value_label
     from sim.experiment.results import open_sweep
-    from sim.experiment.values import value_label
 
     path, out = list_sweep
     if not (out / "points.parquet").exists():

@@ -196,9 +196,9 @@ def _sweep_killed_at(step: int, path: Path, out: Path, workers: int) -> None:
     """In a forked child: run the sweep, SIGKILLed at its ``step``-th write step (each file
     stored and each batched sync counts), with a sync every 2 runs."""
     import sim.experiment.batch as batch
-    import sim.experiment.store as store
+    import sim.files
 
-    store._steps = 0
+    sim.files._steps = 0
     os.environ["JIEFANG_KILL_AT"] = str(step)
     batch.SYNC_EVERY_RUNS = 2
     run_sweep(load_sweep(path), out, workers=workers)

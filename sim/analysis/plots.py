@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.metrics import as_tiers, ecdf, per_replication, tier_order, tier_times
-from sim.experiment.store import atomic_write_bytes
-from sim.experiment.values import shown as shown_value
+from sim.analysis.values import shown as shown_value
+from sim.files import atomic_write_bytes
 
 TIER_COLOURS = {"self": "#E69F00", "mutual": "#0072B2", "police": "#009E73", "joint": "#CC79A7"}
 #: Okabe-Ito colours left for tiers a scenario adds.

@@ -16,6 +16,7 @@ import pandas as pd
 
 from sim.analysis.metrics import mean_ci, proportion_ci
 from sim.analysis.stats import welch_difference
+from sim.analysis.values import table_values
 from sim.experiment import executors
 from sim.experiment.outcome import (  # noqa: F401  (re-exported)
     METRICS,
@@ -34,7 +35,6 @@ from sim.experiment.store import (
     write_json,
 )
 from sim.experiment.sweep import BASELINE_ARM, Sweep, Task
-from sim.experiment.values import table_values
 
 #: Runs stored between two flushes to disk (or fewer, see SYNC_EVERY_S): a machine crash
 #: costs at most this batch of runs, found damaged or missing on resume and run again.

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.values import value_label
 from sim.model.records import INCIDENT_COLUMNS
 
 #: Largest file read into memory (a city-year run's incident table is a few hundred MB).
@@ -326,8 +327,7 @@ def open_sweep(folder: Path) -> SweepResults:
 def _as_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     """Sweeps written before list values were stored as labels hold them as Parquet lists
     (read back as arrays), which pandas cannot group or pivot: they get the labels a sweep
-    writes now (:mod:`sim.experiment.values`), so that such folders draw and report too."""
-    from sim.experiment.values import value_label
+    writes now (:mod:`sim.analysis.values`), so that such folders draw and report too."""
 
     def label(v: Any) -> Any:
         if isinstance(v, np.ndarray):

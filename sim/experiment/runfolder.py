@@ -14,7 +14,7 @@ enough is written whole, byte for byte as before streaming existed. Files:
                                              rest (sim.analysis.breakdown, .equity)
     response_ecdf.png                        unless ``plot=False``
     layers.gpkg, sites.geojson               only where the city has a frame (city.crs):
-                                             sim.geo.layers; incidents.parquet then has
+                                             sim.analysis.layers; incidents.parquet then has
                                              lon/lat too
     manifest.json                            scenario, seed, environment, SHA-256 of each file,
                                              and per replication whether the compiled loop
@@ -70,7 +70,7 @@ def write_run(
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
     to disk included). When the incidents were streamed (a table longer than
-    ``store.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
+    ``streams.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
     columns the summary reads (:func:`summary_columns`); the file has them all.
     """
     from sim.analysis.metrics import summarise
@@ -96,7 +96,7 @@ def write_run(
         compiled_loop = CompiledLoopRecord()
         on_layout = None
         if frame is not None:
-            from sim.geo.layers import layout_geo, with_lonlat
+            from sim.analysis.layers import layout_geo, with_lonlat
 
             def on_layout(model) -> None:
                 layouts.append(layout_geo(model))
@@ -135,7 +135,7 @@ def write_run(
                                              staging, files)  # fmt: skip
         del places
         if frame is not None:
-            from sim.geo.layers import write_layers, write_zone_layers
+            from sim.analysis.layers import write_layers, write_zone_layers
 
             files.update(write_layers(staging, scenario, frame, tables.incidents, layouts))
             write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],

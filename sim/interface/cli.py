@@ -545,7 +545,7 @@ def _results_folder(path: Path) -> Path:
 
 
 def cmd_plot(args) -> int:
-    from sim.analysis.report import figures_for, write_figures
+    from sim.experiment.report import figures_for, write_figures
     from sim.experiment.results import open_results
     from sim.experiment.store import ensure_folder
 
@@ -572,8 +572,8 @@ def cmd_breakdown(args) -> int:
 def cmd_compare(args) -> int:
     import numpy as np
 
-    from sim.analysis.compare import compare, overlay_ecdf
     from sim.analysis.plots import save_figure
+    from sim.experiment.compare import compare, overlay_ecdf
     from sim.experiment.results import ResultsError, kind_of
     from sim.experiment.store import ensure_folder, safe_name, write_csv
 
@@ -587,7 +587,7 @@ def cmd_compare(args) -> int:
     # Folder names make the default output folder: slugs, so it stays under results/compare.
     out = args.out or Path("results") / "compare" / "-vs-".join(safe_name(x) for x in labels)
     ensure_folder(out)
-    from sim.analysis.report import is_compare_folder
+    from sim.experiment.report import is_compare_folder
     from sim.experiment.store import OutputError
 
     if (out / "manifest.json").exists() and not is_compare_folder(out):
@@ -797,7 +797,7 @@ def _num(value: float) -> str:
 
 
 def cmd_report(args) -> int:
-    from sim.analysis.report import compare_report, html_report, is_compare_folder
+    from sim.experiment.report import compare_report, html_report, is_compare_folder
     from sim.experiment.store import atomic_write_bytes, check_replaceable
 
     if is_compare_folder(args.results):  # a `jiefang compare` folder: its table and figure
@@ -990,7 +990,7 @@ def points_text(points: pd.DataFrame, varied: list[str], limit: int = 20) -> str
 def _short_labels(table: pd.DataFrame, varied: list[str]) -> pd.DataFrame:
     """The table with each list value's label (its canonical JSON, 24 numbers of an hourly
     profile) shortened for printing, ``[0.05 x8, 0.3 x8, 0.1 x8]``; other values as they are."""
-    from sim.experiment.values import shown
+    from sim.analysis.values import shown
 
     labelled = [k for k in varied
                 if k in table.columns and table[k].dtype.kind not in "biufc"]  # fmt: skip
@@ -1011,7 +1011,7 @@ def paired_text(paired: pd.DataFrame, varied: list[str], baseline: dict, baselin
                 limit: int = 20) -> str:  # fmt: skip
     """Each point's compliance minus the baseline's, pp, paired 95 % CI, one column a tier."""
     from sim.analysis.metrics import tier_order
-    from sim.experiment.values import shown as short
+    from sim.analysis.values import shown as short
 
     shown = ", ".join(f"{k}={short(v)}" for k, v in baseline.items())
     where = "an extra arm" if baseline_id < 0 else f"point {baseline_id}"
@@ -1036,7 +1036,7 @@ def _value_text(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if not isinstance(value, int | float):  # a list, or its label: shortened
-        from sim.experiment.values import value_text
+        from sim.analysis.values import value_text
 
         return value_text(value)
     if isinstance(value, float) and value.is_integer():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.analysis.metrics import as_tiers, per_replication
+from sim.analysis.metrics import as_tiers, per_replication, tier_times
+from sim.analysis.plots import plt, step_ecdf, tier_colour, tier_label
 from sim.analysis.stats import paired_difference, welch_difference
 from sim.experiment.results import open_run
 
@@ -86,8 +87,6 @@ def _difference(x: pd.Series, y: pd.Series, paired: bool) -> tuple[float, float,
 
 
 def overlay_ecdf(folder_a: Path, folder_b: Path, labels: tuple[str, str]):
-    from sim.analysis.metrics import tier_times
-    from sim.analysis.plots import plt, step_ecdf, tier_colour, tier_label
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
     marks = set()

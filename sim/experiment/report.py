@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim.analysis import plots
 from sim.experiment import results
-from sim.experiment.store import atomic_write_bytes
+from sim.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

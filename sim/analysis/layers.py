@@ -25,7 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from sim.analysis.metrics import as_tiers, empirical_quantile, tier_times
+from sim.files import atomic_write_bytes
 from sim.geo.crs import GridFrame
+from sim.model.vocab import LandUse
 
 if TYPE_CHECKING:
     from sim.model.config import Scenario
@@ -64,8 +67,6 @@ class LayoutGeo:
 def layout_geo(model: ResponseModel) -> LayoutGeo:
     """The layout of ``model`` as the layers need it (homes counted per cell: a volunteer's
     home is not published)."""
-    from sim.model.vocab import LandUse
-
     city = model.city
     labels = np.array([u.label for u in LandUse], dtype=object)
     homes = model.volunteers.home_xy
@@ -103,8 +104,6 @@ def cell_results(incidents: pd.DataFrame, scenario: Scenario, g: LayoutGeo) -> p
     ``compliance_<tier>`` (share met, pooled; NaN where none was counted); and
     ``median_time_to_help_s`` (occurrence to first help; inf where more than half were
     never helped, NaN where there were none)."""
-    from sim.analysis.metrics import empirical_quantile, tier_times
-
     cells = g.width * g.height
     real = incidents[~incidents["in_warmup"].to_numpy(bool) & ~incidents["probe"].to_numpy(bool)]
     reps = max(int(incidents["replication"].nunique()), 1) if len(incidents) else 1
@@ -229,8 +228,6 @@ def _write_sites_geojson(
 ) -> None:
     """RFC 7946: WGS 84 longitude/latitude, no ``crs`` member; written with json (7 decimals,
     about 1 cm) so the file does not depend on a driver's version."""
-    from sim.experiment.store import atomic_write_bytes
-
     features = []
     for site, table, id_column in (("police_station", stations, "station_id"),
                                    ("meu", meus, "meu_id")):  # fmt: skip
@@ -266,8 +263,6 @@ def write_zone_layers(path: Path, frame: GridFrame, area: pd.DataFrame, tiers) -
     require("geo")
     import geopandas as gpd
     from shapely import box
-
-    from sim.analysis.metrics import as_tiers
 
     names = [*(t.name for t in as_tiers(tiers)), "joint"]
     written = []

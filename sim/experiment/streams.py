@@ -1,0 +1,146 @@
+"""Run tables streamed to disk in row groups as a run proceeds (:class:`TableStream`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.experiment.writers import write_parquet
+from sim.files import (  # re-exported: the names sim.experiment.store always had
+    _umask,
+    check_replaceable,
+    fault_point,
+)
+
+#: Rows of one run table held in memory before it is streamed to disk. Up to this many, a
+#: table is written whole as it always was (the same bytes); a longer one goes out in row
+#: groups of this many rows as the run proceeds (the same table, another row-group layout).
+STREAM_ROWS = 262_144
+
+
+class TableStream:
+    """One Parquet table of a run folder, fed in chunks of rows, in order.
+
+    Chunks are kept until ``rows`` have come; a table that never gets that long is written
+    whole at :meth:`close` with :func:`write_parquet`, as before. Past that, full row groups
+    go to a hidden temporary file beside ``path`` as they fill, and :meth:`close` flushes it
+    to disk and renames it to ``path``, so ``path`` only ever names a whole table (and the run
+    folder it sits in is staged and swapped in whole by :class:`RunFolder`).
+    """
+
+    def __init__(self, path: Path, rows: int | None = None) -> None:
+        self.path = Path(path)
+        self._rows = rows or STREAM_ROWS
+        self._chunks: list[pd.DataFrame] = []
+        self._held = 0
+        self._template: pd.DataFrame | None = None
+        self._writer: Any = None  # pyarrow's ParquetWriter, once streaming
+        self._file: Any = None
+        self._tmp = ""  # the temporary file's path, once streaming
+        self.streamed = False
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        if self._template is None:
+            self._template = chunk.iloc[:0]
+        if not len(chunk):
+            return
+        self._chunks.append(chunk)
+        self._held += len(chunk)
+        if self._held >= self._rows:
+            self._write_row_groups(final=False)
+
+    def close(self) -> pd.DataFrame | None:
+        """Finish the file. Returns the table when it was written whole (it was in memory
+        anyway), None when it was streamed (read it back with :meth:`read_back`)."""
+        if self._writer is None:
+            table = self._whole()
+            write_parquet(table, self.path)
+            return table
+        self._write_row_groups(final=True)
+        self._writer.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        check_replaceable(self.path)
+        os.replace(self._tmp, self.path)
+        self._writer = self._file = None
+        fault_point(f"wrote {self.path.name}")
+        return None
+
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns, in order (known once a chunk has come)."""
+        if self._template is None:
+            raise ValueError(f"{self.path.name}: nothing was written")
+        return list(self._template.columns)
+
+    def read_back(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The streamed table from disk (only ``columns``, if given), with the dtypes of the
+        chunks it was written from."""
+        if self._template is None:
+            raise ValueError(f"{self.path.name}: nothing was written")
+        # Arrow's buffers are freed as they are converted, and columns are cast one at a
+        # time, so the read-back never holds the table twice (it is the city year's peak).
+        table = pd.read_parquet(
+            self.path,
+            columns=columns,
+            to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
+        )
+        # Text stays in Arrow-backed strings (a tenth of the memory of Python objects at a
+        # city year's 2.5 million rows); numbers and flags get the chunks' dtypes.
+        for column, dtype in self._template.dtypes.items():
+            if column not in table.columns:
+                continue
+            if dtype.kind != "O" and table[column].dtype != dtype:
+                table[column] = table[column].astype(dtype)
+        return table
+
+    def abort(self) -> None:
+        """Drop the temporary file of a table that will not be finished."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._writer = self._file = None
+
+    def _whole(self) -> pd.DataFrame:
+        chunks, self._chunks, self._held = self._chunks, [], 0
+        if not chunks:
+            if self._template is None:
+                raise ValueError(f"{self.path.name}: no rows and no columns were given")
+            return self._template.reset_index(drop=True)
+        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+    def _write_row_groups(self, final: bool) -> None:
+        import pyarrow as pa
+
+        held = self._whole()
+        cut = len(held) if final else len(held) - len(held) % self._rows
+        if cut < len(held):
+            rest = held.iloc[cut:].reset_index(drop=True)
+            self._chunks, self._held = [rest], len(rest)
+        if cut == 0:
+            return
+        table = pa.Table.from_pandas(held.iloc[:cut], preserve_index=False)
+        if self._writer is None:
+            self._open(table.schema)
+        self._writer.write_table(table.cast(self._writer.schema), row_group_size=self._rows)
+        self.streamed = True
+
+    def _open(self, schema) -> None:
+        import pyarrow.parquet as pq
+
+        check_replaceable(self.path)
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        os.fchmod(fd, 0o666 & ~_umask())
+        self._file = os.fdopen(fd, "wb")
+        self._writer = pq.ParquetWriter(self._file, schema, compression="zstd")
