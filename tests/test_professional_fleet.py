@@ -31,7 +31,7 @@ def test_off_unless_a_scenario_configures_it_with_stations():
     assert provenance(on) == {}  # built in: no plug-in package to name
     # A tier written out that counts only an off fleet is refused, as any that counts nothing.
     tier = {"name": "fire", "target_s": 1200, "responders": ["professional"]}
-    with pytest.raises(ScenarioError, match="tiers.0: tier 'fire' can count no incident"):
+    with pytest.raises(ScenarioError, match=r"tiers\.0: tier 'fire' can count no incident"):
         off.with_changes({"tiers": [tier]})
     assert [t.name for t in on.with_changes({"tiers": [tier]}).tiers] == ["fire"]
 
