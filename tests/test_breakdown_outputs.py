@@ -66,10 +66,11 @@ def test_guangzhou_city_preset_shortened(tmp_path):
                         "horizon_hours: 3\nwarmup_hours: 1\ndrain_hours: 1\n"
                         "replications: 1\n")  # fmt: skip
     out = _run(tmp_path, scenario, "gz")
-    _check_folder(out, ["self", "mutual", "police"])
+    official = ["self", "mutual", "unit_grid", "street", "professional"]  # tiers: guangzhou-2024
+    _check_folder(out, official)
     area = pd.read_parquet(out / "breakdown_area.parquet")
     assert area["zone"].nunique() == 86 * 86  # 430 cells of 200 m in 1 km zones
-    _check_plots(out, ["self", "mutual", "police"])
+    _check_plots(out, official)
 
 
 @pytest.mark.slow

@@ -45,9 +45,7 @@ def test_run_writes_every_output(demo_run):
 
 def test_incident_table_has_documented_columns_and_both_replications(demo_run):
     df = pd.read_parquet(demo_run[0] / "incidents.parquet")
-    # then the columns of its fleets (the sub-district's professional crews: docs/outputs.md)
-    fleet = ["professional_needed", "first_professional_s", "professional_sent"]
-    assert list(df.columns) == ["replication", *INCIDENT_COLUMNS, *fleet]
+    assert list(df.columns) == ["replication", *INCIDENT_COLUMNS]
     assert sorted(df["replication"].unique()) == [0, 1]
     assert df["incident_id"].is_unique is False  # ids restart per replication
     assert not df.duplicated(["replication", "incident_id"]).any()

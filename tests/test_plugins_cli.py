@@ -112,7 +112,7 @@ def test_a_name_no_installed_package_provides_is_one_line_and_exit_2(folder):
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "jiefang: error: typo.yaml: fleets.ambulanse: unknown fleet 'ambulanse'; installed: "
-        "ambulance, ambulance_agents, faulty_radio"
+        "professional, ambulance, ambulance_agents, faulty_radio"
     ]
     assert not (folder / "typo").exists()
 

@@ -18,14 +18,22 @@ def scenario(**professional):
                     fleets={"professional": professional}, tiers="guangzhou-2024")  # fmt: skip
 
 
-def test_off_unless_a_scenario_configures_it():
+def test_off_unless_a_scenario_configures_it_with_stations():
     assert Scenario(name="x").fleets == {}
-    model, _, _ = run(scenario(), seed=3)  # configured with its default: no station
+    off = scenario()  # configured with its default, no station: off, though kinds ask for it
+    assert off.fleets_on() == [] and "professional" not in [t.name for t in off.tiers]
+    model, _, _ = run(off, seed=3)
     df = model.incidents_table()
-    fire = df["kind"] == "fire"
-    assert fire.any() and (df.loc[fire, "professional_needed"] == 1).all()
-    assert (df["professional_sent"] == 0).all() and df["first_professional_s"].isna().all()
-    assert provenance(scenario()) == {}  # built in: no plug-in package to name
+    assert model.fleets == [] and not any("professional" in c for c in df.columns)
+    assert (df["kind"] == "fire").any()
+    on = scenario(stations=2)
+    assert on.fleets_on() == ["professional"] and on.tiers[-1].name == "professional"
+    assert provenance(on) == {}  # built in: no plug-in package to name
+    # A tier written out that counts only an off fleet is refused, as any that counts nothing.
+    tier = {"name": "fire", "target_s": 1200, "responders": ["professional"]}
+    with pytest.raises(ScenarioError, match=r"tiers\.0: tier 'fire' can count no incident"):
+        off.with_changes({"tiers": [tier]})
+    assert [t.name for t in on.with_changes({"tiers": [tier]}).tiers] == ["fire"]
 
 
 def test_the_nearest_free_teams_arrive_after_their_turnout():

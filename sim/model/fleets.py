@@ -98,6 +98,14 @@ def fleet_class_problem(name: object, fleet: Any) -> str | None:
     return None
 
 
+def is_off(config: BaseModel) -> bool:
+    """Whether a fleet's validated section turns it off: a Config may say so with a true
+    ``off`` property (the professional fleet with ``stations: 0``). An off fleet is not built:
+    it has no ledger columns, kinds asking for it get nobody, and tiers counting only it can
+    count nothing (a named tier table drops them)."""
+    return bool(getattr(config, "off", False))
+
+
 def register_fleet(fleet: type[Any]) -> type[Any]:
     """Make a fleet class available to scenarios under its ``name`` in this process (usable
     as a decorator). Worker processes of a sweep do not see it: a package installed with an

@@ -253,7 +253,7 @@ class ResponseModel(mesa.Model):
             "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
             **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of],
                                           np.int64)
-               for name in scenario.fleets},
+               for name in scenario.fleets_on()},
         }  # fmt: skip
 
     def _prepare_candidates(self, scenario: Scenario) -> None:
@@ -335,13 +335,15 @@ class ResponseModel(mesa.Model):
         # Events still to come that plug-in code scheduled (they may write an incident's
         # ledger after its clearance: settled() waits for them): fleet events by incident,
         # Mesa events (schedule_event) by sequence number with the time they were scheduled.
-        self._fleet_pending = np.zeros(len(self.incidents) if scenario.fleets else 0, np.int32)
+        on = scenario.fleets_on()  # a fleet its section turns off is not built
+        self._fleet_pending = np.zeros(len(self.incidents) if on else 0, np.int32)
         self._mesa_pending: dict[int, tuple[mesa.time.Event, float]] = {}
         self.recurring: set[RecurringEvent] = set()  # active ones (schedule_recurring)
         # Incidents needing no police, by the time their clearance is due: a plug-in's arrival
         # comes later than the help known at the alert and may be earlier.
         self._clear_due: dict[int, float] = {}
-        for name, section in scenario.fleets.items():
+        for name in on:
+            section = scenario.fleets[name]
             fleet_type = FLEET_PLUGINS.get(name)
             self.ledger.add_responder(name)
             out.append(fleet_type(self, fleet_type.Config.model_validate(section)))

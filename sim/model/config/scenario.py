@@ -36,6 +36,7 @@ from sim.model.config.tiers import (
     default_tiers,
     tier_table,
 )
+from sim.model.fleets import is_off
 from sim.model.plugins import FLEET_PLUGINS, PlugInError
 
 
@@ -64,6 +65,11 @@ class Scenario(Strict):
         default_factory=BreakdownConfig,
         description="planning zones and the minimum count of the breakdown tables",
     )
+    fleets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings of responder fleets (sim.model.fleets: the built-in professional "
+        "crews, plug-ins), by fleet name",
+    )
     tiers: list[TierConfig] = Field(
         default_factory=default_tiers,
         min_length=1,
@@ -71,10 +77,6 @@ class Scenario(Strict):
         + ", ".join(TIER_TABLES)
         + ") or a list of tiers (name, target, responders, clock, scope); default: 1-3-5 "
         "(docs/model.md, Definitions)",
-    )
-    fleets: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="settings of plug-in responder fleets (sim.model.fleets), by fleet name",
     )
     layout: Literal["per_replication", "fixed"] = Field(
         "per_replication",
@@ -111,10 +113,11 @@ class Scenario(Strict):
         if not isinstance(v, str):
             return v
         table = tier_table(v)
-        incidents = info.data.get("incidents")
-        if incidents is None:
-            return table  # the incidents section failed: its own error is reported
-        usable = [t for t in table if counted_kinds(t, incidents.kinds)]
+        incidents, fleets = info.data.get("incidents"), info.data.get("fleets")
+        if incidents is None or fleets is None:
+            return table  # a section failed: its own error is reported
+        off = fleets_off(fleets)
+        usable = [t for t in table if counted_kinds(t, incidents.kinds, off)]
         if not usable:
             raise ValueError(f"tier table {v!r}: no tier of it can count this scenario's kinds")
         return usable
@@ -178,7 +181,13 @@ class Scenario(Strict):
 
     def counted_kinds(self, tier: TierConfig) -> list[str]:
         """Kinds whose incidents a tier counts (its class, calling for its responders)."""
-        return counted_kinds(tier, self.incidents.kinds)
+        return counted_kinds(tier, self.incidents.kinds, fleets_off(self.fleets))
+
+    def fleets_on(self) -> list[str]:
+        """The fleets this scenario builds: those configured, less those their section turns
+        off (sim.model.fleets.is_off: the professional crews with ``stations: 0``)."""
+        off = fleets_off(self.fleets)
+        return [name for name in self.fleets if name not in off]
 
     def with_changes(self, changes: dict[str, Any], *, replay: bool = True) -> Scenario:
         """A copy with values replaced at dotted key paths, validated again.
@@ -203,3 +212,16 @@ class Scenario(Strict):
         else:
             check_feasible(scenario, "<changes>", changed)
         return scenario
+
+
+def fleets_off(fleets: dict[str, dict[str, Any]]) -> set[str]:
+    """Names of the fleets whose section turns them off; a section that does not validate
+    (or a fleet not installed) is left to :meth:`Scenario._check_fleets` to report."""
+    off = set()
+    for name, section in fleets.items():
+        try:
+            if is_off(FLEET_PLUGINS.get(name).Config.model_validate(section)):
+                off.add(name)
+        except (PlugInError, ValidationError):
+            continue
+    return off

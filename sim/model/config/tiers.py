@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -168,12 +168,16 @@ def kind_calls_for(kind: IncidentKind, responder: str) -> bool:
     return kind.fleets.get(responder, 0) > 0
 
 
-def counted_kinds(tier: TierConfig, kinds: Mapping[str, IncidentKind]) -> list[str]:
+def counted_kinds(
+    tier: TierConfig, kinds: Mapping[str, IncidentKind], off: Collection[str] = ()
+) -> list[str]:
     """Kinds whose incidents a tier counts (its class, calling for its responders); kinds it
-    lists that ``kinds`` lacks are left out (the scenario reports them)."""
+    lists that ``kinds`` lacks are left out (the scenario reports them). Fleets in ``off``
+    (sim.model.fleets.is_off) are asked for by no kind."""
     listed = tier.kinds if tier.kinds is not None else list(kinds)
     return [
         k for k in listed
-        if k in kinds and any(kind_calls_for(kinds[k], r) for r in tier.responders)
+        if k in kinds
+        and any(r not in off and kind_calls_for(kinds[k], r) for r in tier.responders)
         and (tier.incidents == "all" or kinds[k].sudden == (tier.incidents == "sudden"))
     ]  # fmt: skip

@@ -5,7 +5,7 @@ professional teams in a 20-minute professional circle. This built-in fleet follo
 fleet protocol (:mod:`sim.model.fleets`): a scenario turns it on under ``fleets.professional``
 and asks for its teams from incident kinds (``kinds.<kind>.fleets: {professional: 1}``); the
 ledger gets ``first_professional_s`` and ``professional_sent``. It is off unless a scenario
-configures it (``stations: 0`` sends nobody).
+configures it with stations (``stations: 0``, the default, is off: not built, no columns).
 
 Teams wait at their stations, at the centres of distinct populated cells drawn by population
 (where people are) from the layout stream ``Stream.PROFESSIONAL``. An alert sends the nearest
@@ -35,8 +35,8 @@ class ProfessionalConfig(BaseModel):
     """``fleets.professional``: the fire brigade and professional rescue teams.
 
     Args:
-        stations: fire and rescue stations; 0 (the default) has no team, so the 20-minute
-            circle is never met. At most one per populated cell.
+        stations: fire and rescue stations, at most one per populated cell; 0 (the default):
+            the fleet is off (not built; a named tier table has no 20-minute circle).
         per_station: teams at each station.
         speed_m_s: driving speed, m/s (fixed: no congestion).
         turnout_s: from the alert to leaving the station, s.
@@ -49,6 +49,11 @@ class ProfessionalConfig(BaseModel):
     turnout_s: float = Field(
         60.0, ge=0, le=3600, description="from the alert to leaving the station, s"
     )
+
+    @property
+    def off(self) -> bool:
+        """No station: the fleet is not built (sim.model.fleets.is_off)."""
+        return self.stations == 0
 
 
 class ProfessionalTeams:
