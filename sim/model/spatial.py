@@ -158,7 +158,7 @@ class BucketGrid:
     once that bound, over the fastest speed, exceeds the time it needs to beat.
     """
 
-    __slots__ = ("members", "nx", "ny", "size", "starts")
+    __slots__ = ("member_array", "members", "nx", "ny", "size", "starts")
 
     def __init__(self, x, y, size: float, width_m: float, height_m: float) -> None:
         self.size = float(size)
@@ -168,7 +168,8 @@ class BucketGrid:
         bx = np.clip(np.floor(x / self.size), 0, self.nx - 1).astype(np.int64)
         by = np.clip(np.floor(y / self.size), 0, self.ny - 1).astype(np.int64)
         bucket = by * self.nx + bx
-        self.members = np.argsort(bucket, kind="stable").tolist()
+        self.member_array = np.argsort(bucket, kind="stable")
+        self.members = self.member_array.tolist()
         counts = np.bincount(bucket, minlength=self.nx * self.ny)
         self.starts = [0, *np.cumsum(counts).tolist()]
 
@@ -209,6 +210,16 @@ class BucketGrid:
         if by - k > 0:
             best = min(best, sy - (by - k) * s)
         return max(best, 0.0)
+
+    def within(self, bx: int, by: int, k: int) -> np.ndarray:
+        """The points of every bucket within ``k`` (Chebyshev) of (bx, by): one slice of
+        ``member_array`` per row of buckets (a row's buckets are consecutive)."""
+        nx = self.nx
+        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+        starts, members = self.starts, self.member_array
+        rows = range(max(by - k, 0), min(by + k, self.ny - 1) + 1)
+        return np.concatenate([members[starts[r * nx + x0] : starts[r * nx + x1 + 1]]
+                               for r in rows])  # fmt: skip
 
     def bucket_of(self, b: int) -> list[int]:
         """The points of bucket ``b``, ascending."""
