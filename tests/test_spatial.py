@@ -135,8 +135,8 @@ edge = st.one_of(st.integers(-2, 14).map(lambda v: 250.0 * v),
     st.sampled_from([250.0, 400.0, 1000.0, 5000.0]),
 )
 def test_bucket_grid_rings_and_bound_agree_with_brute_force(points, scene, size):
-    """The rings around the scene's bucket hold every point once, ring by ring, within(k) is
-    rings 0..k, and no point of a ring beyond k is nearer (Manhattan) than beyond(k): what
+    """The rings around the scene's bucket hold every point once, ring by ring (bucket by
+    bucket and row by row alike), within(k) is rings 0..k, and no point of a ring beyond k is nearer (Manhattan) than beyond(k): what
     the large-fleet search rests on to stop looking."""
     xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
     grid = BucketGrid(xs, ys, size, 3000.0, 2000.0)
@@ -147,6 +147,7 @@ def test_bucket_grid_rings_and_bound_agree_with_brute_force(points, scene, size)
     k = 0
     while True:
         ring = [u for b in grid.ring(bx, by, k) for u in grid.bucket_of(b)]
+        assert sorted(grid.ring_members(bx, by, k)) == sorted(ring)
         for u in ring:
             ring_of[u] = k
         seen.extend(ring)

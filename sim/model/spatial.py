@@ -195,6 +195,25 @@ class BucketGrid:
                 out.extend(range(y0 * nx + col, y1 * nx + col + 1, nx))
         return out
 
+    def ring_members(self, bx: int, by: int, k: int) -> list[int]:
+        """The points of the buckets of :meth:`ring`, the ring's top and bottom rows each
+        one slice of ``members`` (a row's buckets are consecutive)."""
+        nx, ny, starts, members = self.nx, self.ny, self.starts, self.members
+        if k == 0:
+            b = by * nx + bx
+            return members[starts[b] : starts[b + 1]]
+        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+        out: list[int] = []
+        for row in (by - k, by + k):
+            if 0 <= row < ny:
+                out += members[starts[row * nx + x0] : starts[row * nx + x1 + 1]]
+        y0, y1 = max(by - k + 1, 0), min(by + k - 1, ny - 1)
+        for col in (bx - k, bx + k):
+            if 0 <= col < nx:
+                for b in range(y0 * nx + col, y1 * nx + col + 1, nx):
+                    out += members[starts[b] : starts[b + 1]]
+        return out
+
     def beyond(self, sx: float, sy: float, bx: int, by: int, k: int) -> float:
         """A lower bound on the Manhattan distance from (sx, sy), in bucket (bx, by), to any
         point of a bucket farther than ``k`` (Chebyshev) from it; inf when every bucket is

@@ -298,6 +298,7 @@ class PoliceFleet:
         # Every unit's spot of that view in buckets (the large-fleet search's grid), and
         # the bucket side: UNITS_PER_BUCKET units per bucket on average over the city.
         self._grid: BucketGrid | None = None
+        self._grid_view: LegView | None = None  # the view the grid was taken in
         w_m, h_m = city.extent_m
         self._bucket_m = max(math.sqrt(w_m * h_m * UNITS_PER_BUCKET / max(len(self), 1)),
                              city.cell_size_m)  # fmt: skip
@@ -679,10 +680,13 @@ class PoliceFleet:
         speed = np.where(cols.car[:k], drive, self._foot)
         ended = drive_ended(t, cols.left[:k], speed, cols.home[:k])
         is_free = self._is_free
+        homed = False
         for u in cols.ids[:k][ended].tolist():
             if is_free[u]:
                 self._home(u)
-        self._next_home = self._earliest_home()
+                homed = True
+        if homed:  # else _next_home stays a lower bound (it only gates this settling)
+            self._next_home = self._earliest_home()
 
     def _earliest_home(self) -> float:
         """The earliest a unit now driving back can be home (inf: none is driving back)."""
@@ -883,19 +887,16 @@ class PoliceFleet:
         bx, by = grid.cell(sx, sy)
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
         is_free, back, single = self._is_free, self._back, self._single
-        members, starts = grid.members, grid.starts
         found: list[int] = []  # available units at their spots in the rings so far
         times: list[float] = []  # the exact times of those on the scene's bank
         k = 0
         while True:
-            for b in grid.ring(bx, by, k):
-                for j in range(starts[b], starts[b + 1]):
-                    u = members[j]
-                    if is_free[u] and u not in back:
-                        found.append(u)
-                        if single or banks[u] == scene_bank:
-                            to_spot = abs(xs[u] - sx) + abs(ys[u] - sy)
-                            times.append(to_spot / (drive if car[u] else foot))
+            for u in grid.ring_members(bx, by, k):
+                if is_free[u] and u not in back:
+                    found.append(u)
+                    if single or banks[u] == scene_bank:
+                        to_spot = abs(xs[u] - sx) + abs(ys[u] - sy)
+                        times.append(to_spot / (drive if car[u] else foot))
             reach = grid.beyond(sx, sy, bx, by, k)
             if len(times) >= n or reach == math.inf:
                 break
@@ -911,13 +912,11 @@ class PoliceFleet:
                     <= limit]  # fmt: skip
             while reach / fastest <= limit:  # (reach is inf past the last ring)
                 k += 1
-                for b in grid.ring(bx, by, k):
-                    for j in range(starts[b], starts[b + 1]):
-                        u = members[j]
-                        if (is_free[u] and u not in back
-                                and (abs(xs[u] - sx) + abs(ys[u] - sy))
-                                / (drive if car[u] else foot) <= limit):  # fmt: skip
-                            more.append(u)
+                for u in grid.ring_members(bx, by, k):
+                    if (is_free[u] and u not in back
+                            and (abs(xs[u] - sx) + abs(ys[u] - sy))
+                            / (drive if car[u] else foot) <= limit):  # fmt: skip
+                        more.append(u)
                 reach = grid.beyond(sx, sy, bx, by, k)
         cols = self._back_cols
         if cols.count:  # units driving back whose box may beat the cut
@@ -961,15 +960,20 @@ class PoliceFleet:
 
     def _boxes(self, t: float) -> None:
         """Every unit's box of the bound (see ``_cx``) in the leg containing ``t``: taken
-        again when the leg changes, then kept as states change."""
+        again when the leg changes, then kept as states change; for a fleet the grid search
+        serves (``grid_fleet``), the grid of the leg's spots instead."""
         view = self._leg_view(t)
+        if len(self) >= self.grid_fleet:  # the grid search's buckets instead (no boxes kept)
+            grid = self._grid
+            if grid is None or self._grid_view is not view:
+                w_m, h_m = self.city.extent_m
+                self._grid = BucketGrid(view.x, view.y, self._bucket_m, w_m, h_m)
+                self._grid_view = view
+            return
         if self._boxes_of is not view:
             self._cx = np.where(self._free & ~self._back_mask, view.x, np.inf)
             self._cy, self._r = view.y.copy(), np.zeros(len(self))
             self._boxes_of = view
-            if len(self) >= self.grid_fleet:
-                w_m, h_m = self.city.extent_m
-                self._grid = BucketGrid(view.x, view.y, self._bucket_m, w_m, h_m)
             for u in self._back:
                 self._refresh_bound(u)
 
