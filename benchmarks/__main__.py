@@ -74,7 +74,7 @@ TARGETS = {t.key: t for t in (
     Target("run-day", "jiefang run guangzhou-2023 -r 1, CPU in all", "s", 1.5),
     Target("import", "import sim, CPU", "s", 0.3),
     Target("build", "the city day's model built (city, responders, incidents), CPU", "s", 0.2),
-    Target("sweep-run", "sweep: CPU per run / that run's event loop CPU", "x", 1.5),
+    Target("sweep-run", "sweep: CPU per further run / that run's event loop CPU", "x", 1.5),
     Target("optimize-import", "jiefang optimize's imports, CPU", "s", 0.5),
 )}  # fmt: skip
 
@@ -92,7 +92,9 @@ def _scenario(path: str, changes: dict):
 def model_case(path: str, changes: dict, seed: int = 0, count_events: bool = False) -> dict:
     """Build and run one replication in this process: CPU of the build and of the event
     loop, incidents, peak RSS; with ``count_events`` the events popped (a separate run:
-    counting slows the loop)."""
+    counting slows the loop). ``build_again_cpu_s``: a second build of the same model in
+    this process, after the run (what a sweep's further runs on the layout pay: the city
+    comes from sim.model.city_cache)."""
     from sim.model.response import ResponseModel
 
     scenario = _scenario(path, changes)
@@ -112,10 +114,16 @@ def model_case(path: str, changes: dict, seed: int = 0, count_events: bool = Fal
     c2 = time.process_time()
     n = len(model.records())
     c3 = time.process_time()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kernel_calls = int(getattr(model, "kernel_calls", 0))
+    del model
+    c4 = time.process_time()
+    ResponseModel(scenario, seed=seed)
+    c5 = time.process_time()
     return {"incidents": n, "build_cpu_s": c1 - c0, "loop_cpu_s": c2 - c1,
             "records_cpu_s": c3 - c2, "cpu_s": c3 - c0, "events": pops[0],
-            "kernel_calls": int(getattr(model, "kernel_calls", 0)),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+            "kernel_calls": kernel_calls, "build_again_cpu_s": c5 - c4,
+            "peak_rss_mb": peak}  # fmt: skip
 
 
 def bare_heapq(events: int, in_flight: int = 2000, seed: int = 0) -> dict:
@@ -327,6 +335,11 @@ def measure_city(sizes: Sizes, repeat: int) -> dict[str, float]:
         out["run-day"] = _median(days, "cpu_s")
     built = [child("model", *sizes.day, seed) for seed in range(repeat)]
     out["build"] = _median(built, "build_cpu_s")
+    print(
+        f"  city day built: {out['build']:.2f} s CPU the first time in a process, "
+        f"{_median(built, 'build_again_cpu_s'):.2f} s again (the city cached)",
+        flush=True,
+    )
     (short, c1), (long, c6) = sizes.growth
     one, six = child("model", short, c1), child("model", long, c6)
     grown = (six["peak_rss_mb"] - one["peak_rss_mb"]) * 2**20
@@ -341,24 +354,38 @@ def measure_city(sizes: Sizes, repeat: int) -> dict[str, float]:
 
 
 def measure_sweep(sizes: Sizes, repeat: int) -> dict[str, float]:
-    """CPU per run of a small sweep (one worker, in the driver) against the event-loop CPU of
-    the same runs measured alone."""
+    """What a sweep pays per run beyond the run's own event loop. Two sweeps of the city day
+    (`jiefang sweep --workers 1`, runs in the driver, two replications of two layouts)
+    differ only in their points (2 and 6 values of volunteers.acceptance): the CPU of the
+    larger less that of the smaller, over the runs it adds, is the cost of a further run
+    (the build, the loop, metrics and Parquet; the imports and each layout's first city are
+    paid once per worker, in both). Against: the event-loop CPU of the same runs, each
+    measured alone. The whole smaller sweep's CPU per run is printed beside it."""
     path, changes = sizes.day
+    small, large = [0.4, 0.5], [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    sets = "".join(f"  {k}: {v}\n" for k, v in changes.items() if k != "replications")
+    block = f"set:\n{sets}" if sets else "set: {}\n"
+    cpu = {}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        sweep = Path(tmp) / "sweep.yaml"
-        # Two points x two replications (docs/sweeps.md), each run as `jiefang run` runs it.
-        sets = "".join(f"  {k}: {v}\n" for k, v in changes.items() if k != "replications")
-        block = f"set:\n{sets}" if sets else "set: {}\n"
-        sweep.write_text(
-            f"name: bench\nbase: {ROOT / path}\nseed: 0\nreplications: 2\n"
-            f"{block}"
-            "grid:\n  volunteers.acceptance: [0.4, 0.5]\n"
-        )
-        result = child("cli", ["sweep", str(sweep), "--workers", "1", "-q", "--out",
-                               f"{tmp}/out"])  # fmt: skip
+        for name, values in (("small", small), ("large", large)):
+            sweep = Path(tmp) / f"{name}.yaml"
+            # Points x two replications (docs/sweeps.md), each run as `jiefang run` runs it.
+            sweep.write_text(
+                f"name: bench\nbase: {ROOT / path}\nseed: 0\nreplications: 2\n{block}"
+                f"grid:\n  volunteers.acceptance: {values}\n"
+            )
+            rows = [child("cli", ["sweep", str(sweep), "--workers", "1", "-q", "--out",
+                                  f"{tmp}/{name}{k}"]) for k in range(repeat)]  # fmt: skip
+            cpu[name] = _median(rows, "cpu_s")
     loop = [child("model", path, {**changes, "volunteers.acceptance": a}, seed)
-            for a in (0.4, 0.5) for seed in range(2)]  # fmt: skip
-    return {"sweep-run": (result["cpu_s"] / 4) / statistics.mean(r["loop_cpu_s"] for r in loop)}
+            for a in small for seed in range(2)]  # fmt: skip
+    loop_cpu = statistics.mean(r["loop_cpu_s"] for r in loop)
+    further = (cpu["large"] - cpu["small"]) / (2 * (len(large) - len(small)))
+    whole = cpu["small"] / (2 * len(small))
+    print(f"  sweep: {further:.2f} s CPU per further run, {whole:.2f} s per run of the whole "
+          f"{2 * len(small)}-run sweep (imports and first cities included); event loop "
+          f"{loop_cpu:.2f} s", flush=True)  # fmt: skip
+    return {"sweep-run": further / loop_cpu}
 
 
 GROUPS = {"event": measure_event_cost, "mmc": measure_mmc, "fleets": measure_fleets,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim.model.responders.police import GRID_FLEET
 from sim.model.response import ResponseModel
 from tests.test_identical_dispatch import CASES
 
@@ -51,20 +52,23 @@ def brute_nearest(fleet, avail: np.ndarray, t: float, scene, scene_bank: int, n:
     return avail[order], travel[order]
 
 
-def _twins(case: str, small_fleet: int):
+def _twins(case: str, small_fleet: int, grid_fleet: int = GRID_FLEET):
     sc = CASES[case]()
     a, b = (ResponseModel(sc, seed=3) for _ in range(2))
     a.police.small_fleet = small_fleet
+    a.police.grid_fleet = grid_fleet  # 0: every search among all units looks on the grid
     return a, b
 
 
 @pytest.mark.parametrize(
-    ("case", "small_fleet"),
-    [("divided-many-patrol", 24), ("divided-many-patrol", 0), ("divided-many-ties", 0),
-     ("divided-few", 24), ("divided-few", 0)],
+    ("case", "small_fleet", "grid_fleet"),
+    [("divided-many-patrol", 24, GRID_FLEET), ("divided-many-patrol", 0, GRID_FLEET),
+     ("divided-many-ties", 0, GRID_FLEET), ("divided-few", 24, GRID_FLEET),
+     ("divided-few", 0, GRID_FLEET), ("divided-many-patrol", 0, 0), ("divided-many-ties", 0, 0),
+     ("divided-few", 0, 0), ("divided-many-move-up", 0, 0)],
 )  # fmt: skip
-def test_fast_searches_equal_the_reference(case, small_fleet):
-    a, b = _twins(case, small_fleet)
+def test_fast_searches_equal_the_reference(case, small_fleet, grid_fleet):
+    a, b = _twins(case, small_fleet, grid_fleet)
     rng = np.random.default_rng(7)
     fa, fb = a.police, b.police
     xy, banks = a.incidents.xy, a._bank

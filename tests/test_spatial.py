@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model import police_kernel
-from sim.model.spatial import along_way_home, keep_best, nearest_in
+from sim.model.spatial import BucketGrid, along_way_home, keep_best, nearest_in
 
 #: Coordinates on a coarse lattice and two speeds: many candidates tie on time.
 coord = st.integers(0, 6).map(lambda v: 100.0 * v)
@@ -120,3 +120,45 @@ def test_ties_go_to_the_lower_unit_in_any_order_of_arrival():
 )  # fmt: skip
 def test_the_way_home_runs_along_x_then_y(start, home, d, want):
     assert along_way_home(*start, *home, d) == want
+
+
+# ---------------------------------------------------------------- the large-fleet grid
+#: Points and scenes on and off a small city's extent, on bucket edges too.
+edge = st.one_of(st.integers(-2, 14).map(lambda v: 250.0 * v),
+                 st.floats(-600.0, 3600.0, allow_nan=False))  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(edge, edge), min_size=1, max_size=40),
+    st.tuples(edge, edge),
+    st.sampled_from([250.0, 400.0, 1000.0, 5000.0]),
+)
+def test_bucket_grid_rings_and_bound_agree_with_brute_force(points, scene, size):
+    """The rings around the scene's bucket hold every point once, ring by ring (bucket by
+    bucket and row by row alike), within(k) is rings 0..k, and no point of a ring beyond k is nearer (Manhattan) than beyond(k): what
+    the large-fleet search rests on to stop looking."""
+    xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    grid = BucketGrid(xs, ys, size, 3000.0, 2000.0)
+    sx, sy = scene
+    bx, by = grid.cell(sx, sy)
+    seen: list[int] = []
+    ring_of = {}
+    k = 0
+    while True:
+        ring = [u for b in grid.ring(bx, by, k) for u in grid.bucket_of(b)]
+        assert sorted(grid.ring_members(bx, by, k)) == sorted(ring)
+        for u in ring:
+            ring_of[u] = k
+        seen.extend(ring)
+        assert sorted(grid.within(bx, by, k).tolist()) == sorted(seen)
+        reach = grid.beyond(sx, sy, bx, by, k)
+        if reach == math.inf:
+            break
+        assert reach >= 0
+        k += 1
+    assert sorted(seen) == list(range(len(points)))  # every point once
+    for u in range(len(points)):
+        d = abs(xs[u] - sx) + abs(ys[u] - sy)
+        for j in range(ring_of[u]):  # u lies beyond every ring before its own
+            assert grid.beyond(sx, sy, bx, by, j) <= d

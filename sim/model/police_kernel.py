@@ -600,6 +600,7 @@ def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
         manhattan = float(way_manh[u])
         way = (float(way_left[u]), float(way_x[u]), float(way_y[u]), bool(way_same[u]))
         police._way_back[u] = (*way, manhattan, manhattan, int(way_bank[u]))
+    police._back_changed()
     committed = np.flatnonzero(incident_of >= 0).tolist()
     police._sent_at.clear()
     police._arrived_at.clear()

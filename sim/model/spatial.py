@@ -158,7 +158,7 @@ class BucketGrid:
     once that bound, over the fastest speed, exceeds the time it needs to beat.
     """
 
-    __slots__ = ("members", "nx", "ny", "size", "starts")
+    __slots__ = ("member_array", "members", "nx", "ny", "size", "starts")
 
     def __init__(self, x, y, size: float, width_m: float, height_m: float) -> None:
         self.size = float(size)
@@ -168,7 +168,8 @@ class BucketGrid:
         bx = np.clip(np.floor(x / self.size), 0, self.nx - 1).astype(np.int64)
         by = np.clip(np.floor(y / self.size), 0, self.ny - 1).astype(np.int64)
         bucket = by * self.nx + bx
-        self.members = np.argsort(bucket, kind="stable").tolist()
+        self.member_array = np.argsort(bucket, kind="stable")
+        self.members = self.member_array.tolist()
         counts = np.bincount(bucket, minlength=self.nx * self.ny)
         self.starts = [0, *np.cumsum(counts).tolist()]
 
@@ -194,6 +195,25 @@ class BucketGrid:
                 out.extend(range(y0 * nx + col, y1 * nx + col + 1, nx))
         return out
 
+    def ring_members(self, bx: int, by: int, k: int) -> list[int]:
+        """The points of the buckets of :meth:`ring`, the ring's top and bottom rows each
+        one slice of ``members`` (a row's buckets are consecutive)."""
+        nx, ny, starts, members = self.nx, self.ny, self.starts, self.members
+        if k == 0:
+            b = by * nx + bx
+            return members[starts[b] : starts[b + 1]]
+        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+        out: list[int] = []
+        for row in (by - k, by + k):
+            if 0 <= row < ny:
+                out += members[starts[row * nx + x0] : starts[row * nx + x1 + 1]]
+        y0, y1 = max(by - k + 1, 0), min(by + k - 1, ny - 1)
+        for col in (bx - k, bx + k):
+            if 0 <= col < nx:
+                for b in range(y0 * nx + col, y1 * nx + col + 1, nx):
+                    out += members[starts[b] : starts[b + 1]]
+        return out
+
     def beyond(self, sx: float, sy: float, bx: int, by: int, k: int) -> float:
         """A lower bound on the Manhattan distance from (sx, sy), in bucket (bx, by), to any
         point of a bucket farther than ``k`` (Chebyshev) from it; inf when every bucket is
@@ -209,6 +229,16 @@ class BucketGrid:
         if by - k > 0:
             best = min(best, sy - (by - k) * s)
         return max(best, 0.0)
+
+    def within(self, bx: int, by: int, k: int) -> np.ndarray:
+        """The points of every bucket within ``k`` (Chebyshev) of (bx, by): one slice of
+        ``member_array`` per row of buckets (a row's buckets are consecutive)."""
+        nx = self.nx
+        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+        starts, members = self.starts, self.member_array
+        rows = range(max(by - k, 0), min(by + k, self.ny - 1) + 1)
+        return np.concatenate([members[starts[r * nx + x0] : starts[r * nx + x1 + 1]]
+                               for r in rows])  # fmt: skip
 
     def bucket_of(self, b: int) -> list[int]:
         """The points of bucket ``b``, ascending."""

@@ -38,8 +38,12 @@ LEGS_PER_BLOCK = 256
 #: from its unit and leg alone, so the block's size changes no spot), which keeps a day of
 #: 17,000 units from drawing 256 legs where it needs a hundred.
 SPOTS_PER_BLOCK = 65_536
-#: Units per bucket, on average, of the grid the large-fleet search looks around a scene in
-#: (sim.model.spatial.BucketGrid).
+#: From this many units on, the search among all available units looks around the scene on
+#: a grid (sim.model.spatial.BucketGrid), at a cost that does not grow with the fleet (about
+#: 50 us a search); below, one vectorised bound over every unit costs less (15 us for 1,700
+#: units, 110 us for 17,000). The same units and times either way.
+GRID_FLEET = 6000
+#: Units per bucket of that grid, on average over the city's extent.
 UNITS_PER_BUCKET = 1.0
 #: Up to this many available units, dispatch runs in plain Python (same results, faster).
 SMALL_FLEET = 24
@@ -122,6 +126,47 @@ class _SyncedColumn:
         raise AttributeError(f"{self.attribute} is written only when read (_sync)")
 
 
+class _BackColumns:
+    """The units driving back as packed columns (the first ``count`` rows), kept as units
+    leave scenes and come home or are sent again, so that what a dispatch does with them
+    (settle those home, the bound of the rest) costs in proportion to them, not the fleet."""
+
+    __slots__ = ("car", "count", "cx", "cy", "home", "ids", "left", "r", "row", "top")
+
+    def __init__(self, n: int) -> None:
+        self.count = 0
+        self.row: dict[int, int] = {}  # unit -> its row
+        self.ids = np.zeros(n, np.int64)
+        self.left, self.home, self.top = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.car = np.zeros(n, bool)
+        self.cx, self.cy, self.r = np.zeros(n), np.zeros(n), np.zeros(n)
+
+    def put(self, u: int, left: float, home: float, top: float, car: bool,
+            box: tuple[float, float, float]) -> None:  # fmt: skip
+        """Unit ``u`` drives back: left its scene at ``left``, ``home`` m from its station,
+        at most ``top`` m/s, its way within ``box`` (centre x, y, half-perimeter)."""
+        k = self.row.get(u)
+        if k is None:
+            k = self.row[u] = self.count
+            self.count += 1
+        self.ids[k], self.left[k], self.home[k], self.top[k], self.car[k] = u, left, home, top, car
+        self.cx[k], self.cy[k], self.r[k] = box
+
+    def drop(self, u: int) -> None:
+        """Unit ``u`` drives back no more (home, or sent again): the last row takes its."""
+        k = self.row.pop(u, None)
+        if k is None:
+            return
+        last = self.count - 1
+        if k != last:
+            v = int(self.ids[last])
+            self.row[v] = k
+            for col in (self.ids, self.left, self.home, self.top, self.car, self.cx, self.cy,
+                        self.r):  # fmt: skip
+                col[k] = col[last]
+        self.count = last
+
+
 class PoliceFleet:
     """All police units of a run, as columns."""
 
@@ -199,6 +244,7 @@ class PoliceFleet:
         #: Patrol legs per block of spots (LEGS_PER_BLOCK, fewer for a large fleet).
         self.legs_per_block = int(min(LEGS_PER_BLOCK, max(SPOTS_PER_BLOCK // max(n, 1), 1)))
         self.small_fleet = SMALL_FLEET
+        self.grid_fleet = GRID_FLEET
         self._back_from_col = self.station_xy.copy()  # scene left on the way back
         self._back_from_bank_col = self.station_bank.copy()
         self._left_at_col = np.full(n, -np.inf)  # when the unit left that scene
@@ -213,6 +259,7 @@ class PoliceFleet:
         # (left_at, scene x, scene y, scene on the station's bank, Manhattan way, home_dist,
         # scene bank).
         self._way_back: dict[int, tuple[float, float, float, bool, float, float, int]] = {}
+        self._back_cols = _BackColumns(n)  # the same units as packed columns
         self._station_bank_of = self.station_bank.tolist()
         self._back_mask_col = np.zeros(n, bool)  # the same as a mask
         self._home_dist_col = np.zeros(n)  # from the scene left to the station, m
@@ -251,6 +298,7 @@ class PoliceFleet:
         # Every unit's spot of that view in buckets (the large-fleet search's grid), and
         # the bucket side: UNITS_PER_BUCKET units per bucket on average over the city.
         self._grid: BucketGrid | None = None
+        self._grid_view: LegView | None = None  # the view the grid was taken in
         w_m, h_m = city.extent_m
         self._bucket_m = max(math.sqrt(w_m * h_m * UNITS_PER_BUCKET / max(len(self), 1)),
                              city.cell_size_m)  # fmt: skip
@@ -377,6 +425,7 @@ class PoliceFleet:
         if u in self._back:
             self._back.discard(u)
             del self._way_back[u]
+            self._back_cols.drop(u)
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
         self._sent_at[u] = t
@@ -496,6 +545,8 @@ class PoliceFleet:
             home_dist = manhattan
         self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
                              home_dist, int(scene_bank))  # fmt: skip
+        self._back_cols.put(i, t, home_dist, self._top_speed_of[i], self._car[i],
+                            self._way_home_box(i))  # fmt: skip
         # min(_next_home, earliest_home(...)), inlined
         home = t + home_dist / self._top_speed_of[i] * (1 - 1e-9) - 1e-6
         if home < self._next_home:
@@ -575,6 +626,8 @@ class PoliceFleet:
         self._boxes(t)
         if self._back:
             self._settle_free_units(t)
+        if len(self._is_free) < self.grid_fleet:  # one numpy pass over the fleet costs less
+            return self._nearest_pruned((self._cx, self._cy, self._r), t, scene, scene_bank, n)
         return self._nearest_grid(t, scene, scene_bank, n)
 
     def _nearest_roads(
@@ -621,34 +674,44 @@ class PoliceFleet:
         """:meth:`_settle_units` for every available unit, vectorised (the same floats)."""
         if t < self._next_home:
             return
-        speed = self._speeds(t)[1]
-        back = self._back_ids()  # the units driving back alone: no pass over the fleet
-        back = back[self._free[back]]
-        home = back[drive_ended(t, self.left_at[back], speed[back], self._home_dist[back])]
-        for u in home.tolist():
-            self._home(u)
-        self._next_home = self._earliest_home()
-
-    def _back_ids(self) -> np.ndarray:
-        """Units driving back (maybe home by now), ascending."""
-        back = np.fromiter(self._back, np.int64, len(self._back))
-        back.sort()
-        return back
+        drive = self._speeds(t)[0]
+        cols = self._back_cols  # the units driving back alone: no pass over the fleet
+        k = cols.count
+        speed = np.where(cols.car[:k], drive, self._foot)
+        ended = drive_ended(t, cols.left[:k], speed, cols.home[:k])
+        is_free = self._is_free
+        homed = False
+        for u in cols.ids[:k][ended].tolist():
+            if is_free[u]:
+                self._home(u)
+                homed = True
+        if homed:  # else _next_home stays a lower bound (it only gates this settling)
+            self._next_home = self._earliest_home()
 
     def _earliest_home(self) -> float:
         """The earliest a unit now driving back can be home (inf: none is driving back)."""
-        if not self._back:
+        cols = self._back_cols
+        k = cols.count
+        if not k:
             return math.inf
-        back = self._back_ids()
-        top = self._top_speed[back]
-        return float(earliest_home(self.left_at[back], self._home_dist[back], top).min())
+        return float(earliest_home(cols.left[:k], cols.home[:k], cols.top[:k]).min())
 
     def _home(self, u: int) -> None:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
         self._back.discard(u)
         del self._way_back[u]
+        self._back_cols.drop(u)
         self._dirty.add(u)
         self._refresh_bound(u)
+
+    def _back_changed(self) -> None:
+        """``_back`` and ``_way_back`` were written wholesale (the compiled loop's state
+        handed back): the packed columns are taken again from them."""
+        cols = self._back_cols = _BackColumns(len(self))
+        for u in sorted(self._back):
+            way = self._way_back[u]
+            cols.put(u, way[0], way[5], self._top_speed_of[u], self._car[u],
+                     self._way_home_box(u))  # fmt: skip
 
     def _speeds(self, t: float) -> tuple[float, np.ndarray]:
         """Car speed in the hour of ``t`` and every unit's speed (as :meth:`speed`), m/s."""
@@ -803,71 +866,67 @@ class PoliceFleet:
     def _nearest_grid(
         self, t: float, scene: np.ndarray, scene_bank: int, n: int
     ) -> tuple[list[int], list[float]]:
-        """:meth:`nearest_free` for many units, at a cost that does not grow with the fleet:
-        the available units at their spots are looked for in the buckets of the view's grid
-        (:class:`sim.model.spatial.BucketGrid`) ring by ring around the scene until ``n``
-        are found; :meth:`_search` times them exactly, and the ``n``-th time is the cut. No
-        unit of a farther ring can beat the cut once the ring's distance over the fastest
-        speed exceeds it, and a unit driving back only where its box's bound is within it
-        (as in :meth:`_nearest_pruned`): those join the one exact search, so the result is
-        that of every available unit (tests/test_nearest.py). Units driving back are
-        settled already and the boxes taken (:meth:`_boxes`)."""
+        """:meth:`nearest_free` for many units, at a cost that does not grow with the fleet.
+
+        The available units at their spots are taken from the buckets of the view's grid
+        (:class:`sim.model.spatial.BucketGrid`) ring by ring around the scene's bucket
+        until ``n`` of them are on the scene's bank: their Manhattan times are their exact
+        times, so the ``n``-th is an upper bound (the cut) on the ``n``-th best time of
+        all. No unit can beat the cut whose Manhattan time exceeds it: the rings grow while
+        the distance to the next one at the fastest speed allows that, their units join
+        where their own bound does, and units driving back where their box's bound does
+        (as in :meth:`_nearest_pruned`). The one exact search,
+        :func:`sim.model.spatial.nearest_in`, runs among those, so the result is that of
+        every available unit (tests/test_nearest.py). Units driving back are settled
+        already and the boxes taken (:meth:`_boxes`)."""
         grid, view = self._grid, self._view
         assert grid is not None and view is not None
-        drive, speed = self._speeds(t)
-        fastest = max(drive, self._foot)
+        drive, foot = self._speeds(t)[0], self._foot
+        fastest = max(drive, foot)
         sx, sy = float(scene[0]), float(scene[1])
         bx, by = grid.cell(sx, sy)
-        is_free, back = self._is_free, self._back
-        members, starts = grid.members, grid.starts
-        found: list[int] = []
+        xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
+        is_free, back, single = self._is_free, self._back, self._single
+        found: list[int] = []  # available units at their spots in the rings so far
+        times: list[float] = []  # the exact times of those on the scene's bank
         k = 0
-        while True:  # rings until n units at their spots are found (or no ring is left)
-            for b in grid.ring(bx, by, k):
-                for j in range(starts[b], starts[b + 1]):
-                    u = members[j]
-                    if is_free[u] and u not in back:
-                        found.append(u)
+        while True:
+            for u in grid.ring_members(bx, by, k):
+                if is_free[u] and u not in back:
+                    found.append(u)
+                    if single or banks[u] == scene_bank:
+                        to_spot = abs(xs[u] - sx) + abs(ys[u] - sy)
+                        times.append(to_spot / (drive if car[u] else foot))
             reach = grid.beyond(sx, sy, bx, by, k)
-            if len(found) >= n or reach == math.inf:
+            if len(times) >= n or reach == math.inf:
                 break
             k += 1
-        first = self._search(sorted(found), t, scene, scene_bank, n, view, drive)
-        if len(first[1]) < n or first[1][n - 1] == math.inf:  # every unit may be needed
+        if len(times) < n:  # every ring taken: every unit at its spot is a candidate
             limit = math.inf
-            more = [u for u in range(len(self)) if is_free[u] and u not in back]
-            added = len(more) > len(found)
+            more = found
         else:
-            # Units (at spots) of farther rings join while a ring's distance over the
-            # fastest speed is within the cut, each where its own Manhattan bound is.
-            limit = first[1][n - 1] * (1 + BOUND_SLACK)
-            xs, ys = view.xs, view.ys
-            more = [u for u in found if (abs(xs[u] - sx) + abs(ys[u] - sy)) / fastest <= limit]
-            kept = len(more)
+            times.sort()
+            limit = times[n - 1] * (1 + BOUND_SLACK)
+            more = [u for u in found
+                    if (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
+                    <= limit]  # fmt: skip
             while reach / fastest <= limit:  # (reach is inf past the last ring)
                 k += 1
-                for b in grid.ring(bx, by, k):
-                    for j in range(starts[b], starts[b + 1]):
-                        u = members[j]
-                        if (
-                            is_free[u]
-                            and u not in back
-                            and (abs(xs[u] - sx) + abs(ys[u] - sy)) / fastest <= limit
-                        ):
-                            more.append(u)  # fmt: skip
+                for u in grid.ring_members(bx, by, k):
+                    if (is_free[u] and u not in back
+                            and (abs(xs[u] - sx) + abs(ys[u] - sy))
+                            / (drive if car[u] else foot) <= limit):  # fmt: skip
+                        more.append(u)
                 reach = grid.beyond(sx, sy, bx, by, k)
-            added = len(more) > kept
-        if back:  # units driving back whose box may beat the cut
-            ids = self._back_ids()
-            cx, cy, r = self._cx[ids], self._cy[ids], self._r[ids]
-            bound = (np.abs(cx - sx) + np.abs(cy - sy) - r) / speed[ids]
-            near = ids[bound <= limit] if limit < math.inf else ids[bound < math.inf]
-            if near.size:
-                more.extend(near.tolist())
-                added = True
-        if not added:  # no unit the first search did not time can beat its cut
-            return first
-        return self._search(sorted(more), t, scene, scene_bank, n, view, drive)
+        cols = self._back_cols
+        if cols.count:  # units driving back whose box may beat the cut
+            m = cols.count
+            to_box = np.abs(cols.cx[:m] - sx) + np.abs(cols.cy[:m] - sy) - cols.r[:m]
+            bound = to_box / np.where(cols.car[:m], drive, foot)
+            near = cols.ids[:m][bound <= limit if limit < math.inf else bound < math.inf]
+            more.extend(u for u in near.tolist() if is_free[u])
+        more.sort()
+        return self._search(more, t, scene, scene_bank, n, view, drive)
 
     def _leg_view(self, t: float) -> LegView:
         """The patrol spots of the leg containing ``t`` (cached until the leg changes or a
@@ -901,14 +960,20 @@ class PoliceFleet:
 
     def _boxes(self, t: float) -> None:
         """Every unit's box of the bound (see ``_cx``) in the leg containing ``t``: taken
-        again when the leg changes, then kept as states change."""
+        again when the leg changes, then kept as states change; for a fleet the grid search
+        serves (``grid_fleet``), the grid of the leg's spots instead."""
         view = self._leg_view(t)
+        if len(self) >= self.grid_fleet:  # the grid search's buckets instead (no boxes kept)
+            grid = self._grid
+            if grid is None or self._grid_view is not view:
+                w_m, h_m = self.city.extent_m
+                self._grid = BucketGrid(view.x, view.y, self._bucket_m, w_m, h_m)
+                self._grid_view = view
+            return
         if self._boxes_of is not view:
             self._cx = np.where(self._free & ~self._back_mask, view.x, np.inf)
             self._cy, self._r = view.y.copy(), np.zeros(len(self))
             self._boxes_of = view
-            w_m, h_m = self.city.extent_m
-            self._grid = BucketGrid(view.x, view.y, self._bucket_m, w_m, h_m)
             for u in self._back:
                 self._refresh_bound(u)
 
