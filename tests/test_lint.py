@@ -27,16 +27,22 @@ def test_ruff_finds_nothing():
     assert sys.version_info >= (3, 12)
 
 
-#: Functions of sim/model and sim/geo longer than MAX_LINES, to be split (issue 22); this
-#: list only shrinks (a function split must leave it: the test fails on a stale entry too).
-LONG_KNOWN: set[tuple[str, str]] = set()
+#: Functions of sim/ longer than MAX_LINES, to be split (issue 22); this list only shrinks
+#: (a function split must leave it: the test fails on a stale entry too). sim/model and
+#: sim/geo have none.
+LONG_KNOWN: set[tuple[str, str]] = {
+    ("sim/experiment/runfolder.py", "write_run"),
+    ("sim/planning/coverage.py", "build_problem"),
+    ("sim/planning/plan.py", "plan_placement"),
+    ("sim/planning/recruit.py", "write_recruitment"),
+}
 MAX_LINES = 80
 
 
-def test_no_function_of_the_model_or_geo_is_longer_than_80_lines():
+def test_no_function_of_sim_is_longer_than_80_lines():
     """ruff's C901 (pyproject) bounds complexity; this bounds length, which ruff does not."""
     long = set()
-    for folder in ("sim/model", "sim/geo"):
+    for folder in ("sim",):
         for path in sorted((ROOT / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.analysis.breakdown import TABLES, Settings, breakdowns, worst
-from sim.analysis.equity import equity_table
+from sim.analysis.equity import equity_change, equity_table, worst_zones
 from sim.experiment.results import ResultsError, open_run
 from sim.experiment.store import RunFolder, sha256, write_csv, write_json, write_parquet
 
@@ -76,8 +76,6 @@ def write_breakdown_folder(folder: Path, out: Path, **settings) -> dict[str, pd.
 def candidate_cells(area: pd.DataFrame, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per tier, the land cells (col, row) of its worst tenth of zones, as `jiefang optimize
     --candidates` reads them: new units placed there target where the tier fails most."""
-    from sim.analysis.equity import worst_zones
-
     first = cells[cells["layout"] == cells["layout"].iloc[0]]
     land = first[~first["land_use"].astype(str).isin(["water", "bridge"])]
     size = round(float(area["zone_m"].iloc[0]) / float(first["cell_size_m"].iloc[0]))
@@ -114,8 +112,6 @@ def compare_equity(folder_a: Path, folder_b: Path) -> pd.DataFrame | None:
     """What B does for A's worst places: :func:`sim.analysis.equity.equity_change` with A's
     zones, settings and worst decile (None when A has no layout tables to cut into zones:
     a folder from an older version)."""
-    from sim.analysis.equity import equity_change
-
     run_a, run_b = open_run(folder_a), open_run(folder_b)
     cells = run_a.layout_cells
     if cells is None or not len(cells):

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.breakdown import DEFAULT_FOCUS
+from sim.analysis.equity import WORST_SHARE
 from sim.analysis.metrics import (
     _of_class_and_kind,
     as_tiers,
@@ -19,6 +21,7 @@ from sim.analysis.metrics import (
     times_on_own_clock,
 )
 from sim.experiment.sweep import Task
+from sim.model.zones import default_zone_cells
 
 METRICS = ("compliance", "p50_s", "p90_s", "p95_s")
 #: Equity measures of a sweep run (issue 25): the worst decile of zones and the focus land
@@ -141,10 +144,6 @@ def _equity(incidents: pd.DataFrame, tiers, scenario) -> dict[str, float]:
     tenth of planning zones (zones with at least breakdown.min_incidents of them, at least
     one zone; lowest share first), the share met; ``<tier>_focus_share``: the same in the
     focus land use (urban villages by default). NaN where there are not enough."""
-    from sim.analysis.breakdown import DEFAULT_FOCUS
-    from sim.analysis.equity import WORST_SHARE
-    from sim.model.zones import default_zone_cells
-
     df = incidents[~incidents["in_warmup"].to_numpy(bool)]
     settings = scenario.breakdown
     size = settings.zone_cells or default_zone_cells(scenario.city.cell_size_m)

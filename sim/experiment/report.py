@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from sim.analysis import plots
+from sim.analysis import findings, plots
+from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
+from sim.analysis.breakdown_plots import breakdown_figures
+from sim.analysis.summary import NOTE
 from sim.experiment import results
 from sim.files import atomic_write_bytes
+from sim.geo.crs import GridFrame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,8 +67,6 @@ def run_figures(folder: Path | results.RunResults) -> dict[str, Figure]:
 def breakdown_tables(run: results.RunResults) -> dict[str, pd.DataFrame]:
     """The run's breakdown tables (sim.analysis.breakdown), empty for a folder written before
     they existed."""
-    from sim.analysis.breakdown import TABLES, VALUE_COLUMNS
-
     tables = results.read_listed(run, [*TABLES, "breakdown_equity"])
     for name, (file, keys) in TABLES.items():
         table = tables.get(name)
@@ -80,8 +82,6 @@ def breakdown_tables(run: results.RunResults) -> dict[str, pd.DataFrame]:
 
 
 def _breakdown_figures(run: results.RunResults, tiers) -> dict[str, Figure]:
-    from sim.analysis.breakdown_plots import breakdown_figures
-
     tables = breakdown_tables(run)
     if "breakdown_hour" not in tables:
         return {}
@@ -90,8 +90,6 @@ def _breakdown_figures(run: results.RunResults, tiers) -> dict[str, Figure]:
 
 def _frame_of(manifest: dict):
     """The run's city frame (sim.geo.crs.GridFrame) from its manifest, or None (a grid)."""
-    from sim.geo.crs import GridFrame
-
     city = manifest.get("scenario", {}).get("city") or {}
     crs, origin = city.get("crs"), city.get("origin")
     if not isinstance(crs, str) or not isinstance(origin, list | tuple) or len(origin) != 2:
@@ -405,8 +403,6 @@ def html_report(folder: Path) -> str:
     """One self-contained HTML page a planner reads: the headline table, findings per tier
     written from the numbers, the figures, the definitions and the scenario as a table; the
     raw scenario and manifest only in a collapsed appendix."""
-    from sim.analysis import findings
-
     opened = results.open_results(Path(folder))
     manifest, name = opened.manifest, opened.name
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -494,9 +490,6 @@ def _sweep_settings(manifest: dict) -> str:
 
 
 def _definitions(tiers, scenario: dict) -> str:
-    from sim.analysis import findings
-    from sim.analysis.summary import NOTE
-
     settings = scenario.get("breakdown") or {}
     zone = settings.get("zone_cells")
     size = "about 1 km (whole cells)" if zone is None else f"{zone} x {zone} cells"

@@ -28,6 +28,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns
+from sim.analysis.equity import equity_table
+from sim.analysis.layers import layout_geo, with_lonlat, write_layers, write_zone_layers
+from sim.analysis.metrics import summarise
+from sim.analysis.summary import summary_document
 from sim.experiment import runner
 from sim.experiment.runner import RunTables
 from sim.experiment.store import (
@@ -73,9 +78,6 @@ def write_run(
     ``streams.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
     columns the summary reads (:func:`summary_columns`); the file has them all.
     """
-    from sim.analysis.metrics import summarise
-    from sim.analysis.summary import summary_document
-
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
     # Entering checks, locks and probes `out` before the simulation.
@@ -96,7 +98,6 @@ def write_run(
         compiled_loop = CompiledLoopRecord()
         on_layout = None
         if frame is not None:
-            from sim.analysis.layers import layout_geo, with_lonlat
 
             def on_layout(model) -> None:
                 layouts.append(layout_geo(model))
@@ -135,8 +136,6 @@ def write_run(
                                              staging, files)  # fmt: skip
         del places
         if frame is not None:
-            from sim.analysis.layers import write_layers, write_zone_layers
-
             files.update(write_layers(staging, scenario, frame, tables.incidents, layouts))
             write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
                               scenario.tiers)  # fmt: skip
@@ -195,8 +194,6 @@ SUMMARY_UNREAD = (
 def breakdown_columns(columns: Sequence[str]) -> list[str]:
     """The columns of an incidents table that the breakdowns read, in order: the summary's
     and the incident's place and hour."""
-    from sim.analysis.breakdown import PLACE_COLUMNS
-
     return [c for c in columns if c not in SUMMARY_UNREAD or c in PLACE_COLUMNS]
 
 
@@ -204,9 +201,6 @@ def _write_breakdowns(scenario: Scenario, replications: int, incidents, cells, s
                       files: dict) -> dict:  # fmt: skip
     """breakdown_hour/area/landuse/kind.parquet and breakdown_equity.parquet (docs/outputs.md)
     from the incidents and the first layout's cells; returns the tables."""
-    from sim.analysis.breakdown import TABLES, Settings, breakdowns
-    from sim.analysis.equity import equity_table
-
     first = cells[cells["layout"] == cells["layout"].iloc[0]]
     settings = Settings.of(scenario.breakdown)
     out = breakdowns(incidents, scenario.tiers, first, settings, replications)

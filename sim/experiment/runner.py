@@ -5,6 +5,9 @@ Returns tables only; writing them is :mod:`sim.experiment.store`'s job.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,10 +105,6 @@ def stream_replications(
 def give_back_memory() -> None:
     """Return freed memory to the system (glibc keeps a finished model's pages otherwise),
     so what comes next (the next replication, the summary of a city year) starts low."""
-    import contextlib
-    import ctypes
-    import gc
-
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)

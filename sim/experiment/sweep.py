@@ -40,6 +40,7 @@ from scipy.stats import qmc
 
 from sim.geo.scenario import load_scenario
 from sim.model import budget as budgets
+from sim.model.catalogue import locate
 from sim.model.config import (
     Scenario,
     ScenarioError,
@@ -303,8 +304,6 @@ def load_sweep(
     ``overrides``: ``--set`` (key, value) pairs applied to the base scenario, before the
     sweep's own ``set:`` and grid.
     """
-    from sim.model.catalogue import locate
-
     source = _show_path(path)
     path = locate(path, kind="sweep")
     raw = read_yaml_mapping(path, source)

@@ -9,11 +9,16 @@ it. The scenario's own MEUs are pinned at the cells that layout drew for them
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sim.geo.crs import frame_of
+from sim.geo.sites import read_points
 from sim.model.city import City, build_city
 from sim.model.config import (
     LandUseName,
@@ -179,8 +184,6 @@ def _geo_cells(path: Path, city: City, scenario: Scenario | None, where: str):
     from sim.extras import require
 
     require("geo")
-    from sim.geo.crs import frame_of
-    from sim.geo.sites import read_points
 
     frame = frame_of(scenario.city) if scenario is not None else None
     x, y, _ = read_points(path, frame, where)
@@ -211,9 +214,6 @@ def _checked(city: City, cols: np.ndarray, rows: np.ndarray, labels: list[str], 
 
 
 def _csv_cells(text: str, where: str, cell_m: float):
-    import csv
-    import io
-
     reader = csv.DictReader(io.StringIO(text))
     fields = set(reader.fieldnames or [])
     if {"col", "row"} <= fields:
@@ -241,8 +241,6 @@ def _csv_cells(text: str, where: str, cell_m: float):
 
 
 def _geojson_points(text: str, where: str) -> list[list[float]]:
-    import json
-
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):

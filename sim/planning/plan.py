@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.model import budget as budgets
 from sim.model.config import Scenario, ScenarioError, TierConfig
 from sim.planning.candidates import (
     PlanningLayout,
@@ -23,7 +24,7 @@ from sim.planning.candidates import (
     random_placement,
     read_candidates,
 )
-from sim.planning.coverage import CoverageProblem, build_problem
+from sim.planning.coverage import CoverageProblem, build_problem, problem_estimate
 from sim.planning.demand import served_kinds
 from sim.planning.evaluate import (
     arm_compliance,
@@ -134,9 +135,6 @@ def check_plan_budget(scenario: Scenario, req: PlanRequest, source: str, budget)
     """Refuse, before any layout is built, a coverage problem whose estimate (with the city
     it is built on) is over ``budget`` (a :class:`sim.model.budget.Budget`, the flags of
     ``run`` and ``sweep``): one message with the estimate, as for a run."""
-    from sim.model import budget as budgets
-    from sim.planning.coverage import problem_estimate
-
     if req.kind == "volunteers":
         return  # a recruitment map is by cell: no coverage matrix
     assert req.objective is not None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -40,13 +41,19 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
+from tqdm import tqdm
 
+from sim.analysis.plots import plt, save_figure
+from sim.analysis.stats import paired_difference
+from sim.experiment.store import atomic_write_bytes, environment, sha256, write_csv, write_json
 from sim.model.config import Scenario, ScenarioError, TierConfig, by_hour
+from sim.model.overrides import optimised_text
 from sim.model.rng import Stream, generator
 from sim.planning.candidates import PlanningLayout, pin_layout
 from sim.planning.coverage import _median, _pairs, _site_open, service
 from sim.planning.demand import SLOTS_PER_HOUR, cell_demand, time_slots
 from sim.planning.evaluate import arm_compliance, evaluation_table
+from sim.planning.optimize import _quiet_stdout, _solver
 
 #: Tangent points of the linear programme: 0, and CUT_POINTS spaced geometrically from
 #: CUT_LOW expected helpers in the busiest time class to CUT_HIGH in the quietest.
@@ -160,8 +167,6 @@ def allocate(problem: RecruitProblem, n: int, time_limit_s: float = 300.0) -> np
     tangent-cut linear programme, solved by HiGHS through PuLP, then largest remainders."""
     import pulp
 
-    from sim.planning.optimize import _quiet_stdout, _solver
-
     marginal = problem.marginal()
     use = np.flatnonzero(marginal > 0)
     if use.size == 0:
@@ -271,12 +276,6 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
                       started: float, quiet: bool = False, overrides=()) -> str:  # fmt: skip
     """Plan, evaluate and write the recruitment files; returns the lines to print.
     ``overrides``: the ``--set`` values the scenario was loaded with (kept in optimised.yaml)."""
-    from tqdm import tqdm
-
-    from sim.analysis.plots import save_figure
-    from sim.experiment.store import atomic_write_bytes, environment, sha256, write_csv, write_json
-    from sim.model.overrides import optimised_text
-
     tier = mutual_tier(scenario)
     n = req.budget
 
@@ -416,8 +415,6 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
 def map_vs_residents(per_rep: pd.DataFrame) -> pd.DataFrame:
     """Per tier: the optimised arm (the map's allocation) minus ``by-residents`` (N more
     recruited as today), paired by replication: mean and 95 % interval (shares)."""
-    from sim.analysis.stats import paired_difference
-
     wide = per_rep.pivot_table(index=["tier", "replication"], columns="arm", values="compliance")
     rows = []
     for tier in wide.index.get_level_values("tier").unique():
@@ -447,8 +444,6 @@ def optimised_yaml(layout: PlanningLayout, req, source: Path, out: Path,
                    recruited: list[list[int]]) -> str:  # fmt: skip
     """The input scenario extended with the layout and the map's recruits by cell
     (``volunteers.recruited``: the scenario's own entries, then the map's)."""
-    import os
-
     rel = os.path.relpath(os.path.abspath(source), os.path.abspath(out))
     sc = layout.scenario
     lines = [
@@ -475,8 +470,6 @@ def figure(layout, table, evaluation, req, gain_map, gain_res, problem):
     """Left: the marginal value of a recruit by cell and the map's allocation; right: the
     simulated paired difference from the base of the map's recruits, of N recruited by
     residents and of the random arms' mean, by tier."""
-    from sim.analysis.plots import plt
-
     city = layout.city
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), dpi=110,
                                  gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.analysis.plots import plt, tier_colour
+from sim.geo.crs import frame_of
 from sim.model.vocab import LandUse
 from sim.planning.candidates import cells_of
 from sim.planning.plan import PlanResult, share_of
@@ -51,8 +53,6 @@ def placement_geojson(result: PlanResult, table: pd.DataFrame) -> dict:
     where the city is placed on the Earth (``city.crs``; the geo extra), else in the
     scenario's metres (a synthetic city has no geographic reference system: x east and y
     south of its north-west corner)."""
-    from sim.geo.crs import frame_of  # pyproj is imported only for a placed city
-
     frame = frame_of(result.layout.scenario.city)
     if frame is not None and len(table):
         lon, lat = frame.to_lonlat(table["x_m"].to_numpy(), table["y_m"].to_numpy())
@@ -160,8 +160,6 @@ def summary_text(result: PlanResult) -> str:
 def figure(result: PlanResult):
     """Left: the city (residents, the scenario's MEUs, the new sites, demand the objective
     still misses); right: each arm's paired difference from the base, by tier, with 95 % CI."""
-    from sim.analysis.plots import plt, tier_colour
-
     city, layout = result.layout.city, result.layout
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5), dpi=110,
                                  gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip
