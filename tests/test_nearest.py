@@ -105,3 +105,31 @@ def test_fast_searches_equal_the_reference(case, small_fleet, grid_fleet):
             j = int(rng.integers(len(xy)))
             for fleet in (fa, fb):
                 fleet.leave_scene(u, t, xy[j], int(banks[j]))
+
+
+@pytest.mark.parametrize("name", ["fleet-100-busy", "crossing-rivers-30", "far-drive-back"])
+def test_grid_search_between_compiled_pieces_gives_the_python_loops_tables(monkeypatch, name):
+    """Pieces of a run alternate between the compiled loop (which hands the units driving
+    back over wholesale: PoliceFleet._back_changed) and the Python loop searching on the
+    grid: the tables of one run of the Python loop's own search."""
+    from sim.model import police_kernel
+    from tests.test_police_kernel import ALL
+
+    if not police_kernel.available():
+        pytest.skip("numba (the fast extra) is not installed")
+    sc = ALL[name]()
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
+    reference = ResponseModel(sc, seed=4)
+    reference.run()
+    model = ResponseModel(sc, seed=4)
+    model.police.grid_fleet = 0
+    rng = np.random.default_rng(11)
+    t, k = 0.0, 0
+    while not model.finished:
+        t += float(rng.uniform(0.0, model.end_s / 20))
+        monkeypatch.setattr(ResponseModel, "KERNEL", k % 2 == 0)
+        model.advance_to(t)
+        k += 1
+    assert model.kernel_calls > 3
+    assert repr(model.records()) == repr(reference.records())
+    assert repr(model.assignments) == repr(reference.assignments)
