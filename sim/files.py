@@ -93,8 +93,9 @@ def probe_writable(folder: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temporary name, then rename). ``durable``
     flushes the file to disk before the rename; a sweep store passes False and makes a
-    batch of runs durable at once (:meth:`SweepStore.sync`): a kill of the process never
-    loses written data either way, only a crash of the machine does."""
+    batch of runs durable at once (:meth:`sim.experiment.sweepstore.SweepStore.sync`): a
+    kill of the process never loses written data either way, only a crash of the machine
+    does."""
     path = Path(path)
     check_replaceable(path)
     try:

@@ -1,9 +1,5 @@
-"""``jiefang``: the parser of the command line; the commands are sim/interface/commands/.
-
-Exit codes: 0 success; 2 a user mistake (bad scenario, bad arguments, unwritable output),
-reported in one message without a traceback; 3 a sweep finished but some runs failed (each
-recorded with its error); 130 interrupted; 1 an internal error.
-"""
+"""``jiefang``: the parser of the command line; the commands are sim/interface/commands/,
+and what each exit code means is said in :mod:`sim.interface.commands.common`."""
 
 from __future__ import annotations
 
