@@ -89,6 +89,11 @@ def error_of(path) -> str:
             "must be >= low_s",
         ),
         ("name: x\nmeus: {count: 2, site_cells: [[1, 1]]}\n", "meus", "site_cells lists 1 cells"),
+        (
+            "name: x\ntiers: guangzhou-2025\n",
+            "tiers",
+            "unknown tier table 'guangzhou-2025'; known: 1-3-5, guangzhou-2024, police-1-3-5",
+        ),
     ],
 )
 def test_invalid_values_name_file_key_and_expectation(tmp_path, body, key_path, expected):

@@ -70,3 +70,25 @@ def test_a_bad_section_is_one_error_naming_the_key():
         Scenario(name="p").with_changes({"fleets": {"professional": {"speed_m_s": 0}}})
     with pytest.raises(ScenarioError, match=r"fleets\.professional\.station: "):
         Scenario(name="p").with_changes({"fleets": {"professional": {"station": 3}}})
+
+
+def test_its_crews_change_no_other_responder():
+    """Kinds that call for crews also call for police, who clear the scene: the crews add
+    their own columns and trips, are first help where they come first, and leave every other
+    column and trip as it was."""
+    off_model, _, off_trips = run(scenario(), seed=5)
+    on_model, _, on_trips = run(scenario(stations=3, per_station=2), seed=5)
+    off, on = off_model.incidents_table(), on_model.incidents_table()
+    assert on["professional_sent"].sum() > 0
+    help_cols = ["first_help_s", "first_help_by"]
+    rest = [c for c in off.columns if c not in help_cols]
+    assert on[rest].equals(off[rest])
+    first = np.fmin(off["first_help_s"], on["first_professional_s"])
+    assert np.allclose(on["first_help_s"], first, equal_nan=True)
+    crews_first = on["first_professional_s"] < off["first_help_s"]
+    assert crews_first.any() and (on.loc[crews_first, "first_help_by"] == "professional").all()
+    assert (
+        on_trips[on_trips["responder"] != "professional"]
+        .reset_index(drop=True)
+        .equals(off_trips.reset_index(drop=True))
+    )

@@ -9,6 +9,7 @@ import pytest
 from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
 from sim.model.config import TIER_TABLES, Scenario, ScenarioError, default_tiers, tier_table
+from tests.conftest import SCENARIOS
 
 
 def write(tmp_path, text: str):
@@ -142,3 +143,33 @@ def test_the_police_objective_is_the_police_only_tier_of_any_table():
               for table in TIER_TABLES}  # fmt: skip
     assert chosen == {"1-3-5": ["police"], "guangzhou-2024": ["street"],
                       "police-1-3-5": ["police_5"]}  # fmt: skip
+
+
+def test_optimize_police_posts_targets_the_street_tier_of_the_official_circles(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {SCENARIOS / 'guangzhou-2023-subdistrict.yaml'}\nname: official\n"
+                    "tiers: guangzhou-2024\nhorizon_hours: 48\n")  # fmt: skip
+    out = tmp_path / "plan"
+    assert main(["optimize", str(path), "--add", "police_posts=1", "-r", "2", "--random-arms",
+                 "1", "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "street" in printed.split("compliance by arm")[1]
+    assert "official: +1 police_posts (objective police" in printed
+    assert [t.name for t in load_scenario(out / "optimised.yaml").tiers][3] == "street"
+
+
+def test_changes_keep_the_named_table_and_its_rule():
+    named = Scenario.model_validate({"name": "x", "tiers": "guangzhou-2024",
+                                     "fleets": {"professional": {"stations": 2}},
+                                     "incidents": {"kinds": PROFESSIONAL_KIND}})  # fmt: skip
+    assert named.tiers[-1].name == "professional"
+    off = named.with_changes({"fleets.professional.stations": 0})  # the crews turned off
+    assert [t.name for t in off.tiers] == ["self", "mutual", "unit_grid", "street"]
+    again = off.with_changes({"fleets.professional.stations": 3})
+    assert again.tiers == named.tiers  # still the named table: its circle is back
+    assert [t.name for t in named.with_changes({"tiers": "police-1-3-5"}).tiers] == [
+        "police_1", "police_3", "police_5"
+    ]  # fmt: skip
+    listed = named.with_changes({"tiers": [t.model_dump() for t in named.tiers]})
+    with pytest.raises(ScenarioError, match="tier 'professional' can count no incident"):
+        listed.with_changes({"fleets.professional.stations": 0})  # a list is checked in full

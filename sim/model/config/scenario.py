@@ -93,6 +93,10 @@ class Scenario(Strict):
     # (sim.geo.scenario): the model does no I/O, and pickling a scenario to a worker
     # carries it.
     _replay: Any = PrivateAttr(default=None)
+    # The tier table the scenario named (``tiers: guangzhou-2024``), or None: with_changes
+    # names it again, so a change (a fleet turned off) keeps the table's rule of dropping
+    # the tiers the scenario cannot use.
+    _tier_table: str | None = PrivateAttr(default=None)
 
     @property
     def replay(self):
@@ -121,6 +125,14 @@ class Scenario(Strict):
         if not usable:
             raise ValueError(f"tier table {v!r}: no tier of it can count this scenario's kinds")
         return usable
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_table(cls, data: Any, handler: Any) -> Any:
+        scenario = handler(data)
+        if isinstance(data, dict) and isinstance(data.get("tiers"), str):
+            scenario._tier_table = data["tiers"]
+        return scenario
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -194,6 +206,8 @@ class Scenario(Strict):
 
         ``replay=False`` leaves the replay file unread (the caller attaches it)."""
         raw = self.model_dump(mode="python")
+        if self._tier_table is not None and not any(p.split(".")[0] == "tiers" for p in changes):
+            raw["tiers"] = self._tier_table
         for path, value in changes.items():
             set_path(raw, path, value)
         # Only the changed values are echoed; the rest come from the scenario's files.
