@@ -239,8 +239,13 @@ class ResponseModel(mesa.Model):
 
     def _register_agents(self) -> None:
         """MEUs and police units as Mesa agents (``model.agents_by_type``), MEUs first."""
-        EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
-        PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
+        # Made one by one (what Agent.create_agents does, without the weak AgentSet of them
+        # it would build and the model throw away: a third of the agents' cost).
+        meus, police = self.meus, self.police
+        for i in range(len(meus)):
+            EmergencyUnit(self, meus, i)
+        for i in range(len(police)):
+            PoliceUnit(self, police, i)
 
     def _draw_incidents(self, scenario: Scenario) -> IncidentStream:
         """The replication's incidents, each kind of draw from its own stream (or the
