@@ -158,7 +158,7 @@ def _same_inputs(a: CityInputs, b: CityInputs) -> bool:
 
 def _frozen_part[T](part: T) -> T:
     """``part`` (a dataclass) with its arrays, and the arrays of its mappings, read-only."""
-    for field in dataclasses.fields(part):
+    for field in dataclasses.fields(part):  # type: ignore[arg-type]  # a dataclass instance
         value = getattr(part, field.name)
         values = value.values() if isinstance(value, Mapping) else (value,)
         for v in values:

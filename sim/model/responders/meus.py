@@ -150,8 +150,8 @@ def meu_sites(cfg: MeuConfig, city: City, rng: np.random.Generator) -> MeuSites:
     if n:
         order = np.argsort(cell, kind="stable")
         cells, starts = np.unique(cell[order], return_index=True)
-        for c, part in zip(cells, np.split(order, starts[1:]), strict=True):
-            by_cell[int(c)] = part
+        for at_cell, part in zip(cells, np.split(order, starts[1:]), strict=True):
+            by_cell[int(at_cell)] = part
     return MeuSites(xy, site_use, members, bank, cell, open_from, open_to, tree,
                     MappingProxyType(by_cell))  # fmt: skip
 
@@ -179,6 +179,8 @@ class EmergencyUnitFleet:
         self.cfg = cfg
         self.city = city
         if sites is None:
+            if rng is None:
+                raise ValueError("an MEU fleet needs its sites or the stream to draw them")
             sites = meu_sites(cfg, city, rng)
         self.sites = sites
         n = sites.xy.shape[0]

@@ -95,6 +95,8 @@ class VolunteerPool:
         self.draws = draws
         self.duty_share = np.asarray(cfg.on_duty_share, dtype=float)
         if homes is None:
+            if rng is None:
+                raise ValueError("a volunteer pool needs its homes or the stream to draw them")
             homes = volunteer_homes(cfg, city, rng)
         self.homes = homes
         self.home_xy = homes.home_xy
