@@ -14,6 +14,12 @@ Runs never change their city: :class:`~sim.model.city.City` is a frozen dataclas
 arrays of a city handed out here are made read-only, so a run that tried to write one would
 fail loudly instead of leaking into the next run. The cache holds at most :data:`MAX_CITIES`
 cities (least recently used goes first); :func:`clear` empties it.
+
+What else of a run depends on its layout alone (the volunteers' homes and their spatial
+index, the MEU sites) goes into the same cache through :func:`layout_part`: keyed by the
+SHA-256 of the city's key, the part's name and exactly the settings it is built from, held
+for the very city object it was built on, made read-only the same way, at most
+:data:`MAX_PARTS` of them, and dropped with their city.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import dataclasses
 import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +42,14 @@ from sim.model.rng import Stream, generator
 #: is a few tens of MB).
 MAX_CITIES = 4
 
-#: key -> (the inputs the city was built from, the city)
-_CITIES: OrderedDict[str, tuple[CityInputs, City]] = OrderedDict()
+#: Layout parts kept per process (two per layout: volunteers' homes, MEU sites).
+MAX_PARTS = 2 * MAX_CITIES
+
+#: The cache. City key -> (the inputs the city was built from, the city); part key -> (the
+#: city it was built on, the part). Least recently used first.
+_CACHE: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+#: The keys of the parts built on each city (by city key).
+_PARTS_OF: dict[str, set[str]] = {}
 
 
 def city_key(
@@ -60,33 +74,97 @@ def city_for(
     first call and shared (read-only) by every later call with the same inputs."""
     key = city_key(city, police, travel, seed, layout)
     inputs = city_inputs(city, travel)  # the files' arrays, read once per file (cached)
-    got = _CITIES.get(key)
+    got = _CACHE.get(key)
     if got is not None and _same_inputs(got[0], inputs):
-        _CITIES.move_to_end(key)
+        _CACHE.move_to_end(key)
         return got[1]
     rng = generator(seed, layout, Stream.CITY)
     built = _frozen(build_city(city, police, rng, travel, inputs))
-    _CITIES[key] = (inputs, built)
-    _CITIES.move_to_end(key)
-    while len(_CITIES) > MAX_CITIES:
-        _CITIES.popitem(last=False)
+    _drop_city(key)  # the parts of a city built from other arrays
+    _CACHE[key] = (inputs, built)
+    _PARTS_OF[key] = set()
+    _KEY_OF[id(built)] = key
+    while len(_PARTS_OF) > MAX_CITIES:
+        _drop_city(next(k for k in _CACHE if k in _PARTS_OF))
     return built
 
 
+#: id of a cached city -> its key (a part's key starts from its city's).
+_KEY_OF: dict[int, str] = {}
+
+
+def part_key(city_key_: str, name: str, settings: Mapping[str, Any]) -> str:
+    """The SHA-256 of a layout part: its city's key, its name and its settings."""
+    text = json.dumps({"city": city_key_, "part": name, "settings": settings},
+                      sort_keys=True, separators=(",", ":"), default=str)  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def layout_part[T](name: str, city: City, settings: Mapping[str, Any], build: Callable[[], T]) -> T:
+    """What ``build()`` returns, built once per cached ``city``, ``name`` and ``settings``
+    (JSON-able: exactly what ``build`` draws on besides the city, seed and layout included)
+    and shared, read-only, by every later call. A city that is not cached here gets its
+    part built every time (nothing to share it with)."""
+    ckey = _KEY_OF.get(id(city))
+    if ckey is None or _CACHE.get(ckey, (None, None))[1] is not city:
+        return build()
+    key = part_key(ckey, name, settings)
+    got = _CACHE.get(key)
+    if got is not None and got[0] is city:
+        _CACHE.move_to_end(key)
+        return got[1]
+    built = _frozen_part(build())
+    _CACHE[key] = (city, built)
+    _PARTS_OF[ckey].add(key)
+    while sum(len(p) for p in _PARTS_OF.values()) > MAX_PARTS:
+        oldest = next(k for k in _CACHE if k not in _PARTS_OF)
+        _CACHE.pop(oldest)
+        for parts in _PARTS_OF.values():
+            parts.discard(oldest)
+    return built
+
+
+def _drop_city(key: str) -> None:
+    """Forget city ``key`` and the parts built on it."""
+    got = _CACHE.pop(key, None)
+    if got is not None:
+        _KEY_OF.pop(id(got[1]), None)
+    for part in _PARTS_OF.pop(key, ()):
+        _CACHE.pop(part, None)
+
+
 def clear() -> None:
-    """Forget every cached city."""
-    _CITIES.clear()
+    """Forget every cached city and part."""
+    _CACHE.clear()
+    _PARTS_OF.clear()
+    _KEY_OF.clear()
 
 
 def cached() -> int:
     """How many cities are cached now."""
-    return len(_CITIES)
+    return len(_PARTS_OF)
+
+
+def cached_parts() -> int:
+    """How many layout parts are cached now."""
+    return sum(len(p) for p in _PARTS_OF.values())
 
 
 def _same_inputs(a: CityInputs, b: CityInputs) -> bool:
     """Whether two sets of inputs are the same arrays (the same files, read once; a map or
     road network handed over otherwise is another city even under the same settings)."""
     return all(getattr(a, f.name) is getattr(b, f.name) for f in dataclasses.fields(a))
+
+
+def _frozen_part[T](part: T) -> T:
+    """``part`` (a dataclass) with its arrays, and the arrays of its mappings, read-only."""
+    for field in dataclasses.fields(part):  # type: ignore[arg-type]  # a dataclass instance
+        value = getattr(part, field.name)
+        values = value.values() if isinstance(value, Mapping) else (value,)
+        for v in values:
+            if isinstance(v, np.ndarray):
+                v.flags.writeable = False
+    return part
 
 
 def _frozen(city: City) -> City:

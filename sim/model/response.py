@@ -30,7 +30,7 @@ import mesa
 import numpy as np
 
 from sim.model.city import City
-from sim.model.city_cache import city_for
+from sim.model.city_cache import city_for, layout_part
 from sim.model.config import PoliceConfig, Scenario, on_duty_counts
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.incidents import IncidentStream, generate_incidents
@@ -52,9 +52,9 @@ from sim.model.records import (
     frame_of_columns,
 )
 from sim.model.recurring import RecurringEvent
-from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet
+from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet, meu_sites
 from sim.model.responders.police import PoliceFleet, PoliceUnit
-from sim.model.responders.volunteers import VolunteerPool
+from sim.model.responders.volunteers import VolunteerPool, volunteer_homes
 from sim.model.rng import CounterRng, Stream, generator, stream_seed
 from sim.model.tiers import times_on_own_clock
 from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
@@ -194,14 +194,32 @@ class ResponseModel(mesa.Model):
         self.city: City = city_for(
             scenario.city, scenario.police, scenario.travel, seed, self.layout
         )
-        homes = generator(seed, self.layout, Stream.PLACEMENT)
-        self.volunteers = VolunteerPool(scenario.volunteers, self.city, homes, self.draws)
-        self.meus = EmergencyUnitFleet(
-            scenario.meus,
+        # The volunteers' homes and the MEU sites depend on the layout alone: shared, read-only,
+        # by the runs on it (sim.model.city_cache.layout_part, keyed by what they are drawn from).
+        vol, meu, layout = scenario.volunteers, scenario.meus, self.layout
+        homes = layout_part(
+            "volunteer_homes",
             self.city,
-            generator(seed, self.layout, Stream.MEU_SITES),
+            {"seed": seed, "layout": layout, "count": vol.count, "recruited": vol.recruited,
+             "top_share": float(np.asarray(vol.on_duty_share, dtype=float).max())},
+            lambda: volunteer_homes(vol, self.city, generator(seed, layout, Stream.PLACEMENT)),
+        )  # fmt: skip
+        self.volunteers = VolunteerPool(vol, self.city, None, self.draws, homes=homes)
+        sites = layout_part(
+            "meu_sites",
+            self.city,
+            {"seed": seed, "layout": layout, "count": meu.count, "site_shares": meu.site_shares,
+             "site_cells": meu.site_cells, "members_per_unit": meu.members_per_unit,
+             "opening_hours": meu.opening_hours},
+            lambda: meu_sites(meu, self.city, generator(seed, layout, Stream.MEU_SITES)),
+        )  # fmt: skip
+        self.meus = EmergencyUnitFleet(
+            meu,
+            self.city,
+            None,
             roster=generator(seed, self.replication, Stream.MEU_ROSTER),
             days=max(math.ceil(self.end_s / 86400.0), 1),
+            sites=sites,
         )
         self.police = PoliceFleet(scenario.police, scenario.travel, self.city, self.draws)
 
@@ -221,8 +239,13 @@ class ResponseModel(mesa.Model):
 
     def _register_agents(self) -> None:
         """MEUs and police units as Mesa agents (``model.agents_by_type``), MEUs first."""
-        EmergencyUnit.create_agents(self, len(self.meus), self.meus, list(range(len(self.meus))))
-        PoliceUnit.create_agents(self, len(self.police), self.police, list(range(len(self.police))))
+        # Made one by one (what Agent.create_agents does, without the weak AgentSet of them
+        # it would build and the model throw away: a third of the agents' cost).
+        meus, police = self.meus, self.police
+        for i in range(len(meus)):
+            EmergencyUnit(self, meus, i)
+        for i in range(len(police)):
+            PoliceUnit(self, police, i)
 
     def _draw_incidents(self, scenario: Scenario) -> IncidentStream:
         """The replication's incidents, each kind of draw from its own stream (or the

@@ -13,6 +13,9 @@ members away can send fewer teams.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import mesa
 import numpy as np
@@ -83,6 +86,76 @@ def members_on_post(members: np.ndarray, share: float, days: int,
     return out
 
 
+@dataclass(frozen=True)
+class MeuSites:
+    """What of a fleet depends on its layout alone (the MEU sites stream, the city and
+    ``count``, ``site_shares``, ``site_cells``, ``members_per_unit`` and
+    ``opening_hours``): where the units stand, their sizes, hours, banks, cells and spatial
+    index. Runs on one layout share it (sim.model.city_cache.layout_part), read-only."""
+
+    xy: np.ndarray
+    site_use: np.ndarray
+    members: np.ndarray
+    bank: np.ndarray
+    cell: np.ndarray
+    open_from: np.ndarray
+    open_to: np.ndarray
+    tree: cKDTree | None
+    by_cell: Mapping[int, np.ndarray]
+
+
+def meu_sites(cfg: MeuConfig, city: City, rng: np.random.Generator) -> MeuSites:
+    """The sites of ``cfg``'s units in ``city``, drawn from the MEU sites stream ``rng``."""
+    n = cfg.count
+    # Row-wise uniforms: the first n units of a larger fleet are this fleet (coupling).
+    u = rng.random((n, 5))
+    names = list(cfg.site_shares)
+    shares = np.array([cfg.site_shares[k] for k in names], dtype=float)
+    kind = np.searchsorted(np.cumsum(shares) / shares.sum(), u[:, 0], side="right")
+    kind = np.minimum(kind, len(names) - 1)
+    xy = np.zeros((n, 2))
+    site_use = np.zeros(n, np.int8)
+    pop = city.population.reshape(-1)
+    use = city.land_use.reshape(-1)
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(kind == k)
+        if rows.size == 0:
+            continue
+        cells = np.flatnonzero((use == LandUse[name.upper()]) & (pop > 0))
+        if cells.size == 0:  # no site of that use on this map: any populated land
+            cells = np.flatnonzero(pop > 0)
+        cdf = np.cumsum(pop[cells]) / pop[cells].sum()
+        pick = cells[np.minimum(np.searchsorted(cdf, u[rows, 1], side="right"), cells.size - 1)]
+        col, row = pick % city.width, pick // city.width
+        s = city.cell_size_m
+        xy[rows] = np.stack([(col + u[rows, 2]) * s, (row + u[rows, 3]) * s], axis=1)
+        site_use[rows] = use[pick]
+    if cfg.site_cells is not None:
+        for k, (c, r) in enumerate(cfg.site_cells):
+            city.require_land("meus.site_cells", c, r)
+            xy[k] = city.cell_centre(c, r)
+            site_use[k] = city.land_use[r, c]
+    base = math.floor(cfg.members_per_unit)
+    members = base + (u[:, 4] < cfg.members_per_unit - base).astype(np.int64)
+    bank = city.bank_of(xy) if n else np.zeros(0, np.int32)
+    col, row = city.cell_of(xy)
+    cell = row * city.width + col
+    open_from = np.zeros(n)
+    open_to = np.full(n, 24.0)
+    for name, (start, end) in cfg.opening_hours.items():
+        at = site_use == LandUse[name.upper()]
+        open_from[at], open_to[at] = start, end
+    tree = cKDTree(xy) if n else None
+    by_cell: dict[int, np.ndarray] = {}
+    if n:
+        order = np.argsort(cell, kind="stable")
+        cells, starts = np.unique(cell[order], return_index=True)
+        for at_cell, part in zip(cells, np.split(order, starts[1:]), strict=True):
+            by_cell[int(at_cell)] = part
+    return MeuSites(xy, site_use, members, bank, cell, open_from, open_to, tree,
+                    MappingProxyType(by_cell))  # fmt: skip
+
+
 class EmergencyUnitFleet:
     """All MEUs of a run, as columns.
 
@@ -94,42 +167,27 @@ class EmergencyUnitFleet:
             post (a fleet built for its sites only, as planning does).
         days: days of members on post to draw (the run's horizon and drain, whole days);
             later times keep the last day's roster.
+        sites: the fleet's sites, drawn before from ``rng`` (:func:`meu_sites`; runs on one
+            layout share them); None draws them here.
     """
 
-    def __init__(self, cfg: MeuConfig, city: City, rng: np.random.Generator,
-                 roster: np.random.Generator | None = None, days: int = 1) -> None:  # fmt: skip
+    def __init__(self, cfg: MeuConfig, city: City, rng: np.random.Generator | None,
+                 roster: np.random.Generator | None = None, days: int = 1,
+                 sites: MeuSites | None = None) -> None:  # fmt: skip
         if days < 1:
             raise ValueError(f"days must be >= 1, got {days}")
         self.cfg = cfg
         self.city = city
-        n = cfg.count
-        # Row-wise uniforms: the first n units of a larger fleet are this fleet (coupling).
-        u = rng.random((n, 5))
-        names = list(cfg.site_shares)
-        shares = np.array([cfg.site_shares[k] for k in names], dtype=float)
-        kind = np.searchsorted(np.cumsum(shares) / shares.sum(), u[:, 0], side="right")
-        kind = np.minimum(kind, len(names) - 1)
-        self.xy = np.zeros((n, 2))
-        self.site_use = np.zeros(n, np.int8)
-        pop = city.population.reshape(-1)
-        use = city.land_use.reshape(-1)
-        for k, name in enumerate(names):
-            rows = np.flatnonzero(kind == k)
-            if rows.size == 0:
-                continue
-            cells = np.flatnonzero((use == LandUse[name.upper()]) & (pop > 0))
-            if cells.size == 0:  # no site of that use on this map: any populated land
-                cells = np.flatnonzero(pop > 0)
-            cdf = np.cumsum(pop[cells]) / pop[cells].sum()
-            pick = cells[np.minimum(np.searchsorted(cdf, u[rows, 1], side="right"), cells.size - 1)]
-            col, row = pick % city.width, pick // city.width
-            s = city.cell_size_m
-            self.xy[rows] = np.stack([(col + u[rows, 2]) * s, (row + u[rows, 3]) * s], axis=1)
-            self.site_use[rows] = use[pick]
-        if cfg.site_cells is not None:
-            self._place_explicit(cfg.site_cells, city)
-        base = math.floor(cfg.members_per_unit)
-        self.members = base + (u[:, 4] < cfg.members_per_unit - base).astype(np.int64)
+        if sites is None:
+            if rng is None:
+                raise ValueError("an MEU fleet needs its sites or the stream to draw them")
+            sites = meu_sites(cfg, city, rng)
+        self.sites = sites
+        n = sites.xy.shape[0]
+        self.xy, self.site_use, self.members = sites.xy, sites.site_use, sites.members
+        self.bank, self.cell, self.tree = sites.bank, sites.cell, sites.tree
+        self.open_from, self.open_to = sites.open_from, sites.open_to
+        self._by_cell = sites.by_cell
         self._on_post = (
             members_on_post(self.members, cfg.on_duty_share, days, roster)
             if roster is not None else np.zeros((days, n), np.int32)
@@ -138,28 +196,7 @@ class EmergencyUnitFleet:
         #: Members on post today (read through :meth:`roster_at`, which turns the day).
         self.on_site: np.ndarray = self._on_post[0]
         self.away = np.zeros(n, np.int64)
-        self.bank = city.bank_of(self.xy) if n else np.zeros(0, np.int32)
-        col, row = city.cell_of(self.xy)
-        self.cell = row * city.width + col
-        self.open_from = np.zeros(n)
-        self.open_to = np.full(n, 24.0)
-        for name, (start, end) in cfg.opening_hours.items():
-            at = self.site_use == LandUse[name.upper()]
-            self.open_from[at], self.open_to[at] = start, end
-        self.tree = cKDTree(self.xy) if n else None
         self._teams_of: dict[int, list[tuple[int, float, float]]] = {}
-        self._by_cell: dict[int, np.ndarray] = {}
-        if n:
-            order = np.argsort(self.cell, kind="stable")
-            cells, starts = np.unique(self.cell[order], return_index=True)
-            for c, part in zip(cells, np.split(order, starts[1:]), strict=True):
-                self._by_cell[int(c)] = part
-
-    def _place_explicit(self, cells: list[list[int]], city: City) -> None:
-        for k, (c, r) in enumerate(cells):
-            city.require_land("meus.site_cells", c, r)
-            self.xy[k] = city.cell_centre(c, r)
-            self.site_use[k] = city.land_use[r, c]
 
     def __len__(self) -> int:
         return self.xy.shape[0]

@@ -38,39 +38,73 @@ class Volunteer:
     busy_until_s: float
 
 
+@dataclass(frozen=True)
+class VolunteerHomes:
+    """What of a pool depends on its layout alone (the placement stream, the city and
+    ``count``, ``recruited`` and the largest ``on_duty_share``): the homes, duty ranks,
+    banks and the spatial index of those ever on duty. Runs on one layout share it
+    (sim.model.city_cache.layout_part), read-only."""
+
+    home_xy: np.ndarray
+    duty_rank: np.ndarray
+    home_bank: np.ndarray
+    tree_ids: np.ndarray
+    tree: cKDTree | None
+
+
+def volunteer_homes(cfg: VolunteerConfig, city: City, rng: np.random.Generator) -> VolunteerHomes:
+    """The homes of ``cfg``'s volunteers in ``city``, drawn from the placement stream ``rng``."""
+    # One row of uniforms per volunteer, drawn row by row: the first n volunteers of a
+    # larger pool are exactly the volunteers of a pool of n (coupled staffing levels).
+    u = rng.random((cfg.count, 4))
+    weights = city.population.reshape(-1)
+    cdf = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
+    if cdf is None or cfg.count == 0:
+        home_xy = np.zeros((0, 2))
+    else:
+        cells = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), cdf.size - 1)
+        col, row = cells % city.width, cells // city.width
+        s = city.cell_size_m
+        home_xy = np.stack([(col + u[:, 1]) * s, (row + u[:, 2]) * s], axis=1)
+    duty_rank = u[:, 3].copy()
+    if cfg.recruited:
+        more_xy, rank = _recruited(cfg, city, rng)
+        home_xy = np.concatenate([home_xy, more_xy])
+        duty_rank = np.concatenate([duty_rank, rank])
+    n = home_xy.shape[0]
+    home_bank = city.bank_of(home_xy) if n else np.zeros(0, np.int32)
+    # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
+    tree_ids = np.flatnonzero(duty_rank < np.asarray(cfg.on_duty_share, dtype=float).max())
+    tree = cKDTree(home_xy[tree_ids]) if tree_ids.size else None
+    return VolunteerHomes(home_xy, duty_rank, home_bank, tree_ids, tree)
+
+
 class VolunteerPool:
-    """All volunteers of a run."""
+    """All volunteers of a run (their homes from ``homes``, or drawn from ``rng``)."""
 
     def __init__(
-        self, cfg: VolunteerConfig, city: City, rng: np.random.Generator, draws: CounterRng
+        self,
+        cfg: VolunteerConfig,
+        city: City,
+        rng: np.random.Generator | None,
+        draws: CounterRng,
+        homes: VolunteerHomes | None = None,
     ) -> None:
         self.cfg = cfg
         self.city = city
         self.draws = draws
         self.duty_share = np.asarray(cfg.on_duty_share, dtype=float)
-        # One row of uniforms per volunteer, drawn row by row: the first n volunteers of a
-        # larger pool are exactly the volunteers of a pool of n (coupled staffing levels).
-        u = rng.random((cfg.count, 4))
-        weights = city.population.reshape(-1)
-        cdf = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
-        if cdf is None or cfg.count == 0:
-            self.home_xy = np.zeros((0, 2))
-        else:
-            cells = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), cdf.size - 1)
-            col, row = cells % city.width, cells // city.width
-            s = city.cell_size_m
-            self.home_xy = np.stack([(col + u[:, 1]) * s, (row + u[:, 2]) * s], axis=1)
-        self.duty_rank = u[:, 3].copy()
-        if cfg.recruited:
-            home_xy, rank = _recruited(cfg, city, rng)
-            self.home_xy = np.concatenate([self.home_xy, home_xy])
-            self.duty_rank = np.concatenate([self.duty_rank, rank])
-        n = self.home_xy.shape[0]
-        self.home_bank = city.bank_of(self.home_xy) if n else np.zeros(0, np.int32)
-        self.busy_until = np.zeros(n)
-        # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
-        self.tree_ids = np.flatnonzero(self.duty_rank < self.duty_share.max())
-        self.tree = cKDTree(self.home_xy[self.tree_ids]) if self.tree_ids.size else None
+        if homes is None:
+            if rng is None:
+                raise ValueError("a volunteer pool needs its homes or the stream to draw them")
+            homes = volunteer_homes(cfg, city, rng)
+        self.homes = homes
+        self.home_xy = homes.home_xy
+        self.duty_rank = homes.duty_rank
+        self.home_bank = homes.home_bank
+        self.tree_ids = homes.tree_ids
+        self.tree = homes.tree
+        self.busy_until = np.zeros(self.home_xy.shape[0])
 
     def __len__(self) -> int:
         return self.home_xy.shape[0]
