@@ -49,8 +49,9 @@ DISTANCE_LABELS = ["< 1 km", "1-2 km", "2-4 km", ">= 4 km"]
 PERIODS = ["00-06", "06-10", "10-16", "16-20", "20-24"]
 CLOCK_WORDS = {"occurrence": "from occurrence", "alert": "from the alert",
                "dispatch": "from dispatch", "own": "each tier on its own clock"}  # fmt: skip
-COUNTED = "sudden incidents and probes that were reported (self-rescue: where someone able "
-COUNTED += "to act was on the scene); incidents never reported are shown apart"
+COUNTED = "sudden incidents and probes that were reported (self-rescue: every sudden incident "
+COUNTED += "of a self-rescue kind, reported or not, whoever was on the scene); incidents never "
+COUNTED += "reported are shown apart"
 
 
 def share(mean: float, low: float, high: float) -> str:
@@ -563,7 +564,7 @@ def _document(reps, sub_reps, seed, tiers, city23, sum23, outcomes23, by_use, by
         "**What counts** (docs/model.md, Definitions; the scenarios' default tier table):",
         f"{tier_words}. So every 1-3-5 figure below counts {COUNTED}. Probes are staged sudden",
         "incidents placed where and when sudden incidents happen (a drill, in effect): real",
-        "sudden incidents are too rare (2.4 a day city-wide) for precise figures. **Clocks**:",
+        "sudden incidents are too rare (2.24 a day city-wide) for precise figures. **Clocks**:",
         "self-rescue runs from occurrence; mutual rescue and police from the alert (when the",
         "system learns of the incident); police are also read from occurrence and from the",
         "first dispatch. Every table names the clock.",
@@ -665,9 +666,9 @@ def _document(reps, sub_reps, seed, tiers, city23, sum23, outcomes23, by_use, by
         ),
         change_words(paired_city, "joint", "share meeting every tier"),
         "Where a row gives two counts, staffing changed which incidents the tier counts: the",
-        "self-rescue tier counts only scenes where someone able to act was present (MEU staff",
-        "put people on more scenes in 2023), and MEU staff on the scene raise alerts for some",
-        "incidents nobody would have called in. Police staffing is the same in both years.",
+        "tiers that need an alert count only reported incidents, and MEU staff on the scene",
+        "raise alerts for some incidents nobody would have called in (the self-rescue tier",
+        "counts every sudden incident of its kinds). Police staffing is the same in both years.",
         "",
         "![2018 vs 2023](img/findings_2018_vs_2023_mutual.png)",
         "",

@@ -185,7 +185,7 @@ class BucketGrid:
         if k == 0:
             return [by * nx + bx]
         x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
-        out = []
+        out: list[int] = []
         for row in (by - k, by + k):  # the top and bottom sides, corners included
             if 0 <= row < ny:
                 out.extend(range(row * nx + x0, row * nx + x1 + 1))
