@@ -312,7 +312,7 @@ def build_problem(
     ``objective`` (pairs of a tier and the responder it counts): covering (MCLP, LSCP), or
     with ``costs`` the p-median instance."""
     slot_w = time_slots(layout.scenario)
-    entries = []  # (row, column, cost)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, cost)
     weights: list[np.ndarray] = []
     caps: list[np.ndarray] = []
     total = covered_base = 0.0
