@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from sim.experiment.store import (
     write_json,
     write_parquet,
 )
-from sim.geo.crs import frame_of
+from sim.geo.crs import GridFrame, frame_of
 from sim.model.config import Scenario
 
 
@@ -89,63 +90,20 @@ def write_run(
             "summary_table": staging / "summary.csv",
             "summary": staging / "summary.json",
         }
-        incidents_out = TableStream(files["incidents"])
-        assignments_out = TableStream(files["assignments"])
         # Only a city placed on the Earth gets lon/lat and GIS layers: a grid run's files
         # stay as they were, and no geo library is imported for it.
         frame = frame_of(scenario.city)
-        layouts: list = []
-        compiled_loop = CompiledLoopRecord()
-        on_layout = None
-        if frame is not None:
-
-            def on_layout(model) -> None:
-                layouts.append(layout_geo(model))
-
-        def on_chunk(incidents, assignments) -> None:
-            if frame is not None:
-                incidents = with_lonlat(incidents, frame)
-            incidents_out.add(incidents)
-            assignments_out.add(assignments)
-
-        try:
-            readiness, cells, sites = runner.stream_replications(
-                scenario, seed, replications, on_chunk, progress, on_layout, compiled_loop.note
-            )
-            incidents = incidents_out.close()
-            assignments = assignments_out.close()
-        finally:
-            incidents_out.abort()
-            assignments_out.abort()
-        streamed = incidents is None
-        if streamed:  # the summary reads it back, without the model
-            incidents = incidents_out.read_back(summary_columns(incidents_out.columns))
-        tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
-                           readiness, cells, sites)  # fmt: skip
+        simulated = _simulate(scenario, seed, replications, files, frame, progress)
+        tables = simulated.tables
         elapsed = time.perf_counter() - started
-        if len(tables.readiness):
-            files["readiness"] = staging / "readiness.parquet"
-            write_parquet(tables.readiness, files["readiness"])
-        files["layout_cells"] = staging / "layout_cells.parquet"
-        files["layout_sites"] = staging / "layout_sites.parquet"
-        write_parquet(tables.layout_cells, files["layout_cells"])
-        write_parquet(tables.layout_sites, files["layout_sites"])
-        places = incidents_out.read_back(breakdown_columns(incidents_out.columns)) \
-            if streamed else tables.incidents  # fmt: skip
-        tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
-                                             staging, files)  # fmt: skip
-        del places
-        if frame is not None:
-            files.update(write_layers(staging, scenario, frame, tables.incidents, layouts))
-            write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
-                              scenario.tiers)  # fmt: skip
+        _write_places(scenario, replications, simulated, staging, files, frame)
         write_csv(tables.summary, files["summary_table"])
         write_json(summary_document(scenario, seed, replications, tables), files["summary"])
         if plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
             _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
         extra: dict[str, Any] = {"overrides": dict(overrides),
-                                 "compiled_loop": compiled_loop.replications}  # fmt: skip
+                                 "compiled_loop": simulated.compiled_loop.replications}  # fmt: skip
         if scenario.incidents.replay is not None:  # what the replayed incidents came from
             extra["replay"] = {"path": scenario.replay.source, "sha256": scenario.replay.sha256}
         meta = manifest(scenario, seed, replications, files, source_file=source_file,
@@ -153,6 +111,93 @@ def write_run(
                         wall_time_s=round(elapsed, 3), **extra)  # fmt: skip
         write_json(meta, staging / "manifest.json")
     return tables, elapsed
+
+
+@dataclass
+class _Simulated:
+    """A run's tables and what came with them. When the incidents were streamed to disk
+    (``streamed``), ``tables.incidents`` holds the summary's columns only, and the
+    breakdowns read theirs back from ``incidents_out``."""
+
+    tables: RunTables
+    incidents_out: TableStream
+    streamed: bool
+    layouts: list
+    compiled_loop: CompiledLoopRecord
+
+
+def _simulate(
+    scenario: Scenario,
+    seed: int,
+    replications: int,
+    files: dict[str, Path],
+    frame: GridFrame | None,
+    progress: Callable[[float], None] | None,
+) -> _Simulated:
+    """Run the replications, streaming the records into ``files`` as they settle (so that
+    a city year fits in memory), and summarise them."""
+    incidents_out = TableStream(files["incidents"])
+    assignments_out = TableStream(files["assignments"])
+    layouts: list = []
+    compiled_loop = CompiledLoopRecord()
+    on_layout = None
+    if frame is not None:
+
+        def on_layout(model) -> None:
+            layouts.append(layout_geo(model))
+
+    def on_chunk(incidents, assignments) -> None:
+        if frame is not None:
+            incidents = with_lonlat(incidents, frame)
+        incidents_out.add(incidents)
+        assignments_out.add(assignments)
+
+    try:
+        readiness, cells, sites = runner.stream_replications(
+            scenario, seed, replications, on_chunk, progress, on_layout, compiled_loop.note
+        )
+        incidents = incidents_out.close()
+        assignments = assignments_out.close()
+    finally:
+        incidents_out.abort()
+        assignments_out.abort()
+    streamed = incidents is None
+    if streamed:  # the summary reads it back, without the model
+        incidents = incidents_out.read_back(summary_columns(incidents_out.columns))
+    tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
+                       readiness, cells, sites)  # fmt: skip
+    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop)
+
+
+def _write_places(
+    scenario: Scenario,
+    replications: int,
+    simulated: _Simulated,
+    staging: Path,
+    files: dict[str, Path],
+    frame: GridFrame | None,
+) -> None:
+    """The files of where and when: readiness tests, layouts, breakdowns and, for a city
+    with a frame, its GIS layers."""
+    tables = simulated.tables
+    if len(tables.readiness):
+        files["readiness"] = staging / "readiness.parquet"
+        write_parquet(tables.readiness, files["readiness"])
+    files["layout_cells"] = staging / "layout_cells.parquet"
+    files["layout_sites"] = staging / "layout_sites.parquet"
+    write_parquet(tables.layout_cells, files["layout_cells"])
+    write_parquet(tables.layout_sites, files["layout_sites"])
+    incidents_out = simulated.incidents_out
+    # A streamed table is read back with the breakdowns' columns, and dropped after them.
+    places = incidents_out.read_back(breakdown_columns(incidents_out.columns)) \
+        if simulated.streamed else tables.incidents  # fmt: skip
+    tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
+                                         staging, files)  # fmt: skip
+    del places
+    if frame is not None:
+        files.update(write_layers(staging, scenario, frame, tables.incidents, simulated.layouts))
+        write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
+                          scenario.tiers)  # fmt: skip
 
 
 class CompiledLoopRecord:

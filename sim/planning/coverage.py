@@ -311,73 +311,21 @@ def build_problem(
     """The location problem for adding units at ``candidates`` (flat cells) under
     ``objective`` (pairs of a tier and the responder it counts): covering (MCLP, LSCP), or
     with ``costs`` the p-median instance."""
-    sc, city = layout.scenario, layout.city
-    slot_w = time_slots(sc)
-    entries = []  # (row, column, cost)
+    slot_w = time_slots(layout.scenario)
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, column, cost)
     weights: list[np.ndarray] = []
     caps: list[np.ndarray] = []
     total = covered_base = 0.0
     offset = 0
     for tier, responder in objective:
-        svc = service(layout, tier, responder)
-        if svc.lag_s > tier.target_s:
-            raise ScenarioError(
-                f"--objective {tier.name}: no {responder} can meet the {tier.target_s:g} s "
-                f"target (median delay before moving is {svc.lag_s:.0f} s)"
-            )
-        base = base_cells_for(layout, responder)
-        base_open = _site_open(layout, base, responder)
-        cand_open = _site_open(layout, candidates, responder)
-        # Time classes: quarter-hours with the same open sites and the same speed (a site's
-        # hours are its use's: one column a use, not a site, which for every populated
-        # cell of a 4000 x 4000 city was a 2.3 GiB key).
-        uses = _open_by_use(layout, np.concatenate([base, candidates]), responder)
-        key = np.concatenate([uses, svc.speed[:, None]], axis=1)
-        _, first, slot_class = np.unique(key, axis=0, return_index=True, return_inverse=True)
-        slot_class = slot_class.reshape(-1)
-        n_cls = first.size
-        class_w = np.bincount(slot_class, weights=slot_w, minlength=n_cls)
-        cls_speed = svc.speed[first]
-        reach = svc.reach(tier.target_s)[first]  # (classes,)
-        limit_cls = (
-            np.minimum(svc.radius_m, (NEVER_COST * tier.target_s - svc.lag_s) * cls_speed)
-            if costs
-            else reach
-        )
-        demand = cell_demand(sc, city, tier, responder)
-        cells = np.flatnonzero(demand > 0)
-        # Police reach a kilometre or more: their demand sits at cell centres.
-        k = 1 if svc.own_cell or responder == "police" else subdivide
-        off = (np.arange(k) + 0.5) / k
-        ox, oy = np.meshgrid(off, off)
-        col, row = cells % city.width, cells // city.width
-        pts = np.stack(
-            [(col[:, None] + ox.reshape(1, -1)) * city.cell_size_m,
-             (row[:, None] + oy.reshape(1, -1)) * city.cell_size_m], axis=-1,
-        ).reshape(-1, 2)  # fmt: skip
-        pts_cell = np.repeat(cells, k * k)
-        w_pt = np.repeat(demand[cells] / (k * k), k * k)
-        total += float(w_pt.sum())
-        n_pts = pts.shape[0]
-        limit = float(np.max(limit_cls)) if n_cls else 0.0
-
-        classes = _Classes(first, limit_cls, cls_speed, svc.lag_s, tier.target_s)
-        best_base = np.full((n_pts, n_cls), NEVER_COST if costs else np.inf)
-        s, p, d = _pairs(layout, base, pts, pts_cell, svc, limit)
-        for c, (_, p_c, t) in enumerate(classes.costs(base_open, s, p, d)):
-            np.minimum.at(best_base[:, c], p_c, t)
-        base_cov = best_base <= 1.0 + 1e-12
-        covered_base += float((w_pt[:, None] * class_w[None, :] * base_cov).sum())
-        s, p, d = _pairs(layout, candidates, pts, pts_cell, svc, limit)
-        for c, (s_c, p_c, t) in enumerate(classes.costs(cand_open, s, p, d)):
-            if costs:
-                keep = t < best_base[p_c, c] - 1e-12
-            else:
-                keep = (t <= 1.0 + 1e-12) & ~base_cov[p_c, c]
-            entries.append((offset + p_c[keep] * n_cls + c, s_c[keep], t[keep]))
-        weights.append(np.outer(w_pt, class_w).reshape(-1))
-        caps.append(best_base.reshape(-1))
-        offset += n_pts * n_cls
+        part = _objective_rows(layout, candidates, tier, responder, slot_w, subdivide, costs)
+        # Each objective's rows follow the previous ones'.
+        entries.extend((offset + row, col, cost) for row, col, cost in part.entries)
+        weights.append(part.weights)
+        caps.append(part.caps)
+        total += part.total
+        covered_base += part.covered_base
+        offset += part.weights.size
     row_w = np.concatenate(weights) if weights else np.zeros(0)
     row_cap = np.concatenate(caps) if caps else np.zeros(0)
     rows = np.concatenate([e[0] for e in entries]) if entries else np.zeros(0, np.int64)
@@ -389,6 +337,108 @@ def build_problem(
         base_per_day=covered_base, tiers=tuple(t.name for t, _ in objective),
         cap=cap, fixed=fixed,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One objective's part of the problem: rows are its demand points x time classes
+    (numbered from 0), ``entries`` the (rows, candidate columns, costs) within reach that
+    improve on the existing units; ``caps`` what those units give each row."""
+
+    entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    weights: np.ndarray
+    caps: np.ndarray
+    total: float
+    covered_base: float
+
+
+def _objective_rows(
+    layout: PlanningLayout,
+    candidates: np.ndarray,
+    tier: TierConfig,
+    responder: str,
+    slot_w: np.ndarray,
+    subdivide: int,
+    costs: bool,
+) -> _Rows:
+    """The rows of one (tier, responder) of the objective (see :func:`build_problem`)."""
+    svc = service(layout, tier, responder)
+    if svc.lag_s > tier.target_s:
+        raise ScenarioError(
+            f"--objective {tier.name}: no {responder} can meet the {tier.target_s:g} s "
+            f"target (median delay before moving is {svc.lag_s:.0f} s)"
+        )
+    base = base_cells_for(layout, responder)
+    base_open = _site_open(layout, base, responder)
+    cand_open = _site_open(layout, candidates, responder)
+    first, class_w = _time_classes(layout, np.concatenate([base, candidates]), responder,
+                                   svc, slot_w)  # fmt: skip
+    n_cls = first.size
+    cls_speed = svc.speed[first]
+    reach = svc.reach(tier.target_s)[first]  # (classes,)
+    limit_cls = (
+        np.minimum(svc.radius_m, (NEVER_COST * tier.target_s - svc.lag_s) * cls_speed)
+        if costs
+        else reach
+    )
+    pts, pts_cell, w_pt = _demand_points(layout, tier, responder, svc, subdivide)
+    n_pts = pts.shape[0]
+    limit = float(np.max(limit_cls)) if n_cls else 0.0
+
+    classes = _Classes(first, limit_cls, cls_speed, svc.lag_s, tier.target_s)
+    best_base = np.full((n_pts, n_cls), NEVER_COST if costs else np.inf)
+    s, p, d = _pairs(layout, base, pts, pts_cell, svc, limit)
+    for c, (_, p_c, t) in enumerate(classes.costs(base_open, s, p, d)):
+        np.minimum.at(best_base[:, c], p_c, t)
+    base_cov = best_base <= 1.0 + 1e-12
+    entries = []
+    s, p, d = _pairs(layout, candidates, pts, pts_cell, svc, limit)
+    for c, (s_c, p_c, t) in enumerate(classes.costs(cand_open, s, p, d)):
+        keep = t < best_base[p_c, c] - 1e-12 if costs else (t <= 1.0 + 1e-12) & ~base_cov[p_c, c]
+        entries.append((p_c[keep] * n_cls + c, s_c[keep], t[keep]))
+    return _Rows(
+        entries=entries,
+        weights=np.outer(w_pt, class_w).reshape(-1),
+        caps=best_base.reshape(-1),
+        total=float(w_pt.sum()),
+        covered_base=float((w_pt[:, None] * class_w[None, :] * base_cov).sum()),
+    )
+
+
+def _time_classes(
+    layout: PlanningLayout, sites: np.ndarray, responder: str, svc: Service, slot_w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Time classes: quarter-hours with the same open sites and the same speed. Returns the
+    first quarter-hour of each class and its weight (the quarter-hours' weights summed)."""
+    # A site's hours are its use's: one column a use, not a site, which for every populated
+    # cell of a 4000 x 4000 city was a 2.3 GiB key.
+    uses = _open_by_use(layout, sites, responder)
+    key = np.concatenate([uses, svc.speed[:, None]], axis=1)
+    _, first, slot_class = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    slot_class = slot_class.reshape(-1)
+    return first, np.bincount(slot_class, weights=slot_w, minlength=first.size)
+
+
+def _demand_points(
+    layout: PlanningLayout, tier: TierConfig, responder: str, svc: Service, subdivide: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The demand points (x, y in metres), the cell of each and its demand a day: ``k x k``
+    points evenly in each cell with demand, sharing it."""
+    city = layout.city
+    demand = cell_demand(layout.scenario, city, tier, responder)
+    cells = np.flatnonzero(demand > 0)
+    # Police reach a kilometre or more: their demand sits at cell centres.
+    k = 1 if svc.own_cell or responder == "police" else subdivide
+    off = (np.arange(k) + 0.5) / k
+    ox, oy = np.meshgrid(off, off)
+    col, row = cells % city.width, cells // city.width
+    pts = np.stack(
+        [(col[:, None] + ox.reshape(1, -1)) * city.cell_size_m,
+         (row[:, None] + oy.reshape(1, -1)) * city.cell_size_m], axis=-1,
+    ).reshape(-1, 2)  # fmt: skip
+    pts_cell = np.repeat(cells, k * k)
+    w_pt = np.repeat(demand[cells] / (k * k), k * k)
+    return pts, pts_cell, w_pt
 
 
 def _merge(rows, cols, vals, row_w, row_cap):

@@ -217,22 +217,7 @@ def plan_placement(
     timings = {}
     t0 = time.perf_counter()
     layout = pin_layout(scenario, req.seed, stations=police)
-    if req.candidates_file is not None:
-        cands = read_candidates(Path(req.candidates_file), layout.city, layout.scenario)
-        if police:
-            cands = np.setdiff1d(cands, layout.station_flat)
-    elif police:
-        cands = post_cells(layout.city)
-    else:
-        cands = candidate_cells(layout.scenario, layout.city)
-    if req.budget > cands.size:
-        where = ("in the candidate file" if req.candidates_file else
-                 "in this layout (populated land cells without a station)" if police else
-                 "in this layout (populated cells of the uses in meus.site_shares)")  # fmt: skip
-        raise ScenarioError(
-            f"--add {req.kind}={req.budget}: more than the {cands.size} candidate cells "
-            f"{where}; one new unit per cell"
-        )
+    cands = _candidates(layout, req)
     existing = (f"{len(layout.station_flat)} police stations" if police
                 else f"{len(layout.base_cells)} MEUs")  # fmt: skip
     say(f"layout of seed {req.seed}: {layout.city.width} x {layout.city.height} cells, "
@@ -251,27 +236,9 @@ def plan_placement(
     log = None
     if req.method == "sim":
         t3 = time.perf_counter()
-        say(f"simulation in the loop: swaps from the MCLP placement, scored on replications "
-            f"{req.replications}..{req.replications + req.search_replications - 1}, at most "
-            f"{req.search_evaluations} placements")  # fmt: skip
-        names = list(dict.fromkeys(t.name for t, _ in pairs))
-        added, log = search(
-            layout, problem, added, cands, names, req.seed, first=req.replications,
-            replications=req.search_replications, evaluations=req.search_evaluations,
-            alternatives=req.search_alternatives, tick=tick, kind=req.kind,
-        )  # fmt: skip
+        added, log = _search_by_simulation(layout, problem, added, cands, pairs, req, say, tick)
         timings["search_s"] = time.perf_counter() - t3
-        say(f"search: {log.evaluations} placements simulated, {log.accepted} swaps kept; "
-            f"{' + '.join(names)} helped in time per replication {log.start_score:.2f} -> "
-            f"{log.score:.2f}")  # fmt: skip
-    arms = {
-        "base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
-        "optimised": with_sites(layout, added, f"{scenario.name}-optimised", req.kind),
-    }
-    for k in range(1, req.random_arms + 1):
-        cells = random_placement(layout.scenario, layout.city, cands, added.size, req.seed, k,
-                                 by_site_shares=not police)  # fmt: skip
-        arms[f"random-{k}"] = with_sites(layout, cells, f"{scenario.name}-random-{k}", req.kind)
+    arms = _arms(scenario, layout, cands, added, req)
     t2 = time.perf_counter()
     say(f"evaluating {len(arms)} arms x {req.replications} replications (common random numbers)")
     frames = [
@@ -286,6 +253,76 @@ def plan_placement(
         req, layout, cands, problem, solution, added, arms, per_rep, evaluation,
         optimised_vs_random(per_rep), timings, log,
     )  # fmt: skip
+
+
+def _candidates(layout: PlanningLayout, req: PlanRequest) -> np.ndarray:
+    """The flat cells a new unit may go to: the candidate file's, else for police posts the
+    land cells without a station, else the populated cells of the MEU site uses."""
+    police = req.kind == "police_posts"
+    if req.candidates_file is not None:
+        cands = read_candidates(Path(req.candidates_file), layout.city, layout.scenario)
+        if police:
+            cands = np.setdiff1d(cands, layout.station_flat)
+    elif police:
+        cands = post_cells(layout.city)
+    else:
+        cands = candidate_cells(layout.scenario, layout.city)
+    if req.budget > cands.size:
+        where = ("in the candidate file" if req.candidates_file else
+                 "in this layout (populated land cells without a station)" if police else
+                 "in this layout (populated cells of the uses in meus.site_shares)")  # fmt: skip
+        raise ScenarioError(
+            f"--add {req.kind}={req.budget}: more than the {cands.size} candidate cells "
+            f"{where}; one new unit per cell"
+        )
+    return cands
+
+
+def _search_by_simulation(
+    layout: PlanningLayout,
+    problem: CoverageProblem,
+    added: np.ndarray,
+    cands: np.ndarray,
+    pairs: list[tuple[TierConfig, str]],
+    req: PlanRequest,
+    say: Callable[[str], None],
+    tick: Callable[[], None] | None,
+) -> tuple[np.ndarray, SearchLog]:
+    """``--method sim``: swaps from the MCLP placement, kept when simulation scores them
+    better, on replications after those the arms are evaluated on."""
+    say(f"simulation in the loop: swaps from the MCLP placement, scored on replications "
+        f"{req.replications}..{req.replications + req.search_replications - 1}, at most "
+        f"{req.search_evaluations} placements")  # fmt: skip
+    names = list(dict.fromkeys(t.name for t, _ in pairs))
+    added, log = search(
+        layout, problem, added, cands, names, req.seed, first=req.replications,
+        replications=req.search_replications, evaluations=req.search_evaluations,
+        alternatives=req.search_alternatives, tick=tick, kind=req.kind,
+    )  # fmt: skip
+    say(f"search: {log.evaluations} placements simulated, {log.accepted} swaps kept; "
+        f"{' + '.join(names)} helped in time per replication {log.start_score:.2f} -> "
+        f"{log.score:.2f}")  # fmt: skip
+    return added, log
+
+
+def _arms(
+    scenario: Scenario,
+    layout: PlanningLayout,
+    cands: np.ndarray,
+    added: np.ndarray,
+    req: PlanRequest,
+) -> dict[str, Scenario]:
+    """The scenarios evaluated: the base layout, it with the optimised sites, and with as
+    many sites placed at random (``req.random_arms`` draws)."""
+    arms = {
+        "base": layout.scenario.with_changes({"name": f"{scenario.name}-base"}),
+        "optimised": with_sites(layout, added, f"{scenario.name}-optimised", req.kind),
+    }
+    for k in range(1, req.random_arms + 1):
+        cells = random_placement(layout.scenario, layout.city, cands, added.size, req.seed, k,
+                                 by_site_shares=req.kind != "police_posts")  # fmt: skip
+        arms[f"random-{k}"] = with_sites(layout, cells, f"{scenario.name}-random-{k}", req.kind)
+    return arms
 
 
 def _solve(

@@ -292,15 +292,87 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
         "in time by the coverage model")  # fmt: skip
     recruits = allocate(problem, n)
     plan_s = time.perf_counter() - t0
+    alloc = _allocations(problem, recruits, n, req)
+    say(f"the map's {n} recruits help {alloc.gain_map:.4g} more incidents a day in time, "
+        f"recruits spread by residents {alloc.gain_res:.4g}, at random places "
+        f"{alloc.gain_random:.4g} (coverage model)")  # fmt: skip
+    arms = _arms(scenario, layout, problem, alloc, n)
+    say(f"evaluating {len(arms)} arms x {req.replications} replications (common random numbers)")
+    t1 = time.perf_counter()
+    per_rep = _simulate_arms(arms, req, quiet)
+    evaluate_s = time.perf_counter() - t1
+    evaluation = evaluation_table(per_rep, {a: 0 if a == "base" else n for a in arms}
+                                  | {"random-mean": n})  # fmt: skip
+    vs_residents = map_vs_residents(per_rep)
+    table = _recruitment_table(layout, problem, alloc)
+    files = {"recruitment": staging / "recruitment.csv",
+             "recruitment_geojson": staging / "recruitment.geojson",
+             "optimised": staging / "optimised.yaml", "evaluation": staging / "evaluation.csv",
+             "per_replication": staging / "per_replication.csv",
+             "figure": staging / "recruitment.png"}  # fmt: skip
+    write_csv(table, files["recruitment"])
+    write_json(recruitment_geojson(layout, table, n), files["recruitment_geojson"])
+    recruited = recruited_cells(layout.scenario, layout.city, problem, recruits)
+    text = optimised_yaml(layout, req, source, out, recruited)
+    text = optimised_text(text, overrides, source)  # --set values and a shipped parent's name
+    atomic_write_bytes(files["optimised"], text.encode())
+    write_csv(evaluation, files["evaluation"])
+    write_csv(per_rep, files["per_replication"])
+    save_figure(
+        figure(layout, table, evaluation, req, alloc.gain_map, alloc.gain_res, problem),
+        files["figure"],
+    )
+    elapsed = time.perf_counter() - started
+    timings = {"plan_s": round(plan_s, 3), "evaluate_s": round(evaluate_s, 3)}
+    meta = _manifest(source, req, overrides, problem, alloc, vs_residents, timings, elapsed,
+                     files)  # fmt: skip
+    write_json(meta, staging / "manifest.json")
+    top = table.sort_values("recruit", ascending=False).head(5)
+    return (
+        f"{scenario.name}: +{n} volunteers (objective mutual): recruited where the map "
+        f"says, {alloc.gain_map:.4g} more incidents a day helped in time; spread by residents "
+        f"{alloc.gain_res:.4g} (coverage model); {elapsed:.1f} s\n"
+        "cells recruiting most: "
+        + ", ".join(f"[{int(t.col)}, {int(t.row)}] {int(t.recruit)}" for t in top.itertuples())
+        + "".join("\n" + line for line in _simulated_lines(evaluation, vs_residents, req))
+        + f"\nresults in {out}/ (recruitment.csv, evaluation.csv, recruitment.png)"
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Allocations:
+    """The map's recruits per home cell and what they are compared with: as many spread by
+    residents, and the map's counts moved to random cells (one per random arm); with the
+    incidents a day each newly helps in time by the coverage model (``gain_random``: the
+    random arms' mean, NaN without one)."""
+
+    recruits: np.ndarray
+    spread: np.ndarray
+    randoms: list[np.ndarray]
+    gain_map: float
+    gain_res: float
+    gain_random: float
+
+
+def _allocations(problem: RecruitProblem, recruits: np.ndarray, n: int, req) -> _Allocations:
     spread = by_residents(problem, n)
     randoms = [random_allocation(problem, recruits, req.seed, k)
                for k in range(1, req.random_arms + 1)]  # fmt: skip
     gain_map, gain_res = problem.gain(recruits.astype(float)), problem.gain(spread.astype(float))
     gain_random = float(np.mean([problem.gain(x.astype(float)) for x in randoms])) if randoms \
         else float("nan")  # fmt: skip
-    say(f"the map's {n} recruits help {gain_map:.4g} more incidents a day in time, recruits "
-        f"spread by residents {gain_res:.4g}, at random places {gain_random:.4g} "
-        "(coverage model)")  # fmt: skip
+    return _Allocations(recruits, spread, randoms, gain_map, gain_res, gain_random)
+
+
+def _arms(
+    scenario: Scenario,
+    layout: PlanningLayout,
+    problem: RecruitProblem,
+    alloc: _Allocations,
+    n: int,
+) -> dict[str, Scenario]:
+    """The scenarios simulated: the base, the map's recruits, N more recruited as today and
+    the map's counts at random cells."""
     # Simulation judges the map itself: its recruits placed by cell (volunteers.recruited),
     # against N more recruited as today (volunteers.count, spread by residents) and against
     # the map's counts at random cells. Every arm shares the base volunteers and incidents.
@@ -315,51 +387,52 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
                 "volunteers.count": base.volunteers.count + n}  # fmt: skip
     arms = {
         "base": base.with_changes({"name": f"{scenario.name}-base"}),
-        "optimised": placed(recruits, "optimised"),
+        "optimised": placed(alloc.recruits, "optimised"),
         "by-residents": base.with_changes(as_today),
     }
-    for k, x in enumerate(randoms, start=1):
+    for k, x in enumerate(alloc.randoms, start=1):
         arms[f"random-{k}"] = placed(x, f"random-{k}")
-    say(f"evaluating {len(arms)} arms x {req.replications} replications (common random numbers)")
+    return arms
+
+
+def _simulate_arms(arms: dict[str, Scenario], req, quiet: bool) -> pd.DataFrame:
+    """Each arm's compliance per tier and replication (common random numbers), with a
+    progress bar on stderr unless ``quiet``."""
     bar = tqdm(total=len(arms) * req.replications, disable=True if quiet else None, unit="run",
                leave=False, file=sys.stderr)  # fmt: skip
-    t1 = time.perf_counter()
     per_rep = pd.concat([
         arm_compliance(sc, req.seed, req.replications, lambda: bar.update(1)).assign(arm=name)
         for name, sc in arms.items()
     ], ignore_index=True)  # fmt: skip
     bar.close()
-    evaluate_s = time.perf_counter() - t1
-    evaluation = evaluation_table(per_rep, {a: 0 if a == "base" else n for a in arms}
-                                  | {"random-mean": n})  # fmt: skip
-    vs_residents = map_vs_residents(per_rep)
+    return per_rep
+
+
+def _recruitment_table(
+    layout: PlanningLayout, problem: RecruitProblem, alloc: _Allocations
+) -> pd.DataFrame:
+    """recruitment.csv: per home cell, its place, residents, volunteers today, the marginal
+    gain of a recruit and the recruits of the map and of the spread by residents."""
+    city = layout.city
     col, row = problem.cells % city.width, problem.cells // city.width
     xy = city.cell_centre(col, row).reshape(-1, 2)
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "col": col, "row": row, "x_m": xy[:, 0], "y_m": xy[:, 1],
         "residents": problem.residents, "volunteers_today": problem.today,
-        "marginal_per_100": 100 * problem.marginal(), "recruit": recruits,
-        "by_residents": spread,
+        "marginal_per_100": 100 * problem.marginal(), "recruit": alloc.recruits,
+        "by_residents": alloc.spread,
     }, columns=RECRUITMENT_COLUMNS)  # fmt: skip
-    files = {"recruitment": staging / "recruitment.csv",
-             "recruitment_geojson": staging / "recruitment.geojson",
-             "optimised": staging / "optimised.yaml", "evaluation": staging / "evaluation.csv",
-             "per_replication": staging / "per_replication.csv",
-             "figure": staging / "recruitment.png"}  # fmt: skip
-    write_csv(table, files["recruitment"])
-    write_json(recruitment_geojson(layout, table, n), files["recruitment_geojson"])
-    text = optimised_yaml(layout, req, source, out, recruited_cells(base, city, problem, recruits))
-    text = optimised_text(text, overrides, source)  # --set values and a shipped parent's name
-    atomic_write_bytes(files["optimised"], text.encode())
-    write_csv(evaluation, files["evaluation"])
-    write_csv(per_rep, files["per_replication"])
-    save_figure(
-        figure(layout, table, evaluation, req, gain_map, gain_res, problem), files["figure"]
-    )
-    elapsed = time.perf_counter() - started
-    meta = {
+
+
+def _manifest(source: Path, req, overrides, problem: RecruitProblem, alloc: _Allocations,
+              vs_residents: pd.DataFrame, timings: dict[str, float], elapsed: float,
+              files: dict[str, Path]) -> dict:  # fmt: skip
+    """manifest.json of a recruitment folder: what was asked, the coverage model's figures,
+    the map against the spread by residents (simulated), and each file's SHA-256."""
+    recruits = alloc.recruits
+    return {
         "optimize": {
-            "source_file": str(source), "kind": "volunteers", "added": n,
+            "source_file": str(source), "kind": "volunteers", "added": req.budget,
             "overrides": dict(overrides),
             "objective": "mutual", "method": "recruit", "seed": req.seed,
             "replications": req.replications, "random_arms": req.random_arms,
@@ -367,49 +440,44 @@ def write_recruitment(scenario: Scenario, req, source: Path, out: Path, staging:
             "cells_recruited_in": int(np.count_nonzero(recruits)),
             "demand_per_day": problem.total_per_day,
             "helped_today_per_day": problem.helped(),
-            "gain_map_per_day": gain_map, "gain_by_residents_per_day": gain_res,
-            "gain_random_mean_per_day": gain_random,
+            "gain_map_per_day": alloc.gain_map, "gain_by_residents_per_day": alloc.gain_res,
+            "gain_random_mean_per_day": alloc.gain_random,
             "optimised_vs_by_residents": vs_residents.to_dict(orient="records"),
-            "timings_s": {"plan_s": round(plan_s, 3), "evaluate_s": round(evaluate_s, 3)},
+            "timings_s": timings,
             "wall_time_s": round(elapsed, 3),
         },
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(), "command": sys.argv,
         "files": {k: {"path": p.name, "sha256": sha256(p)} for k, p in files.items()},
     }  # fmt: skip
-    write_json(meta, staging / "manifest.json")
-    lines = []
+
+
+def _simulated_lines(evaluation: pd.DataFrame, vs_residents: pd.DataFrame, req) -> list[str]:
+    """The printed lines of the simulation: mutual-rescue compliance of each arm against the
+    base, and the map against the spread by residents and random places (paired 95 % CI)."""
+    lines: list[str] = []
     mutual = evaluation[evaluation["tier"] == "mutual"].set_index("arm")
-    if not mutual.empty:
-        lines.append(f"simulated, {req.replications} replications, mutual rescue (paired 95 % "
-                     f"CI): base {mutual.loc['base', 'compliance']:.1%}")  # fmt: skip
-        for arm in ["optimised", "by-residents", "random-mean"]:
-            if arm in mutual.index:
-                r = mutual.loc[arm]
-                ci = f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]"
-                lines.append(
-                    f"  {arm:<13} {r.compliance:.1%}  {r.diff_vs_base * 100:+.1f} pp {ci} over "
-                    "the base"
-                )
-        v = vs_residents[vs_residents["tier"] == "mutual"]
-        if not v.empty:
-            d = v.iloc[0]
-            lines.append(f"  map - by-residents {d['diff'] * 100:+.1f} pp "
-                         f"[{d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f}]")  # fmt: skip
-        r = mutual.loc["optimised"] if "optimised" in mutual.index else None
-        if r is not None and math.isfinite(r.diff_vs_random_mean):
-            ci = f"[{r.ci_random_low * 100:+.1f}, {r.ci_random_high * 100:+.1f}]"
-            lines.append(f"  map - random-mean {r.diff_vs_random_mean * 100:+.1f} pp {ci}")
-    top = table.sort_values("recruit", ascending=False).head(5)
-    return (
-        f"{scenario.name}: +{n} volunteers (objective mutual): recruited where the map "
-        f"says, {gain_map:.4g} more incidents a day helped in time; spread by residents "
-        f"{gain_res:.4g} (coverage model); {elapsed:.1f} s\n"
-        "cells recruiting most: "
-        + ", ".join(f"[{int(t.col)}, {int(t.row)}] {int(t.recruit)}" for t in top.itertuples())
-        + "".join("\n" + line for line in lines)
-        + f"\nresults in {out}/ (recruitment.csv, evaluation.csv, recruitment.png)"
-    )
+    if mutual.empty:
+        return lines
+    lines.append(f"simulated, {req.replications} replications, mutual rescue (paired 95 % "
+                 f"CI): base {mutual.loc['base', 'compliance']:.1%}")  # fmt: skip
+    for arm in ["optimised", "by-residents", "random-mean"]:
+        if arm in mutual.index:
+            r = mutual.loc[arm]
+            ci = f"[{r.ci_low * 100:+.1f}, {r.ci_high * 100:+.1f}]"
+            lines.append(
+                f"  {arm:<13} {r.compliance:.1%}  {r.diff_vs_base * 100:+.1f} pp {ci} over the base"
+            )
+    v = vs_residents[vs_residents["tier"] == "mutual"]
+    if not v.empty:
+        d = v.iloc[0]
+        lines.append(f"  map - by-residents {d['diff'] * 100:+.1f} pp "
+                     f"[{d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f}]")  # fmt: skip
+    r = mutual.loc["optimised"] if "optimised" in mutual.index else None
+    if r is not None and math.isfinite(r.diff_vs_random_mean):
+        ci = f"[{r.ci_random_low * 100:+.1f}, {r.ci_random_high * 100:+.1f}]"
+        lines.append(f"  map - random-mean {r.diff_vs_random_mean * 100:+.1f} pp {ci}")
+    return lines
 
 
 def map_vs_residents(per_rep: pd.DataFrame) -> pd.DataFrame:
