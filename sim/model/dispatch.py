@@ -71,11 +71,14 @@ def _ragged(first: int, n: int, inc: np.ndarray, ids, lag, dist) -> Candidates:
     return Candidates(first, offsets, ids[order], lag[order], dist[order])
 
 
-def _pairs_within(tree, centres: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """(incident row, point index) for every point within ``radius`` of each centre."""
+def _pairs_within(
+    tree, centres: np.ndarray, radius: float, p: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(incident row, point index) for every point within ``radius`` of each centre (straight
+    line; with ``p=1`` Manhattan)."""
     if tree is None or centres.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    hits = tree.query_ball_point(centres, radius)
+    hits = tree.query_ball_point(centres, radius, p=p)
     counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
     rows = np.repeat(np.arange(len(hits)), counts)
     ids = np.fromiter(chain.from_iterable(hits), dtype=np.int64, count=int(counts.sum()))
@@ -123,7 +126,15 @@ def meu_candidates(
     """MEUs within coverage (travel distance) of incidents [first, last), by arrival lag."""
     cfg = fleet.cfg
     scenes = incidents.xy[first:last]
-    rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
+    if city.roads is None:
+        # Without roads a trip is at least its Manhattan distance (equal within a bank;
+        # across one, Manhattan legs to, between and from bridges), so the MEUs within
+        # Manhattan reach, widened far beyond rounding, hold every one kept below: about
+        # 2/pi of those within the straight-line radius.
+        reach = cfg.coverage_radius_m * (1.0 + 1e-9)
+        rows, ids = _pairs_within(fleet.tree, scenes, reach, p=1.0)
+    else:
+        rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
     inc = rows + first
     dist = city.pair_distances(fleet.xy[ids], fleet.bank[ids], scenes[rows], None)
     ok = dist <= cfg.coverage_radius_m
