@@ -48,18 +48,37 @@ class Candidates:
         return self.ids[self.offsets[k] : self.offsets[k + 1]]
 
 
+def _order(inc: np.ndarray, lag: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``np.lexsort((ids, lag, inc))``, cheaper where it can be: one unstable sort of a single
+    float key (incident, then lag), kept only when it is checked to have put every incident's
+    lags in strictly increasing order. Without ties that order is the only one lexsort can
+    give, so the result is the same; with a tie (or a non-finite lag) lexsort decides."""
+    if lag.size > 1 and np.isfinite(lag).all():
+        low, high = float(lag.min()), float(lag.max())
+        key = (inc - inc[0]) * (2.0 * (high - low) + 1.0) + lag
+        order = np.argsort(key)
+        si, sl = inc[order], lag[order]
+        same = si[1:] == si[:-1]
+        if (si[1:] >= si[:-1]).all() and (sl[1:][same] > sl[:-1][same]).all():
+            return order
+    return np.lexsort((ids, lag, inc))
+
+
 def _ragged(first: int, n: int, inc: np.ndarray, ids, lag, dist) -> Candidates:
-    order = np.lexsort((ids, lag, inc))
+    order = _order(inc, lag, ids)
     counts = np.bincount(inc, minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     return Candidates(first, offsets, ids[order], lag[order], dist[order])
 
 
-def _pairs_within(tree, centres: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """(incident row, point index) for every point within ``radius`` of each centre."""
+def _pairs_within(
+    tree, centres: np.ndarray, radius: float, p: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(incident row, point index) for every point within ``radius`` of each centre (straight
+    line; with ``p=1`` Manhattan)."""
     if tree is None or centres.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    hits = tree.query_ball_point(centres, radius)
+    hits = tree.query_ball_point(centres, radius, p=p)
     counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
     rows = np.repeat(np.arange(len(hits)), counts)
     ids = np.fromiter(chain.from_iterable(hits), dtype=np.int64, count=int(counts.sum()))
@@ -107,7 +126,15 @@ def meu_candidates(
     """MEUs within coverage (travel distance) of incidents [first, last), by arrival lag."""
     cfg = fleet.cfg
     scenes = incidents.xy[first:last]
-    rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
+    if city.roads is None:
+        # Without roads a trip is at least its Manhattan distance (equal within a bank;
+        # across one, Manhattan legs to, between and from bridges), so the MEUs within
+        # Manhattan reach, widened far beyond rounding, hold every one kept below: about
+        # 2/pi of those within the straight-line radius.
+        reach = cfg.coverage_radius_m * (1.0 + 1e-9)
+        rows, ids = _pairs_within(fleet.tree, scenes, reach, p=1.0)
+    else:
+        rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
     inc = rows + first
     dist = city.pair_distances(fleet.xy[ids], fleet.bank[ids], scenes[rows], None)
     ok = dist <= cfg.coverage_radius_m

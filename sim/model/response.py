@@ -65,7 +65,6 @@ NAN = math.nan
 _DETECTED_VALUE = {d: d.value for d in DetectedBy}
 _RESCUE_VALUE: dict[HelpSource | None, str] = {None: "", **{b: b.value for b in HelpSource}}
 _RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
-_NO_ONE = np.zeros(0, np.int64)  # no MEU staff at a scene (never written to)
 
 
 def _checked_seed(seed: object) -> int:
@@ -682,16 +681,16 @@ class ResponseModel(mesa.Model):
     # ------------------------------------------------------------------ event handlers
     def _occurs(self, t: float, i: int, _detail: int) -> None:
         inc = self.incidents
-        staff = self.meus.at_cell(self._cell[i], t) if self._has_meus else _NO_ONE
+        staffed = self._has_meus and self.meus.staffed(self._cell[i], t)
         witness = -1
         if self._witnesses:
             ids = self._volunteer_lists.get(i)[1].ids_of(i)
             if ids.size:  # most scenes have no volunteer this near
                 free = ids[self.volunteers.busy_until[ids] <= t]
                 witness = int(free[0]) if free.size else -1
-        someone_there = staff.size > 0 or witness >= 0
+        someone_there = staffed or witness >= 0
         if someone_there:  # the flags start False, and an incident occurs once
-            self.ledger.meu_staff_on_scene[i] = staff.size > 0
+            self.ledger.meu_staff_on_scene[i] = staffed
             self.ledger.volunteer_on_scene[i] = witness >= 0
         witness_delay = float(inc.witness_delay_s[i]) if someone_there else math.inf
         delay, way = first_alert(float(inc.call_delay_s[i]), float(inc.camera_delay_s[i]),
@@ -710,7 +709,7 @@ class ResponseModel(mesa.Model):
             self._seq += 1
         if self._kind_of[i].self_rescue and someone_there:
             self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
-            if staff.size:
+            if staffed:
                 self.ledger.self_rescue_by[i] = HelpSource.MEU_STAFF
             else:
                 self.ledger.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE

@@ -235,16 +235,24 @@ class EmergencyUnitFleet:
         ids = self._by_cell.get(cell)
         if ids is None:
             return _NO_UNIT
-        # open_mask and free_members per unit in plain Python (a cell has one or two units;
-        # numpy's per-call cost dominates): the same comparisons
+        return ids[np.fromiter(self._staffing(ids, t), bool, count=ids.size)]
+
+    def staffed(self, cell: int, t: float) -> bool:
+        """Whether :meth:`at_cell` has any unit: stops at the first (a 10x fleet puts ten
+        times the units on a cell; the model only asks whether someone is there)."""
+        ids = self._by_cell.get(cell)
+        return ids is not None and any(self._staffing(ids, t))
+
+    def _staffing(self, ids: np.ndarray, t: float):
+        """For each of ``ids`` (units on one cell) in turn: open, with a member free at t.
+        open_mask and free_members per unit in plain Python (a cell has one or two units;
+        numpy's per-call cost dominates): the same comparisons."""
         hour = (t / 3600.0) % 24.0
         start, end, on_site, away = self.open_from, self.open_to, self.roster_at(t), self.away
-        keep = []
         for u in ids.tolist():
             s, e = float(start[u]), float(end[u])
             is_open = (hour >= s and hour < e) if s <= e else (hour >= s or hour < e)
-            keep.append(is_open and int(on_site[u]) - int(away[u]) > 0)
-        return ids[np.array(keep, bool)]
+            yield is_open and int(on_site[u]) - int(away[u]) > 0
 
     def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,
                   arrival_s: float = float("nan")) -> None:  # fmt: skip
