@@ -81,7 +81,7 @@ def city_zones(cells: pd.DataFrame, zone_cells: int | None) -> ZoneGrid:
 def _distinct(column: pd.Series) -> set[str]:
     """``set(column.astype(str))``, casting only the distinct values: a city's cells are
     some hundred thousand rows of a few land uses."""
-    return set(column.drop_duplicates().astype(str))
+    return set(pd.Series(column.unique()).astype(str))
 
 
 def focus_land_use(cells: pd.DataFrame, asked: str | None) -> str | None:
