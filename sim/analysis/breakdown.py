@@ -171,10 +171,11 @@ def breakdown(
     grouped = per.groupby([*by, "tier", "clock"], sort=True, observed=True)
     codes = grouped.ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")
-    ends = np.cumsum(np.bincount(codes, minlength=grouped.ngroups))
+    sizes = np.bincount(codes, minlength=grouped.ngroups)
+    ends = np.cumsum(sizes)
     ns, shares = per["n"].to_numpy(float)[order], per["compliance"].to_numpy(float)[order]
     p90s, mets = per["p90_s"].to_numpy(float)[order], per["met"].to_numpy()[order]
-    for key, end, start in zip(grouped.size().index, ends, [0, *ends[:-1]], strict=True):
+    for key, end, start in zip(grouped.size().index, ends, ends - sizes, strict=True):
         n = ns[start:end]
         total = int(n.sum())
         few = total < min_incidents
