@@ -78,10 +78,16 @@ def city_zones(cells: pd.DataFrame, zone_cells: int | None) -> ZoneGrid:
         raise ScenarioError(f"breakdown.zone_cells: {err}") from None
 
 
+def _distinct(column: pd.Series) -> set[str]:
+    """``set(column.astype(str))``, casting only the distinct values: a city's cells are
+    some hundred thousand rows of a few land uses."""
+    return set(pd.Series(column.unique()).astype(str))
+
+
 def focus_land_use(cells: pd.DataFrame, asked: str | None) -> str | None:
     """The land use the equity table compares: the one asked for (a ScenarioError if the
     city has none of it), else urban villages where there are any, else none."""
-    present = set(cells["land_use"].astype(str)) - {"water", "bridge"}
+    present = _distinct(cells["land_use"]) - {"water", "bridge"}
     if asked is not None:
         problem = land_use_problem(asked, present)
         if problem:
@@ -159,18 +165,27 @@ def breakdown(
     per["compliance"] = per["met"] / per["n"]
     targets = {t.name: t.target_s for t in tiers}
     rows = []
-    for key, grp in per.groupby([*by, "tier", "clock"], sort=True, observed=True):
-        n = grp["n"].to_numpy(float)
+    # The groups' rows as numpy slices (a city's zones are over a thousand groups, and a
+    # pandas sub-frame per group cost more than the intervals): a stable sort on the group
+    # number keeps each group's rows in the order groupby gives them.
+    grouped = per.groupby([*by, "tier", "clock"], sort=True, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=grouped.ngroups)
+    ends = np.cumsum(sizes)
+    ns, shares = per["n"].to_numpy(float)[order], per["compliance"].to_numpy(float)[order]
+    p90s, mets = per["p90_s"].to_numpy(float)[order], per["met"].to_numpy()[order]
+    for key, end, start in zip(grouped.size().index, ends, ends - sizes, strict=True):
+        n = ns[start:end]
         total = int(n.sum())
         few = total < min_incidents
-        c = (math.nan,) * 3 if few else proportion_ci(grp["compliance"].to_numpy(float), n)
-        p90 = grp["p90_s"].to_numpy(float)
+        c = (math.nan,) * 3 if few else proportion_ci(shares[start:end], n)
         if few:
             p_mean, p_half = math.nan, math.nan
         else:
-            p_mean, p_half = mean_ci(p90)
+            p_mean, p_half = mean_ci(p90s[start:end])
         rows.append((*key, targets.get(key[-2], math.nan), total, total / replications,
-                     len(grp), int(grp["met"].sum()), *c, p_mean, p_mean - p_half,
+                     end - start, int(mets[start:end].sum()), *c, p_mean, p_mean - p_half,
                      p_mean + p_half, few, min_incidents))  # fmt: skip
     return pd.DataFrame(rows, columns=[*by, *VALUE_COLUMNS])
 
@@ -238,11 +253,11 @@ def breakdowns(
     area.insert(7, "height_m", high * zones.cell_size_m)
     area.insert(8, "cells", wide * high)
     out["breakdown_area"] = area
-    uses = sorted(set(cells["land_use"].astype(str)) - {"water", "bridge"})
+    uses = sorted(_distinct(cells["land_use"]) - {"water", "bridge"})
     out["breakdown_landuse"] = _complete(
         breakdown(inc, tiers, ["land_use"], min_incidents=m, replications=r, times=times),
         ["land_use"], pd.DataFrame({"land_use": uses}), tiers, m)  # fmt: skip
-    kinds = sorted(set(inc.loc[~inc["in_warmup"].to_numpy(bool), "kind"].astype(str)))
+    kinds = sorted(_distinct(inc.loc[~inc["in_warmup"].to_numpy(bool), "kind"]))
     out["breakdown_kind"] = _complete(
         breakdown(inc, tiers, ["kind"], min_incidents=m, replications=r, times=times),
         ["kind"], pd.DataFrame({"kind": kinds}), tiers, m)  # fmt: skip
