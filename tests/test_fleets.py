@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sim.analysis.metrics import summarise
 from sim.model.config import Scenario, ScenarioError, deep_merge
-from sim.model.fleets import register_fleet, unregister_fleet
+from sim.model.fleets import StationFleet, register_fleet, unregister_fleet
 from sim.model.incidents import IncidentStream
 from sim.model.records import Assignment
 from sim.model.response import ResponseModel
@@ -124,6 +124,47 @@ def test_a_later_fire_gets_the_engine_back(brigade):
     df = model.incidents_table()
     distance = (2950 - 50) + (950 - 50)
     assert df.loc[1, "first_fire_brigade_s"] == pytest.approx(5000 + 60 + distance / 10.0)
+
+
+class QueuedBrigade(StationFleet):
+    """FireBrigade's engines as a StationFleet: the same choice and times, and a fire no
+    engine is free for waits for the first one released instead of getting nobody."""
+
+    name = "fire_brigade"
+    Config = FireBrigade.Config
+
+    def unit_xy(self):
+        cells = np.repeat(np.array(self.cfg.stations), self.cfg.engines_per_station, axis=0)
+        return self.model.city.cell_centre(cells[:, 0], cells[:, 1])
+
+    def distances(self, scene, units):
+        return np.abs(self.xy[units] - scene).sum(axis=1)
+
+
+def test_a_station_fleet_says_only_where_its_units_are_and_queues_the_calls():
+    register_fleet(QueuedBrigade)
+    try:
+        rows = [  # as above: the second fire comes while the only engine is busy
+            {"occurred_s": 100.0, "x_m": 2950.0, "y_m": 950.0, "kind": "fire", "handling_s": 600.0},
+            {"occurred_s": 200.0, "x_m": 50.0, "y_m": 50.0, "kind": "fire", "handling_s": 600.0},
+        ]
+        model = ResponseModel(fire_scenario(), seed=0,
+                              incidents=IncidentStream.from_rows(("fire",), rows))  # fmt: skip
+        model.run()
+    finally:
+        unregister_fleet(QueuedBrigade.name)
+    df = model.incidents_table()
+    first, second = [a for a in model.assignments if a.responder == "fire_brigade"]
+    assert (first.incident_id, first.arrived_s) == (0, 160.0)
+    assert df.loc[0, "first_fire_brigade_s"] == 160.0
+    # The second fire waited: the engine left for it when the first was cleared.
+    assert second.incident_id == 1 and second.sent_s == first.released_s > 200.0
+    distance = (2950 - 50) + (950 - 50)
+    assert second.arrived_s == pytest.approx(second.sent_s + 60 + distance / 10.0)
+    assert df.loc[1, "first_fire_brigade_s"] == second.arrived_s
+    assert df.loc[1, "fire_brigade_sent"] == 1
+    with pytest.raises(NotImplementedError, match="says where its units are"):
+        type("NoPlaces", (StationFleet,), {"name": "x"})(model, None)
 
 
 def test_a_fire_brigade_in_a_generated_run_and_its_tier_in_the_run_tables(brigade):

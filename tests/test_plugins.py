@@ -22,6 +22,7 @@ from mesa.agentset import AgentSet
 from sim.geo.scenario import load_scenario
 from sim.model import plugins
 from sim.model.config import Scenario, ScenarioError, deep_merge
+from sim.model.fleets import StationFleet
 from sim.model.incidents import IncidentStream
 from sim.model.plugins import PlugInError, PlugInFailed
 from sim.model.records import assignments_frame
@@ -73,6 +74,7 @@ def run(sc: Scenario, **kwargs) -> ResponseModel:
 def test_the_installed_package_is_found_through_its_entry_points_only():
     fleet = plugins.FLEET_PLUGINS.get("ambulance")
     assert fleet.__module__ == "jiefang_ambulance.fleet"
+    assert issubclass(fleet, StationFleet)  # the rules it shares with the professional teams
     assert {"ambulance", "ambulance_agents", "faulty_radio"} <= set(plugins.FLEET_PLUGINS.names())
     assert "least_used" in plugins.DISPATCH_PLUGINS.names()
     assert "ambulance" in plugins.known_responders()

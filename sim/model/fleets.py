@@ -14,7 +14,10 @@ in one process :func:`register_fleet` does too. Scenarios can then
 The ledger gets ``first_<name>_s`` and ``<name>_sent`` columns, and the incidents table a
 ``<name>_needed`` column, so metrics and plots treat it like any built-in responder. See
 docs/extending.md for a worked example (tests/plugins/jiefang_ambulance is one, installed
-by the suite through its entry points).
+by the suite through its entry points). A fleet of units at stations that sends the nearest
+free ones and queues calls need not write these rules again: it subclasses
+:class:`StationFleet` (from here; sim/model/responders/stations.py), as the built-in
+professional teams do.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from sim.model.responders.professional import ProfessionalTeams
+from sim.model.responders.stations import StationFleet as StationFleet  # for plug-ins
 
 if TYPE_CHECKING:
     from sim.model.response import ResponseModel

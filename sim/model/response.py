@@ -52,7 +52,7 @@ from sim.model.records import (
     frame_of_columns,
 )
 from sim.model.recurring import RecurringEvent
-from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet, meu_sites
+from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet, meu_sites, open_at
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool, volunteer_homes
 from sim.model.rng import CounterRng, Stream, generator, stream_seed
@@ -769,10 +769,9 @@ class ResponseModel(mesa.Model):
         if teams <= 0:  # [:teams] keeps none
             return
         for k, u in enumerate(id_list):
-            s, e = float(start[u]), float(end[u])
-            if ((hour >= s and hour < e) if s <= e else (hour >= s or hour < e)) and int(
-                on_site[u]
-            ) - int(away[u]) >= size:
+            if open_at(hour, float(start[u]), float(end[u])) and (
+                int(on_site[u]) - int(away[u]) >= size
+            ):
                 able.append(k)
                 if len(able) == teams:
                     break

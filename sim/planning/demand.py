@@ -14,6 +14,7 @@ import numpy as np
 from sim.model.city import City
 from sim.model.config import Scenario, TierConfig, kind_calls_for
 from sim.model.incidents import kind_cell_weights
+from sim.model.responders.meus import open_at
 
 #: Slots per hour for opening hours (given in hours, possibly fractional).
 SLOTS_PER_HOUR = 4
@@ -80,15 +81,12 @@ def time_slots(scenario: Scenario) -> np.ndarray:
 
 def open_by_slot(scenario: Scenario, uses: list[str]) -> np.ndarray:
     """(slots, len(uses)) bool: a unit on a site of each use is open in each slot (the rule of
-    :meth:`sim.model.responders.meus.EmergencyUnitFleet.open_mask`, at the slot's middle)."""
+    :func:`sim.model.responders.meus.open_at`, at the slot's middle)."""
     hours = (np.arange(24 * SLOTS_PER_HOUR) + 0.5) / SLOTS_PER_HOUR
     out = np.ones((hours.size, len(uses)), dtype=bool)
     for j, use in enumerate(uses):
         span = scenario.meus.opening_hours.get(use)  # type: ignore[call-overload]
         if span is None:
             continue
-        start, end = span
-        inside = (hours >= start) & (hours < end)
-        wraps = (hours >= start) | (hours < end)
-        out[:, j] = inside if start <= end else wraps
+        out[:, j] = open_at(hours, *span)
     return out

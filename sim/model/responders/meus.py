@@ -60,6 +60,17 @@ class EmergencyUnit(mesa.Agent):
 
 
 _DAY_S = 86400.0
+
+
+def open_at(hour, start, end):
+    """The opening-hours rule: whether a site open from ``start`` to ``end`` (hours of the
+    day; ``end`` before ``start`` wraps past midnight, ``0, 24`` is always) is open at
+    ``hour``. The same comparisons on floats (one unit, in plain Python: numpy's per-call cost
+    would dominate) or on numpy arrays (elementwise): a bool, or an array of bools."""
+    after_start, before_end = hour >= start, hour < end
+    return (after_start & before_end) | ((start > end) & (after_start | before_end))
+
+
 _ROSTER_BLOCK = 4096  # units drawn at a time (a city year is 23,000 x 366 uniforms)
 
 
@@ -214,11 +225,8 @@ class EmergencyUnitFleet:
         return self._on_post[min(day, self._on_post.shape[0] - 1)]
 
     def open_mask(self, t: float, ids: np.ndarray | slice = slice(None)) -> np.ndarray:
-        hour = (t / 3600.0) % 24.0
-        start, end = self.open_from[ids], self.open_to[ids]
-        inside = (hour >= start) & (hour < end)
-        wraps = (hour >= start) | (hour < end)
-        return np.where(start <= end, inside, wraps)
+        """Which of ``ids`` are open at time t (s) by their sites' hours (:func:`open_at`)."""
+        return open_at((t / 3600.0) % 24.0, self.open_from[ids], self.open_to[ids])
 
     def can_send(self, ids: np.ndarray, t: float) -> np.ndarray:
         """Which of these units are open and have a full team free at time t."""
@@ -246,12 +254,11 @@ class EmergencyUnitFleet:
     def _staffing(self, ids: np.ndarray, t: float):
         """For each of ``ids`` (units on one cell) in turn: open, with a member free at t.
         open_mask and free_members per unit in plain Python (a cell has one or two units;
-        numpy's per-call cost dominates): the same comparisons."""
+        numpy's per-call cost dominates): the same rule, :func:`open_at`."""
         hour = (t / 3600.0) % 24.0
         start, end, on_site, away = self.open_from, self.open_to, self.roster_at(t), self.away
         for u in ids.tolist():
-            s, e = float(start[u]), float(end[u])
-            is_open = (hour >= s and hour < e) if s <= e else (hour >= s or hour < e)
+            is_open = open_at(hour, float(start[u]), float(end[u]))
             yield is_open and int(on_site[u]) - int(away[u]) > 0
 
     def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,

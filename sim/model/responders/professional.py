@@ -8,8 +8,9 @@ ledger gets ``first_professional_s`` and ``professional_sent``. It is off unless
 configures it with stations (``stations: 0``, the default, is off: not built, no columns).
 
 Teams wait at their stations, at the centres of distinct populated cells drawn by population
-(where people are) from the layout stream ``Stream.PROFESSIONAL``. An alert sends the nearest
-free teams (travel distance as every responder's, :meth:`sim.model.city.City.distances_to`;
+(where people are) from the layout stream ``Stream.PROFESSIONAL``. The rest are the rules of a
+:class:`~sim.model.responders.stations.StationFleet` (the plug-ins' too): an alert sends the
+nearest free teams (travel distance as every responder's, :meth:`sim.model.city.City.distances_to`;
 ties to the lower team) after the turnout time at a fixed speed; a call no team is free for
 waits, first come first served, until a team is released when the incident it serves is
 cleared (it is back at its station at once: a simplification, as is the speed without
@@ -18,17 +19,11 @@ congestion).
 
 from __future__ import annotations
 
-from collections import deque
-from typing import TYPE_CHECKING
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sim.model.records import Assignment
+from sim.model.responders.stations import StationFleet
 from sim.model.rng import Stream, generator
-
-if TYPE_CHECKING:
-    from sim.model.response import ResponseModel
 
 
 class ProfessionalConfig(BaseModel):
@@ -56,16 +51,20 @@ class ProfessionalConfig(BaseModel):
         return self.stations == 0
 
 
-class ProfessionalTeams:
-    """The teams of ``fleets.professional`` (:class:`ProfessionalConfig`) as arrays."""
+class ProfessionalTeams(StationFleet):
+    """The teams of ``fleets.professional`` (:class:`ProfessionalConfig`): a
+    :class:`~sim.model.responders.stations.StationFleet` at drawn stations, travel distance as
+    every responder's, after the turnout time at a fixed speed."""
 
     name = "professional"
     Config = ProfessionalConfig
+    cfg: ProfessionalConfig
 
-    def __init__(self, model: ResponseModel, config: ProfessionalConfig) -> None:
-        self.model, self.cfg = model, config
-        city = model.city
-        rng = generator(model.seed, model.layout, Stream.PROFESSIONAL)
+    def unit_xy(self) -> np.ndarray:
+        """Stations at distinct populated cells drawn by population (``Stream.PROFESSIONAL``),
+        ``per_station`` teams at each."""
+        city, config = self.model.city, self.cfg
+        rng = generator(self.model.seed, self.model.layout, Stream.PROFESSIONAL)
         pop = city.population.reshape(-1)
         land = np.flatnonzero(city.bank.reshape(-1) >= 0)
         cells = land[pop[land] > 0] if (pop[land] > 0).any() else land
@@ -73,53 +72,4 @@ class ProfessionalTeams:
         sites = np.sort(rng.choice(cells, size=min(config.stations, cells.size), replace=False,
                                    p=weight / weight.sum()))  # fmt: skip
         xy = city.cell_centre(sites % city.width, sites // city.width).reshape(-1, 2)
-        self.xy = np.repeat(xy, config.per_station, axis=0)
-        self.bank = city.bank_of(self.xy)
-        self.busy = np.zeros(len(self.xy), bool)
-        self.serving: dict[int, list[tuple[int, float, float]]] = {}  # (team, sent, arrival)
-        self.waiting: deque[list[int]] = deque()  # [incident, teams still needed]
-
-    def alert(self, t: float, incident: int, needed: int) -> None:
-        left = self._send(t, incident, needed)
-        if left:
-            self.waiting.append([incident, left])
-
-    def event(self, t: float, incident: int, team: int) -> None:
-        if incident in self.serving:  # a team turned back at the clearance records nothing
-            self.model.ledger.arrived(self.name, incident, t)
-
-    def clear(self, t: float, incident: int) -> None:
-        for team, sent, arrival in self.serving.pop(incident, []):
-            self.busy[team] = False
-            released = max(t, arrival)
-            self.model.assignments.append(
-                Assignment(self.name, team, incident, sent, arrival, released)
-            )
-        self.waiting = deque(w for w in self.waiting if w[0] != incident)
-        while self.waiting and not self.busy.all():
-            call = self.waiting[0]
-            call[1] = self._send(t, call[0], call[1])
-            if call[1]:
-                break
-            self.waiting.popleft()
-
-    def positions(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """For the view: every team at its station, and whether it is committed."""
-        return self.xy, self.busy.copy()
-
-    def _send(self, t: float, incident: int, needed: int) -> int:
-        """Send up to ``needed`` free teams, those that arrive first; how many still lack."""
-        free = np.flatnonzero(~self.busy)
-        if not free.size:
-            return needed
-        scene = self.model.incidents.xy[incident]
-        dist = self.model.city.distances_to(scene, self.xy[free], self.bank[free])
-        reach = np.isfinite(dist)
-        order = np.argsort(dist[reach], kind="stable")[:needed]
-        for team, d in zip(free[reach][order].tolist(), dist[reach][order].tolist(), strict=True):
-            self.busy[team] = True
-            arrival = t + self.cfg.turnout_s + d / self.cfg.speed_m_s
-            self.serving.setdefault(incident, []).append((team, t, arrival))
-            self.model.ledger.sent(self.name, incident)
-            self.model.schedule(arrival, self, incident, team)
-        return needed - len(order)
+        return np.repeat(xy, config.per_station, axis=0)
