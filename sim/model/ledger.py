@@ -22,6 +22,9 @@ TIME_COLUMNS = (
 )  # fmt: skip
 #: Counts.
 COUNT_COLUMNS = ("meu_teams_sent", "volunteers_sent", "volunteers_within_3min")
+#: Police bookkeeping per incident, state rather than record fields: units still to be
+#: sent, units arrived.
+POLICE_COUNTS = ("police_pending", "police_arrived")
 #: Who was at the scene when it happened.
 FLAG_COLUMNS = ("meu_staff_on_scene", "volunteer_on_scene")
 
@@ -37,8 +40,11 @@ class IncidentLedger:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n = n
-        for name in TIME_COLUMNS:
-            setattr(self, name, np.full(n, math.nan))
+        # The times are rows of one array (named views), as are the police counts below:
+        # the compiled loop takes the block, not a column per field (sim.model.police_kernel).
+        self.times = np.full((len(TIME_COLUMNS), n), math.nan)
+        for row, name in enumerate(TIME_COLUMNS):
+            setattr(self, name, self.times[row])
         for name in COUNT_COLUMNS:
             setattr(self, name, np.zeros(n, np.int64))
         for name in FLAG_COLUMNS:
@@ -46,8 +52,8 @@ class IncidentLedger:
         self.detected_by: list[DetectedBy] = [DetectedBy.UNDETECTED] * n
         self.self_rescue_by: list[HelpSource | None] = [None] * n
         # Police bookkeeping that is state, not a record field.
-        self.police_pending = np.zeros(n, np.int64)  # units still to be sent
-        self.police_arrived = np.zeros(n, np.int64)
+        self.police_counts = np.zeros((len(POLICE_COUNTS), n), np.int64)
+        self.police_pending, self.police_arrived = self.police_counts  # units still to send
         self.extra: dict[str, np.ndarray] = {}
         # Told (incident, t) when a plug-in responder's first arrival at an incident is
         # recorded or brought forward (the model clears kinds needing no police after it).

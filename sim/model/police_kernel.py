@@ -29,6 +29,7 @@ import numpy as np
 
 from sim.model import lifecycle, spatial
 from sim.model.config import by_hour
+from sim.model.ledger import POLICE_COUNTS, TIME_COLUMNS
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
 from sim.model.spatial import (
@@ -55,6 +56,24 @@ _ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
 _HANDLED = frozenset({EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL,
                       EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS})  # fmt: skip
 _KIND_OF_CODE = {int(k): k for k in EventKind}
+
+# The loop's columns are rows of a few 2-D arrays, named by these rows: numba counts a
+# reference for every array a handler touches, so tuples of 19 unit and 10 incident columns
+# cost the loop more than its rules (a police-only M/M/10 of 100,000 calls: 0.26 s of CPU in
+# the compiled loop over tuples of columns, 0.13 s over these blocks).
+#: Rows of ``incf`` (floats per incident).
+OCCURRED, CALL_DELAY, CAMERA_DELAY, CALL_HANDLING, HANDLING, SCENE_X, SCENE_Y = range(7)
+#: Rows of ``inci`` (integers per incident).
+NEED, PRIORITY, SCENE_BANK = range(3)
+#: Rows of the ledger's ``times`` and ``police_counts`` (``led``) the loop writes.
+ALERTED, CALLED, DISPATCHED, WAITED, FIRST, LAST, CLEARED = (TIME_COLUMNS.index(name) for name in (
+    "alerted_s", "police_call_s", "police_dispatched_s", "police_wait_s", "first_police_s",
+    "last_police_s", "cleared_s"))  # fmt: skip
+PENDING, ARRIVED = POLICE_COUNTS.index("police_pending"), POLICE_COUNTS.index("police_arrived")
+#: Rows of ``uf`` (floats per unit).
+WAY_LEFT, WAY_X, WAY_Y, WAY_MANH, STATION_X, STATION_Y, TOP, SENT_AT, ARRIVED_AT = range(9)
+#: Rows of ``ui`` (integers per unit; flags 0/1).
+CODE, FREE, BACK, WAY_SAME, WAY_BANK, STATION_BANK, CAR, INCIDENT_OF, NEXT_UNIT = range(9)
 
 
 def available() -> bool:
@@ -104,18 +123,19 @@ def why_not(model: ResponseModel) -> str | None:
 def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_cols):
     """The police-only events of ResponseModel._advance over arrays (see the module
     docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed]
-    and ``floats`` = [next_home] are updated in place; ``inc``, ``led``, ``units`` and
-    ``patrol``: the columns of :func:`advance`. Returns the heap, the queue, the detections
-    (incident, way of sim.model.lifecycle.first_alert) and the released assignments (unit,
-    incident, sent, arrived, cleared), in the order they happened."""
-    occurred = inc[0]
+    and ``floats`` = [next_home] are updated in place; ``inc`` = (incf, inci), ``led`` =
+    (times, police_counts) of the ledger, ``units`` = (uf, ui, head_of) and ``patrol``: the
+    columns of :func:`advance`. Returns the heap, the queue, the detections (incident, way
+    of sim.model.lifecycle.first_alert) and the released assignments (unit, incident, sent,
+    arrived, cleared), in the order they happened."""
+    occurred = inc[0][OCCURRED]
     leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
     heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
     det = [(0, 0)]
     det.pop()
     asg = [(0, 0, 0.0, 0.0, 0.0)]
     asg.pop()
-    n_units = units[0].shape[0]
+    n_units = units[0].shape[1]
     # the search's lists, reused: best units and times, candidates, their positions, legs
     best = (np.empty(n_units, np.int64), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
@@ -153,27 +173,27 @@ def _handle(t, kind, i, d, ints, floats, heap, queue, det, asg, inc, led, units,
             best):  # fmt: skip
     """One event of the police-only handlers (sim.model.response)."""
     if kind == _OCCURS:
-        delay, how = first_alert(inc[1][i], inc[2][i], math.inf)
+        delay, how = first_alert(inc[0][CALL_DELAY, i], inc[0][CAMERA_DELAY, i], math.inf)
         if math.isfinite(delay):
             det.append((i, how))
-            led[0][i] = t + delay
+            led[0][ALERTED, i] = t + delay
             _push(heap, ints, t + delay, _ALERT, i, -1)
     elif kind == _ALERT:
-        if inc[4][i] > 0:
-            _push(heap, ints, t + inc[3][i], _CALL, i, -1)
+        if inc[1][NEED, i] > 0:
+            _push(heap, ints, t + inc[0][CALL_HANDLING, i], _CALL, i, -1)
     elif kind == _CALL:
-        need = inc[4][i]
-        led[1][i] = t
-        led[2][i] = need
+        need = inc[1][NEED, i]
+        led[0][CALLED, i] = t
+        led[1][PENDING, i] = need
         if ints[2] > 0:
             _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best)
-        if led[2][i] > 0:
-            heapq.heappush(queue, (inc[5][i], t, ints[0], i))
+        if led[1][PENDING, i] > 0:
+            heapq.heappush(queue, (inc[1][PRIORITY, i], t, ints[0], i))
             ints[0] += 1
     elif kind == _ARRIVES:
         _arrives(t, i, d, ints, heap, inc, led, units)
-    elif kind == _CLEARS and math.isnan(led[8][i]):
-        led[8][i] = t
+    elif kind == _CLEARS and math.isnan(led[0][CLEARED, i]):
+        led[0][CLEARED, i] = t
         _release(t, i, ints, floats, asg, inc, units)
         _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
 
@@ -188,69 +208,77 @@ def _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best):
     are sent (arrivals scheduled); police_pending[i] becomes what is still needed."""
     best_u, best_dt = best[0], best[1]
     found, floats[0], ints[3] = nearest(
-        t, inc[7][i], inc[8][i], inc[9][i], need, best, units, patrol, floats[0], ints[3], geo
+        t,
+        inc[0][SCENE_X, i],
+        inc[0][SCENE_Y, i],
+        inc[1][SCENE_BANK, i],
+        need,
+        best,
+        units,
+        patrol,
+        floats[0],
+        ints[3],
+        geo,
     )
     while found > 0 and not math.isfinite(best_dt[found - 1]):
         found -= 1  # units that cannot reach the scene are not sent
     if found == 0:
         return
-    if math.isnan(led[3][i]):
-        led[3][i] = t
+    if math.isnan(led[0][DISPATCHED, i]):
+        led[0][DISPATCHED, i] = t
     for k in range(found):
         u = best_u[k]
         ints[3] -= commit(u, i, t, units)
         ints[2] -= 1
         _push(heap, ints, t + best_dt[k], _ARRIVES, i, u)
     left = need - found
-    led[2][i] = left
+    led[1][PENDING, i] = left
     if left == 0:
-        led[4][i] = t - led[1][i]
+        led[0][WAITED, i] = t - led[0][CALLED, i]
 
 
 def _arrives(t, i, u, ints, heap, inc, led, units):
     """_police_arrives: unit u on scene; the last needed unit schedules the clearance."""
-    code, is_free, arrived_at = units[0], units[1], units[15]
-    if is_free[u]:
-        is_free[u] = False
+    uf, ui = units[0], units[1]
+    if ui[FREE, u]:
+        ui[FREE, u] = 0
         ints[2] -= 1
-    code[u] = 2  # on scene
-    arrived_at[u] = t
-    arrived = led[5][i] + 1
-    led[5][i] = arrived
+    ui[CODE, u] = 2  # on scene
+    uf[ARRIVED_AT, u] = t
+    arrived = led[1][ARRIVED, i] + 1
+    led[1][ARRIVED, i] = arrived
     if arrived == 1:
-        led[6][i] = t
-    if arrived == inc[4][i]:
-        led[7][i] = t
-        _push(heap, ints, clears_at(led[6][i], inc[6][i], t), _CLEARS, i, -1)
+        led[0][FIRST, i] = t
+    if arrived == inc[1][NEED, i]:
+        led[0][LAST, i] = t
+        _push(heap, ints, clears_at(led[0][FIRST, i], inc[0][HANDLING, i], t), _CLEARS, i, -1)
 
 
 def _release(t, i, ints, floats, asg, inc, units):
     """_clears: every unit of incident i is released and drives back to its station."""
-    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank = units[:9]
-    station_x, station_y, station_bank, top = units[9], units[10], units[11], units[13]
-    sent_at, arrived_at, incident_of, next_unit, head_of = units[14:19]
-    ax, ay, bank = inc[7][i], inc[8][i], inc[9][i]
+    uf, ui, head_of = units
+    ax, ay, bank = inc[0][SCENE_X, i], inc[0][SCENE_Y, i], inc[1][SCENE_BANK, i]
     u = head_of[i]
     head_of[i] = -1
     while u >= 0:
-        asg.append((u, i, sent_at[u], arrived_at[u], t))
-        nxt = next_unit[u]
-        next_unit[u] = -1
-        incident_of[u] = -1
-        sent_at[u] = math.nan
-        arrived_at[u] = math.nan
+        asg.append((u, i, uf[SENT_AT, u], uf[ARRIVED_AT, u], t))
+        nxt = ui[NEXT_UNIT, u]
+        ui[NEXT_UNIT, u] = -1
+        ui[INCIDENT_OF, u] = -1
+        uf[SENT_AT, u] = math.nan
+        uf[ARRIVED_AT, u] = math.nan
         # leave_scene: free again at the scene, driving back to the station
-        manhattan = abs(station_x[u] - ax) + abs(station_y[u] - ay)
-        if not back[u]:
+        manhattan = abs(uf[STATION_X, u] - ax) + abs(uf[STATION_Y, u] - ay)
+        if not ui[BACK, u]:
             ints[3] += 1
-        back[u] = True
-        way_left[u], way_x[u], way_y[u] = t, ax, ay
-        way_same[u] = bank == station_bank[u]
-        way_manh[u], way_bank[u] = manhattan, bank
-        floats[0] = min(floats[0], earliest_home(t, manhattan, top[u]))
-        code[u] = 0  # available
-        if not is_free[u]:
-            is_free[u] = True
+        ui[BACK, u] = 1
+        uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u] = t, ax, ay
+        ui[WAY_SAME, u] = 1 if bank == ui[STATION_BANK, u] else 0
+        uf[WAY_MANH, u], ui[WAY_BANK, u] = manhattan, bank
+        floats[0] = min(floats[0], earliest_home(t, manhattan, uf[TOP, u]))
+        ui[CODE, u] = 0  # available
+        if not ui[FREE, u]:
+            ui[FREE, u] = 1
             ints[2] += 1
         u = nxt
 
@@ -263,8 +291,8 @@ def _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, bes
     while len(queue) > 0 and ints[2] > 0:
         entry = heapq.heappop(queue)
         q = entry[3]
-        _send(t, q, led[2][q], ints, floats, heap, inc, led, units, patrol, geo, best)
-        if led[2][q] > 0:
+        _send(t, q, led[1][PENDING, q], ints, floats, heap, inc, led, units, patrol, geo, best)
+        if led[1][PENDING, q] > 0:
             kept.append(entry)
     for entry in kept:
         heapq.heappush(queue, entry)
@@ -331,30 +359,30 @@ def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo
     driving back after settling."""
     best_u, best_dt, ids, xs, ys, banks, via = lists
     single, bank_near, inv, width, height, bridge_x, bridge_y, bank_bridges, bridge_dist = geo
-    is_free, back, way_left, way_x, way_y, way_same = units[1:7]
-    station_x, station_y, car = units[9], units[10], units[12]
+    uf, ui = units[0], units[1]
     drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s = patrol
     drive = drive_by_hour[int(t // 3600.0) % 24]
     if n_back > 0 and t >= next_home:
         next_home, n_back = _settle(t, drive, foot, next_home, n_back, units)
-    n_units = is_free.shape[0]
+    n_units = ui.shape[1]
     k_leg = int(t // leg_s) - legs_from
     count = 0
     for u in range(n_units):
-        if not is_free[u]:
+        if not ui[FREE, u]:
             continue
         ids[count] = u
         count += 1
-        if back[u]:  # _back_position: along the way home, or at the scene across water
-            x, y = way_x[u], way_y[u]
-            if way_same[u]:
-                speed = drive if car[u] else foot
-                x, y = along_way_home(x, y, station_x[u], station_y[u], (t - way_left[u]) * speed)
+        if ui[BACK, u]:  # _back_position: along the way home, or at the scene across water
+            x, y = uf[WAY_X, u], uf[WAY_Y, u]
+            if ui[WAY_SAME, u]:
+                speed = drive if ui[CAR, u] else foot
+                x, y = along_way_home(x, y, uf[STATION_X, u], uf[STATION_Y, u],
+                                      (t - uf[WAY_LEFT, u]) * speed)  # fmt: skip
             xs[u], ys[u] = x, y
             banks[u] = 0 if single else bank_at(x, y, bank_near, inv, width, height)
         else:
             xs[u], ys[u], banks[u] = spot_x[k_leg, u], spot_y[k_leg, u], spot_bank[k_leg, u]
-    found = nearest_in(ids, count, xs, ys, banks, car, drive, foot, sx, sy, sbank, need,
+    found = nearest_in(ids, count, xs, ys, banks, ui[CAR], drive, foot, sx, sy, sbank, need,
                        best_u, best_dt, single, bridge_x, bridge_y, bank_bridges, bridge_dist,
                        via)  # fmt: skip
     return found, next_home, n_back
@@ -362,42 +390,43 @@ def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo
 
 def _settle(t, drive, foot, next_home, n_back, units):
     """_settle_units: available units whose drive back has ended are home."""
-    is_free, back, way_left, way_manh, car, top = (
-        units[1], units[2], units[3], units[7], units[12], units[13])  # fmt: skip
+    uf, ui = units[0], units[1]
     homed = False
-    for u in range(is_free.shape[0]):
-        speed = drive if car[u] else foot
-        if back[u] and is_free[u] and drive_ended(t, way_left[u], speed, way_manh[u]):
-            back[u] = False
+    for u in range(ui.shape[1]):
+        speed = drive if ui[CAR, u] else foot
+        if ui[BACK, u] and ui[FREE, u] and drive_ended(t, uf[WAY_LEFT, u], speed,
+                                                       uf[WAY_MANH, u]):  # fmt: skip
+            ui[BACK, u] = 0
             n_back -= 1
             homed = True
     if homed:
         next_home = math.inf
-        for u in range(is_free.shape[0]):
-            if back[u]:
-                next_home = min(next_home, earliest_home(way_left[u], way_manh[u], top[u]))
+        for u in range(ui.shape[1]):
+            if ui[BACK, u]:
+                next_home = min(
+                    next_home, earliest_home(uf[WAY_LEFT, u], uf[WAY_MANH, u], uf[TOP, u])
+                )
     return next_home, n_back
 
 
 def commit(u, i, t, units):
     """PoliceFleet.commit: unit u sent to incident i at t (appended to i's units). Returns
     1 if u was driving back (one fewer), else 0."""
-    code, is_free, back = units[0], units[1], units[2]
-    sent_at, incident_of, next_unit, head_of = units[14], units[16], units[17], units[18]
-    code[u] = 1  # en route
-    is_free[u] = False
-    was_back = 1 if back[u] else 0
-    back[u] = False
-    next_unit[u] = -1
+    uf, ui, head_of = units
+    ui[CODE, u] = 1  # en route
+    ui[FREE, u] = 0
+    was_back = 1 if ui[BACK, u] else 0
+    ui[BACK, u] = 0
+    ui[NEXT_UNIT, u] = -1
     if head_of[i] < 0:
         head_of[i] = u
     else:
         v = head_of[i]
-        while next_unit[v] >= 0:
-            v = next_unit[v]
-        next_unit[v] = u
-    incident_of[u] = i
-    sent_at[u] = t
+        while ui[NEXT_UNIT, v] >= 0:
+            v = ui[NEXT_UNIT, v]
+        ui[NEXT_UNIT, v] = u
+    ui[INCIDENT_OF, u] = i
+    uf[SENT_AT, u] = t
     return was_back
 
 
@@ -453,18 +482,15 @@ def _inputs(model: ResponseModel) -> tuple:
         inc = model.incidents
         kind_priority = np.array([k.priority for k in model._kinds], np.int64)
         xy = np.asarray(inc.xy, np.float64)
-        got = (
-            np.ascontiguousarray(model._occurred, np.float64),
-            np.ascontiguousarray(inc.call_delay_s, np.float64),
-            np.ascontiguousarray(inc.camera_delay_s, np.float64),
-            np.ascontiguousarray(model._call_handling, np.float64),
-            np.ascontiguousarray(model._kind_columns["police_needed"], np.int64),
-            kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else np.zeros(0, np.int64),
-            np.ascontiguousarray(inc.handling_s, np.float64),
-            np.ascontiguousarray(xy[:, 0]),
-            np.ascontiguousarray(xy[:, 1]),
-            np.ascontiguousarray(model._bank, np.int64),
-        )
+        incf = np.empty((7, len(inc)))
+        incf[OCCURRED], incf[CALL_DELAY] = model._occurred, inc.call_delay_s
+        incf[CAMERA_DELAY], incf[CALL_HANDLING] = inc.camera_delay_s, model._call_handling
+        incf[HANDLING], incf[SCENE_X], incf[SCENE_Y] = inc.handling_s, xy[:, 0], xy[:, 1]
+        inci = np.empty((3, len(inc)), np.int64)
+        inci[NEED] = model._kind_columns["police_needed"]
+        inci[PRIORITY] = kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else 0
+        inci[SCENE_BANK] = model._bank
+        got = (incf, inci)
         model._kernel_inputs = got
         model._kernel_head = np.full(len(inc), -1, np.int64)  # incident -> first unit sent
     return got
@@ -496,9 +522,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
     leg_s = float(police._leg_s)
     if police._legs_from < 0:
         police.spots_at(max(float(model.time), 0.0))
-    led = (ledger.alerted_s, ledger.police_call_s, ledger.police_pending,
-           ledger.police_dispatched_s, ledger.police_wait_s, ledger.police_arrived,
-           ledger.first_police_s, ledger.last_police_s, ledger.cleared_s)  # fmt: skip
+    led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
     while True:
         patrol = (drive_by_hour, float(police._foot),
@@ -526,32 +550,28 @@ def _unit_columns(model: ResponseModel) -> tuple:
     """The fleet's unit state as the loop's columns (see ``units`` of _release)."""
     police, head_of = model.police, model._kernel_head
     n = len(police)
-    back = np.zeros(n, bool)
-    way_left, way_x, way_y, way_manh = (np.zeros(n) for _ in range(4))
-    way_same = np.zeros(n, bool)
-    way_bank = np.zeros(n, np.int64)
+    uf = np.zeros((9, n))
+    ui = np.zeros((9, n), np.int64)
     for u, way in police._way_back.items():
-        back[u] = True
-        way_left[u], way_x[u], way_y[u], way_same[u], way_manh[u], _, way_bank[u] = way
-    sent_at = np.full(n, math.nan)
-    arrived_at = np.full(n, math.nan)
-    incident_of = np.full(n, -1, np.int64)
+        ui[BACK, u] = 1
+        uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u], ui[WAY_SAME, u] = way[:4]
+        uf[WAY_MANH, u], ui[WAY_BANK, u] = way[4], way[6]
+    uf[STATION_X], uf[STATION_Y] = police.station_xy[:, 0], police.station_xy[:, 1]
+    uf[TOP], uf[SENT_AT], uf[ARRIVED_AT] = police._top_speed, math.nan, math.nan
+    ui[CODE], ui[FREE] = police._code, police._is_free
+    ui[STATION_BANK], ui[CAR] = police.station_bank, police.is_car
+    ui[INCIDENT_OF], ui[NEXT_UNIT] = -1, -1
     for u, s in police._sent_at.items():
-        sent_at[u] = s
+        uf[SENT_AT, u] = s
     for u, s in police._arrived_at.items():
-        arrived_at[u] = s
+        uf[ARRIVED_AT, u] = s
     for u, i in police._incident_of.items():
-        incident_of[u] = i
-    next_unit = np.full(n, -1, np.int64)
+        ui[INCIDENT_OF, u] = i
     for i, sent in police._units_of.items():
         head_of[i] = sent[0]
         for a, b in itertools.pairwise(sent):
-            next_unit[a] = b
-    return (np.array(police._code, np.int8), np.array(police._is_free, bool), back, way_left,
-            way_x, way_y, way_same, way_manh, way_bank, police.station_xy[:, 0].copy(),
-            police.station_xy[:, 1].copy(), np.asarray(police.station_bank, np.int64),
-            police.is_car, police._top_speed, sent_at, arrived_at, incident_of, next_unit,
-            head_of)  # fmt: skip
+            ui[NEXT_UNIT, a] = b
+    return uf, ui, head_of
 
 
 def _geo(city) -> tuple:
@@ -584,23 +604,25 @@ def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
 def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
     """The arrays back into the model's and the fleet's Python state (what the Python loop
     would have left)."""
-    code, is_free, back, way_left, way_x, way_y, way_same, way_manh, way_bank = fleet[:9]
-    sent_at, arrived_at, incident_of, next_unit = fleet[14:18]
-    police, head_of = model.police, model._kernel_head
+    uf, ui, head_of = fleet
+    police = model.police
     n = len(police)
-    police._code[:] = code.tolist()
-    police._is_free[:] = is_free.tolist()
-    police.free_ids[:] = np.flatnonzero(is_free).tolist()
+    police._code[:] = ui[CODE].tolist()
+    police._is_free[:] = (ui[FREE] != 0).tolist()
+    police.free_ids[:] = np.flatnonzero(ui[FREE]).tolist()
     police._dirty.update(range(n))
-    backs = np.flatnonzero(back).tolist()
+    backs = np.flatnonzero(ui[BACK]).tolist()
     police._back.clear()
     police._back.update(backs)
     police._way_back.clear()
     for u in backs:
-        manhattan = float(way_manh[u])
-        way = (float(way_left[u]), float(way_x[u]), float(way_y[u]), bool(way_same[u]))
-        police._way_back[u] = (*way, manhattan, manhattan, int(way_bank[u]))
+        manhattan = float(uf[WAY_MANH, u])
+        way = (float(uf[WAY_LEFT, u]), float(uf[WAY_X, u]), float(uf[WAY_Y, u]),
+               bool(ui[WAY_SAME, u]))  # fmt: skip
+        police._way_back[u] = (*way, manhattan, manhattan, int(ui[WAY_BANK, u]))
     police._back_changed()
+    sent_at, arrived_at = uf[SENT_AT], uf[ARRIVED_AT]
+    incident_of, next_unit = ui[INCIDENT_OF], ui[NEXT_UNIT]
     committed = np.flatnonzero(incident_of >= 0).tolist()
     police._sent_at.clear()
     police._arrived_at.clear()

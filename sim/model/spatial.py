@@ -118,18 +118,24 @@ def nearest_in(
     order of that bound and the rest skipped once it exceeds the ``need``-th best (the
     bridge legs ``via``, len(bridge_x) long, filled on first use)."""
     found = 0
-    across = [(0.0, 0)]  # (bound, k) of the units across water (typed for numba)
-    across.pop()
+    n_across = 0
     for k in range(count):  # ascending units: a tie keeps the lower unit
         u = units[k]
         speed = drive if car[u] else foot
         manhattan = (abs(xs[u] - sx) + abs(ys[u] - sy)) / speed
         if not (single or banks[u] == sbank):
-            across.append((manhattan, k))
+            n_across += 1
         elif found < need or manhattan < best_dt[need - 1]:  # else not kept (u is larger)
             found = keep_best(best_dt, best_u, found, need, manhattan, u)
-    if not across:
+    if n_across == 0:
         return found
+    across = [(0.0, 0)]  # (bound, k) of the units across water (typed for numba)
+    across.pop()
+    for k in range(count):
+        u = units[k]
+        if not (single or banks[u] == sbank):
+            speed = drive if car[u] else foot
+            across.append(((abs(xs[u] - sx) + abs(ys[u] - sy)) / speed, k))
     across.sort()  # by (bound, unit): k ascends with the unit
     legs = False
     for bound, k in across:
