@@ -35,8 +35,9 @@ import scipy
 
 from sim.files import atomic_write_bytes
 
-#: Files kept (a city-scale city is about 4 MB, its volunteers' homes about 20 MB).
-MAX_FILES = 16
+#: Files kept (a city-scale city is about 4 MB, its volunteers' homes about 21 MB: four layouts,
+#: about 100 MB).
+MAX_FILES = 8
 #: Bumped when what a file holds changes in a way the sources' hash would not see.
 FORMAT = 1
 _OFF = ("", "0", "off", "no", "false")
