@@ -48,7 +48,12 @@ def folder() -> Path | None:
     wanted = os.environ.get("JIEFANG_CACHE_DIR")
     if wanted is not None:
         return None if wanted.strip().lower() in _OFF else Path(wanted)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder: nothing kept
+            return None
     return Path(base) / "jiefang"
 
 
