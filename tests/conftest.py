@@ -16,6 +16,11 @@ from sim.model.response import ResponseModel
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
+# Tests keep no city on disk (sim.model.disk_cache) unless JIEFANG_CACHE_DIR says where: a
+# test must leave no files in the user's home, and one that counts builds must see them.
+# tests/test_disk_cache.py turns it on in a temporary folder.
+os.environ.setdefault("JIEFANG_CACHE_DIR", "off")
+
 
 def scenario(**overrides) -> Scenario:
     """A small valid scenario (one police station, no volunteers or MEUs) with overrides

@@ -16,6 +16,7 @@ from scipy.stats import binom, chisquare
 from sim.geo.scenario import load_scenario
 from sim.interface.cli import main
 from sim.model.city import build_city
+from sim.model.distributions import binomial_cdf
 from sim.model.responders.meus import EmergencyUnitFleet, members_on_post
 from sim.model.response import ResponseModel
 from sim.model.rng import Stream, generator
@@ -156,3 +157,12 @@ def test_a_roster_with_no_one_on_duty_is_one_message_naming_the_key_exit_2(
 def test_no_one_on_duty_is_fine_where_there_is_no_one_to_staff():
     assert scenario(meus={"count": 0, "on_duty_share": 0.0}).meus.count == 0
     assert scenario(volunteers={"count": 0, "on_duty_share": 0.0}).volunteers.total == 0
+
+
+def test_the_binomial_cdf_is_scipy_stats_binom_cdf_bit_for_bit():
+    """members_on_post inverts sim.model.distributions.binomial_cdf (binom.cdf's own kernel,
+    so that a run need not import scipy.stats, issue 23): the same numbers, to the bit."""
+    shares = [0.0, 1.0, 0.11, 0.5, 1e-9, 1 - 1e-12, *np.random.default_rng(3).random(40)]
+    for n in range(0, 60):
+        for p in shares:
+            assert np.array_equal(binomial_cdf(n, p), binom.cdf(np.arange(n + 1), n, p))

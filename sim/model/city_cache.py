@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.model import disk_cache
 from sim.model.city import City, build_city
 from sim.model.config import CityConfig, PoliceConfig, TravelConfig
 from sim.model.config.files import CityInputs, city_inputs
@@ -78,11 +79,17 @@ def city_for(
     if got is not None and _same_inputs(got[0], inputs):
         _CACHE.move_to_end(key)
         return got[1]
-    rng = generator(seed, layout, Stream.CITY)
-    built = _frozen(build_city(city, police, rng, travel, inputs))
+    disk = _disk_key(key, inputs)
+    built = disk_cache.load(disk, City) if disk else None
+    if built is None:
+        built = build_city(city, police, generator(seed, layout, Stream.CITY), travel, inputs)
+        if disk:
+            disk_cache.store(disk, built)
+    built = _frozen(built)
     _drop_city(key)  # the parts of a city built from other arrays
     _CACHE[key] = (inputs, built)
     _PARTS_OF[key] = set()
+    _DISK_OF[key] = disk
     _KEY_OF[id(built)] = key
     while len(_PARTS_OF) > MAX_CITIES:
         _drop_city(next(k for k in _CACHE if k in _PARTS_OF))
@@ -91,6 +98,18 @@ def city_for(
 
 #: id of a cached city -> its key (a part's key starts from its city's).
 _KEY_OF: dict[int, str] = {}
+#: A cached city's key -> its key on disk (sim.model.disk_cache), None if not kept there.
+_DISK_OF: dict[str, str | None] = {}
+
+
+def _disk_key(key: str, inputs: CityInputs) -> str | None:
+    """A city's key on disk: its key and the contents of its files' arrays (None: a city
+    on a road network, not kept on disk)."""
+    if inputs.roads is not None:
+        return None
+    return "city " + " ".join(
+        [key, *map(disk_cache.array_digest, (inputs.land_use, inputs.population))]
+    )
 
 
 def part_key(city_key_: str, name: str, settings: Mapping[str, Any]) -> str:
@@ -113,7 +132,14 @@ def layout_part[T](name: str, city: City, settings: Mapping[str, Any], build: Ca
     if got is not None and got[0] is city:
         _CACHE.move_to_end(key)
         return got[1]
-    built = _frozen_part(build())
+    disk = _DISK_OF.get(ckey)
+    disk = part_key(disk, name, settings) if disk else None
+    built = disk_cache.load(disk, object) if disk else None
+    if built is None:
+        built = build()
+        if disk:
+            disk_cache.store(disk, built)
+    built = _frozen_part(built)
     _CACHE[key] = (city, built)
     _PARTS_OF[ckey].add(key)
     while sum(len(p) for p in _PARTS_OF.values()) > MAX_PARTS:
@@ -131,6 +157,7 @@ def _drop_city(key: str) -> None:
         _KEY_OF.pop(id(got[1]), None)
     for part in _PARTS_OF.pop(key, ()):
         _CACHE.pop(part, None)
+    _DISK_OF.pop(key, None)
 
 
 def clear() -> None:
@@ -138,6 +165,7 @@ def clear() -> None:
     _CACHE.clear()
     _PARTS_OF.clear()
     _KEY_OF.clear()
+    _DISK_OF.clear()
 
 
 def cached() -> int:

@@ -20,10 +20,10 @@ from types import MappingProxyType
 import mesa
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.stats import binom
 
 from sim.model.city import City
 from sim.model.config import MeuConfig
+from sim.model.distributions import binomial_cdf
 from sim.model.vocab import LandUse
 
 _NO_UNIT = np.zeros(0, np.int64)  # at_cell on a cell without units (never written to)
@@ -83,7 +83,7 @@ def members_on_post(members: np.ndarray, share: float, days: int,
     """
     n = members.shape[0]
     out = np.zeros((days, n), np.int32)
-    cdfs = {int(m): binom.cdf(np.arange(int(m) + 1), int(m), share) for m in np.unique(members)}
+    cdfs = {int(m): binomial_cdf(int(m), share) for m in np.unique(members)}
     for first in range(0, n, _ROSTER_BLOCK):
         rows = slice(first, min(first + _ROSTER_BLOCK, n))
         u = rng.random((rows.stop - rows.start, days))
