@@ -95,8 +95,10 @@ def model_case(path: str, changes: dict, seed: int = 0, count_events: bool = Fal
     counting slows the loop). ``build_again_cpu_s``: a second build of the same model in
     this process, after the run (what a sweep's further runs on the layout pay: the city
     comes from sim.model.city_cache)."""
+    from sim.experiment import disk_cache
     from sim.model.response import ResponseModel
 
+    disk_cache.install()  # as `jiefang run` does (kept only where JIEFANG_CACHE_DIR is set)
     scenario = _scenario(path, changes)
     pops = [0]
     if count_events:
@@ -335,8 +337,13 @@ def measure_city(sizes: Sizes, repeat: int) -> dict[str, float]:
         days = [child("cli", ["run", path, "-r", "1", "-q", "--out", f"{tmp}/day{k}", *sets])
                 for k in range(repeat)]  # fmt: skip
         out["run-day"] = _median(days, "cpu_s")
-    # The runs above kept their city on disk (sim.model.disk_cache): the build reads it back.
-    built = [child("model", *sizes.day, seed) for seed in range(repeat)]
+    # With a cache folder set (JIEFANG_CACHE_DIR; off unless a user sets it): the first run
+    # keeps the city on disk (sim.experiment.disk_cache), the builds measured read it back.
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        on = {"JIEFANG_CACHE_DIR": cache}
+        for seed in range(repeat):
+            child("model", *sizes.day, seed, env=on)
+        built = [child("model", *sizes.day, seed, env=on) for seed in range(repeat)]
     out["build"] = _median(built, "build_cpu_s")
     cold = child("model", *sizes.day, 0, env={"JIEFANG_CACHE_DIR": "off"})
     print(

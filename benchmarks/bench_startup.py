@@ -3,7 +3,8 @@
     python benchmarks/bench_startup.py --before /tmp/base [--repeat 5]
 
 ``--before`` is another checkout (e.g. ``git archive <commit> | tar -x -C /tmp/base``); this
-one is "after", measured also with ``JIEFANG_CACHE_DIR=off`` (no city kept on disk). Each
+one is "after", measured with a cache folder set (``JIEFANG_CACHE_DIR``, a temporary folder:
+the city kept on disk by the first round) and without (the default). Each
 figure is the CPU (user + system) of a child process, as ``python -m benchmarks`` takes it:
 ``jiefang run guangzhou-2023 -r 1 -q``, the city day's model built the first time in a
 process (``benchmarks --child model``) and ``import sim.interface.cli,
@@ -56,13 +57,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     off = {"JIEFANG_CACHE_DIR": "off"}
-    trees = [("before", args.before.resolve(), {}, True), ("after", ROOT, {}, True),
-             ("after, JIEFANG_CACHE_DIR=off", ROOT, off, False)]  # fmt: skip
-    rows: dict[str, dict[str, list[float]]] = {name: {} for name, *_ in trees}
-    for _ in range(args.repeat):
-        for name, cwd, env, imports in trees:
-            for key, value in one_round(cwd, env, imports).items():
-                rows[name].setdefault(key, []).append(value)
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        on = {"JIEFANG_CACHE_DIR": cache}
+        trees = [("before", args.before.resolve(), off, True), ("after", ROOT, off, True),
+                 ("after, JIEFANG_CACHE_DIR set", ROOT, on, False)]  # fmt: skip
+        rows: dict[str, dict[str, list[float]]] = {name: {} for name, *_ in trees}
+        for _ in range(args.repeat):
+            for name, cwd, env, imports in trees:
+                for key, value in one_round(cwd, env, imports).items():
+                    rows[name].setdefault(key, []).append(value)
     for name, figures in rows.items():
         shown = ", ".join(f"{k} {statistics.median(v):.2f} s ({' '.join(f'{x:.2f}' for x in v)})"
                           for k, v in figures.items())  # fmt: skip

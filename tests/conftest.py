@@ -16,10 +16,10 @@ from sim.model.response import ResponseModel
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
-# Tests keep no city on disk (sim.model.disk_cache) unless JIEFANG_CACHE_DIR says where: a
-# test must leave no files in the user's home, and one that counts builds must see them.
-# tests/test_disk_cache.py turns it on in a temporary folder.
-os.environ.setdefault("JIEFANG_CACHE_DIR", "off")
+# Tests keep no city on disk (sim.experiment.disk_cache) even where the user set a folder for
+# it: a test that counts builds must see them. tests/test_disk_cache.py turns it on in a
+# temporary folder.
+os.environ["JIEFANG_CACHE_DIR"] = "off"
 
 
 def scenario(**overrides) -> Scenario:

@@ -1,4 +1,4 @@
-"""Cities and volunteers' homes kept on disk between processes (sim.model.disk_cache, issue
+"""Cities and volunteers' homes kept on disk between processes (sim.experiment.disk_cache, issue
 23): a run on a city read back gives the tables of a run on a city built, byte for byte; a
 file is named by everything that built it; a bad file is built again; off keeps nothing."""
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.model import city_cache, disk_cache, response
+from sim.experiment import disk_cache
+from sim.model import city_cache, response
 from tests.conftest import run, scenario
 
 
@@ -22,6 +23,7 @@ def _sc(**more):
 @pytest.fixture
 def on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("JIEFANG_CACHE_DIR", str(tmp_path))
+    disk_cache.install()
     city_cache.clear()
     yield tmp_path
     city_cache.clear()
@@ -94,6 +96,7 @@ def test_a_bad_file_is_built_again(on_disk, built):
 
 
 def test_off_keeps_nothing(tmp_path, monkeypatch, built):
+    disk_cache.install()
     for off in ("off", "0", ""):
         monkeypatch.setenv("JIEFANG_CACHE_DIR", off)
         assert disk_cache.folder() is None
@@ -102,9 +105,14 @@ def test_off_keeps_nothing(tmp_path, monkeypatch, built):
     city_cache.clear()
     _tables(_sc())
     assert built == [2, 2]
+    # Unset is off: nothing goes to the user's home or any folder not asked for.
     monkeypatch.delenv("JIEFANG_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert disk_cache.folder() == tmp_path / "jiefang"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert disk_cache.folder() is None
+    city_cache.clear()
+    _tables(_sc())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_folder_is_bounded(on_disk, monkeypatch):
@@ -113,3 +121,14 @@ def test_the_folder_is_bounded(on_disk, monkeypatch):
         city_cache.clear()
         _tables(_sc(), seed=seed)
     assert len(list(on_disk.glob("*.pickle"))) == 3
+
+
+def test_the_model_alone_keeps_nothing_on_disk(tmp_path, monkeypatch, built):
+    """The model does no file I/O: a store is used only once the experiment layer (or a
+    caller) installs one, and none is installed by the model's own modules."""
+    monkeypatch.setenv("JIEFANG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(city_cache, "_DISK", None)
+    city_cache.clear()
+    _tables(_sc())
+    assert list(tmp_path.iterdir()) == []
+    city_cache.clear()

@@ -15,10 +15,14 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.metrics import summarise
+from sim.experiment import disk_cache
 from sim.model.config import Scenario
 from sim.model.records import assignments_frame, readiness_frame
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse
+
+# Runs made here keep their city between processes where the user set a folder for it.
+disk_cache.install()
 
 #: Simulated seconds between progress callbacks inside one replication.
 PROGRESS_CHUNK_S = 3600.0

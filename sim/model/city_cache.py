@@ -29,11 +29,10 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from sim.model import disk_cache
 from sim.model.city import City, build_city
 from sim.model.config import CityConfig, PoliceConfig, TravelConfig
 from sim.model.config.files import CityInputs, city_inputs
@@ -80,11 +79,11 @@ def city_for(
         _CACHE.move_to_end(key)
         return got[1]
     disk = _disk_key(key, inputs)
-    built = disk_cache.load(disk, City) if disk else None
+    built = _DISK.load(disk, City) if disk and _DISK else None
     if built is None:
         built = build_city(city, police, generator(seed, layout, Stream.CITY), travel, inputs)
-        if disk:
-            disk_cache.store(disk, built)
+        if disk and _DISK:
+            _DISK.store(disk, built)
     built = _frozen(built)
     _drop_city(key)  # the parts of a city built from other arrays
     _CACHE[key] = (inputs, built)
@@ -96,9 +95,37 @@ def city_for(
     return built
 
 
+class DiskStore(Protocol):
+    """Where cities and layout parts are kept between processes (the model does no file
+    I/O: :mod:`sim.experiment.disk_cache` is one, installed by :func:`use_disk`)."""
+
+    def load(self, key: str, kind: type) -> Any | None: ...
+
+    def store(self, key: str, value: Any) -> None: ...
+
+
+_DISK: DiskStore | None = None
+
+
+def use_disk(store: DiskStore | None) -> None:
+    """Keep cities and layout parts in ``store`` too, between processes (None: in this
+    process only)."""
+    global _DISK
+    _DISK = store
+
+
+def array_digest(value: np.ndarray | None) -> str:
+    """The SHA-256 of an input array (dtype, shape and bytes); "none" for None."""
+    if value is None:
+        return "none"
+    value = np.ascontiguousarray(value)
+    head = f"{value.dtype.str} {value.shape}".encode()
+    return hashlib.sha256(head + value.tobytes()).hexdigest()
+
+
 #: id of a cached city -> its key (a part's key starts from its city's).
 _KEY_OF: dict[int, str] = {}
-#: A cached city's key -> its key on disk (sim.model.disk_cache), None if not kept there.
+#: A cached city's key -> its key on disk (sim.experiment.disk_cache), None if not kept there.
 _DISK_OF: dict[str, str | None] = {}
 
 
@@ -107,9 +134,7 @@ def _disk_key(key: str, inputs: CityInputs) -> str | None:
     on a road network, not kept on disk)."""
     if inputs.roads is not None:
         return None
-    return "city " + " ".join(
-        [key, *map(disk_cache.array_digest, (inputs.land_use, inputs.population))]
-    )
+    return "city " + " ".join([key, *map(array_digest, (inputs.land_use, inputs.population))])
 
 
 def part_key(city_key_: str, name: str, settings: Mapping[str, Any]) -> str:
@@ -134,11 +159,11 @@ def layout_part[T](name: str, city: City, settings: Mapping[str, Any], build: Ca
         return got[1]
     disk = _DISK_OF.get(ckey)
     disk = part_key(disk, name, settings) if disk else None
-    built = disk_cache.load(disk, object) if disk else None
+    built = _DISK.load(disk, object) if disk and _DISK else None
     if built is None:
         built = build()
-        if disk:
-            disk_cache.store(disk, built)
+        if disk and _DISK:
+            _DISK.store(disk, built)
     built = _frozen_part(built)
     _CACHE[key] = (city, built)
     _PARTS_OF[ckey].add(key)

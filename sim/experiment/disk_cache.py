@@ -15,9 +15,12 @@ A file is read back only if it unpickles to the type that was stored; anything e
 cut short, another version's) is built again and written over. Files are written whole or
 not at all (:mod:`sim.files`) and the least recently used go beyond :data:`MAX_FILES`.
 
-Where: ``$JIEFANG_CACHE_DIR``, else ``$XDG_CACHE_HOME/jiefang``, else ``~/.cache/jiefang``;
-``JIEFANG_CACHE_DIR=off`` (or ``0``, ``no``, ``false``, empty) keeps nothing on disk. The
-files are the user's own (as numba's cache is): pickles are read only from that folder.
+Where: only in the folder ``$JIEFANG_CACHE_DIR`` names, when it names one; unset (or ``off``,
+``0``, ``no``, ``false``, empty) nothing is kept on disk, so a run writes nothing outside its
+output folder unless asked. The files are the user's own: pickles are read only from the
+folder the user chose. The model does no file I/O: this module is handed to
+:func:`sim.model.city_cache.use_disk` by the experiment layer (:func:`install`, at the import
+of :mod:`sim.experiment.runner`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 import scipy
 
 from sim.files import atomic_write_bytes
+from sim.model import city_cache
 
 #: Files kept (a city-scale city is about 4 MB, its volunteers' homes about 21 MB: four layouts,
 #: about 100 MB).
@@ -44,37 +48,25 @@ _OFF = ("", "0", "off", "no", "false")
 
 
 def folder() -> Path | None:
-    """The cache folder, or None when the cache is off (``JIEFANG_CACHE_DIR``)."""
-    wanted = os.environ.get("JIEFANG_CACHE_DIR")
-    if wanted is not None:
-        return None if wanted.strip().lower() in _OFF else Path(wanted)
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:  # no home folder: nothing kept
-            return None
-    return Path(base) / "jiefang"
+    """The cache folder, or None when the cache is off (``JIEFANG_CACHE_DIR`` unset or off)."""
+    wanted = os.environ.get("JIEFANG_CACHE_DIR", "")
+    return None if wanted.strip().lower() in _OFF else Path(wanted)
+
+
+def install() -> None:
+    """Cities and layout parts of this process's runs kept here too (when a folder is set)."""
+    city_cache.use_disk(sys.modules[__name__])  # type: ignore[arg-type]
 
 
 @functools.cache
 def fingerprint() -> str:
     """The SHA-256 of what builds a city: every module of sim.model, Python, numpy, SciPy."""
     digest = hashlib.sha256(f"{FORMAT} {sys.version} {np.__version__} {scipy.__version__}".encode())
-    root = Path(__file__).resolve().parent
+    root = Path(city_cache.__file__).resolve().parent  # sim/model
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def array_digest(value: np.ndarray | None) -> str:
-    """The SHA-256 of an input array (dtype, shape and bytes); "none" for None."""
-    if value is None:
-        return "none"
-    value = np.ascontiguousarray(value)
-    head = f"{value.dtype.str} {value.shape}".encode()
-    return hashlib.sha256(head + value.tobytes()).hexdigest()
 
 
 def _path(key: str) -> Path | None:
