@@ -12,6 +12,7 @@ spread by residents, with their own draws (:data:`RECRUITED_KEY`), and behave th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,45 +39,64 @@ class Volunteer:
     busy_until_s: float
 
 
+#: Volunteers placed per chunk of the homes' build: bounds its scratch arrays (a few tens of
+#: MB) whatever the count; the draws are the same (the stream is read row by row either way).
+HOME_CHUNK = 1 << 18
+
+
 @dataclass(frozen=True)
 class VolunteerHomes:
     """What of a pool depends on its layout alone (the placement stream, the city and
-    ``count``, ``recruited`` and the largest ``on_duty_share``): the homes, duty ranks,
-    banks and the spatial index of those ever on duty. Runs on one layout share it
+    ``count``, ``recruited`` and the largest ``on_duty_share``): the homes, duty ranks
+    and the spatial index of those ever on duty. Runs on one layout share it
     (sim.model.city_cache.layout_part), read-only."""
 
     home_xy: np.ndarray
     duty_rank: np.ndarray
-    home_bank: np.ndarray
     tree_ids: np.ndarray
     tree: cKDTree | None
+    bank_of: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def home_bank(self) -> np.ndarray:
+        """The bank of each home (worked out when asked: the runs never need it)."""
+        n = self.home_xy.shape[0]
+        return self.bank_of(self.home_xy) if n else np.zeros(0, np.int32)
 
 
 def volunteer_homes(cfg: VolunteerConfig, city: City, rng: np.random.Generator) -> VolunteerHomes:
     """The homes of ``cfg``'s volunteers in ``city``, drawn from the placement stream ``rng``."""
     # One row of uniforms per volunteer, drawn row by row: the first n volunteers of a
     # larger pool are exactly the volunteers of a pool of n (coupled staffing levels).
-    u = rng.random((cfg.count, 4))
+    # Drawn and placed a chunk of rows at a time: the same rows, without an (n, 4) array.
     weights = city.population.reshape(-1)
     cdf = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
-    if cdf is None or cfg.count == 0:
-        home_xy = np.zeros((0, 2))
-    else:
-        cells = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), cdf.size - 1)
-        col, row = cells % city.width, cells // city.width
-        s = city.cell_size_m
-        home_xy = np.stack([(col + u[:, 1]) * s, (row + u[:, 2]) * s], axis=1)
-    duty_rank = u[:, 3].copy()
+    home_xy = np.zeros((cfg.count, 2) if cdf is not None else (0, 2))
+    duty_rank = np.empty(cfg.count)
+    for lo in range(0, cfg.count, HOME_CHUNK):
+        hi = min(lo + HOME_CHUNK, cfg.count)
+        u = rng.random((hi - lo, 4))
+        duty_rank[lo:hi] = u[:, 3]
+        if cdf is not None:
+            _place(home_xy[lo:hi], u, cdf, city)
     if cfg.recruited:
         more_xy, rank = _recruited(cfg, city, rng)
         home_xy = np.concatenate([home_xy, more_xy])
         duty_rank = np.concatenate([duty_rank, rank])
-    n = home_xy.shape[0]
-    home_bank = city.bank_of(home_xy) if n else np.zeros(0, np.int32)
     # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
     tree_ids = np.flatnonzero(duty_rank < np.asarray(cfg.on_duty_share, dtype=float).max())
     tree = cKDTree(home_xy[tree_ids]) if tree_ids.size else None
-    return VolunteerHomes(home_xy, duty_rank, home_bank, tree_ids, tree)
+    return VolunteerHomes(home_xy, duty_rank, tree_ids, tree, city.bank_of)
+
+
+def _place(out: np.ndarray, u: np.ndarray, cdf: np.ndarray, city: City) -> None:
+    """Homes into ``out`` from rows of uniforms ``u``: a cell by population (column 0),
+    then a uniform spot in it (columns 1 and 2)."""
+    cells = np.minimum(np.searchsorted(cdf, u[:, 0], side="right"), cdf.size - 1)
+    col, row = cells % city.width, cells // city.width
+    s = city.cell_size_m
+    out[:, 0] = (col + u[:, 1]) * s
+    out[:, 1] = (row + u[:, 2]) * s
 
 
 class VolunteerPool:
@@ -101,10 +121,14 @@ class VolunteerPool:
         self.homes = homes
         self.home_xy = homes.home_xy
         self.duty_rank = homes.duty_rank
-        self.home_bank = homes.home_bank
         self.tree_ids = homes.tree_ids
         self.tree = homes.tree
         self.busy_until = np.zeros(self.home_xy.shape[0])
+
+    @property
+    def home_bank(self) -> np.ndarray:
+        """The bank of each home (worked out when asked)."""
+        return self.homes.home_bank
 
     def __len__(self) -> int:
         return self.home_xy.shape[0]
