@@ -686,7 +686,7 @@ class ResponseModel(mesa.Model):
         if self._witnesses:
             ids = self._volunteer_lists.get(i)[1].ids_of(i)
             if ids.size:  # most scenes have no volunteer this near
-                free = ids[self.volunteers.busy_until[ids] <= t]
+                free = ids[self.volunteers.free_at(ids, t)]
                 witness = int(free[0]) if free.size else -1
         someone_there = staffed or witness >= 0
         if someone_there:  # the flags start False, and an incident occurs once
@@ -741,7 +741,7 @@ class ResponseModel(mesa.Model):
     def _alert_volunteers(self, t: float, i: int) -> None:
         cfg = self.config.volunteers
         ids, lag, _ = self._volunteer_lists.get(i)[0].of(i)
-        free = np.flatnonzero(self.volunteers.busy_until[ids] <= t)[: cfg.max_responders]
+        free = np.flatnonzero(self.volunteers.free_at(ids, t))[: cfg.max_responders]
         if free.size == 0:
             return
         ids, arrival = ids[free], t + lag[free]

@@ -12,11 +12,11 @@ spread by residents, with their own draws (:data:`RECRUITED_KEY`), and behave th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from sim.model.city import City
 from sim.model.config import VolunteerConfig
@@ -43,6 +43,56 @@ class Volunteer:
 #: MB) whatever the count; the draws are the same (the stream is read row by row either way).
 HOME_CHUNK = 1 << 18
 
+#: Smallest edge (m) of the squares the search near a scene reads (DutyGrid), and the most
+#: squares a city is cut into (a larger city gets larger squares).
+GRID_M = 400.0
+GRID_SQUARES = 1 << 16
+
+
+@dataclass(frozen=True)
+class DutyGrid:
+    """The volunteers ever on duty filed by square (``size`` m, ``nx`` by ``ny`` squares over
+    the city), each square's by duty rank: those on duty at any share are a prefix of each
+    square's, so a search near a scene reads slices of on-duty volunteers, never the others.
+
+    Slot ``k`` (of ``starts[b] <= k < starts[b + 1]`` for square ``b = by * nx + bx``) is
+    volunteer ``ids[k]``, at home (``x[k]``, ``y[k]``), of duty rank ``rank[k]``; squares hold
+    the homes with ``bx * size <= x < (bx + 1) * size`` (and alike in y), the first and last
+    of each axis reaching on to infinity. Read-only."""
+
+    size: float
+    nx: int
+    ny: int
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    rank: np.ndarray
+    square: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, xy: np.ndarray, rank: np.ndarray, ids: np.ndarray, extent_m) -> DutyGrid:
+        """The grid of the volunteers ``ids`` at homes ``xy`` of duty ranks ``rank``."""
+        w, h = float(extent_m[0]), float(extent_m[1])
+        # At least GRID_M, and squares enough for a city of any size at most GRID_SQUARES.
+        size = max(GRID_M, math.sqrt(w * h / GRID_SQUARES))
+        nx, ny = max(math.ceil(w / size), 1), max(math.ceil(h / size), 1)
+        square = _squares(xy[:, 0], xy[:, 1], size, nx, ny)
+        order = np.lexsort((ids, rank, square))  # by square, then rank (then volunteer)
+        starts = np.concatenate([[0], np.cumsum(np.bincount(square, minlength=nx * ny))])
+        grid = cls(size, nx, ny, ids[order], xy[order, 0], xy[order, 1], rank[order],
+                   square[order], starts)  # fmt: skip
+        for v in (grid.ids, grid.x, grid.y, grid.rank, grid.square, grid.starts):
+            v.flags.writeable = False
+        return grid
+
+
+def _squares(x: np.ndarray, y: np.ndarray, size: float, nx: int, ny: int) -> np.ndarray:
+    """The square of each point (clipped to the grid): ``by * nx + bx``."""
+    bx = np.clip(np.floor(x / size), 0, nx - 1).astype(np.int64)
+    by = np.clip(np.floor(y / size), 0, ny - 1).astype(np.int64)
+    return by * nx + bx
+
 
 @dataclass(frozen=True)
 class VolunteerHomes:
@@ -54,7 +104,7 @@ class VolunteerHomes:
     home_xy: np.ndarray
     duty_rank: np.ndarray
     tree_ids: np.ndarray
-    tree: cKDTree | None
+    grid: DutyGrid
     bank_of: Callable[[np.ndarray], np.ndarray]
 
     @property
@@ -83,10 +133,12 @@ def volunteer_homes(cfg: VolunteerConfig, city: City, rng: np.random.Generator) 
         more_xy, rank = _recruited(cfg, city, rng)
         home_xy = np.concatenate([home_xy, more_xy])
         duty_rank = np.concatenate([duty_rank, rank])
-    # Only volunteers ever on duty can answer; the tree holds just them (`tree_ids`).
+    # Only volunteers ever on duty can answer; the grid holds just them (`tree_ids`).
     tree_ids = np.flatnonzero(duty_rank < np.asarray(cfg.on_duty_share, dtype=float).max())
-    tree = cKDTree(home_xy[tree_ids]) if tree_ids.size else None
-    return VolunteerHomes(home_xy, duty_rank, tree_ids, tree, city.bank_of)
+    if home_xy.shape[0] < duty_rank.shape[0]:  # no homes (a city without residents)
+        tree_ids = tree_ids[:0]
+    grid = DutyGrid.of(home_xy[tree_ids], duty_rank[tree_ids], tree_ids, city.extent_m)
+    return VolunteerHomes(home_xy, duty_rank, tree_ids, grid, city.bank_of)
 
 
 def _place(out: np.ndarray, u: np.ndarray, cdf: np.ndarray, city: City) -> None:
@@ -122,8 +174,14 @@ class VolunteerPool:
         self.home_xy = homes.home_xy
         self.duty_rank = homes.duty_rank
         self.tree_ids = homes.tree_ids
-        self.tree = homes.tree
-        self.busy_until = np.zeros(self.home_xy.shape[0])
+        self.grid = homes.grid
+        # Busy-until (s) of the volunteers ever on duty, by their place in `tree_ids` (no
+        # other can be sent): written, not zeroed on demand page by page, so a first
+        # commitment costs no page fault in a pool of millions.
+        self._busy = np.full(self.tree_ids.size, 0.0)
+        # On duty in each square at each distinct share of the day (made on first search).
+        self._levels, self._hour_level = np.unique(self.duty_share, return_inverse=True)
+        self._on_counts: np.ndarray | None = None
 
     @property
     def home_bank(self) -> np.ndarray:
@@ -134,19 +192,78 @@ class VolunteerPool:
         return self.home_xy.shape[0]
 
     def __getitem__(self, i: int) -> Volunteer:
-        return Volunteer(
-            i, tuple(self.home_xy[i]), float(self.duty_rank[i]), float(self.busy_until[i])
-        )
+        k = int(np.searchsorted(self.tree_ids, i))
+        busy = float(self._busy[k]) if k < self.tree_ids.size and self.tree_ids[k] == i else 0.0
+        return Volunteer(i, tuple(self.home_xy[i]), float(self.duty_rank[i]), busy)
+
+    @property
+    def busy_until(self) -> np.ndarray:
+        """Busy-until (s) of every volunteer, 0 for the free (a fresh array: for views)."""
+        out = np.zeros(len(self))
+        out[self.tree_ids] = self._busy
+        return out
+
+    def free_at(self, ids: np.ndarray, t: float) -> np.ndarray:
+        """Whether each of volunteers ``ids`` (ever on duty: candidates) is free at ``t``."""
+        return self._busy[self._places(ids)] <= t
 
     def on_duty(self, hour: int) -> np.ndarray:
         return self.duty_rank < self.duty_share[hour]
 
+    def near(
+        self, scenes: np.ndarray, hours: np.ndarray, half: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(row, slot of :attr:`grid`) for every volunteer on duty in hour ``hours[row]`` whose
+        home is in the squares of the grid that meet the square of half-side ``half`` around
+        ``scenes[row]`` (every on-duty home within ``half`` in x and in y among them)."""
+        g = self.grid
+        n = scenes.shape[0]
+        if n == 0 or g.ids.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        inv = 1.0 / g.size
+        bx0, by0 = (np.clip(np.floor((scenes[:, a] - half) * inv), 0, m - 1).astype(np.int64)
+                    for a, m in ((0, g.nx), (1, g.ny)))  # fmt: skip
+        bx1, by1 = (np.clip(np.floor((scenes[:, a] + half) * inv), 0, m - 1).astype(np.int64)
+                    for a, m in ((0, g.nx), (1, g.ny)))  # fmt: skip
+        wide = bx1 - bx0 + 1
+        per = wide * (by1 - by0 + 1)
+        row = np.repeat(np.arange(n), per)
+        k = np.arange(row.size) - np.repeat(np.cumsum(per) - per, per)
+        wide = wide[row]
+        square = (by0[row] + k // wide) * g.nx + bx0[row] + k % wide
+        count = self._on_in_squares()[self._hour_level[hours[row]], square]
+        # Each (row, square) reads the square's first `count` slots (its on-duty volunteers).
+        end = np.cumsum(count)
+        slot = np.arange(end[-1] if end.size else 0) + np.repeat(g.starts[square] - end + count,
+                                                                 count)  # fmt: skip
+        return np.repeat(row, count), slot
+
+    def _on_in_squares(self) -> np.ndarray:
+        """(level, square): how many volunteers of each square are on duty at each distinct
+        share of the day (the first that many of the square's slots: ranks ascend)."""
+        if self._on_counts is None:
+            g = self.grid
+            self._on_counts = np.stack([
+                np.bincount(g.square[g.rank < v], minlength=g.nx * g.ny) for v in self._levels
+            ])  # fmt: skip
+        return self._on_counts
+
     def positions(self, ids: np.ndarray, incidents) -> np.ndarray:
         """Where each volunteer is, patrolling near home, when the paired incident happens."""
+        home = self.home_xy[ids]
+        return np.stack(self.patrol_spots(ids, incidents, home[:, 0], home[:, 1]), axis=-1)
+
+    def patrol_spots(
+        self, ids: np.ndarray, incidents, home_x: np.ndarray, home_y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`positions` as columns (x, y), given the homes of ``ids`` (as the search
+        near a scene reads them, in the grid's order: no gather from the whole pool)."""
         r = self.cfg.patrol_radius_m
         ux, uy = split_uniforms(self.draws.bits(Purpose.VOLUNTEER_POSITION, ids, incidents), 2)
-        offset = np.stack([(2 * ux - 1) * r, (2 * uy - 1) * r], axis=1)
-        return self.city.clip(self.home_xy[ids] + offset)
+        w, h = self.city.extent_m
+        eps = 1e-6  # City.clip's
+        return (np.clip(home_x + (2 * ux - 1) * r, 0, w - eps),
+                np.clip(home_y + (2 * uy - 1) * r, 0, h - eps))  # fmt: skip
 
     def accepts(self, ids: np.ndarray, incidents) -> np.ndarray:
         return self.draws.uniform(Purpose.VOLUNTEER_ACCEPT, ids, incidents) < self.cfg.acceptance
@@ -156,8 +273,15 @@ class VolunteerPool:
         return self.cfg.response_delay.quantile(u)
 
     def occupy(self, ids, until_s) -> None:
-        """Volunteer(s) ``ids`` are committed until ``until_s`` (s)."""
-        self.busy_until[ids] = until_s
+        """Volunteer(s) ``ids`` (ever on duty: candidates) are committed until ``until_s``."""
+        self._busy[self._places(ids)] = until_s
+
+    def _places(self, ids):
+        """The places in `tree_ids` (and `_busy`) of volunteers ``ids``, all ever on duty."""
+        k = np.searchsorted(self.tree_ids, ids)
+        if not np.all(self.tree_ids[np.minimum(k, self.tree_ids.size - 1)] == ids):
+            raise ValueError("only volunteers ever on duty can be sent or be free")
+        return k
 
 
 def _recruited(
