@@ -99,3 +99,29 @@ def test_the_grid_reads_the_on_duty_volunteers_of_the_squares_around_a_scene():
             & (np.abs(pool.home_xy[every, 1] - scenes[r, 1]) <= half)
         ]
         assert np.isin(near, got).all()  # and every one near enough is among them
+
+
+@pytest.mark.parametrize("changes", [{}, {"volunteers.witness_radius_m": 400.0}])
+def test_lists_only_for_the_incidents_that_ask_are_the_same(changes):
+    from sim.model.dispatch import meu_candidates
+
+    sc = _subdistrict(**{"volunteers.count": 20000, **changes})
+    model = ResponseModel(sc, seed=2)
+    n = len(model.incidents)
+    flags = np.random.default_rng(1).random(n) < 0.3
+    args = (model.volunteers, model.city, model.incidents, 0, n, sc.travel.volunteer_m_s)
+    alerted, witnesses = volunteer_candidates(*args)
+    some_alerted, same_witnesses = volunteer_candidates(*args, flags)
+    meu_args = (model.meus, model.city, model.incidents, 0, n, model.draws,
+                sc.travel.run_with_equipment_m_s)  # fmt: skip
+    meus, some_meus = meu_candidates(*meu_args), meu_candidates(*meu_args, flags)
+    assert alerted.ids.size > 0 and meus.ids.size > 0
+    for i in range(n):
+        for every, some in ((alerted, some_alerted), (meus, some_meus)):
+            if flags[i]:
+                for a, b in zip(every.of(i), some.of(i), strict=True):
+                    assert np.array_equal(a, b)
+            else:
+                assert some.ids_of(i).size == 0
+        for a, b in zip(witnesses.of(i), same_witnesses.of(i), strict=True):
+            assert np.array_equal(a, b)

@@ -282,15 +282,25 @@ class ResponseModel(mesa.Model):
         """The volunteers and MEUs near each scene, worked out a block of incidents at a time
         as the clock reaches them (sim.model.dispatch)."""
         incidents, draws, travel = self.incidents, self.draws, scenario.travel
+        # Alerted volunteers and MEUs only for the incidents whose kind asks for them.
+        alerts = self._kind_columns["kind_volunteers"]
+        needs = self._kind_columns["meu_teams_needed"] != 0
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
-                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s
+                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s, alerts
             ),
             len(incidents),
         )
         self._meu_lists = CandidateCache(
             lambda a, b: meu_candidates(
-                self.meus, self.city, incidents, a, b, draws, travel.run_with_equipment_m_s
+                self.meus,
+                self.city,
+                incidents,
+                a,
+                b,
+                draws,
+                travel.run_with_equipment_m_s,
+                needs,
             ),
             len(incidents),
         )
