@@ -211,11 +211,12 @@ class VolunteerPool:
         return self.duty_rank < self.duty_share[hour]
 
     def near(
-        self, scenes: np.ndarray, hours: np.ndarray, half: float
+        self, scenes: np.ndarray, hours: np.ndarray, half: float | np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(row, slot of :attr:`grid`) for every volunteer on duty in hour ``hours[row]`` whose
-        home is in the squares of the grid that meet the square of half-side ``half`` around
-        ``scenes[row]`` (every on-duty home within ``half`` in x and in y among them)."""
+        home is in the squares of the grid that meet the square of half-side ``half`` (or
+        ``half[row]``) around ``scenes[row]`` (every on-duty home within it in x and in y
+        among them), rows ascending."""
         g = self.grid
         n = scenes.shape[0]
         if n == 0 or g.ids.size == 0:
