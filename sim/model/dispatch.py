@@ -85,33 +85,50 @@ def _pairs_within(
     return rows, ids
 
 
+#: Incidents per piece of a candidate block searched at once: bounds the scratch arrays of
+#: the search (the volunteers in the squares around each scene) at any fleet size.
+PIECE = 256
+
+_NONE = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool))
+
+#: Slack (m) on the bounds that keep a volunteer for the exact tests (rounding, clipping).
+SLACK_M = 1.0
+
+
 def volunteer_candidates(
     pool: VolunteerPool, city: City, incidents: IncidentStream, first: int, last: int,
-    speed_m_s: float,
+    speed_m_s: float, alerts: np.ndarray | None = None,
 ) -> tuple[Candidates, Candidates]:  # fmt: skip
     """(alerted, witnesses) for incidents [first, last).
 
     Alerted: on duty, patrol position within the alert radius, accepting; ordered by arrival
     lag after the alert. Witnesses: on duty within the witness radius; ordered by distance.
+    ``alerts`` (a flag per incident of the stream; None: all): the incidents whose kind
+    alerts volunteers; the others get no alerted list (nobody asks for it), only witnesses.
+
+    Only volunteers that can pass are drawn for: a patrol spot is within ``patrol_radius_m``
+    of home in x and in y, so a home farther than that square's distance from the scene
+    plus the radius is never within it (the exact tests below decide the rest), and a
+    volunteer who declines is never a candidate for the alert. Draws are pure functions of
+    (volunteer, incident), so those made are those the full search made, and the orders
+    are total: the lists are the same.
     """
     cfg = pool.cfg
     n = last - first
     scenes = incidents.xy[first:last]
-    reach = max(cfg.alert_radius_m, cfg.witness_radius_m) + cfg.patrol_radius_m * np.sqrt(2)
-    rows, ids = _pairs_within(pool.tree, scenes, reach)
-    ids = pool.tree_ids[ids]
-    inc = rows + first
-    hour = (incidents.occurred_s[inc] // 3600).astype(np.int64) % 24
-    on = pool.duty_rank[ids] < pool.duty_share[hour]
-    rows, ids, inc = rows[on], ids[on], inc[on]
-    pos = pool.positions(ids, inc)
-    straight = np.hypot(pos[:, 0] - scenes[rows, 0], pos[:, 1] - scenes[rows, 1])
+    alerting = np.ones(n, bool) if alerts is None else np.asarray(alerts[first:last], bool)
+    pieces = [_near_enough(pool, incidents, scenes, alerting, first, lo, min(lo + PIECE, n))
+              for lo in range(0, n, PIECE)] or [_NONE]  # fmt: skip
+    rows, slots, acc = (np.concatenate(c) for c in zip(*pieces, strict=True))
+    inc, ids = rows + first, pool.grid.ids[slots]
+    x, y = pool.patrol_spots(ids, inc, pool.grid.x[slots], pool.grid.y[slots])
+    straight = np.hypot(x - scenes[rows, 0], y - scenes[rows, 1])
 
     w = straight <= cfg.witness_radius_m
     witnesses = _ragged(first, n, rows[w], ids[w], straight[w], straight[w])
 
-    a = (straight <= cfg.alert_radius_m) & pool.accepts(ids, inc)
-    rows, ids, inc, pos = rows[a], ids[a], inc[a], pos[a]
+    a = (straight <= cfg.alert_radius_m) & acc
+    rows, ids, inc, pos = rows[a], ids[a], inc[a], np.column_stack([x[a], y[a]])
     dist = city.pair_distances(pos, city.bank_of(pos), scenes[rows], None)
     lag = pool.response_delay(ids, inc) + dist / speed_m_s
     ok = np.isfinite(lag)
@@ -119,12 +136,40 @@ def volunteer_candidates(
     return alerted, witnesses
 
 
+def _near_enough(
+    pool: VolunteerPool, incidents: IncidentStream, scenes: np.ndarray, alerting: np.ndarray,
+    first: int, lo: int, hi: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(row, slot of the grid, accepts) of the on-duty volunteers that may be witnesses, or
+    alerted where ``alerting[row]``, for scenes ``lo .. hi - 1`` (rows of ``scenes``,
+    incident ``first + row``)."""
+    cfg, g = pool.cfg, pool.grid
+    patrol = cfg.patrol_radius_m
+    witness, alert = cfg.witness_radius_m + SLACK_M, cfg.alert_radius_m + SLACK_M
+    hours = (incidents.occurred_s[first + lo : first + hi] // 3600).astype(np.int64) % 24
+    half = np.where(alerting[lo:hi], max(witness, alert), witness) + patrol
+    rows, slots = pool.near(scenes[lo:hi], hours, half)
+    # How far the nearest spot of the patrol square around home is from the scene.
+    gx = np.maximum(np.abs(g.x[slots] - scenes[lo + rows, 0]) - patrol, 0.0)
+    gy = np.maximum(np.abs(g.y[slots] - scenes[lo + rows, 1]) - patrol, 0.0)
+    gap = gx * gx + gy * gy
+    rows = rows + lo
+    acc = np.zeros(rows.size, bool)
+    maybe = np.flatnonzero((gap <= alert * alert) & alerting[rows])
+    acc[maybe] = pool.accepts(g.ids[slots[maybe]], rows[maybe] + first)
+    keep = acc | (gap <= witness * witness)
+    return rows[keep], slots[keep], acc[keep]
+
+
 def meu_candidates(
     fleet: EmergencyUnitFleet, city: City, incidents: IncidentStream, first: int, last: int,
-    draws, speed_m_s: float,
+    draws, speed_m_s: float, needs: np.ndarray | None = None,
 ) -> Candidates:  # fmt: skip
-    """MEUs within coverage (travel distance) of incidents [first, last), by arrival lag."""
+    """MEUs within coverage (travel distance) of incidents [first, last), by arrival lag;
+    with ``needs`` (a flag per incident of the stream), only of the incidents whose kind
+    sends MEU teams (the others' lists are empty: nobody asks for them)."""
     cfg = fleet.cfg
+    asked = np.arange(last - first) if needs is None else np.flatnonzero(needs[first:last])
     scenes = incidents.xy[first:last]
     if city.roads is None:
         # Without roads a trip is at least its Manhattan distance (equal within a bank;
@@ -132,9 +177,10 @@ def meu_candidates(
         # Manhattan reach, widened far beyond rounding, hold every one kept below: about
         # 2/pi of those within the straight-line radius.
         reach = cfg.coverage_radius_m * (1.0 + 1e-9)
-        rows, ids = _pairs_within(fleet.tree, scenes, reach, p=1.0)
+        rows, ids = _pairs_within(fleet.tree, scenes[asked], reach, p=1.0)
     else:
-        rows, ids = _pairs_within(fleet.tree, scenes, cfg.coverage_radius_m)
+        rows, ids = _pairs_within(fleet.tree, scenes[asked], cfg.coverage_radius_m)
+    rows = asked[rows]
     inc = rows + first
     dist = city.pair_distances(fleet.xy[ids], fleet.bank[ids], scenes[rows], None)
     ok = dist <= cfg.coverage_radius_m

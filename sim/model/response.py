@@ -282,15 +282,25 @@ class ResponseModel(mesa.Model):
         """The volunteers and MEUs near each scene, worked out a block of incidents at a time
         as the clock reaches them (sim.model.dispatch)."""
         incidents, draws, travel = self.incidents, self.draws, scenario.travel
+        # Alerted volunteers and MEUs only for the incidents whose kind asks for them.
+        alerts = self._kind_columns["kind_volunteers"]
+        needs = self._kind_columns["meu_teams_needed"] != 0
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
-                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s
+                self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s, alerts
             ),
             len(incidents),
         )
         self._meu_lists = CandidateCache(
             lambda a, b: meu_candidates(
-                self.meus, self.city, incidents, a, b, draws, travel.run_with_equipment_m_s
+                self.meus,
+                self.city,
+                incidents,
+                a,
+                b,
+                draws,
+                travel.run_with_equipment_m_s,
+                needs,
             ),
             len(incidents),
         )
@@ -686,7 +696,7 @@ class ResponseModel(mesa.Model):
         if self._witnesses:
             ids = self._volunteer_lists.get(i)[1].ids_of(i)
             if ids.size:  # most scenes have no volunteer this near
-                free = ids[self.volunteers.busy_until[ids] <= t]
+                free = ids[self.volunteers.free_at(ids, t)]
                 witness = int(free[0]) if free.size else -1
         someone_there = staffed or witness >= 0
         if someone_there:  # the flags start False, and an incident occurs once
@@ -741,7 +751,7 @@ class ResponseModel(mesa.Model):
     def _alert_volunteers(self, t: float, i: int) -> None:
         cfg = self.config.volunteers
         ids, lag, _ = self._volunteer_lists.get(i)[0].of(i)
-        free = np.flatnonzero(self.volunteers.busy_until[ids] <= t)[: cfg.max_responders]
+        free = np.flatnonzero(self.volunteers.free_at(ids, t))[: cfg.max_responders]
         if free.size == 0:
             return
         ids, arrival = ids[free], t + lag[free]
