@@ -458,7 +458,7 @@ def _inputs(model: ResponseModel) -> tuple:
             np.ascontiguousarray(inc.call_delay_s, np.float64),
             np.ascontiguousarray(inc.camera_delay_s, np.float64),
             np.ascontiguousarray(model._call_handling, np.float64),
-            np.ascontiguousarray(model._kind_columns["police_needed"], np.int64),
+            np.ascontiguousarray(model.kind_column("police_needed"), np.int64),
             kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else np.zeros(0, np.int64),
             np.ascontiguousarray(inc.handling_s, np.float64),
             np.ascontiguousarray(xy[:, 0]),
