@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +23,16 @@ from sim.files import (  # re-exported: the names sim.experiment.store always ha
 #: table is written whole as it always was (the same bytes); a longer one goes out in row
 #: groups of this many rows as the run proceeds (the same table, another row-group layout).
 STREAM_ROWS = 262_144
+
+
+def release_freed_memory() -> None:
+    """Hand what the Arrow pool and glibc keep of freed memory back to the system: a row
+    group's frames and Arrow tables are gone once it is written, and the pages they leave
+    would otherwise stay in the process to the end of a run (each row group of a city year
+    left about 0.1 GB behind)."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class TableStream:
@@ -125,8 +136,6 @@ class TableStream:
         return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
     def _write_row_groups(self, final: bool) -> None:
-        import pyarrow as pa
-
         held = self._whole()
         cut = len(held) if final else len(held) - len(held) % self._rows
         if cut < len(held):
@@ -139,6 +148,8 @@ class TableStream:
             self._open(table.schema)
         self._writer.write_table(table.cast(self._writer.schema), row_group_size=self._rows)
         self.streamed = True
+        del held, table
+        release_freed_memory()
 
     def _open(self, schema) -> None:
         import pyarrow.parquet as pq
