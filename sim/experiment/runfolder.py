@@ -116,14 +116,16 @@ def write_run(
 @dataclass
 class _Simulated:
     """A run's tables and what came with them. When the incidents were streamed to disk
-    (``streamed``), ``tables.incidents`` holds the summary's columns only, and the
-    breakdowns read theirs back from ``incidents_out``."""
+    (``streamed``), they were read back once with the breakdowns' columns (``places``, dropped
+    once the breakdowns are written), and ``tables.incidents`` holds the summary's columns of
+    that read-back only."""
 
     tables: RunTables
     incidents_out: TableStream
     streamed: bool
     layouts: list
     compiled_loop: CompiledLoopRecord
+    places: Any = None
 
 
 def _simulate(
@@ -162,11 +164,16 @@ def _simulate(
         incidents_out.abort()
         assignments_out.abort()
     streamed = incidents is None
-    if streamed:  # the summary reads it back, without the model
-        incidents = incidents_out.read_back(summary_columns(incidents_out.columns))
+    places = None
+    if streamed:
+        # Read back once, without the model: the breakdowns' columns, of which the summary
+        # reads its own (columns of the same arrays, not a second table of 2.5 million rows
+        # on a city year).
+        places = incidents_out.read_back(breakdown_columns(incidents_out.columns))
+        incidents = places[summary_columns(list(places.columns))]
     tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
                        readiness, cells, sites)  # fmt: skip
-    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop)
+    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop, places)
 
 
 def _write_places(
@@ -187,10 +194,9 @@ def _write_places(
     files["layout_sites"] = staging / "layout_sites.parquet"
     write_parquet(tables.layout_cells, files["layout_cells"])
     write_parquet(tables.layout_sites, files["layout_sites"])
-    incidents_out = simulated.incidents_out
-    # A streamed table is read back with the breakdowns' columns, and dropped after them.
-    places = incidents_out.read_back(breakdown_columns(incidents_out.columns)) \
-        if simulated.streamed else tables.incidents  # fmt: skip
+    # A streamed table was read back with the breakdowns' columns: dropped after them.
+    places = simulated.places if simulated.streamed else tables.incidents
+    simulated.places = None
     tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
                                          staging, files)  # fmt: skip
     del places

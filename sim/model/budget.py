@@ -30,13 +30,20 @@ ENV_MEMORY, ENV_CPU = "JIEFANG_BUDGET_MEMORY_GB", "JIEFANG_BUDGET_CPU_MINUTES"
 
 # Costs, measured on the development machine and rounded up (bytes, CPU seconds).
 _BYTES_PER_CELL = 200  # rasters, distance transforms, k-d tree queries over all cells
-# The model's incident stream, ledger and events (records are streamed to disk as incidents
-# settle): 0.5 KB at build and ~0.25 KB more by the end of a city run; runs shorter than
-# STREAM_ROWS hold their tables too (the city month: 0.72 GB for 197,000 incidents).
-_BYTES_PER_INCIDENT = 1_500
-# `jiefang run` reads every replication's incident table back for its summary: ~0.8 KB per
-# row at the summary's peak (measured on 2.5 million rows), rounded up.
-_BYTES_PER_SUMMARY_ROW = 1_000
+# The model's incident stream, ledger and per-incident arrays (~0.27 KB at build on the city
+# year) and what a run streaming its records adds by its end (row groups in flight, memory
+# the allocator keeps): 0.5 KB per incident at the city year's peak (issue 23, measured on
+# branch h23memory: docs/performance.md), rounded up.
+_BYTES_PER_INCIDENT = 700
+# The incidents table a run holds before it streams: `jiefang run` holds up to STREAM_ROWS rows
+# (sim.experiment.streams, the same number) and writes a shorter table whole; a sweep's run
+# holds its table whole. ~0.6 KB a row with its chunks' transients (the city month), rounded up.
+_BYTES_PER_HELD_ROW = 800
+_HELD_ROWS = 262_144
+# `jiefang run` reads every replication's incident table back for its summary and breakdowns
+# (once, a column at a time): ~0.45 KB per row at that phase's peak (the city year's 2.42
+# million rows, the interpreter and the city included; issue 23), rounded up.
+_BYTES_PER_SUMMARY_ROW = 600
 _BYTES_PER_VOLUNTEER = 200
 _BYTES_PER_UNIT = 1_000  # MEUs and police units (agents)
 _BYTES_PER_POINT = 40_000  # a validated scenario per sweep point
@@ -125,8 +132,10 @@ def _incidents(sc: Scenario) -> float:
     return len(replay) + (generated if sc.incidents.replay_mode == "add" else 0.0)
 
 
-def replication_estimate(sc: Scenario) -> Estimate:
-    """One replication of ``sc``: building its city and responders, and simulating it."""
+def replication_estimate(sc: Scenario, streamed: bool = False) -> Estimate:
+    """One replication of ``sc``: building its city and responders, and simulating it, its
+    incidents table held whole (a sweep's run) or, ``streamed``, at most ``_HELD_ROWS`` rows
+    of it at a time (`jiefang run`)."""
     city = sc.city
     if city.map_file is not None:
         try:  # the map file's size bounds its cells (read and checked at load)
@@ -153,7 +162,8 @@ def replication_estimate(sc: Scenario) -> Estimate:
          cells * _CPU_PER_CELL + len(city.rivers) * along * _CPU_PER_RIVER_STEP
          + bridges * cells * _CPU_PER_BRIDGE_CELL + bridges**3 * 1e-9
          + banks * bridges * bridges * 1e-8),
-        ("incidents.rate_per_day", incidents * _BYTES_PER_INCIDENT,
+        ("incidents.rate_per_day", incidents * _BYTES_PER_INCIDENT
+         + (min(incidents, _HELD_ROWS) if streamed else incidents) * _BYTES_PER_HELD_ROW,
          incidents * (_CPU_PER_INCIDENT + bridges * bridges * 3e-6)),
         ("volunteers.count", vol * _BYTES_PER_VOLUNTEER, vol * _CPU_PER_VOLUNTEER),
         # members on post, drawn per unit per day (int32, sim.model.responders.meus)
@@ -179,7 +189,7 @@ def replication_estimate(sc: Scenario) -> Estimate:
 def run_estimate(sc: Scenario, replications: int) -> Estimate:
     """``jiefang run``: one replication at a time, its records streamed to disk; then every
     replication's incident table read back for the summary (the model is gone by then)."""
-    one = replication_estimate(sc)
+    one = replication_estimate(sc, streamed=True)
     incidents = _incidents(sc)
     summary = replications * incidents * _BYTES_PER_SUMMARY_ROW
     memory = _BASE_BYTES + max(one.memory_bytes, summary)
@@ -217,8 +227,10 @@ def check(estimate: Estimate, budget: Budget, source: str, key: str | None = Non
 
 
 def check_scenario(sc: Scenario, source: str, budget: Budget | None = None) -> None:
-    """Called by the loader: what one replication of the file alone would need."""
-    one = replication_estimate(sc)
+    """Called by the loader: what one replication of the file alone would need, its records
+    streamed as `jiefang run` streams them (a sweep's runs are checked by
+    :func:`sweep_estimate`, which holds their tables whole)."""
+    one = replication_estimate(sc, streamed=True)
     estimate = Estimate(_BASE_BYTES + one.memory_bytes, one.cpu_seconds, one.what, one.key)
     check(estimate, budget or Budget.from_env(), source)
 

@@ -31,6 +31,10 @@ _FOUR = ndimage.generate_binary_structure(2, 1)
 #: First search radius of a trip on a road network, m: most trips are shorter; a longer
 #: one is searched again without a limit (the result is exact either way).
 ROAD_SEARCH_M = 3000.0
+#: Elements of one block of the distance matrices of station_distances (2 MB of floats: a
+#: block of incidents x stations, or x bridges x bridges, at a time; each row's minimum is
+#: the same whatever the block).
+BLOCK_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,7 +213,7 @@ class City:
         if self.bridge_xy.shape[0] == 0:
             out[other] = np.inf
             return out
-        block = max(1, 2_000_000 // self.bridge_xy.shape[0] ** 2)  # bounds memory (~16 MB)
+        block = max(1, BLOCK_ELEMENTS // self.bridge_xy.shape[0] ** 2)  # bounds memory
         for lo in range(0, other.size, block):
             k = other[lo : lo + block]
             out[k] = self._via_bridges(a[k], a_bank[k], b[k], b_bank[k])
@@ -278,7 +282,7 @@ class City:
     def _nearest_manhattan(xy: np.ndarray, sites: np.ndarray) -> np.ndarray:
         """Manhattan distance to the nearest of ``sites``, in blocks (bounds memory)."""
         out = np.empty(xy.shape[0])
-        block = max(1, 4_000_000 // sites.shape[0])
+        block = max(1, BLOCK_ELEMENTS // sites.shape[0])
         for lo in range(0, xy.shape[0], block):
             a = xy[lo : lo + block]
             dx = np.abs(a[:, None, 0] - sites[None, :, 0])
@@ -296,7 +300,7 @@ class City:
         leg_b[~self.bank_bridges[station_bank[station_bank != bank]]] = np.inf
         leg_b = leg_b.min(axis=0)  # the nearest far station's leg from each bridge j
         out = np.empty(xy.shape[0])
-        block = max(1, 2_000_000 // self.bridge_xy.shape[0] ** 2)  # bounds memory (~16 MB)
+        block = max(1, BLOCK_ELEMENTS // self.bridge_xy.shape[0] ** 2)  # bounds memory
         for lo in range(0, xy.shape[0], block):
             a = xy[lo : lo + block]
             leg_a = np.abs(a[:, None, :] - self.bridge_xy[None, :, :]).sum(axis=2)

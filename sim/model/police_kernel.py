@@ -487,7 +487,7 @@ def _inputs(model: ResponseModel) -> tuple:
         incf[CAMERA_DELAY], incf[CALL_HANDLING] = inc.camera_delay_s, model._call_handling
         incf[HANDLING], incf[SCENE_X], incf[SCENE_Y] = inc.handling_s, xy[:, 0], xy[:, 1]
         inci = np.empty((3, len(inc)), np.int64)
-        inci[NEED] = model._kind_columns["police_needed"]
+        inci[NEED] = model.kind_column("police_needed")
         inci[PRIORITY] = kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else 0
         inci[SCENE_BANK] = model._bank
         got = (incf, inci)

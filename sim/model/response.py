@@ -65,6 +65,10 @@ NAN = math.nan
 _DETECTED_VALUE = {d: d.value for d in DetectedBy}
 _RESCUE_VALUE: dict[HelpSource | None, str] = {None: "", **{b: b.value for b in HelpSource}}
 _RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
+_STATUS = np.array(["cleared", "open"], dtype=object)  # by np.isnan(cleared_s)
+#: Records made at a time by ResponseModel.records (the columns of one block as Python
+#: values at once, not of every incident).
+RECORDS_BLOCK = 16_384
 
 
 def _checked_seed(seed: object) -> int:
@@ -266,25 +270,33 @@ class ResponseModel(mesa.Model):
         """Per incident, its kind and what the kind calls for (live tier counts read them)."""
         incidents = self.incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
-        self._kind_of = [self._kinds[k] for k in incidents.kind.tolist()]
-        self._kind_columns = {
-            "sudden": np.array([k.sudden for k in self._kind_of], bool),
-            "kind_self_rescue": np.array([k.self_rescue for k in self._kind_of], bool),
-            "kind_volunteers": np.array([k.volunteers for k in self._kind_of], bool),
-            "meu_teams_needed": np.array([k.meu_teams for k in self._kind_of], np.int64),
-            "police_needed": np.array([k.police_units for k in self._kind_of], np.int64),
-            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in self._kind_of],
-                                          np.int64)
+        kinds = self._kinds
+        self._kind_of = [kinds[k] for k in incidents.kind.tolist()]
+        # Per kind, not per incident: an incident's value is its kind's (kind_column).
+        self._kind_table = {
+            "sudden": np.array([k.sudden for k in kinds], bool),
+            "kind_self_rescue": np.array([k.self_rescue for k in kinds], bool),
+            "kind_volunteers": np.array([k.volunteers for k in kinds], bool),
+            "meu_teams_needed": np.array([k.meu_teams for k in kinds], np.int64),
+            "police_needed": np.array([k.police_units for k in kinds], np.int64),
+            **{f"{name}_needed": np.array([k.fleets.get(name, 0) for k in kinds], np.int64)
                for name in scenario.fleets_on()},
         }  # fmt: skip
+
+    def kind_column(self, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """What incidents ``lo .. hi - 1`` ask for by their kind (``sudden``,
+        ``kind_self_rescue``, ``kind_volunteers``, ``meu_teams_needed``, ``police_needed``,
+        ``<fleet>_needed``), read from the kind's entry: nothing of it is kept per incident."""
+        return self._kind_table[name][self.incidents.kind[lo:hi]]
 
     def _prepare_candidates(self, scenario: Scenario) -> None:
         """The volunteers and MEUs near each scene, worked out a block of incidents at a time
         as the clock reaches them (sim.model.dispatch)."""
         incidents, draws, travel = self.incidents, self.draws, scenario.travel
         # Alerted volunteers and MEUs only for the incidents whose kind asks for them.
-        alerts = self._kind_columns["kind_volunteers"]
-        needs = self._kind_columns["meu_teams_needed"] != 0
+        # (a byte per incident each, kept while the run's lists are drawn)
+        alerts = self.kind_column("kind_volunteers") != 0
+        needs = self.kind_column("meu_teams_needed") != 0
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
                 self.volunteers, self.city, incidents, a, b, travel.volunteer_m_s, alerts
@@ -645,8 +657,8 @@ class ResponseModel(mesa.Model):
             "self_rescue_by": np.array([b.value if b else "" for b in ledger.self_rescue_by[:n]],
                                        dtype=object),
         }  # fmt: skip
-        for name, values in self._kind_columns.items():
-            cols[name] = values[:n]
+        for name in self._kind_table:
+            cols[name] = self.kind_column(name, 0, n)
         for name in ("meu_staff_on_scene", "volunteer_on_scene", "alerted_s", "self_rescue_s",
                      "first_meu_s", "first_volunteer_s", "first_police_s",
                      "police_dispatched_s"):  # fmt: skip
@@ -1029,12 +1041,15 @@ class ResponseModel(mesa.Model):
         given: viewers ask for the incidents that have happened so far). Fields the ledger
         holds are read from its column of the same name; the rest are derived here."""
         n = len(self.incidents) if n is None else n
-        cols = self.record_columns(0, n)
-        values = [v.tolist() if isinstance(v, np.ndarray) else v for v in cols.values()]
+        # tuple.__new__ is what IncidentRecord._make calls, without its Python frame.
+        make = functools.partial(tuple.__new__, IncidentRecord)
+        out: list[IncidentRecord] = []
         with _collector_paused():  # a tuple per incident: see _collector_paused
-            # tuple.__new__ is what IncidentRecord._make calls, without its Python frame.
-            make = functools.partial(tuple.__new__, IncidentRecord)
-            return list(map(make, zip(*values, strict=True)))
+            for lo in range(0, n, RECORDS_BLOCK):
+                cols = self.record_columns(lo, min(lo + RECORDS_BLOCK, n))
+                values = [v.tolist() if isinstance(v, np.ndarray) else v for v in cols.values()]
+                out.extend(map(make, zip(*values, strict=True)))
+        return out
 
     def record_columns(self, lo: int, hi: int) -> dict[str, np.ndarray | list]:
         """The records of incidents ``lo .. hi - 1`` column by column, in the order of
@@ -1045,7 +1060,7 @@ class ResponseModel(mesa.Model):
         xy = inc.xy[lo:hi]
         col, row = city.cell_of(xy)
         kind_idx = inc.kind[lo:hi]
-        kc = {name: values[lo:hi] for name, values in self._kind_columns.items()}
+        kc = {name: self.kind_column(name, lo, hi) for name in self._kind_table}
         labels = np.empty(max(LandUse) + 1, dtype=object)
         labels[[u.value for u in LandUse]] = [u.label for u in LandUse]
         cleared = ledger.cleared_s[lo:hi]
@@ -1074,7 +1089,8 @@ class ResponseModel(mesa.Model):
             "first_help_s": first_s,
             "first_help_by": first_by,
             "cleared_s": cleared,
-            "status": np.where(np.isnan(cleared), "open", "cleared").astype(object),
+            # the two strings shared by every row (a string object per row was 56 B each)
+            "status": _STATUS[np.isnan(cleared).astype(np.intp)],
         }
         return {
             field: derived[field] if field in derived else getattr(ledger, field)[lo:hi]
@@ -1087,7 +1103,7 @@ class ResponseModel(mesa.Model):
         hi = len(self.incidents) if hi is None else hi
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
-            df[f"{fleet.name}_needed"] = self._kind_columns[f"{fleet.name}_needed"][lo:hi]
+            df[f"{fleet.name}_needed"] = self.kind_column(f"{fleet.name}_needed", lo, hi)
         for column, values in self.ledger.extra.items():
             df[column] = values[lo:hi]
         return df
