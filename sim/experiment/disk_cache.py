@@ -55,7 +55,7 @@ def folder() -> Path | None:
 
 def install() -> None:
     """Cities and layout parts of this process's runs kept here too (when a folder is set)."""
-    city_cache.use_disk(sys.modules[__name__])  # type: ignore[arg-type]
+    city_cache.use_disk(sys.modules[__name__])
 
 
 @functools.cache
