@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from sim.model import recurring, response
-from sim.model.responders.meus import EmergencyUnit
+from sim.model.responders.meu_agent import EmergencyUnit
 from sim.model.responders.police import PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import UnitState

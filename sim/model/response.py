@@ -52,7 +52,8 @@ from sim.model.records import (
     frame_of_columns,
 )
 from sim.model.recurring import RecurringEvent
-from sim.model.responders.meus import EmergencyUnit, EmergencyUnitFleet, meu_sites, open_at
+from sim.model.responders.meu_agent import EmergencyUnit
+from sim.model.responders.meus import EmergencyUnitFleet, meu_sites, open_at
 from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool, volunteer_homes
 from sim.model.rng import CounterRng, Stream, generator, stream_seed

@@ -1,13 +1,14 @@
 """Minimal emergency units (最小应急单元): trained teams fixed at key sites.
 
-Each unit is a Mesa agent whose state lives in the fleet's columns (so dispatch can query
-all units at once). A unit is open by its site's opening hours; while open, the members on
-post that day are on site. Who is on post is drawn, day by day: each member of a unit checks in
-with probability ``on_duty_share`` (so a unit of 13 at 11 % has none on post on 22 % of days
-and two or more on 42 %), never rounded up to a full team. Those members give self-rescue at
-the unit's own site and send teams of ``team_size`` to incidents within ``coverage_radius_m``
-(mutual rescue). Members out with a team are away until their team walks back, so a unit with
-members away can send fewer teams.
+Each unit is a Mesa agent (:class:`sim.model.responders.meu_agent.EmergencyUnit`, kept apart
+so that planning reads the fleet without loading Mesa) whose state lives in the fleet's
+columns (so dispatch can query all units at once). A unit is open by its site's opening
+hours; while open, the members on post that day are on site. Who is on post is drawn, day by
+day: each member of a unit checks in with probability ``on_duty_share`` (so a unit of 13 at
+11 % has none on post on 22 % of days and two or more on 42 %), never rounded up to a full
+team. Those members give self-rescue at the unit's own site and send teams of ``team_size``
+to incidents within ``coverage_radius_m`` (mutual rescue). Members out with a team are away
+until their team walks back, so a unit with members away can send fewer teams.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import mesa
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -28,35 +28,6 @@ from sim.model.vocab import LandUse
 
 _NO_UNIT = np.zeros(0, np.int64)  # at_cell on a cell without units (never written to)
 _NO_UNIT.flags.writeable = False
-
-
-class EmergencyUnit(mesa.Agent):
-    """One minimal emergency unit: a view on row ``index`` of its fleet."""
-
-    def __init__(self, model: mesa.Model, fleet: EmergencyUnitFleet, index: int) -> None:
-        super().__init__(model)
-        self.fleet = fleet
-        self.index = index
-
-    @property
-    def site_xy(self) -> tuple[float, float]:
-        return tuple(self.fleet.xy[self.index])
-
-    @property
-    def site_use(self) -> LandUse:
-        return LandUse(int(self.fleet.site_use[self.index]))
-
-    @property
-    def members(self) -> int:
-        return int(self.fleet.members[self.index])
-
-    @property
-    def members_free(self) -> int:
-        """Members on post today (on site when open) and not out with a team."""
-        return max(int(self.fleet.on_site[self.index] - self.fleet.away[self.index]), 0)
-
-    def is_open(self, t: float) -> bool:
-        return bool(self.fleet.open_mask(t)[self.index])
 
 
 _DAY_S = 86400.0
