@@ -151,6 +151,14 @@ def nearest_in(
     return found
 
 
+def bucket_of(x, y, size: float, nx: int, ny: int) -> np.ndarray:
+    """The square bucket ``by * nx + bx`` of each point (x, y) on a grid of ``nx`` by ``ny``
+    squares of ``size`` m, a point off the grid clipped into the nearest edge bucket."""
+    bx = np.clip(np.floor(np.asarray(x, float) / size), 0, nx - 1).astype(np.int64)
+    by = np.clip(np.floor(np.asarray(y, float) / size), 0, ny - 1).astype(np.int64)
+    return by * nx + bx
+
+
 class BucketGrid:
     """Points (units at their patrol spots) in square buckets of ``size`` m, for a search
     that looks around a scene ring by ring instead of at every point.
@@ -170,10 +178,7 @@ class BucketGrid:
         self.size = float(size)
         self.nx = max(math.ceil(width_m / self.size), 1)
         self.ny = max(math.ceil(height_m / self.size), 1)
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        bx = np.clip(np.floor(x / self.size), 0, self.nx - 1).astype(np.int64)
-        by = np.clip(np.floor(y / self.size), 0, self.ny - 1).astype(np.int64)
-        bucket = by * self.nx + bx
+        bucket = bucket_of(x, y, self.size, self.nx, self.ny)
         self.member_array = np.argsort(bucket, kind="stable")
         self.members = self.member_array.tolist()
         counts = np.bincount(bucket, minlength=self.nx * self.ny)

@@ -21,6 +21,7 @@ import numpy as np
 from sim.model.city import City
 from sim.model.config import VolunteerConfig
 from sim.model.rng import CounterRng, Purpose, split_uniforms
+from sim.model.spatial import bucket_of
 
 #: Spawn-key word appended to the placement stream's key for the homes and duty ranks of
 #: recruited volunteers: a child stream of its own, so that recruits never shift a draw of
@@ -77,7 +78,7 @@ class DutyGrid:
         # At least GRID_M, and squares enough for a city of any size at most GRID_SQUARES.
         size = max(GRID_M, math.sqrt(w * h / GRID_SQUARES))
         nx, ny = max(math.ceil(w / size), 1), max(math.ceil(h / size), 1)
-        square = _squares(xy[:, 0], xy[:, 1], size, nx, ny)
+        square = bucket_of(xy[:, 0], xy[:, 1], size, nx, ny)
         order = np.lexsort((ids, rank, square))  # by square, then rank (then volunteer)
         starts = np.concatenate([[0], np.cumsum(np.bincount(square, minlength=nx * ny))])
         grid = cls(size, nx, ny, ids[order], xy[order, 0], xy[order, 1], rank[order],
@@ -85,13 +86,6 @@ class DutyGrid:
         for v in (grid.ids, grid.x, grid.y, grid.rank, grid.square, grid.starts):
             v.flags.writeable = False
         return grid
-
-
-def _squares(x: np.ndarray, y: np.ndarray, size: float, nx: int, ny: int) -> np.ndarray:
-    """The square of each point (clipped to the grid): ``by * nx + bx``."""
-    bx = np.clip(np.floor(x / size), 0, nx - 1).astype(np.int64)
-    by = np.clip(np.floor(y / size), 0, ny - 1).astype(np.int64)
-    return by * nx + bx
 
 
 @dataclass(frozen=True)
