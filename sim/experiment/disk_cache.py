@@ -53,6 +53,11 @@ def folder() -> Path | None:
     return None if wanted.strip().lower() in _OFF else Path(wanted)
 
 
+def enabled() -> bool:
+    """Whether anything is kept on disk (a folder is set)."""
+    return folder() is not None
+
+
 def install() -> None:
     """Cities and layout parts of this process's runs kept here too (when a folder is set)."""
     city_cache.use_disk(sys.modules[__name__])

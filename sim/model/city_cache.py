@@ -99,6 +99,8 @@ class DiskStore(Protocol):
     """Where cities and layout parts are kept between processes (the model does no file
     I/O: :mod:`sim.experiment.disk_cache` is one, installed by :func:`use_disk`)."""
 
+    def enabled(self) -> bool: ...
+
     def load(self, key: str, kind: type) -> Any | None: ...
 
     def store(self, key: str, value: Any) -> None: ...
@@ -130,9 +132,10 @@ _DISK_OF: dict[str, str | None] = {}
 
 
 def _disk_key(key: str, inputs: CityInputs) -> str | None:
-    """A city's key on disk: its key and the contents of its files' arrays (None: a city
-    on a road network, not kept on disk)."""
-    if inputs.roads is not None:
+    """A city's key on disk: its key and the contents of its files' arrays (None: no store
+    kept on disk, or a city on a road network, not kept there). The arrays are hashed only
+    for a store that keeps something."""
+    if _DISK is None or not _DISK.enabled() or inputs.roads is not None:
         return None
     return "city " + " ".join([key, *map(array_digest, (inputs.land_use, inputs.population))])
 

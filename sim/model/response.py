@@ -296,7 +296,7 @@ class ResponseModel(mesa.Model):
         incidents, draws, travel = self.incidents, self.draws, scenario.travel
         # Alerted volunteers and MEUs only for the incidents whose kind asks for them.
         # (a byte per incident each, kept while the run's lists are drawn)
-        alerts = self.kind_column("kind_volunteers") != 0
+        alerts = self.kind_column("kind_volunteers")
         needs = self.kind_column("meu_teams_needed") != 0
         self._volunteer_lists = CandidateCache(
             lambda a, b: volunteer_candidates(
