@@ -584,42 +584,50 @@ class ResponseModel(mesa.Model):
             police_kernel.advance(self, until_s)
             self.kernel_calls += 1
             return
-        heap = self._heap
-        handlers = self._handlers
-        trace = self.trace
-        pop = heapq.heappop
+        heap, handlers, trace = self._heap, self._handlers, self.trace
+        pop, push, occurs = heapq.heappop, heapq.heappush, EventKind.OCCURS
         # Handlers take the event time as an argument; Model.time (an observable in Mesa,
-        # costly to set) is brought up to date once per call. Events strictly before the
-        # next occurrence not yet in the heap are processed from the heap alone; at that
-        # time the next block of occurrences goes in, so ties at it are ordered by the heap.
-        while True:
-            bound = self._next_feed
-            if bound > until_s:
-                while heap and heap[0][0] <= until_s:
-                    t, kind, _, a, b = pop(heap)
+        # costly to set) is brought up to date once per call. Occurrences stay in their
+        # array, read a block at a time: the next one is merged with the heap by its key
+        # (time, OCCURS, sequence number = incident), the order one heap of all would give.
+        # A handler may return the one event it causes last (a follow-on): processed at once
+        # when it would be the next event anyway (before the heap's first and the next
+        # occurrence, within until_s), else pushed. Either way the order is the heap's.
+        occurred, feed = self._occurred, self.FEED_BLOCK
+        n, fed = len(occurred), self._fed
+        block, lo = occurred[fed : fed + feed].tolist(), fed
+        t_occ = block[0] if fed < n else math.inf
+        occ_key = (t_occ, occurs, fed)
+        try:
+            while True:
+                if heap and heap[0] < occ_key:
+                    if heap[0][0] > until_s:
+                        break
+                    ev = pop(heap)
+                else:
+                    if t_occ > until_s:
+                        break
+                    ev = (t_occ, occurs, fed, fed, -1)
+                    fed += 1
+                    if fed - lo == len(block):
+                        block, lo = occurred[fed : fed + feed].tolist(), fed
+                    t_occ = block[fed - lo] if fed < n else math.inf
+                    occ_key = (t_occ, occurs, fed)
+                while ev is not None:
+                    t, kind, _, a, b = ev
                     if trace is not None:
                         trace.append(Event(t, kind, a, b))
-                    handlers[kind](self, t, a, b)
-                break
-            while heap and heap[0][0] < bound:
-                t, kind, _, a, b = pop(heap)
-                if trace is not None:
-                    trace.append(Event(t, kind, a, b))
-                handlers[kind](self, t, a, b)
-            self._feed()
+                    ev = handlers[kind](self, t, a, b)
+                    if ev is not None and not (
+                        ev[0] <= until_s and ev < occ_key and (not heap or ev < heap[0])
+                    ):
+                        push(heap, ev)
+                        ev = None
+        finally:
+            self._fed, self._next_feed = fed, t_occ
 
-    #: Occurrences pushed into the heap at a time (see ``_feed``).
+    #: Occurrence times read from their array at a time (see ``_advance``).
     FEED_BLOCK = 512
-
-    def _feed(self) -> None:
-        """Push the next block of occurrence events (incident i: sequence number i)."""
-        lo = self._fed
-        hi = min(lo + self.FEED_BLOCK, len(self._occurred))
-        heap, push, occurs = self._heap, heapq.heappush, EventKind.OCCURS
-        for i, t in enumerate(self._occurred[lo:hi].tolist(), lo):
-            push(heap, (t, occurs, i, i, -1))
-        self._fed = hi
-        self._next_feed = float(self._occurred[hi]) if hi < len(self._occurred) else math.inf
 
     def run(self) -> list[IncidentRecord]:
         """Run to the end (horizon plus drain time) and return the records."""
@@ -702,7 +710,7 @@ class ResponseModel(mesa.Model):
         return {"incidents": happened, "open": happened - cleared}
 
     # ------------------------------------------------------------------ event handlers
-    def _occurs(self, t: float, i: int, _detail: int) -> None:
+    def _occurs(self, t: float, i: int, _detail: int) -> tuple | None:
         inc = self.incidents
         staffed = self._has_meus and self.meus.staffed(self._cell[i], t)
         witness = -1
@@ -718,7 +726,7 @@ class ResponseModel(mesa.Model):
         witness_delay = float(inc.witness_delay_s[i]) if someone_there else math.inf
         delay, way = first_alert(float(inc.call_delay_s[i]), float(inc.camera_delay_s[i]),
                                  witness_delay)  # fmt: skip
-        alerted = NAN
+        alerted, follow = NAN, None
         if math.isfinite(delay):
             how = DETECTED_BY[way]
             # Event times stay Python floats (the same values as the ledger's float64):
@@ -727,8 +735,7 @@ class ResponseModel(mesa.Model):
             alerted = t + delay
             self.ledger.detected_by[i] = how
             self.ledger.alerted_s[i] = alerted
-            # _push inlined on the three events every call has (a method call each)
-            heapq.heappush(self._heap, (alerted, EventKind.ALERT, self._seq, i, -1))
+            follow = (alerted, EventKind.ALERT, self._seq, i, -1)  # the follow-on (_advance)
             self._seq += 1
         if self._kind_of[i].self_rescue and someone_there:
             self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
@@ -743,8 +750,9 @@ class ResponseModel(mesa.Model):
                 )
         if not math.isfinite(alerted):  # the ledger's alerted_s[i], read without numpy
             self._clear_without_police(i)
+        return follow
 
-    def _alert(self, t: float, i: int, _detail: int) -> None:
+    def _alert(self, t: float, i: int, _detail: int) -> tuple | None:
         kind = self._kind_of[i]
         for fleet in self.fleets:
             if kind.fleets.get(fleet.name, 0):
@@ -755,11 +763,10 @@ class ResponseModel(mesa.Model):
         if kind.meu_teams and len(self.meus):
             self._send_meu_teams(t, i, kind.meu_teams)
         if kind.police_units:
-            call = t + float(self._call_handling[i])
-            heapq.heappush(self._heap, (call, EventKind.POLICE_CALL, self._seq, i, -1))
             self._seq += 1
-        else:
-            self._clear_without_police(i)
+            return (t + float(self._call_handling[i]), EventKind.POLICE_CALL, self._seq - 1, i, -1)
+        self._clear_without_police(i)
+        return None
 
     def _alert_volunteers(self, t: float, i: int) -> None:
         cfg = self.config.volunteers
@@ -806,21 +813,23 @@ class ResponseModel(mesa.Model):
         self.ledger.first_meu_s[i] = t + lag_list[able[0]]
         self.ledger.meu_teams_sent[i] = len(able)
 
-    def _police_call(self, t: float, i: int, _detail: int) -> None:
+    def _police_call(self, t: float, i: int, _detail: int) -> tuple | None:
         kind = self._kind_of[i]
         ledger = self.ledger
         ledger.police_call_s[i] = t
         ledger.police_pending[i] = kind.police_units
-        self._dispatch(t, i)
+        follow = self._dispatch(t, i)
         if ledger.police_pending[i] > 0:
             heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
             self._seq += 1
+        return follow
 
-    def _dispatch(self, t: float, i: int) -> None:
-        """Send the nearest available units (by travel time) for what incident i still needs."""
+    def _dispatch(self, t: float, i: int) -> tuple | None:
+        """Send the nearest available units (by travel time) for what incident i still needs;
+        returns the last unit's arrival, not yet pushed (a follow-on: see ``_advance``)."""
         police = self.police
         if not police.free_ids:
-            return
+            return None
         ledger = self.ledger
         need = int(ledger.police_pending[i])
         scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
@@ -833,13 +842,15 @@ class ResponseModel(mesa.Model):
             travel = np.asarray(chosen[1], float).tolist()
         sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
         if not sent:
-            return
+            return None
         if math.isnan(ledger.police_dispatched_s[i]):
             ledger.police_dispatched_s[i] = t
-        heap, seq = self._heap, self._seq
+        heap, seq, follow = self._heap, self._seq, None
         for u, dt in sent:
             police.commit(u, i, t)
-            heapq.heappush(heap, (t + dt, EventKind.POLICE_ARRIVES, seq, i, u))
+            if follow is not None:
+                heapq.heappush(heap, follow)
+            follow = (t + dt, EventKind.POLICE_ARRIVES, seq, i, u)
             seq += 1
         self._seq = seq
         left = need - len(sent)
@@ -848,8 +859,9 @@ class ResponseModel(mesa.Model):
             ledger.police_wait_s[i] = t - ledger.police_call_s[i]
         if self._moves_units:
             self.move_up.rebalance(police, t)
+        return follow
 
-    def _police_arrives(self, t: float, i: int, unit: int) -> None:
+    def _police_arrives(self, t: float, i: int, unit: int) -> tuple | None:
         self.police.reach_scene(unit, t)
         ledger = self.ledger
         arrived = int(ledger.police_arrived[i]) + 1
@@ -861,8 +873,9 @@ class ResponseModel(mesa.Model):
             done = clears_at(
                 float(ledger.first_police_s[i]), float(self.incidents.handling_s[i]), t
             )
-            heapq.heappush(self._heap, (done, EventKind.UNIT_CLEARS, self._seq, i, -1))
             self._seq += 1
+            return (done, EventKind.UNIT_CLEARS, self._seq - 1, i, -1)
+        return None
 
     def _clear_without_police(self, i: int) -> None:
         """Kinds that need no police (or incidents nobody reported) end after first help."""
@@ -935,7 +948,9 @@ class ResponseModel(mesa.Model):
             heapq.heappop(queue)
             i = entry[3]
             before = ledger.police_pending[i]
-            self._dispatch(t, i)
+            follow = self._dispatch(t, i)
+            if follow is not None:
+                heapq.heappush(self._heap, follow)
             if ledger.police_pending[i] == 0:
                 continue
             if self._reach_only and ledger.police_pending[i] == before:

@@ -243,7 +243,6 @@ class PoliceFleet:
         self._legs_from = -1  # first patrol leg of the cached block of spots
         #: Patrol legs per block of spots (LEGS_PER_BLOCK, fewer for a large fleet).
         self.legs_per_block = int(min(LEGS_PER_BLOCK, max(SPOTS_PER_BLOCK // max(n, 1), 1)))
-        self.small_fleet = SMALL_FLEET
         self.grid_fleet = GRID_FLEET
         self._back_from_col = self.station_xy.copy()  # scene left on the way back
         self._back_from_bank_col = self.station_bank.copy()
@@ -259,7 +258,8 @@ class PoliceFleet:
         # (left_at, scene x, scene y, scene on the station's bank, Manhattan way, home_dist,
         # scene bank).
         self._way_back: dict[int, tuple[float, float, float, bool, float, float, int]] = {}
-        self._back_cols = _BackColumns(n)  # the same units as packed columns
+        self._back_cols: _BackColumns | None = None  # the same as packed columns (small_fleet)
+        self.small_fleet = SMALL_FLEET
         self._station_bank_of = self.station_bank.tolist()
         self._back_mask_col = np.zeros(n, bool)  # the same as a mask
         self._home_dist_col = np.zeros(n)  # from the scene left to the station, m
@@ -398,6 +398,18 @@ class PoliceFleet:
                 self._home_dist_col[u] = way[5]
         dirty.clear()
 
+    @property
+    def small_fleet(self) -> int:
+        """Up to this many available units, a search looks at each in plain Python."""
+        return self._small_fleet
+
+    @small_fleet.setter
+    def small_fleet(self, size: int) -> None:
+        # The packed columns of units driving back serve the vectorised searches and the
+        # street search alone: a grid city's fleet no larger than this never reads them.
+        self._small_fleet = size
+        self._back_changed()
+
     state = _SyncedColumn("_state_col", "Every unit's UnitState code.")
     left_at = _SyncedColumn(
         "_left_at_col", "When each unit driving back left its last scene (-inf: not driving back)."
@@ -425,7 +437,8 @@ class PoliceFleet:
         if u in self._back:
             self._back.discard(u)
             del self._way_back[u]
-            self._back_cols.drop(u)
+            if self._back_cols is not None:
+                self._back_cols.drop(u)
         self._units_of.setdefault(incident, []).append(u)
         self._incident_of[u] = incident
         self._sent_at[u] = t
@@ -545,8 +558,9 @@ class PoliceFleet:
             home_dist = manhattan
         self._way_back[i] = (t, ax, ay, scene_bank == self._station_bank_of[i], manhattan,
                              home_dist, int(scene_bank))  # fmt: skip
-        self._back_cols.put(i, t, home_dist, self._top_speed_of[i], self._car[i],
-                            self._way_home_box(i))  # fmt: skip
+        if self._back_cols is not None:
+            self._back_cols.put(i, t, home_dist, self._top_speed_of[i], self._car[i],
+                                self._way_home_box(i))  # fmt: skip
         # min(_next_home, earliest_home(...)), inlined
         home = t + home_dist / self._top_speed_of[i] * (1 - 1e-9) - 1e-6
         if home < self._next_home:
@@ -676,6 +690,10 @@ class PoliceFleet:
             return
         drive = self._speeds(t)[0]
         cols = self._back_cols  # the units driving back alone: no pass over the fleet
+        if cols is None:  # a small fleet: one unit at a time
+            is_free = self._is_free
+            self._settle_units([u for u in sorted(self._back) if is_free[u]], t, drive)
+            return
         k = cols.count
         speed = np.where(cols.car[:k], drive, self._foot)
         ended = drive_ended(t, cols.left[:k], speed, cols.home[:k])
@@ -691,6 +709,8 @@ class PoliceFleet:
     def _earliest_home(self) -> float:
         """The earliest a unit now driving back can be home (inf: none is driving back)."""
         cols = self._back_cols
+        if cols is None:
+            return self._earliest_home_of_ways()
         k = cols.count
         if not k:
             return math.inf
@@ -700,13 +720,17 @@ class PoliceFleet:
         """Unit ``u`` is home from its last scene: patrolling from now on."""
         self._back.discard(u)
         del self._way_back[u]
-        self._back_cols.drop(u)
+        if self._back_cols is not None:
+            self._back_cols.drop(u)
         self._dirty.add(u)
         self._refresh_bound(u)
 
     def _back_changed(self) -> None:
         """``_back`` and ``_way_back`` were written wholesale (the compiled loop's state
-        handed back): the packed columns are taken again from them."""
+        handed back, or small_fleet set): the packed columns are taken again from them."""
+        if self._small_fleet >= len(self) and self.city.roads is None:
+            self._back_cols = None
+            return
         cols = self._back_cols = _BackColumns(len(self))
         for u in sorted(self._back):
             way = self._way_back[u]
@@ -738,11 +762,14 @@ class PoliceFleet:
             if drive_ended(t, way[0], drive if car[u] else foot, way[4]):
                 self._home(u)
                 homed = True
-        if not homed:  # _next_home stays a lower bound (it only gates this loop)
-            return
+        if homed:  # else _next_home stays a lower bound (it only gates this loop)
+            self._next_home = self._earliest_home_of_ways()
+
+    def _earliest_home_of_ways(self) -> float:
+        """:meth:`_earliest_home` from the ways back as Python values (the same float)."""
         top = self._top_speed_of
-        self._next_home = min(
-            (earliest_home(way[0], way[5], top[u]) for u, way in way_back.items()),
+        return min(
+            (earliest_home(way[0], way[5], top[u]) for u, way in self._way_back.items()),
             default=math.inf,
         )
 
@@ -919,7 +946,7 @@ class PoliceFleet:
                         more.append(u)
                 reach = grid.beyond(sx, sy, bx, by, k)
         cols = self._back_cols
-        if cols.count:  # units driving back whose box may beat the cut
+        if cols is not None and cols.count:  # units driving back whose box may beat the cut
             m = cols.count
             to_box = np.abs(cols.cx[:m] - sx) + np.abs(cols.cy[:m] - sy) - cols.r[:m]
             bound = to_box / np.where(cols.car[:m], drive, foot)
