@@ -832,11 +832,11 @@ class ResponseModel(mesa.Model):
             return None
         ledger = self.ledger
         need = int(ledger.police_pending[i])
-        scene, bank, grid = self.incidents.xy[i], self._bank_of[i], self._grid[i]
+        scene, bank = self.incidents.xy[i], self._bank_of[i]
         if self._sends_nearest:
             units, travel = police.nearest_free(t, scene, bank, need)
         else:
-            call = Call(i, t, scene, bank, grid, need)
+            call = Call(i, t, scene, bank, self._grid[i], need)
             chosen = self.dispatch_policy.choose(call, AvailableUnits(police, call))
             units = np.asarray(chosen[0], np.int64).tolist()
             travel = np.asarray(chosen[1], float).tolist()
@@ -912,7 +912,7 @@ class ResponseModel(mesa.Model):
             self._clear_due.pop(i, None)
             for fleet in self.fleets:
                 self._plug_in_call(fleet.clear, f"fleet {fleet.name!r} (clear)", t, i)
-        for m, dist, arrival in self.meus.release_teams(i):
+        for m, dist, arrival in self.meus.release_teams(i) if self._has_meus else ():
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
             self.assignments.append(Assignment("meu", m, i, ledger.alerted_s[i], arrival, back))

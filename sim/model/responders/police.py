@@ -287,6 +287,7 @@ class PoliceFleet:
             city._bridge_dist_list,
         )
         self._via = [0.0] * len(city._bridge_list)
+        self._water = (self._single, *self._bridges, self._via)  # nearest_in's last arguments
         # A small fleet's spots of the cached block as Python lists (x, y, bank per leg):
         # each leg's view takes its rows instead of converting its columns.
         self._spot_lists: tuple[list, list, list, np.ndarray, np.ndarray] | None = None
@@ -808,7 +809,7 @@ class PoliceFleet:
         if same_bank:
             hx, hy = self._station_list[u]
             ax, ay = along_way_home(ax, ay, hx, hy, (t - left) * speed)
-        return ax, ay, self.city.bank_at(ax, ay)
+        return ax, ay, 0 if self._single else self.city.bank_at(ax, ay)
 
     def _nearest_small(self, ids: list[int], t, scene, scene_bank: int, n: int):
         """:meth:`nearest` for a handful of units: every one of ``ids`` is looked at
@@ -847,8 +848,7 @@ class PoliceFleet:
         sx, sy = scene.tolist()
         try:
             found = nearest_in(ids, len(ids), xs, ys, banks, self._car, drive, self._foot,
-                               sx, sy, scene_bank, n, best_u, best_dt, self._single,
-                               *self._bridges, self._via)  # fmt: skip
+                               sx, sy, scene_bank, n, best_u, best_dt, *self._water)  # fmt: skip
         finally:
             for u, x, y, b in kept:
                 xs[u], ys[u], banks[u] = x, y, b
