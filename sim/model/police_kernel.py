@@ -128,7 +128,9 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
     columns of :func:`advance`. Returns the heap, the queue, the detections (incident, way
     of sim.model.lifecycle.first_alert) and the released assignments (unit, incident, sent,
     arrived, cleared), in the order they happened."""
-    occurred = inc[0][OCCURRED]
+    incf, inci = inc
+    times, counts = led
+    occurred = incf[OCCURRED]
     leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
     heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
     det = [(0, 0)]
@@ -141,61 +143,72 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(geo[5].shape[0]))  # fmt: skip
     ints[4], ints[5] = DONE, -1
+    # The handlers are called from here, each with what it reads: numba counts a reference
+    # for every array and list an inlined function is handed, at every call.
     while True:
-        fed = ints[1]
-        t_occ = occurred[fed] if fed < occurred.shape[0] else math.inf
-        # The next event: the heap's first or the next occurrence, by (time, kind, seq).
-        from_heap = len(heap) > 0 and (heap[0][0], heap[0][1], heap[0][2]) < (t_occ, _OCCURS, fed)
-        if from_heap:
-            if heap[0][0] > until_s:
-                break
-            t, kind, s, i, d = heapq.heappop(heap)
-        else:
-            if t_occ > until_s or fed >= occurred.shape[0]:  # (never past the arrays)
-                break
-            t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
-        # A search reads the patrol spots of the leg of t: stop before the event if they
-        # are not in the block handed in (the caller draws that block and calls again).
-        leg = int(t // leg_s)
-        if (kind == _CALL or kind == _CLEARS) and not legs_from <= leg < legs_from + n_legs:  # noqa: SIM109
-            if from_heap:  # back where it was: the same order follows
-                heapq.heappush(heap, (t, kind, s, i, d))
-            ints[4], ints[5] = NEED_SPOTS, leg
+        t, kind, i, d = _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs)
+        if kind == _OCCURS:
+            _occurs(t, i, ints, heap, det, incf, times)
+        elif kind == _ALERT:
+            if inci[NEED, i] > 0:
+                _push(heap, ints, t + incf[CALL_HANDLING, i], _CALL, i, -1)
+        elif kind == _CALL:  # _police_call: dispatch what the incident needs, or queue it
+            need = inci[NEED, i]
+            times[CALLED, i] = t
+            counts[PENDING, i] = need
+            if ints[2] > 0:
+                _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best)
+            if counts[PENDING, i] > 0:
+                heapq.heappush(queue, (inci[PRIORITY, i], t, ints[0], i))
+                ints[0] += 1
+        elif kind == _ARRIVES:
+            _arrives(t, i, d, ints, heap, inc, led, units)
+        elif kind == _CLEARS:
+            if math.isnan(times[CLEARED, i]):
+                times[CLEARED, i] = t
+                _release(t, i, ints, floats, asg, inc, units)
+                if len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
+                    _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo,
+                                 best)  # fmt: skip
+        else:  # nothing more in this call
             break
-        if not from_heap:
-            ints[1] = fed + 1
-        _handle(t, kind, i, d, ints, floats, heap, queue, det, asg, inc, led, units, patrol,
-                geo, best)  # fmt: skip
     return (*_heap_cols(heap), *_queue_cols(queue), *_logs(det, asg))
 
 
-def _handle(t, kind, i, d, ints, floats, heap, queue, det, asg, inc, led, units, patrol, geo,
-            best):  # fmt: skip
-    """One event of the police-only handlers (sim.model.response)."""
-    if kind == _OCCURS:
-        delay, how = first_alert(inc[0][CALL_DELAY, i], inc[0][CAMERA_DELAY, i], math.inf)
-        if math.isfinite(delay):
-            det.append((i, how))
-            led[0][ALERTED, i] = t + delay
-            _push(heap, ints, t + delay, _ALERT, i, -1)
-    elif kind == _ALERT:
-        if inc[1][NEED, i] > 0:
-            _push(heap, ints, t + inc[0][CALL_HANDLING, i], _CALL, i, -1)
-    elif kind == _CALL:
-        need = inc[1][NEED, i]
-        led[0][CALLED, i] = t
-        led[1][PENDING, i] = need
-        if ints[2] > 0:
-            _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best)
-        if led[1][PENDING, i] > 0:
-            heapq.heappush(queue, (inc[1][PRIORITY, i], t, ints[0], i))
-            ints[0] += 1
-    elif kind == _ARRIVES:
-        _arrives(t, i, d, ints, heap, inc, led, units)
-    elif kind == _CLEARS and math.isnan(led[0][CLEARED, i]):
-        led[0][CLEARED, i] = t
-        _release(t, i, ints, floats, asg, inc, units)
-        _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
+def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs):
+    """The next event (t, kind, incident, detail) taken off: the heap's first or the next
+    occurrence, by (time, kind, seq). Kind -1: none up to ``until_s``, or a search would
+    read patrol spots not in the block handed in (ints[4] = NEED_SPOTS, ints[5] = the leg:
+    the caller draws that block and calls again)."""
+    fed = ints[1]
+    t_occ = occurred[fed] if fed < occurred.shape[0] else math.inf
+    from_heap = len(heap) > 0 and (heap[0][0], heap[0][1], heap[0][2]) < (t_occ, _OCCURS, fed)
+    if from_heap:
+        if heap[0][0] > until_s:
+            return math.inf, -1, 0, 0
+        t, kind, s, i, d = heapq.heappop(heap)
+    else:
+        if t_occ > until_s or fed >= occurred.shape[0]:  # (never past the arrays)
+            return math.inf, -1, 0, 0
+        t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
+    leg = int(t // leg_s)
+    if (kind == _CALL or kind == _CLEARS) and not legs_from <= leg < legs_from + n_legs:  # noqa: SIM109
+        if from_heap:  # back where it was: the same order follows
+            heapq.heappush(heap, (t, kind, s, i, d))
+        ints[4], ints[5] = NEED_SPOTS, leg
+        return math.inf, -1, 0, 0
+    if not from_heap:
+        ints[1] = fed + 1
+    return t, kind, i, d
+
+
+def _occurs(t, i, ints, heap, det, incf, times):
+    """_occurs with nobody at the scene: the first way the system learns of it."""
+    delay, how = first_alert(incf[CALL_DELAY, i], incf[CAMERA_DELAY, i], math.inf)
+    if math.isfinite(delay):
+        det.append((i, how))
+        times[ALERTED, i] = t + delay
+        _push(heap, ints, t + delay, _ALERT, i, -1)
 
 
 def _push(heap, ints, t, kind, i, d):
@@ -455,9 +468,9 @@ if numba is not None:
             _compiled[name] for name in _SHARED[:5]
         )
         clears_at, first_alert = _compiled["clears_at"], _compiled["first_alert"]
-        _handle, _push, _send, _arrives, _release, _serve_queue = (
-            _inline(_handle), _inline(_push), _inline(_send), _inline(_arrives),
-            _inline(_release), _inline(_serve_queue))  # fmt: skip
+        _next_event, _occurs, _push, _send, _arrives, _release, _serve_queue = (
+            _inline(_next_event), _inline(_occurs), _inline(_push), _inline(_send),
+            _inline(_arrives), _inline(_release), _inline(_serve_queue))  # fmt: skip
         _heap_of, _queue_of, _heap_cols, _queue_cols, _logs = (
             _jit(_heap_of),
             _jit(_queue_of),
@@ -465,7 +478,7 @@ if numba is not None:
             _jit(_queue_cols),
             _jit(_logs),
         )
-        nearest, _settle, commit = _inline(nearest), _jit(_settle), _inline(commit)
+        nearest, _settle, commit = _inline(nearest), _inline(_settle), _inline(commit)
         _kernel = _jit(_loop)
     except RuntimeError:  # no writable cache beside the package or in the user's cache
         _UNUSABLE = (
