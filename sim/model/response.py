@@ -508,11 +508,12 @@ class ResponseModel(mesa.Model):
     #: covers: None (default) where it pays (:meth:`_why_not_compiled`), True whenever it
     #: covers the run (tests, benchmarks), False never (the Python loop, the reference).
     KERNEL: ClassVar[bool | None] = None
-    #: CPU a process spends loading numba and the compiled loop from its cache, s (0.4-0.7 s
-    #: measured), and what the compiled loop saves per incident against the Python loop, s
-    #: (~14 µs): loading pays for a run whose incidents to come save more than it costs.
-    KERNEL_LOAD_S: ClassVar[float] = 0.6
-    KERNEL_SAVES_S: ClassVar[float] = 14e-6
+    #: CPU a process spends loading numba and the compiled loop from its cache, s (import
+    #: numba 0.20 s, the loop 0.13 s), and what the compiled loop saves per incident against
+    #: the Python loop, s (M/M/10: 11.1 µs a call in Python, 1.3 µs compiled, plus copying
+    #: the state in and out): loading pays for a run whose incidents to come save more.
+    KERNEL_LOAD_S: ClassVar[float] = 0.33
+    KERNEL_SAVES_S: ClassVar[float] = 9.5e-6
 
     def _why_not_compiled(self, until_s: float) -> str | None:
         """Why this call does not take the compiled loop (None: it does)."""
