@@ -908,7 +908,10 @@ class ResponseModel(mesa.Model):
             scene, bank = self.incidents.xy[i], self._bank_of[i]
             for u, sent, arrived in released:
                 self.police.leave_scene(u, t, scene, bank)
-                self.assignments.append(Assignment("police", u, i, sent, arrived, t))
+                # tuple.__new__: the record without NamedTuple's Python-level __new__ (a call)
+                self.assignments.append(
+                    tuple.__new__(Assignment, ("police", u, i, sent, arrived, t))
+                )
         if self.fleets:
             self._clear_due.pop(i, None)
             for fleet in self.fleets:

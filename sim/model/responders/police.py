@@ -724,7 +724,8 @@ class PoliceFleet:
         if self._back_cols is not None:
             self._back_cols.drop(u)
         self._dirty.add(u)
-        self._refresh_bound(u)
+        if self._boxes_of is not None:
+            self._refresh_bound(u)
 
     def _back_changed(self) -> None:
         """``_back`` and ``_way_back`` were written wholesale (the compiled loop's state
