@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import pytest
 
 from sim.model.incidents import IncidentStream
 from sim.model.response import ResponseModel
-from sim.model.vocab import EventKind
+from sim.model.vocab import Event, EventKind
 from tests.conftest import scenario
 
 FIXED = lambda s: {"dist": "fixed", "value": s}  # noqa: E731
@@ -224,9 +225,10 @@ def test_readiness_tests_find_closed_and_stretched_units_not_ready():
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5])
 def test_occurrences_fed_in_blocks_keep_the_order_of_one_heap(monkeypatch, block):
-    """Occurrences go into the heap a block at a time (ResponseModel._feed); ties at a
-    block's first time, and events of other kinds at the same times, come out as from
-    one heap holding every occurrence from the start (a block larger than the run)."""
+    """Occurrences are read from their array a block at a time (ResponseModel.FEED_BLOCK)
+    and merged with the heap; ties at a block's first time, and events of other kinds at the
+    same times, come out as from one heap holding every occurrence from the start (a block
+    larger than the run)."""
     sc = strip_city(police={"units": 2}, drain_hours=3.0)
     same = dict(x_m=250.0, y_m=50.0, kind="fight", handling_s=600.0, call_delay_s=0.0)
     times = [100.0, 100.0, 100.0, 160.0, 160.0, 400.0, 700.0, 760.0, 760.0, 760.0, 1360.0]
@@ -258,3 +260,51 @@ def test_the_run_makes_no_reference_cycles_and_leaves_the_collector_on():
     model.run()
     assert gc.isenabled()
     assert gc.collect() == 0  # nothing the run made is garbage held only by cycles
+
+
+def _one_heap_advance(model: ResponseModel, until_s: float) -> None:
+    """The reference loop: every occurrence in the heap, every follow-on pushed, one pop at a
+    time (what ResponseModel._advance must equal: it merges occurrences from their array and
+    processes a follow-on at once when it would be popped next anyway)."""
+    heap = model._heap
+    for i in range(model._fed, len(model._occurred)):
+        heapq.heappush(heap, (float(model._occurred[i]), EventKind.OCCURS, i, i, -1))
+    model._fed = len(model._occurred)
+    while heap and heap[0][0] <= until_s:
+        t, kind, _, a, b = heapq.heappop(heap)
+        model.trace.append(Event(t, kind, a, b))
+        follow = model._handlers[kind](model, t, a, b)
+        if follow is not None:
+            heapq.heappush(heap, follow)
+
+
+@pytest.mark.parametrize("name", ["demo", "subdistrict"])
+def test_the_loop_equals_one_heap_of_every_event(monkeypatch, name):
+    """Shipped scenarios (MEUs, volunteers, police, readiness tests), advanced in pieces that
+    stop between and on events: the loop's trace and records equal the reference's."""
+    from sim.geo.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    path = {"demo": "demo.yaml", "subdistrict": "guangzhou-2023-subdistrict.yaml"}[name]
+    sc = load_scenario(SCENARIOS / path).model_copy(update={"horizon_hours": 48.0})
+    monkeypatch.setattr(ResponseModel, "KERNEL", False)
+
+    def run(advance):
+        if advance is not None:
+            monkeypatch.setattr(ResponseModel, "_advance", advance)
+        model = ResponseModel(sc, seed=5, trace=True)
+        done = []  # events processed by each call: none past its until_s
+        # stops on occurrences (their follow-ons come after), between events, and the end
+        stops = [*model.incidents.occurred_s[:40:3].tolist(), 3600.5, 4 * 3600.0, 1e12]
+        for until in sorted(stops):
+            model.advance_to(until)
+            done.append(len(model.trace))
+            assert all(e.time_s <= until for e in model.trace)
+        monkeypatch.undo()
+        monkeypatch.setattr(ResponseModel, "KERNEL", False)
+        return done, model.trace, repr(model.records()), model.assignments
+
+    got = run(None)
+    want = run(_one_heap_advance)
+    assert len(got[1]) > 400
+    assert got == want

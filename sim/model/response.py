@@ -339,16 +339,17 @@ class ResponseModel(mesa.Model):
         self._call_handling = self.config.police.call_handling.quantile(incidents.call_handling_u)
 
     def _start_clock(self, scenario: Scenario) -> None:
-        """The event heap at time 0: readiness tests and the police roster, with the
-        occurrences fed in as the clock reaches them; the call queue empty.
+        """The event heap at time 0: readiness tests and the police roster; the call queue
+        empty.
 
-        Occurrences go into the heap a block at a time (_feed), not all at build: a city
-        year has 2.4 million of them (about 140 B each as heap entries, 0.34 GB), and a small
-        heap is cheaper per pop. Incident i's event keeps sequence number i (the incidents
-        are sorted by time), so the order of events is what one heap of them all gave."""
+        Occurrences never go into the heap (a city year has 2.4 million of them, about 140 B
+        each as heap entries, 0.34 GB, and a small heap is cheaper per pop): ``_advance``
+        merges the next one from the array by its key, incident i with sequence number i
+        (the incidents are sorted by time), so the order of events is what one heap of them
+        all gave."""
         incidents = self.incidents
         self._occurred = incidents.occurred_s
-        self._fed = 0  # incidents whose OCCURS event has gone into the heap
+        self._fed = 0  # incidents whose OCCURS event has been processed
         self._next_feed = float(self._occurred[0]) if len(incidents) else math.inf
         self._heap: list[tuple] = []
         self._seq = len(incidents)
