@@ -845,25 +845,34 @@ class ResponseModel(mesa.Model):
         scene, bank = self.incidents.xy[i], self._bank_of[i]
         if self._sends_nearest:
             units, travel = police.nearest_free(t, scene, bank, need)
+            found = len(travel)
+            while found and not math.isfinite(travel[found - 1]):  # (by time: the unreachable
+                found -= 1  # come last) units that cannot reach the scene are not sent
         else:
             call = Call(i, t, scene, bank, self._grid[i], need)
             chosen = self.dispatch_policy.choose(call, AvailableUnits(police, call))
-            units = np.asarray(chosen[0], np.int64).tolist()
-            travel = np.asarray(chosen[1], float).tolist()
-        sent = [(u, dt) for u, dt in zip(units, travel, strict=True) if math.isfinite(dt)]
-        if not sent:
+            units, travel = np.asarray(chosen[0], np.int64), np.asarray(chosen[1], float)
+            if units.shape != travel.shape:
+                name = type(self.dispatch_policy).__name__
+                raise ValueError(f"dispatch policy {name!r} returned {units.size} units and "
+                                 f"{travel.size} travel times")  # fmt: skip
+            reach = np.isfinite(travel)
+            units, travel = units[reach].tolist(), travel[reach].tolist()
+            found = len(units)
+        if not found:
             return None
         if math.isnan(ledger.police_dispatched_s[i]):
             ledger.police_dispatched_s[i] = t
         heap, seq, follow = self._heap, self._seq, None
-        for u, dt in sent:
+        for k in range(found):
+            u = units[k]
             police.commit(u, i, t)
             if follow is not None:
                 heapq.heappush(heap, follow)
-            follow = (t + dt, EventKind.POLICE_ARRIVES, seq, i, u)
+            follow = (t + travel[k], EventKind.POLICE_ARRIVES, seq, i, u)
             seq += 1
         self._seq = seq
-        left = need - len(sent)
+        left = need - found
         ledger.police_pending[i] = left
         if left == 0:
             ledger.police_wait_s[i] = t - ledger.police_call_s[i]
