@@ -44,6 +44,7 @@ from sim.experiment.store import (
     write_json,
     write_parquet,
 )
+from sim.experiment.streams import release_freed_memory
 from sim.geo.crs import GridFrame, frame_of
 from sim.model.config import Scenario
 
@@ -160,6 +161,7 @@ def _simulate(
         )
         incidents = incidents_out.close()
         assignments = assignments_out.close()
+        release_freed_memory()  # the Arrow buffers of tables written whole
     finally:
         incidents_out.abort()
         assignments_out.abort()
