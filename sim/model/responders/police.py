@@ -916,15 +916,17 @@ class PoliceFleet:
         xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
         is_free, back, single = self._is_free, self._back, self._single
         found: list[int] = []  # available units at their spots in the rings so far
+        bounds: list[float] = []  # their Manhattan times (exact on the scene's bank)
         times: list[float] = []  # the exact times of those on the scene's bank
         k = 0
         while True:
             for u in grid.ring_members(bx, by, k):
                 if is_free[u] and u not in back:
+                    bound = (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
                     found.append(u)
+                    bounds.append(bound)
                     if single or banks[u] == scene_bank:
-                        to_spot = abs(xs[u] - sx) + abs(ys[u] - sy)
-                        times.append(to_spot / (drive if car[u] else foot))
+                        times.append(bound)
             reach = grid.beyond(sx, sy, bx, by, k)
             if len(times) >= n or reach == math.inf:
                 break
@@ -935,9 +937,7 @@ class PoliceFleet:
         else:
             times.sort()
             limit = times[n - 1] * (1 + BOUND_SLACK)
-            more = [u for u in found
-                    if (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
-                    <= limit]  # fmt: skip
+            more = [u for u, bound in zip(found, bounds, strict=True) if bound <= limit]
             while reach / fastest <= limit:  # (reach is inf past the last ring)
                 k += 1
                 for u in grid.ring_members(bx, by, k):
