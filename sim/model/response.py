@@ -608,6 +608,7 @@ class ResponseModel(mesa.Model):
         block, lo = occurred[fed : fed + feed].tolist(), fed
         t_occ = block[0] if fed < n else math.inf
         occ_key = (t_occ, occurs, fed)
+        ev: tuple | None
         try:
             while True:
                 if heap and heap[0] < occ_key:
@@ -851,13 +852,13 @@ class ResponseModel(mesa.Model):
         else:
             call = Call(i, t, scene, bank, self._grid[i], need)
             chosen = self.dispatch_policy.choose(call, AvailableUnits(police, call))
-            units, travel = np.asarray(chosen[0], np.int64), np.asarray(chosen[1], float)
-            if units.shape != travel.shape:
+            chosen_u, chosen_t = np.asarray(chosen[0], np.int64), np.asarray(chosen[1], float)
+            if chosen_u.shape != chosen_t.shape:
                 name = type(self.dispatch_policy).__name__
-                raise ValueError(f"dispatch policy {name!r} returned {units.size} units and "
-                                 f"{travel.size} travel times")  # fmt: skip
-            reach = np.isfinite(travel)
-            units, travel = units[reach].tolist(), travel[reach].tolist()
+                raise ValueError(f"dispatch policy {name!r} returned {chosen_u.size} units and "
+                                 f"{chosen_t.size} travel times")  # fmt: skip
+            reach = np.isfinite(chosen_t)
+            units, travel = chosen_u[reach].tolist(), chosen_t[reach].tolist()
             found = len(units)
         if not found:
             return None

@@ -922,11 +922,11 @@ class PoliceFleet:
         while True:
             for u in grid.ring_members(bx, by, k):
                 if is_free[u] and u not in back:
-                    bound = (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
+                    at = (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
                     found.append(u)
-                    bounds.append(bound)
+                    bounds.append(at)
                     if single or banks[u] == scene_bank:
-                        times.append(bound)
+                        times.append(at)
             reach = grid.beyond(sx, sy, bx, by, k)
             if len(times) >= n or reach == math.inf:
                 break
@@ -937,7 +937,7 @@ class PoliceFleet:
         else:
             times.sort()
             limit = times[n - 1] * (1 + BOUND_SLACK)
-            more = [u for u, bound in zip(found, bounds, strict=True) if bound <= limit]
+            more = [u for u, at in zip(found, bounds, strict=True) if at <= limit]
             while reach / fastest <= limit:  # (reach is inf past the last ring)
                 k += 1
                 for u in grid.ring_members(bx, by, k):
