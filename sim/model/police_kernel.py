@@ -663,5 +663,3 @@ def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
     model._queue[:] = list(zip(*(c.tolist() for c in queue_cols), strict=True))
     model._seq = int(ints[0])
     model._fed = int(ints[1])
-    occurred = model._occurred
-    model._next_feed = float(occurred[model._fed]) if model._fed < len(occurred) else math.inf

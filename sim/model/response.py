@@ -350,7 +350,6 @@ class ResponseModel(mesa.Model):
         incidents = self.incidents
         self._occurred = incidents.occurred_s
         self._fed = 0  # incidents whose OCCURS event has been processed
-        self._next_feed = float(self._occurred[0]) if len(incidents) else math.inf
         self._heap: list[tuple] = []
         self._seq = len(incidents)
         self._schedule_readiness_tests(generator(self.seed, self.replication, Stream.READINESS))
@@ -635,7 +634,7 @@ class ResponseModel(mesa.Model):
                         push(heap, ev)
                         ev = None
         finally:
-            self._fed, self._next_feed = fed, t_occ
+            self._fed = fed
 
     #: Occurrence times read from their array at a time (see ``_advance``).
     FEED_BLOCK = 512
