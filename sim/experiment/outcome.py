@@ -63,14 +63,14 @@ def run_metrics(incidents: pd.DataFrame, tiers=None, places=None) -> dict[str, f
 
 
 def _headline(incidents: pd.DataFrame, tiers, cols: _Columns) -> dict[str, float]:
-    counted = incidents[~incidents["in_warmup"]]
+    probe = cols["probe"].astype(bool)
     out: dict[str, float] = {
-        "incidents": float((~counted["probe"]).sum()),
-        "probes": float(counted["probe"].sum()),
-        "never_reported_share": float(counted["alerted_s"].isna().mean())
-        if len(counted)
+        "incidents": float(np.count_nonzero(~probe)),
+        "probes": float(np.count_nonzero(probe)),
+        "never_reported_share": float(np.isnan(cols["alerted_s"].astype(float)).mean())
+        if cols.rows
         else np.nan,
-        "open_share": float((counted["status"] == "open").mean()) if len(counted) else np.nan,
+        "open_share": float((cols["status"] == "open").mean()) if cols.rows else np.nan,
     }
     fast = _own_clock_metrics(cols, tiers)
     if fast is not None:
