@@ -154,9 +154,15 @@ class City:
         return self.bank_bridges.shape[0] <= 1
 
     def clip(self, xy: np.ndarray) -> np.ndarray:
+        """Points (..., 2) moved onto the city (:meth:`clip_xy`)."""
+        return np.stack(self.clip_xy(xy[..., 0], xy[..., 1]), axis=-1)
+
+    def clip_xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coordinates moved onto the city: into [0, width) and [0, height), a micrometre
+        inside the far edges (so the cell of a point on them is the last one)."""
         w, h = self.extent_m
         eps = 1e-6
-        return np.stack([np.clip(xy[..., 0], 0, w - eps), np.clip(xy[..., 1], 0, h - eps)], axis=-1)
+        return np.clip(x, 0, w - eps), np.clip(y, 0, h - eps)
 
     def distances_to(
         self, dst: np.ndarray, src: np.ndarray, src_bank: np.ndarray, dst_bank: int | None = None

@@ -255,10 +255,7 @@ class VolunteerPool:
         near a scene reads them, in the grid's order: no gather from the whole pool)."""
         r = self.cfg.patrol_radius_m
         ux, uy = split_uniforms(self.draws.bits(Purpose.VOLUNTEER_POSITION, ids, incidents), 2)
-        w, h = self.city.extent_m
-        eps = 1e-6  # City.clip's
-        return (np.clip(home_x + (2 * ux - 1) * r, 0, w - eps),
-                np.clip(home_y + (2 * uy - 1) * r, 0, h - eps))  # fmt: skip
+        return self.city.clip_xy(home_x + (2 * ux - 1) * r, home_y + (2 * uy - 1) * r)
 
     def accepts(self, ids: np.ndarray, incidents) -> np.ndarray:
         return self.draws.uniform(Purpose.VOLUNTEER_ACCEPT, ids, incidents) < self.cfg.acceptance
