@@ -79,12 +79,8 @@ def city_for(
         _CACHE.move_to_end(key)
         return got[1]
     disk = _disk_key(key, inputs)
-    built = _DISK.load(disk, City) if disk and _DISK else None
-    if built is None:
-        built = build_city(city, police, generator(seed, layout, Stream.CITY), travel, inputs)
-        if disk and _DISK:
-            _DISK.store(disk, built)
-    built = _frozen(built)
+    built = _frozen(_kept(disk, City, lambda: build_city(
+        city, police, generator(seed, layout, Stream.CITY), travel, inputs)))  # fmt: skip
     _drop_city(key)  # the parts of a city built from other arrays
     _CACHE[key] = (inputs, built)
     _PARTS_OF[key] = set()
@@ -114,6 +110,17 @@ def use_disk(store: DiskStore | None) -> None:
     process only)."""
     global _DISK
     _DISK = store
+
+
+def _kept[T](disk: str | None, kind: type, build: Callable[[], T]) -> T:
+    """What the disk store keeps under ``disk`` (a ``kind``), else ``build()``, then kept
+    there (``disk`` None: built, nothing kept)."""
+    built = _DISK.load(disk, kind) if disk and _DISK else None
+    if built is None:
+        built = build()
+        if disk and _DISK:
+            _DISK.store(disk, built)
+    return built
 
 
 def array_digest(value: np.ndarray | None) -> str:
@@ -161,13 +168,7 @@ def layout_part[T](name: str, city: City, settings: Mapping[str, Any], build: Ca
         _CACHE.move_to_end(key)
         return got[1]
     disk = _DISK_OF.get(ckey)
-    disk = part_key(disk, name, settings) if disk else None
-    built = _DISK.load(disk, object) if disk and _DISK else None
-    if built is None:
-        built = build()
-        if disk and _DISK:
-            _DISK.store(disk, built)
-    built = _frozen_part(built)
+    built = _frozen_part(_kept(part_key(disk, name, settings) if disk else None, object, build))
     _CACHE[key] = (city, built)
     _PARTS_OF[ckey].add(key)
     while sum(len(p) for p in _PARTS_OF.values()) > MAX_PARTS:
