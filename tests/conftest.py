@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sim.model.config import Scenario, deep_merge
-from sim.model.records import assignments_frame, incidents_frame
+from sim.model.frames import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 
 ROOT = Path(__file__).resolve().parents[1]

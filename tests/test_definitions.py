@@ -11,7 +11,7 @@ import pytest
 from sim.analysis.metrics import outcome_shares, per_replication, proportion_ci, summarise, wilson
 from sim.geo.scenario import load_scenario
 from sim.model.config import ScenarioError
-from sim.model.records import incidents_frame
+from sim.model.frames import incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS, run, scenario
 

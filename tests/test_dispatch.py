@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.geo.scenario import load_scenario
-from sim.model.records import assignments_frame, incidents_frame
+from sim.model.frames import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 

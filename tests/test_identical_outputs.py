@@ -21,7 +21,7 @@ import pytest
 
 from sim.geo.scenario import load_scenario
 from sim.model.config import Scenario
-from sim.model.records import assignments_frame, incidents_frame, readiness_frame
+from sim.model.frames import assignments_frame, incidents_frame, readiness_frame
 from sim.model.response import ResponseModel
 from tests.conftest import ROOT, SCENARIOS, scenario
 

@@ -23,9 +23,9 @@ from sim.geo.scenario import load_scenario
 from sim.model import plugins
 from sim.model.config import Scenario, ScenarioError, deep_merge
 from sim.model.fleets import StationFleet
+from sim.model.frames import assignments_frame
 from sim.model.incidents import IncidentStream
 from sim.model.plugins import PlugInError, PlugInFailed
-from sim.model.records import assignments_frame
 from sim.model.response import ResponseModel
 from tests.conftest import ROOT
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sim.geo.scenario import load_scenario
-from sim.model.records import assignments_frame, incidents_frame
+from sim.model.frames import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 

@@ -17,7 +17,7 @@ from sim.experiment.runner import concat_chunks, run_replications
 from sim.experiment.store import TableStream, parquet_bytes
 from sim.geo.scenario import load_scenario
 from sim.model.city import City, build_city
-from sim.model.records import assignments_frame, incidents_frame
+from sim.model.frames import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 from sim.model.rng import Stream, generator
 from tests.conftest import SCENARIOS

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sim.interface.cli import main
-from sim.model.records import incidents_frame
+from sim.model.frames import incidents_frame
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse
 from tests.conftest import assert_run_reproduces_optimised_arm

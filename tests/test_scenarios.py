@@ -7,7 +7,7 @@ import pytest
 
 from sim.analysis.metrics import summarise
 from sim.geo.scenario import load_scenario
-from sim.model.records import incidents_frame
+from sim.model.frames import incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 

@@ -10,7 +10,7 @@ import pytest
 from sim.analysis.metrics import mean_ci, tier_times
 from sim.geo.scenario import load_scenario
 from sim.model.config import tier_table
-from sim.model.records import incidents_frame
+from sim.model.frames import incidents_frame
 from sim.model.response import ResponseModel
 from tests.conftest import SCENARIOS
 

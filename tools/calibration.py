@@ -398,7 +398,7 @@ def measure_run(name: str, days: float, reps: int, seed: int = 0) -> dict[str, l
     simulated day after the warm-up)."""
     import numpy as np
 
-    from sim.model.records import assignments_frame, incidents_frame
+    from sim.model.frames import assignments_frame, incidents_frame
     from sim.model.response import ResponseModel
 
     sc = load_scenario(SCENARIOS / f"{name}.yaml")

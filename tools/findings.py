@@ -35,8 +35,8 @@ from sim.analysis.metrics import (
 from sim.experiment.runner import run_replications
 from sim.geo.scenario import load_scenario
 from sim.model.config import Scenario
+from sim.model.frames import assignments_frame, incidents_frame
 from sim.model.incidents import IncidentStream
-from sim.model.records import assignments_frame, incidents_frame
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse
 

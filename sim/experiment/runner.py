@@ -17,7 +17,7 @@ import pandas as pd
 from sim.analysis.metrics import summarise
 from sim.experiment import disk_cache
 from sim.model.config import Scenario
-from sim.model.records import assignments_frame, readiness_frame
+from sim.model.frames import assignments_frame, readiness_frame
 from sim.model.response import ResponseModel
 from sim.model.vocab import LandUse
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from sim.model.city import City
 from sim.model.config import IncidentsConfig
@@ -56,18 +55,6 @@ class IncidentStream:
         if self.probe is None:  # __post_init__ fills it
             raise AttributeError("probe")
         return self.probe
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "incident_id": np.arange(len(self)),
-                "occurred_s": self.occurred_s,
-                "kind": np.asarray(self.kind_names, dtype=object)[self.kind],
-                "x_m": self.xy[:, 0],
-                "y_m": self.xy[:, 1],
-                "handling_s": self.handling_s,
-            }
-        )
 
     @classmethod
     def from_rows(cls, kind_names: tuple[str, ...], rows: list[dict]) -> IncidentStream:

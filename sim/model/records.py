@@ -1,4 +1,4 @@
-"""Immutable per-incident and per-assignment records, and their table schemas.
+"""Immutable per-incident and per-assignment records (their tables: :mod:`sim.model.frames`).
 
 Times are seconds from the start of the run (absolute), NaN where something never happened.
 Tier times are derived in :mod:`sim.analysis.metrics` from these columns and the scenario's tier
@@ -7,9 +7,7 @@ table: each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dis
 
 from __future__ import annotations
 
-from typing import NamedTuple, get_type_hints
-
-import pandas as pd
+from typing import NamedTuple
 
 
 class IncidentRecord(NamedTuple):
@@ -77,33 +75,3 @@ class ReadinessTest(NamedTuple):
 
 INCIDENT_COLUMNS = IncidentRecord._fields
 ASSIGNMENT_COLUMNS = Assignment._fields
-_DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
-
-
-def _schema(record_type) -> dict[str, str]:
-    return {name: _DTYPES[t] for name, t in get_type_hints(record_type).items()}
-
-
-def _frame(records, record_type) -> pd.DataFrame:
-    """Records become a DataFrame at once, with a fixed schema even when there are none."""
-    df = pd.DataFrame.from_records(records, columns=record_type._fields)
-    return df.astype(_schema(record_type))
-
-
-def frame_of_columns(columns: dict, record_type) -> pd.DataFrame:
-    """Columns (one array or list per field of ``record_type``) become the DataFrame that
-    :func:`_frame` makes of the same records, without a tuple per row."""
-    df = pd.DataFrame({name: columns[name] for name in record_type._fields})
-    return df.astype(_schema(record_type))
-
-
-def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
-    return _frame(records, IncidentRecord)
-
-
-def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
-    return _frame(records, Assignment)
-
-
-def readiness_frame(records: list[ReadinessTest]) -> pd.DataFrame:
-    return _frame(records, ReadinessTest)

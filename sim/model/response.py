@@ -33,6 +33,7 @@ from sim.model.city import City
 from sim.model.city_cache import city_for, layout_part
 from sim.model.config import PoliceConfig, Scenario, on_duty_counts
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
+from sim.model.frames import assignments_frame, frame_of_columns
 from sim.model.incidents import IncidentStream, generate_incidents
 from sim.model.ledger import IncidentLedger
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
@@ -44,13 +45,7 @@ from sim.model.plugins import (
     policy,
 )
 from sim.model.policies import AvailableUnits, Call
-from sim.model.records import (
-    Assignment,
-    IncidentRecord,
-    ReadinessTest,
-    assignments_frame,
-    frame_of_columns,
-)
+from sim.model.records import Assignment, IncidentRecord, ReadinessTest
 from sim.model.recurring import RecurringEvent
 from sim.model.responders.meu_agent import EmergencyUnit
 from sim.model.responders.meus import EmergencyUnitFleet, meu_sites, open_at
