@@ -263,13 +263,16 @@ def test_the_run_makes_no_reference_cycles_and_leaves_the_collector_on():
 
 
 def _one_heap_advance(model: ResponseModel, until_s: float) -> None:
-    """The reference loop: every occurrence in the heap, every follow-on pushed, one pop at a
-    time (what ResponseModel._advance must equal: it merges occurrences from their array and
-    processes a follow-on at once when it would be popped next anyway)."""
+    """The reference loop: every occurrence and readiness test in the heap, every follow-on
+    pushed, one pop at a time (what ResponseModel._advance must equal: it merges occurrences
+    from their array, holds only the next readiness test in the heap and processes a
+    follow-on at once when it would be popped next anyway)."""
     heap = model._heap
     for i in range(model._fed, len(model._occurred)):
         heapq.heappush(heap, (float(model._occurred[i]), EventKind.OCCURS, i, i, -1))
     model._fed = len(model._occurred)
+    while (test := model._test_event()) is not None:  # (then a test brings in no other)
+        heapq.heappush(heap, test)
     while heap and heap[0][0] <= until_s:
         t, kind, _, a, b = heapq.heappop(heap)
         model.trace.append(Event(t, kind, a, b))

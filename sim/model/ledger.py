@@ -27,6 +27,17 @@ COUNT_COLUMNS = ("meu_teams_sent", "volunteers_sent", "volunteers_within_3min")
 POLICE_COUNTS = ("police_pending", "police_arrived")
 #: Who was at the scene when it happened.
 FLAG_COLUMNS = ("meu_staff_on_scene", "volunteer_on_scene")
+#: Counts are int32 (a count never nears 2**31; 4 bytes an incident less for each, on a city
+#: year's 2.4 million incidents); the tables keep int64 (sim.model.frames' schema).
+COUNT_DTYPE = np.int32
+#: How each incident was detected and who gave self-rescue, as codes: ``detected_by`` holds
+#: the index of its DetectedBy in DETECTED_CODES, ``self_rescue_by`` that of its HelpSource
+#: in RESCUE_CODES, or NO_RESCUE (one byte an incident, where a list held an 8-byte pointer).
+DETECTED_CODES: tuple[DetectedBy, ...] = tuple(DetectedBy)
+RESCUE_CODES: tuple[HelpSource, ...] = tuple(HelpSource)
+DETECTED_CODE = {d: k for k, d in enumerate(DETECTED_CODES)}
+RESCUE_CODE = {h: k for k, h in enumerate(RESCUE_CODES)}
+NO_RESCUE = -1
 
 
 class IncidentLedger:
@@ -46,13 +57,13 @@ class IncidentLedger:
         for row, name in enumerate(TIME_COLUMNS):
             setattr(self, name, self.times[row])
         for name in COUNT_COLUMNS:
-            setattr(self, name, np.zeros(n, np.int64))
+            setattr(self, name, np.zeros(n, COUNT_DTYPE))
         for name in FLAG_COLUMNS:
             setattr(self, name, np.zeros(n, bool))
-        self.detected_by: list[DetectedBy] = [DetectedBy.UNDETECTED] * n
-        self.self_rescue_by: list[HelpSource | None] = [None] * n
+        self.detected_by = np.full(n, DETECTED_CODE[DetectedBy.UNDETECTED], np.int8)
+        self.self_rescue_by = np.full(n, NO_RESCUE, np.int8)
         # Police bookkeeping that is state, not a record field.
-        self.police_counts = np.zeros((len(POLICE_COUNTS), n), np.int64)
+        self.police_counts = np.zeros((len(POLICE_COUNTS), n), COUNT_DTYPE)
         self.police_pending, self.police_arrived = self.police_counts  # units still to send
         self.extra: dict[str, np.ndarray] = {}
         # Told (incident, t) when a plug-in responder's first arrival at an incident is
@@ -79,7 +90,7 @@ class IncidentLedger:
     def add_responder(self, name: str) -> None:
         """Columns for a plug-in responder kind: ``first_<name>_s`` and ``<name>_sent``."""
         self.extra[f"first_{name}_s"] = np.full(self.n, math.nan)
-        self.extra[f"{name}_sent"] = np.zeros(self.n, np.int64)
+        self.extra[f"{name}_sent"] = np.zeros(self.n, COUNT_DTYPE)
 
     def arrived(self, name: str, incident: int, t: float) -> None:
         """A plug-in responder reached ``incident`` at ``t`` (the earliest arrival is kept)."""
@@ -89,8 +100,32 @@ class IncidentLedger:
             if self.on_arrival is not None:
                 self.on_arrival(incident, t)
 
+    def detected(self, incident: int, how: DetectedBy) -> None:
+        """``incident`` was detected ``how``."""
+        self.detected_by[incident] = DETECTED_CODE[how]
+
+    def self_rescued(self, incident: int, by: HelpSource) -> None:
+        """People at the scene of ``incident`` (``by``) acted."""
+        self.self_rescue_by[incident] = RESCUE_CODE[by]
+
+    def detected_values(self, lo: int, hi: int) -> np.ndarray:
+        """``detected_by`` of incidents ``lo .. hi - 1`` as the tables' strings (objects)."""
+        return _DETECTED_LABELS[self.detected_by[lo:hi]]
+
+    def rescue_values(self, lo: int, hi: int, none: str = "") -> np.ndarray:
+        """``self_rescue_by`` of incidents ``lo .. hi - 1`` as the tables' strings (objects),
+        ``none`` where nobody acted."""
+        labels = _RESCUE_LABELS.copy()
+        labels[NO_RESCUE] = none
+        return labels[self.self_rescue_by[lo:hi]]
+
     def sent(self, name: str, incident: int, count: int = 1) -> None:
         self.extra[f"{name}_sent"][incident] += count
 
     def is_open(self, incident: int) -> bool:
         return math.isnan(self.cleared_s[incident])
+
+
+_DETECTED_LABELS = np.array([d.value for d in DETECTED_CODES], dtype=object)
+#: Indexed by code; the last entry (index NO_RESCUE) is for no self-rescue.
+_RESCUE_LABELS = np.array([*(h.value for h in RESCUE_CODES), ""], dtype=object)

@@ -29,7 +29,7 @@ import numpy as np
 
 from sim.model import lifecycle, spatial
 from sim.model.config import by_hour
-from sim.model.ledger import POLICE_COUNTS, TIME_COLUMNS
+from sim.model.ledger import DETECTED_CODE, POLICE_COUNTS, TIME_COLUMNS
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
 from sim.model.spatial import (
@@ -56,6 +56,8 @@ _ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
 _HANDLED = frozenset({EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL,
                       EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS})  # fmt: skip
 _KIND_OF_CODE = {int(k): k for k in EventKind}
+#: The ledger's code (sim.model.ledger.DETECTED_CODE) of each way of first_alert.
+_DETECTED_CODE_OF_WAY = np.array([DETECTED_CODE[how] for how in DETECTED_BY], np.int8)
 
 # The loop's columns are rows of a few 2-D arrays, named by these rows: numba counts a
 # reference for every array a handler touches, so tuples of 19 unit and 10 incident columns
@@ -604,9 +606,7 @@ def _geo(city) -> tuple:
 
 def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
     """The detections and released assignments of a compiled call into the model."""
-    detected_by = model.ledger.detected_by
-    for i, how in zip(det_i.tolist(), det_how.tolist(), strict=True):
-        detected_by[i] = DETECTED_BY[how]
+    model.ledger.detected_by[det_i] = _DETECTED_CODE_OF_WAY[det_how]
     new = tuple.__new__
     model.assignments.extend(
         new(Assignment, ("police", u, i, *row))

@@ -53,14 +53,11 @@ from sim.model.responders.police import PoliceFleet, PoliceUnit
 from sim.model.responders.volunteers import VolunteerPool, volunteer_homes
 from sim.model.rng import CounterRng, Stream, generator, stream_seed
 from sim.model.tiers import times_on_own_clock
-from sim.model.vocab import TIER_TARGET_S, DetectedBy, Event, EventKind, HelpSource, LandUse, Tier
+from sim.model.vocab import TIER_TARGET_S, Event, EventKind, HelpSource, LandUse, Tier
 
 NAN = math.nan
 # Enum member -> its value, looked up per incident by the records: an enum's `.value` is a
 # descriptor call, about 1.5 µs per incident for the three columns below.
-_DETECTED_VALUE = {d: d.value for d in DetectedBy}
-_RESCUE_VALUE: dict[HelpSource | None, str] = {None: "", **{b: b.value for b in HelpSource}}
-_RESCUE_OR_STAFF = {**_RESCUE_VALUE, None: HelpSource.MEU_STAFF.value}
 _STATUS = np.array(["cleared", "open"], dtype=object)  # by np.isnan(cleared_s)
 #: Records made at a time by ResponseModel.records (the columns of one block as Python
 #: values at once, not of every incident).
@@ -325,12 +322,15 @@ class ResponseModel(mesa.Model):
         """Each scene's cell, police grid, bank (of water) and the call's handling time."""
         incidents, city = self.incidents, self.city
         col, row = city.cell_of(incidents.xy)
-        # array('q') indexes to Python ints like a list, at 8 bytes per incident instead of
-        # ~40 (a city year has 2.5 million incidents).
-        self._cell = array("q", (row * city.width + col).tolist())
-        self._grid = array("q", city.grid_of_cell[row, col].tolist())
-        self._bank = city.bank_of(incidents.xy)
-        self._bank_of = self._bank.tolist()  # read per dispatch: no numpy scalars
+        # array('i') indexes to Python ints like a list (no numpy scalars in the handlers), at
+        # 4 bytes per incident instead of a list's 8 and more (a city year has 2.4 million
+        # incidents); _bank is the numpy view of _bank_of's bytes (the compiled loop's).
+        self._cell = array("i", (row * city.width + col).astype(np.int32).tobytes())
+        self._grid = array("i", city.grid_of_cell[row, col].astype(np.int32).tobytes())
+        self._bank_of = array("i", city.bank_of(incidents.xy).astype(np.int32).tobytes())
+        self._bank = (
+            np.frombuffer(self._bank_of, np.int32) if len(self._bank_of) else np.zeros(0, np.int32)
+        )
         self._call_handling = self.config.police.call_handling.quantile(incidents.call_handling_u)
 
     def _start_clock(self, scenario: Scenario) -> None:
@@ -668,8 +668,7 @@ class ResponseModel(mesa.Model):
         cols = {
             "kind": np.asarray(inc.kind_names, dtype=object)[inc.kind[:n]],
             "occurred_s": inc.occurred_s[:n],
-            "self_rescue_by": np.array([b.value if b else "" for b in ledger.self_rescue_by[:n]],
-                                       dtype=object),
+            "self_rescue_by": ledger.rescue_values(0, n),
         }  # fmt: skip
         for name in self._kind_table:
             cols[name] = self.kind_column(name, 0, n)
@@ -738,16 +737,16 @@ class ResponseModel(mesa.Model):
             # numpy scalars would make every later comparison and sum in the heap and the
             # handlers several times slower.
             alerted = t + delay
-            self.ledger.detected_by[i] = how
+            self.ledger.detected(i, how)
             self.ledger.alerted_s[i] = alerted
             follow = (alerted, EventKind.ALERT, self._seq, i, -1)  # the follow-on (_advance)
             self._seq += 1
         if self._kind_of[i].self_rescue and someone_there:
             self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
             if staffed:
-                self.ledger.self_rescue_by[i] = HelpSource.MEU_STAFF
+                self.ledger.self_rescued(i, HelpSource.MEU_STAFF)
             else:
-                self.ledger.self_rescue_by[i] = HelpSource.VOLUNTEER_ON_SITE
+                self.ledger.self_rescued(i, HelpSource.VOLUNTEER_ON_SITE)
                 release = self.ledger.self_rescue_s[i] + self.config.volunteers.on_scene_s
                 self.volunteers.occupy(witness, release)
                 self.assignments.append(
@@ -1042,11 +1041,34 @@ class ResponseModel(mesa.Model):
         times = day * 86400.0 + hours * 3600.0
         units = rng.integers(0, len(self.meus), size=day.size)
         keep = times < self.horizon_s
-        for k, (t, u) in enumerate(zip(times[keep].tolist(), units[keep].tolist(), strict=True)):
-            self._heap.append((t, EventKind.READINESS_TEST, self._seq, k, u))
-            self._seq += 1
+        times, units = times[keep], units[keep]
+        # Test k has sequence number self._seq + k. Only the next test waits in the heap, the
+        # others in arrays by (time, test) (a city year has 400,000 tests, ~130 B each as heap
+        # entries): each test brings in the next as it is done, so the order of events is
+        # what one heap of them all gave.
+        order = np.lexsort((np.arange(times.size), times))
+        self._tests = (times[order], order.astype(np.int32), units[order].astype(np.int32),
+                       self._seq)  # fmt: skip
+        self._seq += times.size
+        self._next_test = 0
+        test = self._test_event()
+        if test is not None:
+            self._heap.append(test)
 
-    def _readiness_test(self, t: float, test: int, meu: int) -> None:
+    _tests: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+    _next_test = 0
+
+    def _test_event(self) -> tuple | None:
+        """The next readiness test's event (taken from the arrays), or None: no more."""
+        if self._tests is None or self._next_test >= self._tests[0].size:
+            return None
+        times, tests, units, first_seq = self._tests
+        j = self._next_test
+        self._next_test = j + 1
+        k = int(tests[j])
+        return (float(times[j]), EventKind.READINESS_TEST, first_seq + k, k, int(units[j]))
+
+    def _readiness_test(self, t: float, test: int, meu: int) -> tuple | None:
         meus = self.meus
         is_open = bool(meus.open_mask(t, np.array([meu]))[0])
         free = max(int(meus.roster_at(t)[meu] - meus.away[meu]), 0) if is_open else 0
@@ -1054,6 +1076,7 @@ class ResponseModel(mesa.Model):
             ReadinessTest(test, t, meu, LandUse(int(meus.site_use[meu])).label, is_open, free,
                           is_open and free >= self.config.meus.team_size)
         )  # fmt: skip
+        return self._test_event()  # the follow-on (_advance)
 
     _handlers: ClassVar[dict] = {
         EventKind.OCCURS: _occurs,
@@ -1117,8 +1140,8 @@ class ResponseModel(mesa.Model):
             "meu_teams_needed": kc["meu_teams_needed"],
             "police_needed": kc["police_needed"],
             "occurred_s": occurred,
-            "detected_by": list(map(_DETECTED_VALUE.__getitem__, ledger.detected_by[lo:hi])),
-            "self_rescue_by": list(map(_RESCUE_VALUE.__getitem__, ledger.self_rescue_by[lo:hi])),
+            "detected_by": ledger.detected_values(lo, hi),
+            "self_rescue_by": ledger.rescue_values(lo, hi),
             "first_help_s": first_s,
             "first_help_by": first_by,
             "cleared_s": cleared,
@@ -1138,7 +1161,10 @@ class ResponseModel(mesa.Model):
         for fleet in self.fleets:
             df[f"{fleet.name}_needed"] = self.kind_column(f"{fleet.name}_needed", lo, hi)
         for column, values in self.ledger.extra.items():
-            df[column] = values[lo:hi]
+            # counts are int32 in the ledger, int64 in every table (as the built-in counts)
+            df[column] = (
+                values[lo:hi].astype(np.int64) if values.dtype.kind == "i" else values[lo:hi]
+            )
         return df
 
     def settled(self) -> int:
@@ -1197,9 +1223,9 @@ class ResponseModel(mesa.Model):
         volunteer, police, plug-in fleets (what ``min`` over the options in that order
         keeps)."""
         ledger = self.ledger
-        rescue_by = list(map(_RESCUE_OR_STAFF.__getitem__, ledger.self_rescue_by[lo:hi]))
         options = [
-            (ledger.self_rescue_s[lo:hi], np.array(rescue_by, dtype=object)),
+            # (where nobody acted, self_rescue_s is NaN and never the earliest)
+            (ledger.self_rescue_s[lo:hi], ledger.rescue_values(lo, hi, HelpSource.MEU_STAFF.value)),
             (ledger.first_meu_s[lo:hi], HelpSource.MEU_TEAM.value),
             (ledger.first_volunteer_s[lo:hi], HelpSource.VOLUNTEER.value),
             (ledger.first_police_s[lo:hi], HelpSource.POLICE.value),

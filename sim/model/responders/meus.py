@@ -45,6 +45,12 @@ def open_at(hour, start, end):
 _ROSTER_BLOCK = 4096  # units drawn at a time (a city year is 23,000 x 366 uniforms)
 
 
+def roster_dtype(members: np.ndarray) -> np.dtype:
+    """The smallest integer type that holds every unit's members: the roster is a row per day
+    (a city year's 23,000 units x 366 days is 8 MB in int8, 34 MB in int32)."""
+    return np.dtype(np.min_scalar_type(-max(int(members.max()), 1)) if members.size else np.int8)
+
+
 def members_on_post(members: np.ndarray, share: float, days: int,
                     rng: np.random.Generator) -> np.ndarray:  # fmt: skip
     """Members on post, ``(days, units)``: Binomial(members, share) per unit per day.
@@ -53,12 +59,12 @@ def members_on_post(members: np.ndarray, share: float, days: int,
     a larger fleet are on post as in this one, and a larger share never puts fewer on post.
     """
     n = members.shape[0]
-    out = np.zeros((days, n), np.int32)
+    out = np.zeros((days, n), roster_dtype(members))
     cdfs = {int(m): binomial_cdf(int(m), share) for m in np.unique(members)}
     for first in range(0, n, _ROSTER_BLOCK):
         rows = slice(first, min(first + _ROSTER_BLOCK, n))
         u = rng.random((rows.stop - rows.start, days))
-        block = np.zeros(u.shape, np.int32)
+        block = np.zeros(u.shape, out.dtype)
         size = members[rows]
         for m, cdf in cdfs.items():
             at = size == m
@@ -172,7 +178,7 @@ class EmergencyUnitFleet:
         self._by_cell = sites.by_cell
         self._on_post = (
             members_on_post(self.members, cfg.on_duty_share, days, roster)
-            if roster is not None else np.zeros((days, n), np.int32)
+            if roster is not None else np.zeros((days, n), roster_dtype(self.members))
         )  # fmt: skip
         self._day = 0
         #: Members on post today (read through :meth:`roster_at`, which turns the day).
