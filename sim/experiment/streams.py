@@ -22,7 +22,7 @@ from sim.files import (  # re-exported: the names sim.experiment.store always ha
 #: Rows of one run table held in memory before it is streamed to disk. Up to this many, a
 #: table is written whole as it always was (the same bytes); a longer one goes out in row
 #: groups of this many rows as the run proceeds (the same table, another row-group layout).
-STREAM_ROWS = 262_144
+STREAM_ROWS = 65_536
 
 
 def release_freed_memory() -> None:

@@ -39,7 +39,7 @@ _BYTES_PER_INCIDENT = 700
 # (sim.experiment.streams, the same number) and writes a shorter table whole; a sweep's run
 # holds its table whole. ~0.6 KB a row with its chunks' transients (the city month), rounded up.
 _BYTES_PER_HELD_ROW = 800
-_HELD_ROWS = 262_144
+_HELD_ROWS = 65_536
 # `jiefang run` reads every replication's incident table back for its summary and breakdowns
 # (once, a column at a time): ~0.45 KB per row at that phase's peak (the city year's 2.42
 # million rows, the interpreter and the city included; issue 23), rounded up.

@@ -10,7 +10,7 @@ from typing import get_type_hints
 
 import pandas as pd
 
-from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.records import Assignment, IncidentRecord, ReadinessLog, ReadinessTest
 
 _DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
 
@@ -40,5 +40,7 @@ def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
     return _frame(records, Assignment)
 
 
-def readiness_frame(records: list[ReadinessTest]) -> pd.DataFrame:
+def readiness_frame(records: list[ReadinessTest] | ReadinessLog) -> pd.DataFrame:
+    if isinstance(records, ReadinessLog):
+        return frame_of_columns(records.columns(), ReadinessTest)
     return _frame(records, ReadinessTest)

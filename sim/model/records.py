@@ -7,7 +7,11 @@ table: each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dis
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
 from typing import NamedTuple
+
+from sim.model.vocab import LandUse
 
 
 class IncidentRecord(NamedTuple):
@@ -71,6 +75,50 @@ class ReadinessTest(NamedTuple):
     open: bool  # inside its opening hours
     members_free: int  # members on site and not out with a team
     ready: bool  # open with a full team free: could send a team now
+
+
+class ReadinessLog:
+    """The readiness tests of a run as they happen, held as columns (a city year has about
+    400,000 tests: some 60 MB as ReadinessTest tuples, 9 MB as columns). Reads as a sequence
+    of :class:`ReadinessTest`; :meth:`columns` gives the table's columns without a tuple per
+    test (sim.model.frames.readiness_frame)."""
+
+    def __init__(self) -> None:
+        self._test, self._unit, self._free = array("q"), array("q"), array("q")
+        self._time, self._use = array("d"), array("b")
+        self._open, self._ready = array("b"), array("b")
+
+    def append(self, test: int, time_s: float, unit: int, site_use: int, is_open: bool,
+               free: int, ready: bool) -> None:  # fmt: skip
+        """Test ``test`` of MEU ``unit`` (site land use code ``site_use``) at ``time_s``."""
+        self._test.append(test)
+        self._time.append(time_s)
+        self._unit.append(unit)
+        self._use.append(site_use)
+        self._open.append(is_open)
+        self._free.append(free)
+        self._ready.append(ready)
+
+    def __len__(self) -> int:
+        return len(self._test)
+
+    def __getitem__(self, k: int) -> ReadinessTest:
+        return ReadinessTest(self._test[k], self._time[k], self._unit[k],
+                             LandUse(self._use[k]).label, bool(self._open[k]), self._free[k],
+                             bool(self._ready[k]))  # fmt: skip
+
+    def __iter__(self) -> Iterator[ReadinessTest]:
+        return (self[k] for k in range(len(self)))
+
+    def columns(self) -> dict[str, list]:
+        """The tests column by column, by the names of ReadinessTest's fields."""
+        labels = {u.value: u.label for u in LandUse}
+        return {"test_id": self._test.tolist(), "time_s": self._time.tolist(),
+                "unit_id": self._unit.tolist(),
+                "site_land_use": [labels[u] for u in self._use.tolist()],
+                "open": [bool(v) for v in self._open.tolist()],
+                "members_free": self._free.tolist(),
+                "ready": [bool(v) for v in self._ready.tolist()]}  # fmt: skip
 
 
 INCIDENT_COLUMNS = IncidentRecord._fields

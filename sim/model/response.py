@@ -45,7 +45,7 @@ from sim.model.plugins import (
     policy,
 )
 from sim.model.policies import AvailableUnits, Call
-from sim.model.records import Assignment, IncidentRecord, ReadinessTest
+from sim.model.records import Assignment, IncidentRecord, ReadinessLog
 from sim.model.recurring import RecurringEvent
 from sim.model.responders.meu_agent import EmergencyUnit
 from sim.model.responders.meus import EmergencyUnitFleet, meu_sites, open_at
@@ -185,7 +185,7 @@ class ResponseModel(mesa.Model):
         self._place_incidents()
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
-        self.readiness: list[ReadinessTest] = []
+        self.readiness = ReadinessLog()
         self._start_clock(scenario)
 
     def _lay_out_city(self, scenario: Scenario) -> None:
@@ -272,7 +272,10 @@ class ResponseModel(mesa.Model):
         incidents = self.incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
         kinds = self._kinds
-        self._kind_of = [kinds[k] for k in incidents.kind.tolist()]
+        # Each incident's kind as an index into _kinds (array('b') or wider: a byte an incident,
+        # where a list of the kinds held an 8-byte pointer, on a city year's 2.4 million).
+        code = "b" if len(kinds) <= 127 else "i"
+        self._kind_code = array(code, incidents.kind.astype(code).tobytes())
         # Per kind, not per incident: an incident's value is its kind's (kind_column).
         self._kind_table = {
             "sudden": np.array([k.sudden for k in kinds], bool),
@@ -741,7 +744,7 @@ class ResponseModel(mesa.Model):
             self.ledger.alerted_s[i] = alerted
             follow = (alerted, EventKind.ALERT, self._seq, i, -1)  # the follow-on (_advance)
             self._seq += 1
-        if self._kind_of[i].self_rescue and someone_there:
+        if self._kinds[self._kind_code[i]].self_rescue and someone_there:
             self.ledger.self_rescue_s[i] = t + inc.self_rescue_delay_s[i]
             if staffed:
                 self.ledger.self_rescued(i, HelpSource.MEU_STAFF)
@@ -757,7 +760,7 @@ class ResponseModel(mesa.Model):
         return follow
 
     def _alert(self, t: float, i: int, _detail: int) -> tuple | None:
-        kind = self._kind_of[i]
+        kind = self._kinds[self._kind_code[i]]
         for fleet in self.fleets:
             if kind.fleets.get(fleet.name, 0):
                 self._plug_in_call(fleet.alert, f"fleet {fleet.name!r} (alert)", t, i,
@@ -818,7 +821,7 @@ class ResponseModel(mesa.Model):
         self.ledger.meu_teams_sent[i] = len(able)
 
     def _police_call(self, t: float, i: int, _detail: int) -> tuple | None:
-        kind = self._kind_of[i]
+        kind = self._kinds[self._kind_code[i]]
         ledger = self.ledger
         ledger.police_call_s[i] = t
         ledger.police_pending[i] = kind.police_units
@@ -881,7 +884,7 @@ class ResponseModel(mesa.Model):
         ledger.police_arrived[i] = arrived
         if arrived == 1:
             ledger.first_police_s[i] = t
-        if arrived == self._kind_of[i].police_units:
+        if arrived == self._kinds[self._kind_code[i]].police_units:
             ledger.last_police_s[i] = t
             done = clears_at(
                 float(ledger.first_police_s[i]), float(self.incidents.handling_s[i]), t
@@ -892,7 +895,7 @@ class ResponseModel(mesa.Model):
 
     def _clear_without_police(self, i: int) -> None:
         """Kinds that need no police (or incidents nobody reported) end after first help."""
-        if self._kind_of[i].police_units and math.isfinite(self.ledger.alerted_s[i]):
+        if self._kinds[self._kind_code[i]].police_units and math.isfinite(self.ledger.alerted_s[i]):
             return
         # np.nanmin of the three and inf, in plain Python (the same float)
         ledger, first = self.ledger, math.inf
@@ -1072,10 +1075,8 @@ class ResponseModel(mesa.Model):
         meus = self.meus
         is_open = bool(meus.open_mask(t, np.array([meu]))[0])
         free = max(int(meus.roster_at(t)[meu] - meus.away[meu]), 0) if is_open else 0
-        self.readiness.append(
-            ReadinessTest(test, t, meu, LandUse(int(meus.site_use[meu])).label, is_open, free,
-                          is_open and free >= self.config.meus.team_size)
-        )  # fmt: skip
+        self.readiness.append(test, t, meu, int(meus.site_use[meu]), is_open, free,
+                              is_open and free >= self.config.meus.team_size)  # fmt: skip
         return self._test_event()  # the follow-on (_advance)
 
     _handlers: ClassVar[dict] = {

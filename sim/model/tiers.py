@@ -54,6 +54,22 @@ def _col(df, name: str) -> np.ndarray:
     return np.asarray(df[name])
 
 
+def _equals(df, name: str, value: str) -> np.ndarray:
+    """Where a text column equals ``value``. On a DataFrame the comparison stays in its
+    string array: ``_col`` of a text column read back from Parquet is a Python string per row
+    (2.4 million of them on a city year, a few hundred MB at the summary's peak)."""
+    if isinstance(df, pd.DataFrame):
+        return df[name].eq(value).to_numpy(bool, na_value=False)
+    return _col(df, name) == value
+
+
+def _isin(df, name: str, values) -> np.ndarray:
+    """Where a text column is one of ``values`` (without a string per row: :func:`_equals`)."""
+    if isinstance(df, pd.DataFrame):
+        return df[name].isin(list(values)).to_numpy(bool, na_value=False)
+    return np.isin(_col(df, name), values)
+
+
 def _rows(df) -> int:
     return len(df) if isinstance(df, pd.DataFrame) else len(_col(df, "occurred_s"))
 
@@ -83,7 +99,7 @@ def _of_class_and_kind(df, tier: TierConfig) -> np.ndarray:
     if tier.incidents != "all":
         mask &= _col(df, "sudden").astype(bool) == (tier.incidents == "sudden")
     if tier.kinds is not None:
-        mask &= np.isin(_col(df, "kind"), tier.kinds)
+        mask &= _isin(df, "kind", tier.kinds)
     if tier.scope == "on_scene":
         present = np.zeros(_rows(df), bool)
         for r in tier.responders:
@@ -106,7 +122,7 @@ def arrival_s(df, tier: TierConfig) -> np.ndarray:
     best = np.full(_rows(df), np.inf)
     for r in tier.responders:
         if r in ON_SITE_RESPONDERS:
-            t = np.where(_col(df, "self_rescue_by") == r, _col(df, "self_rescue_s"), np.nan)
+            t = np.where(_equals(df, "self_rescue_by", r), _col(df, "self_rescue_s"), np.nan)
         else:
             t = _col(df, ARRIVAL_COLUMN.get(r, f"first_{r}_s")).astype(float)
         best = np.fmin(best, np.where(np.isnan(t), np.inf, t))
