@@ -30,11 +30,12 @@ ENV_MEMORY, ENV_CPU = "JIEFANG_BUDGET_MEMORY_GB", "JIEFANG_BUDGET_CPU_MINUTES"
 
 # Costs, measured on the development machine and rounded up (bytes, CPU seconds).
 _BYTES_PER_CELL = 200  # rasters, distance transforms, k-d tree queries over all cells
-# The model's incident stream, ledger and per-incident arrays (~0.27 KB at build on the city
-# year) and what a run streaming its records adds by its end (row groups in flight, memory
-# the allocator keeps): 0.5 KB per incident at the city year's peak (issue 23, measured on
-# branch h23memory: docs/performance.md), rounded up.
-_BYTES_PER_INCIDENT = 700
+# The model's incident stream, ledger and per-incident arrays (~0.24 KB at build on the city
+# year since issue 23's third session: int32 counts, codes for text, readiness tests as
+# columns) and what a run streaming its records adds by its end (row groups in flight, memory
+# the allocator keeps): the city year's simulation peaked at 983 MiB, ~0.3 KB per incident
+# over the interpreter, the city and the fleets (docs/performance.md), rounded up.
+_BYTES_PER_INCIDENT = 400
 # The incidents table a run holds before it streams: `jiefang run` holds up to STREAM_ROWS rows
 # (sim.experiment.streams, the same number) and writes a shorter table whole; a sweep's run
 # holds its table whole. ~0.6 KB a row with its chunks' transients (the city month), rounded up.
@@ -227,12 +228,10 @@ def check(estimate: Estimate, budget: Budget, source: str, key: str | None = Non
 
 
 def check_scenario(sc: Scenario, source: str, budget: Budget | None = None) -> None:
-    """Called by the loader: what one replication of the file alone would need, its records
-    streamed as `jiefang run` streams them (a sweep's runs are checked by
-    :func:`sweep_estimate`, which holds their tables whole)."""
-    one = replication_estimate(sc, streamed=True)
-    estimate = Estimate(_BASE_BYTES + one.memory_bytes, one.cpu_seconds, one.what, one.key)
-    check(estimate, budget or Budget.from_env(), source)
+    """Called by the loader: what a `jiefang run` of one replication of the file would need,
+    its records streamed and then read back for the summary (whichever phase is larger; a
+    sweep's runs are checked by :func:`sweep_estimate`, which holds their tables whole)."""
+    check(run_estimate(sc, 1), budget or Budget.from_env(), source)
 
 
 def check_run(sc: Scenario, replications: int, source: str, budget: Budget | None = None):
