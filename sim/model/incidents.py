@@ -26,6 +26,11 @@ from sim.model.replay import ReplayIncidents
 from sim.model.vocab import LandUse
 
 
+def kind_dtype(kinds: int) -> np.dtype:
+    """The integer type of a stream's kind indices for ``kinds`` kinds."""
+    return np.dtype(np.int8 if kinds <= 127 else np.int32)
+
+
 @dataclass(frozen=True, eq=False)
 class IncidentStream:
     """Columns of incidents, sorted by occurrence time. Times in s, positions in m."""
@@ -45,6 +50,11 @@ class IncidentStream:
     def __post_init__(self) -> None:
         if self.probe is None:
             object.__setattr__(self, "probe", np.zeros(self.occurred_s.shape[0], bool))
+        # The kinds in the narrowest integer type (a byte an incident where int64 took eight
+        # on a city year's 2.4 million): the same indices.
+        code = kind_dtype(len(self.kind_names))
+        if self.kind.dtype != code:
+            object.__setattr__(self, "kind", np.asarray(self.kind).astype(code))
 
     def __len__(self) -> int:
         return self.occurred_s.shape[0]

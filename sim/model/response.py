@@ -272,10 +272,9 @@ class ResponseModel(mesa.Model):
         incidents = self.incidents
         self._kinds = [scenario.incidents.kinds[k] for k in incidents.kind_names]
         kinds = self._kinds
-        # Each incident's kind as an index into _kinds (array('b') or wider: a byte an incident,
-        # where a list of the kinds held an 8-byte pointer, on a city year's 2.4 million).
-        code = "b" if len(kinds) <= 127 else "i"
-        self._kind_code = array(code, incidents.kind.astype(code).tobytes())
+        # Each incident's kind as an index into _kinds, read as Python ints (the stream's int8
+        # or int32 indices: a byte an incident where a list of the kinds held an 8-byte pointer).
+        self._kind_code = array(incidents.kind.dtype.char, incidents.kind.tobytes())
         # Per kind, not per incident: an incident's value is its kind's (kind_column).
         self._kind_table = {
             "sudden": np.array([k.sudden for k in kinds], bool),
