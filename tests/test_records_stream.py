@@ -145,5 +145,12 @@ def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monke
     assert pq.ParquetFile(tmp_path / "b" / "incidents.parquet").num_row_groups > 1
     for name in ("summary.csv", "summary.json", "readiness.parquet", "layout_cells.parquet"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # the breakdowns come from the read-back of a streamed table: the same tables
+    breakdowns = sorted(p.name for p in (tmp_path / "a").glob("breakdown_*.parquet"))
+    assert len(breakdowns) >= 4
+    assert breakdowns == sorted(p.name for p in (tmp_path / "b").glob("breakdown_*.parquet"))
+    for name in breakdowns:
+        a, b = (pd.read_parquet(tmp_path / run / name) for run in ("a", "b"))
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert open_run(tmp_path / "b").incidents.shape == open_run(tmp_path / "a").incidents.shape
     assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".")]

@@ -79,7 +79,8 @@ class StationFleet:
             self.model.assignments.append(
                 Assignment(self.name, unit, incident, sent, arrival, max(t, arrival))
             )
-        self.waiting = deque(w for w in self.waiting if w[0] != incident)
+        if self.waiting:  # (every incident's clearance comes here: most find none waiting)
+            self.waiting = deque(w for w in self.waiting if w[0] != incident)
         while self.waiting and not self.busy.all():
             call = self.waiting[0]
             call[1] = self._send(t, call[0], call[1])
