@@ -311,3 +311,31 @@ def test_the_loop_equals_one_heap_of_every_event(monkeypatch, name):
     want = run(_one_heap_advance)
     assert len(got[1]) > 400
     assert got == want
+
+
+def test_readiness_log_reads_as_its_records_and_gives_their_table():
+    """ResponseModel.readiness holds the tests as columns (sim.model.records.ReadinessLog):
+    read as records (by index, slice, iteration) and as a table it is what a list of
+    ReadinessTest tuples gives."""
+    import pandas as pd
+
+    from sim.model.frames import readiness_frame
+    from sim.model.records import ReadinessTest
+
+    sc = strip_city(
+        horizon_hours=48.0,
+        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 3,
+              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 50.0,
+              "readiness_test_hours": [8.0, 20.0]},
+    )  # fmt: skip
+    model = ResponseModel(sc, seed=3, incidents=stream([]))
+    model.run()
+    log = model.readiness
+    records = list(log)
+    assert len(records) == len(log) > 50
+    assert all(isinstance(r, ReadinessTest) for r in records)
+    assert log[-1] == records[-1] and log[3:7] == records[3:7]
+    # done in time order, each test once
+    assert [r.time_s for r in records] == sorted(r.time_s for r in records)
+    assert sorted(r.test_id for r in records) == list(range(len(records)))
+    pd.testing.assert_frame_equal(readiness_frame(log), readiness_frame(records))

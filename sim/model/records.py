@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from sim.model.vocab import LandUse
 
@@ -102,7 +102,13 @@ class ReadinessLog:
     def __len__(self) -> int:
         return len(self._test)
 
-    def __getitem__(self, k: int) -> ReadinessTest:
+    @overload
+    def __getitem__(self, k: int) -> ReadinessTest: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[ReadinessTest]: ...
+    def __getitem__(self, k: int | slice) -> ReadinessTest | list[ReadinessTest]:
+        if isinstance(k, slice):
+            return [self[j] for j in range(len(self))[k]]
         return ReadinessTest(self._test[k], self._time[k], self._unit[k],
                              LandUse(self._use[k]).label, bool(self._open[k]), self._free[k],
                              bool(self._ready[k]))  # fmt: skip
