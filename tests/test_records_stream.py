@@ -154,3 +154,29 @@ def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monke
         pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert open_run(tmp_path / "b").incidents.shape == open_run(tmp_path / "a").incidents.shape
     assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_a_streamed_run_on_a_city_with_a_frame_writes_the_same_layers(tmp_path, monkeypatch):
+    """The GIS layers of a streamed run are written from the read-back (which once lacked
+    their columns: a real-geography run longer than a row group failed with a KeyError)."""
+    pytest.importorskip("geopandas")
+    import pyogrio
+
+    from sim.experiment import streams
+    from sim.interface.cli import main
+
+    path = SCENARIOS / "helsinki.yaml"
+    args = ["run", str(path), "-r", "2", "-q", "--no-plot", "--out"]
+    assert main([*args, str(tmp_path / "a")]) == 0
+    monkeypatch.setattr(streams, "STREAM_ROWS", 8)
+    assert main([*args, str(tmp_path / "b")]) == 0
+    assert pq.ParquetFile(tmp_path / "b" / "incidents.parquet").num_row_groups > 1
+    for name in ("summary.csv", "sites.geojson"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    layers = [name for name, _ in pyogrio.list_layers(tmp_path / "a" / "layers.gpkg")]
+    assert "cells" in layers and "incidents" in layers
+    for layer in layers:
+        a, b = (pyogrio.read_dataframe(tmp_path / run / "layers.gpkg", layer=layer)
+                for run in ("a", "b"))  # fmt: skip
+        pd.testing.assert_frame_equal(a, b, check_exact=True)

@@ -173,6 +173,11 @@ INCIDENT_LAYER_COLUMNS = (
 )  # fmt: skip
 
 
+#: Incident columns that :func:`write_layers` reads beyond the tiers' (the point layer's and
+#: :func:`cell_results`'): a run folder's streamed table is read back with them too.
+LAYER_READS = tuple(dict.fromkeys([*INCIDENT_LAYER_COLUMNS, "occurred_s", "first_help_s"]))
+
+
 def incident_points(incidents: pd.DataFrame) -> pd.DataFrame:
     """The incidents of every replication as the ``incidents`` point layer's table."""
     return incidents[[c for c in INCIDENT_LAYER_COLUMNS if c in incidents.columns]].reset_index(

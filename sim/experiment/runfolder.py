@@ -31,7 +31,13 @@ from typing import Any
 
 from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns
 from sim.analysis.equity import equity_table
-from sim.analysis.layers import layout_geo, with_lonlat, write_layers, write_zone_layers
+from sim.analysis.layers import (
+    LAYER_READS,
+    layout_geo,
+    with_lonlat,
+    write_layers,
+    write_zone_layers,
+)
 from sim.analysis.metrics import summarise
 from sim.analysis.summary import summary_document
 from sim.experiment import runner
@@ -171,7 +177,11 @@ def _simulate(
         # Read back once, without the model: the breakdowns' columns, of which the summary
         # reads its own (columns of the same arrays, not a second table of 2.5 million rows
         # on a city year).
-        places = incidents_out.read_back(breakdown_columns(incidents_out.columns))
+        # With a frame, the GIS layers' columns too (they are written from this read-back).
+        wanted = set(breakdown_columns(incidents_out.columns))
+        if frame is not None:
+            wanted |= set(LAYER_READS)
+        places = incidents_out.read_back([c for c in incidents_out.columns if c in wanted])
         incidents = places[summary_columns(list(places.columns))]
     tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
                        readiness, cells, sites)  # fmt: skip
@@ -196,16 +206,17 @@ def _write_places(
     files["layout_sites"] = staging / "layout_sites.parquet"
     write_parquet(tables.layout_cells, files["layout_cells"])
     write_parquet(tables.layout_sites, files["layout_sites"])
-    # A streamed table was read back with the breakdowns' columns: dropped after them.
+    # A streamed table was read back with the breakdowns' (and the layers') columns: dropped
+    # after them. (tables.incidents holds only the summary's columns of it.)
     places = simulated.places if simulated.streamed else tables.incidents
     simulated.places = None
     tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
                                          staging, files)  # fmt: skip
-    del places
     if frame is not None:
-        files.update(write_layers(staging, scenario, frame, tables.incidents, simulated.layouts))
+        files.update(write_layers(staging, scenario, frame, places, simulated.layouts))
         write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
                           scenario.tiers)  # fmt: skip
+    del places
 
 
 class CompiledLoopRecord:
