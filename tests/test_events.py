@@ -339,3 +339,44 @@ def test_readiness_log_reads_as_its_records_and_gives_their_table():
     assert [r.time_s for r in records] == sorted(r.time_s for r in records)
     assert sorted(r.test_id for r in records) == list(range(len(records)))
     pd.testing.assert_frame_equal(readiness_frame(log), readiness_frame(records))
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_readiness_tests_at_one_instant_keep_their_order_across_stops(busy):
+    """Readiness tests wait in arrays, only the next in the heap (each brings in the next):
+    tests tied at one instant come out in test order, and a run stopped just before, on and
+    just after that instant gives the trace and tables of a run in one go, no call past its
+    stop. ``busy``: incidents and police around the instant; else the day is quiet by then,
+    so the last test's follow-on (the next day's first) is the earliest event left and must
+    still wait for the next call."""
+    sc = strip_city(
+        horizon_hours=48.0,
+        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 2,
+              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 30.0,
+              "readiness_test_hours": [10.0, 10.0]},
+    )  # fmt: skip
+    at = 10 * 3600.0
+    same = dict(x_m=150.0, y_m=50.0, kind="fight", handling_s=900.0, call_delay_s=0.0)
+    times = ([at - 200.0, at - 30.0, at, at, at + 60.0, 86400.0 + at - 10.0, 86400.0 + at]
+             if busy else [3600.0, 3700.0, 86400.0 + at + 60.0])  # fmt: skip
+    inc = stream([dict(occurred_s=t, **same) for t in times])
+
+    def run(stops):
+        m = ResponseModel(sc, seed=4, incidents=inc, trace=True)
+        for until in stops:
+            m.advance_to(until)
+            assert not m.trace or m.trace[-1].time_s <= until  # nothing past the stop
+        m.advance_to(m.end_s)
+        return m
+
+    whole = run([])
+    stops = [s for day in (0.0, 86400.0)
+             for s in (day + at - 1e-6, day + at, day + at, day + at + 1e-6)]  # fmt: skip
+    pieces = run(stops)
+    assert pieces.trace == whole.trace
+    assert repr(pieces.records()) == repr(whole.records())  # repr: NaN fields compare equal
+    assert list(pieces.readiness) == list(whole.readiness)
+    tests = [e for e in whole.trace if e.kind == EventKind.READINESS_TEST]
+    assert len(tests) > 40 and {e.time_s for e in tests} == {at, 86400.0 + at}
+    ids = [e.subject for e in tests]
+    assert ids == sorted(ids)  # tied: in test (sequence) order

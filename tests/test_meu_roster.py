@@ -118,6 +118,16 @@ def test_nobody_on_post_sends_no_team_and_gives_no_self_rescue():
             assert u not in meus.at_cell(int(meus.cell[u]), t).tolist()
 
 
+@pytest.mark.parametrize("size", [127, 128, 129, 32_767, 32_768])
+def test_the_roster_type_holds_every_member_of_the_largest_unit(size):
+    """The roster is kept in the smallest integer type (roster_dtype): a unit of ``size``
+    members all on post is ``size``, never wrapped past the type's end."""
+    members = np.array([size, 3])
+    on = members_on_post(members, 1.0, 2, np.random.default_rng(0))
+    assert np.iinfo(on.dtype).max >= size
+    assert np.array_equal(on, np.tile(members, (2, 1)))
+
+
 def test_more_units_keep_the_first_units_roster_and_a_larger_share_never_fewer():
     members = np.array([12, 13, 12, 13, 13, 12, 12])
     small = members_on_post(members[:4], 0.11, 5, np.random.default_rng(9))

@@ -175,7 +175,7 @@ INCIDENT_LAYER_COLUMNS = (
 
 #: Incident columns that :func:`write_layers` reads beyond the tiers' (the point layer's and
 #: :func:`cell_results`'): a run folder's streamed table is read back with them too.
-LAYER_READS = tuple(dict.fromkeys([*INCIDENT_LAYER_COLUMNS, "occurred_s", "first_help_s"]))
+LAYER_READS = INCIDENT_LAYER_COLUMNS  # (cell_results reads occurred_s and first_help_s too)
 
 
 def incident_points(incidents: pd.DataFrame) -> pd.DataFrame:

@@ -167,8 +167,9 @@ def replication_estimate(sc: Scenario, streamed: bool = False) -> Estimate:
          + (min(incidents, _HELD_ROWS) if streamed else incidents) * _BYTES_PER_HELD_ROW,
          incidents * (_CPU_PER_INCIDENT + bridges * bridges * 3e-6)),
         ("volunteers.count", vol * _BYTES_PER_VOLUNTEER, vol * _CPU_PER_VOLUNTEER),
-        # members on post, drawn per unit per day (int32, sim.model.responders.meus)
-        ("meus.count", meus * (_BYTES_PER_UNIT + 4.0 * days), meus * days * 1e-7),
+        # members on post, drawn per unit per day (int8 unless a unit has more than 127
+        # members: sim.model.responders.meus.roster_dtype; costed at 2 bytes)
+        ("meus.count", meus * (_BYTES_PER_UNIT + 2.0 * days), meus * days * 1e-7),
         ("police.units", units * _BYTES_PER_UNIT, 0.0),
         ("police.grids", grids * (100.0 + 8.0 * stations),
          grids * (_CPU_PER_GRID + stations * 1e-8)),

@@ -66,6 +66,8 @@ class IncidentLedger:
         self.police_counts = np.zeros((len(POLICE_COUNTS), n), COUNT_DTYPE)
         self.police_pending, self.police_arrived = self.police_counts  # units still to send
         self.extra: dict[str, np.ndarray] = {}
+        #: The extra columns that are counts kept as COUNT_DTYPE (int64 in every table).
+        self.extra_counts: set[str] = set()
         # Told (incident, t) when a plug-in responder's first arrival at an incident is
         # recorded or brought forward (the model clears kinds needing no police after it).
         self.on_arrival: Callable[[int, float], None] | None = None
@@ -91,6 +93,13 @@ class IncidentLedger:
         """Columns for a plug-in responder kind: ``first_<name>_s`` and ``<name>_sent``."""
         self.extra[f"first_{name}_s"] = np.full(self.n, math.nan)
         self.extra[f"{name}_sent"] = np.zeros(self.n, COUNT_DTYPE)
+        self.extra_counts.add(f"{name}_sent")
+
+    def extra_values(self, column: str, lo: int, hi: int) -> np.ndarray:
+        """An extra column of incidents ``lo .. hi - 1`` as the tables hold it (the counts
+        this ledger keeps in COUNT_DTYPE as int64; any other column as it is)."""
+        values = self.extra[column][lo:hi]
+        return values.astype(np.int64) if column in self.extra_counts else values
 
     def arrived(self, name: str, incident: int, t: float) -> None:
         """A plug-in responder reached ``incident`` at ``t`` (the earliest arrival is kept)."""

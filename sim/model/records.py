@@ -7,9 +7,11 @@ table: each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dis
 
 from __future__ import annotations
 
+import warnings
 from array import array
 from collections.abc import Iterator
-from typing import NamedTuple, overload
+from importlib import import_module
+from typing import Any, NamedTuple, overload
 
 from sim.model.vocab import LandUse
 
@@ -129,3 +131,16 @@ class ReadinessLog:
 
 INCIDENT_COLUMNS = IncidentRecord._fields
 ASSIGNMENT_COLUMNS = Assignment._fields
+
+
+#: Names that moved to sim.model.frames (the records' DataFrames, apart so that records do
+#: not load pandas): still read from here, with a DeprecationWarning naming the new home.
+_MOVED_TO_FRAMES = ("incidents_frame", "assignments_frame", "readiness_frame", "frame_of_columns")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_FRAMES:
+        warnings.warn(f"sim.model.records.{name} moved to sim.model.frames.{name}",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        return getattr(import_module("sim.model.frames"), name)
+    raise AttributeError(f"module 'sim.model.records' has no attribute {name!r}")

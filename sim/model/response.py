@@ -678,8 +678,8 @@ class ResponseModel(mesa.Model):
                      "first_meu_s", "first_volunteer_s", "first_police_s",
                      "police_dispatched_s"):  # fmt: skip
             cols[name] = getattr(ledger, name)[:n]
-        for column, values in ledger.extra.items():
-            cols[column] = values[:n]
+        for column in ledger.extra:
+            cols[column] = ledger.extra_values(column, 0, n)
         return cols
 
     def tier_times_so_far(self) -> dict[str, np.ndarray]:
@@ -1160,11 +1160,8 @@ class ResponseModel(mesa.Model):
         df = frame_of_columns(self.record_columns(lo, hi), IncidentRecord)
         for fleet in self.fleets:
             df[f"{fleet.name}_needed"] = self.kind_column(f"{fleet.name}_needed", lo, hi)
-        for column, values in self.ledger.extra.items():
-            # counts are int32 in the ledger, int64 in every table (as the built-in counts)
-            df[column] = (
-                values[lo:hi].astype(np.int64) if values.dtype.kind == "i" else values[lo:hi]
-            )
+        for column in self.ledger.extra:
+            df[column] = self.ledger.extra_values(column, lo, hi)
         return df
 
     def settled(self) -> int:

@@ -48,7 +48,10 @@ _ROSTER_BLOCK = 4096  # units drawn at a time (a city year is 23,000 x 366 unifo
 def roster_dtype(members: np.ndarray) -> np.dtype:
     """The smallest integer type that holds every unit's members: the roster is a row per day
     (a city year's 23,000 units x 366 days is 8 MB in int8, 34 MB in int32)."""
-    return np.dtype(np.min_scalar_type(-max(int(members.max()), 1)) if members.size else np.int8)
+    # the type of -(m + 1) holds -(m + 1)..m, so m itself (that of -m would hold m = 128 in int8)
+    return np.dtype(
+        np.min_scalar_type(-max(int(members.max()), 1) - 1) if members.size else np.int8
+    )
 
 
 def members_on_post(members: np.ndarray, share: float, days: int,
