@@ -233,3 +233,48 @@ def test_bad_zone_size_and_absent_land_use_are_one_message_exit_2(tmp_path, caps
 def test_scenario_errors_name_the_key(tmp_path):
     with pytest.raises(ScenarioError, match=r"breakdown\.zone_cells"):
         _scenario(tmp_path, {"breakdown.zone_cells": 3})
+
+
+@pytest.mark.parametrize(
+    ("name", "changes"),
+    [("demo.yaml", {"replications": 3}),
+     ("guangzhou-2023-subdistrict.yaml", {"replications": 2}),
+     ("guangzhou-2023.yaml", {"replications": 1})],  # routine calls no tier counts
+)  # fmt: skip
+def test_the_tiers_figures_come_from_the_incidents_some_tier_counts(name, changes):
+    """`jiefang run` takes the summary, the breakdowns and the ECDF from the incidents some
+    tier counts (sim.model.tiers.of_any_tier) and the kinds that occurred from them all: the
+    same tables as from every incident."""
+    from sim.analysis.breakdown import occurred_kinds
+    from sim.analysis.equity import equity_table
+    from sim.analysis.metrics import as_tiers
+    from sim.analysis.plots import ecdf_series, mark_compliance
+    from sim.model.tiers import of_any_tier
+    from tests.conftest import SCENARIOS
+
+    sc = load_scenario(SCENARIOS / name).with_changes(changes)
+    run = run_replications(sc, 1, sc.replications)
+    every = run.incidents
+    rows = of_any_tier(every, as_tiers(sc.tiers))
+    assert rows.sum() > 0
+    counted = every.loc[rows]
+    if name == "guangzhou-2023.yaml":
+        assert rows.mean() < 0.5  # most of the city's incidents are calls no tier counts
+    pd.testing.assert_frame_equal(summarise(counted, sc.tiers), run.summary, check_exact=True)
+    cells = run.layout_cells[run.layout_cells["layout"] == run.layout_cells["layout"].iloc[0]]
+    settings_ = Settings.of(sc.breakdown)
+    whole = breakdowns(every, sc.tiers, cells, settings_, sc.replications)
+    cut = breakdowns(counted, sc.tiers, cells, settings_, sc.replications, occurred_kinds(every))
+    assert whole.keys() == cut.keys()
+    for table in whole:
+        pd.testing.assert_frame_equal(cut[table], whole[table], check_exact=True)
+    pd.testing.assert_frame_equal(
+        equity_table(counted, sc.tiers, cells, settings_, cut["breakdown_area"]),
+        equity_table(every, sc.tiers, cells, settings_, whole["breakdown_area"]),
+        check_exact=True,
+    )
+    assert mark_compliance(counted, sc.tiers) == mark_compliance(every, sc.tiers)
+    a, b = ecdf_series(counted, sc.tiers), ecdf_series(every, sc.tiers)
+    assert a.keys() == b.keys()
+    for tier in a:
+        np.testing.assert_array_equal(a[tier][0], b[tier][0])

@@ -78,6 +78,11 @@ def city_zones(cells: pd.DataFrame, zone_cells: int | None) -> ZoneGrid:
         raise ScenarioError(f"breakdown.zone_cells: {err}") from None
 
 
+def occurred_kinds(incidents: pd.DataFrame) -> list[str]:
+    """The kinds that occurred after the warm-up, sorted: breakdown_kind's rows."""
+    return sorted(_distinct(incidents.loc[~incidents["in_warmup"].to_numpy(bool), "kind"]))
+
+
 def _distinct(column: pd.Series) -> set[str]:
     """``set(column.astype(str))``, casting only the distinct values: a city's cells are
     some hundred thousand rows of a few land uses."""
@@ -220,10 +225,13 @@ def breakdowns(
     cells: pd.DataFrame,
     settings: Settings,
     replications: int | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The four breakdown tables of a run (names as in :data:`TABLES`): by hour (all 24
     hours), by zone (every zone of the city, with its corner and size), by land use (every
-    land use the city has) and by kind (every kind that occurred)."""
+    land use the city has) and by kind (every kind that occurred: ``kinds``, or
+    :func:`occurred_kinds` of ``incidents``; a caller handing in only the incidents some
+    tier counts (sim.model.tiers.of_any_tier) names the kinds of all of them)."""
     missing = [c for c in PLACE_COLUMNS if c not in incidents.columns]
     if missing:
         raise ValueError(f"the incidents table lacks {', '.join(missing)}")
@@ -257,7 +265,7 @@ def breakdowns(
     out["breakdown_landuse"] = _complete(
         breakdown(inc, tiers, ["land_use"], min_incidents=m, replications=r, times=times),
         ["land_use"], pd.DataFrame({"land_use": uses}), tiers, m)  # fmt: skip
-    kinds = sorted(_distinct(inc.loc[~inc["in_warmup"].to_numpy(bool), "kind"]))
+    kinds = occurred_kinds(inc) if kinds is None else list(kinds)
     out["breakdown_kind"] = _complete(
         breakdown(inc, tiers, ["kind"], min_incidents=m, replications=r, times=times),
         ["kind"], pd.DataFrame({"kind": kinds}), tiers, m)  # fmt: skip

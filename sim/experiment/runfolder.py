@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns
+from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns, occurred_kinds
 from sim.analysis.equity import equity_table
 from sim.analysis.layers import (
     LAYER_READS,
@@ -38,7 +38,7 @@ from sim.analysis.layers import (
     write_layers,
     write_zone_layers,
 )
-from sim.analysis.metrics import summarise
+from sim.analysis.metrics import as_tiers, summarise
 from sim.analysis.summary import summary_document
 from sim.experiment import runner
 from sim.experiment.runner import RunTables
@@ -53,6 +53,7 @@ from sim.experiment.store import (
 from sim.experiment.streams import release_freed_memory
 from sim.geo.crs import GridFrame, frame_of
 from sim.model.config import Scenario
+from sim.model.tiers import of_any_tier
 
 
 def write_run(
@@ -108,7 +109,7 @@ def write_run(
         write_json(summary_document(scenario, seed, replications, tables), files["summary"])
         if plot:
             files["ecdf_plot"] = staging / "response_ecdf.png"
-            _draw_ecdf(scenario, replications, tables, files["ecdf_plot"])
+            _draw_ecdf(scenario, replications, simulated.counted, files["ecdf_plot"])
         extra: dict[str, Any] = {"overrides": dict(overrides),
                                  "compiled_loop": simulated.compiled_loop.replications}  # fmt: skip
         if scenario.incidents.replay is not None:  # what the replayed incidents came from
@@ -133,6 +134,9 @@ class _Simulated:
     layouts: list
     compiled_loop: CompiledLoopRecord
     places: Any = None
+    #: The incidents some tier counts (every column read back), and the kinds that occurred.
+    counted: Any = None
+    kinds: list[str] | None = None
 
 
 def _simulate(
@@ -183,9 +187,17 @@ def _simulate(
             wanted |= set(LAYER_READS)
         places = incidents_out.read_back([c for c in incidents_out.columns if c in wanted])
         incidents = places[summary_columns(list(places.columns))]
-    tables = RunTables(incidents, assignments, summarise(incidents, scenario.tiers),
+    # The tiers' figures (summary, breakdowns, ECDF) from the incidents some tier counts
+    # alone: the same figures (tests/test_breakdown.py), at a fraction of a city year's
+    # memory; the kinds that occurred are taken from them all.
+    every = places if places is not None else incidents
+    assert every is not None  # (written whole, or read back)
+    counted = every.loc[of_any_tier(every, as_tiers(scenario.tiers))]
+    kinds = occurred_kinds(every)
+    tables = RunTables(incidents, assignments, summarise(counted, scenario.tiers),
                        readiness, cells, sites)  # fmt: skip
-    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop, places)
+    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop, places,
+                      counted, kinds)  # fmt: skip
 
 
 def _write_places(
@@ -206,12 +218,16 @@ def _write_places(
     files["layout_sites"] = staging / "layout_sites.parquet"
     write_parquet(tables.layout_cells, files["layout_cells"])
     write_parquet(tables.layout_sites, files["layout_sites"])
-    # A streamed table was read back with the breakdowns' (and the layers') columns: dropped
-    # after them. (tables.incidents holds only the summary's columns of it.)
+    # A streamed table was read back with the breakdowns' (and the layers') columns: only the
+    # layers read every incident of it (the breakdowns read those some tier counts), so it is
+    # dropped first where there are none. (tables.incidents holds the summary's columns.)
     places = simulated.places if simulated.streamed else tables.incidents
     simulated.places = None
-    tables_of_places = _write_breakdowns(scenario, replications, places, tables.layout_cells,
-                                         staging, files)  # fmt: skip
+    if frame is None:
+        places = None
+    tables_of_places = _write_breakdowns(scenario, replications, simulated.counted,
+                                         simulated.kinds, tables.layout_cells, staging,
+                                         files)  # fmt: skip
     if frame is not None:
         files.update(write_layers(staging, scenario, frame, places, simulated.layouts))
         write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
@@ -261,13 +277,14 @@ def breakdown_columns(columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in SUMMARY_UNREAD or c in PLACE_COLUMNS]
 
 
-def _write_breakdowns(scenario: Scenario, replications: int, incidents, cells, staging: Path,
-                      files: dict) -> dict:  # fmt: skip
+def _write_breakdowns(scenario: Scenario, replications: int, incidents, kinds, cells,
+                      staging: Path, files: dict) -> dict:  # fmt: skip
     """breakdown_hour/area/landuse/kind.parquet and breakdown_equity.parquet (docs/outputs.md)
-    from the incidents and the first layout's cells; returns the tables."""
+    from the incidents (those some tier counts suffice), the kinds that occurred and the
+    first layout's cells; returns the tables."""
     first = cells[cells["layout"] == cells["layout"].iloc[0]]
     settings = Settings.of(scenario.breakdown)
-    out = breakdowns(incidents, scenario.tiers, first, settings, replications)
+    out = breakdowns(incidents, scenario.tiers, first, settings, replications, kinds)
     for name, (file, _) in TABLES.items():
         files[name] = staging / file
         write_parquet(out[name], files[name])
@@ -282,8 +299,8 @@ def summary_columns(columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in SUMMARY_UNREAD]
 
 
-def _draw_ecdf(scenario: Scenario, replications: int, tables: RunTables, path: Path) -> None:
+def _draw_ecdf(scenario: Scenario, replications: int, incidents, path: Path) -> None:
     from sim.analysis.plots import response_ecdf, save_figure
 
     title = f"{scenario.name}: time to help ({replications} replication{'s' * (replications > 1)})"
-    save_figure(response_ecdf(tables.incidents, title, scenario.tiers), path)
+    save_figure(response_ecdf(incidents, title, scenario.tiers), path)

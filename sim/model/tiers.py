@@ -109,6 +109,16 @@ def _of_class_and_kind(df, tier: TierConfig) -> np.ndarray:
     return mask
 
 
+def of_any_tier(df, tiers: Iterable[TierConfig]) -> np.ndarray:
+    """Boolean mask of the incidents of some tier's class and kinds: every tier figure (its
+    counts, times, outcome shares and the joint tier) is over these rows alone, so a table
+    cut to them gives the same figures (on a city year about 110,000 of 2.4 million rows)."""
+    mask = np.zeros(_rows(df), bool)
+    for tier in tiers:
+        mask |= _of_class_and_kind(df, tier)
+    return mask
+
+
 def counted(df, tier: TierConfig) -> np.ndarray:
     """Boolean mask of the incidents a tier counts."""
     mask = _of_class_and_kind(df, tier)
