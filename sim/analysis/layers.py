@@ -165,17 +165,13 @@ def site_tables(layouts: list[LayoutGeo]) -> tuple[pd.DataFrame, pd.DataFrame, p
 
 
 #: Columns of the ``incidents`` layer (those the incidents table has), joinable with
-#: incidents.parquet and assignments.parquet by (replication, incident_id).
+#: incidents.parquet and assignments.parquet by (replication, incident_id); with the tiers'
+#: columns, all that :func:`write_layers` reads (a streamed table is read back with them).
 INCIDENT_LAYER_COLUMNS = (
     "replication", "incident_id", "kind", "sudden", "probe", "in_warmup", "layout",
     "occurred_s", "detected_by", "first_help_s", "first_help_by", "first_meu_s",
     "first_volunteer_s", "first_police_s", "status", "x_m", "y_m",
 )  # fmt: skip
-
-
-#: Incident columns that :func:`write_layers` reads beyond the tiers' (the point layer's and
-#: :func:`cell_results`'): a run folder's streamed table is read back with them too.
-LAYER_READS = INCIDENT_LAYER_COLUMNS  # (cell_results reads occurred_s and first_help_s too)
 
 
 def incident_points(incidents: pd.DataFrame) -> pd.DataFrame:

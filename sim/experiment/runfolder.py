@@ -32,7 +32,7 @@ from typing import Any
 from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns, occurred_kinds
 from sim.analysis.equity import equity_table
 from sim.analysis.layers import (
-    LAYER_READS,
+    INCIDENT_LAYER_COLUMNS,
     layout_geo,
     with_lonlat,
     write_layers,
@@ -184,7 +184,7 @@ def _simulate(
         # With a frame, the GIS layers' columns too (they are written from this read-back).
         wanted = set(breakdown_columns(incidents_out.columns))
         if frame is not None:
-            wanted |= set(LAYER_READS)
+            wanted |= set(INCIDENT_LAYER_COLUMNS)
         places = incidents_out.read_back([c for c in incidents_out.columns if c in wanted])
         incidents = places[summary_columns(list(places.columns))]
     # The tiers' figures (summary, breakdowns, ECDF) from the incidents some tier counts

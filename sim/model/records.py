@@ -79,6 +79,9 @@ class ReadinessTest(NamedTuple):
     ready: bool  # open with a full team free: could send a team now
 
 
+_LAND_USE_LABEL = {u.value: u.label for u in LandUse}  # a site's land use code -> its label
+
+
 class ReadinessLog:
     """The readiness tests of a run as they happen, held as columns (a city year has about
     400,000 tests: some 60 MB as ReadinessTest tuples, 9 MB as columns). Reads as a sequence
@@ -112,7 +115,7 @@ class ReadinessLog:
         if isinstance(k, slice):
             return [self[j] for j in range(len(self))[k]]
         return ReadinessTest(self._test[k], self._time[k], self._unit[k],
-                             LandUse(self._use[k]).label, bool(self._open[k]), self._free[k],
+                             _LAND_USE_LABEL[self._use[k]], bool(self._open[k]), self._free[k],
                              bool(self._ready[k]))  # fmt: skip
 
     def __iter__(self) -> Iterator[ReadinessTest]:
@@ -120,7 +123,7 @@ class ReadinessLog:
 
     def columns(self) -> dict[str, list]:
         """The tests column by column, by the names of ReadinessTest's fields."""
-        labels = {u.value: u.label for u in LandUse}
+        labels = _LAND_USE_LABEL
         return {"test_id": self._test.tolist(), "time_s": self._time.tolist(),
                 "unit_id": self._unit.tolist(),
                 "site_land_use": [labels[u] for u in self._use.tolist()],

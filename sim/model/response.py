@@ -330,9 +330,7 @@ class ResponseModel(mesa.Model):
         self._cell = array("i", (row * city.width + col).astype(np.int32).tobytes())
         self._grid = array("i", city.grid_of_cell[row, col].astype(np.int32).tobytes())
         self._bank_of = array("i", city.bank_of(incidents.xy).astype(np.int32).tobytes())
-        self._bank = (
-            np.frombuffer(self._bank_of, np.int32) if len(self._bank_of) else np.zeros(0, np.int32)
-        )
+        self._bank = np.frombuffer(self._bank_of, np.int32)
         self._call_handling = self.config.police.call_handling.quantile(incidents.call_handling_u)
 
     def _start_clock(self, scenario: Scenario) -> None:

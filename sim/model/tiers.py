@@ -54,17 +54,10 @@ def _col(df, name: str) -> np.ndarray:
     return np.asarray(df[name])
 
 
-def _equals(df, name: str, value: str) -> np.ndarray:
-    """Where a text column equals ``value``. On a DataFrame the comparison stays in its
-    string array: ``_col`` of a text column read back from Parquet is a Python string per row
-    (2.4 million of them on a city year, a few hundred MB at the summary's peak)."""
-    if isinstance(df, pd.DataFrame):
-        return df[name].eq(value).to_numpy(bool, na_value=False)
-    return _col(df, name) == value
-
-
 def _isin(df, name: str, values) -> np.ndarray:
-    """Where a text column is one of ``values`` (without a string per row: :func:`_equals`)."""
+    """Where a text column is one of ``values``. On a DataFrame the comparison stays in the
+    column's string array (``_col`` of a text column read back from Parquet makes a Python
+    string per row, 2.4 million on a city year)."""
     if isinstance(df, pd.DataFrame):
         return df[name].isin(list(values)).to_numpy(bool, na_value=False)
     return np.isin(_col(df, name), values)
@@ -132,7 +125,7 @@ def arrival_s(df, tier: TierConfig) -> np.ndarray:
     best = np.full(_rows(df), np.inf)
     for r in tier.responders:
         if r in ON_SITE_RESPONDERS:
-            t = np.where(_equals(df, "self_rescue_by", r), _col(df, "self_rescue_s"), np.nan)
+            t = np.where(_isin(df, "self_rescue_by", [r]), _col(df, "self_rescue_s"), np.nan)
         else:
             t = _col(df, ARRIVAL_COLUMN.get(r, f"first_{r}_s")).astype(float)
         best = np.fmin(best, np.where(np.isnan(t), np.inf, t))
