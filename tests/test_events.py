@@ -202,13 +202,19 @@ def test_drill_two_meu_teams_first_then_police_within_five_minutes():
     assert max(teams) < rec.first_police_s <= rec.occurred_s + 300.0
 
 
-def test_readiness_tests_find_closed_and_stretched_units_not_ready():
-    sc = strip_city(
+def two_tested_meus(per_day: float, hours: list[float], team_size: int):
+    """The strip city for two days with two MEUs of six members (half on post) at cells
+    (1, 0) and (2, 0), tested ``per_day`` times a day within ``hours``."""
+    return strip_city(
         horizon_hours=48.0,
-        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 3,
-              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 200.0,
-              "readiness_test_hours": [8.0, 20.0]},
+        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5,
+              "team_size": team_size, "site_cells": [[1, 0], [2, 0]],
+              "readiness_tests_per_day": per_day, "readiness_test_hours": hours},
     )  # fmt: skip
+
+
+def test_readiness_tests_find_closed_and_stretched_units_not_ready():
+    sc = two_tested_meus(per_day=200.0, hours=[8.0, 20.0], team_size=3)
     sc = sc.with_changes({"meus.opening_hours": {"residential": [12.0, 24.0]}})
     model = ResponseModel(sc, seed=3, incidents=stream([]))
     model.run()
@@ -322,12 +328,7 @@ def test_readiness_log_reads_as_its_records_and_gives_their_table():
     from sim.model.frames import readiness_frame
     from sim.model.records import ReadinessTest
 
-    sc = strip_city(
-        horizon_hours=48.0,
-        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 3,
-              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 50.0,
-              "readiness_test_hours": [8.0, 20.0]},
-    )  # fmt: skip
+    sc = two_tested_meus(per_day=50.0, hours=[8.0, 20.0], team_size=3)
     model = ResponseModel(sc, seed=3, incidents=stream([]))
     model.run()
     log = model.readiness
@@ -349,12 +350,7 @@ def test_readiness_tests_at_one_instant_keep_their_order_across_stops(busy):
     stop. ``busy``: incidents and police around the instant; else the day is quiet by then,
     so the last test's follow-on (the next day's first) is the earliest event left and must
     still wait for the next call."""
-    sc = strip_city(
-        horizon_hours=48.0,
-        meus={"count": 2, "members_per_unit": 6.0, "on_duty_share": 0.5, "team_size": 2,
-              "site_cells": [[1, 0], [2, 0]], "readiness_tests_per_day": 30.0,
-              "readiness_test_hours": [10.0, 10.0]},
-    )  # fmt: skip
+    sc = two_tested_meus(per_day=30.0, hours=[10.0, 10.0], team_size=2)
     at = 10 * 3600.0
     same = dict(x_m=150.0, y_m=50.0, kind="fight", handling_s=900.0, call_delay_s=0.0)
     times = ([at - 200.0, at - 30.0, at, at, at + 60.0, 86400.0 + at - 10.0, 86400.0 + at]
