@@ -53,14 +53,22 @@ def _finite(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
+#: The incident columns the activity counts read.
+ACTIVITY_COLUMNS = ("replication", "sudden", "police_dispatched_s", "meu_teams_sent",
+                    "self_rescue_by", "volunteers_sent", "alerted_s")  # fmt: skip
+
+#: The incident columns that :func:`summary_document` and :func:`summary_text` read of every
+#: incident (the tiers' figures come from ``tables.summary``): all a streamed run keeps of
+#: the incidents no tier counts.
+EVERY_ROW_COLUMNS = ("in_warmup", "probe", *ACTIVITY_COLUMNS)
+
+
 def activity(incidents: pd.DataFrame, reps: int, days: float) -> dict[str, Any]:
     """Per simulated day, real incidents only (probes never count): incidents, police
     dispatches, incidents where MEUs acted (a team sent or the unit's own staff on site),
     incidents volunteers attended, never reported."""
     # Only the columns read here are copied (a city year's table has 2.4 million rows).
-    used = ["replication", "sudden", "police_dispatched_s", "meu_teams_sent", "self_rescue_by",
-            "volunteers_sent", "alerted_s"]  # fmt: skip
-    real = incidents.loc[~incidents["in_warmup"] & ~incidents["probe"], used]
+    real = incidents.loc[~incidents["in_warmup"] & ~incidents["probe"], list(ACTIVITY_COLUMNS)]
     per_rep = real.groupby("replication")
     counts = {
         "incidents": per_rep.size(),

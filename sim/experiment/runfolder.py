@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns, occurred_kinds
 from sim.analysis.equity import equity_table
 from sim.analysis.layers import (
@@ -39,7 +41,7 @@ from sim.analysis.layers import (
     write_zone_layers,
 )
 from sim.analysis.metrics import as_tiers, summarise
-from sim.analysis.summary import summary_document
+from sim.analysis.summary import EVERY_ROW_COLUMNS, summary_document
 from sim.experiment import runner
 from sim.experiment.runner import RunTables
 from sim.experiment.store import (
@@ -84,8 +86,10 @@ def write_run(
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
     to disk included). When the incidents were streamed (a table longer than
-    ``streams.STREAM_ROWS``), ``tables.incidents`` is read back from disk with only the
-    columns the summary reads (:func:`summary_columns`); the file has them all.
+    ``streams.STREAM_ROWS``), ``tables.incidents`` holds every incident read back from disk
+    in the columns the summary document reads of them all
+    (:data:`sim.analysis.summary.EVERY_ROW_COLUMNS`; with a frame, the GIS layers' too);
+    the file has them all.
     """
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
@@ -123,20 +127,14 @@ def write_run(
 
 @dataclass
 class _Simulated:
-    """A run's tables and what came with them. When the incidents were streamed to disk
-    (``streamed``), they were read back once with the breakdowns' columns (``places``, dropped
-    once the breakdowns are written), and ``tables.incidents`` holds the summary's columns of
-    that read-back only."""
+    """A run's tables and what came with them: the incidents some tier counts (``counted``,
+    the breakdowns' columns) and the kinds that occurred after the warm-up."""
 
     tables: RunTables
-    incidents_out: TableStream
-    streamed: bool
     layouts: list
     compiled_loop: CompiledLoopRecord
-    places: Any = None
-    #: The incidents some tier counts (every column read back), and the kinds that occurred.
-    counted: Any = None
-    kinds: list[str] | None = None
+    counted: Any
+    kinds: list[str]
 
 
 def _simulate(
@@ -175,29 +173,49 @@ def _simulate(
     finally:
         incidents_out.abort()
         assignments_out.abort()
-    streamed = incidents is None
-    places = None
-    if streamed:
-        # Read back once, without the model: the breakdowns' columns, of which the summary
-        # reads its own (columns of the same arrays, not a second table of 2.5 million rows
-        # on a city year).
-        # With a frame, the GIS layers' columns too (they are written from this read-back).
-        wanted = set(breakdown_columns(incidents_out.columns))
-        if frame is not None:
-            wanted |= set(INCIDENT_LAYER_COLUMNS)
-        places = incidents_out.read_back([c for c in incidents_out.columns if c in wanted])
-        incidents = places[summary_columns(list(places.columns))]
     # The tiers' figures (summary, breakdowns, ECDF) from the incidents some tier counts
     # alone: the same figures (tests/test_breakdown.py), at a fraction of a city year's
     # memory; the kinds that occurred are taken from them all.
-    every = places if places is not None else incidents
-    assert every is not None  # (written whole, or read back)
-    counted = every.loc[of_any_tier(every, as_tiers(scenario.tiers))]
-    kinds = occurred_kinds(every)
+    tiers = as_tiers(scenario.tiers)
+    if incidents is None:
+        incidents, counted, kinds = _read_back(incidents_out, tiers, frame)
+    else:
+        counted = incidents.loc[of_any_tier(incidents, tiers)]
+        kinds = occurred_kinds(incidents)
     tables = RunTables(incidents, assignments, summarise(counted, scenario.tiers),
                        readiness, cells, sites)  # fmt: skip
-    return _Simulated(tables, incidents_out, streamed, layouts, compiled_loop, places,
-                      counted, kinds)  # fmt: skip
+    return _Simulated(tables, layouts, compiled_loop, counted, kinds)
+
+
+def _read_back(
+    incidents_out: TableStream, tiers: list, frame: GridFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """A streamed incidents table read back once, a row group at a time, without the model:
+    every incident in the columns the summary document reads of them all (with a frame, the
+    breakdowns' and GIS layers' columns: the layers' tier figures are per cell), the
+    incidents some tier counts in the breakdowns' columns, and the kinds that occurred. On a
+    city year that is 2.4 million rows of a few columns and about 110,000 of thirty, not 2.4
+    million of thirty (the run's peak once the model is gone)."""
+    columns = incidents_out.columns
+    of_every = set(EVERY_ROW_COLUMNS)
+    if frame is not None:
+        of_every |= set(INCIDENT_LAYER_COLUMNS) | set(breakdown_columns(columns))
+    wanted = set(breakdown_columns(columns)) | of_every
+    every_columns = [c for c in columns if c in of_every]
+    every, counted, kinds = [], [], set()
+    for part in incidents_out.row_groups([c for c in columns if c in wanted]):
+        counted.append(part.loc[of_any_tier(part, tiers), breakdown_columns(part.columns)])
+        every.append(part[every_columns])
+        kinds.update(occurred_kinds(part))
+    release_freed_memory()
+    return _joined(every), _joined(counted), sorted(kinds)
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Row groups read back, as one table; the list is emptied (the parts go with it)."""
+    joined = pd.concat(parts, ignore_index=True)
+    parts.clear()
+    return joined
 
 
 def _write_places(
@@ -218,21 +236,13 @@ def _write_places(
     files["layout_sites"] = staging / "layout_sites.parquet"
     write_parquet(tables.layout_cells, files["layout_cells"])
     write_parquet(tables.layout_sites, files["layout_sites"])
-    # A streamed table was read back with the breakdowns' (and the layers') columns: only the
-    # layers read every incident of it (the breakdowns read those some tier counts), so it is
-    # dropped first where there are none. (tables.incidents holds the summary's columns.)
-    places = simulated.places if simulated.streamed else tables.incidents
-    simulated.places = None
-    if frame is None:
-        places = None
     tables_of_places = _write_breakdowns(scenario, replications, simulated.counted,
                                          simulated.kinds, tables.layout_cells, staging,
                                          files)  # fmt: skip
-    if frame is not None:
-        files.update(write_layers(staging, scenario, frame, places, simulated.layouts))
+    if frame is not None:  # the layers' columns of every incident are in tables.incidents
+        files.update(write_layers(staging, scenario, frame, tables.incidents, simulated.layouts))
         write_zone_layers(files["layers"], frame, tables_of_places["breakdown_area"],
                           scenario.tiers)  # fmt: skip
-    del places
 
 
 class CompiledLoopRecord:
@@ -260,10 +270,10 @@ def compiled_loop_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-#: Incident columns that the summary (summary.csv, summary.json, the printed table) and
-#: the ECDF plot never read: a streamed table is read back without them. On a city year
-#: (2.4 million rows) they are about half of the read-back, and the carried ones (land use,
-#: hour, station distance) would be copied into every row of the tier-times table too.
+#: Incident columns that the tiers' figures (summary.csv, the ECDF plot) never read: the
+#: counted incidents of a streamed table are read back without them, bar the breakdowns'
+#: places (the carried ones, land use, hour, station distance, would be copied into every
+#: row of the tier-times table too).
 SUMMARY_UNREAD = (
     "x_m", "y_m", "land_use", "police_grid", "station_distance_m", "hour", "layout",
     "detected_by", "police_call_s", "police_wait_s", "last_police_s", "cleared_s",
@@ -272,8 +282,8 @@ SUMMARY_UNREAD = (
 
 
 def breakdown_columns(columns: Sequence[str]) -> list[str]:
-    """The columns of an incidents table that the breakdowns read, in order: the summary's
-    and the incident's place and hour."""
+    """The columns of an incidents table that the tiers' figures and breakdowns read, in
+    order: those the summary reads and the incident's place and hour."""
     return [c for c in columns if c not in SUMMARY_UNREAD or c in PLACE_COLUMNS]
 
 
@@ -292,11 +302,6 @@ def _write_breakdowns(scenario: Scenario, replications: int, incidents, kinds, c
     write_parquet(equity_table(incidents, scenario.tiers, first, settings,
                                out["breakdown_area"]), files["breakdown_equity"])  # fmt: skip
     return out
-
-
-def summary_columns(columns: Sequence[str]) -> list[str]:
-    """The columns of an incidents table that the run's summary reads, in order."""
-    return [c for c in columns if c not in SUMMARY_UNREAD]
 
 
 def _draw_ecdf(scenario: Scenario, replications: int, incidents, path: Path) -> None:

@@ -6,11 +6,13 @@ import contextlib
 import ctypes
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sim.experiment.writers import write_parquet
 from sim.files import (  # re-exported: the names sim.experiment.store always had
@@ -33,6 +35,12 @@ def release_freed_memory() -> None:
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _cast(written, read) -> bool:
+    """Whether a column read back is cast to the dtype its chunks had: numbers and flags are
+    (Parquet may widen them); text stays in the Arrow-backed strings it is read as."""
+    return written is not None and written.kind != "O" and read != written
 
 
 class TableStream:
@@ -103,6 +111,21 @@ class TableStream:
         wanted = list(self._template.columns) if columns is None else list(columns)
         return pd.DataFrame({c: self._column(c, dtypes.get(c)) for c in wanted}, copy=False)
 
+    def row_groups(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        """The streamed table from disk one row group at a time (``columns`` of it, with the
+        dtypes of the chunks it was written from): a reader that keeps a few columns of
+        every row and every column of a few rows never holds the whole table."""
+        if self._template is None:
+            raise ValueError(f"{self.path.name}: nothing was written")
+        dtypes = self._template.dtypes
+        with pq.ParquetFile(self.path) as file:
+            for group in range(file.num_row_groups):
+                part = file.read_row_group(group, columns=list(columns)).to_pandas(
+                    self_destruct=True, split_blocks=True
+                )
+                yield part.astype({c: dtypes[c] for c in part.columns
+                                   if _cast(dtypes.get(c), part[c].dtype)})  # fmt: skip
+
     def _column(self, column: str, dtype) -> pd.Series:
         """One column read back: text stays in Arrow-backed strings (a tenth of the memory
         of Python objects at a city year's 2.5 million rows); numbers and flags get the
@@ -112,7 +135,7 @@ class TableStream:
             columns=[column],
             to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
         )[column]
-        if dtype is not None and dtype.kind != "O" and values.dtype != dtype:
+        if _cast(dtype, values.dtype):
             values = values.astype(dtype)
         pa.default_memory_pool().release_unused()  # what the conversion freed goes back
         return values
