@@ -33,18 +33,19 @@ _BYTES_PER_CELL = 200  # rasters, distance transforms, k-d tree queries over all
 # The model's incident stream, ledger and per-incident arrays (~0.24 KB at build on the city
 # year since issue 23's third session: int32 counts, codes for text, readiness tests as
 # columns) and what a run streaming its records adds by its end (row groups in flight, memory
-# the allocator keeps): the city year's simulation peaked at 983 MiB, ~0.3 KB per incident
+# the allocator keeps): the city year's simulation peaked at 919 MiB, ~0.3 KB per incident
 # over the interpreter, the city and the fleets (docs/performance.md), rounded up.
 _BYTES_PER_INCIDENT = 400
 # The incidents table a run holds before it streams: `jiefang run` holds up to STREAM_ROWS rows
 # (sim.experiment.streams, the same number) and writes a shorter table whole; a sweep's run
 # holds its table whole. ~0.6 KB a row with its chunks' transients (the city month), rounded up.
 _BYTES_PER_HELD_ROW = 800
-_HELD_ROWS = 65_536
+_HELD_ROWS = 32_768
 # `jiefang run` reads every replication's incident table back for its summary and breakdowns
-# (once, a column at a time): ~0.45 KB per row at that phase's peak (the city year's 2.42
-# million rows, the interpreter and the city included; issue 23), rounded up.
-_BYTES_PER_SUMMARY_ROW = 600
+# (once, a row group at a time: every row in the summary document's columns, the rows some
+# tier counts in the breakdowns'): ~0.26 KB per row at that phase's peak over the base (the
+# city year's 2.42 million rows: 885 MiB RSS; issue 23), rounded up.
+_BYTES_PER_SUMMARY_ROW = 300
 _BYTES_PER_VOLUNTEER = 200
 _BYTES_PER_UNIT = 1_000  # MEUs and police units (agents)
 _BYTES_PER_POINT = 40_000  # a validated scenario per sweep point
