@@ -68,7 +68,10 @@ def run(
     """Run replications ``0..R-1`` of a scenario (a :class:`Scenario` or a YAML path) and
     return its tables (:class:`sim.experiment.runner.RunTables`: incidents, assignments, summary,
     readiness, layout). With ``out``, also write the run folder ``jiefang run`` writes there
-    (replaced whole; :mod:`sim.experiment.runfolder`); without, nothing is written."""
+    (replaced whole; :mod:`sim.experiment.runfolder`); without, nothing is written. A run
+    written to ``out`` whose incidents table streamed to disk (longer than
+    ``sim.experiment.streams.STREAM_ROWS`` rows) returns a few columns of it
+    (:func:`sim.experiment.runfolder.write_run`); incidents.parquet has them all."""
     from sim.geo.scenario import load_scenario
     from sim.model.config import Scenario
 

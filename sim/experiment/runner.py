@@ -27,9 +27,9 @@ disk_cache.install()
 #: Simulated seconds between progress callbacks inside one replication.
 PROGRESS_CHUNK_S = 3600.0
 #: Settled incidents handed over at a time when records are streamed (bounds the records a
-#: run holds: about 16,000 incidents, some 20 MB at city scale, against 0.5 KB per incident
-#: that the model itself keeps).
-STREAM_INCIDENTS = 16_384
+#: run holds: about 8,000 incidents, some 10 MB at city scale, against 0.3 KB per incident
+#: that the model itself keeps; 16,384 peaked the city year 21 MiB higher at the same CPU).
+STREAM_INCIDENTS = 8_192
 
 
 @dataclass(frozen=True)
