@@ -69,9 +69,10 @@ def run(
     return its tables (:class:`sim.experiment.runner.RunTables`: incidents, assignments, summary,
     readiness, layout). With ``out``, also write the run folder ``jiefang run`` writes there
     (replaced whole; :mod:`sim.experiment.runfolder`); without, nothing is written. A run
-    written to ``out`` whose incidents table streamed to disk (longer than
-    ``sim.experiment.streams.STREAM_ROWS`` rows) returns a few columns of it
-    (:func:`sim.experiment.runfolder.write_run`); incidents.parquet has them all."""
+    written to ``out`` whose incidents table streamed to disk (``STREAM_ROWS`` rows or more,
+    :mod:`sim.experiment.streams`) returns only the columns the summary reads of every
+    incident (with a geographic frame, the breakdowns' and GIS layers' too:
+    :func:`sim.experiment.runfolder.write_run`); incidents.parquet has them all."""
     from sim.geo.scenario import load_scenario
     from sim.model.config import Scenario
 

@@ -30,6 +30,16 @@ def test_a_streamed_year_is_estimated_below_a_year_held_whole():
     assert sweep_estimate(1, 1, year).memory_bytes > run_estimate(year, 1).memory_bytes
 
 
+def test_a_city_on_the_earth_is_costed_with_the_columns_its_layers_keep():
+    """With a geographic frame a streamed run keeps every incident in the breakdowns' and
+    GIS layers' columns (sim.experiment.runfolder._read_back): its summary phase costs more."""
+    year = load_scenario(YEAR)
+    city = year.city.model_copy(update={"crs": "EPSG:32649", "origin": (500_000.0, 2_600_000.0)})
+    placed = year.model_copy(update={"city": city})
+    assert placed.city.has_frame and not year.city.has_frame
+    assert run_estimate(placed, 1).memory_bytes > run_estimate(year, 1).memory_bytes
+
+
 def test_a_short_run_holds_its_table_whole_in_either_estimate():
     day = load_scenario(SCENARIOS / "guangzhou-2023.yaml")
     assert (replication_estimate(day, streamed=True).memory_bytes

@@ -126,6 +126,25 @@ def test_a_streamed_table_reads_back_equal_and_a_short_one_is_written_as_before(
     pd.testing.assert_frame_equal(joined, expected, check_exact=True)
 
 
+def test_chunks_after_the_first_row_group_are_written_in_its_schema(tmp_path):
+    """A later chunk is taken by column name and converted to the file's types: a text
+    column empty in one chunk and another column order give the table written whole (the
+    chunks were once cast whole to the schema, which failed on both)."""
+    first = pd.DataFrame({"x": [1.0, 2.0, 3.0], "note": ["a", "b", None]})
+    later = [pd.DataFrame({"note": [None, None], "x": [4.0, 5.0]}),  # (object column)
+             pd.DataFrame({"x": [6.0], "note": ["c"]})]  # fmt: skip
+    streamed = TableStream(tmp_path / "t.parquet", rows=3)
+    for chunk in (first, *later):
+        streamed.add(chunk)
+    assert streamed.close() is None
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert pq.ParquetFile(tmp_path / "t.parquet").num_row_groups == 2
+    assert back["x"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert back["note"].tolist()[:2] == ["a", "b"] and back["note"].tolist()[5] == "c"
+    assert back["note"].isna().tolist() == [False, False, True, True, True, False]
+    assert back["note"].dtype == first["note"].dtype
+
+
 @pytest.mark.slow
 def test_jiefang_run_streamed_writes_the_same_tables_and_summary(tmp_path, monkeypatch):
     from sim.experiment import streams

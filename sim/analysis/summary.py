@@ -59,7 +59,7 @@ ACTIVITY_COLUMNS = ("replication", "sudden", "police_dispatched_s", "meu_teams_s
 
 #: The incident columns that :func:`summary_document` and :func:`summary_text` read of every
 #: incident (the tiers' figures come from ``tables.summary``): all a streamed run keeps of
-#: the incidents no tier counts.
+#: the incidents no tier counts (on a city without a geographic frame).
 EVERY_ROW_COLUMNS = ("in_warmup", "probe", *ACTIVITY_COLUMNS)
 
 

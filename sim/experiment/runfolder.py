@@ -85,11 +85,11 @@ def write_run(
             the manifest as ``overrides`` (the scenario recorded there already has them).
 
     Returns the tables and the wall-clock seconds the replications took (records streamed
-    to disk included). When the incidents were streamed (a table longer than
-    ``streams.STREAM_ROWS``), ``tables.incidents`` holds every incident read back from disk
-    in the columns the summary document reads of them all
-    (:data:`sim.analysis.summary.EVERY_ROW_COLUMNS`; with a frame, the GIS layers' too);
-    the file has them all.
+    to disk included). When the incidents were streamed (a table of ``streams.STREAM_ROWS``
+    rows or more), ``tables.incidents`` holds every incident read back from disk in the
+    columns the summary document reads of them all
+    (:data:`sim.analysis.summary.EVERY_ROW_COLUMNS`; with a frame, the breakdowns' and GIS
+    layers' too); the file has them all.
     """
     if replications < 1:
         raise ValueError(f"replications must be >= 1, got {replications}")
@@ -127,8 +127,9 @@ def write_run(
 
 @dataclass
 class _Simulated:
-    """A run's tables and what came with them: the incidents some tier counts (``counted``,
-    the breakdowns' columns) and the kinds that occurred after the warm-up."""
+    """A run's tables and what came with them: the incidents some tier counts (``counted``:
+    every column of a table written whole, the breakdowns' of one streamed) and the kinds
+    that occurred after the warm-up."""
 
     tables: RunTables
     layouts: list

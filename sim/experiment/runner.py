@@ -37,7 +37,9 @@ class RunTables:
     """The tables of one run (:func:`run_replications`, ``sim.run``): the files of a run
     folder, held in memory (docs/outputs.md describes every column)."""
 
-    incidents: pd.DataFrame  # one row per incident per replication (sim.model.records columns)
+    # one row per incident per replication (sim.model.frames columns; write_run's, when the
+    # table was streamed to disk, only those its summary reads)
+    incidents: pd.DataFrame
     assignments: pd.DataFrame | None  # one row per responder commitment (None: streamed)
     summary: pd.DataFrame  # tidy long summary (sim.analysis.metrics.summarise)
     readiness: pd.DataFrame  # one row per MEU readiness test

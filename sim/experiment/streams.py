@@ -21,9 +21,10 @@ from sim.files import (  # re-exported: the names sim.experiment.store always ha
     fault_point,
 )
 
-#: Rows of one run table held in memory before it is streamed to disk. Up to this many, a
-#: table is written whole as it always was (the same bytes); a longer one goes out in row
-#: groups of this many rows as the run proceeds (the same table, another row-group layout).
+#: Rows of one run table held in memory before it is streamed to disk. A table with fewer
+#: rows is written whole as it always was (the same bytes); one that reaches this many goes
+#: out in row groups of this many rows as the run proceeds (the same table, another
+#: row-group layout).
 STREAM_ROWS = 32_768
 
 
@@ -35,12 +36,6 @@ def release_freed_memory() -> None:
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _cast(written, read) -> bool:
-    """Whether a column read back is cast to the dtype its chunks had: numbers and flags are
-    (Parquet may widen them); text stays in the Arrow-backed strings it is read as."""
-    return written is not None and written.kind != "O" and read != written
 
 
 class TableStream:
@@ -57,7 +52,8 @@ class TableStream:
         self.path = Path(path)
         self._rows = rows or STREAM_ROWS
         # Frames until the first row group is written (a table that never gets long is
-        # written whole from them), then Arrow tables: held as they will be written.
+        # written whole from them), then Arrow tables in the file's schema: held as they will
+        # be written.
         self._chunks: list[pd.DataFrame | pa.Table] = []
         self._held = 0
         self._template: pd.DataFrame | None = None
@@ -78,7 +74,8 @@ class TableStream:
 
     def close(self) -> pd.DataFrame | None:
         """Finish the file. Returns the table when it was written whole (it was in memory
-        anyway), None when it was streamed (read it back with :meth:`read_back`)."""
+        anyway), None when it was streamed (read it back with :meth:`row_groups` or
+        :meth:`read_back`)."""
         if self._writer is None:
             table = self._whole()
             write_parquet(table, self.path)
@@ -97,50 +94,34 @@ class TableStream:
     @property
     def columns(self) -> list[str]:
         """The table's columns, in order (known once a chunk has come)."""
+        return list(self._template_of().columns)
+
+    def _template_of(self) -> pd.DataFrame:
         if self._template is None:
             raise ValueError(f"{self.path.name}: nothing was written")
-        return list(self._template.columns)
+        return self._template
 
     def read_back(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The streamed table from disk (only ``columns``, if given), with the dtypes of the
-        chunks it was written from."""
-        if self._template is None:
-            raise ValueError(f"{self.path.name}: nothing was written")
-        # One column at a time, each cast as it comes: the read-back never holds more than
-        # the frame and one column's Arrow buffers (all of them at once were 0.4 GB more than
-        # the frame on a city year's 2.5 million rows, the run's peak).
-        dtypes = self._template.dtypes
-        wanted = list(self._template.columns) if columns is None else list(columns)
-        return pd.DataFrame({c: self._column(c, dtypes.get(c)) for c in wanted}, copy=False)
+        chunks it was written from: :meth:`row_groups` joined."""
+        wanted = self.columns if columns is None else list(columns)
+        return pd.concat(list(self.row_groups(wanted)), ignore_index=True)
 
     def row_groups(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         """The streamed table from disk one row group at a time (``columns`` of it, with the
         dtypes of the chunks it was written from): a reader that keeps a few columns of
         every row and every column of a few rows never holds the whole table."""
-        if self._template is None:
-            raise ValueError(f"{self.path.name}: nothing was written")
-        dtypes = self._template.dtypes
+        dtypes = self._template_of().dtypes
         with pq.ParquetFile(self.path) as file:
             for group in range(file.num_row_groups):
                 part = file.read_row_group(group, columns=list(columns)).to_pandas(
                     self_destruct=True, split_blocks=True
                 )
-                yield part.astype({c: dtypes[c] for c in part.columns
-                                   if _cast(dtypes.get(c), part[c].dtype)})  # fmt: skip
-
-    def _column(self, column: str, dtype) -> pd.Series:
-        """One column read back: text stays in Arrow-backed strings (a tenth of the memory
-        of Python objects at a city year's 2.5 million rows); numbers and flags get the
-        chunks' dtypes."""
-        values = pd.read_parquet(
-            self.path,
-            columns=[column],
-            to_pandas_kwargs={"self_destruct": True, "split_blocks": True},
-        )[column]
-        if _cast(dtype, values.dtype):
-            values = values.astype(dtype)
-        pa.default_memory_pool().release_unused()  # what the conversion freed goes back
-        return values
+                # Numbers and flags get the chunks' dtypes (Parquet may widen them); text
+                # stays in the Arrow-backed strings it is read as (a tenth of the memory of
+                # Python objects).
+                cast = {c: dtypes[c] for c in part.columns if dtypes[c].kind != "O"}
+                yield part.astype({c: d for c, d in cast.items() if part[c].dtype != d})
 
     def abort(self) -> None:
         """Drop the temporary file of a table that will not be finished."""
@@ -164,20 +145,18 @@ class TableStream:
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     def _write_row_groups(self, final: bool) -> None:
-        # The chunks as one Arrow table without a concatenated copy of them (each frame let
-        # go as it is converted; Arrow joins tables without copying): writing a row group
-        # then costs the encoder's buffers, not three copies of the rows (25 MB over a
-        # 10 MB row group of incidents, at the city year's peak).
-        chunks, self._chunks, self._held = self._chunks, [], 0
-        tables = []
-        while chunks:
-            tables.append(self._arrow(chunks.pop(0)))
-        if not tables:  # (closing, with every row written)
+        if self._writer is None:  # the first row group: its frames joined fix the schema
+            table = pa.Table.from_pandas(self._whole(), preserve_index=False)
+            self._open(table.schema)
+            self._chunks = [table]
+        # The rest as one Arrow table without a copy of the rows: chunks come in the file's
+        # schema (:meth:`_arrow`) and Arrow joins tables without copying, so writing a row
+        # group costs the encoder's buffers, not three copies of its rows (frames joined,
+        # converted, cast: 25 MB over a 10 MB row group of incidents at the city year's peak).
+        if not self._chunks:  # (closing, with every row written)
             return
-        if self._writer is None:
-            self._open(tables[0].schema)
-        held = pa.concat_tables([t.cast(self._writer.schema) for t in tables])
-        del tables
+        held = pa.concat_tables([self._arrow(c) for c in self._chunks])
+        self._chunks, self._held = [], 0
         cut = len(held) if final else len(held) - len(held) % self._rows
         if cut < len(held):
             self._chunks, self._held = [held.slice(cut)], len(held) - cut
@@ -188,15 +167,13 @@ class TableStream:
         del held
         release_freed_memory()
 
-    @staticmethod
-    def _arrow(chunk: pd.DataFrame | pa.Table) -> pa.Table:
+    def _arrow(self, chunk: pd.DataFrame | pa.Table) -> pa.Table:
+        """A chunk in the file's schema (columns by name, each converted to its type)."""
         if isinstance(chunk, pa.Table):
             return chunk
-        return pa.Table.from_pandas(chunk, preserve_index=False)
+        return pa.Table.from_pandas(chunk, schema=self._writer.schema, preserve_index=False)
 
     def _open(self, schema) -> None:
-        import pyarrow.parquet as pq
-
         check_replaceable(self.path)
         fd, self._tmp = tempfile.mkstemp(
             prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent

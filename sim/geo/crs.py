@@ -68,8 +68,9 @@ class GridFrame:
 
 def frame_of(city: CityConfig) -> GridFrame | None:
     """The city's frame, or None for a city with no CRS (a synthetic grid)."""
-    if city.crs is None or city.origin is None:
+    if not city.has_frame:
         return None
+    assert city.crs is not None and city.origin is not None  # (has_frame)
     return GridFrame(city.crs, float(city.origin[0]), float(city.origin[1]))
 
 

@@ -44,8 +44,11 @@ _HELD_ROWS = 32_768
 # `jiefang run` reads every replication's incident table back for its summary and breakdowns
 # (once, a row group at a time: every row in the summary document's columns, the rows some
 # tier counts in the breakdowns'): ~0.26 KB per row at that phase's peak over the base (the
-# city year's 2.42 million rows: 885 MiB RSS; issue 23), rounded up.
+# city year's 2.42 million rows: 885 MiB RSS; issue 23), rounded up. A city placed on the
+# Earth keeps every row in the breakdowns' and GIS layers' columns (33, ~0.26 KB a row of
+# frame against 0.05), costed as the whole read-back was before (~0.45 KB, rounded up).
 _BYTES_PER_SUMMARY_ROW = 300
+_BYTES_PER_SUMMARY_ROW_WITH_FRAME = 600
 _BYTES_PER_VOLUNTEER = 200
 _BYTES_PER_UNIT = 1_000  # MEUs and police units (agents)
 _BYTES_PER_POINT = 40_000  # a validated scenario per sweep point
@@ -194,7 +197,8 @@ def run_estimate(sc: Scenario, replications: int) -> Estimate:
     replication's incident table read back for the summary (the model is gone by then)."""
     one = replication_estimate(sc, streamed=True)
     incidents = _incidents(sc)
-    summary = replications * incidents * _BYTES_PER_SUMMARY_ROW
+    per_row = _BYTES_PER_SUMMARY_ROW_WITH_FRAME if sc.city.has_frame else _BYTES_PER_SUMMARY_ROW
+    summary = replications * incidents * per_row
     memory = _BASE_BYTES + max(one.memory_bytes, summary)
     return Estimate(memory, one.cpu_seconds * replications, f"{one.what}, x{replications:,}",
                     one.key)  # fmt: skip

@@ -188,6 +188,12 @@ class CityConfig(Strict):
             raise ValueError(f"shares sum to {sum(v.values()):.3f}; they must sum to at most 1")
         return v
 
+    @property
+    def has_frame(self) -> bool:
+        """Whether the grid is placed on the Earth (crs and origin given): its runs get
+        lon/lat and GIS layers (sim.geo.crs.frame_of)."""
+        return self.crs is not None and self.origin is not None
+
     @model_validator(mode="after")
     def _frame_complete(self):
         if self.population_raster is not None and self.map_file is not None:
