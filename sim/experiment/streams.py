@@ -54,7 +54,8 @@ class TableStream:
         # Frames until the first row group is written (a table that never gets long is
         # written whole from them), then Arrow tables in the file's schema: held as they will
         # be written.
-        self._chunks: list[pd.DataFrame | pa.Table] = []
+        self._frames: list[pd.DataFrame] = []
+        self._tables: list[pa.Table] = []
         self._held = 0
         self._template: pd.DataFrame | None = None
         self._writer: Any = None  # pyarrow's ParquetWriter, once streaming
@@ -67,7 +68,10 @@ class TableStream:
             self._template = chunk.iloc[:0]
         if not len(chunk):
             return
-        self._chunks.append(chunk if self._writer is None else self._arrow(chunk))
+        if self._writer is None:
+            self._frames.append(chunk)
+        else:
+            self._tables.append(self._arrow(chunk))
         self._held += len(chunk)
         if self._held >= self._rows:
             self._write_row_groups(final=False)
@@ -134,32 +138,30 @@ class TableStream:
             self._writer = self._file = None
 
     def _whole(self) -> pd.DataFrame:
-        """The frames held, as one (only before the first row group: they are all frames)."""
-        chunks, self._chunks, self._held = self._chunks, [], 0
-        if not chunks:
+        """The frames held, as one (before the first row group is written)."""
+        frames, self._frames, self._held = self._frames, [], 0
+        if not frames:
             if self._template is None:
                 raise ValueError(f"{self.path.name}: no rows and no columns were given")
             return self._template.reset_index(drop=True)
-        frames = [c for c in chunks if isinstance(c, pd.DataFrame)]
-        assert len(frames) == len(chunks)  # Arrow tables come only once a row group is written
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     def _write_row_groups(self, final: bool) -> None:
         if self._writer is None:  # the first row group: its frames joined fix the schema
             table = pa.Table.from_pandas(self._whole(), preserve_index=False)
             self._open(table.schema)
-            self._chunks = [table]
+            self._tables = [table]
         # The rest as one Arrow table without a copy of the rows: chunks come in the file's
         # schema (:meth:`_arrow`) and Arrow joins tables without copying, so writing a row
         # group costs the encoder's buffers, not three copies of its rows (frames joined,
         # converted, cast: 25 MB over a 10 MB row group of incidents at the city year's peak).
-        if not self._chunks:  # (closing, with every row written)
+        if not self._tables:  # (closing, with every row written)
             return
-        held = pa.concat_tables([self._arrow(c) for c in self._chunks])
-        self._chunks, self._held = [], 0
+        held = pa.concat_tables(self._tables)
+        self._tables, self._held = [], 0
         cut = len(held) if final else len(held) - len(held) % self._rows
         if cut < len(held):
-            self._chunks, self._held = [held.slice(cut)], len(held) - cut
+            self._tables, self._held = [held.slice(cut)], len(held) - cut
         if cut == 0:
             return
         self._writer.write_table(held.slice(0, cut), row_group_size=self._rows)
@@ -167,10 +169,8 @@ class TableStream:
         del held
         release_freed_memory()
 
-    def _arrow(self, chunk: pd.DataFrame | pa.Table) -> pa.Table:
+    def _arrow(self, chunk: pd.DataFrame) -> pa.Table:
         """A chunk in the file's schema (columns by name, each converted to its type)."""
-        if isinstance(chunk, pa.Table):
-            return chunk
         return pa.Table.from_pandas(chunk, schema=self._writer.schema, preserve_index=False)
 
     def _open(self, schema) -> None:
