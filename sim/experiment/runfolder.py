@@ -198,14 +198,15 @@ def _read_back(
     city year that is 2.4 million rows of a few columns and about 110,000 of thirty, not 2.4
     million of thirty (the run's peak once the model is gone)."""
     columns = incidents_out.columns
+    of_counted = breakdown_columns(columns)
     of_every = set(EVERY_ROW_COLUMNS)
     if frame is not None:
-        of_every |= set(INCIDENT_LAYER_COLUMNS) | set(breakdown_columns(columns))
-    wanted = set(breakdown_columns(columns)) | of_every
+        of_every |= set(INCIDENT_LAYER_COLUMNS) | set(of_counted)
+    wanted = set(of_counted) | of_every
     every_columns = [c for c in columns if c in of_every]
     every, counted, kinds = [], [], set()
     for part in incidents_out.row_groups([c for c in columns if c in wanted]):
-        counted.append(part.loc[of_any_tier(part, tiers), breakdown_columns(part.columns)])
+        counted.append(part.loc[of_any_tier(part, tiers), of_counted])
         every.append(part[every_columns])
         kinds.update(occurred_kinds(part))
     release_freed_memory()
