@@ -182,6 +182,8 @@ class ResponseModel(mesa.Model):
         self._has_meus = len(self.meus) > 0
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
+        # A clearance releases responders other than police (see _release_others).
+        self.releases_others = bool(self.fleets) or self._has_meus
         self._place_incidents()
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
@@ -924,6 +926,17 @@ class ResponseModel(mesa.Model):
                 self.assignments.append(
                     tuple.__new__(Assignment, ("police", u, i, sent, arrived, t))
                 )
+        if self.releases_others:
+            self._release_others(t, i)
+        if self._queue or self._aside:
+            self._serve_queue(t)
+        if self._moves_units:
+            self.move_up.rebalance(self.police, t)
+
+    def _release_others(self, t: float, i: int) -> None:
+        """The clearance of incident ``i`` for every responder but police: plug-in fleets'
+        ``clear`` and MEU teams walking back (after police leave, before waiting calls are
+        served)."""
         if self.fleets:
             self._clear_due.pop(i, None)
             for fleet in self.fleets:
@@ -931,11 +944,9 @@ class ResponseModel(mesa.Model):
         for m, dist, arrival in self.meus.release_teams(i) if self._has_meus else ():
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
-            self.assignments.append(Assignment("meu", m, i, ledger.alerted_s[i], arrival, back))
-        if self._queue or self._aside:
-            self._serve_queue(t)
-        if self._moves_units:
-            self.move_up.rebalance(self.police, t)
+            self.assignments.append(
+                Assignment("meu", m, i, self.ledger.alerted_s[i], arrival, back)
+            )
 
     def _serve_queue(self, t: float) -> None:
         """Serve waiting calls in priority order (popped from the heap, never re-sorted). A
