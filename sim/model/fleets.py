@@ -46,6 +46,11 @@ class ResponderFleet(Protocol):
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]]
+    #: Optional, True unless declared: whether the hooks may read the police fleet or the
+    #: call queue. The compiled loop (sim.model.police_kernel) holds their state in its own
+    #: arrays until it returns, so it calls only hooks that declare ``reads_police = False``;
+    #: a run with any other plug-in fleet takes the Python loop.
+    reads_police: ClassVar[bool]
 
     def __init__(self, model: ResponseModel, config: Any) -> None: ...
 

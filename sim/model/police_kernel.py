@@ -50,11 +50,14 @@ except Exception:  # pragma: no cover - the core-only install (or a broken numba
     numba = None  # type: ignore[assignment]
 
 #: What the compiled loop reports when it returns.
-DONE, NEED_SPOTS = 0, 1
+DONE, NEED_SPOTS, FAILED = 0, 1, 2
+#: The kind the loop hands to Python for the rest of a clearance (ResponseModel._release_others).
+RELEASE_OTHERS = 100
 _OCCURS, _ALERT, _CALL = int(EventKind.OCCURS), int(EventKind.ALERT), int(EventKind.POLICE_CALL)
 _ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
-_HANDLED = frozenset({EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL,
-                      EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS})  # fmt: skip
+#: Events the compiled loop does not take (their handlers may read the police fleet, whose
+#: state the loop holds in its arrays until it returns): a run with them queued stays in Python.
+_PYTHON_ONLY = frozenset({EventKind.MESA, EventKind.ROSTER})
 _KIND_OF_CODE = {int(k): k for k in EventKind}
 #: The ledger's code (sim.model.ledger.DETECTED_CODE) of each way of first_alert.
 _DETECTED_CODE_OF_WAY = np.array([DETECTED_CODE[how] for how in DETECTED_BY], np.int8)
@@ -75,7 +78,7 @@ PENDING, ARRIVED = POLICE_COUNTS.index("police_pending"), POLICE_COUNTS.index("p
 #: Rows of ``uf`` (floats per unit).
 WAY_LEFT, WAY_X, WAY_Y, WAY_MANH, STATION_X, STATION_Y, TOP, SENT_AT, ARRIVED_AT = range(9)
 #: Rows of ``ui`` (integers per unit; flags 0/1).
-CODE, FREE, BACK, WAY_SAME, WAY_BANK, STATION_BANK, CAR, INCIDENT_OF, NEXT_UNIT = range(9)
+CODE, FREE, BACK, WAY_SAME, WAY_BANK, STATION_BANK, CAR, INCIDENT_OF, NEXT_UNIT, BACK_AT = range(10)
 
 
 def available() -> bool:
@@ -116,20 +119,23 @@ def why_not(model: ResponseModel) -> str | None:
         return "banks no bridge joins (calls a unit cannot reach wait aside)"
     if model._aside:
         return "calls set aside"
-    if any(ev[1] not in _HANDLED for ev in model._heap):
-        return "events of other kinds are queued"
+    if any(ev[1] in _PYTHON_ONLY for ev in model._heap):
+        return "Mesa events or roster changes are queued"
     return None
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_cols):
-    """The police-only events of ResponseModel._advance over arrays (see the module
-    docstring). ``ints`` = [seq, fed, free units, units driving back, status, leg needed]
-    and ``floats`` = [next_home] are updated in place; ``inc`` = (incf, inci), ``led`` =
-    (times, police_counts) of the ledger, ``units`` = (uf, ui, head_of) and ``patrol``: the
-    columns of :func:`advance`. Returns the heap, the queue, the detections (incident, way
-    of sim.model.lifecycle.first_alert) and the released assignments (unit, incident, sent,
-    arrived, cleared), in the order they happened."""
+def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_cols, mixed):
+    """The events of ResponseModel._advance over arrays (see the module docstring): police
+    events compiled, every other event by its Python handler (:func:`_python_event`).
+    ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
+    = [next_home] are updated in place; ``inc`` = (incf, inci), ``led`` = (times,
+    police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``: the columns
+    of :func:`advance`; ``mixed`` = (occurrences and alerts in Python: responders other than
+    police; clearances release more than police). Returns the heap, the queue, the
+    detections (incident, way of sim.model.lifecycle.first_alert) and the released
+    assignments (unit, incident, sent, arrived, cleared) not yet handed to Python, in the
+    order they happened."""
     incf, inci = inc
     times, counts = led
     occurred = incf[OCCURRED]
@@ -145,13 +151,17 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(geo[5].shape[0]))  # fmt: skip
     ints[4], ints[5] = DONE, -1
+    python_alerts, python_clears = mixed
     # The handlers are called from here, each with what it reads: numba counts a reference
     # for every array and list an inlined function is handed, at every call.
     while True:
         t, kind, i, d = _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs)
-        if kind == _OCCURS:
+        in_python = -1  # the kind of event whose (rest of the) handler is Python's
+        if kind < 0:  # nothing more in this call
+            break
+        if kind == _OCCURS and not python_alerts:
             _occurs(t, i, ints, heap, det, incf, times)
-        elif kind == _ALERT:
+        elif kind == _ALERT and not python_alerts:
             if inci[NEED, i] > 0:
                 _push(heap, ints, t + incf[CALL_HANDLING, i], _CALL, i, -1)
         elif kind == _CALL:  # _police_call: dispatch what the incident needs, or queue it
@@ -166,15 +176,38 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
         elif kind == _ARRIVES:
             _arrives(t, i, d, ints, heap, inc, led, units)
         elif kind == _CLEARS:
-            if math.isnan(times[CLEARED, i]):
-                times[CLEARED, i] = t
-                _release(t, i, ints, floats, asg, inc, units)
-                if len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
-                    _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo,
-                                 best)  # fmt: skip
-        else:  # nothing more in this call
-            break
+            if not math.isnan(times[CLEARED, i]):
+                continue
+            times[CLEARED, i] = t
+            _release(t, i, ints, floats, asg, inc, units)
+            if python_clears:
+                in_python = RELEASE_OTHERS
+        else:
+            in_python = kind
+        if in_python >= 0:
+            det_i, det_how, asg_u, asg_i, asg_f = _logs(det, asg)
+            det.clear()
+            asg.clear()
+            events, ints[0] = _to_python(t, in_python, i, d, ints[0], det_i, det_how, asg_u,
+                                         asg_i, asg_f)  # fmt: skip
+            if events.shape[0] == 1 and events[0, 1] < 0:  # the handler raised
+                ints[4] = FAILED
+                break
+            for j in range(events.shape[0]):
+                heapq.heappush(heap, (events[j, 0], int(events[j, 1]), int(events[j, 2]),
+                                      int(events[j, 3]), int(events[j, 4])))  # fmt: skip
+        if kind == _CLEARS and len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
+            _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
     return (*_heap_cols(heap), *_queue_cols(queue), *_logs(det, asg))
+
+
+def _to_python(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
+    """:func:`_python_event` from the compiled loop (a function of its own: the block that
+    leaves compiled code sees only these arguments)."""
+    with numba.objmode(events="float64[:, :]", out_seq="int64"):
+        events, out_seq = _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i,
+                                        asg_f)  # fmt: skip
+    return events, out_seq
 
 
 def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs):
@@ -243,7 +276,7 @@ def _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best):
         led[0][DISPATCHED, i] = t
     for k in range(found):
         u = best_u[k]
-        ints[3] -= commit(u, i, t, units)
+        ints[3] = commit(u, i, t, units, ints[3])
         ints[2] -= 1
         _push(heap, ints, t + best_dt[k], _ARRIVES, i, u)
     left = need - found
@@ -271,7 +304,7 @@ def _arrives(t, i, u, ints, heap, inc, led, units):
 
 def _release(t, i, ints, floats, asg, inc, units):
     """_clears: every unit of incident i is released and drives back to its station."""
-    uf, ui, head_of = units
+    uf, ui, head_of = units[0], units[1], units[2]
     ax, ay, bank = inc[0][SCENE_X, i], inc[0][SCENE_Y, i], inc[1][SCENE_BANK, i]
     u = head_of[i]
     head_of[i] = -1
@@ -285,8 +318,7 @@ def _release(t, i, ints, floats, asg, inc, units):
         # leave_scene: free again at the scene, driving back to the station
         manhattan = abs(uf[STATION_X, u] - ax) + abs(uf[STATION_Y, u] - ay)
         if not ui[BACK, u]:
-            ints[3] += 1
-        ui[BACK, u] = 1
+            ints[3] = _back_add(u, ui, units[3], ints[3])
         uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u] = t, ax, ay
         ui[WAY_SAME, u] = 1 if bank == ui[STATION_BANK, u] else 0
         uf[WAY_MANH, u], ui[WAY_BANK, u] = manhattan, bank
@@ -404,34 +436,54 @@ def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo
 
 
 def _settle(t, drive, foot, next_home, n_back, units):
-    """_settle_units: available units whose drive back has ended are home."""
-    uf, ui = units[0], units[1]
+    """_settle_units: available units whose drive back has ended are home (the units
+    driving back alone are looked at: from the end of their list, which a drop reorders
+    only behind the place looked at)."""
+    uf, ui, back_ids = units[0], units[1], units[3]
     homed = False
-    for u in range(ui.shape[1]):
+    for k in range(n_back - 1, -1, -1):
+        u = back_ids[k]
         speed = drive if ui[CAR, u] else foot
-        if ui[BACK, u] and ui[FREE, u] and drive_ended(t, uf[WAY_LEFT, u], speed,
-                                                       uf[WAY_MANH, u]):  # fmt: skip
-            ui[BACK, u] = 0
-            n_back -= 1
+        if ui[FREE, u] and drive_ended(t, uf[WAY_LEFT, u], speed, uf[WAY_MANH, u]):
+            n_back = _back_drop(u, ui, back_ids, n_back)
             homed = True
     if homed:
         next_home = math.inf
-        for u in range(ui.shape[1]):
-            if ui[BACK, u]:
-                next_home = min(
-                    next_home, earliest_home(uf[WAY_LEFT, u], uf[WAY_MANH, u], uf[TOP, u])
-                )
+        for k in range(n_back):
+            u = back_ids[k]
+            next_home = min(next_home, earliest_home(uf[WAY_LEFT, u], uf[WAY_MANH, u],
+                                                     uf[TOP, u]))  # fmt: skip
     return next_home, n_back
 
 
-def commit(u, i, t, units):
+def _back_add(u, ui, back_ids, n_back):
+    """Unit u drives back: flagged and put last in the list of units driving back; returns
+    how many there are."""
+    ui[BACK, u] = 1
+    ui[BACK_AT, u] = n_back
+    back_ids[n_back] = u
+    return n_back + 1
+
+
+def _back_drop(u, ui, back_ids, n_back):
+    """Unit u no longer drives back: out of the list (the last takes its place); returns
+    how many are left."""
+    k, last = ui[BACK_AT, u], back_ids[n_back - 1]
+    back_ids[k] = last
+    ui[BACK_AT, last] = k
+    ui[BACK, u] = 0
+    ui[BACK_AT, u] = -1
+    return n_back - 1
+
+
+def commit(u, i, t, units, n_back):
     """PoliceFleet.commit: unit u sent to incident i at t (appended to i's units). Returns
-    1 if u was driving back (one fewer), else 0."""
-    uf, ui, head_of = units
+    how many units drive back after it (one fewer if u did)."""
+    uf, ui, head_of = units[0], units[1], units[2]
     ui[CODE, u] = 1  # en route
     ui[FREE, u] = 0
-    was_back = 1 if ui[BACK, u] else 0
-    ui[BACK, u] = 0
+    if ui[BACK, u]:
+        n_back = _back_drop(u, ui, units[3], n_back)
     ui[NEXT_UNIT, u] = -1
     if head_of[i] < 0:
         head_of[i] = u
@@ -442,7 +494,7 @@ def commit(u, i, t, units):
         ui[NEXT_UNIT, v] = u
     ui[INCIDENT_OF, u] = i
     uf[SENT_AT, u] = t
-    return was_back
+    return n_back
 
 
 #: The rules of sim.model.spatial and sim.model.lifecycle the loop calls (their callees
@@ -481,6 +533,8 @@ if numba is not None:
             _jit(_logs),
         )
         nearest, _settle, commit = _inline(nearest), _inline(_settle), _inline(commit)
+        _back_add, _back_drop = _inline(_back_add), _inline(_back_drop)
+        _to_python = _jit(_to_python)
         _kernel = _jit(_loop)
     except RuntimeError:  # no writable cache beside the package or in the user's cache
         _UNUSABLE = (
@@ -490,6 +544,42 @@ if numba is not None:
 
 
 # ---------------------------------------------------------------- the model's side
+#: The models whose compiled loop is running (innermost last): what _python_event serves.
+_RUNNING: list = []
+#: An event whose handler raised: (the model's) exception, re-raised once the state is back.
+_FAILED_EVENT = np.array([[math.nan, -1.0, 0.0, 0.0, 0.0]])
+_NO_EVENTS = np.empty((0, 5))
+
+
+def _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
+    """An event the compiled loop hands to its Python handler (the one copy of that rule):
+    what the loop logged so far goes to the model first (assignments keep their order), the
+    model's sequence number is the loop's, and the events the handler queues (on the
+    model's heap, empty while the loop holds the events) and its follow-on come back as rows
+    (time, kind, seq, subject, detail), with the sequence number after them. A handler that
+    raises: :data:`_FAILED_EVENT`, its exception kept for :func:`advance`."""
+    model = _RUNNING[-1]
+    _record(model, det_i, det_how, asg_u, asg_i, asg_f)
+    model._seq = seq
+    heap = model._heap
+    try:
+        if kind == RELEASE_OTHERS:
+            follow = model._release_others(t, i)
+        else:
+            follow = model._handlers[_KIND_OF_CODE[kind]](model, t, i, d)
+    except Exception as err:
+        model._kernel_failure = err
+        heap.clear()
+        return _FAILED_EVENT, model._seq
+    if follow is not None:
+        heap.append(follow)
+    if not heap:
+        return _NO_EVENTS, model._seq
+    events = np.array(heap, np.float64)  # kinds are IntEnums; seq, subject, detail < 2**53
+    heap.clear()
+    return events, model._seq
+
+
 def _inputs(model: ResponseModel) -> tuple:
     """The per-incident columns the loop reads (taken once per model)."""
     got = getattr(model, "_kernel_inputs", None)
@@ -534,11 +624,35 @@ def advance(model: ResponseModel, until_s: float) -> None:
     ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
                     np.int64)  # fmt: skip
     floats = np.array([police._next_home])
-    leg_s = float(police._leg_s)
     if police._legs_from < 0:
         police.spots_at(max(float(model.time), 0.0))
     led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
+    mixed = (0 if model.police_only() else 1, 1 if model.releases_others else 0)
+    import os
+    if os.environ.get("FORCE_MIXED"): mixed = (1, 1)
+    model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
+    model._kernel_failure = None
+    _RUNNING.append(model)
+    try:
+        heap_cols, queue_cols = _compiled_calls(model, until_s, ints, floats, incident_columns,
+                                                led, fleet, drive_by_hour, geo, heap_cols,
+                                                queue_cols, mixed)  # fmt: skip
+    finally:
+        _RUNNING.pop()
+    global _LOADED
+    _LOADED = True
+    _store(model, ints, floats, fleet, heap_cols, queue_cols)
+    if ints[4] == FAILED:
+        err, model._kernel_failure = model._kernel_failure, None
+        raise err
+
+
+def _compiled_calls(model, until_s, ints, floats, incident_columns, led, fleet, drive_by_hour,
+                    geo, heap_cols, queue_cols, mixed):  # fmt: skip
+    """The compiled loop called until it is done, each leg's patrol spots drawn when it asks
+    for them; returns the heap's and the queue's columns."""
+    police, leg_s = model.police, float(model.police._leg_s)
     while True:
         patrol = (drive_by_hour, float(police._foot),
                   np.ascontiguousarray(police._spots[:, :, 0]),
@@ -546,19 +660,16 @@ def advance(model: ResponseModel, until_s: float) -> None:
                   np.ascontiguousarray(police._spot_bank, np.int64),
                   int(police._legs_from), leg_s)  # fmt: skip
         out = _kernel(float(until_s), ints, floats, incident_columns, led, fleet, patrol, geo,
-                      heap_cols, queue_cols)  # fmt: skip
+                      heap_cols, queue_cols, mixed)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
         _record(model, *out[9:])
-        if ints[4] == DONE:
-            break
+        if ints[4] != NEED_SPOTS:
+            return heap_cols, queue_cols
         # the block holding the leg asked for, by a time inside that leg (leg * leg_s itself
         # can fall in the leg before when leg_s is not exact in binary)
         police.spots_at((int(ints[5]) + 0.5) * leg_s)
         if not police._legs_from <= ints[5] < police._legs_from + police._spots.shape[0]:
             raise RuntimeError("the patrol block does not hold the leg the loop needs")
-    global _LOADED
-    _LOADED = True
-    _store(model, ints, floats, fleet, heap_cols, queue_cols)
 
 
 def _unit_columns(model: ResponseModel) -> tuple:
@@ -566,9 +677,10 @@ def _unit_columns(model: ResponseModel) -> tuple:
     police, head_of = model.police, model._kernel_head
     n = len(police)
     uf = np.zeros((9, n))
-    ui = np.zeros((9, n), np.int64)
-    for u, way in police._way_back.items():
-        ui[BACK, u] = 1
+    ui = np.zeros((10, n), np.int64)
+    ui[BACK_AT], back_ids = -1, np.zeros(n, np.int64)
+    for k, (u, way) in enumerate(sorted(police._way_back.items())):
+        ui[BACK, u], ui[BACK_AT, u], back_ids[k] = 1, k, u  # _back_add
         uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u], ui[WAY_SAME, u] = way[:4]
         uf[WAY_MANH, u], ui[WAY_BANK, u] = way[4], way[6]
     uf[STATION_X], uf[STATION_Y] = police.station_xy[:, 0], police.station_xy[:, 1]
@@ -586,7 +698,7 @@ def _unit_columns(model: ResponseModel) -> tuple:
         head_of[i] = sent[0]
         for a, b in itertools.pairwise(sent):
             ui[NEXT_UNIT, a] = b
-    return uf, ui, head_of
+    return uf, ui, head_of, back_ids
 
 
 def _geo(city) -> tuple:
@@ -606,6 +718,8 @@ def _geo(city) -> tuple:
 
 def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
     """The detections and released assignments of a compiled call into the model."""
+    if not (det_i.size or asg_u.size):
+        return
     model.ledger.detected_by[det_i] = _DETECTED_CODE_OF_WAY[det_how]
     new = tuple.__new__
     model.assignments.extend(
@@ -617,7 +731,7 @@ def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
 def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
     """The arrays back into the model's and the fleet's Python state (what the Python loop
     would have left)."""
-    uf, ui, head_of = fleet
+    uf, ui, head_of = fleet[:3]
     police = model.police
     n = len(police)
     police._code[:] = ui[CODE].tolist()

@@ -574,10 +574,13 @@ class ResponseModel(mesa.Model):
                 and not self._mesa_pending)  # fmt: skip
 
     def outside_kernel(self) -> str | None:
-        """What of the run the compiled loop does not model (None: nothing): responders
-        other than police, or a police roster (it has no off-duty units)."""
-        if not self.police_only():
-            return "responders other than police"
+        """What of the run the compiled loop does not take (None: nothing): a plug-in fleet
+        that does not declare ``reads_police = False`` (its hooks run from inside the loop,
+        which holds the police fleet's state until it returns), or a police roster (the loop
+        has no off-duty units)."""
+        for fleet in self.fleets:
+            if getattr(fleet, "reads_police", True):
+                return f"plug-in fleet {fleet.name!r} may read the police (reads_police)"
         if self._roster is not None:
             return "a police roster (police.on_duty_share: fewer units on duty in some hour)"
         return None

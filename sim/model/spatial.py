@@ -131,11 +131,16 @@ def nearest_in(
         return found
     across = [(0.0, 0)]  # (bound, k) of the units across water (typed for numba)
     across.pop()
+    # With `need` found on the scene's bank, a unit whose bound passes the cut below is
+    # passed over by the loop that follows (the cut only falls): not sorted at all.
+    cut = best_dt[need - 1] * (1 + BOUND_SLACK) if found == need else math.inf
     for k in range(count):
         u = units[k]
         if not (single or banks[u] == sbank):
             speed = drive if car[u] else foot
-            across.append(((abs(xs[u] - sx) + abs(ys[u] - sy)) / speed, k))
+            bound = (abs(xs[u] - sx) + abs(ys[u] - sy)) / speed
+            if not bound > cut:
+                across.append((bound, k))
     across.sort()  # by (bound, unit): k ascends with the unit
     legs = False
     for bound, k in across:

@@ -58,6 +58,9 @@ class ProfessionalTeams(StationFleet):
 
     name = "professional"
     Config = ProfessionalConfig
+    #: Its hooks read its own teams and the ledger, never the police: the compiled loop may
+    #: call them (sim.model.fleets.ResponderFleet).
+    reads_police = False
     cfg: ProfessionalConfig
 
     def unit_xy(self) -> np.ndarray:
