@@ -1,5 +1,6 @@
 """Police-only runs (no MEUs, volunteers or plug-in fleets): the compiled loop gives the
-Python loop's tables, and the Python loop gives the same events however it is advanced.
+Python loop's tables, and the Python loop gives the same events however it is advanced
+(runs with every responder: tests/test_police_kernel.py).
 
 There is one Python loop (ResponseModel._advance with the model's handlers), the reference;
 the compiled loop (sim.model.police_kernel, the fast extra) runs the rules of
@@ -105,7 +106,11 @@ def test_the_python_loop_gives_the_same_trace_in_steps(monkeypatch, name):
     assert stepped == whole
 
 
-def test_only_police_only_runs_take_the_compiled_loop_and_the_model_says_why(monkeypatch):
+def test_runs_with_volunteers_and_meus_take_the_compiled_loop_and_the_model_says_why(
+    monkeypatch,
+):
+    """Volunteers and MEU teams no longer keep a run in Python (their events go to their
+    Python handlers from inside the compiled loop); a police roster does, and says so."""
     with_volunteers = scenario(
         volunteers={"count": 200, "on_duty_share": 0.5},
         incidents={"kinds": {"fight": {"share": 1.0, "volunteers": True, "police_units": 1}}},
@@ -113,6 +118,7 @@ def test_only_police_only_runs_take_the_compiled_loop_and_the_model_says_why(mon
     with_meus = scenario(
         meus={"count": 1, "members_per_unit": 10.0, "on_duty_share": 0.5, "team_size": 3},
     )
+    with_roster = scenario(police={"units": 4, "on_duty_share": [0.5] * 12 + [1.0] * 12})
     called: list[tuple] = []
     monkeypatch.setattr(ResponseModel, "KERNEL", True)
     monkeypatch.setattr(police_kernel, "advance", lambda *a: called.append(a))
@@ -121,10 +127,13 @@ def test_only_police_only_runs_take_the_compiled_loop_and_the_model_says_why(mon
         model = ResponseModel(sc, seed=0)
         assert not model.police_only()
         model.advance_to(3600.0)
-        assert not called and model.kernel_calls == 0
-        assert model.why_not_compiled == "responders other than police"
+        assert called and model.kernel_calls == 1 and model.why_not_compiled is None
+        called.clear()
+    model = ResponseModel(with_roster, seed=0)
+    model.advance_to(3600.0)
+    assert not called and model.kernel_calls == 0
+    assert "roster" in (model.why_not_compiled or "")
     model = ResponseModel(scenario(), seed=0)
-    assert model.police_only()
     model.advance_to(3600.0)
     assert len(called) == 1 and model.kernel_calls == 1 and model.why_not_compiled is None
     monkeypatch.setattr(ResponseModel, "KERNEL", False)

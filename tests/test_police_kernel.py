@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from sim.geo.scenario import load_scenario
 from sim.model import police_kernel, spatial
+from sim.model.fleets import FLEETS
+from sim.model.plugins import PlugInFailed
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit
@@ -31,6 +33,7 @@ from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, LandUse
 from tests.conftest import ROOT, SCENARIOS, scenario
 from tests.test_fast_path import CASES as FAST_PATH_CASES
+from tests.test_fleets import brigade, fire_scenario  # noqa: F401 (brigade: a fixture)
 from tests.test_identical_dispatch import _divided_city, _mmc
 from tests.test_identical_outputs import table_digests
 
@@ -204,8 +207,48 @@ BRIDGED = {
     "baseline-police-only": _baseline_police_only,
 }
 
+#: Kinds answered by volunteers, MEU teams and the professional fleet beside the police:
+#: self-rescue on site, kinds that need no police (cleared after first help), and routine
+#: police work.
+EVERYONE = {
+    "fight": {"share": 2.0, "priority": 1, "sudden": True, "self_rescue": True,
+              "volunteers": True, "meu_teams": 1, "police_units": 1},
+    "fall": {"share": 1.0, "sudden": True, "self_rescue": True, "volunteers": True,
+             "meu_teams": 1, "police_units": 0},
+    "fire": {"share": 0.5, "priority": 0, "sudden": True, "self_rescue": False,
+             "volunteers": False, "meu_teams": 2, "police_units": 2,
+             "fleets": {"professional": 1}},
+    "traffic": _kind(3.0, 1),
+}  # fmt: skip
+RESPONDERS = {
+    "volunteers": {"count": 600, "on_duty_share": 0.3, "witness_radius_m": 60.0},
+    "meus": {"count": 20, "members_per_unit": 8.0, "on_duty_share": 0.5, "team_size": 2,
+             "readiness_tests_per_day": 60},
+    "fleets": {"professional": {"stations": 2, "per_station": 1, "turnout_s": 30.0}},
+}  # fmt: skip
+
+
+def _everyone(units: int, per_unit_day: float, rivers: list[dict] | None = None, **changes):
+    """A city where volunteers, MEU teams (with readiness tests) and the professional fleet
+    answer beside the police (the compiled loop hands their events to their Python
+    handlers), on one bank or, with ``rivers``, bridged banks."""
+    raw = _city(units, per_unit_day, **{**RESPONDERS, **changes})
+    raw["incidents"]["kinds"] = EVERYONE
+    if rivers is not None:
+        raw["city"] = {**raw["city"], "rivers": rivers}
+    return scenario(**raw)
+
+
+#: Runs with every kind of responder.
+EVERY_RESPONDER = {
+    "everyone-busy": lambda: _everyone(8, 30.0, horizon_hours=30.0),
+    "everyone-bridged-overload": lambda: _everyone(
+        6, 60.0, [_river(position=0.4, bridges=2)], drain_hours=12.0
+    ),
+}
+
 #: Every case by name.
-ALL = {**CASES, **BRIDGED}
+ALL = {**CASES, **BRIDGED, **EVERY_RESPONDER}
 
 
 def _count_kernel(monkeypatch) -> list[int]:
@@ -241,6 +284,29 @@ def test_compiled_loop_gives_the_python_loops_tables(monkeypatch, name):
     assert compiled == python
     model.run()  # KERNEL is on
     assert model.kernel_calls == 1
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_RESPONDER))
+def test_runs_with_every_responder_give_the_python_loops_tables(monkeypatch, name):
+    """Volunteers, MEU teams, readiness tests and a plug-in fleet beside the police: the
+    compiled loop hands their events to their Python handlers, and the tables are equal."""
+    sc = EVERY_RESPONDER[name]()
+    model = ResponseModel(sc, seed=11)
+    assert not model.police_only() and police_kernel.why_not(model) is None
+    compiled, python = _digests_both_ways(monkeypatch, sc)
+    assert compiled == python
+    model.run()  # KERNEL is on
+    assert model.kernel_calls == 1
+    # What the case is for: every responder sent, on-site self-rescue, kinds cleared
+    # without police, readiness tests, and police calls waiting.
+    frame = model.incidents_table()
+    for column in ("volunteers_sent", "meu_teams_sent", "professional_sent"):
+        assert (frame[column] > 0).sum() >= 5, column
+    assert frame["self_rescue_s"].notna().sum() >= 5
+    no_police = frame[frame["kind"] == "fall"]
+    assert no_police["cleared_s"].notna().sum() >= 5
+    assert len(model.readiness) >= 5
+    assert (frame["police_wait_s"] > 0).sum() >= 5
 
 
 @pytest.mark.parametrize("name", sorted(BRIDGED))
@@ -482,7 +548,8 @@ def _assert_same_tables(model: ResponseModel, reference: ResponseModel) -> None:
 
 PIECES = ["mmc-rho-1.1", "patrol-short-legs", "fleet-40-busy", "fleet-100-busy",
           "overload-priorities", "far-drive-back", "cameras-watching",
-          "river-far-drive-back", "crossing-rivers-30", "bridges-12-80"]  # fmt: skip
+          "river-far-drive-back", "crossing-rivers-30", "bridges-12-80",
+          *EVERY_RESPONDER]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PIECES)
@@ -502,7 +569,8 @@ def test_state_between_calls_is_the_python_loops(monkeypatch, name):
 
 @pytest.mark.parametrize("name", ["mmc-rho-1.1", "patrol-short-legs", "fleet-40-busy",
                                   "overload-priorities", "far-drive-back",
-                                  "river-far-drive-back", "crossing-rivers-30"])  # fmt: skip
+                                  "river-far-drive-back", "crossing-rivers-30",
+                                  *EVERY_RESPONDER])  # fmt: skip
 def test_random_pieces_give_one_runs_tables(monkeypatch, name):
     """advance_to in many steps of random sizes (a millisecond to a thirtieth of the run)
     in the compiled loop: the tables of one run of the Python loop."""
@@ -772,10 +840,10 @@ FALLBACKS = {
         {},
         "dispatch policy",
     ),
-    "volunteers": (
-        lambda: _sc(4, 10.0, volunteers={"count": 50}, horizon_hours=4.0),
+    "roster": (
+        lambda: _sc(8, 20.0, police={"on_duty_share": [0.5] * 8 + [1.0] * 16}, horizon_hours=4.0),
         {},
-        "responders other than police",
+        "roster",
     ),
 }
 
@@ -791,6 +859,54 @@ def test_runs_the_compiled_loop_does_not_cover_take_the_python_loop(monkeypatch,
     model.run()
     assert model.finished and model.kernel_calls == 0 and calls[0] == 0
     assert model.assignments  # it ran, in the Python loops
+
+
+def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypatch, brigade):
+    """The compiled loop holds the police fleet's state until it returns, so it calls the
+    hooks of a plug-in fleet only where the fleet declares ``reads_police = False``: then
+    the tables are the Python loop's; undeclared, the run stays in Python and says why."""
+    sc = fire_scenario(horizon_hours=12.0, incidents={"rate_per_day": 40.0})
+    _set_kernel(monkeypatch, True)
+    model = ResponseModel(sc, seed=4)
+    assert "fleet 'fire_brigade' may read the police" in (police_kernel.why_not(model) or "")
+    model.run()
+    assert model.kernel_calls == 0 and model.assignments
+
+    class Declared(brigade):  # the same fleet, declaring that it never reads the police
+        reads_police = False
+
+    monkeypatch.setitem(FLEETS, "fire_brigade", Declared)
+    assert police_kernel.why_not(ResponseModel(sc, seed=4)) is None
+    compiled, python = _digests_both_ways(monkeypatch, sc)
+    assert compiled == python
+
+
+def test_a_plug_in_that_raises_in_the_compiled_loop_fails_as_in_python(monkeypatch, brigade):
+    """A hook that raises, called from the compiled loop: the run fails with the error the
+    Python loop gives (PlugInFailed naming the fleet, the time and the incident)."""
+
+    class Faulty(brigade):
+        reads_police = False
+        alerts = 0
+
+        def alert(self, t, incident, needed):
+            Faulty.alerts += 1
+            if Faulty.alerts == 7:
+                raise RuntimeError("radio down")
+            super().alert(t, incident, needed)
+
+    monkeypatch.setitem(FLEETS, "fire_brigade", Faulty)
+    sc = fire_scenario(horizon_hours=12.0, incidents={"rate_per_day": 40.0})
+    messages = []
+    for kernel in (True, False):
+        _set_kernel(monkeypatch, kernel)
+        Faulty.alerts = 0
+        model = ResponseModel(sc, seed=4)
+        with pytest.raises(PlugInFailed) as failed:
+            model.run()
+        assert (model.why_not_compiled is None) == kernel  # the call that failed was compiled
+        messages.append(str(failed.value))
+    assert "radio down" in messages[0] and messages[0] == messages[1]
 
 
 def test_without_numba_every_run_takes_the_python_loop(monkeypatch):

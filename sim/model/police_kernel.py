@@ -629,8 +629,6 @@ def advance(model: ResponseModel, until_s: float) -> None:
     led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
     mixed = (0 if model.police_only() else 1, 1 if model.releases_others else 0)
-    import os
-    if os.environ.get("FORCE_MIXED"): mixed = (1, 1)
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
     _RUNNING.append(model)
