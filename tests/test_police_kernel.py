@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from sim.geo.scenario import load_scenario
 from sim.model import police_kernel, spatial
 from sim.model.fleets import FLEETS
-from sim.model.plugins import PlugInFailed
 from sim.model.incidents import IncidentStream
 from sim.model.ledger import TIME_COLUMNS
+from sim.model.plugins import PlugInFailed
 from sim.model.responders.police import _LIST_BLOCK_UNITS, LEGS_PER_BLOCK, PoliceUnit
 from sim.model.response import ResponseModel
 from sim.model.vocab import EventKind, LandUse
 from tests.conftest import ROOT, SCENARIOS, scenario
 from tests.test_fast_path import CASES as FAST_PATH_CASES
-from tests.test_fleets import brigade, fire_scenario  # noqa: F401 (brigade: a fixture)
+from tests.test_fleets import FireBrigade, fire_scenario
 from tests.test_identical_dispatch import _divided_city, _mmc
 from tests.test_identical_outputs import table_digests
 
@@ -861,10 +861,11 @@ def test_runs_the_compiled_loop_does_not_cover_take_the_python_loop(monkeypatch,
     assert model.assignments  # it ran, in the Python loops
 
 
-def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypatch, brigade):
+def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypatch):
     """The compiled loop holds the police fleet's state until it returns, so it calls the
     hooks of a plug-in fleet only where the fleet declares ``reads_police = False``: then
     the tables are the Python loop's; undeclared, the run stays in Python and says why."""
+    monkeypatch.setitem(FLEETS, "fire_brigade", FireBrigade)
     sc = fire_scenario(horizon_hours=12.0, incidents={"rate_per_day": 40.0})
     _set_kernel(monkeypatch, True)
     model = ResponseModel(sc, seed=4)
@@ -872,7 +873,7 @@ def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypa
     model.run()
     assert model.kernel_calls == 0 and model.assignments
 
-    class Declared(brigade):  # the same fleet, declaring that it never reads the police
+    class Declared(FireBrigade):  # the same fleet, declaring that it never reads the police
         reads_police = False
 
     monkeypatch.setitem(FLEETS, "fire_brigade", Declared)
@@ -881,11 +882,11 @@ def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypa
     assert compiled == python
 
 
-def test_a_plug_in_that_raises_in_the_compiled_loop_fails_as_in_python(monkeypatch, brigade):
+def test_a_plug_in_that_raises_in_the_compiled_loop_fails_as_in_python(monkeypatch):
     """A hook that raises, called from the compiled loop: the run fails with the error the
     Python loop gives (PlugInFailed naming the fleet, the time and the incident)."""
 
-    class Faulty(brigade):
+    class Faulty(FireBrigade):
         reads_police = False
         alerts = 0
 

@@ -130,12 +130,12 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
     events compiled, every other event by its Python handler (:func:`_python_event`).
     ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
     = [next_home] are updated in place; ``inc`` = (incf, inci), ``led`` = (times,
-    police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``: the columns
-    of :func:`advance`; ``mixed`` = (occurrences and alerts in Python: responders other than
-    police; clearances release more than police). Returns the heap, the queue, the
-    detections (incident, way of sim.model.lifecycle.first_alert) and the released
-    assignments (unit, incident, sent, arrived, cleared) not yet handed to Python, in the
-    order they happened."""
+    police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``:
+    the columns of :func:`advance`; ``mixed`` = (occurrences and alerts in Python:
+    responders other than police; clearances release more than police). Returns the heap,
+    the queue, the detections (incident, way of sim.model.lifecycle.first_alert) and the
+    released assignments (unit, incident, sent, arrived, cleared) not yet handed to Python,
+    in the order they happened."""
     incf, inci = inc
     times, counts = led
     occurred = incf[OCCURRED]
@@ -184,21 +184,27 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
                 in_python = RELEASE_OTHERS
         else:
             in_python = kind
-        if in_python >= 0:
-            det_i, det_how, asg_u, asg_i, asg_f = _logs(det, asg)
-            det.clear()
-            asg.clear()
-            events, ints[0] = _to_python(t, in_python, i, d, ints[0], det_i, det_how, asg_u,
-                                         asg_i, asg_f)  # fmt: skip
-            if events.shape[0] == 1 and events[0, 1] < 0:  # the handler raised
-                ints[4] = FAILED
-                break
-            for j in range(events.shape[0]):
-                heapq.heappush(heap, (events[j, 0], int(events[j, 1]), int(events[j, 2]),
-                                      int(events[j, 3]), int(events[j, 4])))  # fmt: skip
+        if in_python >= 0 and not _hand_to_python(t, in_python, i, d, ints, heap, det, asg):
+            ints[4] = FAILED  # the handler raised
+            break
         if kind == _CLEARS and len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
             _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
     return (*_heap_cols(heap), *_queue_cols(queue), *_logs(det, asg))
+
+
+def _hand_to_python(t, kind, i, d, ints, heap, det, asg):
+    """The event's (rest of its) handling by its Python handler: what the loop logged goes
+    first, the events the handler queues come into the heap. False: the handler raised."""
+    det_i, det_how, asg_u, asg_i, asg_f = _logs(det, asg)
+    det.clear()
+    asg.clear()
+    events, ints[0] = _to_python(t, kind, i, d, ints[0], det_i, det_how, asg_u, asg_i, asg_f)
+    if events.shape[0] == 1 and events[0, 1] < 0:
+        return False
+    for j in range(events.shape[0]):
+        heapq.heappush(heap, (events[j, 0], int(events[j, 1]), int(events[j, 2]),
+                              int(events[j, 3]), int(events[j, 4])))  # fmt: skip
+    return True
 
 
 def _to_python(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
@@ -534,7 +540,7 @@ if numba is not None:
         )
         nearest, _settle, commit = _inline(nearest), _inline(_settle), _inline(commit)
         _back_add, _back_drop = _inline(_back_add), _inline(_back_drop)
-        _to_python = _jit(_to_python)
+        _to_python, _hand_to_python = _jit(_to_python), _inline(_hand_to_python)
         _kernel = _jit(_loop)
     except RuntimeError:  # no writable cache beside the package or in the user's cache
         _UNUSABLE = (
