@@ -50,11 +50,12 @@ except Exception:  # pragma: no cover - the core-only install (or a broken numba
     numba = None  # type: ignore[assignment]
 
 #: What the compiled loop reports when it returns.
-DONE, NEED_SPOTS, FAILED = 0, 1, 2
+DONE, NEED_SPOTS, FAILED, NEED_WINDOW = 0, 1, 2, 3
 #: The kind the loop hands to Python for the rest of a clearance (ResponseModel._release_others).
 RELEASE_OTHERS = 100
 _OCCURS, _ALERT, _CALL = int(EventKind.OCCURS), int(EventKind.ALERT), int(EventKind.POLICE_CALL)
 _ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
+_TEAM_RETURNS = int(EventKind.TEAM_RETURNS)
 #: Events the compiled loop does not take (their handlers may read the police fleet, whose
 #: state the loop holds in its arrays until it returns): a run with them queued stays in Python.
 _PYTHON_ONLY = frozenset({EventKind.MESA, EventKind.ROSTER})
@@ -66,10 +67,10 @@ _DETECTED_CODE_OF_WAY = np.array([DETECTED_CODE[how] for how in DETECTED_BY], np
 # reference for every array a handler touches, so tuples of 19 unit and 10 incident columns
 # cost the loop more than its rules (a police-only M/M/10 of 100,000 calls: 0.26 s of CPU in
 # the compiled loop over tuples of columns, 0.13 s over these blocks).
-#: Rows of ``incf`` (floats per incident).
-OCCURRED, CALL_DELAY, CAMERA_DELAY, CALL_HANDLING, HANDLING, SCENE_X, SCENE_Y = range(7)
-#: Rows of ``inci`` (integers per incident).
-NEED, PRIORITY, SCENE_BANK = range(3)
+#: Rows of ``incf`` (floats per incident of the call's window: see _window).
+CALL_DELAY, CAMERA_DELAY, CALL_HANDLING, HANDLING, SCENE_X, SCENE_Y = range(6)
+#: Rows of ``inci`` (integers per incident of the window; ALERT_IN_PYTHON a 0/1 flag).
+NEED, PRIORITY, SCENE_BANK, ALERT_IN_PYTHON = range(4)
 #: Rows of the ledger's ``times`` and ``police_counts`` (``led``) the loop writes.
 ALERTED, CALLED, DISPATCHED, WAITED, FIRST, LAST, CLEARED = (TIME_COLUMNS.index(name) for name in (
     "alerted_s", "police_call_s", "police_dispatched_s", "police_wait_s", "first_police_s",
@@ -125,20 +126,21 @@ def why_not(model: ResponseModel) -> str | None:
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_cols, mixed):
+def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols,
+          mixed):  # fmt: skip
     """The events of ResponseModel._advance over arrays (see the module docstring): police
     events compiled, every other event by its Python handler (:func:`_python_event`).
     ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
-    = [next_home] are updated in place; ``inc`` = (incf, inci), ``led`` = (times,
+    = [next_home] are updated in place; ``occurred``: every incident's time; ``inc`` =
+    (incf, inci, base): the columns of incidents base, base + 1, ... (_window); ``led`` = (times,
     police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``:
-    the columns of :func:`advance`; ``mixed`` = (occurrences and alerts in Python:
-    responders other than police; clearances release more than police). Returns the heap,
+    the columns of :func:`advance`; ``mixed`` = (occurrences in Python: someone may be on
+    site; clearances release more than police). Returns the heap,
     the queue, the detections (incident, way of sim.model.lifecycle.first_alert) and the
     released assignments (unit, incident, sent, arrived, cleared) not yet handed to Python,
     in the order they happened."""
-    incf, inci = inc
+    incf, inci, base = inc
     times, counts = led
-    occurred = incf[OCCURRED]
     leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
     heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
     det = [(0, 0)]
@@ -151,27 +153,28 @@ def _loop(until_s, ints, floats, inc, led, units, patrol, geo, heap_cols, queue_
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(geo[5].shape[0]))  # fmt: skip
     ints[4], ints[5] = DONE, -1
-    python_alerts, python_clears = mixed
+    python_occurs, python_clears = mixed
     # The handlers are called from here, each with what it reads: numba counts a reference
     # for every array and list an inlined function is handed, at every call.
     while True:
-        t, kind, i, d = _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs)
+        t, kind, i, d = _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs,
+                                    base, incf.shape[1])  # fmt: skip
         in_python = -1  # the kind of event whose (rest of the) handler is Python's
         if kind < 0:  # nothing more in this call
             break
-        if kind == _OCCURS and not python_alerts:
-            _occurs(t, i, ints, heap, det, incf, times)
-        elif kind == _ALERT and not python_alerts:
-            if inci[NEED, i] > 0:
-                _push(heap, ints, t + incf[CALL_HANDLING, i], _CALL, i, -1)
+        if kind == _OCCURS and not python_occurs:
+            _occurs(t, i, ints, heap, det, inc, times)
+        elif kind == _ALERT and not inci[ALERT_IN_PYTHON, i - base]:  # police alone
+            if inci[NEED, i - base] > 0:
+                _push(heap, ints, t + incf[CALL_HANDLING, i - base], _CALL, i, -1)
         elif kind == _CALL:  # _police_call: dispatch what the incident needs, or queue it
-            need = inci[NEED, i]
+            need = inci[NEED, i - base]
             times[CALLED, i] = t
             counts[PENDING, i] = need
             if ints[2] > 0:
                 _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best)
             if counts[PENDING, i] > 0:
-                heapq.heappush(queue, (inci[PRIORITY, i], t, ints[0], i))
+                heapq.heappush(queue, (inci[PRIORITY, i - base], t, ints[0], i))
                 ints[0] += 1
         elif kind == _ARRIVES:
             _arrives(t, i, d, ints, heap, inc, led, units)
@@ -216,11 +219,13 @@ def _to_python(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
     return events, out_seq
 
 
-def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs):
+def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs, base, n_window):
     """The next event (t, kind, incident, detail) taken off: the heap's first or the next
     occurrence, by (time, kind, seq). Kind -1: none up to ``until_s``, or a search would
     read patrol spots not in the block handed in (ints[4] = NEED_SPOTS, ints[5] = the leg:
-    the caller draws that block and calls again)."""
+    the caller draws that block and calls again), or a police event is of an incident
+    outside the window of incidents handed in (ints[4] = NEED_WINDOW, ints[5] = the
+    incident: the caller widens the window and calls again)."""
     fed = ints[1]
     t_occ = occurred[fed] if fed < occurred.shape[0] else math.inf
     from_heap = len(heap) > 0 and (heap[0][0], heap[0][1], heap[0][2]) < (t_occ, _OCCURS, fed)
@@ -234,18 +239,22 @@ def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs):
         t, kind, s, i, d = t_occ, _OCCURS, fed, fed, -1
     leg = int(t // leg_s)
     if (kind == _CALL or kind == _CLEARS) and not legs_from <= leg < legs_from + n_legs:  # noqa: SIM109
+        ints[4], ints[5] = NEED_SPOTS, leg
+    elif kind <= _ARRIVES and kind != _TEAM_RETURNS and not base <= i < base + n_window:
+        ints[4], ints[5] = NEED_WINDOW, i
+    if ints[4] != DONE:
         if from_heap:  # back where it was: the same order follows
             heapq.heappush(heap, (t, kind, s, i, d))
-        ints[4], ints[5] = NEED_SPOTS, leg
         return math.inf, -1, 0, 0
     if not from_heap:
         ints[1] = fed + 1
     return t, kind, i, d
 
 
-def _occurs(t, i, ints, heap, det, incf, times):
+def _occurs(t, i, ints, heap, det, inc, times):
     """_occurs with nobody at the scene: the first way the system learns of it."""
-    delay, how = first_alert(incf[CALL_DELAY, i], incf[CAMERA_DELAY, i], math.inf)
+    incf, j = inc[0], i - inc[2]
+    delay, how = first_alert(incf[CALL_DELAY, j], incf[CAMERA_DELAY, j], math.inf)
     if math.isfinite(delay):
         det.append((i, how))
         times[ALERTED, i] = t + delay
@@ -261,11 +270,12 @@ def _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best):
     """_dispatch: the nearest available units that can reach incident i, up to ``need``,
     are sent (arrivals scheduled); police_pending[i] becomes what is still needed."""
     best_u, best_dt = best[0], best[1]
+    j = i - inc[2]
     found, floats[0], ints[3] = nearest(
         t,
-        inc[0][SCENE_X, i],
-        inc[0][SCENE_Y, i],
-        inc[1][SCENE_BANK, i],
+        inc[0][SCENE_X, j],
+        inc[0][SCENE_Y, j],
+        inc[1][SCENE_BANK, j],
         need,
         best,
         units,
@@ -282,7 +292,7 @@ def _send(t, i, need, ints, floats, heap, inc, led, units, patrol, geo, best):
         led[0][DISPATCHED, i] = t
     for k in range(found):
         u = best_u[k]
-        ints[3] = commit(u, i, t, units, ints[3])
+        ints[3] = commit(u, i, j, t, units, ints[3])
         ints[2] -= 1
         _push(heap, ints, t + best_dt[k], _ARRIVES, i, u)
     left = need - found
@@ -303,17 +313,19 @@ def _arrives(t, i, u, ints, heap, inc, led, units):
     led[1][ARRIVED, i] = arrived
     if arrived == 1:
         led[0][FIRST, i] = t
-    if arrived == inc[1][NEED, i]:
+    if arrived == inc[1][NEED, i - inc[2]]:
         led[0][LAST, i] = t
-        _push(heap, ints, clears_at(led[0][FIRST, i], inc[0][HANDLING, i], t), _CLEARS, i, -1)
+        handling = inc[0][HANDLING, i - inc[2]]
+        _push(heap, ints, clears_at(led[0][FIRST, i], handling, t), _CLEARS, i, -1)
 
 
 def _release(t, i, ints, floats, asg, inc, units):
     """_clears: every unit of incident i is released and drives back to its station."""
     uf, ui, head_of = units[0], units[1], units[2]
-    ax, ay, bank = inc[0][SCENE_X, i], inc[0][SCENE_Y, i], inc[1][SCENE_BANK, i]
-    u = head_of[i]
-    head_of[i] = -1
+    j = i - inc[2]
+    ax, ay, bank = inc[0][SCENE_X, j], inc[0][SCENE_Y, j], inc[1][SCENE_BANK, j]
+    u = head_of[j]
+    head_of[j] = -1
     while u >= 0:
         asg.append((u, i, uf[SENT_AT, u], uf[ARRIVED_AT, u], t))
         nxt = ui[NEXT_UNIT, u]
@@ -482,19 +494,19 @@ def _back_drop(u, ui, back_ids, n_back):
     return n_back - 1
 
 
-def commit(u, i, t, units, n_back):
-    """PoliceFleet.commit: unit u sent to incident i at t (appended to i's units). Returns
-    how many units drive back after it (one fewer if u did)."""
+def commit(u, i, j, t, units, n_back):
+    """PoliceFleet.commit: unit u sent to incident i (j in the window) at t (appended to
+    i's units). Returns how many units drive back after it (one fewer if u did)."""
     uf, ui, head_of = units[0], units[1], units[2]
     ui[CODE, u] = 1  # en route
     ui[FREE, u] = 0
     if ui[BACK, u]:
         n_back = _back_drop(u, ui, units[3], n_back)
     ui[NEXT_UNIT, u] = -1
-    if head_of[i] < 0:
-        head_of[i] = u
+    if head_of[j] < 0:
+        head_of[j] = u
     else:
-        v = head_of[i]
+        v = head_of[j]
         while ui[NEXT_UNIT, v] >= 0:
             v = ui[NEXT_UNIT, v]
         ui[NEXT_UNIT, v] = u
@@ -586,33 +598,48 @@ def _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
     return events, model._seq
 
 
-def _inputs(model: ResponseModel) -> tuple:
-    """The per-incident columns the loop reads (taken once per model)."""
-    got = getattr(model, "_kernel_inputs", None)
-    if got is None:
-        inc = model.incidents
-        kind_priority = np.array([k.priority for k in model._kinds], np.int64)
-        xy = np.asarray(inc.xy, np.float64)
-        incf = np.empty((7, len(inc)))
-        incf[OCCURRED], incf[CALL_DELAY] = model._occurred, inc.call_delay_s
-        incf[CAMERA_DELAY], incf[CALL_HANDLING] = inc.camera_delay_s, model._call_handling
-        incf[HANDLING], incf[SCENE_X], incf[SCENE_Y] = inc.handling_s, xy[:, 0], xy[:, 1]
-        inci = np.empty((3, len(inc)), np.int64)
-        inci[NEED] = model.kind_column("police_needed")
-        inci[PRIORITY] = kind_priority[np.asarray(inc.kind, np.int64)] if len(inc) else 0
-        inci[SCENE_BANK] = model._bank
-        got = (incf, inci)
-        model._kernel_inputs = got
-        model._kernel_head = np.full(len(inc), -1, np.int64)  # incident -> first unit sent
-    return got
+#: Events whose subject is an incident whose columns the compiled loop may read (a plug-in
+#: fleet's event may queue its incident's clearance).
+_OF_INCIDENTS = [int(k) for k in (EventKind.OCCURS, EventKind.ALERT, EventKind.POLICE_CALL,
+                                  EventKind.POLICE_ARRIVES, EventKind.UNIT_CLEARS,
+                                  EventKind.FLEET)]  # fmt: skip
+
+
+def _window(model: ResponseModel, until_s: float, heap_cols, queue_cols) -> tuple[int, int]:
+    """The incidents [lo, hi) whose columns a call hands in: from the first that an event
+    to come, a waiting call or a committed unit names to the last occurring by ``until_s``
+    (the columns of a whole city year would cost ~200 MB). An event of an incident outside
+    it (a call a plug-in fleet serves late) stops the loop, which widens it (NEED_WINDOW)."""
+    fed = model._fed
+    hi = max(fed, int(np.searchsorted(model._occurred, until_s, side="right")))
+    named = (heap_cols[3][np.isin(heap_cols[1], _OF_INCIDENTS)], queue_cols[3],
+             np.fromiter(model.police._incident_of.values(), np.int64))  # fmt: skip
+    lo = min([fed, *(int(a.min()) for a in named if a.size)])
+    return lo, max(hi, lo)
+
+
+def _inputs(model: ResponseModel, lo: int, hi: int) -> tuple:
+    """The columns the loop reads of incidents lo to hi - 1, and lo (``inc`` of _loop)."""
+    inc, window = model.incidents, slice(lo, hi)
+    kinds = model._kinds
+    by_kind = np.array([[k.priority, model.alert_calls_others(k)] for k in kinds], np.int64)
+    code = np.asarray(inc.kind[window], np.int64)
+    xy = np.asarray(inc.xy[window], np.float64)
+    incf = np.empty((6, hi - lo))
+    incf[CALL_DELAY], incf[CAMERA_DELAY] = inc.call_delay_s[window], inc.camera_delay_s[window]
+    incf[CALL_HANDLING], incf[HANDLING] = model._call_handling[window], inc.handling_s[window]
+    incf[SCENE_X], incf[SCENE_Y] = xy[:, 0], xy[:, 1]
+    inci = np.empty((4, hi - lo), np.int64)
+    inci[NEED] = model.kind_column("police_needed", lo, hi)
+    inci[PRIORITY], inci[ALERT_IN_PYTHON] = by_kind[code, 0], by_kind[code, 1]
+    inci[SCENE_BANK] = model._bank[window]
+    return incf, inci, lo
 
 
 def advance(model: ResponseModel, until_s: float) -> None:
     """Process every event up to and including ``until_s`` in the compiled loop (the
     caller has checked :func:`why_not`)."""
     police, ledger = model.police, model.ledger
-    incident_columns = _inputs(model)
-    fleet = _unit_columns(model)
     drive_by_hour = np.array(
         [model.config.travel.drive_m_s / c for c in by_hour(model.config.travel.congestion_by_hour)]
     )
@@ -627,6 +654,8 @@ def advance(model: ResponseModel, until_s: float) -> None:
         np.array([e[2] for e in queue], np.int64),
         np.array([e[3] for e in queue], np.int64),
     )
+    lo, hi = _window(model, until_s, heap_cols, queue_cols)
+    fleet = _unit_columns(model, lo, hi)
     ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
                     np.int64)  # fmt: skip
     floats = np.array([police._next_home])
@@ -634,41 +663,52 @@ def advance(model: ResponseModel, until_s: float) -> None:
         police.spots_at(max(float(model.time), 0.0))
     led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
-    mixed = (0 if model.police_only() else 1, 1 if model.releases_others else 0)
+    mixed = (1 if model.someone_may_be_on_site else 0, 1 if model.releases_others else 0)
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
     _RUNNING.append(model)
     try:
-        heap_cols, queue_cols = _compiled_calls(model, until_s, ints, floats, incident_columns,
-                                                led, fleet, drive_by_hour, geo, heap_cols,
-                                                queue_cols, mixed)  # fmt: skip
+        heap_cols, queue_cols, fleet, lo = _compiled_calls(
+            model, until_s, ints, floats, (lo, hi), led, fleet, drive_by_hour, geo, heap_cols,
+            queue_cols, mixed)  # fmt: skip
     finally:
         _RUNNING.pop()
     global _LOADED
     _LOADED = True
-    _store(model, ints, floats, fleet, heap_cols, queue_cols)
+    _store(model, ints, floats, fleet, lo, heap_cols, queue_cols)
     if ints[4] == FAILED:
         err, model._kernel_failure = model._kernel_failure, None
         raise err
 
 
-def _compiled_calls(model, until_s, ints, floats, incident_columns, led, fleet, drive_by_hour,
-                    geo, heap_cols, queue_cols, mixed):  # fmt: skip
-    """The compiled loop called until it is done, each leg's patrol spots drawn when it asks
-    for them; returns the heap's and the queue's columns."""
+def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_hour, geo,
+                    heap_cols, queue_cols, mixed):  # fmt: skip
+    """The compiled loop called until it is done, each leg's patrol spots drawn and the
+    window of incidents widened when it asks; returns the heap's and the queue's columns,
+    the fleet's columns and the window's first incident."""
     police, leg_s = model.police, float(model.police._leg_s)
+    lo, hi = window
+    inc = _inputs(model, lo, hi)
     while True:
         patrol = (drive_by_hour, float(police._foot),
                   np.ascontiguousarray(police._spots[:, :, 0]),
                   np.ascontiguousarray(police._spots[:, :, 1]),
                   np.ascontiguousarray(police._spot_bank, np.int64),
                   int(police._legs_from), leg_s)  # fmt: skip
-        out = _kernel(float(until_s), ints, floats, incident_columns, led, fleet, patrol, geo,
-                      heap_cols, queue_cols, mixed)  # fmt: skip
+        out = _kernel(float(until_s), ints, floats, model._occurred, inc, led, fleet, patrol,
+                      geo, heap_cols, queue_cols, mixed)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
         _record(model, *out[9:])
+        if ints[4] == NEED_WINDOW:
+            k = int(ints[5])
+            new_lo, hi = min(lo, k), max(hi, k + 1)
+            head_of = np.full(hi - new_lo, -1, np.int64)
+            head_of[lo - new_lo : lo - new_lo + fleet[2].size] = fleet[2]
+            fleet, lo = (fleet[0], fleet[1], head_of, fleet[3]), new_lo
+            inc = _inputs(model, lo, hi)
+            continue
         if ints[4] != NEED_SPOTS:
-            return heap_cols, queue_cols
+            return heap_cols, queue_cols, fleet, lo
         # the block holding the leg asked for, by a time inside that leg (leg * leg_s itself
         # can fall in the leg before when leg_s is not exact in binary)
         police.spots_at((int(ints[5]) + 0.5) * leg_s)
@@ -676,9 +716,10 @@ def _compiled_calls(model, until_s, ints, floats, incident_columns, led, fleet, 
             raise RuntimeError("the patrol block does not hold the leg the loop needs")
 
 
-def _unit_columns(model: ResponseModel) -> tuple:
-    """The fleet's unit state as the loop's columns (see ``units`` of _release)."""
-    police, head_of = model.police, model._kernel_head
+def _unit_columns(model: ResponseModel, lo: int, hi: int) -> tuple:
+    """The fleet's unit state as the loop's columns (see ``units`` of _release; head_of of
+    incidents lo to hi - 1)."""
+    police, head_of = model.police, np.full(hi - lo, -1, np.int64)
     n = len(police)
     uf = np.zeros((9, n))
     ui = np.zeros((10, n), np.int64)
@@ -699,7 +740,7 @@ def _unit_columns(model: ResponseModel) -> tuple:
     for u, i in police._incident_of.items():
         ui[INCIDENT_OF, u] = i
     for i, sent in police._units_of.items():
-        head_of[i] = sent[0]
+        head_of[i - lo] = sent[0]
         for a, b in itertools.pairwise(sent):
             ui[NEXT_UNIT, a] = b
     return uf, ui, head_of, back_ids
@@ -732,7 +773,7 @@ def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
     )
 
 
-def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
+def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
     """The arrays back into the model's and the fleet's Python state (what the Python loop
     would have left)."""
     uf, ui, head_of = fleet[:3]
@@ -765,12 +806,11 @@ def _store(model, ints, floats, fleet, heap_cols, queue_cols) -> None:
             police._arrived_at[u] = float(arrived_at[u])
         police._incident_of[u] = int(incident_of[u])
     for i in sorted({int(incident_of[u]) for u in committed}):
-        units, u = [], int(head_of[i])
+        units, u = [], int(head_of[i - lo])
         while u >= 0:
             units.append(u)
             u = int(next_unit[u])
         police._units_of[i] = units
-        head_of[i] = -1
     police._next_home = float(floats[0])
     police._boxes_of = None  # the bound's boxes were not kept: taken again when needed
     kinds = _KIND_OF_CODE

@@ -31,7 +31,7 @@ import numpy as np
 
 from sim.model.city import City
 from sim.model.city_cache import city_for, layout_part
-from sim.model.config import PoliceConfig, Scenario, on_duty_counts
+from sim.model.config import IncidentKind, PoliceConfig, Scenario, on_duty_counts
 from sim.model.dispatch import CandidateCache, meu_candidates, volunteer_candidates
 from sim.model.frames import assignments_frame, frame_of_columns
 from sim.model.incidents import IncidentStream, generate_incidents
@@ -182,8 +182,10 @@ class ResponseModel(mesa.Model):
         self._has_meus = len(self.meus) > 0
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
-        # A clearance releases responders other than police (see _release_others).
+        # A clearance releases responders other than police (see _release_others); someone
+        # (MEU staff, a volunteer) may be at a scene when it occurs (see _occurs).
         self.releases_others = bool(self.fleets) or self._has_meus
+        self.someone_may_be_on_site = self._has_meus or self._witnesses
         self._place_incidents()
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
@@ -776,6 +778,17 @@ class ResponseModel(mesa.Model):
             return (t + float(self._call_handling[i]), EventKind.POLICE_CALL, self._seq - 1, i, -1)
         self._clear_without_police(i)
         return None
+
+    def alert_calls_others(self, kind: IncidentKind) -> bool:
+        """Whether :meth:`_alert` of an incident of ``kind`` does more than call the police:
+        it asks a plug-in fleet, volunteers or MEU teams, or the kind needs no police (the
+        incident may clear after first help)."""
+        return (
+            any(kind.fleets.get(fleet.name, 0) for fleet in self.fleets)
+            or bool(kind.volunteers and len(self.volunteers))
+            or bool(kind.meu_teams and len(self.meus))
+            or not kind.police_units
+        )
 
     def _alert_volunteers(self, t: float, i: int) -> None:
         cfg = self.config.volunteers
