@@ -136,17 +136,17 @@ def model_case(path: str, changes: dict, seed: int = 0, count_events: bool = Fal
 
 def streamed_run(path: str, changes: dict, seed: int = 0) -> dict:
     """One replication run as `jiefang run` runs it (sim.experiment.runner.stream_replications):
-    an hour at a time, the settled incidents handed over as tables in chunks (dropped here,
-    written to Parquet there). Incidents, CPU and peak RSS: what the model holds per
-    incident while the records stream out."""
-    from sim.experiment.runner import PROGRESS_CHUNK_S, STREAM_INCIDENTS
+    a stop at a time (sim.experiment.runner.next_stop), the settled incidents handed over as
+    tables in chunks (dropped here, written to Parquet there). Incidents, CPU and peak RSS:
+    what the model holds per incident while the records stream out."""
+    from sim.experiment.runner import STREAM_INCIDENTS, next_stop
     from sim.model.response import ResponseModel
 
     scenario = _scenario(path, changes)
     c0 = time.process_time()
     model = ResponseModel(scenario, seed=seed)
     while not model.finished:
-        model.advance_to(model.time + PROGRESS_CHUNK_S)
+        model.advance_to(next_stop(model))
         model.take_settled(STREAM_INCIDENTS)
     model.take_settled(0)
     return {"incidents": len(model.incidents), "cpu_s": time.process_time() - c0,

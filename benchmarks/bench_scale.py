@@ -297,7 +297,7 @@ def retained_streamed(case: str, seed: int) -> dict:
     import gc
     import tracemalloc
 
-    from sim.experiment.runner import PROGRESS_CHUNK_S, STREAM_INCIDENTS
+    from sim.experiment.runner import STREAM_INCIDENTS, next_stop
     from sim.model.response import ResponseModel
 
     scenario = _scenario(case)
@@ -307,7 +307,7 @@ def retained_streamed(case: str, seed: int) -> dict:
     model = ResponseModel(scenario, seed=seed)
     built = tracemalloc.get_traced_memory()[0] - base
     while not model.finished:
-        model.advance_to(model.time + PROGRESS_CHUNK_S)
+        model.advance_to(next_stop(model))
         model.take_settled(STREAM_INCIDENTS)  # dropped: `jiefang run` writes them
     model.take_settled()
     gc.collect()

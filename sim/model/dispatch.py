@@ -195,22 +195,22 @@ class CandidateCache:
     def __init__(self, build, n_incidents: int, block: int = BLOCK, keep: int = 4) -> None:
         self._build = build
         self._n = n_incidents
-        self._block = block
-        self._keep = keep
+        self.block = block  # incidents a block
+        self.keep = keep  # blocks kept at once
         self._blocks: dict[int, object] = {}
 
     def get(self, incident: int):
-        b = incident // self._block
+        b = incident // self.block
         block = self._blocks.get(b)
         if block is None:
-            if len(self._blocks) >= self._keep:
+            if len(self._blocks) >= self.keep:
                 del self._blocks[min(self._blocks)]
-            lo = b * self._block
-            block = self._blocks[b] = self._build(lo, min(lo + self._block, self._n))
+            lo = b * self.block
+            block = self._blocks[b] = self._build(lo, min(lo + self.block, self._n))
         return block
 
     def release_before(self, incident: int) -> None:
         """Drop blocks that hold only incidents before ``incident``: their fates are settled,
         so nobody asks for them again (a block asked for anyway is rebuilt, identical)."""
-        for b in [b for b in self._blocks if (b + 1) * self._block <= incident]:
+        for b in [b for b in self._blocks if (b + 1) * self.block <= incident]:
             del self._blocks[b]

@@ -69,8 +69,9 @@ _DETECTED_CODE_OF_WAY = np.array([DETECTED_CODE[how] for how in DETECTED_BY], np
 # the compiled loop over tuples of columns, 0.13 s over these blocks).
 #: Rows of ``incf`` (floats per incident of the call's window: see _window).
 CALL_DELAY, CAMERA_DELAY, CALL_HANDLING, HANDLING, SCENE_X, SCENE_Y = range(6)
-#: Rows of ``inci`` (integers per incident of the window; ALERT_IN_PYTHON a 0/1 flag).
-NEED, PRIORITY, SCENE_BANK, ALERT_IN_PYTHON = range(4)
+#: Rows of ``inci`` (integers per incident of the window; *_IN_PYTHON: 0/1, whether its
+#: handler is Python's: ResponseModel.alert_calls_others and .someone_may_be_at).
+NEED, PRIORITY, SCENE_BANK, ALERT_IN_PYTHON, OCCURS_IN_PYTHON = range(5)
 #: Rows of the ledger's ``times`` and ``police_counts`` (``led``) the loop writes.
 ALERTED, CALLED, DISPATCHED, WAITED, FIRST, LAST, CLEARED = (TIME_COLUMNS.index(name) for name in (
     "alerted_s", "police_call_s", "police_dispatched_s", "police_wait_s", "first_police_s",
@@ -127,15 +128,15 @@ def why_not(model: ResponseModel) -> str | None:
 
 # ---------------------------------------------------------------- the compiled loop
 def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols,
-          mixed):  # fmt: skip
+          python_clears):  # fmt: skip
     """The events of ResponseModel._advance over arrays (see the module docstring): police
     events compiled, every other event by its Python handler (:func:`_python_event`).
     ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
     = [next_home] are updated in place; ``occurred``: every incident's time; ``inc`` =
     (incf, inci, base): the columns of incidents base, base + 1, ... (_window); ``led`` = (times,
     police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``:
-    the columns of :func:`advance`; ``mixed`` = (occurrences in Python: someone may be on
-    site; clearances release more than police). Returns the heap,
+    the columns of :func:`advance`; ``python_clears``: 1 if a clearance releases more than
+    police (ResponseModel._release_others). Returns the heap,
     the queue, the detections (incident, way of sim.model.lifecycle.first_alert) and the
     released assignments (unit, incident, sent, arrived, cleared) not yet handed to Python,
     in the order they happened."""
@@ -153,7 +154,6 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(geo[5].shape[0]))  # fmt: skip
     ints[4], ints[5] = DONE, -1
-    python_occurs, python_clears = mixed
     # The handlers are called from here, each with what it reads: numba counts a reference
     # for every array and list an inlined function is handed, at every call.
     while True:
@@ -162,7 +162,7 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
         in_python = -1  # the kind of event whose (rest of the) handler is Python's
         if kind < 0:  # nothing more in this call
             break
-        if kind == _OCCURS and not python_occurs:
+        if kind == _OCCURS and not inci[OCCURS_IN_PYTHON, i - base]:  # nobody on site
             _occurs(t, i, ints, heap, det, inc, times)
         elif kind == _ALERT and not inci[ALERT_IN_PYTHON, i - base]:  # police alone
             if inci[NEED, i - base] > 0:
@@ -629,10 +629,11 @@ def _inputs(model: ResponseModel, lo: int, hi: int) -> tuple:
     incf[CALL_DELAY], incf[CAMERA_DELAY] = inc.call_delay_s[window], inc.camera_delay_s[window]
     incf[CALL_HANDLING], incf[HANDLING] = model._call_handling[window], inc.handling_s[window]
     incf[SCENE_X], incf[SCENE_Y] = xy[:, 0], xy[:, 1]
-    inci = np.empty((4, hi - lo), np.int64)
+    inci = np.empty((5, hi - lo), np.int64)
     inci[NEED] = model.kind_column("police_needed", lo, hi)
     inci[PRIORITY], inci[ALERT_IN_PYTHON] = by_kind[code, 0], by_kind[code, 1]
     inci[SCENE_BANK] = model._bank[window]
+    inci[OCCURS_IN_PYTHON] = model.someone_may_be_at(lo, hi)
     return incf, inci, lo
 
 
@@ -663,14 +664,14 @@ def advance(model: ResponseModel, until_s: float) -> None:
         police.spots_at(max(float(model.time), 0.0))
     led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
-    mixed = (1 if model.someone_may_be_on_site else 0, 1 if model.releases_others else 0)
+    python_clears = 1 if model.releases_others else 0
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
     _RUNNING.append(model)
     try:
         heap_cols, queue_cols, fleet, lo = _compiled_calls(
             model, until_s, ints, floats, (lo, hi), led, fleet, drive_by_hour, geo, heap_cols,
-            queue_cols, mixed)  # fmt: skip
+            queue_cols, python_clears)  # fmt: skip
     finally:
         _RUNNING.pop()
     global _LOADED
@@ -682,7 +683,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
 
 
 def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_hour, geo,
-                    heap_cols, queue_cols, mixed):  # fmt: skip
+                    heap_cols, queue_cols, python_clears):  # fmt: skip
     """The compiled loop called until it is done, each leg's patrol spots drawn and the
     window of incidents widened when it asks; returns the heap's and the queue's columns,
     the fleet's columns and the window's first incident."""
@@ -696,7 +697,7 @@ def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_h
                   np.ascontiguousarray(police._spot_bank, np.int64),
                   int(police._legs_from), leg_s)  # fmt: skip
         out = _kernel(float(until_s), ints, floats, model._occurred, inc, led, fleet, patrol,
-                      geo, heap_cols, queue_cols, mixed)  # fmt: skip
+                      geo, heap_cols, queue_cols, python_clears)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
         _record(model, *out[9:])
         if ints[4] == NEED_WINDOW:
@@ -787,29 +788,32 @@ def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
     police._back.clear()
     police._back.update(backs)
     police._way_back.clear()
-    for u in backs:
-        manhattan = float(uf[WAY_MANH, u])
-        way = (float(uf[WAY_LEFT, u]), float(uf[WAY_X, u]), float(uf[WAY_Y, u]),
-               bool(ui[WAY_SAME, u]))  # fmt: skip
-        police._way_back[u] = (*way, manhattan, manhattan, int(ui[WAY_BANK, u]))
+    rows = uf[:, backs].tolist()  # Python floats and ints, a column at a time
+    same, bank = (ui[WAY_SAME, backs] != 0).tolist(), ui[WAY_BANK, backs].tolist()
+    for k, u in enumerate(backs):
+        manhattan = rows[WAY_MANH][k]
+        police._way_back[u] = (rows[WAY_LEFT][k], rows[WAY_X][k], rows[WAY_Y][k], same[k],
+                               manhattan, manhattan, bank[k])  # fmt: skip
     police._back_changed()
-    sent_at, arrived_at = uf[SENT_AT], uf[ARRIVED_AT]
-    incident_of, next_unit = ui[INCIDENT_OF], ui[NEXT_UNIT]
-    committed = np.flatnonzero(incident_of >= 0).tolist()
+    committed = np.flatnonzero(ui[INCIDENT_OF] >= 0)
+    sent_at, arrived_at = uf[SENT_AT, committed].tolist(), uf[ARRIVED_AT, committed].tolist()
+    incident_of, next_unit = ui[INCIDENT_OF, committed].tolist(), ui[NEXT_UNIT].tolist()
+    committed = committed.tolist()
     police._sent_at.clear()
     police._arrived_at.clear()
     police._incident_of.clear()
     police._units_of.clear()
-    for u in committed:
-        police._sent_at[u] = float(sent_at[u])
-        if not math.isnan(arrived_at[u]):
-            police._arrived_at[u] = float(arrived_at[u])
-        police._incident_of[u] = int(incident_of[u])
-    for i in sorted({int(incident_of[u]) for u in committed}):
-        units, u = [], int(head_of[i - lo])
+    for u, sent, arrived, i in zip(committed, sent_at, arrived_at, incident_of, strict=True):
+        police._sent_at[u] = sent
+        if not math.isnan(arrived):
+            police._arrived_at[u] = arrived
+        police._incident_of[u] = i
+    heads = head_of.tolist()
+    for i in sorted(set(incident_of)):
+        units, u = [], heads[i - lo]
         while u >= 0:
             units.append(u)
-            u = int(next_unit[u])
+            u = next_unit[u]
         police._units_of[i] = units
     police._next_home = float(floats[0])
     police._boxes_of = None  # the bound's boxes were not kept: taken again when needed

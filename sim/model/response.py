@@ -182,10 +182,8 @@ class ResponseModel(mesa.Model):
         self._has_meus = len(self.meus) > 0
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
-        # A clearance releases responders other than police (see _release_others); someone
-        # (MEU staff, a volunteer) may be at a scene when it occurs (see _occurs).
+        # A clearance releases responders other than police (see _release_others).
         self.releases_others = bool(self.fleets) or self._has_meus
-        self.someone_may_be_on_site = self._has_meus or self._witnesses
         self._place_incidents()
         self.trace: list[Event] | None = [] if trace else None
         self.assignments: list[Assignment] = []
@@ -641,6 +639,12 @@ class ResponseModel(mesa.Model):
     #: Occurrence times read from their array at a time (see ``_advance``).
     FEED_BLOCK = 512
 
+    def occurred_by(self, n: int) -> float:
+        """When the ``n``-th incident still to occur occurs (s; the run's end if fewer are
+        left)."""
+        k = self._fed + n - 1
+        return float(self._occurred[k]) if k < len(self._occurred) else self.end_s
+
     def run(self) -> list[IncidentRecord]:
         """Run to the end (horizon plus drain time) and return the records."""
         self.advance_to(self.end_s)
@@ -778,6 +782,28 @@ class ResponseModel(mesa.Model):
             return (t + float(self._call_handling[i]), EventKind.POLICE_CALL, self._seq - 1, i, -1)
         self._clear_without_police(i)
         return None
+
+    def someone_may_be_at(self, lo: int, hi: int) -> np.ndarray:
+        """For incidents ``lo`` to ``hi - 1``: whether :meth:`_occurs` may find someone at the
+        scene (an MEU site on its cell, a volunteer within the witness radius); where not, it
+        finds nobody at any time. Witnesses are looked up over no more blocks of incidents
+        than their lists keep at once (past those, every incident may have one)."""
+        out = np.zeros(hi - lo, bool)
+        if self._has_meus:
+            cells = np.frombuffer(self._cell, np.int32)[lo:hi]
+            out |= self.meus.on_cell[cells]
+        if self._witnesses and hi > lo:
+            cache = self._volunteer_lists
+            blocks = range(lo // cache.block, (hi - 1) // cache.block + 1)
+            if len(blocks) > cache.keep:
+                out[:] = True
+                return out
+            for b in blocks:
+                near = cache.get(b * cache.block)[1]  # the witnesses' lists of that block
+                first, last = max(lo, near.first), min(hi, near.first + near.offsets.size - 1)
+                k = np.arange(first, last) - near.first
+                out[first - lo : last - lo] |= near.offsets[k + 1] > near.offsets[k]
+        return out
 
     def alert_calls_others(self, kind: IncidentKind) -> bool:
         """Whether :meth:`_alert` of an incident of ``kind`` does more than call the police:

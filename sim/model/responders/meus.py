@@ -179,6 +179,9 @@ class EmergencyUnitFleet:
         self.bank, self.cell, self.tree = sites.bank, sites.cell, sites.tree
         self.open_from, self.open_to = sites.open_from, sites.open_to
         self._by_cell = sites.by_cell
+        #: Whether a unit has its site on each cell of the city (row-major).
+        self.on_cell = np.zeros(city.width * city.height, bool)
+        self.on_cell[np.asarray(self.cell, np.int64)] = True
         self._on_post = (
             members_on_post(self.members, cfg.on_duty_share, days, roster)
             if roster is not None else np.zeros((days, n), roster_dtype(self.members))
