@@ -9,6 +9,7 @@ record field it becomes have the same name. Responder kinds added as plug-ins
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Callable
 
 import numpy as np
@@ -51,19 +52,23 @@ class IncidentLedger:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n = n
+        #: Incidents before this were handed over and their rows' memory given back
+        #: (:meth:`forget_before`); of them, how many were cleared.
+        self.forgotten = self.cleared_forgotten = 0
+        self._mapped: list[tuple[mmap.mmap, np.ndarray]] = []
         # The times are rows of one array (named views), as are the police counts below:
         # the compiled loop takes the block, not a column per field (sim.model.police_kernel).
-        self.times = np.full((len(TIME_COLUMNS), n), math.nan)
+        self.times = self._column(math.nan, np.float64, len(TIME_COLUMNS))
         for row, name in enumerate(TIME_COLUMNS):
             setattr(self, name, self.times[row])
         for name in COUNT_COLUMNS:
-            setattr(self, name, np.zeros(n, COUNT_DTYPE))
+            setattr(self, name, self._column(0, COUNT_DTYPE))
         for name in FLAG_COLUMNS:
-            setattr(self, name, np.zeros(n, bool))
-        self.detected_by = np.full(n, DETECTED_CODE[DetectedBy.UNDETECTED], np.int8)
-        self.self_rescue_by = np.full(n, NO_RESCUE, np.int8)
+            setattr(self, name, self._column(0, bool))
+        self.detected_by = self._column(DETECTED_CODE[DetectedBy.UNDETECTED], np.int8)
+        self.self_rescue_by = self._column(NO_RESCUE, np.int8)
         # Police bookkeeping that is state, not a record field.
-        self.police_counts = np.zeros((len(POLICE_COUNTS), n), COUNT_DTYPE)
+        self.police_counts = self._column(0, COUNT_DTYPE, len(POLICE_COUNTS))
         self.police_pending, self.police_arrived = self.police_counts  # units still to send
         self.extra: dict[str, np.ndarray] = {}
         #: The extra columns that are counts kept as COUNT_DTYPE (int64 in every table).
@@ -89,10 +94,44 @@ class IncidentLedger:
     meu_staff_on_scene: np.ndarray
     volunteer_on_scene: np.ndarray
 
+    def _column(self, fill: float, dtype, rows: int = 0) -> np.ndarray:
+        """A column of ``n`` values (``rows`` > 0: that many rows of them) filled with
+        ``fill``, in memory of its own that :meth:`forget_before` can give back in part."""
+        shape = (rows, self.n) if rows else (self.n,)
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        pages = mmap.mmap(-1, max(size, 1))  # anonymous: zero pages until written
+        column = np.frombuffer(pages, dtype, count=int(np.prod(shape))).reshape(shape)
+        if fill != 0:
+            column.fill(fill)
+        self._mapped.append((pages, column))
+        return column
+
+    def forget_before(self, k: int) -> None:
+        """Incidents before ``k`` were handed over (ResponseModel.take_settled) and are never
+        read again: the whole pages their rows fill go back to the system (a city year's
+        ledger is ~280 MB); what such a row reads afterwards is undefined."""
+        k = min(k, self.n)
+        if k <= self.forgotten:
+            return
+        self.cleared_forgotten += int(
+            np.count_nonzero(~np.isnan(self.cleared_s[self.forgotten : k]))
+        )
+        self.forgotten = k
+        if not hasattr(mmap, "MADV_DONTNEED"):  # (not Linux or macOS: nothing given back)
+            return
+        for pages, column in self._mapped:
+            width = column.dtype.itemsize
+            for row in range(column.shape[0] if column.ndim == 2 else 1):
+                start = row * self.n * width
+                first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE  # pages wholly inside
+                end = (start + k * width) // mmap.PAGESIZE * mmap.PAGESIZE
+                if end > first:
+                    pages.madvise(mmap.MADV_DONTNEED, first, end - first)
+
     def add_responder(self, name: str) -> None:
         """Columns for a plug-in responder kind: ``first_<name>_s`` and ``<name>_sent``."""
-        self.extra[f"first_{name}_s"] = np.full(self.n, math.nan)
-        self.extra[f"{name}_sent"] = np.zeros(self.n, COUNT_DTYPE)
+        self.extra[f"first_{name}_s"] = self._column(math.nan, np.float64)
+        self.extra[f"{name}_sent"] = self._column(0, COUNT_DTYPE)
         self.extra_counts.add(f"{name}_sent")
 
     def extra_values(self, column: str, lo: int, hi: int) -> np.ndarray:

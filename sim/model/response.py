@@ -675,6 +675,7 @@ class ResponseModel(mesa.Model):
         """What the tiers need of the incidents that have happened so far, as arrays straight
         from the ledger (viewers and data collectors ask every step: no records are built)."""
         inc, ledger = self.incidents, self.ledger
+        self._not_handed_over(0)
         n = int(np.searchsorted(inc.occurred_s, self.time, side="right"))
         cols = {
             "kind": np.asarray(inc.kind_names, dtype=object)[inc.kind[:n]],
@@ -721,7 +722,9 @@ class ResponseModel(mesa.Model):
     def live_counts(self) -> dict[str, int]:
         """Incidents that have happened so far, and how many of them are not yet cleared."""
         happened = int(np.searchsorted(self.incidents.occurred_s, self.time, side="right"))
-        cleared = int(np.count_nonzero(~np.isnan(self.ledger.cleared_s[:happened])))
+        ledger = self.ledger  # rows handed over (take_settled) are counted as they were
+        kept = np.count_nonzero(~np.isnan(ledger.cleared_s[ledger.forgotten : happened]))
+        cleared = ledger.cleared_forgotten + int(kept)
         return {"incidents": happened, "open": happened - cleared}
 
     # ------------------------------------------------------------------ event handlers
@@ -1158,11 +1161,21 @@ class ResponseModel(mesa.Model):
                 out.extend(map(make, zip(*values, strict=True)))
         return out
 
+    def _not_handed_over(self, lo: int) -> None:
+        """Raise if incident ``lo`` on were read after :meth:`take_settled` handed it over
+        (the ledger keeps no rows of those)."""
+        if lo < self.ledger.forgotten:
+            raise ValueError(
+                f"incidents before {self.ledger.forgotten} were handed over by take_settled; "
+                "their records are in the chunks it returned"
+            )
+
     def record_columns(self, lo: int, hi: int) -> dict[str, np.ndarray | list]:
         """The records of incidents ``lo .. hi - 1`` column by column, in the order of
         :class:`IncidentRecord`'s fields (tables are built from these without a tuple per
         incident)."""
         inc, city, ledger = self.incidents, self.city, self.ledger
+        self._not_handed_over(lo)
         n = hi - lo
         xy = inc.xy[lo:hi]
         col, row = city.cell_of(xy)
@@ -1258,6 +1271,7 @@ class ResponseModel(mesa.Model):
         self.assignments.clear()
         self._taken = hi
         self._release_candidates(hi)
+        self.ledger.forget_before(hi)
         return incidents, assignments
 
     def _release_candidates(self, settled: int) -> None:
