@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.experiment.results import open_run
 from sim.experiment.runner import concat_chunks, run_replications
@@ -18,6 +20,7 @@ from sim.experiment.store import TableStream, parquet_bytes
 from sim.geo.scenario import load_scenario
 from sim.model.city import City, build_city
 from sim.model.frames import assignments_frame, incidents_frame
+from sim.model.ledger import IncidentLedger
 from sim.model.response import ResponseModel
 from sim.model.rng import Stream, generator
 from tests.conftest import SCENARIOS
@@ -197,3 +200,63 @@ def test_a_streamed_run_on_a_city_with_a_frame_writes_the_same_layers(tmp_path, 
         a, b = (pyogrio.read_dataframe(tmp_path / run / "layers.gpkg", layer=layer)
                 for run in ("a", "b"))  # fmt: skip
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 9000), cuts=st.lists(st.integers(0, 9500), max_size=4))
+def test_forgetting_handed_over_rows_leaves_every_later_row_as_it_was(n, cuts):
+    """IncidentLedger.forget_before gives back whole pages of the rows before each cut (of
+    every column, in rows of one block or alone); the rows from the cut on keep their
+    values, whatever the page boundaries."""
+    ledger = IncidentLedger(n)
+    ledger.add_responder("ambulance")
+    rng = np.random.default_rng(n)
+    arrays = [column for _, column in ledger._mapped]
+    for column in arrays:
+        column[...] = rng.integers(1, 100, column.shape).astype(column.dtype)
+    before = [column.copy() for column in arrays]
+    cleared = 0
+    for k in sorted(cuts):
+        cleared += int(np.count_nonzero(~np.isnan(ledger.cleared_s[ledger.forgotten : k])))
+        ledger.forget_before(k)
+        kept = max(min(k, n), ledger.forgotten)
+        for column, was in zip(arrays, before, strict=True):
+            np.testing.assert_array_equal(column[..., kept:], was[..., kept:])
+    assert ledger.forgotten == min(max(cuts, default=0), n)
+    assert ledger.cleared_forgotten == cleared
+
+
+def test_rows_handed_over_are_not_read_again():
+    """After take_settled, the model keeps no rows of what it handed over: reading them is an
+    error, and live_counts counts them as they were."""
+    sc = IDENTICAL_CASES["demo"]()
+    streamed, whole = ResponseModel(sc, seed=2), ResponseModel(sc, seed=2)
+    for t in (6 * 3600.0, 12 * 3600.0):
+        streamed.advance_to(t)
+        whole.advance_to(t)
+        assert streamed.take_settled() is not None
+        assert streamed.ledger.forgotten > 0
+        assert streamed.live_counts() == whole.live_counts()
+    with pytest.raises(ValueError, match="handed over by take_settled"):
+        streamed.incidents_table(0, 5)
+    with pytest.raises(ValueError, match="handed over"):
+        streamed.columns_so_far()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 5000), steps=st.lists(st.integers(0, 6000), max_size=4))
+def test_a_ledger_filled_as_incidents_occur_holds_what_a_filled_one_holds(n, steps):
+    """A ledger whose rows get their starting values as fill_to reaches them (the model's)
+    holds, in every row filled, what a ledger filled at once holds."""
+    whole, lazy = IncidentLedger(n), IncidentLedger(n, filled=False)
+    for ledger in (whole, lazy):
+        ledger.add_responder("ambulance")
+    for k in steps:
+        lazy.fill_to(k)
+        upto = lazy.filled
+        assert upto == min(max([0, *steps[: steps.index(k) + 1]]), n)
+        for (_, a), (_, b) in zip(whole._mapped, lazy._mapped, strict=True):
+            np.testing.assert_array_equal(a[..., :upto], b[..., :upto])
+    lazy.fill_to(n)
+    for (_, a), (_, b) in zip(whole._mapped, lazy._mapped, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -46,16 +46,22 @@ class IncidentLedger:
 
     Args:
         n: number of incidents (probes included).
+        filled: whether every row holds its starting values from the start; False: rows get
+            them as :meth:`fill_to` reaches them (a row's memory is taken only then: the
+            model fills the rows of incidents as they occur).
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, filled: bool = True) -> None:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n = n
         #: Incidents before this were handed over and their rows' memory given back
         #: (:meth:`forget_before`); of them, how many were cleared.
         self.forgotten = self.cleared_forgotten = 0
+        #: Rows before this hold their values (the rest: see ``filled``).
+        self.filled = 0
         self._mapped: list[tuple[mmap.mmap, np.ndarray]] = []
+        self._fills: list[tuple[np.ndarray, float]] = []  # columns that do not start at 0
         # The times are rows of one array (named views), as are the police counts below:
         # the compiled loop takes the block, not a column per field (sim.model.police_kernel).
         self.times = self._column(math.nan, np.float64, len(TIME_COLUMNS))
@@ -69,6 +75,8 @@ class IncidentLedger:
         self.self_rescue_by = self._column(NO_RESCUE, np.int8)
         # Police bookkeeping that is state, not a record field.
         self.police_counts = self._column(0, COUNT_DTYPE, len(POLICE_COUNTS))
+        if filled:
+            self.fill_to(n)
         self.police_pending, self.police_arrived = self.police_counts  # units still to send
         self.extra: dict[str, np.ndarray] = {}
         #: The extra columns that are counts kept as COUNT_DTYPE (int64 in every table).
@@ -102,9 +110,18 @@ class IncidentLedger:
         pages = mmap.mmap(-1, max(size, 1))  # anonymous: zero pages until written
         column = np.frombuffer(pages, dtype, count=int(np.prod(shape))).reshape(shape)
         if fill != 0:
-            column.fill(fill)
+            self._fills.append((column, fill))
+            column[..., : self.filled] = fill
         self._mapped.append((pages, column))
         return column
+
+    def fill_to(self, k: int) -> None:
+        """Rows before ``k`` hold their starting values (NaN times, no detection, ...)."""
+        k = min(k, self.n)
+        if k > self.filled:
+            for column, fill in self._fills:
+                column[..., self.filled : k] = fill
+            self.filled = k
 
     def forget_before(self, k: int) -> None:
         """Incidents before ``k`` were handed over (ResponseModel.take_settled) and are never

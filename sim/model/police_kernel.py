@@ -1,14 +1,30 @@
-"""A compiled event loop for police-only runs (issue 13): the queueing core, in numba.
+"""The compiled event loop (issues 13, 22, 23): the event heap and the police in numba, every
+other responder's events handed to their Python handlers from inside it.
 
 The Python loop (:meth:`sim.model.response.ResponseModel._advance` and its handlers) is the
-reference: this module runs
-the same events in the same order with the same arithmetic, so the tables are identical byte
-for byte (tests/test_police_kernel.py runs both on many scenarios and compares tables, traces
-of state and runs advanced in pieces). It covers the runs where the police alone respond
-(no MEUs, volunteers or plug-in fleets) on a grid city whose banks bridges join into one
-region (so every unit can reach every scene), with the nearest-unit policy, no move-up and no
-event trace; every other run takes the Python loops.
-numba is the ``fast`` extra; without it every run takes the Python loops.
+reference: this module runs the same events in the same order with the same arithmetic, so
+the tables are identical byte for byte (tests/test_police_kernel.py runs both on many
+scenarios and compares tables, traces of state and runs advanced in pieces;
+tests/test_identical_outputs.py pins every shipped scenario's tables).
+
+What runs compiled: the heap and the merge of occurrences, the police (calls, dispatch of
+the nearest units through the rules of :mod:`sim.model.spatial`, arrivals, clearances, the
+call queue, units driving back), an occurrence where nobody can be on site
+(:meth:`ResponseModel.someone_may_be_at`) and an alert that only calls the police
+(:meth:`ResponseModel.alert_calls_others`). Every other event (an occurrence with MEU staff
+or a volunteer near, an alert of volunteers, MEU teams or a plug-in fleet, a clearance's
+release of those, an MEU team back, a readiness test, a plug-in fleet's event) goes to the
+model's one Python handler for it (:func:`_python_event`, through numba's object mode, about
+a microsecond a call), and the events that handler queues come back into the compiled heap.
+So every rule is written once: the police's in the shared rules the Python loop calls too,
+every other responder's in Python.
+
+It covers runs on a grid city whose banks bridges join into one region (every unit can
+reach every scene), with a dispatch policy that declares ``sends_nearest``, no move-up, no
+police roster, no event trace, no Mesa events queued and plug-in fleets that declare
+``reads_police = False`` (the loop holds the police's state until it returns); every other
+run takes the Python loop (:func:`why_not` says why, ``jiefang run -v`` prints it and the
+manifest keeps it). numba is the ``fast`` extra; without it every run takes the Python loop.
 
 Between calls the model's own Python structures (the fleet's unit state, the event heap, the
 call queue) hold the state: each :func:`advance` loads them into arrays, runs the compiled

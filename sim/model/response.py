@@ -178,7 +178,9 @@ class ResponseModel(mesa.Model):
         self.incidents = incidents if incidents is not None else self._draw_incidents(scenario)
         self._read_incident_kinds(scenario)
         self._prepare_candidates(scenario)
-        self.ledger = IncidentLedger(len(self.incidents))
+        # Rows are filled as incidents occur (advance_to), so a long run's ledger takes
+        # memory as it goes, and gives back what take_settled hands over.
+        self.ledger = IncidentLedger(len(self.incidents), filled=False)
         self._has_meus = len(self.meus) > 0
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
@@ -499,6 +501,7 @@ class ResponseModel(mesa.Model):
         ):
             raise ValueError(f"until_s must be a number of seconds, got {until_s!r}")
         until_s = min(until_s, self.end_s)
+        self.ledger.fill_to(int(np.searchsorted(self._occurred, until_s, side="right")))
         with _collector_paused():
             self._advance(until_s)
         if self.why_not_compiled is not None:
@@ -507,6 +510,7 @@ class ResponseModel(mesa.Model):
         self.time = max(float(self.time), until_s)
         if until_s >= self.end_s or (not self._heap and self._fed == len(self.incidents)):
             self.finished = True
+            self.ledger.fill_to(len(self.incidents))  # every row defined from here on
             self.running = False
 
     #: The compiled loop (sim.model.police_kernel, numba: the fast extra) for the runs it
@@ -1176,6 +1180,7 @@ class ResponseModel(mesa.Model):
         incident)."""
         inc, city, ledger = self.incidents, self.city, self.ledger
         self._not_handed_over(lo)
+        ledger.fill_to(hi)  # (incidents still to occur: nothing has happened to them)
         n = hi - lo
         xy = inc.xy[lo:hi]
         col, row = city.cell_of(xy)
