@@ -251,10 +251,10 @@ def test_a_ledger_filled_as_incidents_occur_holds_what_a_filled_one_holds(n, ste
     whole, lazy = IncidentLedger(n), IncidentLedger(n, filled=False)
     for ledger in (whole, lazy):
         ledger.add_responder("ambulance")
-    for k in steps:
+    for j, k in enumerate(steps):
         lazy.fill_to(k)
         upto = lazy.filled
-        assert upto == min(max([0, *steps[: steps.index(k) + 1]]), n)
+        assert upto == min(max([0, *steps[: j + 1]]), n)
         for (_, a), (_, b) in zip(whole._mapped, lazy._mapped, strict=True):
             np.testing.assert_array_equal(a[..., :upto], b[..., :upto])
     lazy.fill_to(n)
