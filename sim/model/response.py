@@ -526,14 +526,15 @@ class ResponseModel(mesa.Model):
 
     def _why_not_compiled(self, until_s: float) -> str | None:
         """Why this call does not take the compiled loop (None: it does)."""
+        setting = os.environ.get("JIEFANG_KERNEL", "").strip().lower()
         if self.KERNEL is False:
             return "turned off (ResponseModel.KERNEL = False)"
-        if os.environ.get("JIEFANG_KERNEL", "").strip().lower() in ("0", "off", "no", "false"):
+        if setting in ("0", "off", "no", "false"):
             return "turned off (JIEFANG_KERNEL=off)"
         why = self.outside_kernel()
         if why is not None:
             return why
-        if self.KERNEL is None:
+        if self.KERNEL is None and setting not in ("1", "on", "yes", "true"):
             why = self._compiled_costs_more(until_s)
             if why is not None:
                 return why
