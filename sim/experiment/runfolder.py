@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis.breakdown import PLACE_COLUMNS, TABLES, Settings, breakdowns, occurred_kinds
@@ -56,6 +57,7 @@ from sim.experiment.streams import release_freed_memory
 from sim.geo.crs import GridFrame, frame_of
 from sim.model.config import Scenario
 from sim.model.tiers import of_any_tier
+from sim.model.vocab import HelpSource
 
 
 def write_run(
@@ -205,15 +207,26 @@ def _read_back(
     wanted = set(of_counted) | of_every
     every_columns = [c for c in columns if c in of_every]
     every, counted, kinds = [], [], set()
+    compact = {c: t for c, t in _EVERY_ROW_TYPES.items() if c in every_columns and frame is None}
     for part in incidents_out.row_groups([c for c in columns if c in wanted]):
         counted.append(part.loc[of_any_tier(part, tiers), of_counted])
-        every.append(part[every_columns])
+        every.append(part[every_columns].astype(compact))
         kinds.update(occurred_kinds(part))
     every_row, counted_rows = _joined(every), _joined(counted)
     # The row groups' frames are gone: their pages back to the system now (the city year's
     # summary phase then starts ~170 MiB lower), not left to the end of the run.
     release_freed_memory()
     return every_row, counted_rows, sorted(kinds)
+
+
+#: Smaller types, without loss, of the columns a streamed run keeps of every incident (on a
+#: city without a geographic frame): a city year's 2.4 million rows take ~50 MB less.
+_EVERY_ROW_TYPES = {
+    "replication": np.int32,
+    "meu_teams_sent": np.int32,
+    "volunteers_sent": np.int32,
+    "self_rescue_by": pd.CategoricalDtype(["", *(h.value for h in HelpSource)]),
+}
 
 
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:

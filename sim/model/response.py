@@ -518,9 +518,10 @@ class ResponseModel(mesa.Model):
     #: covers the run (tests, benchmarks), False never (the Python loop, the reference).
     KERNEL: ClassVar[bool | None] = None
     #: CPU a process spends loading numba and the compiled loop from its cache, s (import
-    #: numba 0.20 s, the loop 0.13 s), and what the compiled loop saves per incident against
-    #: the Python loop, s (M/M/10: 11.1 µs a call in Python, 1.3 µs compiled, plus copying
-    #: the state in and out): loading pays for a run whose incidents to come save more.
+    #: numba 0.19 s, the loop 0.15 s), and what the compiled loop saves per incident against
+    #: the Python loop at the least, s (M/M/10: 11.1 µs a call in Python, 1.3 µs compiled,
+    #: plus copying the state in and out; the city, whose other responders' events stay in
+    #: Python, saves ~30 µs): loading pays for a run whose incidents to come save more.
     KERNEL_LOAD_S: ClassVar[float] = 0.33
     KERNEL_SAVES_S: ClassVar[float] = 9.5e-6
 
