@@ -154,7 +154,7 @@ def streamed_run(path: str, changes: dict, seed: int = 0) -> dict:
 
     scenario = _scenario(path, changes)
     c0 = time.process_time()
-    model = ResponseModel(scenario, seed=seed)
+    model = ResponseModel(scenario, seed=seed, streamed=True)
     while not model.finished:
         model.advance_to(next_stop(model))
         model.take_settled(STREAM_INCIDENTS)

@@ -304,7 +304,7 @@ def retained_streamed(case: str, seed: int) -> dict:
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
-    model = ResponseModel(scenario, seed=seed)
+    model = ResponseModel(scenario, seed=seed, streamed=True)
     built = tracemalloc.get_traced_memory()[0] - base
     while not model.finished:
         model.advance_to(next_stop(model))

@@ -56,8 +56,9 @@ def test_station_distances_equal_the_per_station_minimum(name, layout):
 
 
 def _chunked(sc, seed: int, replication: int, every: int):
-    """Tables from a run handed over in chunks of at least ``every`` settled incidents."""
-    model = ResponseModel(sc, seed=seed, replication=replication)
+    """Tables from a run handed over in chunks of at least ``every`` settled incidents (its
+    ledger filled as incidents occur and given back as they are handed over)."""
+    model = ResponseModel(sc, seed=seed, replication=replication, streamed=True)
     incidents, assignments = [], []
     while not model.finished:
         model.advance_to(model.time + 1800.0)

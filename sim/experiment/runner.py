@@ -96,7 +96,7 @@ def stream_replications(
     ready = []
     layouts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for r in range(replications):
-        model = ResponseModel(scenario, seed=seed, replication=r)
+        model = ResponseModel(scenario, seed=seed, replication=r, streamed=True)
         if model.layout not in layouts:
             layouts[model.layout] = layout_tables(model)
             if on_layout is not None:

@@ -811,10 +811,10 @@ def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
         police._way_back[u] = (rows[WAY_LEFT][k], rows[WAY_X][k], rows[WAY_Y][k], same[k],
                                manhattan, manhattan, bank[k])  # fmt: skip
     police._back_changed()
-    committed = np.flatnonzero(ui[INCIDENT_OF] >= 0)
-    sent_at, arrived_at = uf[SENT_AT, committed].tolist(), uf[ARRIVED_AT, committed].tolist()
-    incident_of, next_unit = ui[INCIDENT_OF, committed].tolist(), ui[NEXT_UNIT].tolist()
-    committed = committed.tolist()
+    sent = np.flatnonzero(ui[INCIDENT_OF] >= 0)
+    sent_at, arrived_at = uf[SENT_AT, sent].tolist(), uf[ARRIVED_AT, sent].tolist()
+    incident_of, next_unit = ui[INCIDENT_OF, sent].tolist(), ui[NEXT_UNIT].tolist()
+    committed: list[int] = sent.tolist()
     police._sent_at.clear()
     police._arrived_at.clear()
     police._incident_of.clear()
@@ -824,7 +824,7 @@ def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
         if not math.isnan(arrived):
             police._arrived_at[u] = arrived
         police._incident_of[u] = i
-    heads = head_of.tolist()
+    heads: list[int] = head_of.tolist()
     for i in sorted(set(incident_of)):
         units, u = [], heads[i - lo]
         while u >= 0:

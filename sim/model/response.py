@@ -121,6 +121,11 @@ class ResponseModel(mesa.Model):
         trace: keep every event processed in ``self.trace`` as an
             :class:`~sim.model.vocab.Event` ``(time_s, kind, subject, detail)``, whose
             ``payload`` names the integers (tests and debugging).
+        streamed: the records will be taken with :meth:`take_settled` as the run goes (as
+            ``jiefang run`` does): the ledger's rows then take memory only as their incidents
+            occur, so reading a row of an incident still to occur (straight from
+            ``self.ledger``) gives no defined value until then. Records and the ``*_so_far``
+            methods are as without it.
     """
 
     # Mesa makes `time` an observable; here it is the simulated clock in seconds.
@@ -134,6 +139,7 @@ class ResponseModel(mesa.Model):
         replication: int = 0,
         incidents: IncidentStream | None = None,
         trace: bool = False,
+        streamed: bool = False,
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise ValueError("scenario must be a sim.model.config.Scenario (use load_scenario)")
@@ -158,7 +164,7 @@ class ResponseModel(mesa.Model):
         # incident): a full collection in the middle of it walked them all for nothing (the
         # agents' registration 0.045 s, or 0.14 s when one fell in it).
         with _collector_paused():
-            self._build(scenario, incidents, trace)
+            self._build(scenario, incidents, trace, streamed)
         self.finished = False
         self.running = True
         self.kernel_calls = 0  # advance calls the compiled police loop served
@@ -170,7 +176,9 @@ class ResponseModel(mesa.Model):
         self.compiled_choices: dict[str, int] = {}
         self.datacollector = self._live_data_collector(scenario)
 
-    def _build(self, scenario: Scenario, incidents: IncidentStream | None, trace: bool) -> None:
+    def _build(
+        self, scenario: Scenario, incidents: IncidentStream | None, trace: bool, streamed: bool
+    ) -> None:
         """The city, responders, incidents and the event heap at time 0."""
         self._lay_out_city(scenario)
         self._choose_policies(scenario)
@@ -178,9 +186,9 @@ class ResponseModel(mesa.Model):
         self.incidents = incidents if incidents is not None else self._draw_incidents(scenario)
         self._read_incident_kinds(scenario)
         self._prepare_candidates(scenario)
-        # Rows are filled as incidents occur (advance_to), so a long run's ledger takes
-        # memory as it goes, and gives back what take_settled hands over.
-        self.ledger = IncidentLedger(len(self.incidents), filled=False)
+        # Streamed, rows are filled as incidents occur (advance_to), so a long run's ledger
+        # takes memory as it goes; it gives back what take_settled hands over either way.
+        self.ledger = IncidentLedger(len(self.incidents), filled=not streamed)
         self._has_meus = len(self.meus) > 0
         self._witnesses = len(self.volunteers) > 0 and scenario.volunteers.witness_radius_m > 0
         self.fleets = self._plug_in_fleets(scenario)
