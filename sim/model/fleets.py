@@ -51,6 +51,10 @@ class ResponderFleet(Protocol):
     #: arrays until it returns, so it calls only hooks that declare ``reads_police = False``;
     #: a run with any other plug-in fleet takes the Python loop.
     reads_police: ClassVar[bool]
+    #: Optional, False unless declared: whether ``clear`` changes nothing for an incident
+    #: whose kind does not ask for this fleet; the model then calls it only for those (most
+    #: clearances of a city then call no Python at all in the compiled loop).
+    clears_only_alerted: ClassVar[bool]
 
     def __init__(self, model: ResponseModel, config: Any) -> None: ...
 

@@ -86,8 +86,9 @@ _DETECTED_CODE_OF_WAY = np.array([DETECTED_CODE[how] for how in DETECTED_BY], np
 #: Rows of ``incf`` (floats per incident of the call's window: see _window).
 CALL_DELAY, CAMERA_DELAY, CALL_HANDLING, HANDLING, SCENE_X, SCENE_Y = range(6)
 #: Rows of ``inci`` (integers per incident of the window; *_IN_PYTHON: 0/1, whether its
-#: handler is Python's: ResponseModel.alert_calls_others and .someone_may_be_at).
-NEED, PRIORITY, SCENE_BANK, ALERT_IN_PYTHON, OCCURS_IN_PYTHON = range(5)
+#: handler is Python's: ResponseModel.alert_calls_others, .someone_may_be_at and
+#: .clearance_releases_others).
+NEED, PRIORITY, SCENE_BANK, ALERT_IN_PYTHON, OCCURS_IN_PYTHON, RELEASE_IN_PYTHON = range(6)
 #: Rows of the ledger's ``times`` and ``police_counts`` (``led``) the loop writes.
 ALERTED, CALLED, DISPATCHED, WAITED, FIRST, LAST, CLEARED = (TIME_COLUMNS.index(name) for name in (
     "alerted_s", "police_call_s", "police_dispatched_s", "police_wait_s", "first_police_s",
@@ -143,16 +144,14 @@ def why_not(model: ResponseModel) -> str | None:
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols,
-          python_clears):  # fmt: skip
+def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols):
     """The events of ResponseModel._advance over arrays (see the module docstring): police
     events compiled, every other event by its Python handler (:func:`_python_event`).
     ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
     = [next_home] are updated in place; ``occurred``: every incident's time; ``inc`` =
     (incf, inci, base): the columns of incidents base, base + 1, ... (_window); ``led`` = (times,
     police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``:
-    the columns of :func:`advance`; ``python_clears``: 1 if a clearance releases more than
-    police (ResponseModel._release_others). Returns the heap,
+    the columns of :func:`advance`. Returns the heap,
     the queue, the detections (incident, way of sim.model.lifecycle.first_alert) and the
     released assignments (unit, incident, sent, arrived, cleared) not yet handed to Python,
     in the order they happened."""
@@ -199,7 +198,7 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
                 continue
             times[CLEARED, i] = t
             _release(t, i, ints, floats, asg, inc, units)
-            if python_clears:
+            if inci[RELEASE_IN_PYTHON, i - base]:
                 in_python = RELEASE_OTHERS
         else:
             in_python = kind
@@ -638,16 +637,18 @@ def _inputs(model: ResponseModel, lo: int, hi: int) -> tuple:
     """The columns the loop reads of incidents lo to hi - 1, and lo (``inc`` of _loop)."""
     inc, window = model.incidents, slice(lo, hi)
     kinds = model._kinds
-    by_kind = np.array([[k.priority, model.alert_calls_others(k)] for k in kinds], np.int64)
+    by_kind = np.array([[k.priority, model.alert_calls_others(k),
+                         model.clearance_releases_others(k)] for k in kinds], np.int64)  # fmt: skip
     code = np.asarray(inc.kind[window], np.int64)
     xy = np.asarray(inc.xy[window], np.float64)
     incf = np.empty((6, hi - lo))
     incf[CALL_DELAY], incf[CAMERA_DELAY] = inc.call_delay_s[window], inc.camera_delay_s[window]
     incf[CALL_HANDLING], incf[HANDLING] = model._call_handling[window], inc.handling_s[window]
     incf[SCENE_X], incf[SCENE_Y] = xy[:, 0], xy[:, 1]
-    inci = np.empty((5, hi - lo), np.int64)
+    inci = np.empty((6, hi - lo), np.int64)
     inci[NEED] = model.kind_column("police_needed", lo, hi)
     inci[PRIORITY], inci[ALERT_IN_PYTHON] = by_kind[code, 0], by_kind[code, 1]
+    inci[RELEASE_IN_PYTHON] = by_kind[code, 2]
     inci[SCENE_BANK] = model._bank[window]
     inci[OCCURS_IN_PYTHON] = model.someone_may_be_at(lo, hi)
     return incf, inci, lo
@@ -680,14 +681,13 @@ def advance(model: ResponseModel, until_s: float) -> None:
         police.spots_at(max(float(model.time), 0.0))
     led = (ledger.times, ledger.police_counts)
     geo = _geo(model.city)
-    python_clears = 1 if model.releases_others else 0
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
     _RUNNING.append(model)
     try:
         heap_cols, queue_cols, fleet, lo = _compiled_calls(
             model, until_s, ints, floats, (lo, hi), led, fleet, drive_by_hour, geo, heap_cols,
-            queue_cols, python_clears)  # fmt: skip
+            queue_cols)  # fmt: skip
     finally:
         _RUNNING.pop()
     global _LOADED
@@ -699,7 +699,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
 
 
 def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_hour, geo,
-                    heap_cols, queue_cols, python_clears):  # fmt: skip
+                    heap_cols, queue_cols):  # fmt: skip
     """The compiled loop called until it is done, each leg's patrol spots drawn and the
     window of incidents widened when it asks; returns the heap's and the queue's columns,
     the fleet's columns and the window's first incident."""
@@ -713,7 +713,7 @@ def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_h
                   np.ascontiguousarray(police._spot_bank, np.int64),
                   int(police._legs_from), leg_s)  # fmt: skip
         out = _kernel(float(until_s), ints, floats, model._occurred, inc, led, fleet, patrol,
-                      geo, heap_cols, queue_cols, python_clears)  # fmt: skip
+                      geo, heap_cols, queue_cols)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
         _record(model, *out[9:])
         if ints[4] == NEED_WINDOW:

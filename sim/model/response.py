@@ -822,6 +822,20 @@ class ResponseModel(mesa.Model):
                 out[first - lo : last - lo] |= near.offsets[k + 1] > near.offsets[k]
         return out
 
+    def clearance_releases_others(self, kind: IncidentKind) -> bool:
+        """Whether :meth:`_release_others` may change anything at the clearance of an
+        incident of ``kind``: MEU teams the kind asks for, a plug-in fleet it asks for or
+        one that does not declare ``clears_only_alerted``, or (with plug-in fleets) a kind
+        needing no police, whose clearance due is dropped."""
+        return (
+            bool(kind.meu_teams and self._has_meus)
+            or any(
+                kind.fleets.get(fleet.name, 0) or not getattr(fleet, "clears_only_alerted", False)
+                for fleet in self.fleets
+            )
+            or (bool(self.fleets) and not kind.police_units)
+        )
+
     def alert_calls_others(self, kind: IncidentKind) -> bool:
         """Whether :meth:`_alert` of an incident of ``kind`` does more than call the police:
         it asks a plug-in fleet, volunteers or MEU teams, or the kind needs no police (the
@@ -998,7 +1012,12 @@ class ResponseModel(mesa.Model):
         served)."""
         if self.fleets:
             self._clear_due.pop(i, None)
+            kind = self._kinds[self._kind_code[i]]
             for fleet in self.fleets:
+                if getattr(fleet, "clears_only_alerted", False) and not kind.fleets.get(
+                    fleet.name, 0
+                ):  # its clear changes nothing for a kind that does not ask for it
+                    continue
                 self._plug_in_call(fleet.clear, f"fleet {fleet.name!r} (clear)", t, i)
         for m, dist, arrival in self.meus.release_teams(i) if self._has_meus else ():
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
@@ -1286,6 +1305,8 @@ class ResponseModel(mesa.Model):
         self.assignments.clear()
         self._taken = hi
         self._release_candidates(hi)
+        for i in [i for i in self._clear_due if i < hi]:  # (dead once settled)
+            del self._clear_due[i]
         self.ledger.forget_before(hi)
         return incidents, assignments
 

@@ -59,8 +59,11 @@ class ProfessionalTeams(StationFleet):
     name = "professional"
     Config = ProfessionalConfig
     #: Its hooks read its own teams and the ledger, never the police: the compiled loop may
-    #: call them (sim.model.fleets.ResponderFleet).
+    #: call them; and its clear changes nothing for an incident whose kind does not ask for
+    #: it (StationFleet.clear: no team of its serves it, none waits for it), so it is called
+    #: only for those (sim.model.fleets.ResponderFleet).
     reads_police = False
+    clears_only_alerted = True
     cfg: ProfessionalConfig
 
     def unit_xy(self) -> np.ndarray:
