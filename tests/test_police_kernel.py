@@ -861,6 +861,19 @@ def test_runs_the_compiled_loop_does_not_cover_take_the_python_loop(monkeypatch,
     assert model.assignments  # it ran, in the Python loops
 
 
+def test_a_fleet_the_grid_search_serves_keeps_the_python_loop(monkeypatch):
+    """From police_kernel.FLEET_MAX units the Python loop's grid search costs less per
+    dispatch than the compiled loop's look at every unit (a dispatch's cost stays flat in
+    the fleet's size): such a run takes the Python loop and says why."""
+    _set_kernel(monkeypatch, True)
+    model = ResponseModel(CASES["fleet-40-busy"](), seed=1)
+    assert police_kernel.why_not(model) is None
+    monkeypatch.setattr(police_kernel, "FLEET_MAX", 40)
+    assert "the grid search of the Python loop costs less" in (police_kernel.why_not(model) or "")
+    model.advance_to(3600.0)
+    assert model.kernel_calls == 0
+
+
 def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypatch):
     """The compiled loop holds the police fleet's state until it returns, so it calls the
     hooks of a plug-in fleet only where the fleet declares ``reads_police = False``: then

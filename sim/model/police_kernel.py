@@ -20,7 +20,10 @@ So every rule is written once: the police's in the shared rules the Python loop 
 every other responder's in Python.
 
 It covers runs on a grid city whose banks bridges join into one region (every unit can
-reach every scene), with a dispatch policy that declares ``sends_nearest``, no move-up, no
+reach every scene), with fewer police units than the Python loop's grid search serves
+(:data:`FLEET_MAX`: the compiled search looks at every unit, so from there the grid search
+costs less and keeps a dispatch's cost flat in the fleet's size), with a dispatch
+policy that declares ``sends_nearest``, no move-up, no
 police roster, no event trace, no Mesa events queued and plug-in fleets that declare
 ``reads_police = False`` (the loop holds the police's state until it returns); every other
 run takes the Python loop (:func:`why_not` says why, ``jiefang run -v`` prints it and the
@@ -48,6 +51,7 @@ from sim.model.config import by_hour
 from sim.model.ledger import DETECTED_CODE, POLICE_COUNTS, TIME_COLUMNS
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
+from sim.model.responders.police import GRID_FLEET
 from sim.model.spatial import (
     along_way_home,
     bank_at,
@@ -65,6 +69,10 @@ try:  # the fast extra
 except Exception:  # pragma: no cover - the core-only install (or a broken numba)
     numba = None  # type: ignore[assignment]
 
+#: From this many police units a run takes the Python loop: the compiled search looks at
+#: every unit, and from the size where the Python loop's grid search serves
+#: (sim.model.responders.police.GRID_FLEET) that search costs less per dispatch.
+FLEET_MAX = GRID_FLEET
 #: What the compiled loop reports when it returns.
 DONE, NEED_SPOTS, FAILED, NEED_WINDOW = 0, 1, 2, 3
 #: The kind the loop hands to Python for the rest of a clearance (ResponseModel._release_others).
@@ -134,6 +142,9 @@ def why_not(model: ResponseModel) -> str | None:
         return "a dispatch policy that does not declare sends_nearest, or a street network"
     if model._moves_units or model.police.relocated:
         return "move-up"
+    if len(model.police) >= FLEET_MAX:
+        return (f"{len(model.police):,} police units: the compiled search looks at every unit, "
+                "the grid search of the Python loop costs less")  # fmt: skip
     if np.unique(model.city.region_of_bank).size > 1:
         return "banks no bridge joins (calls a unit cannot reach wait aside)"
     if model._aside:
