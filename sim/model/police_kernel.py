@@ -104,8 +104,9 @@ ALERTED, CALLED, DISPATCHED, WAITED, FIRST, LAST, CLEARED = (TIME_COLUMNS.index(
 PENDING, ARRIVED = POLICE_COUNTS.index("police_pending"), POLICE_COUNTS.index("police_arrived")
 #: Rows of ``uf`` (floats per unit).
 WAY_LEFT, WAY_X, WAY_Y, WAY_MANH, STATION_X, STATION_Y, TOP, SENT_AT, ARRIVED_AT = range(9)
-#: Rows of ``ui`` (integers per unit; flags 0/1).
-CODE, FREE, BACK, WAY_SAME, WAY_BANK, STATION_BANK, CAR, INCIDENT_OF, NEXT_UNIT, BACK_AT = range(10)
+#: Rows of ``ui`` (integers per unit; flags 0/1; BACK_AT: the unit's place in the list of
+#: units driving back, -1 if it is not driving back).
+CODE, FREE, WAY_SAME, WAY_BANK, STATION_BANK, CAR, INCIDENT_OF, NEXT_UNIT, BACK_AT = range(9)
 
 
 def available() -> bool:
@@ -361,7 +362,7 @@ def _release(t, i, ints, floats, asg, inc, units):
         uf[ARRIVED_AT, u] = math.nan
         # leave_scene: free again at the scene, driving back to the station
         manhattan = abs(uf[STATION_X, u] - ax) + abs(uf[STATION_Y, u] - ay)
-        if not ui[BACK, u]:
+        if ui[BACK_AT, u] < 0:
             ints[3] = _back_add(u, ui, units[3], ints[3])
         uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u] = t, ax, ay
         ui[WAY_SAME, u] = 1 if bank == ui[STATION_BANK, u] else 0
@@ -463,7 +464,7 @@ def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo
             continue
         ids[count] = u
         count += 1
-        if ui[BACK, u]:  # _back_position: along the way home, or at the scene across water
+        if ui[BACK_AT, u] >= 0:  # _back_position: along the way home, or at the scene across water
             x, y = uf[WAY_X, u], uf[WAY_Y, u]
             if ui[WAY_SAME, u]:
                 speed = drive if ui[CAR, u] else foot
@@ -501,9 +502,8 @@ def _settle(t, drive, foot, next_home, n_back, units):
 
 
 def _back_add(u, ui, back_ids, n_back):
-    """Unit u drives back: flagged and put last in the list of units driving back; returns
-    how many there are."""
-    ui[BACK, u] = 1
+    """Unit u drives back: put last in the list of units driving back; returns how many
+    there are."""
     ui[BACK_AT, u] = n_back
     back_ids[n_back] = u
     return n_back + 1
@@ -515,7 +515,6 @@ def _back_drop(u, ui, back_ids, n_back):
     k, last = ui[BACK_AT, u], back_ids[n_back - 1]
     back_ids[k] = last
     ui[BACK_AT, last] = k
-    ui[BACK, u] = 0
     ui[BACK_AT, u] = -1
     return n_back - 1
 
@@ -526,7 +525,7 @@ def commit(u, i, j, t, units, n_back):
     uf, ui, head_of = units[0], units[1], units[2]
     ui[CODE, u] = 1  # en route
     ui[FREE, u] = 0
-    if ui[BACK, u]:
+    if ui[BACK_AT, u] >= 0:
         n_back = _back_drop(u, ui, units[3], n_back)
     ui[NEXT_UNIT, u] = -1
     if head_of[j] < 0:
@@ -750,10 +749,10 @@ def _unit_columns(model: ResponseModel, lo: int, hi: int) -> tuple:
     police, head_of = model.police, np.full(hi - lo, -1, np.int64)
     n = len(police)
     uf = np.zeros((9, n))
-    ui = np.zeros((10, n), np.int64)
+    ui = np.zeros((9, n), np.int64)
     ui[BACK_AT], back_ids = -1, np.zeros(n, np.int64)
     for k, (u, way) in enumerate(sorted(police._way_back.items())):
-        ui[BACK, u], ui[BACK_AT, u], back_ids[k] = 1, k, u  # _back_add
+        ui[BACK_AT, u], back_ids[k] = k, u  # _back_add
         uf[WAY_LEFT, u], uf[WAY_X, u], uf[WAY_Y, u], ui[WAY_SAME, u] = way[:4]
         uf[WAY_MANH, u], ui[WAY_BANK, u] = way[4], way[6]
     uf[STATION_X], uf[STATION_Y] = police.station_xy[:, 0], police.station_xy[:, 1]
@@ -811,7 +810,7 @@ def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
     police._is_free[:] = (ui[FREE] != 0).tolist()
     police.free_ids[:] = np.flatnonzero(ui[FREE]).tolist()
     police._dirty.update(range(n))
-    backs = np.flatnonzero(ui[BACK]).tolist()
+    backs = np.flatnonzero(ui[BACK_AT] >= 0).tolist()
     police._back.clear()
     police._back.update(backs)
     police._way_back.clear()
@@ -830,8 +829,8 @@ def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
     police._arrived_at.clear()
     police._incident_of.clear()
     police._units_of.clear()
-    for u, sent, arrived, i in zip(committed, sent_at, arrived_at, incident_of, strict=True):
-        police._sent_at[u] = sent
+    for u, at, arrived, i in zip(committed, sent_at, arrived_at, incident_of, strict=True):
+        police._sent_at[u] = at
         if not math.isnan(arrived):
             police._arrived_at[u] = arrived
         police._incident_of[u] = i

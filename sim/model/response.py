@@ -75,6 +75,13 @@ def _checked_seed(seed: object) -> int:
     return seed
 
 
+def _clear_matters(fleet, kind: IncidentKind) -> bool:
+    """Whether a plug-in ``fleet``'s ``clear`` is called at the clearance of an incident of
+    ``kind``: always, unless the fleet declares ``clears_only_alerted`` (its clear changes
+    nothing for a kind that does not ask for it) and the kind does not."""
+    return bool(kind.fleets.get(fleet.name, 0)) or not getattr(fleet, "clears_only_alerted", False)
+
+
 def _default_priority_only(priority: mesa.time.Priority) -> None:
     """Mesa events of one time run in the order scheduled (the model's heap has no priority
     field): another priority is refused rather than ignored."""
@@ -829,10 +836,7 @@ class ResponseModel(mesa.Model):
         needing no police, whose clearance due is dropped."""
         return (
             bool(kind.meu_teams and self._has_meus)
-            or any(
-                kind.fleets.get(fleet.name, 0) or not getattr(fleet, "clears_only_alerted", False)
-                for fleet in self.fleets
-            )
+            or any(_clear_matters(fleet, kind) for fleet in self.fleets)
             or (bool(self.fleets) and not kind.police_units)
         )
 
@@ -1014,11 +1018,8 @@ class ResponseModel(mesa.Model):
             self._clear_due.pop(i, None)
             kind = self._kinds[self._kind_code[i]]
             for fleet in self.fleets:
-                if getattr(fleet, "clears_only_alerted", False) and not kind.fleets.get(
-                    fleet.name, 0
-                ):  # its clear changes nothing for a kind that does not ask for it
-                    continue
-                self._plug_in_call(fleet.clear, f"fleet {fleet.name!r} (clear)", t, i)
+                if _clear_matters(fleet, kind):
+                    self._plug_in_call(fleet.clear, f"fleet {fleet.name!r} (clear)", t, i)
         for m, dist, arrival in self.meus.release_teams(i) if self._has_meus else ():
             back = max(t, arrival) + dist / self.config.travel.walk_m_s
             self._push(back, EventKind.TEAM_RETURNS, i, m)
