@@ -590,7 +590,7 @@ class ResponseModel(mesa.Model):
 
     def police_only(self) -> bool:
         """Whether the run has police alone (no MEUs, volunteers, plug-in fleets or Mesa
-        events), what the compiled loop covers."""
+        events). The compiled loop covers other runs too (:meth:`outside_kernel`)."""
         return (not self.fleets and not len(self.meus) and not len(self.volunteers)
                 and not self._mesa_pending)  # fmt: skip
 
