@@ -205,6 +205,16 @@ BRIDGED = {
         horizon_hours=10.0,
     ),
     "baseline-police-only": _baseline_police_only,
+    # From RING_FROM units the compiled search takes its candidates ring by ring from the
+    # buckets of the leg's spots: 400 units, two bridges, foot patrols, busy.
+    "river-ring-400": lambda: _bridged(
+        400,
+        14.0,
+        [_river(bridges=2)],
+        city={"width": 60, "height": 50},
+        police={"car_share": 0.6, "patrol_leg_s": 600.0},
+        horizon_hours=8.0,
+    ),
 }
 
 #: Kinds answered by volunteers, MEU teams and the professional fleet beside the police:
@@ -577,7 +587,7 @@ def _assert_same_tables(model: ResponseModel, reference: ResponseModel) -> None:
 
 PIECES = ["mmc-rho-1.1", "patrol-short-legs", "fleet-40-busy", "fleet-100-busy",
           "overload-priorities", "far-drive-back", "cameras-watching",
-          "river-far-drive-back", "crossing-rivers-30", "bridges-12-80",
+          "river-far-drive-back", "crossing-rivers-30", "bridges-12-80", "river-ring-400",
           *EVERY_RESPONDER]  # fmt: skip
 
 
@@ -890,17 +900,20 @@ def test_runs_the_compiled_loop_does_not_cover_take_the_python_loop(monkeypatch,
     assert model.assignments  # it ran, in the Python loops
 
 
-def test_a_fleet_the_grid_search_serves_keeps_the_python_loop(monkeypatch):
-    """From police_kernel.FLEET_MAX units the Python loop's grid search costs less per
-    dispatch than the compiled loop's look at every unit (a dispatch's cost stays flat in
-    the fleet's size): such a run takes the Python loop and says why."""
-    _set_kernel(monkeypatch, True)
-    model = ResponseModel(CASES["fleet-40-busy"](), seed=1)
+def test_a_large_fleet_takes_the_ring_search_in_the_compiled_loop():
+    """From police_kernel.RING_FROM units the compiled loop's candidates come ring by ring
+    from the buckets of the leg's spots (sim.model.spatial.ring_candidates), so a
+    dispatch's cost does not grow with the fleet: such a case is among the bridged cases
+    (the Python loop's tables, state between calls) and no fleet size keeps a run out."""
+    units = {name: BRIDGED[name]().police.units for name in BRIDGED}
+    assert (
+        units["river-ring-400"]
+        >= police_kernel.RING_FROM
+        > max(n for name, n in units.items() if name != "river-ring-400")
+    )
+    assert "river-ring-400" in PIECES
+    model = ResponseModel(_sc(police_kernel.RING_FROM * 30, 1.0, horizon_hours=3.0), seed=1)
     assert police_kernel.why_not(model) is None
-    monkeypatch.setattr(police_kernel, "FLEET_MAX", 40)
-    assert "the grid search of the Python loop costs less" in (police_kernel.why_not(model) or "")
-    model.advance_to(3600.0)
-    assert model.kernel_calls == 0
 
 
 def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypatch):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model import police_kernel
-from sim.model.spatial import BucketGrid, along_way_home, keep_best, nearest_in
+from sim.model.spatial import BucketGrid, along_way_home, keep_best, nearest_in, ring_candidates
 
 #: Coordinates on a coarse lattice and two speeds: many candidates tie on time.
 coord = st.integers(0, 6).map(lambda v: 100.0 * v)
@@ -128,37 +128,89 @@ edge = st.one_of(st.integers(-2, 14).map(lambda v: 250.0 * v),
                  st.floats(-600.0, 3600.0, allow_nan=False))  # fmt: skip
 
 
+@st.composite
+def grid_searches(draw):
+    """Units on and off a 3,000 x 2,000 m city's extent (bucket edges too), some busy, some
+    driving back, cars and foot patrols on one to three banks, a scene, a need, a bucket."""
+    n = draw(st.integers(1, 40))
+    xs = [draw(edge) for _ in range(n)]
+    ys = [draw(edge) for _ in range(n)]
+    free = [draw(st.booleans()) or draw(st.booleans()) for _ in range(n)]
+    back_row = [draw(st.sampled_from([-1, -1, -1, 0, 3])) for _ in range(n)]
+    car = [draw(st.booleans()) for _ in range(n)]
+    n_banks = draw(st.integers(1, 3))
+    banks = [draw(st.integers(0, n_banks - 1)) for _ in range(n)]
+    scene = (draw(edge), draw(edge), draw(st.integers(0, n_banks - 1)))
+    return (xs, ys, banks, free, back_row, car, scene, draw(st.integers(1, 3)),
+            n_banks == 1, draw(st.sampled_from([250.0, 400.0, 1000.0, 5000.0])))  # fmt: skip
+
+
+def ring_search(case, as_arrays=False, search=None):
+    xs, ys, banks, free, back_row, car, (sx, sy, sbank), need, single, size = case
+    grid = BucketGrid(xs, ys, size, 3000.0, 2000.0)
+    starts, members = grid.starts, grid.members
+    out, cut_t, cut_u = [0] * len(xs), [0.0] * need, [0] * need
+    if as_arrays:  # what the compiled loop passes
+        starts, members = grid.start_array, grid.member_array
+        xs, ys, banks = np.array(xs), np.array(ys), np.array(banks, np.int64)
+        free, back_row = np.array(free, np.int64), np.array(back_row, np.int64)
+        car, out = np.array(car, np.int64), np.zeros(len(xs), np.int64)
+        cut_t, cut_u = np.zeros(need), np.zeros(need, np.int64)
+    count, limit = (search or ring_candidates)(
+        starts, members, grid.nx, grid.ny, grid.size, xs, ys, banks, free, back_row, car,
+        2.0, 1.0, sx, sy, sbank, need, single, out, cut_t, cut_u)  # fmt: skip
+    return [int(u) for u in out[:count]], float(limit)
+
+
+@settings(max_examples=400, deadline=None)
+@given(grid_searches())
+def test_ring_candidates_are_every_unit_within_the_cut(case):
+    """The large-fleet search's candidates are exactly the available units at their spots
+    whose Manhattan time is within the cut, each once, and the cut is no less than the
+    need-th best time on the scene's bank (inf, with every such unit, when there are fewer):
+    so no unit left out can be among the first (a route over bridges is no shorter)."""
+    xs, ys, banks, free, back_row, car, (sx, sy, sbank), need, single, _ = case
+    got, limit = ring_search(case)
+    at_spot = [u for u in range(len(xs)) if free[u] and back_row[u] < 0]
+    time = {u: (abs(xs[u] - sx) + abs(ys[u] - sy)) / (2.0 if car[u] else 1.0) for u in at_spot}
+    on_bank = sorted(time[u] for u in at_spot if single or banks[u] == sbank)
+    assert len(got) == len(set(got))
+    if len(on_bank) < need:
+        assert limit == math.inf and sorted(got) == at_spot
+    else:
+        assert limit >= on_bank[need - 1]
+        assert sorted(got) == [u for u in at_spot if time[u] <= limit]
+
+
+@pytest.mark.skipif(not police_kernel.available(), reason="numba (the fast extra) is absent")
+@settings(max_examples=100, deadline=None)
+@given(grid_searches())
+def test_the_compiled_ring_search_is_the_plain_one(case):
+    assert police_kernel.ring_candidates is not ring_candidates  # the compiled one
+    got = ring_search(case, as_arrays=True, search=police_kernel.ring_candidates)
+    assert (sorted(got[0]), got[1]) == (sorted(ring_search(case)[0]), ring_search(case)[1])
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.tuples(edge, edge), min_size=1, max_size=40),
     st.tuples(edge, edge),
     st.sampled_from([250.0, 400.0, 1000.0, 5000.0]),
 )
-def test_bucket_grid_rings_and_bound_agree_with_brute_force(points, scene, size):
-    """The rings around the scene's bucket hold every point once, ring by ring (bucket by
-    bucket and row by row alike), within(k) is rings 0..k, and no point of a ring beyond k is nearer (Manhattan) than beyond(k): what
-    the large-fleet search rests on to stop looking."""
+def test_no_point_past_a_ring_is_nearer_than_the_bound(points, scene, size):
+    """Every point is in a bucket of the grid (once), and no point of a bucket farther
+    (Chebyshev) than k from the scene's is nearer (Manhattan) than beyond(k), which is inf
+    once no bucket is farther: what the large-fleet search rests on to stop looking."""
     xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
     grid = BucketGrid(xs, ys, size, 3000.0, 2000.0)
     sx, sy = scene
     bx, by = grid.cell(sx, sy)
-    seen: list[int] = []
-    ring_of = {}
-    k = 0
-    while True:
-        ring = [u for b in grid.ring(bx, by, k) for u in grid.bucket_of(b)]
-        assert sorted(grid.ring_members(bx, by, k)) == sorted(ring)
-        for u in ring:
-            ring_of[u] = k
-        seen.extend(ring)
-        assert sorted(grid.within(bx, by, k).tolist()) == sorted(seen)
-        reach = grid.beyond(sx, sy, bx, by, k)
-        if reach == math.inf:
-            break
-        assert reach >= 0
-        k += 1
-    assert sorted(seen) == list(range(len(points)))  # every point once
-    for u in range(len(points)):
-        d = abs(xs[u] - sx) + abs(ys[u] - sy)
-        for j in range(ring_of[u]):  # u lies beyond every ring before its own
-            assert grid.beyond(sx, sy, bx, by, j) <= d
+    members = [u for b in range(grid.nx * grid.ny) for u in grid.bucket_of(b)]
+    assert sorted(members) == list(range(len(points)))
+    for b in range(grid.nx * grid.ny):
+        ring = max(abs(b % grid.nx - bx), abs(b // grid.nx - by))
+        for u in grid.bucket_of(b):
+            d = abs(xs[u] - sx) + abs(ys[u] - sy)
+            for k in range(ring):
+                assert grid.beyond(sx, sy, bx, by, k) <= d
+    assert grid.beyond(sx, sy, bx, by, max(grid.nx, grid.ny)) == math.inf

@@ -20,10 +20,7 @@ So every rule is written once: the police's in the shared rules the Python loop 
 every other responder's in Python.
 
 It covers runs on a grid city whose banks bridges join into one region (every unit can
-reach every scene), with fewer police units than the Python loop's grid search serves
-(:data:`FLEET_MAX`: the compiled search looks at every unit, so from there the grid search
-costs less and keeps a dispatch's cost flat in the fleet's size), with a dispatch
-policy that declares ``sends_nearest``, no move-up, no
+reach every scene), with a dispatch policy that declares ``sends_nearest``, no move-up, no
 police roster, no event trace, no Mesa events queued and plug-in fleets that declare
 ``reads_police = False`` (the loop holds the police's state until it returns); every other
 run takes the Python loop (:func:`why_not` says why, ``jiefang run -v`` prints it and the
@@ -51,13 +48,15 @@ from sim.model.config import by_hour
 from sim.model.ledger import DETECTED_CODE, POLICE_COUNTS, TIME_COLUMNS
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
 from sim.model.records import Assignment
-from sim.model.responders.police import GRID_FLEET
 from sim.model.spatial import (
     along_way_home,
     bank_at,
+    bucket_grid_shape,
+    bucket_index,
     drive_ended,
     earliest_home,
     nearest_in,
+    ring_candidates,
 )
 from sim.model.vocab import EventKind
 
@@ -69,10 +68,11 @@ try:  # the fast extra
 except Exception:  # pragma: no cover - the core-only install (or a broken numba)
     numba = None  # type: ignore[assignment]
 
-#: From this many police units a run takes the Python loop: the compiled search looks at
-#: every unit, and from the size where the Python loop's grid search serves
-#: (sim.model.responders.police.GRID_FLEET) that search costs less per dispatch.
-FLEET_MAX = GRID_FLEET
+#: From this many police units the compiled search takes its candidates from buckets of
+#: the leg's patrol spots ring by ring around the scene (sim.model.spatial.ring_candidates:
+#: a dispatch's cost flat in the fleet's size); below, it looks at every unit. The same
+#: units either way (the one exact search, nearest_in, runs among the candidates).
+RING_FROM = 256
 #: What the compiled loop reports when it returns.
 DONE, NEED_SPOTS, FAILED, NEED_WINDOW = 0, 1, 2, 3
 #: The kind the loop hands to Python for the rest of a clearance (ResponseModel._release_others).
@@ -143,9 +143,6 @@ def why_not(model: ResponseModel) -> str | None:
         return "a dispatch policy that does not declare sends_nearest, or a street network"
     if model._moves_units or model.police.relocated:
         return "move-up"
-    if len(model.police) >= FLEET_MAX:
-        return (f"{len(model.police):,} police units: the compiled search looks at every unit, "
-                "the grid search of the Python loop costs less")  # fmt: skip
     if np.unique(model.city.region_of_bank).size > 1:
         return "banks no bridge joins (calls a unit cannot reach wait aside)"
     if model._aside:
@@ -177,9 +174,11 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
     asg.pop()
     n_units = units[0].shape[1]
     # the search's lists, reused: best units and times, candidates, their positions, legs
+    # and the buckets of one leg's spots (its leg first: none yet)
     best = (np.empty(n_units, np.int64), np.empty(n_units), np.empty(n_units, np.int64),
             np.empty(n_units), np.empty(n_units), np.empty(n_units, np.int64),
-            np.empty(geo[5].shape[0]))  # fmt: skip
+            np.empty(geo[5].shape[0]), np.full(1, -1, np.int64),
+            np.empty(patrol[8] * patrol[9] + 1, np.int64), np.empty(n_units, np.int64))  # fmt: skip
     ints[4], ints[5] = DONE, -1
     # The handlers are called from here, each with what it reads: numba counts a reference
     # for every array and list an inlined function is handed, at every call.
@@ -444,26 +443,30 @@ def _logs(det, asg):
 
 
 def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo):
-    """PoliceFleet._nearest_small on the arrays: units whose drive back has ended are home,
-    then every available unit where it is at ``t`` goes to the one search,
-    :func:`sim.model.spatial.nearest_in`, filling the best units and times of ``lists``
-    (see _loop). Returns how many were found, and the fleet's next_home and count of units
-    driving back after settling."""
-    best_u, best_dt, ids, xs, ys, banks, via = lists
+    """PoliceFleet.nearest_free on the arrays: units whose drive back has ended are home,
+    then the candidates (every available unit, or from RING_FROM units those
+    :func:`sim.model.spatial.ring_candidates` gives and the units driving back), each where
+    it is at ``t``, go to the one search, :func:`sim.model.spatial.nearest_in`, filling the
+    best units and times of ``lists`` (see _loop). Returns how many were found, and the
+    fleet's next_home and count of units driving back after settling."""
+    best_u, best_dt, ids, xs, ys, banks, via = lists[:7]
     single, bank_near, inv, width, height, bridge_x, bridge_y, bank_bridges, bridge_dist = geo
     uf, ui = units[0], units[1]
-    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s = patrol
+    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s = patrol[:7]
     drive = drive_by_hour[int(t // 3600.0) % 24]
     if n_back > 0 and t >= next_home:
         next_home, n_back = _settle(t, drive, foot, next_home, n_back, units)
-    n_units = ui.shape[1]
     k_leg = int(t // leg_s) - legs_from
-    count = 0
-    for u in range(n_units):
-        if not ui[FREE, u]:
-            continue
-        ids[count] = u
-        count += 1
+    if ui.shape[1] < RING_FROM:
+        count = 0
+        for u in range(ui.shape[1]):
+            if ui[FREE, u]:
+                ids[count] = u
+                count += 1
+    else:
+        count = _ring_candidates(t, sx, sy, sbank, need, lists, units, patrol, n_back, single)
+    for k in range(count):
+        u = ids[k]
         if ui[BACK_AT, u] >= 0:  # _back_position: along the way home, or at the scene across water
             x, y = uf[WAY_X, u], uf[WAY_Y, u]
             if ui[WAY_SAME, u]:
@@ -478,6 +481,32 @@ def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo
                        best_u, best_dt, single, bridge_x, bridge_y, bank_bridges, bridge_dist,
                        via)  # fmt: skip
     return found, next_home, n_back
+
+
+def _ring_candidates(t, sx, sy, sbank, need, lists, units, patrol, n_back, single):
+    """The candidates of a large fleet into ``lists``' ids, ascending: the available units at
+    their spots that :func:`sim.model.spatial.ring_candidates` finds in the buckets of the
+    leg's spots (built when the leg changes), and every available unit driving back."""
+    best_u, best_dt, ids = lists[0], lists[1], lists[2]
+    grid_leg, starts, members = lists[7], lists[8], lists[9]
+    ui, back_ids = units[1], units[3]
+    drive_by_hour, foot, spot_x, spot_y, spot_bank, legs_from, leg_s, size, nx, ny = patrol
+    leg = int(t // leg_s)
+    k_leg = leg - legs_from
+    if grid_leg[0] != leg:
+        starts[:], members[:] = bucket_index(spot_x[k_leg], spot_y[k_leg], size, nx, ny)
+        grid_leg[0] = leg
+    count, _ = ring_candidates(starts, members, nx, ny, size, spot_x[k_leg], spot_y[k_leg],
+                               spot_bank[k_leg], ui[FREE], ui[BACK_AT], ui[CAR],
+                               drive_by_hour[int(t // 3600.0) % 24], foot, sx, sy, sbank, need,
+                               single, ids, best_dt, best_u)  # fmt: skip
+    for k in range(n_back):
+        u = back_ids[k]
+        if ui[FREE, u]:
+            ids[count] = u
+            count += 1
+    ids[:count].sort()
+    return count
 
 
 def _settle(t, drive, foot, next_home, n_back, units):
@@ -543,7 +572,9 @@ def commit(u, i, j, t, units, n_back):
 #: The rules of sim.model.spatial and sim.model.lifecycle the loop calls (their callees
 #: compiled with them).
 _SHARED = ("along_way_home", "bank_at", "drive_ended", "earliest_home", "nearest_in",
-           "keep_best", "bridge_legs", "via_bridges_from", "clears_at", "first_alert")  # fmt: skip
+           "ring_candidates", "bucket_index", "keep_best", "bridge_legs", "via_bridges_from",
+           "bucket_of", "bucket_cell", "ring_beyond", "_take_span", "_take_ring", "clears_at",
+           "first_alert")  # fmt: skip
 _kernel: Any  # the compiled _loop (numba's dispatcher), or _loop itself without numba
 _kernel = _loop
 #: Why the compiled loop cannot run here although numba is installed (None: it can).
@@ -561,9 +592,15 @@ if numba is not None:
         for _name in _SHARED:
             _py = getattr(spatial, _name, None) or getattr(lifecycle, _name)
             _compiled[_name] = _jit(types.FunctionType(_py.__code__, _compiled, _name))
-        along_way_home, bank_at, drive_ended, earliest_home, nearest_in = (
-            _compiled[name] for name in _SHARED[:5]
-        )
+        (
+            along_way_home,
+            bank_at,
+            drive_ended,
+            earliest_home,
+            nearest_in,
+            ring_candidates,
+            bucket_index,
+        ) = (_compiled[name] for name in _SHARED[:7])
         clears_at, first_alert = _compiled["clears_at"], _compiled["first_alert"]
         _next_event, _occurs, _push, _send, _arrives, _release, _serve_queue = (
             _inline(_next_event), _inline(_occurs), _inline(_push), _inline(_send),
@@ -576,6 +613,7 @@ if numba is not None:
             _jit(_logs),
         )
         nearest, _settle, commit = _inline(nearest), _inline(_settle), _inline(commit)
+        _ring_candidates = _inline(_ring_candidates)
         _back_add, _back_drop = _inline(_back_add), _inline(_back_drop)
         _to_python, _hand_to_python = _jit(_to_python), _inline(_hand_to_python)
         _kernel = _jit(_loop)
@@ -714,6 +752,8 @@ def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_h
     window of incidents widened when it asks; returns the heap's and the queue's columns,
     the fleet's columns and the window's first incident."""
     police, leg_s = model.police, float(model.police._leg_s)
+    w_m, h_m = model.city.extent_m
+    buckets = (float(police._bucket_m), *bucket_grid_shape(w_m, h_m, police._bucket_m))
     lo, hi = window
     inc = _inputs(model, lo, hi)
     while True:
@@ -721,7 +761,7 @@ def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_h
                   np.ascontiguousarray(police._spots[:, :, 0]),
                   np.ascontiguousarray(police._spots[:, :, 1]),
                   np.ascontiguousarray(police._spot_bank, np.int64),
-                  int(police._legs_from), leg_s)  # fmt: skip
+                  int(police._legs_from), leg_s, *buckets)  # fmt: skip
         out = _kernel(float(until_s), ints, floats, model._occurred, inc, led, fleet, patrol,
                       geo, heap_cols, queue_cols)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]

@@ -156,12 +156,150 @@ def nearest_in(
     return found
 
 
-def bucket_of(x, y, size: float, nx: int, ny: int) -> np.ndarray:
-    """The square bucket ``by * nx + bx`` of each point (x, y) on a grid of ``nx`` by ``ny``
-    squares of ``size`` m, a point off the grid clipped into the nearest edge bucket."""
-    bx = np.clip(np.floor(np.asarray(x, float) / size), 0, nx - 1).astype(np.int64)
-    by = np.clip(np.floor(np.asarray(y, float) / size), 0, ny - 1).astype(np.int64)
+def bucket_grid_shape(width_m, height_m, size):
+    """(nx, ny): squares of ``size`` m across an extent of ``width_m`` by ``height_m``."""
+    return max(math.ceil(width_m / size), 1), max(math.ceil(height_m / size), 1)
+
+
+def bucket_of(x, y, size, nx, ny):
+    """The square bucket ``by * nx + bx`` of each point (x, y) (arrays) on a grid of ``nx``
+    by ``ny`` squares of ``size`` m, a point off the grid clipped into the nearest edge
+    bucket (:func:`bucket_cell` of each point)."""
+    bx = np.minimum(np.maximum(np.floor(x / size), 0.0), nx - 1.0).astype(np.int64)
+    by = np.minimum(np.maximum(np.floor(y / size), 0.0), ny - 1.0).astype(np.int64)
     return by * nx + bx
+
+
+def bucket_cell(x, y, size, nx, ny):
+    """The bucket (bx, by) holding the point (x, y), clipped to the grid as
+    :func:`bucket_of` clips."""
+    bx = min(max(math.floor(x / size), 0), nx - 1)
+    by = min(max(math.floor(y / size), 0), ny - 1)
+    return bx, by
+
+
+def bucket_index(x, y, size, nx, ny):
+    """The points (x, y) (arrays) by bucket: ``members[starts[b]:starts[b + 1]]`` are the
+    points of bucket b (:func:`bucket_of`), ascending."""
+    bucket = bucket_of(x, y, size, nx, ny)
+    members = np.argsort(bucket, kind="mergesort")  # stable: ascending within a bucket
+    starts = np.zeros(nx * ny + 1, np.int64)
+    starts[1:] = np.cumsum(np.bincount(bucket, minlength=nx * ny))
+    return starts, members
+
+
+def ring_beyond(sx, sy, bx, by, k, size, nx, ny):
+    """A lower bound on the Manhattan distance from (sx, sy), in bucket (bx, by), to any
+    point of a bucket farther than ``k`` (Chebyshev) from it; inf when every bucket is
+    within ``k``. Such a point is past one side of the square of buckets within ``k``."""
+    best = math.inf
+    if bx + k < nx - 1:
+        best = min(best, (bx + k + 1) * size - sx)
+    if bx - k > 0:
+        best = min(best, sx - (bx - k) * size)
+    if by + k < ny - 1:
+        best = min(best, (by + k + 1) * size - sy)
+    if by - k > 0:
+        best = min(best, sy - (by - k) * size)
+    return max(best, 0.0)
+
+
+def _take_span(
+    members, lo, hi, xs, ys, banks, free, back_row, car, drive, foot, sx, sy, sbank, need,
+    single, limit, out, count, cut_t, cut_u, on_bank,
+):  # fmt: skip
+    """Of the points ``members[lo:hi]``: every available unit at its spot (free, not
+    driving back) whose Manhattan time is within ``limit`` goes into ``out``; those on the
+    scene's bank are kept among the ``need`` best times (cut_t). Returns the new count of
+    ``out`` and of the units on the scene's bank."""
+    for m in range(lo, hi):
+        u = members[m]
+        if free[u] and back_row[u] < 0:
+            at = (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
+            if at <= limit:
+                out[count] = u
+                count += 1
+            if single or banks[u] == sbank:
+                on_bank = keep_best(cut_t, cut_u, on_bank, need, at, u)
+    return count, on_bank
+
+
+def _take_ring(
+    starts, members, nx, ny, bx, by, k, xs, ys, banks, free, back_row, car, drive, foot, sx,
+    sy, sbank, need, single, limit, out, count, cut_t, cut_u, on_bank,
+):  # fmt: skip
+    """:func:`_take_span` over the buckets at Chebyshev distance ``k`` from (bx, by): the
+    ring's top and bottom rows each one span of ``members`` (a row's buckets are
+    consecutive), its sides bucket by bucket."""
+    if k == 0:
+        b = by * nx + bx
+        return _take_span(members, starts[b], starts[b + 1], xs, ys, banks, free, back_row,
+                          car, drive, foot, sx, sy, sbank, need, single, limit, out, count,
+                          cut_t, cut_u, on_bank)  # fmt: skip
+    x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
+    for row in (by - k, by + k):  # the top and bottom sides, corners included
+        if 0 <= row < ny:
+            lo, hi = starts[row * nx + x0], starts[row * nx + x1 + 1]
+            count, on_bank = _take_span(members, lo, hi, xs, ys, banks, free, back_row, car,
+                                        drive, foot, sx, sy, sbank, need, single, limit, out,
+                                        count, cut_t, cut_u, on_bank)  # fmt: skip
+    for col in (bx - k, bx + k):  # the left and right sides, corners excluded
+        if 0 <= col < nx:
+            for row in range(max(by - k + 1, 0), min(by + k - 1, ny - 1) + 1):
+                b = row * nx + col
+                count, on_bank = _take_span(members, starts[b], starts[b + 1], xs, ys, banks,
+                                            free, back_row, car, drive, foot, sx, sy, sbank,
+                                            need, single, limit, out, count, cut_t, cut_u,
+                                            on_bank)  # fmt: skip
+    return count, on_bank
+
+
+def ring_candidates(
+    starts, members, nx, ny, size, xs, ys, banks, free, back_row, car, drive, foot, sx, sy,
+    sbank, need, single, out, cut_t, cut_u,
+):  # fmt: skip
+    """The available units at their patrol spots that may be among the ``need`` first to
+    reach (sx, sy) on bank ``sbank``, into ``out`` (in bucket order; the caller sorts),
+    from the buckets of :func:`bucket_index` (``starts``, ``members``, ``nx`` by ``ny`` of
+    ``size`` m) ring by ring around the scene's, so that the cost does not grow with the
+    fleet. Unit u is at (xs[u], ys[u]) on bank banks[u], available if free[u], driving back
+    (not at its spot: the caller adds those) if back_row[u] >= 0, at ``drive`` m/s if
+    car[u], else ``foot``. ``cut_t``/``cut_u``: scratch for ``need`` times.
+
+    Rings are taken until ``need`` units on the scene's bank are in: their Manhattan times
+    are exact, so the ``need``-th is an upper bound (the cut) on the ``need``-th best time
+    of all; no unit beats it whose Manhattan time (a lower bound on any route's) exceeds
+    it, so rings are added while the distance to the next allows that at the fastest
+    speed, and only units within it are kept. Returns how many are in ``out`` and the
+    cut (inf: every available unit at its spot is in ``out``)."""
+    bx, by = bucket_cell(sx, sy, size, nx, ny)
+    count, on_bank, k = 0, 0, 0
+    while True:
+        count, on_bank = _take_ring(starts, members, nx, ny, bx, by, k, xs, ys, banks, free,
+                                    back_row, car, drive, foot, sx, sy, sbank, need, single,
+                                    math.inf, out, count, cut_t, cut_u, on_bank)  # fmt: skip
+        reach = ring_beyond(sx, sy, bx, by, k, size, nx, ny)
+        if on_bank >= need or reach == math.inf:
+            break
+        k += 1
+    if on_bank < need:  # every ring taken: every unit at its spot is a candidate
+        return count, math.inf
+    limit = cut_t[need - 1] * (1 + BOUND_SLACK)
+    kept = 0
+    for m in range(count):  # the first rings' units within the cut
+        u = out[m]
+        if (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot) <= limit:
+            out[kept] = u
+            kept += 1
+    count = kept
+    fastest = max(drive, foot)
+    while reach / fastest <= limit:  # (reach is inf past the last ring)
+        k += 1
+        count, on_bank = _take_ring(starts, members, nx, ny, bx, by, k, xs, ys, banks, free,
+                                    back_row, car, drive, foot, sx, sy, sbank, need, single,
+                                    limit, out, count, cut_t, cut_u, on_bank)  # fmt: skip
+        reach = ring_beyond(sx, sy, bx, by, k, size, nx, ny)
+    return count, limit
 
 
 class BucketGrid:
@@ -171,90 +309,29 @@ class BucketGrid:
     Bucket (bx, by) holds the points with bx * size <= x < (bx + 1) * size (and alike in y),
     except that the first and last buckets of each axis reach on to infinity (a point off
     the grid is clipped into them). ``members[starts[b]:starts[b + 1]]`` are the points of
-    bucket b = by * nx + bx, ascending. :meth:`ring` gives the buckets at Chebyshev distance
-    k from the scene's bucket, :meth:`beyond` a lower bound on the Manhattan distance from
-    the scene to any point of a farther ring (inf when there is none), so a search may stop
-    once that bound, over the fastest speed, exceeds the time it needs to beat.
+    bucket b = by * nx + bx, ascending (:func:`bucket_index`; the arrays for a compiled
+    search, the lists for a Python one). :func:`ring_candidates` searches it ring by ring
+    around a scene's bucket; :meth:`beyond` bounds the distance to points past a ring.
     """
 
-    __slots__ = ("member_array", "members", "nx", "ny", "size", "starts")
+    __slots__ = ("member_array", "members", "nx", "ny", "size", "start_array", "starts")
 
     def __init__(self, x, y, size: float, width_m: float, height_m: float) -> None:
         self.size = float(size)
-        self.nx = max(math.ceil(width_m / self.size), 1)
-        self.ny = max(math.ceil(height_m / self.size), 1)
-        bucket = bucket_of(x, y, self.size, self.nx, self.ny)
-        self.member_array = np.argsort(bucket, kind="stable")
-        self.members = self.member_array.tolist()
-        counts = np.bincount(bucket, minlength=self.nx * self.ny)
-        self.starts = [0, *np.cumsum(counts).tolist()]
+        self.nx, self.ny = bucket_grid_shape(width_m, height_m, self.size)
+        self.start_array, self.member_array = bucket_index(
+            np.asarray(x, float), np.asarray(y, float), self.size, self.nx, self.ny
+        )
+        self.members = self.member_array.tolist()  # (lists: a Python search reads them)
+        self.starts = self.start_array.tolist()
 
     def cell(self, sx: float, sy: float) -> tuple[int, int]:
         """The bucket (bx, by) of the scene (clipped to the grid, as points are)."""
-        bx = min(max(math.floor(sx / self.size), 0), self.nx - 1)
-        by = min(max(math.floor(sy / self.size), 0), self.ny - 1)
-        return bx, by
-
-    def ring(self, bx: int, by: int, k: int) -> list[int]:
-        """Buckets at Chebyshev distance ``k`` from (bx, by), within the grid."""
-        nx, ny = self.nx, self.ny
-        if k == 0:
-            return [by * nx + bx]
-        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
-        out: list[int] = []
-        for row in (by - k, by + k):  # the top and bottom sides, corners included
-            if 0 <= row < ny:
-                out.extend(range(row * nx + x0, row * nx + x1 + 1))
-        y0, y1 = max(by - k + 1, 0), min(by + k - 1, ny - 1)
-        for col in (bx - k, bx + k):  # the left and right sides, corners excluded
-            if 0 <= col < nx:
-                out.extend(range(y0 * nx + col, y1 * nx + col + 1, nx))
-        return out
-
-    def ring_members(self, bx: int, by: int, k: int) -> list[int]:
-        """The points of the buckets of :meth:`ring`, the ring's top and bottom rows each
-        one slice of ``members`` (a row's buckets are consecutive)."""
-        nx, ny, starts, members = self.nx, self.ny, self.starts, self.members
-        if k == 0:
-            b = by * nx + bx
-            return members[starts[b] : starts[b + 1]]
-        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
-        out: list[int] = []
-        for row in (by - k, by + k):
-            if 0 <= row < ny:
-                out += members[starts[row * nx + x0] : starts[row * nx + x1 + 1]]
-        y0, y1 = max(by - k + 1, 0), min(by + k - 1, ny - 1)
-        for col in (bx - k, bx + k):
-            if 0 <= col < nx:
-                for b in range(y0 * nx + col, y1 * nx + col + 1, nx):
-                    out += members[starts[b] : starts[b + 1]]
-        return out
+        return bucket_cell(sx, sy, self.size, self.nx, self.ny)
 
     def beyond(self, sx: float, sy: float, bx: int, by: int, k: int) -> float:
-        """A lower bound on the Manhattan distance from (sx, sy), in bucket (bx, by), to any
-        point of a bucket farther than ``k`` (Chebyshev) from it; inf when every bucket is
-        within ``k``. Such a point is past one side of the square of buckets within ``k``."""
-        s = self.size
-        best = math.inf
-        if bx + k < self.nx - 1:
-            best = min(best, (bx + k + 1) * s - sx)
-        if bx - k > 0:
-            best = min(best, sx - (bx - k) * s)
-        if by + k < self.ny - 1:
-            best = min(best, (by + k + 1) * s - sy)
-        if by - k > 0:
-            best = min(best, sy - (by - k) * s)
-        return max(best, 0.0)
-
-    def within(self, bx: int, by: int, k: int) -> np.ndarray:
-        """The points of every bucket within ``k`` (Chebyshev) of (bx, by): one slice of
-        ``member_array`` per row of buckets (a row's buckets are consecutive)."""
-        nx = self.nx
-        x0, x1 = max(bx - k, 0), min(bx + k, nx - 1)
-        starts, members = self.starts, self.member_array
-        rows = range(max(by - k, 0), min(by + k, self.ny - 1) + 1)
-        return np.concatenate([members[starts[r * nx + x0] : starts[r * nx + x1 + 1]]
-                               for r in rows])  # fmt: skip
+        """:func:`ring_beyond` on this grid."""
+        return ring_beyond(sx, sy, bx, by, k, self.size, self.nx, self.ny)
 
     def bucket_of(self, b: int) -> list[int]:
         """The points of bucket ``b``, ascending."""

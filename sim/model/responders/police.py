@@ -28,6 +28,7 @@ from sim.model.spatial import (
     drive_ended,
     earliest_home,
     nearest_in,
+    ring_candidates,
 )
 from sim.model.vocab import UnitState
 
@@ -135,7 +136,7 @@ class _BackColumns:
 
     def __init__(self, n: int) -> None:
         self.count = 0
-        self.row: dict[int, int] = {}  # unit -> its row
+        self.row = np.full(n, -1, np.int64)  # each unit's row (-1: not driving back)
         self.ids = np.zeros(n, np.int64)
         self.left, self.home, self.top = np.zeros(n), np.zeros(n), np.zeros(n)
         self.car = np.zeros(n, bool)
@@ -145,8 +146,8 @@ class _BackColumns:
             box: tuple[float, float, float]) -> None:  # fmt: skip
         """Unit ``u`` drives back: left its scene at ``left``, ``home`` m from its station,
         at most ``top`` m/s, its way within ``box`` (centre x, y, half-perimeter)."""
-        k = self.row.get(u)
-        if k is None:
+        k = int(self.row[u])
+        if k < 0:
             k = self.row[u] = self.count
             self.count += 1
         self.ids[k], self.left[k], self.home[k], self.top[k], self.car[k] = u, left, home, top, car
@@ -154,9 +155,10 @@ class _BackColumns:
 
     def drop(self, u: int) -> None:
         """Unit ``u`` drives back no more (home, or sent again): the last row takes its."""
-        k = self.row.pop(u, None)
-        if k is None:
+        k = int(self.row[u])
+        if k < 0:
             return
+        self.row[u] = -1
         last = self.count - 1
         if k != last:
             v = int(self.ids[last])
@@ -299,6 +301,7 @@ class PoliceFleet:
         # Every unit's spot of that view in buckets (the large-fleet search's grid), and
         # the bucket side: UNITS_PER_BUCKET units per bucket on average over the city.
         self._grid: BucketGrid | None = None
+        self._ring_out = [0] * len(self)  # the grid search's candidates (ring_candidates), reused
         self._grid_view: LegView | None = None  # the view the grid was taken in
         w_m, h_m = city.extent_m
         self._bucket_m = max(math.sqrt(w_m * h_m * UNITS_PER_BUCKET / max(len(self), 1)),
@@ -896,63 +899,31 @@ class PoliceFleet:
     ) -> tuple[list[int], list[float]]:
         """:meth:`nearest_free` for many units, at a cost that does not grow with the fleet.
 
-        The available units at their spots are taken from the buckets of the view's grid
-        (:class:`sim.model.spatial.BucketGrid`) ring by ring around the scene's bucket
-        until ``n`` of them are on the scene's bank: their Manhattan times are their exact
-        times, so the ``n``-th is an upper bound (the cut) on the ``n``-th best time of
-        all. No unit can beat the cut whose Manhattan time exceeds it: the rings grow while
-        the distance to the next one at the fastest speed allows that, their units join
-        where their own bound does, and units driving back where their box's bound does
-        (as in :meth:`_nearest_pruned`). The one exact search,
+        The available units at their spots that may be among the first come from the
+        buckets of the view's grid (:class:`sim.model.spatial.BucketGrid`), ring by ring
+        around the scene's bucket, within a cut on the ``n``-th best time
+        (:func:`sim.model.spatial.ring_candidates`, which the compiled loop calls too);
+        units driving back join where their box's bound is within the cut (as in
+        :meth:`_nearest_pruned`). The one exact search,
         :func:`sim.model.spatial.nearest_in`, runs among those, so the result is that of
         every available unit (tests/test_nearest.py). Units driving back are settled
         already and the boxes taken (:meth:`_boxes`)."""
-        grid, view = self._grid, self._view
-        assert grid is not None and view is not None
+        grid, view, cols = self._grid, self._view, self._back_cols
+        assert grid is not None and view is not None and cols is not None
         drive, foot = self._speeds(t)[0], self._foot
-        fastest = max(drive, foot)
         sx, sy = float(scene[0]), float(scene[1])
-        bx, by = grid.cell(sx, sy)
-        xs, ys, banks, car = view.xs, view.ys, view.bank, self._car
-        is_free, back, single = self._is_free, self._back, self._single
-        found: list[int] = []  # available units at their spots in the rings so far
-        bounds: list[float] = []  # their Manhattan times (exact on the scene's bank)
-        times: list[float] = []  # the exact times of those on the scene's bank
-        k = 0
-        while True:
-            for u in grid.ring_members(bx, by, k):
-                if is_free[u] and u not in back:
-                    at = (abs(xs[u] - sx) + abs(ys[u] - sy)) / (drive if car[u] else foot)
-                    found.append(u)
-                    bounds.append(at)
-                    if single or banks[u] == scene_bank:
-                        times.append(at)
-            reach = grid.beyond(sx, sy, bx, by, k)
-            if len(times) >= n or reach == math.inf:
-                break
-            k += 1
-        if len(times) < n:  # every ring taken: every unit at its spot is a candidate
-            limit = math.inf
-            more = found
-        else:
-            times.sort()
-            limit = times[n - 1] * (1 + BOUND_SLACK)
-            more = [u for u, at in zip(found, bounds, strict=True) if at <= limit]
-            while reach / fastest <= limit:  # (reach is inf past the last ring)
-                k += 1
-                for u in grid.ring_members(bx, by, k):
-                    if (is_free[u] and u not in back
-                            and (abs(xs[u] - sx) + abs(ys[u] - sy))
-                            / (drive if car[u] else foot) <= limit):  # fmt: skip
-                        more.append(u)
-                reach = grid.beyond(sx, sy, bx, by, k)
-        cols = self._back_cols
-        if cols is not None and cols.count:  # units driving back whose box may beat the cut
+        out, cut_t, cut_u = self._ring_out, [0.0] * n, [0] * n
+        count, limit = ring_candidates(grid.starts, grid.members, grid.nx, grid.ny, grid.size,
+                                       view.xs, view.ys, view.bank, self._is_free, cols.row,
+                                       self._car, drive, foot, sx, sy, scene_bank, n,
+                                       self._single, out, cut_t, cut_u)  # fmt: skip
+        more = out[:count]
+        if cols.count:  # units driving back whose box may beat the cut
             m = cols.count
             to_box = np.abs(cols.cx[:m] - sx) + np.abs(cols.cy[:m] - sy) - cols.r[:m]
             bound = to_box / np.where(cols.car[:m], drive, foot)
             near = cols.ids[:m][bound <= limit if limit < math.inf else bound < math.inf]
-            more.extend(u for u in near.tolist() if is_free[u])
+            more.extend(u for u in near.tolist() if self._is_free[u])
         more.sort()
         return self._search(more, t, scene, scene_bank, n, view, drive)
 
