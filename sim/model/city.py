@@ -25,6 +25,7 @@ from sim.model.config.errors import ScenarioError
 from sim.model.config.files import CityInputs, city_inputs
 from sim.model.config.sections import CityConfig, PoliceConfig, TravelConfig
 from sim.model.roads import RoadNetwork
+from sim.model.spatial import BOUND_SLACK
 from sim.model.vocab import LandUse
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
@@ -250,6 +251,10 @@ class City:
                 best[rows] = self._nearest_manhattan(xy[rows], near)
             if self.single_bank or not np.any(station_bank != b):
                 continue
+            # A route over bridges is no shorter than the Manhattan distance: only where that
+            # bound is below the nearest station on the bank may a far station be nearer.
+            bound = self._nearest_manhattan(xy[rows], stations[station_bank != b])
+            rows = rows[bound * (1 - BOUND_SLACK) < best[rows]]
             best[rows] = np.minimum(best[rows], self._via_far_stations(xy[rows], b, station_bank))
         return best
 
