@@ -159,17 +159,14 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
     ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
     = [next_home] are updated in place; ``occurred``: every incident's time; ``inc`` =
     (incf, inci, base): the columns of incidents base, base + 1, ... (_window); ``led`` = (times,
-    police_counts) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and ``patrol``:
-    the columns of :func:`advance`. Returns the heap,
-    the queue, the detections (incident, way of sim.model.lifecycle.first_alert) and the
-    released assignments (unit, incident, sent, arrived, cleared) not yet handed to Python,
-    in the order they happened."""
+    police_counts, detected_by) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and
+    ``patrol``: the columns of :func:`advance`. Returns the heap, the queue and the released
+    assignments (unit, incident, sent, arrived, cleared) not yet handed to Python, in the
+    order they happened."""
     incf, inci, base = inc
-    times, counts = led
+    times, counts, detected_by = led
     leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
     heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
-    det = [(0, 0)]
-    det.pop()
     asg = [(0, 0, 0.0, 0.0, 0.0)]
     asg.pop()
     n_units = units[0].shape[1]
@@ -189,7 +186,7 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
         if kind < 0:  # nothing more in this call
             break
         if kind == _OCCURS and not inci[OCCURS_IN_PYTHON, i - base]:  # nobody on site
-            _occurs(t, i, ints, heap, det, inc, times)
+            _occurs(t, i, ints, heap, inc, times, detected_by)
         elif kind == _ALERT and not inci[ALERT_IN_PYTHON, i - base]:  # police alone
             if inci[NEED, i - base] > 0:
                 _push(heap, ints, t + incf[CALL_HANDLING, i - base], _CALL, i, -1)
@@ -213,21 +210,20 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
                 in_python = RELEASE_OTHERS
         else:
             in_python = kind
-        if in_python >= 0 and not _hand_to_python(t, in_python, i, d, ints, heap, det, asg):
+        if in_python >= 0 and not _hand_to_python(t, in_python, i, d, ints, heap, asg):
             ints[4] = FAILED  # the handler raised
             break
         if kind == _CLEARS and len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
             _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
-    return (*_heap_cols(heap), *_queue_cols(queue), *_logs(det, asg))
+    return (*_heap_cols(heap), *_queue_cols(queue), *_logs(asg))
 
 
-def _hand_to_python(t, kind, i, d, ints, heap, det, asg):
+def _hand_to_python(t, kind, i, d, ints, heap, asg):
     """The event's (rest of its) handling by its Python handler: what the loop logged goes
     first, the events the handler queues come into the heap. False: the handler raised."""
-    det_i, det_how, asg_u, asg_i, asg_f = _logs(det, asg)
-    det.clear()
+    asg_u, asg_i, asg_f = _logs(asg)
     asg.clear()
-    events, ints[0] = _to_python(t, kind, i, d, ints[0], det_i, det_how, asg_u, asg_i, asg_f)
+    events, ints[0] = _to_python(t, kind, i, d, ints[0], asg_u, asg_i, asg_f)
     if events.shape[0] == 1 and events[0, 1] < 0:
         return False
     for j in range(events.shape[0]):
@@ -236,12 +232,11 @@ def _hand_to_python(t, kind, i, d, ints, heap, det, asg):
     return True
 
 
-def _to_python(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
+def _to_python(t, kind, i, d, seq, asg_u, asg_i, asg_f):
     """:func:`_python_event` from the compiled loop (a function of its own: the block that
     leaves compiled code sees only these arguments)."""
     with numba.objmode(events="float64[:, :]", out_seq="int64"):
-        events, out_seq = _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i,
-                                        asg_f)  # fmt: skip
+        events, out_seq = _python_event(t, kind, i, d, seq, asg_u, asg_i, asg_f)
     return events, out_seq
 
 
@@ -277,12 +272,12 @@ def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs, base, n
     return t, kind, i, d
 
 
-def _occurs(t, i, ints, heap, det, inc, times):
+def _occurs(t, i, ints, heap, inc, times, detected_by):
     """_occurs with nobody at the scene: the first way the system learns of it."""
     incf, j = inc[0], i - inc[2]
     delay, how = first_alert(incf[CALL_DELAY, j], incf[CAMERA_DELAY, j], math.inf)
     if math.isfinite(delay):
-        det.append((i, how))
+        detected_by[i] = _DETECTED_CODE_OF_WAY[how]
         times[ALERTED, i] = t + delay
         _push(heap, ints, t + delay, _ALERT, i, -1)
 
@@ -430,16 +425,13 @@ def _queue_cols(queue):
     return q_p, q_t, q_s, q_i
 
 
-def _logs(det, asg):
-    """The detections (incident, way) and assignments (unit, incident, times) as columns."""
-    det_i, det_how = np.empty(len(det), np.int64), np.empty(len(det), np.int8)
-    for j in range(len(det)):
-        det_i[j], det_how[j] = det[j]
+def _logs(asg):
+    """The assignments (unit, incident, times) as columns."""
     asg_u, asg_i = np.empty(len(asg), np.int64), np.empty(len(asg), np.int64)
     asg_f = np.empty((len(asg), 3))
     for j in range(len(asg)):
         asg_u[j], asg_i[j], asg_f[j, 0], asg_f[j, 1], asg_f[j, 2] = asg[j]
-    return det_i, det_how, asg_u, asg_i, asg_f
+    return asg_u, asg_i, asg_f
 
 
 def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo):
@@ -632,7 +624,7 @@ _FAILED_EVENT = np.array([[math.nan, -1.0, 0.0, 0.0, 0.0]])
 _NO_EVENTS = np.empty((0, 5))
 
 
-def _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
+def _python_event(t, kind, i, d, seq, asg_u, asg_i, asg_f):
     """An event the compiled loop hands to its Python handler (the one copy of that rule):
     what the loop logged so far goes to the model first (assignments keep their order), the
     model's sequence number is the loop's, and the events the handler queues (on the
@@ -640,7 +632,7 @@ def _python_event(t, kind, i, d, seq, det_i, det_how, asg_u, asg_i, asg_f):
     (time, kind, seq, subject, detail), with the sequence number after them. A handler that
     raises: :data:`_FAILED_EVENT`, its exception kept for :func:`advance`."""
     model = _RUNNING[-1]
-    _record(model, det_i, det_how, asg_u, asg_i, asg_f)
+    _record(model, asg_u, asg_i, asg_f)
     model._seq = seq
     heap = model._heap
     try:
@@ -727,7 +719,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
     floats = np.array([police._next_home])
     if police._legs_from < 0:
         police.spots_at(max(float(model.time), 0.0))
-    led = (ledger.times, ledger.police_counts)
+    led = (ledger.times, ledger.police_counts, ledger.detected_by)
     geo = _geo(model.city)
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
@@ -828,11 +820,10 @@ def _geo(city) -> tuple:
     )
 
 
-def _record(model: ResponseModel, det_i, det_how, asg_u, asg_i, asg_f) -> None:
-    """The detections and released assignments of a compiled call into the model."""
-    if not (det_i.size or asg_u.size):
+def _record(model: ResponseModel, asg_u, asg_i, asg_f) -> None:
+    """The released assignments of a compiled call into the model."""
+    if not asg_u.size:
         return
-    model.ledger.detected_by[det_i] = _DETECTED_CODE_OF_WAY[det_how]
     new = tuple.__new__
     model.assignments.extend(
         new(Assignment, ("police", u, i, *row))
