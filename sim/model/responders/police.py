@@ -565,8 +565,7 @@ class PoliceFleet:
         if self._back_cols is not None:
             self._back_cols.put(i, t, home_dist, self._top_speed_of[i], self._car[i],
                                 self._way_home_box(i))  # fmt: skip
-        # min(_next_home, earliest_home(...)), inlined
-        home = t + home_dist / self._top_speed_of[i] * (1 - 1e-9) - 1e-6
+        home = earliest_home(t, home_dist, self._top_speed_of[i])
         if home < self._next_home:
             self._next_home = home
         if self._is_free[i]:
