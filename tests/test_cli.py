@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -177,3 +178,21 @@ def test_dask_without_its_extra_is_the_same_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'jiefang\[dask\]'$"):
         next(dask([], "local", 1))
+
+
+@pytest.mark.parametrize(("given", "want"), [(None, "1"), ("4", "4")])
+def test_the_command_runs_blas_on_one_thread_unless_told(given, want):
+    """The command line sets OPENBLAS_NUM_THREADS=1 before numpy loads (OpenBLAS's idle
+    threads spin after each call: CPU for nothing on jiefang's small matrices), and a value
+    the user set stays."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = ("import sys, os; import sim.interface.cli; import numpy; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'])")  # fmt: skip
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120, check=True)  # fmt: skip
+    assert got.stdout.strip() == want
+    before = subprocess.run([sys.executable, "-c", "import sim, sys; print('numpy' in sys.modules)"],
+                            capture_output=True, text=True, env=env, timeout=120, check=True)  # fmt: skip
+    assert before.stdout.strip() == "False"  # nothing loads numpy before sim.interface
