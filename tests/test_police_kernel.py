@@ -937,6 +937,29 @@ def test_a_plug_in_fleet_that_may_read_the_police_keeps_the_python_loop(monkeypa
     assert compiled == python
 
 
+@pytest.mark.parametrize("name", ["everyone-busy", "mmc-rho-1.1"])
+def test_full_buffers_between_the_loop_and_python_keep_the_tables(monkeypatch, name):
+    """The log of released assignments and the buffer of events a Python handler queued hold
+    a few rows here (police_kernel.LOG_ROWS, EVENT_ROWS: Python sizes them, the loop reads
+    their shapes): a full log is handed over (LOG_FULL) and a handler's events beyond a
+    buffer's come in later calls (MORE_EVENTS), and the tables are the Python loop's."""
+    monkeypatch.setattr(police_kernel, "LOG_ROWS", 3)
+    monkeypatch.setattr(police_kernel, "EVENT_ROWS", 1)
+    kinds: Counter[int] = Counter()
+    event = police_kernel._python_event
+
+    def counted(t, kind, *args):
+        kinds[kind] += 1
+        return event(t, kind, *args)
+
+    monkeypatch.setattr(police_kernel, "_python_event", counted)
+    compiled, python = _digests_both_ways(monkeypatch, ALL[name]())
+    assert compiled == python
+    assert kinds[police_kernel.LOG_FULL] > 0
+    if name == "everyone-busy":  # (a police-only run queues no event in Python)
+        assert kinds[police_kernel.MORE_EVENTS] > 0
+
+
 def test_a_plug_in_that_raises_in_the_compiled_loop_fails_as_in_python(monkeypatch):
     """A hook that raises, called from the compiled loop: the run fails with the error the
     Python loop gives (PlugInFailed naming the fleet, the time and the incident)."""

@@ -77,6 +77,12 @@ RING_FROM = 256
 DONE, NEED_SPOTS, FAILED, NEED_WINDOW = 0, 1, 2, 3
 #: The kind the loop hands to Python for the rest of a clearance (ResponseModel._release_others).
 RELEASE_OTHERS = 100
+#: Kinds of a call into Python that handles no event: the log of assignments is full (it is
+#: recorded), or the events buffer was (the events the handler queued beyond it come next).
+LOG_FULL, MORE_EVENTS = 101, 102
+#: Rows of the buffers the loop and Python hand each other (model._kernel_xfer): released
+#: assignments logged between calls into Python, events a handler queued.
+LOG_ROWS, EVENT_ROWS = 4096, 64
 _OCCURS, _ALERT, _CALL = int(EventKind.OCCURS), int(EventKind.ALERT), int(EventKind.POLICE_CALL)
 _ARRIVES, _CLEARS = int(EventKind.POLICE_ARRIVES), int(EventKind.UNIT_CLEARS)
 _TEAM_RETURNS = int(EventKind.TEAM_RETURNS)
@@ -153,22 +159,24 @@ def why_not(model: ResponseModel) -> str | None:
 
 
 # ---------------------------------------------------------------- the compiled loop
-def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols):
+def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_cols, queue_cols,
+          xfer):  # fmt: skip
     """The events of ResponseModel._advance over arrays (see the module docstring): police
     events compiled, every other event by its Python handler (:func:`_python_event`).
-    ``ints`` = [seq, fed, free units, units driving back, status, leg needed] and ``floats``
+    ``ints`` = [seq, fed, free units, units driving back, status, leg needed, rows logged] and
+    ``floats``
     = [next_home] are updated in place; ``occurred``: every incident's time; ``inc`` =
     (incf, inci, base): the columns of incidents base, base + 1, ... (_window); ``led`` = (times,
     police_counts, detected_by) of the ledger, ``units`` = (uf, ui, head_of, back_ids) and
-    ``patrol``: the columns of :func:`advance`. Returns the heap, the queue and the released
-    assignments (unit, incident, sent, arrived, cleared) not yet handed to Python, in the
-    order they happened."""
+    ``patrol``: the columns of :func:`advance`; ``xfer`` = (log, events): the rows the loop
+    and Python hand each other (:func:`_log`, :func:`_hand_to_python`). Returns the heap and
+    the queue; the first ``ints[6]`` rows of the log are the released assignments (unit,
+    incident, sent, arrived, cleared) not yet handed to Python, in the order they
+    happened."""
     incf, inci, base = inc
     times, counts, detected_by = led
     leg_s, legs_from, n_legs = patrol[6], patrol[5], patrol[2].shape[0]
     heap, queue = _heap_of(heap_cols), _queue_of(queue_cols)
-    asg = [(0, 0, 0.0, 0.0, 0.0)]
-    asg.pop()
     n_units = units[0].shape[1]
     # the search's lists, reused: best units and times, candidates, their positions, legs
     # and the buckets of one leg's spots (its leg first: none yet)
@@ -205,39 +213,53 @@ def _loop(until_s, ints, floats, occurred, inc, led, units, patrol, geo, heap_co
             if not math.isnan(times[CLEARED, i]):
                 continue
             times[CLEARED, i] = t
-            _release(t, i, ints, floats, asg, inc, units)
+            _release(t, i, ints, floats, heap, xfer, inc, units)
             if inci[RELEASE_IN_PYTHON, i - base]:
                 in_python = RELEASE_OTHERS
         else:
             in_python = kind
-        if in_python >= 0 and not _hand_to_python(t, in_python, i, d, ints, heap, asg):
+        if in_python >= 0 and not _hand_to_python(t, in_python, i, d, ints, heap, xfer):
             ints[4] = FAILED  # the handler raised
             break
         if kind == _CLEARS and len(queue) > 0 and ints[2] > 0:  # calls waiting, units free
             _serve_queue(t, ints, floats, heap, queue, inc, led, units, patrol, geo, best)
-    return (*_heap_cols(heap), *_queue_cols(queue), *_logs(asg))
+    return (*_heap_cols(heap), *_queue_cols(queue))
 
 
-def _hand_to_python(t, kind, i, d, ints, heap, asg):
-    """The event's (rest of its) handling by its Python handler: what the loop logged goes
-    first, the events the handler queues come into the heap. False: the handler raised."""
-    asg_u, asg_i, asg_f = _logs(asg)
-    asg.clear()
-    events, ints[0] = _to_python(t, kind, i, d, ints[0], asg_u, asg_i, asg_f)
-    if events.shape[0] == 1 and events[0, 1] < 0:
-        return False
-    for j in range(events.shape[0]):
-        heapq.heappush(heap, (events[j, 0], int(events[j, 1]), int(events[j, 2]),
-                              int(events[j, 3]), int(events[j, 4])))  # fmt: skip
-    return True
+def _hand_to_python(t, kind, i, d, ints, heap, xfer):
+    """The event's (rest of its) handling by its Python handler: the rows logged go first,
+    the events the handler queues come into the heap (a rowful of the events buffer at a
+    time). False: the handler raised."""
+    events = xfer[1]
+    n, ints[0] = _to_python(t, kind, i, d, ints[0], ints[6])
+    ints[6] = 0
+    while n > 0:
+        for j in range(n):
+            heapq.heappush(heap, (events[j, 0], int(events[j, 1]), int(events[j, 2]),
+                                  int(events[j, 3]), int(events[j, 4])))  # fmt: skip
+        if n < events.shape[0]:
+            break
+        n, ints[0] = _to_python(t, MORE_EVENTS, i, d, ints[0], 0)
+    return n >= 0
 
 
-def _to_python(t, kind, i, d, seq, asg_u, asg_i, asg_f):
+def _to_python(t, kind, i, d, seq, logged):
     """:func:`_python_event` from the compiled loop (a function of its own: the block that
-    leaves compiled code sees only these arguments)."""
-    with numba.objmode(events="float64[:, :]", out_seq="int64"):
-        events, out_seq = _python_event(t, kind, i, d, seq, asg_u, asg_i, asg_f)
-    return events, out_seq
+    leaves compiled code sees only these arguments). Scalars alone cross: the rows go
+    through the buffers both sides hold (numba boxes an array at every crossing)."""
+    with numba.objmode(n="int64", out_seq="int64"):
+        n, out_seq = _python_event(t, kind, i, d, seq, logged)
+    return n, out_seq
+
+
+def _log(u, i, sent, arrived, cleared, ints, heap, xfer):
+    """A released assignment into the log Python reads (a full log is handed over first)."""
+    log = xfer[0]
+    if ints[6] == log.shape[0]:
+        _hand_to_python(cleared, LOG_FULL, i, u, ints, heap, xfer)  # queues no event
+    k = ints[6]
+    log[k, 0], log[k, 1], log[k, 2], log[k, 3], log[k, 4] = u, i, sent, arrived, cleared
+    ints[6] = k + 1
 
 
 def _next_event(until_s, ints, occurred, heap, leg_s, legs_from, n_legs, base, n_window):
@@ -340,7 +362,7 @@ def _arrives(t, i, u, ints, heap, inc, led, units):
         _push(heap, ints, clears_at(led[0][FIRST, i], handling, t), _CLEARS, i, -1)
 
 
-def _release(t, i, ints, floats, asg, inc, units):
+def _release(t, i, ints, floats, heap, xfer, inc, units):
     """_clears: every unit of incident i is released and drives back to its station."""
     uf, ui, head_of = units[0], units[1], units[2]
     j = i - inc[2]
@@ -348,7 +370,7 @@ def _release(t, i, ints, floats, asg, inc, units):
     u = head_of[j]
     head_of[j] = -1
     while u >= 0:
-        asg.append((u, i, uf[SENT_AT, u], uf[ARRIVED_AT, u], t))
+        _log(u, i, uf[SENT_AT, u], uf[ARRIVED_AT, u], t, ints, heap, xfer)
         nxt = ui[NEXT_UNIT, u]
         ui[NEXT_UNIT, u] = -1
         ui[INCIDENT_OF, u] = -1
@@ -423,15 +445,6 @@ def _queue_cols(queue):
     for j in range(mq):
         q_p[j], q_t[j], q_s[j], q_i[j] = queue[j]
     return q_p, q_t, q_s, q_i
-
-
-def _logs(asg):
-    """The assignments (unit, incident, times) as columns."""
-    asg_u, asg_i = np.empty(len(asg), np.int64), np.empty(len(asg), np.int64)
-    asg_f = np.empty((len(asg), 3))
-    for j in range(len(asg)):
-        asg_u[j], asg_i[j], asg_f[j, 0], asg_f[j, 1], asg_f[j, 2] = asg[j]
-    return asg_u, asg_i, asg_f
 
 
 def nearest(t, sx, sy, sbank, need, lists, units, patrol, next_home, n_back, geo):
@@ -597,17 +610,20 @@ if numba is not None:
         _next_event, _occurs, _push, _send, _arrives, _release, _serve_queue = (
             _inline(_next_event), _inline(_occurs), _inline(_push), _inline(_send),
             _inline(_arrives), _inline(_release), _inline(_serve_queue))  # fmt: skip
-        _heap_of, _queue_of, _heap_cols, _queue_cols, _logs = (
+        _heap_of, _queue_of, _heap_cols, _queue_cols = (
             _jit(_heap_of),
             _jit(_queue_of),
             _jit(_heap_cols),
             _jit(_queue_cols),
-            _jit(_logs),
         )
         nearest, _settle, commit = _inline(nearest), _inline(_settle), _inline(commit)
         _ring_candidates = _inline(_ring_candidates)
         _back_add, _back_drop = _inline(_back_add), _inline(_back_drop)
-        _to_python, _hand_to_python = _jit(_to_python), _inline(_hand_to_python)
+        _to_python, _hand_to_python, _log = (
+            _jit(_to_python),
+            _inline(_hand_to_python),
+            _inline(_log),
+        )
         _kernel = _jit(_loop)
     except RuntimeError:  # no writable cache beside the package or in the user's cache
         _UNUSABLE = (
@@ -619,38 +635,40 @@ if numba is not None:
 # ---------------------------------------------------------------- the model's side
 #: The models whose compiled loop is running (innermost last): what _python_event serves.
 _RUNNING: list = []
-#: An event whose handler raised: (the model's) exception, re-raised once the state is back.
-_FAILED_EVENT = np.array([[math.nan, -1.0, 0.0, 0.0, 0.0]])
-_NO_EVENTS = np.empty((0, 5))
 
 
-def _python_event(t, kind, i, d, seq, asg_u, asg_i, asg_f):
+def _python_event(t, kind, i, d, seq, logged):
     """An event the compiled loop hands to its Python handler (the one copy of that rule):
-    what the loop logged so far goes to the model first (assignments keep their order), the
+    the ``logged`` assignments of the log go to the model first (they keep their order), the
     model's sequence number is the loop's, and the events the handler queues (on the
-    model's heap, empty while the loop holds the events) and its follow-on come back as rows
-    (time, kind, seq, subject, detail), with the sequence number after them. A handler that
-    raises: :data:`_FAILED_EVENT`, its exception kept for :func:`advance`."""
+    model's heap, empty while the loop holds the events) and its follow-on go into the
+    events buffer as rows (time, kind, seq, subject, detail). Returns how many (at most a
+    buffer's: the rest stay queued for a MORE_EVENTS call; -1: the handler raised, its
+    exception kept for :func:`advance`) and the sequence number after them."""
     model = _RUNNING[-1]
-    _record(model, asg_u, asg_i, asg_f)
-    model._seq = seq
+    log, events = model._kernel_xfer
+    _record(model, log, logged)
+    if kind == LOG_FULL:
+        return 0, seq
     heap = model._heap
-    try:
-        if kind == RELEASE_OTHERS:
-            follow = model._release_others(t, i)
-        else:
-            follow = model._handlers[_KIND_OF_CODE[kind]](model, t, i, d)
-    except Exception as err:
-        model._kernel_failure = err
-        heap.clear()
-        return _FAILED_EVENT, model._seq
-    if follow is not None:
-        heap.append(follow)
-    if not heap:
-        return _NO_EVENTS, model._seq
-    events = np.array(heap, np.float64)  # kinds are IntEnums; seq, subject, detail < 2**53
-    heap.clear()
-    return events, model._seq
+    if kind != MORE_EVENTS:
+        model._seq = seq
+        try:
+            if kind == RELEASE_OTHERS:
+                follow = model._release_others(t, i)
+            else:
+                follow = model._handlers[_KIND_OF_CODE[kind]](model, t, i, d)
+        except Exception as err:
+            model._kernel_failure = err
+            heap.clear()
+            return -1, model._seq
+        if follow is not None:
+            heap.append(follow)
+    n = min(len(heap), EVENT_ROWS)
+    if n:
+        events[:n] = heap[:n]  # kinds are IntEnums; seq, subject, detail < 2**53
+        del heap[:n]
+    return n, model._seq
 
 
 #: Events whose subject is an incident whose columns the compiled loop may read (a plug-in
@@ -714,7 +732,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
     )
     lo, hi = _window(model, until_s, heap_cols, queue_cols)
     fleet = _unit_columns(model, lo, hi)
-    ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1],
+    ints = np.array([model._seq, model._fed, len(police.free_ids), len(police._back), 0, -1, 0],
                     np.int64)  # fmt: skip
     floats = np.array([police._next_home])
     if police._legs_from < 0:
@@ -723,6 +741,7 @@ def advance(model: ResponseModel, until_s: float) -> None:
     geo = _geo(model.city)
     model._heap.clear()  # the loop holds the events; Python handlers queue theirs here
     model._kernel_failure = None
+    model._kernel_xfer = (np.empty((LOG_ROWS, 5)), np.empty((EVENT_ROWS, 5)))
     _RUNNING.append(model)
     try:
         heap_cols, queue_cols, fleet, lo = _compiled_calls(
@@ -755,9 +774,10 @@ def _compiled_calls(model, until_s, ints, floats, window, led, fleet, drive_by_h
                   np.ascontiguousarray(police._spot_bank, np.int64),
                   int(police._legs_from), leg_s, *buckets)  # fmt: skip
         out = _kernel(float(until_s), ints, floats, model._occurred, inc, led, fleet, patrol,
-                      geo, heap_cols, queue_cols)  # fmt: skip
+                      geo, heap_cols, queue_cols, model._kernel_xfer)  # fmt: skip
         heap_cols, queue_cols = out[0:5], out[5:9]
-        _record(model, *out[9:])
+        _record(model, model._kernel_xfer[0], int(ints[6]))
+        ints[6] = 0
         if ints[4] == NEED_WINDOW:
             k = int(ints[5])
             new_lo, hi = min(lo, k), max(hi, k + 1)
@@ -820,14 +840,15 @@ def _geo(city) -> tuple:
     )
 
 
-def _record(model: ResponseModel, asg_u, asg_i, asg_f) -> None:
-    """The released assignments of a compiled call into the model."""
-    if not asg_u.size:
+def _record(model: ResponseModel, log: np.ndarray, n: int) -> None:
+    """The first ``n`` rows of the log (released assignments: unit, incident, sent, arrived,
+    cleared) into the model's assignments."""
+    if not n:
         return
     new = tuple.__new__
     model.assignments.extend(
-        new(Assignment, ("police", u, i, *row))
-        for u, i, row in zip(asg_u.tolist(), asg_i.tolist(), asg_f.tolist(), strict=True)
+        new(Assignment, ("police", int(u), int(i), sent, arrived, cleared))
+        for u, i, sent, arrived, cleared in log[:n].tolist()
     )
 
 
