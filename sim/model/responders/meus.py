@@ -179,6 +179,12 @@ class EmergencyUnitFleet:
         self.bank, self.cell, self.tree = sites.bank, sites.cell, sites.tree
         self.open_from, self.open_to = sites.open_from, sites.open_to
         self._by_cell = sites.by_cell
+        # Each cell's units with their hours as Python values: an occurrence on a cell asks
+        # whether one is staffed (_staffing), one or two units at a time.
+        self._hours_by_cell = {
+            cell: [(u, float(self.open_from[u]), float(self.open_to[u])) for u in ids.tolist()]
+            for cell, ids in self._by_cell.items()
+        }
         #: Whether a unit has its site on each cell of the city (row-major).
         self.on_cell = np.zeros(city.width * city.height, bool)
         self.on_cell[np.asarray(self.cell, np.int64)] = True
@@ -226,23 +232,23 @@ class EmergencyUnitFleet:
         ids = self._by_cell.get(cell)
         if ids is None:
             return _NO_UNIT
-        return ids[np.fromiter(self._staffing(ids, t), bool, count=ids.size)]
+        staffing = self._staffing(self._hours_by_cell[cell], t)
+        return ids[np.fromiter(staffing, bool, count=ids.size)]
 
     def staffed(self, cell: int, t: float) -> bool:
         """Whether :meth:`at_cell` has any unit: stops at the first (a 10x fleet puts ten
         times the units on a cell; the model only asks whether someone is there)."""
-        ids = self._by_cell.get(cell)
-        return ids is not None and any(self._staffing(ids, t))
+        units = self._hours_by_cell.get(cell)
+        return units is not None and any(self._staffing(units, t))
 
-    def _staffing(self, ids: np.ndarray, t: float):
-        """For each of ``ids`` (units on one cell) in turn: open, with a member free at t.
-        open_mask and free_members per unit in plain Python (a cell has one or two units;
-        numpy's per-call cost dominates): the same rule, :func:`open_at`."""
+    def _staffing(self, units: list[tuple[int, float, float]], t: float):
+        """For each of ``units`` (unit, opens, closes: the units on one cell) in turn: open,
+        with a member free at t. open_mask and free_members per unit in plain Python (a cell
+        has one or two units; numpy's per-call cost dominates): the same rule, :func:`open_at`."""
         hour = (t / 3600.0) % 24.0
-        start, end, on_site, away = self.open_from, self.open_to, self.roster_at(t), self.away
-        for u in ids.tolist():
-            is_open = open_at(hour, float(start[u]), float(end[u]))
-            yield is_open and int(on_site[u]) - int(away[u]) > 0
+        on_site, away = self.roster_at(t), self.away
+        for u, start, end in units:
+            yield open_at(hour, start, end) and on_site[u] - away[u] > 0
 
     def send_team(self, i: int, incident: int = -1, dist_m: float = 0.0,
                   arrival_s: float = float("nan")) -> None:  # fmt: skip
