@@ -187,3 +187,26 @@ def test_unknown_policy_is_a_clear_error(tmp_path, key):
     path.write_text(f"name: t\n{section}: {{{name}: teleport}}\n")
     with pytest.raises(ScenarioError, match=rf"{key}.*unknown policy 'teleport'"):
         load_scenario(path)
+
+
+def test_a_patrol_spot_is_a_uniform_point_of_the_beat_or_the_station_without_one():
+    """PoliceFleet.patrol_spots: a unit whose beat has land patrols a point of one of its
+    beat's cells (the cell drawn uniformly, then the point in it); a unit whose beat has no
+    land (beat_count 0) stays at its station. The same draws give the same spots."""
+    model = ResponseModel(scenario(police={"stations": 2, "grids": 6, "units": 8}), seed=4)
+    fleet, city = model.police, model.city
+    ids = np.tile(np.arange(len(fleet)), 3)
+    legs = np.repeat(np.arange(5, 8), len(fleet))
+    spots = fleet.patrol_spots(ids, legs)
+    col = (spots[:, 0] // city.cell_size_m).astype(np.int64)
+    row = (spots[:, 1] // city.cell_size_m).astype(np.int64)
+    for k, u in enumerate(ids.tolist()):
+        beat = fleet.beat_cells[fleet.beat_start[u] : fleet.beat_start[u] + fleet.beat_count[u]]
+        assert row[k] * city.width + col[k] in set(beat.tolist()), (k, u)
+    np.testing.assert_array_equal(fleet.patrol_spots(ids, legs), spots)  # the same draws
+    fleet.beat_count = fleet.beat_count.copy()
+    fleet.beat_count[[1, 4]] = 0  # beats without land
+    beatless = fleet.patrol_spots(ids, legs)
+    at_station = np.isin(ids, [1, 4])
+    np.testing.assert_array_equal(beatless[at_station], fleet.station_xy[ids[at_station]])
+    np.testing.assert_array_equal(beatless[~at_station], spots[~at_station])
