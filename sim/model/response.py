@@ -901,20 +901,20 @@ class ResponseModel(mesa.Model):
         ledger = self.ledger
         ledger.police_call_s[i] = t
         ledger.police_pending[i] = kind.police_units
-        follow = self._dispatch(t, i)
+        follow = self._dispatch(t, i, kind.police_units, t)
         if ledger.police_pending[i] > 0:
             heapq.heappush(self._queue, (kind.priority, t, self._seq, i))
             self._seq += 1
         return follow
 
-    def _dispatch(self, t: float, i: int) -> tuple | None:
-        """Send the nearest available units (by travel time) for what incident i still needs;
-        returns the last unit's arrival, not yet pushed (a follow-on: see ``_advance``)."""
+    def _dispatch(self, t: float, i: int, need: int, called: float) -> tuple | None:
+        """Send the nearest available units (by travel time) for the ``need`` units incident
+        i still needs (its ``police_pending``), its call placed at ``called`` (s); returns
+        the last unit's arrival, not yet pushed (a follow-on: see ``_advance``)."""
         police = self.police
         if not police.free_ids:
             return None
         ledger = self.ledger
-        need = int(ledger.police_pending[i])
         scene, bank = self.incidents.xy[i], self._bank_of[i]
         if self._sends_nearest:
             units, travel = police.nearest_free(t, scene, bank, need)
@@ -948,7 +948,7 @@ class ResponseModel(mesa.Model):
         left = need - found
         ledger.police_pending[i] = left
         if left == 0:
-            ledger.police_wait_s[i] = t - ledger.police_call_s[i]
+            ledger.police_wait_s[i] = t - called
         if self._moves_units:
             self.move_up.rebalance(police, t)
         return follow
@@ -962,9 +962,8 @@ class ResponseModel(mesa.Model):
             ledger.first_police_s[i] = t
         if arrived == self._kinds[self._kind_code[i]].police_units:
             ledger.last_police_s[i] = t
-            done = clears_at(
-                float(ledger.first_police_s[i]), float(self.incidents.handling_s[i]), t
-            )
+            first = t if arrived == 1 else float(ledger.first_police_s[i])
+            done = clears_at(first, float(self.incidents.handling_s[i]), t)
             self._seq += 1
             return (done, EventKind.UNIT_CLEARS, self._seq - 1, i, -1)
         return None
@@ -1053,8 +1052,8 @@ class ResponseModel(mesa.Model):
                 settled = True
             heapq.heappop(queue)
             i = entry[3]
-            before = ledger.police_pending[i]
-            follow = self._dispatch(t, i)
+            before = int(ledger.police_pending[i])
+            follow = self._dispatch(t, i, before, entry[1])
             if follow is not None:
                 heapq.heappush(self._heap, follow)
             if ledger.police_pending[i] == 0:

@@ -298,6 +298,7 @@ class PoliceFleet:
         # it is not available.
         self._cx = self._cy = self._r = np.zeros(0)
         self._boxes_of: LegView | None = None  # the view the boxes were taken in
+        self._scratch_arrays: tuple[np.ndarray, np.ndarray] | None = None  # see _scratch
         # Every unit's spot of that view in buckets (the large-fleet search's grid), and
         # the bucket side: UNITS_PER_BUCKET units per bucket on average over the city.
         self._grid: BucketGrid | None = None
@@ -857,6 +858,14 @@ class PoliceFleet:
                 xs[u], ys[u], banks[u] = x, y, b
         return best_u[:found], best_dt[:found]
 
+    def _scratch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two float arrays of ``n`` kept for the search's bounds (their contents are the
+        caller's until its next call)."""
+        kept = self._scratch_arrays
+        if kept is None or kept[0].size != n:
+            kept = self._scratch_arrays = (np.empty(n), np.empty(n))
+        return kept
+
     def _nearest_pruned(
         self,
         box: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -874,11 +883,17 @@ class PoliceFleet:
         drive, speed = self._speeds(t)
         cx, cy, r = box
         sx, sy = float(scene[0]), float(scene[1])
-        # At a spot (r = 0) the bound is the exact time when no water is crossed.
-        bound = (np.abs(cx - sx) + np.abs(cy - sy) - r) / speed
+        # At a spot (r = 0) the bound is the exact time when no water is crossed:
+        # (|cx - sx| + |cy - sy| - r) / speed, in two arrays kept for it (no allocation)
+        bound, seed_bound = self._scratch(cx.size)
+        np.abs(np.subtract(cx, sx, out=bound), out=bound)
+        bound += np.abs(np.subtract(cy, sy, out=seed_bound), out=seed_bound)
+        bound -= r
+        bound /= speed
         view = self._view
         assert view is not None
-        seeds, seed_bound = [], bound.copy()
+        seeds = []
+        np.copyto(seed_bound, bound)
         for _ in range(n):  # the n best bounds (argmin: cheaper than a partition for a few)
             u = int(seed_bound.argmin())
             if seed_bound[u] == math.inf:
