@@ -533,7 +533,9 @@ class ResponseModel(mesa.Model):
     #: covers the run (tests, benchmarks), False never (the Python loop, the reference).
     KERNEL: ClassVar[bool | None] = None
     #: CPU a process spends loading numba and the compiled loop from its cache, s (import
-    #: numba 0.19 s, the loop 0.15 s), and what the compiled loop saves per incident against
+    #: numba 0.19 s, the loop 0.15 s; a run whose other responders' events the loop hands
+    #: to Python pays ~0.08 s more, once a process and set of argument types, for numba to
+    #: compile that hand-over's object-mode block), and what it saves per incident against
     #: the Python loop at the least, s (M/M/10: 11.1 µs a call in Python, 1.3 µs compiled,
     #: plus copying the state in and out; the city, whose other responders' events stay in
     #: Python, saves ~30 µs): loading pays for a run whose incidents to come save more.
