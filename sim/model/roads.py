@@ -28,8 +28,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
+
+
+def _dijkstra(graph: csr_matrix, **options):
+    """``scipy.sparse.csgraph.dijkstra(graph, **options)``, its module imported at the first
+    search: 15 ms that a run on a city without streets, and every import of the model, do
+    without."""
+    from scipy.sparse.csgraph import dijkstra
+
+    return dijkstra(graph, **options)
+
 
 #: Every search reaches at least this far, m: one search from a scene then serves the police
 #: search, the MEU and volunteer trips and the way home (each asks a little less), and a
@@ -143,13 +152,13 @@ class RoadNetwork:
             # runs on the tile's subgraph, which holds every node that near, at a fraction
             # of a whole-graph search's set-up (scipy's is over all nodes).
             nodes, sub, local = self._tile(node)
-            d = dijkstra(sub, directed=True, indices=local, limit=limit)
+            d = _dijkstra(sub, directed=True, indices=local, limit=limit)
             hit = np.flatnonzero(np.isfinite(d))
             reached, length = nodes[hit], d[hit]
         else:
             # The graph holds both directions: a directed search spares scipy a transposed
             # copy.
-            d = dijkstra(self.graph, directed=True, indices=node, limit=limit)
+            d = _dijkstra(self.graph, directed=True, indices=node, limit=limit)
             reached = np.flatnonzero(np.isfinite(d))
             length = d[reached]
         out = (float(limit), reached, length)
@@ -176,7 +185,7 @@ class RoadNetwork:
             return math.hypot(hx - ax, hy - ay)
         got = self._pinned.get(h_node)
         if got is None:
-            d = dijkstra(self.graph, directed=True, indices=h_node, limit=HOME_SEARCH_M)
+            d = _dijkstra(self.graph, directed=True, indices=h_node, limit=HOME_SEARCH_M)
             reached = np.flatnonzero(np.isfinite(d))
             got = self._pinned[h_node] = (reached, d[reached])
         reached, length = got
@@ -310,8 +319,8 @@ class RoadNetwork:
         ok = np.flatnonzero(node >= 0)
         if ok.size == 0:
             return np.full(self.node_xy.shape[0], -1)
-        _, _, src = dijkstra(self.graph, directed=True, indices=node[ok], min_only=True,
-                             return_predecessors=True)  # fmt: skip
+        _, _, src = _dijkstra(self.graph, directed=True, indices=node[ok], min_only=True,
+                              return_predecessors=True)  # fmt: skip
         owner = np.full(self.node_xy.shape[0], -1)
         reached = src >= 0
         # src holds the source *node*; map it back to the first position snapped to it.
