@@ -845,11 +845,14 @@ def _record(model: ResponseModel, log: np.ndarray, n: int) -> None:
     cleared) into the model's assignments."""
     if not n:
         return
-    new = tuple.__new__
-    model.assignments.extend(
-        new(Assignment, ("police", int(u), int(i), sent, arrived, cleared))
-        for u, i, sent, arrived, cleared in log[:n].tolist()
-    )
+    rows = log[:n]
+    # a column at a time, each to Python values in one call; tuple.__new__ builds each
+    # record without NamedTuple's Python-level __new__ (half the cost of a row at a time)
+    fields = (itertools.repeat("police", n), rows[:, 0].astype(np.int64).tolist(),
+              rows[:, 1].astype(np.int64).tolist(), rows[:, 2].tolist(), rows[:, 3].tolist(),
+              rows[:, 4].tolist())  # fmt: skip
+    rows_of = zip(*fields, strict=True)
+    model.assignments.extend(map(tuple.__new__, itertools.repeat(Assignment), rows_of))
 
 
 def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:
