@@ -12,7 +12,13 @@ from typing import get_type_hints
 import numpy as np
 import pandas as pd
 
-from sim.model.records import Assignment, IncidentRecord, ReadinessLog, ReadinessTest
+from sim.model.records import (
+    Assignment,
+    AssignmentLog,
+    IncidentRecord,
+    ReadinessLog,
+    ReadinessTest,
+)
 
 _DTYPES = {int: "int64", float: "float64", bool: "bool", str: "object"}
 
@@ -47,7 +53,9 @@ def incidents_frame(records: list[IncidentRecord]) -> pd.DataFrame:
     return _frame(records, IncidentRecord)
 
 
-def assignments_frame(records: list[Assignment]) -> pd.DataFrame:
+def assignments_frame(records: list[Assignment] | AssignmentLog) -> pd.DataFrame:
+    if isinstance(records, AssignmentLog):
+        return frame_of_columns(records.columns(), Assignment)
     return _frame(records, Assignment)
 
 

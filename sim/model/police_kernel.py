@@ -47,7 +47,6 @@ from sim.model import lifecycle, spatial
 from sim.model.config import by_hour
 from sim.model.ledger import DETECTED_CODE, POLICE_COUNTS, TIME_COLUMNS
 from sim.model.lifecycle import DETECTED_BY, clears_at, first_alert
-from sim.model.records import Assignment
 from sim.model.spatial import (
     along_way_home,
     bank_at,
@@ -842,17 +841,12 @@ def _geo(city) -> tuple:
 
 def _record(model: ResponseModel, log: np.ndarray, n: int) -> None:
     """The first ``n`` rows of the log (released assignments: unit, incident, sent, arrived,
-    cleared) into the model's assignments."""
+    cleared) into the model's assignments, as columns (no record per row)."""
     if not n:
         return
     rows = log[:n]
-    # a column at a time, each to Python values in one call; tuple.__new__ builds each
-    # record without NamedTuple's Python-level __new__ (half the cost of a row at a time)
-    fields = (itertools.repeat("police", n), rows[:, 0].astype(np.int64).tolist(),
-              rows[:, 1].astype(np.int64).tolist(), rows[:, 2].tolist(), rows[:, 3].tolist(),
-              rows[:, 4].tolist())  # fmt: skip
-    rows_of = zip(*fields, strict=True)
-    model.assignments.extend(map(tuple.__new__, itertools.repeat(Assignment), rows_of))
+    model.assignments.add_police(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64),
+                                 rows[:, 2], rows[:, 3], rows[:, 4])  # fmt: skip
 
 
 def _store(model, ints, floats, fleet, lo, heap_cols, queue_cols) -> None:

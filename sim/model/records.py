@@ -7,11 +7,14 @@ table: each tier's clock starts at ``occurred_s``, ``alerted_s`` or ``police_dis
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import import_module
 from typing import Any, NamedTuple, overload
+
+import numpy as np
 
 from sim.model.vocab import LandUse
 
@@ -130,6 +133,111 @@ class ReadinessLog:
                 "open": [bool(v) for v in self._open.tolist()],
                 "members_free": self._free.tolist(),
                 "ready": [bool(v) for v in self._ready.tolist()]}  # fmt: skip
+
+
+class AssignmentLog(Sequence[Assignment]):
+    """The responders' commitments of a run as they are released, in that order. Python
+    handlers (and plug-in fleets) append :class:`Assignment` records as to a list; the
+    compiled loop adds its released police units a block of columns at a time
+    (:meth:`add_police`), so that no tuple is built per row on their way to the table
+    (:meth:`columns`, sim.model.frames.assignments_frame). Reads as a sequence of
+    Assignment records."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every assignment (the runner's hand-over has taken them)."""
+        #: Blocks before the current list: lists of records, or police columns
+        #: (units, incidents, sent, arrived, released) as arrays.
+        self._blocks: list[list[Assignment] | tuple[np.ndarray, ...]] = []
+        self._held = 0  # rows in those blocks
+        self._new_list()
+
+    def _new_list(self) -> None:
+        self._rows: list[Assignment] = []
+        # list.append itself, bound: the handlers' appends cost what a list's do
+        self.append = self._rows.append
+        self.extend = self._rows.extend
+
+    def add_police(self, units: np.ndarray, incidents: np.ndarray, sent: np.ndarray,
+                   arrived: np.ndarray, released: np.ndarray) -> None:  # fmt: skip
+        """Police units released in this order (one row per element, copied)."""
+        if not len(units):
+            return
+        if self._rows:
+            self._blocks.append(self._rows)
+            self._held += len(self._rows)
+            self._new_list()
+        block = (np.array(units, np.int64), np.array(incidents, np.int64), np.array(sent, float),
+                 np.array(arrived, float), np.array(released, float))  # fmt: skip
+        self._blocks.append(block)
+        self._held += len(units)
+
+    def __len__(self) -> int:
+        return self._held + len(self._rows)
+
+    @overload
+    def __getitem__(self, k: int) -> Assignment: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[Assignment]: ...
+    def __getitem__(self, k: int | slice) -> Assignment | list[Assignment]:
+        if isinstance(k, slice):
+            return list(self)[k]
+        n = len(self)
+        if not -n <= k < n:
+            raise IndexError("assignment index out of range")
+        k %= n
+        for block in self._blocks:
+            size = len(block) if isinstance(block, list) else len(block[0])
+            if k < size:
+                return block[k] if isinstance(block, list) else next(_police_records(block, k))
+            k -= size
+        return self._rows[k]
+
+    def __iter__(self) -> Iterator[Assignment]:
+        for block in self._blocks:
+            yield from block if isinstance(block, list) else _police_records(block)
+        yield from self._rows
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AssignmentLog | list | tuple):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return f"AssignmentLog({list(self)!r})"
+
+    def columns(self) -> dict[str, list | np.ndarray]:
+        """The assignments column by column, by the names of Assignment's fields."""
+        parts: list[tuple] = []
+        for block in [*self._blocks, self._rows]:
+            if isinstance(block, list):
+                if block:
+                    parts.append(tuple(zip(*block, strict=True)))
+            else:
+                parts.append((["police"] * len(block[0]), *block))
+        names = Assignment._fields
+        if not parts:
+            return {name: [] for name in names}
+        return {names[0]: [r for part in parts for r in part[0]],
+                **{name: np.concatenate([np.asarray(part[c], _KINDS[c]) for part in parts])
+                   for c, name in enumerate(names) if c}}  # fmt: skip
+
+
+#: dtypes of Assignment's fields after the first (responder ids, incidents, times)
+_KINDS = (object, np.int64, np.int64, float, float, float)
+
+
+def _police_records(block: tuple[np.ndarray, ...], start: int = 0) -> Iterator[Assignment]:
+    """Assignment records of a block of police columns (:meth:`AssignmentLog.add_police`)
+    from row ``start``: a column at a time to Python values, each record built by
+    tuple.__new__ (without NamedTuple's Python-level __new__)."""
+    columns = [c[start:].tolist() for c in block]
+    rows = zip(itertools.repeat("police"), *columns, strict=False)
+    return map(tuple.__new__, itertools.repeat(Assignment), rows)
 
 
 INCIDENT_COLUMNS = IncidentRecord._fields

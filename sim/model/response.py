@@ -45,7 +45,7 @@ from sim.model.plugins import (
     policy,
 )
 from sim.model.policies import AvailableUnits, Call
-from sim.model.records import Assignment, IncidentRecord, ReadinessLog
+from sim.model.records import Assignment, AssignmentLog, IncidentRecord, ReadinessLog
 from sim.model.recurring import RecurringEvent
 from sim.model.responders.meu_agent import EmergencyUnit
 from sim.model.responders.meus import EmergencyUnitFleet, meu_sites, open_at
@@ -203,7 +203,7 @@ class ResponseModel(mesa.Model):
         self.releases_others = bool(self.fleets) or self._has_meus
         self._place_incidents()
         self.trace: list[Event] | None = [] if trace else None
-        self.assignments: list[Assignment] = []
+        self.assignments = AssignmentLog()  # appended to as a list
         self.readiness = ReadinessLog()
         self._start_clock(scenario)
 
