@@ -90,20 +90,16 @@ def _scenario(path: str, changes: dict):
     return scenario.with_changes(changes) if changes else scenario
 
 
-def _load_compiled_loop(path: str = SUBDISTRICT, changes: dict | None = None) -> None:
+def _load_compiled_loop(path: str, changes: dict) -> None:
     """numba and the compiled loop loaded into this process for the scenario at ``path``
-    (with ``changes``): a short M/M/10 run (the police alone), then the scenario's first two
-    hours. numba compiles the loop for each set of argument types the scenarios give it
-    (kept in its cache) and, in each process, the object-mode block through which the
-    loop hands other responders' events to Python, at that block's first use (~0.1 s on
-    the city day: its first run paid that in its loop)."""
+    (with ``changes``): the scenario's first two hours on it. numba compiles the loop for
+    each set of argument types the scenarios give it (kept in its cache) and, in each
+    process, the object-mode block through which the loop hands other responders' events
+    to Python, at that block's first use (~0.1 s on the city day: its first run paid that
+    in its loop)."""
     from sim.model.response import ResponseModel
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import bench_peers as bp
-
-    bp.run_jiefang(bp.Queue(10, 0.8, 20_000), seed=0, kernel=True)
-    short = {**(changes or {}), "horizon_hours": 2.0, "warmup_hours": 0.0, "replications": 1}
+    short = {**changes, "horizon_hours": 2.0, "warmup_hours": 0.0, "replications": 1}
     model = ResponseModel(_scenario(path, short), seed=0)
     model.KERNEL = True
     model.advance_to(model.end_s)

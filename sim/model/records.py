@@ -191,7 +191,9 @@ class AssignmentLog(Sequence[Assignment]):
         for block in self._blocks:
             size = len(block) if isinstance(block, list) else len(block[0])
             if k < size:
-                return block[k] if isinstance(block, list) else next(_police_records(block, k))
+                if isinstance(block, list):
+                    return block[k]
+                return tuple.__new__(Assignment, ("police", *(c[k].item() for c in block)))
             k -= size
         return self._rows[k]
 
@@ -211,7 +213,8 @@ class AssignmentLog(Sequence[Assignment]):
         return f"AssignmentLog({list(self)!r})"
 
     def columns(self) -> dict[str, list | np.ndarray]:
-        """The assignments column by column, by the names of Assignment's fields."""
+        """The assignments column by column, by the names of Assignment's fields (typed by
+        sim.model.frames.frame_of_columns)."""
         parts: list[tuple] = []
         for block in [*self._blocks, self._rows]:
             if isinstance(block, list):
@@ -223,19 +226,15 @@ class AssignmentLog(Sequence[Assignment]):
         if not parts:
             return {name: [] for name in names}
         return {names[0]: [r for part in parts for r in part[0]],
-                **{name: np.concatenate([np.asarray(part[c], _KINDS[c]) for part in parts])
+                **{name: np.concatenate([np.asarray(part[c]) for part in parts])
                    for c, name in enumerate(names) if c}}  # fmt: skip
 
 
-#: dtypes of Assignment's fields after the first (responder ids, incidents, times)
-_KINDS = (object, np.int64, np.int64, float, float, float)
-
-
-def _police_records(block: tuple[np.ndarray, ...], start: int = 0) -> Iterator[Assignment]:
-    """Assignment records of a block of police columns (:meth:`AssignmentLog.add_police`)
-    from row ``start``: a column at a time to Python values, each record built by
-    tuple.__new__ (without NamedTuple's Python-level __new__)."""
-    columns = [c[start:].tolist() for c in block]
+def _police_records(block: tuple[np.ndarray, ...]) -> Iterator[Assignment]:
+    """Assignment records of a block of police columns (:meth:`AssignmentLog.add_police`):
+    a column at a time to Python values, each record built by tuple.__new__ (without
+    NamedTuple's Python-level __new__)."""
+    columns = [c.tolist() for c in block]
     rows = zip(itertools.repeat("police"), *columns, strict=False)
     return map(tuple.__new__, itertools.repeat(Assignment), rows)
 
